@@ -1,0 +1,56 @@
+/*
+ * lc_chat.h — chat templates: turn (system/user/assistant) messages into the
+ * exact text a model was trained on, as segments flagged trainable or not so
+ * that only assistant turns carry loss.
+ *
+ * Known templates: "chatml" (SmolLM2-Instruct, Qwen2), "llama2" ([INST]),
+ * "llama3" (header ids), "none" (plain concatenation for base models), and a
+ * custom template string from the run config with {role}/{content}-style
+ * placeholders (see docs/cli.md). A tokenizer_config.json `chat_template`
+ * (Jinja) is recognised by fingerprint as one of the known ones.
+ */
+#ifndef LC_CHAT_H
+#define LC_CHAT_H
+
+#include <stddef.h>
+
+#include "lc_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    const char *role;    /* "system", "user", "assistant" */
+    const char *content;
+} lc_chat_msg;
+
+/* One piece of rendered text; train = 1 for assistant content (+ its end token). */
+typedef struct {
+    char *text;
+    int train;
+} lc_chat_segment;
+
+typedef struct lc_chat_template lc_chat_template;
+
+/* By name ("chatml", "llama2", "llama3", "none") or, if `spec` is not a known
+ * name, as a custom template string. */
+lc_status lc_chat_template_create(lc_chat_template **out, const char *spec);
+/* Recognise a Jinja chat_template from tokenizer_config.json / GGUF as one of
+ * the known templates. LC_ERR_UNSUPPORTED (with a message asking for
+ * `chat_template` in the config) if it is not recognised. */
+lc_status lc_chat_template_detect(lc_chat_template **out, const char *jinja);
+void lc_chat_template_free(lc_chat_template *t);
+const char *lc_chat_template_name(const lc_chat_template *t);
+
+/* Render messages. add_generation_prompt: end with the assistant header so a
+ * model continues with the answer (inference). Segments are malloc'd; free
+ * with lc_chat_segments_free. */
+lc_status lc_chat_render(const lc_chat_template *t, const lc_chat_msg *msgs, int n_msgs,
+                         int add_generation_prompt, lc_chat_segment **segs, int *n_segs);
+void lc_chat_segments_free(lc_chat_segment *segs, int n_segs);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LC_CHAT_H */

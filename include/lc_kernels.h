@@ -1,0 +1,109 @@
+/*
+ * lc_kernels.h — the math of a Llama-family transformer layer, forward and
+ * backward, as plain functions over raw float arrays (llm.c style).
+ *
+ * Conventions
+ *  - Argument order: outputs, then inputs, then sizes. Shapes in comments.
+ *  - Every *_backward ACCUMULATES (+=) into its gradient outputs; callers zero
+ *    gradient buffers once before the backward pass.
+ *  - Weights are row-major (out, in) like HF/PEFT/ggml: y = x · W^T.
+ *  - No I/O, no allocation inside kernels unless stated.
+ *  - Functions that call BLAS (marked [BLAS]) must be called from outside any
+ *    OpenMP parallel region; the others parallelise internally with OpenMP.
+ *  - Nothing here needs -ffast-math; results are deterministic for a fixed
+ *    thread count.
+ */
+#ifndef LC_KERNELS_H
+#define LC_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- linear ---------------------------------------------------------- */
+/* [BLAS] out (N, O) = inp (N, I) · W^T (W: (O, I)) + bias (O) (bias may be NULL).
+ * Overwrites out. */
+void lc_linear_forward(float *out, const float *inp, const float *W, const float *bias,
+                       int N, int I, int O);
+/* [BLAS] dinp (N, I) += dout (N, O) · W (W: (O, I)). */
+void lc_linear_backward_input(float *dinp, const float *dout, const float *W,
+                              int N, int I, int O);
+/* [BLAS] dW (O, I) += dout^T (O, N) · inp (N, I); dbias (O) += sum_n dout (may be NULL).
+ * Used for LoRA matrices only (frozen weights never get gradients). */
+void lc_linear_backward_weight(float *dW, float *dbias, const float *dout, const float *inp,
+                               int N, int I, int O);
+
+/* ---- RMSNorm: out = inp * rstd * weight, rstd = 1/sqrt(mean(inp^2) + eps) ---- */
+/* out (N, C), rstd (N) saved for backward, inp (N, C), weight (C). */
+void lc_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight,
+                        int N, int C, float eps);
+/* dinp (N, C) += d/dinp; the norm weight is frozen, so no dweight. */
+void lc_rmsnorm_backward(float *dinp, const float *dout, const float *inp, const float *weight,
+                         const float *rstd, int N, int C);
+
+/* ---- RoPE, HF rotate-half order ------------------------------------------
+ * For each head vector x (hd), i < hd/2, position p:
+ *   x'[i]        = x[i] cos(p θ_i) - x[i+hd/2] sin(p θ_i)
+ *   x'[i+hd/2]   = x[i+hd/2] cos(p θ_i) + x[i] sin(p θ_i),  θ_i = theta^(-2i/hd).
+ * Positions are t = 0..T-1 within each sequence. */
+/* cos, sin (T, hd/2). Computed in double, stored as float (as HF does in fp32). */
+void lc_rope_table(float *cos_t, float *sin_t, int T, int hd, float theta);
+/* x (B, T, H, hd), rotated in place. */
+void lc_rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T, int H, int hd);
+/* dx (B, T, H, hd): gradient w.r.t. the rotated vector, rotated back in place
+ * (the transpose of the rotation). Not accumulating: it transforms in place. */
+void lc_rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, int T, int H, int hd);
+
+/* ---- causal self-attention with grouped-query heads ----------------------
+ * q (B, T, Hq, hd); k, v (B, T, Hkv, hd); query head h uses kv head
+ * h / (Hq / Hkv). Scores scaled by 1/sqrt(hd), causal mask (s <= t).
+ * out (B, T, Hq, hd); lse (B, Hq, T) = log-sum-exp of each score row, saved so
+ * backward can recompute the probabilities instead of storing (B, Hq, T, T). */
+void lc_attention_forward(float *out, float *lse, const float *q, const float *k,
+                          const float *v, int B, int T, int Hq, int Hkv, int hd);
+/* dq (B, T, Hq, hd) +=, dk, dv (B, T, Hkv, hd) +=. `out` and `lse` are the
+ * forward's outputs. */
+void lc_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                           const float *out, const float *lse, const float *q,
+                           const float *k, const float *v, int B, int T, int Hq,
+                           int Hkv, int hd);
+
+/* ---- SwiGLU: h = silu(gate) * up, silu(x) = x / (1 + exp(-x)) ---------- */
+/* h, gate, up: n elements. */
+void lc_swiglu_forward(float *h, const float *gate, const float *up, size_t n);
+void lc_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate,
+                        const float *up, size_t n);
+
+/* ---- fused LM head + cross-entropy (chunked; never all N x V logits) ----
+ * hidden (N, C), W (V, C), targets (N): a token id, or -1 for a position that
+ * carries no loss (prompt, padding) and is skipped entirely.
+ * Returns sum over target rows of -log softmax(hidden · W^T)[target] (double,
+ * unnormalised). If dhidden != NULL: dhidden (N, C) += grad_scale *
+ * d(sum loss)/d(hidden); callers pass grad_scale = 1 / (number of target
+ * tokens in the whole optimizer step). scratch holds (chunk, V) floats plus
+ * (chunk, C) floats; rows are processed `chunk` at a time. [BLAS] */
+double lc_lmhead_xent(float *dhidden, const float *hidden, const float *W, const int *targets,
+                      int N, int C, int V, float grad_scale, float *scratch, int chunk);
+/* Floats of scratch lc_lmhead_xent needs for a given chunk. */
+size_t lc_lmhead_xent_scratch_floats(int chunk, int C, int V);
+
+/* ---- optimizer ---------------------------------------------------------
+ * AdamW as torch.optim.AdamW (decoupled weight decay, bias correction):
+ *   p -= lr * wd * p
+ *   m = b1 m + (1-b1) g ;  v = b2 v + (1-b2) g^2
+ *   p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ * t is the 1-based step count. param, grad, m, v: n floats. */
+void lc_adamw_step(float *param, const float *grad, float *m, float *v, size_t n, float lr,
+                   float beta1, float beta2, float eps, float weight_decay, long t);
+/* Sum of squares in double (for global-norm gradient clipping). */
+double lc_sum_squares(const float *x, size_t n);
+/* x *= s. */
+void lc_scale(float *x, size_t n, float s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LC_KERNELS_H */

@@ -1,0 +1,102 @@
+/*
+ * lc_model.h — a frozen Llama-family base model in memory: its configuration,
+ * its weights (fp32 or quantised, possibly memory-mapped), and the forward /
+ * backward pass used for LoRA training and inference.
+ *
+ * Architectures: Llama (Llama 2/3, SmolLM/SmolLM2, TinyLlama), Mistral, Qwen2
+ * (q/k/v biases). RMSNorm, rotate-half RoPE, grouped-query attention, SwiGLU.
+ *
+ * Loaders (lc_loader.h for HF directories, lc_gguf.h for GGUF) fill an
+ * lc_model; the weights here are always in HF orientation and HF q/k row order.
+ */
+#ifndef LC_MODEL_H
+#define LC_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lc_common.h"
+#include "lc_quant.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    LC_ARCH_LLAMA = 0,
+    LC_ARCH_MISTRAL,
+    LC_ARCH_QWEN2,
+} lc_arch;
+
+const char *lc_arch_name(lc_arch a); /* HF architecture name, e.g. "LlamaForCausalLM" */
+
+typedef struct {
+    lc_arch arch;
+    int vocab_size;        /* V */
+    int hidden_size;       /* C */
+    int intermediate_size; /* F */
+    int n_layers;          /* L */
+    int n_heads;           /* Hq */
+    int n_kv_heads;        /* Hkv (divides Hq) */
+    int head_dim;          /* hd (usually C / Hq) */
+    int max_position;      /* max_position_embeddings */
+    float rms_eps;
+    float rope_theta;
+    int tie_embeddings;    /* lm_head shares tok_emb */
+    int attn_bias;         /* q/k/v projections have biases (Qwen2) */
+    int bos_id, eos_id;    /* -1 if unknown */
+} lc_model_config;
+
+/* A frozen weight matrix, row-major (rows = out features, cols = in features).
+ * data is float* for LC_DT_F32, else ggml-layout blocks, row after row. */
+typedef struct {
+    lc_dtype type;
+    int rows, cols;
+    const void *data;
+} lc_weight;
+
+typedef struct {
+    float *attn_norm;                  /* (C) */
+    lc_weight wq;                      /* (Hq*hd, C) */
+    lc_weight wk;                      /* (Hkv*hd, C) */
+    lc_weight wv;                      /* (Hkv*hd, C) */
+    lc_weight wo;                      /* (C, Hq*hd) */
+    float *bq, *bk, *bv;               /* (Hq*hd), (Hkv*hd), (Hkv*hd); NULL unless attn_bias */
+    float *mlp_norm;                   /* (C) */
+    lc_weight w_gate;                  /* (F, C) */
+    lc_weight w_up;                    /* (F, C) */
+    lc_weight w_down;                  /* (C, F) */
+} lc_layer;
+
+/* Memory the model owns: malloc'd blocks and mmap'd regions, freed together. */
+typedef struct {
+    void *ptr;
+    size_t size;
+    int is_mmap;
+} lc_buffer;
+
+typedef struct {
+    lc_model_config cfg;
+    lc_weight tok_emb;    /* (V, C) */
+    lc_layer *layers;     /* L */
+    float *final_norm;    /* (C) */
+    lc_weight lm_head;    /* (V, C); same data as tok_emb when tied */
+    char source[1024];    /* path it was loaded from */
+    char identity[65];    /* hex SHA-256-like digest of config + weights (lc_model_identity) */
+    lc_buffer *buffers;
+    int n_buffers, cap_buffers;
+} lc_model;
+
+/* Take ownership of a buffer (freed by lc_model_free). Returns LC_OK or LC_ERR_NOMEM. */
+lc_status lc_model_own(lc_model *m, void *ptr, size_t size, int is_mmap);
+/* Free everything the model owns and zero it. Safe on a zeroed model. */
+void lc_model_free(lc_model *m);
+/* Check the config is self-consistent (heads divide, sizes positive). */
+lc_status lc_model_config_validate(const lc_model_config *c);
+/* Parameter count of the base model (tied embeddings counted once). */
+int64_t lc_model_param_count(const lc_model *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LC_MODEL_H */

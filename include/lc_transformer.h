@@ -1,0 +1,61 @@
+/*
+ * lc_transformer.h — forward and backward passes of a frozen lc_model with
+ * (optional) LoRA adapters. Backward computes only what training needs:
+ * activation gradients and LoRA A/B gradients, never frozen-weight gradients.
+ *
+ * Activations kept for backward per layer (B·T rows): the layer input, q/k/v
+ * after RoPE, attention output + log-sum-exp, the residual after attention,
+ * gate and up, LoRA intermediates (x·A^T, r wide). Normalised inputs, SwiGLU
+ * output and attention probabilities are recomputed in backward.
+ */
+#ifndef LC_TRANSFORMER_H
+#define LC_TRANSFORMER_H
+
+#include <stdint.h>
+
+#include "lc_common.h"
+#include "lc_lora.h"
+#include "lc_model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Token ids and loss targets for one micro-batch. targets[b*T+t] is the id
+ * predicted at position t (usually tokens[b*T+t+1]) or -1 for no loss. */
+typedef struct {
+    const int32_t *tokens;  /* (B, T) */
+    const int32_t *targets; /* (B, T) */
+    int B, T;
+} lc_batch;
+
+typedef struct lc_acts lc_acts; /* activation and scratch memory, opaque */
+
+/* Allocate activations for micro-batches up to (B, T) for model m with adapter
+ * lora (may be NULL: inference/eval of the base only). */
+lc_status lc_acts_create(lc_acts **out, const lc_model *m, const lc_lora *lora, int B, int T);
+void lc_acts_free(lc_acts *a);
+/* Bytes of memory the activations hold. */
+size_t lc_acts_bytes(const lc_acts *a);
+
+/* Forward + backward on one micro-batch. LoRA gradients are ACCUMULATED into
+ * lora->grads, scaled by grad_scale (pass 1 / number of target tokens of the
+ * whole optimizer step, so accumulation over micro-batches is exact).
+ * Dropout (lora->cfg.dropout > 0) uses masks derived from dropout_seed.
+ * *loss_sum receives the summed (unnormalised) cross-entropy over targets and
+ * *n_targets the number of target positions. */
+lc_status lc_forward_backward(const lc_model *m, lc_lora *lora, lc_acts *a, const lc_batch *batch,
+                              float grad_scale, uint64_t dropout_seed, double *loss_sum,
+                              int64_t *n_targets);
+
+/* Forward only (no dropout), with the adapter applied unmerged if lora != NULL
+ * (scaled by lora_scale_mult, 1.0 for as-trained).
+ * If loss_sum != NULL: summed cross-entropy over targets (batch->targets used).
+ * If logits != NULL: full logits (B, T, V) are written. */
+lc_status lc_forward(const lc_model *m, const lc_lora *lora, float lora_scale_mult, lc_acts *a,
+                     const lc_batch *batch, double *loss_sum, int64_t *n_targets, float *logits);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LC_TRANSFORMER_H */

@@ -1,0 +1,16 @@
+/*
+ * cli.h — the verbs of the `lorac` command. Each handler gets argv starting
+ * at the verb and returns the process exit status (0 ok, 1 failure, 2 usage).
+ */
+#ifndef LC_CLI_H
+#define LC_CLI_H
+
+typedef struct {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} cli_verb;
+
+int cli_help(int argc, char **argv);
+
+#endif

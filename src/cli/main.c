@@ -1,0 +1,31 @@
+/*
+ * main.c — the `lorac` command: parses the verb and hands over to the
+ * cli_<verb>.c handler. The only place in lorac that calls exit().
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_verb VERBS[] = {
+    {"help", "show this help", cli_help},
+};
+
+int cli_help(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("lorac — LoRA fine-tuning of small open language models on a CPU\n\n"
+           "usage: lorac <verb> [options]\n\nverbs:\n");
+    for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++)
+        printf("  %-10s %s\n", VERBS[i].name, VERBS[i].summary);
+    printf("\n`lorac <verb> --help` describes each verb; docs/cli.md has examples.\n");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) return cli_help(argc, argv);
+    for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++)
+        if (!strcmp(argv[1], VERBS[i].name)) return VERBS[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "lorac: unknown verb '%s' (try `lorac help`)\n", argv[1]);
+    return 2;
+}
