@@ -1,0 +1,722 @@
+/*
+ * ckpt_h5.c — lc_ckpt to and from HDF5 files (serial HDF5 C API, 1.10+).
+ *
+ * Write: finiteness check of every float tensor, then "<path>.tmp.<pid>"
+ * with groups and datasets (numeric ones above LC_CKPT_COMPRESS_MIN_BYTES
+ * chunked + shuffle + deflate), attributes, flush + close, and
+ * lc_ckpt__commit (fsync, rename, fsync dir). Timestamps are not recorded,
+ * so the same container always gives the same bytes.
+ * Read: every hard-linked group and dataset (H5Lvisit, name order) and the
+ * attributes of each, converted to the lc_ckpt kinds.
+ *
+ * HDF5 errors: automatic printing is switched off; on failure the error
+ * stack is walked right away (before any other HDF5 call clears it) and its
+ * outermost and innermost descriptions go into the lc_errorf message.
+ */
+#include "ckpt_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CHUNK_MAX_BYTES (1u << 20)
+
+static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+typedef struct {
+    char first[384], last[384];
+} h5_err_text;
+
+static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *e, void *ud) {
+    h5_err_text *t = ud;
+    if (!e->desc || !e->desc[0]) return 0;
+    if (n == 0 || !t->first[0]) snprintf(t->first, sizeof t->first, "%s", e->desc);
+    snprintf(t->last, sizeof t->last, "%s", e->desc);
+    return 0;
+}
+
+/* Set an error "<context>: <HDF5's reason>" from the current error stack. */
+static lc_status h5_fail(lc_status code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static lc_status h5_fail(lc_status code, const char *fmt, ...) {
+    h5_err_text t = {{0}, {0}};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, h5_walk_cb, &t);
+    H5Eclear2(H5E_DEFAULT);
+    char ctx[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx, sizeof ctx, fmt, ap);
+    va_end(ap);
+    if (!t.first[0]) return lc_errorf(code, "%s: HDF5 error", ctx);
+    if (strcmp(t.first, t.last) == 0) return lc_errorf(code, "%s: %s", ctx, t.first);
+    return lc_errorf(code, "%s: %s (%s)", ctx, t.first, t.last);
+}
+
+static void close_ids(hid_t *ids, int n) {
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0) continue;
+        switch (H5Iget_type(ids[i])) {
+        case H5I_DATATYPE: H5Tclose(ids[i]); break;
+        case H5I_DATASPACE: H5Sclose(ids[i]); break;
+        case H5I_GENPROP_LST: H5Pclose(ids[i]); break;
+        case H5I_DATASET: H5Dclose(ids[i]); break;
+        case H5I_ATTR: H5Aclose(ids[i]); break;
+        case H5I_GROUP: H5Gclose(ids[i]); break;
+        default: H5Oclose(ids[i]); break;
+        }
+        ids[i] = -1;
+    }
+}
+
+/* ====================================================================== */
+/* writing                                                                */
+/* ====================================================================== */
+
+typedef struct {
+    hid_t fid;
+    hid_t gcpl;        /* group creation: no timestamps */
+    const char *path;  /* the final path, for messages */
+    int deflate_ok;
+} wctx;
+
+static lc_status check_finite(const lc_ckpt *c) {
+    for (size_t i = 0; i < c->n_ents; i++) {
+        const ckpt_ent *e = &c->ents[i];
+        if (e->e.kind != LC_CKPT_F32) continue;
+        const float *x = e->data;  /* (numel) */
+        if (lc_all_finite(x, e->e.numel)) continue;
+        size_t j = 0;
+        while (j < e->e.numel && isfinite(x[j])) j++;
+        return lc_errorf(LC_ERR_NUMERIC,
+                         "refusing to write checkpoint: tensor '%s' element %zu of %zu is %s",
+                         e->name, j, e->e.numel, isnan(x[j]) ? "NaN" : "inf");
+    }
+    return LC_OK;
+}
+
+/* Create the groups on the way to `name`: all of its parents, and `name`
+ * itself when `self`. Existing ones are kept. */
+static lc_status ensure_groups(const wctx *w, const char *name, int self) {
+    lc_status st = LC_OK;
+    char *buf = lc_ckpt__strdup(name);
+    if (!buf) return lc_errorf(LC_ERR_NOMEM, "writing %s: out of memory", w->path);
+    for (char *p = buf;; p++) {
+        int end = *p == 0;
+        if (*p != '/' && !end) continue;
+        if (end && !self) break;
+        *p = 0;
+        htri_t ex = H5Lexists(w->fid, buf, H5P_DEFAULT);
+        if (ex < 0) {
+            st = h5_fail(LC_ERR_FORMAT, "writing %s: cannot look up group '%s' for '%s'",
+                         w->path, buf, name);
+            break;
+        }
+        if (ex) {  /* must be a group to hold what comes below it */
+            hid_t o = H5Oopen(w->fid, buf, H5P_DEFAULT);
+            int is_group = o >= 0 && H5Iget_type(o) == H5I_GROUP;
+            if (o >= 0) H5Oclose(o);
+            if (!is_group) {
+                st = lc_errorf(LC_ERR_FORMAT, "writing %s: '%s' is a dataset, so '%s' cannot "
+                               "be created under it", w->path, buf, name);
+                break;
+            }
+        } else {
+            hid_t g = H5Gcreate2(w->fid, buf, H5P_DEFAULT, w->gcpl, H5P_DEFAULT);
+            if (g < 0) {
+                st = h5_fail(LC_ERR_FORMAT, "writing %s: cannot create group '%s'", w->path, buf);
+                break;
+            }
+            H5Gclose(g);
+        }
+        if (end) break;
+        *p = '/';
+    }
+    free(buf);
+    return st;
+}
+
+/* Chunk shape: the whole array, leading dims halved until <= 1 MiB. */
+static void chunk_dims(int ndim, const hsize_t *dims, size_t elsize, hsize_t *chunk) {
+    size_t bytes = elsize;
+    for (int d = 0; d < ndim; d++) {
+        chunk[d] = dims[d];
+        bytes *= (size_t)dims[d];
+    }
+    for (int d = 0; d < ndim && bytes > CHUNK_MAX_BYTES;) {
+        if (chunk[d] <= 1) {
+            d++;
+            continue;
+        }
+        hsize_t half = (chunk[d] + 1) / 2;
+        bytes = bytes / (size_t)chunk[d] * (size_t)half;
+        chunk[d] = half;
+    }
+}
+
+static lc_status write_entry(const wctx *w, const ckpt_ent *e) {
+    enum { SPACE, FTYPE, MTYPE, DCPL, DSET, NIDS };
+    hid_t ids[NIDS] = {-1, -1, -1, -1, -1};
+    lc_status st = ensure_groups(w, e->name, 0);
+    if (st) return st;
+    hsize_t dims[LC_CKPT_MAX_DIMS];
+    for (int d = 0; d < e->e.ndim; d++) dims[d] = (hsize_t)e->e.shape[d];
+    switch (e->e.kind) {
+    case LC_CKPT_F32:
+        ids[FTYPE] = H5Tcopy(H5T_IEEE_F32LE);
+        ids[MTYPE] = H5Tcopy(H5T_NATIVE_FLOAT);
+        break;
+    case LC_CKPT_I64:
+        ids[FTYPE] = H5Tcopy(H5T_STD_I64LE);
+        ids[MTYPE] = H5Tcopy(H5T_NATIVE_INT64);
+        break;
+    case LC_CKPT_U64:
+        ids[FTYPE] = H5Tcopy(H5T_STD_U64LE);
+        ids[MTYPE] = H5Tcopy(H5T_NATIVE_UINT64);
+        break;
+    case LC_CKPT_BYTES:
+        ids[FTYPE] = H5Tcopy(H5T_STD_U8LE);
+        ids[MTYPE] = H5Tcopy(H5T_NATIVE_UINT8);
+        break;
+    case LC_CKPT_STRING:  /* fixed length, NUL-terminated, UTF-8 */
+        ids[FTYPE] = H5Tcopy(H5T_C_S1);
+        if (ids[FTYPE] >= 0 && (H5Tset_size(ids[FTYPE], e->e.numel + 1) < 0 ||
+                                H5Tset_strpad(ids[FTYPE], H5T_STR_NULLTERM) < 0 ||
+                                H5Tset_cset(ids[FTYPE], H5T_CSET_UTF8) < 0)) {
+            st = h5_fail(LC_ERR_FORMAT, "writing %s: string type for '%s'", w->path, e->name);
+            goto fail;
+        }
+        ids[MTYPE] = H5Tcopy(ids[FTYPE]);
+        break;
+    case LC_CKPT_OTHER:
+        return lc_errorf(LC_ERR_UNSUPPORTED, "writing %s: dataset '%s' (%s) was read from "
+                         "another file and cannot be re-written", w->path, e->name,
+                         e->note ? e->note : "unsupported type");
+    }
+    if (ids[FTYPE] < 0 || ids[MTYPE] < 0) {
+        st = h5_fail(LC_ERR_FORMAT, "writing %s: datatype for '%s'", w->path, e->name);
+        goto fail;
+    }
+    ids[SPACE] = e->e.ndim == 0 ? H5Screate(H5S_SCALAR)
+                                : H5Screate_simple(e->e.ndim, dims, NULL);
+    ids[DCPL] = H5Pcreate(H5P_DATASET_CREATE);
+    if (ids[SPACE] < 0 || ids[DCPL] < 0 || H5Pset_obj_track_times(ids[DCPL], 0) < 0) {
+        st = h5_fail(LC_ERR_FORMAT, "writing %s: dataspace for '%s'", w->path, e->name);
+        goto fail;
+    }
+    size_t elsize = H5Tget_size(ids[MTYPE]);
+    if (e->e.kind != LC_CKPT_STRING && e->e.ndim >= 1 && w->deflate_ok &&
+        e->e.numel * elsize > LC_CKPT_COMPRESS_MIN_BYTES) {
+        hsize_t chunk[LC_CKPT_MAX_DIMS];
+        chunk_dims(e->e.ndim, dims, elsize, chunk);
+        if (H5Pset_chunk(ids[DCPL], e->e.ndim, chunk) < 0 || H5Pset_shuffle(ids[DCPL]) < 0 ||
+            H5Pset_deflate(ids[DCPL], LC_CKPT_DEFLATE_LEVEL) < 0) {
+            st = h5_fail(LC_ERR_FORMAT, "writing %s: filters for '%s'", w->path, e->name);
+            goto fail;
+        }
+    }
+    ids[DSET] = H5Dcreate2(w->fid, e->name, ids[FTYPE], ids[SPACE], H5P_DEFAULT, ids[DCPL],
+                           H5P_DEFAULT);
+    if (ids[DSET] < 0) {
+        st = h5_fail(LC_ERR_FORMAT, "writing %s: cannot create dataset '%s'", w->path, e->name);
+        goto fail;
+    }
+    if (e->e.numel > 0 &&
+        H5Dwrite(ids[DSET], ids[MTYPE], H5S_ALL, H5S_ALL, H5P_DEFAULT, e->data) < 0) {
+        st = h5_fail(LC_ERR_IO, "writing %s: cannot write dataset '%s'", w->path, e->name);
+        goto fail;
+    }
+fail:
+    close_ids(ids, NIDS);
+    return st;
+}
+
+static lc_status write_attr(const wctx *w, const ckpt_attr *a) {
+    enum { OBJ, SPACE, FTYPE, MTYPE, ATTR, NIDS };
+    hid_t ids[NIDS] = {-1, -1, -1, -1, -1};
+    lc_status st = LC_OK;
+    const void *buf = NULL;
+    const char *obj = a->object[0] ? a->object : "/";
+    if (a->object[0]) {
+        htri_t ex = H5Lexists(w->fid, a->object, H5P_DEFAULT);
+        if (ex <= 0) st = ensure_groups(w, a->object, 1);  /* error out there if ex < 0 */
+        if (st) return st;
+    }
+    switch (a->a.kind) {
+    case LC_CKPT_ATTR_STR:
+        ids[FTYPE] = H5Tcopy(H5T_C_S1);
+        if (ids[FTYPE] >= 0 && (H5Tset_size(ids[FTYPE], strlen(a->s) + 1) < 0 ||
+                                H5Tset_strpad(ids[FTYPE], H5T_STR_NULLTERM) < 0 ||
+                                H5Tset_cset(ids[FTYPE], H5T_CSET_UTF8) < 0))
+            H5Tclose(ids[FTYPE]), ids[FTYPE] = -1;
+        ids[MTYPE] = ids[FTYPE] >= 0 ? H5Tcopy(ids[FTYPE]) : -1;
+        buf = a->s;
+        break;
+    case LC_CKPT_ATTR_I64:
+        ids[FTYPE] = H5Tcopy(H5T_STD_I64LE);
+        ids[MTYPE] = H5Tcopy(H5T_NATIVE_INT64);
+        buf = &a->i;
+        break;
+    case LC_CKPT_ATTR_F64:
+        ids[FTYPE] = H5Tcopy(H5T_IEEE_F64LE);
+        ids[MTYPE] = H5Tcopy(H5T_NATIVE_DOUBLE);
+        buf = &a->d;
+        break;
+    case LC_CKPT_ATTR_OTHER:
+        return lc_errorf(LC_ERR_UNSUPPORTED, "writing %s: attribute '%s' on '/%s' (%s) cannot "
+                         "be re-written", w->path, a->key, a->object,
+                         a->note ? a->note : "unsupported type");
+    }
+    ids[OBJ] = H5Oopen(w->fid, obj, H5P_DEFAULT);
+    if (ids[OBJ] < 0) {
+        st = h5_fail(LC_ERR_FORMAT, "writing %s: cannot open '/%s' for attribute '%s'",
+                     w->path, a->object, a->key);
+        goto fail;
+    }
+    ids[SPACE] = H5Screate(H5S_SCALAR);
+    if (ids[FTYPE] < 0 || ids[MTYPE] < 0 || ids[SPACE] < 0) {
+        st = h5_fail(LC_ERR_FORMAT, "writing %s: type of attribute '%s'", w->path, a->key);
+        goto fail;
+    }
+    ids[ATTR] = H5Acreate2(ids[OBJ], a->key, ids[FTYPE], ids[SPACE], H5P_DEFAULT, H5P_DEFAULT);
+    if (ids[ATTR] < 0 || H5Awrite(ids[ATTR], ids[MTYPE], buf) < 0) {
+        st = h5_fail(LC_ERR_FORMAT, "writing %s: cannot write attribute '%s' on '/%s'",
+                     w->path, a->key, a->object);
+        goto fail;
+    }
+fail:
+    close_ids(ids, NIDS);
+    return st;
+}
+
+/* Everything in c into the open file w->fid. */
+static lc_status write_all(const wctx *w, const lc_ckpt *c) {
+    for (size_t i = 0; i < c->n_ents; i++) {
+        lc_status st = write_entry(w, &c->ents[i]);
+        if (st) return st;
+    }
+    for (size_t i = 0; i < c->n_attrs; i++) {
+        lc_status st = write_attr(w, &c->attrs[i]);
+        if (st) return st;
+    }
+    return LC_OK;
+}
+
+lc_status lc_ckpt_write(const lc_ckpt *c, const char *path) {
+    if (!c || !path || !path[0])
+        return lc_errorf(LC_ERR_ARG, "lc_ckpt_write: NULL checkpoint or empty path");
+    size_t plen = strlen(path);
+    if (path[plen - 1] == '/')
+        return lc_errorf(LC_ERR_ARG, "lc_ckpt_write: path %s names a directory", path);
+    lc_status st = check_finite(c);  /* before anything touches the disk */
+    if (st) return lc_error_wrap(st, "%s", path);
+    h5_quiet();
+
+    enum { FAPL, FCPL, GCPL, FILE_ID, NIDS };
+    hid_t ids[NIDS] = {-1, -1, -1, -1};
+    char *tmp = malloc(plen + 32);
+    if (!tmp) return lc_errorf(LC_ERR_NOMEM, "writing %s: out of memory", path);
+    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+
+    /* Create the temp file ourselves first: a clean OS error message for
+     * unwritable or missing directories. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        st = lc_errorf(LC_ERR_IO, "cannot create checkpoint temp file %s: %s", tmp,
+                       strerror(errno));
+        free(tmp);
+        return st;
+    }
+    close(fd);
+
+    ids[FAPL] = H5Pcreate(H5P_FILE_ACCESS);
+    ids[FCPL] = H5Pcreate(H5P_FILE_CREATE);
+    ids[GCPL] = H5Pcreate(H5P_GROUP_CREATE);
+    if (ids[FAPL] < 0 || ids[FCPL] < 0 || ids[GCPL] < 0 ||
+        H5Pset_fclose_degree(ids[FAPL], H5F_CLOSE_STRONG) < 0 ||
+        /* 1.8+ object headers: attributes over 64 KiB (chat templates) fit */
+        H5Pset_libver_bounds(ids[FAPL], H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0 ||
+        H5Pset_obj_track_times(ids[FCPL], 0) < 0 || H5Pset_obj_track_times(ids[GCPL], 0) < 0) {
+        st = h5_fail(LC_ERR_IO, "writing %s: HDF5 property lists", path);
+        goto fail;
+    }
+    ids[FILE_ID] = H5Fcreate(tmp, H5F_ACC_TRUNC, ids[FCPL], ids[FAPL]);
+    if (ids[FILE_ID] < 0) {
+        st = h5_fail(LC_ERR_IO, "cannot create HDF5 file %s", tmp);
+        goto fail;
+    }
+    wctx w = {ids[FILE_ID], ids[GCPL], path, H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0};
+    st = write_all(&w, c);
+    if (st) goto fail;
+    if (H5Fflush(ids[FILE_ID], H5F_SCOPE_GLOBAL) < 0) {
+        st = h5_fail(LC_ERR_IO, "cannot flush %s", tmp);
+        goto fail;
+    }
+    hid_t fid = ids[FILE_ID];
+    ids[FILE_ID] = -1;
+    if (H5Fclose(fid) < 0) {
+        st = h5_fail(LC_ERR_IO, "cannot close %s", tmp);
+        goto fail;
+    }
+    close_ids(ids, NIDS);
+    st = lc_ckpt__commit(tmp, path);  /* removes tmp itself on failure */
+    free(tmp);
+    return st;
+fail:
+    if (ids[FILE_ID] >= 0) {
+        H5Fclose(ids[FILE_ID]);
+        ids[FILE_ID] = -1;
+    }
+    close_ids(ids, NIDS);
+    unlink(tmp);
+    free(tmp);
+    return st;
+}
+
+/* ====================================================================== */
+/* reading                                                                */
+/* ====================================================================== */
+
+typedef struct {
+    lc_ckpt *c;
+    const char *path;
+    const char *object;  /* attributes: the object being read ("" = root) */
+    lc_status st;        /* set when a callback stops the iteration */
+} rctx;
+
+/* Read a scalar string (fixed or variable length) from a dataset (is_attr 0)
+ * or an attribute. Returns an lc_alloc'd NUL-terminated copy in *out. */
+static lc_status read_string(const rctx *r, hid_t id, int is_attr, hid_t ftype, hid_t space,
+                             const char *what, char **out, size_t *len) {
+    lc_status st = LC_OK;
+    hid_t mtype = H5Tcopy(H5T_C_S1);
+    *out = NULL;
+    htri_t vl = H5Tis_variable_str(ftype);
+    if (mtype < 0 || vl < 0 || H5Tset_cset(mtype, H5Tget_cset(ftype)) < 0) {
+        st = h5_fail(LC_ERR_FORMAT, "%s: string type of %s", r->path, what);
+        goto fail;
+    }
+    if (vl) {
+        char *p = NULL;
+        herr_t rc = H5Tset_size(mtype, H5T_VARIABLE);
+        if (rc >= 0) rc = is_attr ? H5Aread(id, mtype, &p) : H5Dread(id, mtype, H5S_ALL, H5S_ALL,
+                                                                     H5P_DEFAULT, &p);
+        if (rc < 0) {
+            st = h5_fail(LC_ERR_FORMAT, "%s: cannot read %s", r->path, what);
+            goto fail;
+        }
+        *len = p ? strlen(p) : 0;
+        *out = lc_alloc(*len + 1);
+        if (*out) {
+            if (*len) memcpy(*out, p, *len);
+            (*out)[*len] = 0;
+        }
+        H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, &p);
+    } else {
+        size_t size = H5Tget_size(ftype);
+        if (size == 0 || H5Tset_size(mtype, size) < 0 ||
+            H5Tset_strpad(mtype, H5Tget_strpad(ftype)) < 0) {
+            st = h5_fail(LC_ERR_FORMAT, "%s: string type of %s", r->path, what);
+            goto fail;
+        }
+        *out = lc_alloc(size + 1);
+        if (!*out) goto nomem;
+        herr_t rc = is_attr ? H5Aread(id, mtype, *out)
+                            : H5Dread(id, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out);
+        if (rc < 0) {
+            st = h5_fail(LC_ERR_FORMAT, "%s: cannot read %s", r->path, what);
+            goto fail;
+        }
+        (*out)[size] = 0;
+        *len = strnlen(*out, size);
+    }
+    if (!*out) goto nomem;
+    H5Tclose(mtype);
+    return LC_OK;
+nomem:
+    st = lc_errorf(LC_ERR_NOMEM, "%s: out of memory reading %s", r->path, what);
+fail:
+    if (mtype >= 0) H5Tclose(mtype);
+    lc_free(*out);
+    *out = NULL;
+    return st;
+}
+
+static const char *class_name(H5T_class_t cls) {
+    switch (cls) {
+    case H5T_COMPOUND: return "(compound type)";
+    case H5T_ENUM: return "(enum or bool)";
+    case H5T_REFERENCE: return "(reference)";
+    case H5T_OPAQUE: return "(opaque)";
+    case H5T_VLEN: return "(variable-length sequence)";
+    case H5T_ARRAY: return "(array type)";
+    case H5T_BITFIELD: return "(bitfield)";
+    case H5T_TIME: return "(time)";
+    default: return "(unknown type)";
+    }
+}
+
+static lc_status read_dataset(rctx *r, hid_t did, const char *name) {
+    enum { FTYPE, SPACE, NIDS };
+    hid_t ids[NIDS] = {H5Dget_type(did), H5Dget_space(did)};
+    lc_status st = LC_OK;
+    char what[1200];
+    snprintf(what, sizeof what, "dataset '%s'", name);
+    if (ids[FTYPE] < 0 || ids[SPACE] < 0) {
+        st = h5_fail(LC_ERR_FORMAT, "%s: cannot inspect %s", r->path, what);
+        goto done;
+    }
+    int ndim = H5Sget_simple_extent_ndims(ids[SPACE]);
+    H5S_class_t sclass = H5Sget_simple_extent_type(ids[SPACE]);
+    H5T_class_t cls = H5Tget_class(ids[FTYPE]);
+    if (ndim < 0 || sclass == H5S_NO_CLASS || cls == H5T_NO_CLASS) {
+        st = h5_fail(LC_ERR_FORMAT, "%s: cannot inspect %s", r->path, what);
+        goto done;
+    }
+    ckpt_ent *e = lc_ckpt__push_ent(r->c, name);
+    if (!e) {
+        st = LC_ERR_NOMEM;
+        goto done;
+    }
+    e->e.kind = LC_CKPT_OTHER;
+    if (ndim > LC_CKPT_MAX_DIMS || sclass == H5S_NULL) {
+        char note[64];
+        snprintf(note, sizeof note, sclass == H5S_NULL ? "(null dataspace)" : "(rank %d > %d)",
+                 ndim, LC_CKPT_MAX_DIMS);
+        e->note = lc_ckpt__strdup(note);
+        e->e.note = e->note;
+        goto done;  /* listed as OTHER, not an error */
+    }
+    hsize_t dims[LC_CKPT_MAX_DIMS];
+    H5Sget_simple_extent_dims(ids[SPACE], dims, NULL);
+    size_t numel = 1;
+    e->e.ndim = ndim;
+    for (int d = 0; d < ndim; d++) {
+        if (dims[d] > (hsize_t)INT64_MAX || (dims[d] && numel > SIZE_MAX / 16 / dims[d])) {
+            st = lc_errorf(LC_ERR_FORMAT, "%s: %s dimension %d is implausibly large (%llu)",
+                           r->path, what, d, (unsigned long long)dims[d]);
+            goto done;
+        }
+        e->e.shape[d] = (int64_t)dims[d];
+        numel *= (size_t)dims[d];
+    }
+    e->e.numel = numel;
+    hid_t mtype = -1;
+    lc_ckpt_kind kind = LC_CKPT_OTHER;
+    if (cls == H5T_FLOAT) {
+        kind = LC_CKPT_F32, mtype = H5T_NATIVE_FLOAT;
+    } else if (cls == H5T_INTEGER) {
+        int is_unsigned = H5Tget_sign(ids[FTYPE]) == H5T_SGN_NONE;
+        if (is_unsigned && H5Tget_size(ids[FTYPE]) == 1)
+            kind = LC_CKPT_BYTES, mtype = H5T_NATIVE_UINT8;
+        else if (is_unsigned)
+            kind = LC_CKPT_U64, mtype = H5T_NATIVE_UINT64;
+        else
+            kind = LC_CKPT_I64, mtype = H5T_NATIVE_INT64;
+    } else if (cls == H5T_STRING && numel == 1) {
+        size_t len;
+        st = read_string(r, did, 0, ids[FTYPE], ids[SPACE], what, (char **)&e->owned, &len);
+        if (st) goto done;
+        e->e.kind = LC_CKPT_STRING;
+        e->e.ndim = 0;
+        e->e.numel = len;
+        e->data = e->owned;
+        goto done;
+    }
+    if (kind == LC_CKPT_OTHER) {
+        char note[64];
+        if (cls == H5T_STRING)
+            snprintf(note, sizeof note, "(array of %zu strings)", numel);
+        else
+            snprintf(note, sizeof note, "%s", class_name(cls));
+        e->note = lc_ckpt__strdup(note);
+        e->e.note = e->note;
+        goto done;
+    }
+    size_t elsize = H5Tget_size(mtype);
+    e->owned = lc_alloc(numel * elsize + 1);
+    if (!e->owned) {
+        st = lc_errorf(LC_ERR_NOMEM, "%s: out of memory for %s (%zu bytes)", r->path, what,
+                       numel * elsize);
+        goto done;
+    }
+    ((char *)e->owned)[numel * elsize] = 0;
+    if (numel && H5Dread(did, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, e->owned) < 0) {
+        st = h5_fail(LC_ERR_FORMAT, "%s: cannot read %s", r->path, what);
+        goto done;
+    }
+    e->e.kind = kind;
+    e->data = e->owned;
+    if (kind == LC_CKPT_F32 && !lc_all_finite(e->owned, numel)) {
+        const float *x = e->owned;  /* (numel) */
+        e->nonfinite = 1;
+        while (e->bad_index < numel && isfinite(x[e->bad_index])) e->bad_index++;
+    }
+done:
+    close_ids(ids, NIDS);
+    return st;
+}
+
+/* H5Aiterate2 callback: one attribute of r->object. */
+static herr_t attr_cb(hid_t loc, const char *key, const H5A_info_t *info, void *ud) {
+    (void)info;
+    rctx *r = ud;
+    enum { ATTR, FTYPE, SPACE, NIDS };
+    hid_t ids[NIDS] = {-1, -1, -1};
+    char what[1400];
+    snprintf(what, sizeof what, "attribute '%s' on '/%s'", key, r->object);
+    ids[ATTR] = H5Aopen(loc, key, H5P_DEFAULT);
+    if (ids[ATTR] >= 0) ids[FTYPE] = H5Aget_type(ids[ATTR]);
+    if (ids[FTYPE] >= 0) ids[SPACE] = H5Aget_space(ids[ATTR]);
+    hssize_t npoints = ids[SPACE] >= 0 ? H5Sget_simple_extent_npoints(ids[SPACE]) : -1;
+    H5T_class_t cls = ids[FTYPE] >= 0 ? H5Tget_class(ids[FTYPE]) : H5T_NO_CLASS;
+    if (npoints < 0 || cls == H5T_NO_CLASS) {
+        r->st = h5_fail(LC_ERR_FORMAT, "%s: cannot open %s", r->path, what);
+        goto done;
+    }
+    ckpt_attr *a = lc_ckpt__push_attr(r->c, r->object, key);
+    if (!a) {
+        r->st = LC_ERR_NOMEM;
+        goto done;
+    }
+    a->a.kind = LC_CKPT_ATTR_OTHER;
+    char note[64] = "";
+    if (npoints != 1) {
+        snprintf(note, sizeof note, "(%lld elements)", (long long)npoints);
+    } else if (cls == H5T_STRING) {
+        char *s;
+        size_t len;
+        r->st = read_string(r, ids[ATTR], 1, ids[FTYPE], ids[SPACE], what, &s, &len);
+        if (r->st) goto done;
+        a->s = lc_ckpt__strdup(s);  /* attributes own malloc'd strings */
+        lc_free(s);
+        if (!a->s) {
+            r->st = lc_errorf(LC_ERR_NOMEM, "%s: out of memory reading %s", r->path, what);
+            goto done;
+        }
+        a->a.kind = LC_CKPT_ATTR_STR;
+    } else if (cls == H5T_INTEGER) {
+        int u64 = H5Tget_sign(ids[FTYPE]) == H5T_SGN_NONE && H5Tget_size(ids[FTYPE]) >= 8;
+        uint64_t u = 0;
+        herr_t rc = u64 ? H5Aread(ids[ATTR], H5T_NATIVE_UINT64, &u)
+                        : H5Aread(ids[ATTR], H5T_NATIVE_INT64, &a->i);
+        if (rc < 0) {
+            r->st = h5_fail(LC_ERR_FORMAT, "%s: cannot read %s", r->path, what);
+            goto done;
+        }
+        if (u64 && u > (uint64_t)INT64_MAX)
+            snprintf(note, sizeof note, "(uint64 %" PRIu64 " > INT64_MAX)", u);
+        else
+            a->a.kind = LC_CKPT_ATTR_I64;
+        if (u64) a->i = (int64_t)u;
+    } else if (cls == H5T_FLOAT) {
+        if (H5Aread(ids[ATTR], H5T_NATIVE_DOUBLE, &a->d) < 0) {
+            r->st = h5_fail(LC_ERR_FORMAT, "%s: cannot read %s", r->path, what);
+            goto done;
+        }
+        a->a.kind = LC_CKPT_ATTR_F64;
+    } else {
+        snprintf(note, sizeof note, "%s", class_name(cls));
+    }
+    if (a->a.kind == LC_CKPT_ATTR_OTHER) a->note = lc_ckpt__strdup(note);
+done:
+    close_ids(ids, NIDS);
+    return r->st ? -1 : 0;
+}
+
+static lc_status read_attrs(rctx *r, hid_t oid, const char *object) {
+    r->object = object;
+    hsize_t idx = 0;
+    if (H5Aiterate2(oid, H5_INDEX_NAME, H5_ITER_INC, &idx, attr_cb, r) < 0) {
+        if (r->st) return r->st;
+        return h5_fail(LC_ERR_FORMAT, "%s: cannot list the attributes of '/%s'", r->path,
+                       object);
+    }
+    return LC_OK;
+}
+
+/* H5Lvisit callback: every link below the root, in name order. */
+static herr_t visit_cb(hid_t g, const char *name, const H5L_info_t *info, void *ud) {
+    rctx *r = ud;
+    if (info->type != H5L_TYPE_HARD) return 0;  /* soft/external links: not followed */
+    hid_t oid = H5Oopen(g, name, H5P_DEFAULT);
+    if (oid < 0) {
+        r->st = h5_fail(LC_ERR_FORMAT, "%s: cannot open object '%s'", r->path, name);
+        return -1;
+    }
+    if (H5Iget_type(oid) == H5I_DATASET) r->st = read_dataset(r, oid, name);
+    if (!r->st) r->st = read_attrs(r, oid, name);
+    H5Oclose(oid);
+    return r->st ? -1 : 0;
+}
+
+lc_status lc_ckpt_read(lc_ckpt **out, const char *path) {
+    if (!out || !path) return lc_errorf(LC_ERR_ARG, "lc_ckpt_read: NULL argument");
+    *out = NULL;
+    h5_quiet();
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return lc_errorf(LC_ERR_IO, "cannot open checkpoint %s: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return lc_errorf(LC_ERR_IO, "cannot open checkpoint %s: not a regular file", path);
+    if (access(path, R_OK) != 0)
+        return lc_errorf(LC_ERR_IO, "cannot open checkpoint %s: %s", path, strerror(errno));
+    htri_t is = H5Fis_hdf5(path);
+    if (is <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return lc_errorf(LC_ERR_FORMAT, "%s is not an HDF5 file (no HDF5 signature found; "
+                         "%lld bytes)", path, (long long)sb.st_size);
+    }
+    lc_status st = LC_OK;
+    lc_ckpt *c = NULL;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fid = -1, root = -1;
+    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+        st = h5_fail(LC_ERR_IO, "reading %s: HDF5 property list", path);
+        goto fail;
+    }
+    fid = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (fid < 0) {
+        st = h5_fail(LC_ERR_FORMAT, "cannot open HDF5 file %s (truncated or corrupt?)", path);
+        goto fail;
+    }
+    if ((st = lc_ckpt_create(&c))) goto fail;
+    c->source = lc_ckpt__strdup(path);
+    if (!c->source) {
+        st = lc_errorf(LC_ERR_NOMEM, "reading %s: out of memory", path);
+        goto fail;
+    }
+    rctx r = {c, path, "", LC_OK};
+    root = H5Oopen(fid, "/", H5P_DEFAULT);
+    if (root < 0) {
+        st = h5_fail(LC_ERR_FORMAT, "%s: cannot open the root group", path);
+        goto fail;
+    }
+    if ((st = read_attrs(&r, root, ""))) goto fail;
+    if (H5Lvisit(fid, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &r) < 0) {
+        st = r.st ? r.st : h5_fail(LC_ERR_FORMAT, "%s: cannot list the file's objects", path);
+        goto fail;
+    }
+    H5Oclose(root);
+    root = -1;
+    if (H5Fclose(fid) < 0) {
+        fid = -1;
+        st = h5_fail(LC_ERR_FORMAT, "%s: error closing the file", path);
+        goto fail;
+    }
+    H5Pclose(fapl);
+    *out = c;
+    return LC_OK;
+fail:
+    if (root >= 0) H5Oclose(root);
+    if (fid >= 0) H5Fclose(fid);
+    if (fapl >= 0) H5Pclose(fapl);
+    lc_ckpt_free(c);
+    return st;
+}

@@ -1,0 +1,200 @@
+/*
+ * hf_config.c — config.json of a Hugging Face Llama / Mistral / Qwen2 model
+ * into an lc_model_config: architecture, sizes with HF's defaults, and a
+ * clear refusal of what lorac does not compute (rope scaling, non-SiLU MLPs,
+ * MLP biases).
+ */
+#include "lc_loader.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *hf_arch, *model_type;
+    lc_arch arch;
+} ARCHS[] = {
+    {"LlamaForCausalLM", "llama", LC_ARCH_LLAMA},
+    {"MistralForCausalLM", "mistral", LC_ARCH_MISTRAL},
+    {"Qwen2ForCausalLM", "qwen2", LC_ARCH_QWEN2},
+};
+#define N_ARCHS ((int)(sizeof ARCHS / sizeof ARCHS[0]))
+#define SUPPORTED_MSG                                                                              \
+    "supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM (model_type llama, mistral, " \
+    "qwen2)"
+
+/* Short JSON rendering of a value for messages (caller frees). */
+static char *json_repr(const json_t *v) {
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (s && strlen(s) > 80) strcpy(s + 76, "...");
+    return s;
+}
+
+static lc_status bad_value(const char *path, const char *key, const char *want, const json_t *v) {
+    char *r = json_repr(v);
+    lc_status rc = lc_errorf(LC_ERR_CONFIG, "%s: \"%s\" must be %s, found %s", path, key, want, r ? r : "?");
+    free(r);
+    return rc;
+}
+
+/* Positive int key; absent or null gives `def` (def < 0: required). */
+static lc_status get_pos_int(const char *path, json_t *o, const char *key, int def, int *out) {
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        if (def < 0) return lc_errorf(LC_ERR_CONFIG, "%s: required key \"%s\" is missing", path, key);
+        *out = def;
+        return LC_OK;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > INT_MAX)
+        return bad_value(path, key, "a positive integer", v);
+    *out = (int)json_integer_value(v);
+    return LC_OK;
+}
+
+static lc_status get_pos_float(const char *path, json_t *o, const char *key, double def, float *out) {
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        *out = (float)def;
+        return LC_OK;
+    }
+    if (!json_is_number(v) || !(json_number_value(v) > 0)) return bad_value(path, key, "a positive number", v);
+    *out = (float)json_number_value(v);
+    return LC_OK;
+}
+
+static lc_status get_bool(const char *path, json_t *o, const char *key, int def, int *out) {
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        *out = def;
+        return LC_OK;
+    }
+    if (!json_is_boolean(v)) return bad_value(path, key, "true or false", v);
+    *out = json_is_true(v);
+    return LC_OK;
+}
+
+/* Token id: int, null (-1) or a list (first element; empty = -1). */
+static lc_status get_token_id(const char *path, json_t *o, const char *key, int *out) {
+    json_t *v = json_object_get(o, key);
+    *out = -1;
+    if (json_is_array(v)) v = json_array_size(v) ? json_array_get(v, 0) : NULL;
+    if (!v || json_is_null(v)) return LC_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT_MAX)
+        return bad_value(path, key, "a token id, a list of ids or null", v);
+    *out = (int)json_integer_value(v);
+    return LC_OK;
+}
+
+static lc_status parse_arch(const char *path, json_t *root, lc_arch *arch) {
+    json_t *archs = json_object_get(root, "architectures");
+    json_t *mt = json_object_get(root, "model_type");
+    if (json_is_array(archs) && json_array_size(archs) > 0) {
+        const char *a = json_string_value(json_array_get(archs, 0));
+        if (!a) return bad_value(path, "architectures", "a list of strings", archs);
+        for (int i = 0; i < N_ARCHS; i++)
+            if (!strcmp(a, ARCHS[i].hf_arch)) {
+                *arch = ARCHS[i].arch;
+                return LC_OK;
+            }
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: architecture \"%s\" is not supported (" SUPPORTED_MSG ")",
+                         path, a);
+    }
+    if (archs && !json_is_null(archs) && !json_is_array(archs))
+        return bad_value(path, "architectures", "a list of strings", archs);
+    if (json_is_string(mt)) {
+        for (int i = 0; i < N_ARCHS; i++)
+            if (!strcmp(json_string_value(mt), ARCHS[i].model_type)) {
+                *arch = ARCHS[i].arch;
+                return LC_OK;
+            }
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: model_type \"%s\" is not supported (" SUPPORTED_MSG ")", path,
+                         json_string_value(mt));
+    }
+    return lc_errorf(LC_ERR_CONFIG, "%s: neither \"architectures\" nor \"model_type\" is set (" SUPPORTED_MSG ")",
+                     path);
+}
+
+/* rope_scaling / rope_parameters: null or type "default" only. Reads rope_theta
+ * from rope_parameters (transformers v5 layout) when present. */
+static lc_status check_rope(const char *path, json_t *root, const char *key, float *theta) {
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) return LC_OK;
+    if (!json_is_object(v)) return bad_value(path, key, "null or an object", v);
+    json_t *t = json_object_get(v, "rope_type");
+    if (!t) t = json_object_get(v, "type");
+    if (t && !json_is_null(t) && !json_is_string(t)) return bad_value(path, key, "an object with a string type", v);
+    const char *type = json_is_string(t) ? json_string_value(t) : "default";
+    if (strcmp(type, "default"))
+        return lc_errorf(LC_ERR_UNSUPPORTED,
+                         "%s: \"%s\" has type \"%s\": rope scaling is not supported (only null or type "
+                         "\"default\")",
+                         path, key, type);
+    return get_pos_float(path, v, "rope_theta", *theta, theta);
+}
+
+static lc_status parse_config(const char *path, json_t *root, lc_model_config *c, lc_hf_info *info) {
+    lc_status rc;
+    memset(c, 0, sizeof *c);
+    if ((rc = parse_arch(path, root, &c->arch))) return rc;
+    if ((rc = get_pos_int(path, root, "vocab_size", -1, &c->vocab_size)) ||
+        (rc = get_pos_int(path, root, "hidden_size", -1, &c->hidden_size)) ||
+        (rc = get_pos_int(path, root, "intermediate_size", -1, &c->intermediate_size)) ||
+        (rc = get_pos_int(path, root, "num_hidden_layers", -1, &c->n_layers)) ||
+        (rc = get_pos_int(path, root, "num_attention_heads", -1, &c->n_heads)) ||
+        (rc = get_pos_int(path, root, "num_key_value_heads", c->n_heads, &c->n_kv_heads)) ||
+        (rc = get_pos_int(path, root, "max_position_embeddings", -1, &c->max_position)))
+        return rc;
+    if (c->hidden_size % c->n_heads && !json_is_integer(json_object_get(root, "head_dim")))
+        return lc_errorf(LC_ERR_CONFIG, "%s: hidden_size %d is not a multiple of num_attention_heads %d and "
+                         "head_dim is not set", path, c->hidden_size, c->n_heads);
+    if ((rc = get_pos_int(path, root, "head_dim", c->hidden_size / c->n_heads, &c->head_dim)) ||
+        (rc = get_pos_float(path, root, "rms_norm_eps", 1e-6, &c->rms_eps)) ||
+        (rc = get_pos_float(path, root, "rope_theta", 10000.0, &c->rope_theta)) ||
+        (rc = check_rope(path, root, "rope_scaling", &c->rope_theta)) ||
+        (rc = check_rope(path, root, "rope_parameters", &c->rope_theta)) ||
+        (rc = get_bool(path, root, "tie_word_embeddings", 0, &c->tie_embeddings)) ||
+        (rc = get_token_id(path, root, "bos_token_id", &c->bos_id)) ||
+        (rc = get_token_id(path, root, "eos_token_id", &c->eos_id)))
+        return rc;
+    /* Qwen2 always has q/k/v biases; Llama has them (and an o_proj bias) with attention_bias. */
+    int bias = 0;
+    if ((rc = get_bool(path, root, "attention_bias", 0, &bias))) return rc;
+    c->attn_bias = c->arch == LC_ARCH_QWEN2 || (c->arch == LC_ARCH_LLAMA && bias);
+    int mlp_bias = 0;
+    if ((rc = get_bool(path, root, "mlp_bias", 0, &mlp_bias))) return rc;
+    if (mlp_bias) return lc_errorf(LC_ERR_UNSUPPORTED, "%s: \"mlp_bias\": true is not supported", path);
+    json_t *act = json_object_get(root, "hidden_act");
+    if (act && !json_is_null(act) && (!json_is_string(act) || strcmp(json_string_value(act), "silu"))) {
+        char *r = json_repr(act);
+        rc = lc_errorf(LC_ERR_UNSUPPORTED, "%s: \"hidden_act\" is %s, only \"silu\" is supported", path,
+                       r ? r : "?");
+        free(r);
+        return rc;
+    }
+    /* Sliding-window attention: recorded; lorac trains with T <= window. */
+    int window = 0, use_window = 1;
+    if ((rc = get_pos_int(path, root, "sliding_window", 0, &window))) return rc;
+    if (c->arch == LC_ARCH_QWEN2 && (rc = get_bool(path, root, "use_sliding_window", 0, &use_window))) return rc;
+    if (c->arch == LC_ARCH_LLAMA || !use_window || window >= c->max_position) window = 0;
+    if (info) info->sliding_window = window;
+    if ((rc = lc_model_config_validate(c))) return lc_error_wrap(rc, "%s", path);
+    return LC_OK;
+}
+
+lc_status lc_hf_config_load(const char *path, lc_model_config *cfg, lc_hf_info *info) {
+    json_error_t jerr;
+    if (info) memset(info, 0, sizeof *info);
+    FILE *f = fopen(path, "rb");
+    if (!f) return lc_errorf(LC_ERR_IO, "%s: cannot open (is this a Hugging Face model directory?)", path);
+    json_t *root = json_loadf(f, 0, &jerr);
+    fclose(f);
+    if (!root)
+        return lc_errorf(LC_ERR_FORMAT, "%s: line %d column %d: invalid JSON: %s", path, jerr.line, jerr.column,
+                         jerr.text);
+    lc_status rc = json_is_object(root) ? parse_config(path, root, cfg, info)
+                                        : lc_errorf(LC_ERR_FORMAT, "%s: expected a JSON object", path);
+    json_decref(root);
+    return rc;
+}
