@@ -39,7 +39,7 @@ typedef struct {
     int rslora;          /* scale = alpha / sqrt(r) instead of alpha / r */
     float dropout;       /* on the LoRA input, training only */
     unsigned targets;    /* bitmask of lc_lora_target */
-    int init_gaussian;   /* A ~ N(0, 1/r) instead of PEFT's kaiming-uniform */
+    int init_gaussian;   /* A ~ N(0, std 1/r) as PEFT "gaussian", instead of kaiming-uniform */
 } lc_lora_config;
 
 lc_lora_config lc_lora_default_config(void); /* r 8, alpha 16, q_proj+v_proj, no dropout */
@@ -61,7 +61,8 @@ typedef struct {
 
 /* Allocate an adapter for model m with config cfg and initialise it as PEFT
  * does: A kaiming-uniform(a=sqrt(5)) i.e. U(-1/sqrt(in), 1/sqrt(in)), or
- * N(0, 1/r) when init_gaussian; B = 0. Draws from rng in layout order. */
+ * N(0, std=1/r) when init_gaussian (PEFT init_lora_weights="gaussian"); B = 0.
+ * Draws from rng in layout order. */
 lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *cfg, lc_rng *rng);
 void lc_lora_free(lc_lora *lora);
 static inline lc_lora_pair *lc_lora_get(const lc_lora *l, int layer, lc_lora_target t) {

@@ -1,0 +1,171 @@
+/*
+ * lora.c — LoRA adapter parameters for an lc_model: PEFT names and shapes,
+ * initialisation, and the optimizer step (global-norm clipping + AdamW, with
+ * LoRA+ learning-rate ratio for B).
+ */
+#include "lc_lora.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lc_kernels.h"
+
+static const char *TARGET_NAMES[LC_T_COUNT] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                               "gate_proj", "up_proj", "down_proj"};
+
+const char *lc_lora_target_name(lc_lora_target t) {
+    return (t >= 0 && t < LC_T_COUNT) ? TARGET_NAMES[t] : "?";
+}
+
+const char *lc_lora_target_parent(lc_lora_target t) { return t <= LC_T_O ? "self_attn" : "mlp"; }
+
+lc_status lc_lora_targets_parse(const char *spec, unsigned *mask) {
+    *mask = 0;
+    if (!spec || !*spec) return lc_errorf(LC_ERR_CONFIG, "target_modules is empty");
+    if (!strcmp(spec, "all-linear") || !strcmp(spec, "all")) {
+        *mask = (1u << LC_T_COUNT) - 1;
+        return LC_OK;
+    }
+    const char *p = spec;
+    while (*p) {
+        while (*p == ' ' || *p == ',') p++;
+        if (!*p) break;
+        size_t n = strcspn(p, ", ");
+        int found = -1;
+        for (int t = 0; t < LC_T_COUNT; t++)
+            if (strlen(TARGET_NAMES[t]) == n && !strncmp(p, TARGET_NAMES[t], n)) found = t;
+        if (found < 0)
+            return lc_errorf(LC_ERR_CONFIG,
+                             "target_modules: unknown module '%.*s' (allowed: q_proj, k_proj, v_proj, "
+                             "o_proj, gate_proj, up_proj, down_proj, or all-linear)",
+                             (int)n, p);
+        *mask |= 1u << found;
+        p += n;
+    }
+    if (!*mask) return lc_errorf(LC_ERR_CONFIG, "target_modules '%s' names no module", spec);
+    return LC_OK;
+}
+
+lc_lora_config lc_lora_default_config(void) {
+    return (lc_lora_config){.r = 8, .alpha = 16.0f, .rslora = 0, .dropout = 0.0f,
+                            .targets = (1u << LC_T_Q) | (1u << LC_T_V), .init_gaussian = 0};
+}
+
+lc_adamw_params lc_adamw_default_params(void) {
+    return (lc_adamw_params){.lr = 2e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+                             .weight_decay = 0.0f, .max_grad_norm = 1.0f, .loraplus_lr_ratio = 0.0f};
+}
+
+/* (in, out) features of a target projection. */
+static void target_dims(const lc_model_config *c, lc_lora_target t, int *in, int *out) {
+    int C = c->hidden_size, F = c->intermediate_size;
+    int q = c->n_heads * c->head_dim, kv = c->n_kv_heads * c->head_dim;
+    switch (t) {
+    case LC_T_Q: *in = C; *out = q; break;
+    case LC_T_K: *in = C; *out = kv; break;
+    case LC_T_V: *in = C; *out = kv; break;
+    case LC_T_O: *in = q; *out = C; break;
+    case LC_T_GATE: *in = C; *out = F; break;
+    case LC_T_UP: *in = C; *out = F; break;
+    default: *in = F; *out = C; break;
+    }
+}
+
+lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *cfg, lc_rng *rng) {
+    memset(lora, 0, sizeof *lora);
+    if (cfg->r <= 0) return lc_errorf(LC_ERR_CONFIG, "LoRA rank r must be > 0 (got %d)", cfg->r);
+    if (!(cfg->dropout >= 0.0f && cfg->dropout < 1.0f))
+        return lc_errorf(LC_ERR_CONFIG, "LoRA dropout must be in [0, 1) (got %g)", cfg->dropout);
+    if (!cfg->targets) return lc_errorf(LC_ERR_CONFIG, "LoRA targets no module");
+    lora->cfg = *cfg;
+    lora->scale = cfg->rslora ? cfg->alpha / sqrtf((float)cfg->r) : cfg->alpha / (float)cfg->r;
+    lora->n_layers = m->cfg.n_layers;
+    int L = m->cfg.n_layers, r = cfg->r;
+    lora->pairs = calloc((size_t)L * LC_T_COUNT, sizeof *lora->pairs);
+    if (!lora->pairs) return lc_errorf(LC_ERR_NOMEM, "out of memory for LoRA tables");
+    size_t total = 0;
+    for (int l = 0; l < L; l++)
+        for (int t = 0; t < LC_T_COUNT; t++) {
+            if (!(cfg->targets & (1u << t))) continue;
+            int in, out;
+            target_dims(&m->cfg, (lc_lora_target)t, &in, &out);
+            total += (size_t)r * in + (size_t)out * r;
+        }
+    lora->n_params = total;
+    lora->params = lc_calloc(total * sizeof(float));
+    lora->grads = lc_calloc(total * sizeof(float));
+    lora->m = lc_calloc(total * sizeof(float));
+    lora->v = lc_calloc(total * sizeof(float));
+    if (!lora->params || !lora->grads || !lora->m || !lora->v) {
+        lc_lora_free(lora);
+        return lc_errorf(LC_ERR_NOMEM, "out of memory for %zu LoRA parameters", total);
+    }
+    size_t off = 0;
+    for (int l = 0; l < L; l++)
+        for (int t = 0; t < LC_T_COUNT; t++) {
+            if (!(cfg->targets & (1u << t))) continue;
+            lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
+            target_dims(&m->cfg, (lc_lora_target)t, &p->in, &p->out);
+            p->A = lora->params + off;
+            p->dA = lora->grads + off;
+            off += (size_t)r * p->in;
+            p->B = lora->params + off;
+            p->dB = lora->grads + off;
+            off += (size_t)p->out * r;
+            size_t nA = (size_t)r * p->in;
+            if (cfg->init_gaussian) {
+                for (size_t i = 0; i < nA; i++) p->A[i] = lc_rng_normal(rng) / (float)r;
+            } else {
+                float bound = 1.0f / sqrtf((float)p->in);
+                for (size_t i = 0; i < nA; i++) p->A[i] = (2.0f * lc_rng_uniform(rng) - 1.0f) * bound;
+            }
+        }
+    LC_ASSERT(off == total);
+    return LC_OK;
+}
+
+void lc_lora_free(lc_lora *lora) {
+    if (!lora) return;
+    free(lora->pairs);
+    lc_free(lora->params);
+    lc_free(lora->grads);
+    lc_free(lora->m);
+    lc_free(lora->v);
+    memset(lora, 0, sizeof *lora);
+}
+
+void lc_lora_tensor_name(char *buf, size_t size, int layer, lc_lora_target t, int is_B) {
+    snprintf(buf, size, "base_model.model.model.layers.%d.%s.%s.lora_%s.weight", layer,
+             lc_lora_target_parent(t), lc_lora_target_name(t), is_B ? "B" : "A");
+}
+
+void lc_lora_zero_grad(lc_lora *lora) { memset(lora->grads, 0, lora->n_params * sizeof(float)); }
+
+lc_status lc_lora_optimizer_step(lc_lora *lora, const lc_adamw_params *p, long t, double *grad_norm) {
+    double ss = lc_sum_squares(lora->grads, lora->n_params);
+    double norm = sqrt(ss);
+    if (grad_norm) *grad_norm = norm;
+    if (!isfinite(norm))
+        return lc_errorf(LC_ERR_NUMERIC, "gradient norm is %g at step %ld: step skipped", norm, t);
+    if (p->max_grad_norm > 0) {
+        /* torch.nn.utils.clip_grad_norm_: coef computed in float32 */
+        float coef = (float)(p->max_grad_norm / (float)(norm + 1e-6));
+        if (coef < 1.0f) lc_scale(lora->grads, lora->n_params, coef);
+    }
+    int r = lora->cfg.r;
+    float ratio = (p->loraplus_lr_ratio > 0) ? p->loraplus_lr_ratio : 1.0f;
+    for (int l = 0; l < lora->n_layers; l++)
+        for (int k = 0; k < LC_T_COUNT; k++) {
+            lc_lora_pair *q = lc_lora_get(lora, l, (lc_lora_target)k);
+            if (!q->A) continue;
+            size_t oA = (size_t)(q->A - lora->params), nA = (size_t)r * q->in;
+            size_t oB = (size_t)(q->B - lora->params), nB = (size_t)q->out * r;
+            lc_adamw_step(q->A, q->dA, lora->m + oA, lora->v + oA, nA, p->lr, p->beta1, p->beta2,
+                          p->eps, p->weight_decay, t);
+            lc_adamw_step(q->B, q->dB, lora->m + oB, lora->v + oB, nB, p->lr * ratio, p->beta1,
+                          p->beta2, p->eps, p->weight_decay, t);
+        }
+    return LC_OK;
+}

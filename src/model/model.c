@@ -1,0 +1,140 @@
+/*
+ * model.c — ownership and bookkeeping of an lc_model: the buffers it owns
+ * (malloc'd or mmap'd), config validation, parameter counts, names.
+ */
+#include "lc_model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+const char *lc_arch_name(lc_arch a) {
+    switch (a) {
+    case LC_ARCH_LLAMA: return "LlamaForCausalLM";
+    case LC_ARCH_MISTRAL: return "MistralForCausalLM";
+    case LC_ARCH_QWEN2: return "Qwen2ForCausalLM";
+    }
+    return "unknown";
+}
+
+lc_status lc_model_own(lc_model *m, void *ptr, size_t size, int is_mmap) {
+    if (m->n_buffers == m->cap_buffers) {
+        int cap = m->cap_buffers ? 2 * m->cap_buffers : 16;
+        lc_buffer *b = realloc(m->buffers, (size_t)cap * sizeof *b);
+        if (!b) return lc_errorf(LC_ERR_NOMEM, "out of memory tracking model buffers");
+        m->buffers = b;
+        m->cap_buffers = cap;
+    }
+    m->buffers[m->n_buffers++] = (lc_buffer){ptr, size, is_mmap};
+    return LC_OK;
+}
+
+void lc_model_free(lc_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_buffers; i++) {
+        lc_buffer *b = &m->buffers[i];
+        if (b->is_mmap) munmap(b->ptr, b->size);
+        else lc_free(b->ptr);
+    }
+    free(m->buffers);
+    free(m->layers);
+    memset(m, 0, sizeof *m);
+}
+
+lc_status lc_model_config_validate(const lc_model_config *c) {
+    if (c->vocab_size <= 0 || c->hidden_size <= 0 || c->intermediate_size <= 0 ||
+        c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0)
+        return lc_errorf(LC_ERR_CONFIG,
+                         "model config: sizes must be positive (vocab %d, hidden %d, intermediate "
+                         "%d, layers %d, heads %d, kv heads %d, head_dim %d)",
+                         c->vocab_size, c->hidden_size, c->intermediate_size, c->n_layers,
+                         c->n_heads, c->n_kv_heads, c->head_dim);
+    if (c->n_heads % c->n_kv_heads != 0)
+        return lc_errorf(LC_ERR_CONFIG,
+                         "model config: num_attention_heads (%d) must be a multiple of "
+                         "num_key_value_heads (%d)",
+                         c->n_heads, c->n_kv_heads);
+    if (c->head_dim % 2 != 0)
+        return lc_errorf(LC_ERR_CONFIG, "model config: head_dim (%d) must be even for RoPE",
+                         c->head_dim);
+    if (!(c->rms_eps > 0) || !(c->rope_theta > 0))
+        return lc_errorf(LC_ERR_CONFIG, "model config: rms_norm_eps (%g) and rope_theta (%g) must be > 0",
+                         c->rms_eps, c->rope_theta);
+    return LC_OK;
+}
+
+int64_t lc_model_param_count(const lc_model *m) {
+    const lc_model_config *c = &m->cfg;
+    int64_t C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim;
+    int64_t per_layer = 2 * C                                   /* norms */
+                        + C * c->n_heads * hd * 2              /* q, o */
+                        + C * c->n_kv_heads * hd * 2           /* k, v */
+                        + 3 * C * F;                           /* gate, up, down */
+    if (c->attn_bias) per_layer += (int64_t)(c->n_heads + 2 * c->n_kv_heads) * hd;
+    int64_t total = per_layer * c->n_layers + (int64_t)c->vocab_size * C + C;
+    if (!c->tie_embeddings) total += (int64_t)c->vocab_size * C;
+    return total;
+}
+
+static float *random_floats(lc_model *m, size_t n, float mean, float std, uint64_t seed) {
+    float *p = lc_alloc(n * sizeof(float));
+    if (!p || lc_model_own(m, p, n * sizeof(float), 0)) {
+        lc_free(p);
+        return NULL;
+    }
+    /* Chunks get their own streams so generation parallelises deterministically. */
+    const size_t chunk = 1 << 16;
+    size_t nchunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static)
+    for (size_t ci = 0; ci < nchunks; ci++) {
+        lc_rng rng;
+        lc_rng_seed(&rng, lc_hash64(seed, ci));
+        size_t end = (ci + 1) * chunk < n ? (ci + 1) * chunk : n;
+        for (size_t i = ci * chunk; i < end; i++) p[i] = mean + std * lc_rng_normal(&rng);
+    }
+    return p;
+}
+
+static int random_weight(lc_model *m, lc_weight *w, int rows, int cols, float std, uint64_t seed) {
+    w->type = LC_DT_F32;
+    w->rows = rows;
+    w->cols = cols;
+    w->data = random_floats(m, (size_t)rows * cols, 0.0f, std, seed);
+    return w->data != NULL;
+}
+
+lc_status lc_model_init_random(lc_model *m, const lc_model_config *cfg, float std, uint64_t seed) {
+    memset(m, 0, sizeof *m);
+    lc_status st = lc_model_config_validate(cfg);
+    if (st) return st;
+    m->cfg = *cfg;
+    int C = cfg->hidden_size, F = cfg->intermediate_size, V = cfg->vocab_size;
+    int Q = cfg->n_heads * cfg->head_dim, KV = cfg->n_kv_heads * cfg->head_dim;
+    m->layers = calloc((size_t)cfg->n_layers, sizeof *m->layers);
+    if (!m->layers) return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    uint64_t s = seed * 1000003u;
+    int ok = random_weight(m, &m->tok_emb, V, C, std, s++);
+    for (int l = 0; l < cfg->n_layers && ok; l++) {
+        lc_layer *L = &m->layers[l];
+        ok = (L->attn_norm = random_floats(m, C, 1.0f, std, s++)) && (L->mlp_norm = random_floats(m, C, 1.0f, std, s++)) &&
+             random_weight(m, &L->wq, Q, C, std, s++) && random_weight(m, &L->wk, KV, C, std, s++) &&
+             random_weight(m, &L->wv, KV, C, std, s++) && random_weight(m, &L->wo, C, Q, std, s++) &&
+             random_weight(m, &L->w_gate, F, C, std, s++) && random_weight(m, &L->w_up, F, C, std, s++) &&
+             random_weight(m, &L->w_down, C, F, std, s++);
+        if (ok && cfg->attn_bias)
+            ok = (L->bq = random_floats(m, Q, 0.0f, std, s++)) && (L->bk = random_floats(m, KV, 0.0f, std, s++)) &&
+                 (L->bv = random_floats(m, KV, 0.0f, std, s++));
+    }
+    ok = ok && (m->final_norm = random_floats(m, C, 1.0f, std, s++));
+    if (ok) {
+        if (cfg->tie_embeddings) m->lm_head = m->tok_emb;
+        else ok = random_weight(m, &m->lm_head, V, C, std, s++);
+    }
+    if (!ok) {
+        lc_model_free(m);
+        return lc_errorf(LC_ERR_NOMEM, "out of memory for a random model");
+    }
+    snprintf(m->source, sizeof m->source, "random(seed=%llu)", (unsigned long long)seed);
+    return LC_OK;
+}
