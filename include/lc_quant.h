@@ -37,9 +37,22 @@ size_t lc_dtype_row_bytes(lc_dtype t, int64_t n);
 /* Dequantise n elements (n a multiple of the block size) from `src` to `dst`.
  * Bit-exact with ggml's dequantize_row_* functions. */
 void lc_dequantize(lc_dtype t, const void *src, float *dst, int64_t n);
+/* Same as lc_dequantize but never takes a SIMD path (plain C); gives
+ * identical results. For tests of the fast paths. */
+void lc_dequantize_portable(lc_dtype t, const void *src, float *dst, int64_t n);
 /* Quantise n floats into type t (used for writing GGUF and in tests);
  * matches ggml's reference quantize_row_*_ref. Returns 0, or -1 if t has no quantiser. */
 int lc_quantize(lc_dtype t, const float *src, void *dst, int64_t n);
+
+/* Dequantise rows [row0, row0 + nrows) of a row-major matrix stored as
+ * consecutive rows of `row_bytes` bytes each (row_bytes = lc_dtype_row_bytes(t,
+ * cols)) into out (nrows, cols), float32. Parallel over rows with OpenMP (when
+ * the work is large enough); results are identical to lc_dequantize. This is
+ * the fused path for QLoRA-style training on a frozen quantised base: dequantise
+ * a tile of the weight just before its GEMM. cols must be a multiple of the
+ * block size. */
+void lc_dequantize_rows(lc_dtype t, const void *data, int64_t row_bytes, int row0, int nrows,
+                        int cols, float *out);
 
 float lc_f16_to_f32(uint16_t h);
 uint16_t lc_f32_to_f16(float f);

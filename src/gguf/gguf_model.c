@@ -1,0 +1,400 @@
+/*
+ * gguf_model.c — a Llama-family GGUF file as an lc_model, and its tokenizer
+ * metadata.
+ *
+ * Config comes from the "<arch>.*" keys (arch = general.architecture, "llama"
+ * or "qwen2"); tensors from llama.cpp's names (token_embd, blk.N.attn_q, ...,
+ * output_norm, output). Matrices keep their storage type and point into the
+ * mapping (which the model owns), except llama's attn_q/attn_k: llama.cpp's
+ * converter interleaves each head's rows for its RoPE kernel, so those are
+ * copied back into HF rotate-half row order (whole quantised rows move
+ * unchanged). Norms and biases become float copies.
+ * m->identity = SHA-256 over a canonical config line and, per weight in model
+ * order, its name, type, shape and stored bytes (HF row order).
+ */
+#include "lc_gguf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* ---------------- SHA-256 (FIPS 180-4) ---------------- */
+
+typedef struct {
+    uint32_t h[8];
+    uint64_t len;
+    uint8_t buf[64];
+    size_t n;
+} sha256;
+
+static const uint32_t k_sha[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha_block(sha256 *s, const uint8_t *p) {
+    uint32_t w[64], a[8];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    memcpy(a, s->h, sizeof a);
+    for (int i = 0; i < 64; i++) {
+        uint32_t S1 = ROR(a[4], 6) ^ ROR(a[4], 11) ^ ROR(a[4], 25);
+        uint32_t ch = (a[4] & a[5]) ^ (~a[4] & a[6]);
+        uint32_t t1 = a[7] + S1 + ch + k_sha[i] + w[i];
+        uint32_t S0 = ROR(a[0], 2) ^ ROR(a[0], 13) ^ ROR(a[0], 22);
+        uint32_t mj = (a[0] & a[1]) ^ (a[0] & a[2]) ^ (a[1] & a[2]);
+        memmove(a + 1, a, 7 * sizeof a[0]);
+        a[4] += t1;
+        a[0] = t1 + S0 + mj;
+    }
+    for (int i = 0; i < 8; i++) s->h[i] += a[i];
+}
+
+static void sha_init(sha256 *s) {
+    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(s->h, h0, sizeof h0);
+    s->len = 0;
+    s->n = 0;
+}
+
+static void sha_update(sha256 *s, const void *data, size_t n) {
+    const uint8_t *p = data;
+    s->len += n;
+    if (s->n) {
+        size_t k = 64 - s->n < n ? 64 - s->n : n;
+        memcpy(s->buf + s->n, p, k);
+        s->n += k, p += k, n -= k;
+        if (s->n < 64) return;
+        sha_block(s, s->buf);
+        s->n = 0;
+    }
+    for (; n >= 64; p += 64, n -= 64) sha_block(s, p);
+    memcpy(s->buf, p, n);
+    s->n = n;
+}
+
+static void sha_hex(sha256 *s, char out[65]) {
+    uint64_t bits = s->len * 8;
+    uint8_t pad = 0x80, zero = 0, len[8];
+    sha_update(s, &pad, 1);
+    while (s->n != 56) sha_update(s, &zero, 1);
+    for (int i = 0; i < 8; i++) len[i] = (uint8_t)(bits >> (56 - 8 * i));
+    sha_update(s, len, 8);
+    for (int i = 0; i < 8; i++) snprintf(out + 8 * i, 9, "%08x", s->h[i]);
+}
+
+/* ---------------- helpers ---------------- */
+
+void lc_gguf_unpermute_rows(void *dst, const void *src, int n_heads, int head_dim, size_t row_bytes) {
+    const int half = head_dim / 2;
+    for (int h = 0; h < n_heads; h++)
+        for (int s = 0; s < 2; s++)
+            for (int i = 0; i < half; i++) {
+                size_t to = (size_t)h * head_dim + (size_t)s * half + i;
+                size_t from = (size_t)h * head_dim + 2 * (size_t)i + s;
+                memcpy((uint8_t *)dst + to * row_bytes, (const uint8_t *)src + from * row_bytes, row_bytes);
+            }
+}
+
+typedef struct {
+    lc_model *m;
+    lc_gguf *g;
+    const char *path;
+    sha256 sha;
+} loader;
+
+static lc_status get_cfg_int(loader *L, const char *arch, const char *suffix, int required, int64_t dflt,
+                             int *out) {
+    char key[256];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    int64_t v = dflt;
+    if (lc_gguf_find(L->g, key) || required) {
+        lc_status s = lc_gguf_get_int(L->g, key, &v);
+        if (s) return s;
+    }
+    if (v < 0 || v > (int64_t)1 << 30)
+        return lc_errorf(LC_ERR_FORMAT, "%s: metadata key '%s' = %lld is out of range", L->path, key, (long long)v);
+    *out = (int)v;
+    return LC_OK;
+}
+
+static lc_status get_cfg_float(loader *L, const char *arch, const char *suffix, double dflt, float *out) {
+    char key[256];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    double v = dflt;
+    if (lc_gguf_find(L->g, key)) {
+        lc_status s = lc_gguf_get_float(L->g, key, &v);
+        if (s) return s;
+    }
+    *out = (float)v;
+    return LC_OK;
+}
+
+static int get_opt_id(const lc_gguf *g, const char *key) {
+    int64_t v;
+    if (!lc_gguf_find(g, key) || lc_gguf_get_int(g, key, &v) != LC_OK || v < 0 || v > INT32_MAX) return -1;
+    return (int)v;
+}
+
+static lc_status find_shaped(loader *L, const char *name, int64_t rows, int64_t cols, const lc_gguf_tensor **out) {
+    const lc_gguf_tensor *t = lc_gguf_find_tensor(L->g, name);
+    if (!t) return lc_errorf(LC_ERR_FORMAT, "%s: tensor '%s' not found", L->path, name);
+    int want_dims = rows > 0 ? 2 : 1;
+    int64_t r = t->n_dims >= 2 ? t->ne[1] : 1;
+    if (t->n_dims != want_dims || t->ne[0] != cols || (rows > 0 && r != rows))
+        return lc_errorf(LC_ERR_FORMAT,
+                         "%s: tensor '%s' has shape ne=[%lld, %lld] (%d dims), expected ne=[%lld, %lld] "
+                         "(ggml order: columns first)",
+                         L->path, name, (long long)t->ne[0], (long long)r, t->n_dims, (long long)cols,
+                         (long long)(rows > 0 ? rows : 1));
+    if (t->type == LC_DT_COUNT) {
+        const char *tn = lc_ggml_type_name(t->ggml_type);
+        return lc_errorf(LC_ERR_UNSUPPORTED,
+                         "%s: tensor '%s' has ggml type %s, which lorac cannot dequantise (supported: F32, "
+                         "F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)",
+                         L->path, name, tn ? tn : "?");
+    }
+    *out = t;
+    return LC_OK;
+}
+
+static void hash_weight(loader *L, const char *name, const lc_weight *w) {
+    char head[256];
+    int n = snprintf(head, sizeof head, "%s|%s|%d|%d|", name, lc_dtype_name(w->type), w->rows, w->cols);
+    sha_update(&L->sha, head, (size_t)n);
+    sha_update(&L->sha, w->data, lc_dtype_row_bytes(w->type, w->cols) * (size_t)w->rows);
+}
+
+/* A matrix (rows, cols); unpermute_heads > 0 reorders q/k rows (llama only). */
+static lc_status load_matrix(loader *L, const char *name, int rows, int cols, int unpermute_heads, lc_weight *w) {
+    const lc_gguf_tensor *t = NULL;
+    lc_status s = find_shaped(L, name, rows, cols, &t);
+    if (s) return s;
+    w->type = t->type;
+    w->rows = rows;
+    w->cols = cols;
+    w->data = t->data;
+    if (unpermute_heads > 0) {
+        int hd = rows / unpermute_heads;
+        void *buf = lc_alloc((size_t)t->nbytes);
+        if (!buf) return lc_errorf(LC_ERR_NOMEM, "%s: out of memory for tensor '%s'", L->path, name);
+        if ((s = lc_model_own(L->m, buf, (size_t)t->nbytes, 0))) {
+            lc_free(buf);
+            return s;
+        }
+        lc_gguf_unpermute_rows(buf, t->data, unpermute_heads, hd, lc_dtype_row_bytes(t->type, cols));
+        w->data = buf;
+    }
+    hash_weight(L, name, w);
+    return LC_OK;
+}
+
+/* A vector of n floats (norm weight or bias), dequantised into an owned copy. */
+static lc_status load_vector(loader *L, const char *name, int n, float **out) {
+    const lc_gguf_tensor *t = NULL;
+    lc_status s = find_shaped(L, name, 0, n, &t);
+    if (s) return s;
+    float *v = lc_alloc((size_t)n * sizeof(float)); /* (n) */
+    if (!v) return lc_errorf(LC_ERR_NOMEM, "%s: out of memory for tensor '%s'", L->path, name);
+    if ((s = lc_model_own(L->m, v, (size_t)n * sizeof(float), 0))) {
+        lc_free(v);
+        return s;
+    }
+    lc_dequantize(t->type, t->data, v, n);
+    lc_weight w = {LC_DT_F32, 1, n, v};
+    hash_weight(L, name, &w);
+    *out = v;
+    return LC_OK;
+}
+
+static lc_status load_config(loader *L, const char *arch) {
+    lc_model_config *c = &L->m->cfg;
+    lc_status s;
+    if ((s = get_cfg_int(L, arch, "embedding_length", 1, 0, &c->hidden_size)) ||
+        (s = get_cfg_int(L, arch, "feed_forward_length", 1, 0, &c->intermediate_size)) ||
+        (s = get_cfg_int(L, arch, "block_count", 1, 0, &c->n_layers)) ||
+        (s = get_cfg_int(L, arch, "attention.head_count", 1, 0, &c->n_heads)) ||
+        (s = get_cfg_int(L, arch, "attention.head_count_kv", 0, c->n_heads, &c->n_kv_heads)) ||
+        (s = get_cfg_int(L, arch, "context_length", 0, 2048, &c->max_position)) ||
+        (s = get_cfg_float(L, arch, "rope.freq_base", 10000.0, &c->rope_theta)) ||
+        (s = get_cfg_float(L, arch, "attention.layer_norm_rms_epsilon", 1e-5, &c->rms_eps)))
+        return s;
+    if (c->n_heads <= 0)
+        return lc_errorf(LC_ERR_FORMAT, "%s: %s.attention.head_count must be positive", L->path, arch);
+    int hd_default = c->hidden_size / c->n_heads, rope_dim = 0;
+    if ((s = get_cfg_int(L, arch, "attention.key_length", 0, hd_default, &c->head_dim)) ||
+        (s = get_cfg_int(L, arch, "rope.dimension_count", 0, c->head_dim, &rope_dim)))
+        return s;
+    if (rope_dim != c->head_dim)
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: %s.rope.dimension_count = %d but head_dim = %d: partial "
+                         "rotary embeddings are not supported", L->path, arch, rope_dim, c->head_dim);
+    if (lc_gguf_find_tensor(L->g, "rope_freqs.weight"))
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: tensor 'rope_freqs.weight' (Llama 3.1 RoPE scaling) is not "
+                         "supported", L->path);
+    const lc_gguf_value *tok = lc_gguf_find(L->g, "tokenizer.ggml.tokens");
+    const lc_gguf_tensor *emb = lc_gguf_find_tensor(L->g, "token_embd.weight");
+    int64_t vocab = tok && tok->type == LC_GGUF_ARRAY ? (int64_t)tok->arr.n : emb ? emb->ne[1] : 0;
+    if (vocab <= 0 || vocab > INT32_MAX)
+        return lc_errorf(LC_ERR_FORMAT, "%s: cannot tell the vocabulary size (no tokenizer.ggml.tokens array, "
+                         "no token_embd.weight)", L->path);
+    c->vocab_size = (int)vocab;
+    c->bos_id = get_opt_id(L->g, "tokenizer.ggml.bos_token_id");
+    c->eos_id = get_opt_id(L->g, "tokenizer.ggml.eos_token_id");
+    c->tie_embeddings = lc_gguf_find_tensor(L->g, "output.weight") == NULL;
+    c->attn_bias = lc_gguf_find_tensor(L->g, "blk.0.attn_q.bias") != NULL;
+    if ((s = lc_model_config_validate(c))) return lc_error_wrap(s, "%s", L->path);
+    char line[512];
+    int n = snprintf(line, sizeof line,
+                     "arch=%s;V=%d;C=%d;F=%d;L=%d;Hq=%d;Hkv=%d;hd=%d;ctx=%d;eps=%.9g;theta=%.9g;tie=%d;bias=%d;",
+                     arch, c->vocab_size, c->hidden_size, c->intermediate_size, c->n_layers, c->n_heads,
+                     c->n_kv_heads, c->head_dim, c->max_position, c->rms_eps, c->rope_theta,
+                     c->tie_embeddings, c->attn_bias);
+    sha_update(&L->sha, line, (size_t)n);
+    return LC_OK;
+}
+
+static lc_status load_layer(loader *L, int l, int permute) {
+    const lc_model_config *c = &L->m->cfg;
+    lc_layer *ly = &L->m->layers[l];
+    const int C = c->hidden_size, F = c->intermediate_size;
+    const int q_rows = c->n_heads * c->head_dim, kv_rows = c->n_kv_heads * c->head_dim;
+    char n[96];
+    lc_status s;
+#define NAME(suffix) (snprintf(n, sizeof n, "blk.%d.%s", l, suffix), n)
+    if ((s = load_vector(L, NAME("attn_norm.weight"), C, &ly->attn_norm)) ||
+        (s = load_matrix(L, NAME("attn_q.weight"), q_rows, C, permute ? c->n_heads : 0, &ly->wq)) ||
+        (s = load_matrix(L, NAME("attn_k.weight"), kv_rows, C, permute ? c->n_kv_heads : 0, &ly->wk)) ||
+        (s = load_matrix(L, NAME("attn_v.weight"), kv_rows, C, 0, &ly->wv)) ||
+        (s = load_matrix(L, NAME("attn_output.weight"), C, q_rows, 0, &ly->wo)) ||
+        (s = load_vector(L, NAME("ffn_norm.weight"), C, &ly->mlp_norm)) ||
+        (s = load_matrix(L, NAME("ffn_gate.weight"), F, C, 0, &ly->w_gate)) ||
+        (s = load_matrix(L, NAME("ffn_up.weight"), F, C, 0, &ly->w_up)) ||
+        (s = load_matrix(L, NAME("ffn_down.weight"), C, F, 0, &ly->w_down)))
+        return s;
+    if (c->attn_bias) {
+        if ((s = load_vector(L, NAME("attn_q.bias"), q_rows, &ly->bq)) ||
+            (s = load_vector(L, NAME("attn_k.bias"), kv_rows, &ly->bk)) ||
+            (s = load_vector(L, NAME("attn_v.bias"), kv_rows, &ly->bv)))
+            return s;
+    }
+#undef NAME
+    return LC_OK;
+}
+
+lc_status lc_model_load_gguf(lc_model *m, const char *path, lc_gguf **keep) {
+    lc_gguf *g = NULL;
+    lc_status s;
+    if (keep) *keep = NULL;
+    memset(m, 0, sizeof *m);
+    if ((s = lc_gguf_open(&g, path))) return s;
+    loader L = {m, g, path, {{0}, 0, {0}, 0}};
+    sha_init(&L.sha);
+    void *base;
+    size_t size;
+    /* the model owns the mapping from here on, so the fail path has one owner */
+    s = lc_gguf_release_map(g, &base, &size);
+    if (!s && (s = lc_model_own(m, base, size, 1))) munmap(base, size);
+    if (s) goto fail;
+    const char *arch;
+    if ((s = lc_gguf_get_str(g, "general.architecture", &arch))) goto fail;
+    int permute;
+    if (strcmp(arch, "llama") == 0) {
+        m->cfg.arch = LC_ARCH_LLAMA;
+        permute = 1;
+    } else if (strcmp(arch, "qwen2") == 0) {
+        m->cfg.arch = LC_ARCH_QWEN2;
+        permute = 0; /* llama.cpp's converter does not permute qwen2's q/k */
+    } else {
+        s = lc_errorf(LC_ERR_UNSUPPORTED, "%s: general.architecture is '%s', expected 'llama' or 'qwen2'", path, arch);
+        goto fail;
+    }
+    if ((s = load_config(&L, arch))) goto fail;
+    const lc_model_config *c = &m->cfg;
+    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+    if (!m->layers) {
+        s = lc_errorf(LC_ERR_NOMEM, "%s: out of memory for %d layers", path, c->n_layers);
+        goto fail;
+    }
+    if ((s = load_matrix(&L, "token_embd.weight", c->vocab_size, c->hidden_size, 0, &m->tok_emb))) goto fail;
+    for (int l = 0; l < c->n_layers; l++)
+        if ((s = load_layer(&L, l, permute))) goto fail;
+    if ((s = load_vector(&L, "output_norm.weight", c->hidden_size, &m->final_norm))) goto fail;
+    if (c->tie_embeddings) m->lm_head = m->tok_emb;
+    else if ((s = load_matrix(&L, "output.weight", c->vocab_size, c->hidden_size, 0, &m->lm_head))) goto fail;
+    sha_hex(&L.sha, m->identity);
+    snprintf(m->source, sizeof m->source, "%s", path);
+    if (keep) *keep = g;
+    else lc_gguf_close(g);
+    return LC_OK;
+fail:
+    lc_model_free(m);
+    lc_gguf_close(g);
+    return s;
+}
+
+/* ---------------- tokenizer metadata ---------------- */
+
+static lc_status opt_arr(const lc_gguf *g, const char *key, lc_gguf_type et, const void **data, uint64_t *n) {
+    *data = NULL;
+    *n = 0;
+    if (!lc_gguf_find(g, key)) return LC_OK;
+    return lc_gguf_get_arr(g, key, et, data, n);
+}
+
+static lc_status opt_str(const lc_gguf *g, const char *key, const char **out) {
+    *out = NULL;
+    return lc_gguf_find(g, key) ? lc_gguf_get_str(g, key, out) : LC_OK;
+}
+
+static lc_status opt_bool(const lc_gguf *g, const char *key, int *out) {
+    *out = -1;
+    return lc_gguf_find(g, key) ? lc_gguf_get_bool(g, key, out) : LC_OK;
+}
+
+lc_status lc_gguf_tokenizer_info(const lc_gguf *g, lc_gguf_tokenizer *t) {
+    lc_status s;
+    const void *d;
+    uint64_t n, ns, nt;
+    const void *scores, *types;
+    memset(t, 0, sizeof *t);
+    if ((s = lc_gguf_get_arr(g, "tokenizer.ggml.tokens", LC_GGUF_STRING, &d, &n))) return s;
+    t->tokens = d;
+    t->n_tokens = (int64_t)n;
+    if ((s = opt_arr(g, "tokenizer.ggml.scores", LC_GGUF_FLOAT32, &scores, &ns)) ||
+        (s = opt_arr(g, "tokenizer.ggml.token_type", LC_GGUF_INT32, &types, &nt)) ||
+        (s = opt_arr(g, "tokenizer.ggml.merges", LC_GGUF_STRING, &d, &n)))
+        return s;
+    if ((scores && ns != (uint64_t)t->n_tokens) || (types && nt != (uint64_t)t->n_tokens))
+        return lc_errorf(LC_ERR_FORMAT, "%s: tokenizer.ggml.scores/token_type have %llu/%llu entries, expected %lld "
+                         "(one per token)", lc_gguf_path(g), (unsigned long long)ns, (unsigned long long)nt,
+                         (long long)t->n_tokens);
+    t->scores = scores;
+    t->token_type = types;
+    t->merges = d;
+    t->n_merges = (int64_t)n;
+    if ((s = opt_str(g, "tokenizer.ggml.model", &t->model)) || (s = opt_str(g, "tokenizer.ggml.pre", &t->pre)) ||
+        (s = opt_str(g, "tokenizer.chat_template", &t->chat_template)) ||
+        (s = opt_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos)) ||
+        (s = opt_bool(g, "tokenizer.ggml.add_eos_token", &t->add_eos)))
+        return s;
+    t->bos_id = get_opt_id(g, "tokenizer.ggml.bos_token_id");
+    t->eos_id = get_opt_id(g, "tokenizer.ggml.eos_token_id");
+    t->unk_id = get_opt_id(g, "tokenizer.ggml.unknown_token_id");
+    t->pad_id = get_opt_id(g, "tokenizer.ggml.padding_token_id");
+    return LC_OK;
+}
