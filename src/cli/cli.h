@@ -12,5 +12,6 @@ typedef struct {
 } cli_verb;
 
 int cli_help(int argc, char **argv);
+int cli_train(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 #include "cli.h"
 
 static const cli_verb VERBS[] = {
+    {"train", "train a LoRA adapter from a config (YAML) and Q&A data", cli_train},
     {"help", "show this help", cli_help},
 };
 

@@ -1,0 +1,27 @@
+/*
+ * lc_eval.h — loss of a model (base, or base + unmerged adapter) over
+ * tokenised rows: the validation loss of training and `lorac eval`'s loss.
+ */
+#ifndef LC_EVAL_H
+#define LC_EVAL_H
+
+#include <stdint.h>
+
+#include "lc_data.h"
+#include "lc_lora.h"
+#include "lc_model.h"
+#include "lc_transformer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Mean cross-entropy over all target tokens of `rows` (file order, batches of
+ * B, no dropout). acts must hold (B, rows->max_len). lora may be NULL. */
+lc_status lc_eval_rows_loss(const lc_model *m, const lc_lora *lora, lc_acts *acts, const lc_rows *rows,
+                            int B, int32_t pad_id, double *mean_loss, int64_t *n_targets);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,55 @@
+/*
+ * lc_train.h — the `lorac train` job: config → base model + tokenizer →
+ * tokenised rows → LoRA training loop (grad accumulation normalised by target
+ * tokens, LR schedule, AdamW/LoRA+, clipping, NaN skipping, validation, early
+ * stopping) → HDF5 checkpoints in out_dir, resumable bit-identically.
+ *
+ * Files in out_dir: config.yaml (resolved), metrics.jsonl + metrics.csv,
+ * checkpoint-<step>.h5 (keep_last pruned), best.h5 (lowest validation loss),
+ * adapter.h5 (the final adapter, without optimizer state).
+ */
+#ifndef LC_TRAIN_H
+#define LC_TRAIN_H
+
+#include <stdint.h>
+
+#include "lc_common.h"
+#include "lc_config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int64_t steps_done;
+    int64_t total_steps;
+    double final_train_loss;   /* mean loss of the last step */
+    double first_valid_loss;   /* at step 0 (before training), NAN if no valid set */
+    double last_valid_loss;
+    double best_valid_loss;
+    int64_t best_step;
+    double tokens_per_s;       /* target tokens trained per second */
+    int64_t skipped_steps;     /* non-finite steps skipped */
+    int interrupted;           /* stopped by Ctrl-C (checkpoint saved) */
+    int stopped_early;         /* early stopping triggered */
+    char final_adapter[1200];  /* out_dir/adapter.h5 */
+} lc_train_result;
+
+/* Run training as configured. resume: continue from the newest
+ * checkpoint-<step>.h5 in cfg->out_dir (the config must match the one saved
+ * there except for max_steps/epochs/eval/save/log settings). quiet: no
+ * progress line (metrics files are still written). */
+lc_status lc_train_run(const lc_train_config *cfg, int resume, int quiet, lc_train_result *res);
+
+/* Ask a running lc_train_run to save a checkpoint and stop after the current
+ * step (async-signal-safe: only sets a flag). */
+void lc_train_request_stop(void);
+
+/* Test hook: make the gradient of step `step` (1-based) non-finite, to check
+ * that such a step is skipped and never saved. 0 disables. */
+void lc_train_debug_inject_nan(int64_t step);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LC_TRAIN_H */

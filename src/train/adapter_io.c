@@ -1,0 +1,220 @@
+/*
+ * adapter_io.c — save and load LoRA adapters and training checkpoints as
+ * HDF5 through lc_ckpt (layout in docs/formats.md, contract in lc_adapter.h).
+ */
+#include "lc_adapter.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lc_ckpt.h"
+
+static void targets_string(char *buf, size_t size, unsigned mask) {
+    buf[0] = 0;
+    for (int t = 0; t < LC_T_COUNT; t++) {
+        if (!(mask & (1u << t))) continue;
+        size_t n = strlen(buf);
+        snprintf(buf + n, size - n, "%s%s", n ? "," : "", lc_lora_target_name((lc_lora_target)t));
+    }
+}
+
+lc_status lc_adapter_save(const char *path, const lc_lora *lora, const lc_model *base,
+                          const char *chat_template, const lc_train_state *state,
+                          const char *config_yaml) {
+    lc_ckpt *c = NULL;
+    lc_status st = lc_ckpt_create(&c);
+    if (st) return st;
+    char name[512], targets[256];
+    const lc_model_config *mc = &base->cfg;
+    int r = lora->cfg.r;
+    for (int l = 0; l < lora->n_layers && !st; l++)
+        for (int t = 0; t < LC_T_COUNT && !st; t++) {
+            const lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
+            if (!p->A) continue;
+            int64_t shA[2] = {r, p->in}, shB[2] = {p->out, r};
+            strcpy(name, "adapter/");
+            lc_lora_tensor_name(name + 8, sizeof name - 8, l, (lc_lora_target)t, 0);
+            st = lc_ckpt_add_f32(c, name, 2, shA, p->A);
+            if (st) break;
+            lc_lora_tensor_name(name + 8, sizeof name - 8, l, (lc_lora_target)t, 1);
+            st = lc_ckpt_add_f32(c, name, 2, shB, p->B);
+        }
+    targets_string(targets, sizeof targets, lora->cfg.targets);
+    if (!st) st = lc_ckpt_set_attr_str(c, "", "format", LC_ADAPTER_FORMAT);
+    if (!st) st = lc_ckpt_set_attr_i64(c, "", "format_version", LC_ADAPTER_VERSION);
+    if (!st) st = lc_ckpt_set_attr_i64(c, "adapter", "r", r);
+    if (!st) st = lc_ckpt_set_attr_f64(c, "adapter", "lora_alpha", lora->cfg.alpha);
+    if (!st) st = lc_ckpt_set_attr_f64(c, "adapter", "scaling", lora->scale);
+    if (!st) st = lc_ckpt_set_attr_i64(c, "adapter", "use_rslora", lora->cfg.rslora);
+    if (!st) st = lc_ckpt_set_attr_f64(c, "adapter", "lora_dropout", lora->cfg.dropout);
+    if (!st) st = lc_ckpt_set_attr_str(c, "adapter", "target_modules", targets);
+    if (!st) st = lc_ckpt_set_attr_str(c, "adapter", "init_lora_weights", lora->cfg.init_gaussian ? "gaussian" : "kaiming");
+    if (!st) st = lc_ckpt_set_attr_i64(c, "adapter", "num_layers", lora->n_layers);
+    if (!st) st = lc_ckpt_set_attr_str(c, "base", "identity", base->identity);
+    if (!st) st = lc_ckpt_set_attr_str(c, "base", "architecture", lc_arch_name(mc->arch));
+    if (!st) st = lc_ckpt_set_attr_str(c, "base", "source", base->source);
+    if (!st) st = lc_ckpt_set_attr_i64(c, "base", "vocab_size", mc->vocab_size);
+    if (!st) st = lc_ckpt_set_attr_i64(c, "base", "hidden_size", mc->hidden_size);
+    if (!st) st = lc_ckpt_set_attr_i64(c, "base", "intermediate_size", mc->intermediate_size);
+    if (!st) st = lc_ckpt_set_attr_i64(c, "base", "num_hidden_layers", mc->n_layers);
+    if (!st) st = lc_ckpt_set_attr_i64(c, "base", "num_attention_heads", mc->n_heads);
+    if (!st) st = lc_ckpt_set_attr_i64(c, "base", "num_key_value_heads", mc->n_kv_heads);
+    if (!st) st = lc_ckpt_set_attr_i64(c, "base", "head_dim", mc->head_dim);
+    if (!st) st = lc_ckpt_set_attr_str(c, "tokenizer", "chat_template", chat_template ? chat_template : "");
+    if (!st && config_yaml) st = lc_ckpt_add_string(c, "config.yaml", config_yaml);
+    if (!st && state) {
+        int64_t n = (int64_t)lora->n_params;
+        st = lc_ckpt_add_f32(c, "optimizer/exp_avg", 1, &n, lora->m);
+        if (!st) st = lc_ckpt_add_f32(c, "optimizer/exp_avg_sq", 1, &n, lora->v);
+        if (!st) st = lc_ckpt_add_u64(c, "state/epoch_rng", 4, state->epoch_rng);
+        int64_t vals[] = {state->step, state->total_steps, state->epoch, state->pos, state->best_step,
+                          state->evals_since_best, state->tokens_seen, state->bad_steps};
+        if (!st) st = lc_ckpt_add_i64(c, "state/counters", sizeof vals / sizeof vals[0], vals);
+        if (!st) st = lc_ckpt_set_attr_f64(c, "state", "best_valid_loss", state->best_valid_loss);
+        if (!st) st = lc_ckpt_set_attr_f64(c, "state", "elapsed_s", state->elapsed_s);
+        if (!st) st = lc_ckpt_set_attr_i64(c, "", "step", state->step);
+    }
+    if (!st) st = lc_ckpt_write(c, path);
+    lc_ckpt_free(c);
+    return st;
+}
+
+static lc_status read_info(const lc_ckpt *c, const char *path, lc_adapter_info *info) {
+    memset(info, 0, sizeof *info);
+    const char *s;
+    int64_t i64;
+    double f64;
+    lc_status st = lc_ckpt_get_attr_str(c, "", "format", &s);
+    if (st || strcmp(s, LC_ADAPTER_FORMAT))
+        return lc_errorf(LC_ERR_FORMAT, "%s: not a lorac adapter (root attribute format != '%s')", path,
+                         LC_ADAPTER_FORMAT);
+    if ((st = lc_ckpt_get_attr_i64(c, "", "format_version", &i64))) return st;
+    if (i64 > LC_ADAPTER_VERSION)
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: adapter format version %lld is newer than this lorac (%d)",
+                         path, (long long)i64, LC_ADAPTER_VERSION);
+    if ((st = lc_ckpt_get_attr_i64(c, "adapter", "r", &i64))) return st;
+    info->cfg.r = (int)i64;
+    if ((st = lc_ckpt_get_attr_f64(c, "adapter", "lora_alpha", &f64))) return st;
+    info->cfg.alpha = (float)f64;
+    if ((st = lc_ckpt_get_attr_f64(c, "adapter", "scaling", &info->scale))) return st;
+    if ((st = lc_ckpt_get_attr_i64(c, "adapter", "use_rslora", &i64))) return st;
+    info->cfg.rslora = (int)i64;
+    if ((st = lc_ckpt_get_attr_f64(c, "adapter", "lora_dropout", &f64))) return st;
+    info->cfg.dropout = (float)f64;
+    if ((st = lc_ckpt_get_attr_str(c, "adapter", "target_modules", &s))) return st;
+    if ((st = lc_lora_targets_parse(s, &info->cfg.targets))) return lc_error_wrap(st, "%s", path);
+    if ((st = lc_ckpt_get_attr_str(c, "adapter", "init_lora_weights", &s))) return st;
+    info->cfg.init_gaussian = !strcmp(s, "gaussian");
+    if ((st = lc_ckpt_get_attr_str(c, "base", "identity", &s))) return st;
+    snprintf(info->base_identity, sizeof info->base_identity, "%s", s);
+    if ((st = lc_ckpt_get_attr_str(c, "base", "architecture", &s))) return st;
+    snprintf(info->base_arch, sizeof info->base_arch, "%s", s);
+    if ((st = lc_ckpt_get_attr_str(c, "base", "source", &s))) return st;
+    snprintf(info->base_source, sizeof info->base_source, "%s", s);
+    if ((st = lc_ckpt_get_attr_str(c, "tokenizer", "chat_template", &s))) return st;
+    snprintf(info->chat_template, sizeof info->chat_template, "%s", s);
+    info->has_train_state = lc_ckpt_find(c, "optimizer/exp_avg") != NULL;
+    return LC_OK;
+}
+
+lc_status lc_adapter_read_info(const char *path, lc_adapter_info *info) {
+    lc_ckpt *c = NULL;
+    lc_status st = lc_ckpt_read(&c, path);
+    if (!st) st = read_info(c, path, info);
+    lc_ckpt_free(c);
+    return st;
+}
+
+lc_status lc_adapter_load(const char *path, const lc_model *base, lc_lora *lora, lc_train_state *state,
+                          lc_adapter_info *info_out, int allow_other_base) {
+    memset(lora, 0, sizeof *lora);
+    lc_ckpt *c = NULL;
+    lc_adapter_info info;
+    lc_status st = lc_ckpt_read(&c, path);
+    if (!st) st = read_info(c, path, &info);
+    if (st) goto done;
+    if (!allow_other_base && strcmp(info.base_identity, base->identity)) {
+        st = lc_errorf(LC_ERR_MISMATCH,
+                       "%s: adapter was trained on base %.16s… (%s), but the model given is %.16s… (%s)",
+                       path, info.base_identity, info.base_source, base->identity, base->source);
+        goto done;
+    }
+    int64_t nl;
+    if ((st = lc_ckpt_get_attr_i64(c, "adapter", "num_layers", &nl))) goto done;
+    if (nl != base->cfg.n_layers) {
+        st = lc_errorf(LC_ERR_MISMATCH, "%s: adapter has %lld layers, the model %d", path, (long long)nl,
+                       base->cfg.n_layers);
+        goto done;
+    }
+    lc_rng dummy;
+    lc_rng_seed(&dummy, 0);
+    if ((st = lc_lora_init(lora, base, &info.cfg, &dummy))) goto done;
+    if (fabs(lora->scale - info.scale) > 1e-6 * fabs(info.scale)) {
+        st = lc_errorf(LC_ERR_FORMAT, "%s: stored scaling %g disagrees with r/alpha/rslora (%g)", path,
+                       info.scale, lora->scale);
+        goto done;
+    }
+    char name[512];
+    int r = info.cfg.r;
+    for (int l = 0; l < lora->n_layers && !st; l++)
+        for (int t = 0; t < LC_T_COUNT && !st; t++) {
+            lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
+            if (!p->A) continue;
+            int64_t shA[2] = {r, p->in}, shB[2] = {p->out, r};
+            strcpy(name, "adapter/");
+            lc_lora_tensor_name(name + 8, sizeof name - 8, l, (lc_lora_target)t, 0);
+            st = lc_ckpt_copy_tensor(c, name, 2, shA, p->A);
+            if (st) break;
+            lc_lora_tensor_name(name + 8, sizeof name - 8, l, (lc_lora_target)t, 1);
+            st = lc_ckpt_copy_tensor(c, name, 2, shB, p->B);
+        }
+    if (st) goto done;
+    if (state) {
+        if (!info.has_train_state) {
+            st = lc_errorf(LC_ERR_FORMAT, "%s: an adapter without training state cannot be resumed", path);
+            goto done;
+        }
+        int64_t n = (int64_t)lora->n_params;
+        const int64_t *cnt;
+        const uint64_t *rng;
+        size_t ncnt, nrng;
+        if ((st = lc_ckpt_copy_tensor(c, "optimizer/exp_avg", 1, &n, lora->m))) goto done;
+        if ((st = lc_ckpt_copy_tensor(c, "optimizer/exp_avg_sq", 1, &n, lora->v))) goto done;
+        if ((st = lc_ckpt_get_i64(c, "state/counters", &cnt, &ncnt))) goto done;
+        if ((st = lc_ckpt_get_u64(c, "state/epoch_rng", &rng, &nrng))) goto done;
+        if (ncnt != 8 || nrng != 4) {
+            st = lc_errorf(LC_ERR_FORMAT, "%s: state/counters has %zu values (expected 8), state/epoch_rng %zu (expected 4)",
+                           path, ncnt, nrng);
+            goto done;
+        }
+        memset(state, 0, sizeof *state);
+        state->step = cnt[0];
+        state->total_steps = cnt[1];
+        state->epoch = cnt[2];
+        state->pos = cnt[3];
+        state->best_step = cnt[4];
+        state->evals_since_best = cnt[5];
+        state->tokens_seen = cnt[6];
+        state->bad_steps = cnt[7];
+        memcpy(state->epoch_rng, rng, sizeof state->epoch_rng);
+        if ((st = lc_ckpt_get_attr_f64(c, "state", "best_valid_loss", &state->best_valid_loss))) goto done;
+        if ((st = lc_ckpt_get_attr_f64(c, "state", "elapsed_s", &state->elapsed_s))) goto done;
+    }
+    if (info_out) *info_out = info;
+done:
+    if (st) lc_lora_free(lora);
+    lc_ckpt_free(c);
+    return st;
+}
+
+char *lc_adapter_config_yaml(const char *path) {
+    lc_ckpt *c = NULL;
+    const char *text;
+    char *out = NULL;
+    if (lc_ckpt_read(&c, path) == LC_OK && lc_ckpt_get_string(c, "config.yaml", &text) == LC_OK)
+        out = strdup(text);
+    lc_ckpt_free(c);
+    return out;
+}
