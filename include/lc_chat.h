@@ -8,6 +8,25 @@
  * custom template string from the run config with {role}/{content}-style
  * placeholders (see docs/cli.md). A tokenizer_config.json `chat_template`
  * (Jinja) is recognised by fingerprint as one of the known ones.
+ *
+ * Output matches transformers' apply_chat_template(..., tokenize=False) byte
+ * for byte, including any BOS text the template writes ("<s>" for llama2,
+ * "<|begin_of_text|>" for llama3) and a detected default system message
+ * (SmolLM2: "You are a helpful AI assistant named SmolLM, trained by Hugging
+ * Face" when the conversation has none): encode it with add_special = 0.
+ *   chatml  "<|im_start|>{role}\n{content}<|im_end|>\n"; prompt "<|im_start|>assistant\n"
+ *   llama2  "<s>[INST] {<<SYS>>\n{system}\n<</SYS>>\n\n}{user} [/INST] {assistant} </s>"
+ *           (contents stripped; roles must alternate, else LC_ERR_ARG)
+ *   llama3  "<|begin_of_text|>" + "<|start_header_id|>{role}<|end_header_id|>\n\n
+ *           {content, trimmed}<|eot_id|>"; prompt "<|start_header_id|>assistant<|end_header_id|>\n\n"
+ *   none    non-assistant content + "\n"; assistant content as is
+ *   custom  the spec is one message's format with {role} and {content} and the
+ *           escapes \n \t \\ (e.g. "### {role}:\n{content}\n\n"); the generation
+ *           prompt is the format up to {content} with role "assistant"; the text
+ *           after {content} counts as the assistant's end (trainable).
+ * Segments concatenate to the rendered text; train = 1 marks the assistant's
+ * content and end token (" {content} </s>" for llama2), adjacent segments
+ * with the same flag are merged.
  */
 #ifndef LC_CHAT_H
 #define LC_CHAT_H

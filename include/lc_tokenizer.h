@@ -36,7 +36,9 @@ lc_status lc_tokenizer_from_vocab(lc_tokenizer **out, const char *model, const c
 
 void lc_tokenizer_free(lc_tokenizer *t);
 
-/* Encode UTF-8 text (len bytes; invalid UTF-8 handled as HF does, never a crash).
+/* Encode UTF-8 text (len bytes). Invalid UTF-8 is first replaced by U+FFFD per
+ * maximal invalid subpart (as Python's bytes.decode("utf-8", "replace") before
+ * HF sees the string); never a crash. Safe to call from several threads.
  * add_special: apply the post-processor (e.g. prepend <s>) as HF's
  * encode(text, add_special_tokens=True). Added/special tokens in the text are
  * always matched as HF does. *ids is malloc'd; caller frees with free(). */
@@ -45,6 +47,9 @@ lc_status lc_tokenizer_encode(const lc_tokenizer *t, const char *text, size_t le
 /* Decode ids to a malloc'd UTF-8 string (caller frees), as HF's decode();
  * skip_special drops special tokens. */
 char *lc_tokenizer_decode(const lc_tokenizer *t, const int32_t *ids, int n, int skip_special);
+/* As lc_tokenizer_decode, also giving the byte length (text may contain NUL). */
+char *lc_tokenizer_decode_len(const lc_tokenizer *t, const int32_t *ids, int n, int skip_special,
+                              size_t *len);
 /* The text of one token as decoded on its own (for streaming); malloc'd. */
 char *lc_tokenizer_decode_token(const lc_tokenizer *t, int32_t id);
 
@@ -55,6 +60,9 @@ int lc_tokenizer_token_id(const lc_tokenizer *t, const char *token); /* -1 if ab
 const char *lc_tokenizer_kind(const lc_tokenizer *t); /* "byte-level BPE" / "SentencePiece BPE" */
 /* The chat_template string from tokenizer_config.json / GGUF metadata, or NULL. */
 const char *lc_tokenizer_chat_template(const lc_tokenizer *t);
+/* Set (copy) the chat template, e.g. GGUF tokenizer.chat_template for a
+ * tokenizer built with lc_tokenizer_from_vocab; NULL clears it. */
+lc_status lc_tokenizer_set_chat_template(lc_tokenizer *t, const char *tmpl);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,345 @@
+/*
+ * chat.c — chat templates rendered natively (no Jinja engine): the known
+ * formats reproduce byte for byte what transformers' apply_chat_template
+ * gives with the models' own Jinja templates:
+ *   chatml  "<|im_start|>{role}\n{content}<|im_end|>\n", generation prompt
+ *           "<|im_start|>assistant\n"; optionally a default system message
+ *           inserted when the conversation has none (SmolLM2, Qwen2);
+ *   llama2  Meta's Llama-2-chat: "<s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user}
+ *           [/INST] {assistant} </s>", contents stripped, roles must alternate;
+ *   llama3  "<|begin_of_text|><|start_header_id|>{role}<|end_header_id|>\n\n
+ *           {content|trim}<|eot_id|>" (Llama 3.0; 3.1+ templates with dates and
+ *           tools are refused by detection);
+ *   none    contents only: non-assistant content + "\n", assistant content;
+ *   custom  a per-message format with {role} and {content} placeholders and
+ *           \n, \t, \\ escapes, e.g. "### {role}:\n{content}\n\n".
+ * Jinja templates are recognised by fingerprint (distinctive substrings).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lc_chat.h"
+
+enum { CT_CHATML, CT_LLAMA2, CT_LLAMA3, CT_NONE, CT_CUSTOM };
+
+struct lc_chat_template {
+    int kind;
+    char *name;
+    char *default_system; /* chatml: system message used when none is given */
+    char *fmt;            /* custom: format with escapes resolved */
+};
+
+static lc_status oom(void) { return lc_errorf(LC_ERR_NOMEM, "chat template: out of memory"); }
+
+static lc_status make(lc_chat_template **out, int kind, const char *name) {
+    lc_chat_template *t = calloc(1, sizeof *t);
+    if (!t || !(t->name = strdup(name))) {
+        free(t);
+        return oom();
+    }
+    t->kind = kind;
+    *out = t;
+    return LC_OK;
+}
+
+/* Resolve \n, \t, \\ escapes (custom formats come from YAML/CLI strings). */
+static char *unescape(const char *s, size_t n) {
+    char *o = malloc(n + 1), *p = o;
+    if (!o) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\' && i + 1 < n && (s[i + 1] == 'n' || s[i + 1] == 't' || s[i + 1] == '\\')) {
+            i++;
+            *p++ = s[i] == 'n' ? '\n' : s[i] == 't' ? '\t' : '\\';
+        } else {
+            *p++ = s[i];
+        }
+    }
+    *p = 0;
+    return o;
+}
+
+lc_status lc_chat_template_create(lc_chat_template **out, const char *spec) {
+    if (!out || !spec) return lc_errorf(LC_ERR_ARG, "lc_chat_template_create: NULL argument");
+    *out = NULL;
+    if (!strcmp(spec, "chatml")) return make(out, CT_CHATML, "chatml");
+    if (!strcmp(spec, "llama2")) return make(out, CT_LLAMA2, "llama2");
+    if (!strcmp(spec, "llama3")) return make(out, CT_LLAMA3, "llama3");
+    if (!strcmp(spec, "none")) return make(out, CT_NONE, "none");
+    if (!strstr(spec, "{content}"))
+        return lc_errorf(LC_ERR_CONFIG,
+                         "chat_template \"%s\": not a known template (chatml, llama2, llama3, none) "
+                         "and, as a custom format, it lacks the {content} placeholder", spec);
+    lc_status st = make(out, CT_CUSTOM, "custom");
+    if (st) return st;
+    if (!((*out)->fmt = unescape(spec, strlen(spec)))) {
+        lc_chat_template_free(*out);
+        *out = NULL;
+        return oom();
+    }
+    return LC_OK;
+}
+
+/* chatml default system message: the text after "<|im_start|>system" + newline
+ * (literal or the two characters \n) up to "<|im_end|>", when the template
+ * inserts it only for conversations without a system message. */
+static char *chatml_default_system(const char *j) {
+    if (!strstr(j, "!= 'system'") && !strstr(j, "!= \"system\"")) return NULL;
+    const char *p = strstr(j, "<|im_start|>system");
+    if (!p) return NULL;
+    p += strlen("<|im_start|>system");
+    if (*p == '\n') p++;
+    else if (p[0] == '\\' && p[1] == 'n') p += 2;
+    else return NULL;
+    const char *e = strstr(p, "<|im_end|>");
+    if (!e) return NULL;
+    /* the default message is a literal: reject anything with Jinja syntax in it */
+    for (const char *q = p; q < e; q++)
+        if (*q == '{' || *q == '}' || *q == '\'' || *q == '"') return NULL;
+    return unescape(p, (size_t)(e - p));
+}
+
+lc_status lc_chat_template_detect(lc_chat_template **out, const char *j) {
+    if (!out) return lc_errorf(LC_ERR_ARG, "lc_chat_template_detect: NULL argument");
+    *out = NULL;
+    if (!j || !*j)
+        return lc_errorf(LC_ERR_UNSUPPORTED,
+                         "the model has no chat_template; set `chat_template:` in the run config "
+                         "(chatml, llama2, llama3, none, or a custom format with {role}/{content})");
+    if (strstr(j, "<|im_start|>")) {
+        lc_status st = make(out, CT_CHATML, "chatml");
+        if (st) return st;
+        (*out)->default_system = chatml_default_system(j);
+        return LC_OK;
+    }
+    if (strstr(j, "<|start_header_id|>")) {
+        if (strstr(j, "Cutting Knowledge") || strstr(j, "tools"))
+            return lc_errorf(LC_ERR_UNSUPPORTED,
+                             "chat_template looks like Llama 3.1+ (dates/tools), which lorac does "
+                             "not reproduce; set `chat_template: llama3` in the run config to use "
+                             "the Llama 3.0 format");
+        return make(out, CT_LLAMA3, "llama3");
+    }
+    if (strstr(j, "[INST]") && strstr(j, "<<SYS>>")) return make(out, CT_LLAMA2, "llama2");
+    return lc_errorf(LC_ERR_UNSUPPORTED,
+                     "chat_template not recognised (looked for <|im_start|> = chatml, "
+                     "<|start_header_id|> = llama3, [INST] with <<SYS>> = llama2); set "
+                     "`chat_template:` in the run config to chatml, llama2, llama3, none, or a "
+                     "custom format with {role}/{content}");
+}
+
+void lc_chat_template_free(lc_chat_template *t) {
+    if (!t) return;
+    free(t->name);
+    free(t->default_system);
+    free(t->fmt);
+    free(t);
+}
+
+const char *lc_chat_template_name(const lc_chat_template *t) { return t->name; }
+
+/* ---------------------------------------------------------------- rendering */
+
+typedef struct {
+    lc_chat_segment *v;
+    int n, cap;
+    int failed;
+} segs_t;
+
+/* Append text with a train flag, merging with the previous segment when the flag matches. */
+static void put(segs_t *s, const char *p, size_t n, int train) {
+    if (s->failed || n == 0) return;
+    if (s->n && s->v[s->n - 1].train == train) {
+        lc_chat_segment *g = &s->v[s->n - 1];
+        size_t old = strlen(g->text);
+        char *t = realloc(g->text, old + n + 1);
+        if (!t) {
+            s->failed = 1;
+            return;
+        }
+        memcpy(t + old, p, n);
+        t[old + n] = 0;
+        g->text = t;
+        return;
+    }
+    if (s->n == s->cap) {
+        int cap = s->cap ? s->cap * 2 : 16;
+        lc_chat_segment *v = realloc(s->v, (size_t)cap * sizeof *v);
+        if (!v) {
+            s->failed = 1;
+            return;
+        }
+        s->v = v;
+        s->cap = cap;
+    }
+    char *t = malloc(n + 1);
+    if (!t) {
+        s->failed = 1;
+        return;
+    }
+    memcpy(t, p, n);
+    t[n] = 0;
+    s->v[s->n++] = (lc_chat_segment){t, train};
+}
+
+static void puts_(segs_t *s, const char *p, int train) { put(s, p, strlen(p), train); }
+
+/* Python str.strip() for the ASCII whitespace set (Jinja's trim / .strip()). */
+static void stripped(const char *s, const char **b, size_t *n) {
+    static const char ws[] = " \t\n\r\v\f\x1c\x1d\x1e\x1f";
+    size_t len = strlen(s), a = 0;
+    while (a < len && strchr(ws, s[a])) a++;
+    while (len > a && strchr(ws, s[len - 1])) len--;
+    *b = s + a;
+    *n = len - a;
+}
+
+static int is_assistant(const lc_chat_msg *m) { return !strcmp(m->role, "assistant"); }
+
+static void render_chatml(const lc_chat_template *t, const lc_chat_msg *m, int n, int gen,
+                          segs_t *s) {
+    for (int i = 0; i < n; i++) {
+        if (i == 0 && t->default_system && strcmp(m[0].role, "system")) {
+            puts_(s, "<|im_start|>system\n", 0);
+            puts_(s, t->default_system, 0);
+            puts_(s, "<|im_end|>\n", 0);
+        }
+        int tr = is_assistant(&m[i]);
+        puts_(s, "<|im_start|>", 0);
+        puts_(s, m[i].role, 0);
+        puts_(s, "\n", 0);
+        puts_(s, m[i].content, tr);
+        puts_(s, "<|im_end|>", tr);
+        puts_(s, "\n", 0);
+    }
+    if (gen) puts_(s, "<|im_start|>assistant\n", 0);
+}
+
+static lc_status render_llama2(const lc_chat_msg *m, int n, segs_t *s) {
+    const char *sys = NULL;
+    if (n > 0 && !strcmp(m[0].role, "system")) sys = m[0].content, m++, n--;
+    for (int i = 0; i < n; i++) {
+        int user = !strcmp(m[i].role, "user");
+        if (user != (i % 2 == 0))
+            return lc_errorf(LC_ERR_ARG,
+                             "llama2 chat template: message %d has role \"%s\": conversation "
+                             "roles must alternate user/assistant/user/assistant/...",
+                             i + (sys != NULL), m[i].role);
+        const char *b;
+        size_t k;
+        if (user) {
+            puts_(s, "<s>[INST] ", 0);
+            if (i == 0 && sys) {
+                /* strip() applies to the whole "<<SYS>>...<</SYS>>\n\n" + content */
+                size_t ls = strlen(sys), lu = strlen(m[i].content);
+                char *c = malloc(ls + lu + 32);
+                if (!c) return oom();
+                strcpy(c, "<<SYS>>\n");
+                strcat(c, sys);
+                strcat(c, "\n<</SYS>>\n\n");
+                strcat(c, m[i].content);
+                stripped(c, &b, &k);
+                put(s, b, k, 0);
+                free(c);
+            } else {
+                stripped(m[i].content, &b, &k);
+                put(s, b, k, 0);
+            }
+            puts_(s, " [/INST]", 0);
+        } else if (is_assistant(&m[i])) {
+            stripped(m[i].content, &b, &k);
+            puts_(s, " ", 1);
+            put(s, b, k, 1);
+            puts_(s, " </s>", 1);
+        }
+    }
+    return LC_OK;
+}
+
+static void render_llama3(const lc_chat_msg *m, int n, int gen, segs_t *s) {
+    for (int i = 0; i < n; i++) {
+        const char *b;
+        size_t k;
+        int tr = is_assistant(&m[i]);
+        if (i == 0) puts_(s, "<|begin_of_text|>", 0);
+        puts_(s, "<|start_header_id|>", 0);
+        puts_(s, m[i].role, 0);
+        puts_(s, "<|end_header_id|>\n\n", 0);
+        stripped(m[i].content, &b, &k);
+        put(s, b, k, tr);
+        puts_(s, "<|eot_id|>", tr);
+    }
+    if (gen) puts_(s, "<|start_header_id|>assistant<|end_header_id|>\n\n", 0);
+}
+
+/* custom: format text between placeholders, with {role} substituted. */
+static void put_fmt(segs_t *s, const char *f, size_t n, const char *role, int train) {
+    const char *end = f + n;
+    while (f < end) {
+        const char *r = strstr(f, "{role}");
+        if (!r || r >= end) {
+            put(s, f, (size_t)(end - f), train);
+            return;
+        }
+        put(s, f, (size_t)(r - f), train);
+        puts_(s, role, train);
+        f = r + 6;
+    }
+}
+
+static void render_custom(const lc_chat_template *t, const lc_chat_msg *m, int n, int gen,
+                          segs_t *s) {
+    const char *c = strstr(t->fmt, "{content}");
+    size_t pre = (size_t)(c - t->fmt);
+    const char *post = c + 9;
+    for (int i = 0; i < n; i++) {
+        int tr = is_assistant(&m[i]);
+        put_fmt(s, t->fmt, pre, m[i].role, 0);
+        puts_(s, m[i].content, tr);
+        put_fmt(s, post, strlen(post), m[i].role, tr);
+    }
+    if (gen) put_fmt(s, t->fmt, pre, "assistant", 0);
+}
+
+lc_status lc_chat_render(const lc_chat_template *t, const lc_chat_msg *msgs, int n_msgs,
+                         int add_generation_prompt, lc_chat_segment **segs, int *n_segs) {
+    if (!t || (!msgs && n_msgs) || n_msgs < 0 || !segs || !n_segs)
+        return lc_errorf(LC_ERR_ARG, "lc_chat_render: bad arguments");
+    *segs = NULL;
+    *n_segs = 0;
+    for (int i = 0; i < n_msgs; i++) {
+        const char *r = msgs[i].role;
+        if (!r || !msgs[i].content)
+            return lc_errorf(LC_ERR_ARG, "chat message %d: missing role or content", i);
+        if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant"))
+            return lc_errorf(LC_ERR_ARG,
+                             "chat message %d: role \"%s\" (expected system, user or assistant)",
+                             i, r);
+    }
+    segs_t s = {0};
+    lc_status st = LC_OK;
+    switch (t->kind) {
+    case CT_CHATML: render_chatml(t, msgs, n_msgs, add_generation_prompt, &s); break;
+    case CT_LLAMA2: st = render_llama2(msgs, n_msgs, &s); break;
+    case CT_LLAMA3: render_llama3(msgs, n_msgs, add_generation_prompt, &s); break;
+    case CT_CUSTOM: render_custom(t, msgs, n_msgs, add_generation_prompt, &s); break;
+    default:
+        for (int i = 0; i < n_msgs; i++) {
+            int tr = is_assistant(&msgs[i]);
+            puts_(&s, msgs[i].content, tr);
+            if (!tr) puts_(&s, "\n", 0);
+        }
+    }
+    if (!st && s.failed) st = oom();
+    if (st) {
+        lc_chat_segments_free(s.v, s.n);
+        return st;
+    }
+    *segs = s.v;
+    *n_segs = s.n;
+    return LC_OK;
+}
+
+void lc_chat_segments_free(lc_chat_segment *segs, int n_segs) {
+    for (int i = 0; i < n_segs; i++) free(segs[i].text);
+    free(segs);
+}

@@ -1,0 +1,206 @@
+/*
+ * tok_vocab.c — build a tokenizer from GGUF `tokenizer.ggml.*` arrays, as
+ * llama.cpp interprets them, expressed as the equivalent Hugging Face
+ * pipeline so that both paths share one BPE core:
+ *   model "gpt2":  byte-level BPE; the `pre` name picks the pre-tokenizer
+ *                  regexes llama.cpp uses for it (llama-vocab.cpp);
+ *   model "llama": SentencePiece BPE with byte fallback ("▁" for spaces,
+ *                  prepended to each text segment). Given merges it is HF's
+ *                  rank-ordered BPE; given only scores it is llama.cpp's SPM
+ *                  algorithm (best-scoring adjacent pair first).
+ * Control (3), unknown (2) and user-defined (4) tokens become added tokens
+ * matched in the text before the model, like llama.cpp's special-token
+ * partitioning and HF's added_tokens.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tok_internal.h"
+
+static lc_status oom(void) { return lc_errorf(LC_ERR_NOMEM, "tokenizer: out of memory"); }
+
+static lc_status add_split(lc_tokenizer *t, const char *re, int behavior) {
+    tk_pre *p = &t->pres[t->n_pres];
+    memset(p, 0, sizeof *p);
+    p->type = TK_PRE_SPLIT;
+    p->behavior = behavior;
+    lc_status st = tk_regex_compile(&p->re, re, strlen(re), 0, "GGUF pre-tokenizer");
+    if (!st) t->n_pres++;
+    return st;
+}
+
+static lc_status add_bytelevel(lc_tokenizer *t, int use_regex) {
+    tk_pre *p = &t->pres[t->n_pres];
+    memset(p, 0, sizeof *p);
+    p->type = TK_PRE_BYTELEVEL;
+    lc_status st = use_regex ? tk_regex_compile(&p->re, TK_RE_GPT2, strlen(TK_RE_GPT2), 0, "ByteLevel")
+                             : LC_OK;
+    if (!st) t->n_pres++;
+    return st;
+}
+
+static int name_in(const char *name, const char *const *list) {
+    for (; *list; list++)
+        if (!strcmp(name, *list)) return 1;
+    return 0;
+}
+
+/* The pre-tokenizer llama.cpp uses for a GGUF `tokenizer.ggml.pre` name. */
+static lc_status gpt2_pre(lc_tokenizer *t, const char *pre) {
+    static const char *const gpt2[] = {"gpt-2", "gpt2", "mpt", "olmo", "jais", NULL};
+    static const char *const digits[] = {"smollm",   "starcoder", "refact", "command-r",
+                                         "codeshell", "exaone",   "minerva", NULL};
+    static const char *const llama3[] = {"llama-bpe", "llama3", "llama-v3", "dbrx", "smaug-bpe",
+                                         "chatglm-bpe", "falcon3", NULL};
+    static const char *const qwen2[] = {"qwen2", "stablelm2", NULL};
+    if (!(t->pres = calloc(8, sizeof *t->pres))) return oom();
+    lc_status st = LC_OK;
+    if (!pre || !strcmp(pre, "default")) {
+        /* llama.cpp's default: four regexes applied in turn, each isolating its matches */
+        if ((st = add_split(t, "[\\p{P}\\$\\+<=>\\^~\\|]+", TK_SPLIT_ISOLATED)) ||
+            (st = add_split(t, TK_RE_GPT2, TK_SPLIT_ISOLATED)) ||
+            (st = add_split(t, "\\p{N}+", TK_SPLIT_ISOLATED)) ||
+            (st = add_split(t, "[0-9][0-9][0-9]", TK_SPLIT_ISOLATED)))
+            return st;
+        return add_bytelevel(t, 0);
+    }
+    if (name_in(pre, gpt2)) return add_bytelevel(t, 1);
+    if (name_in(pre, digits)) {
+        if ((st = add_split(t, "\\p{N}", TK_SPLIT_ISOLATED))) return st;
+        return add_bytelevel(t, 1);
+    }
+    if (name_in(pre, llama3)) {
+        t->bpe.ignore_merges = strcmp(pre, "dbrx") && strcmp(pre, "smaug-bpe") &&
+                               strcmp(pre, "chatglm-bpe");
+        if ((st = add_split(t, TK_RE_LLAMA3, TK_SPLIT_ISOLATED))) return st;
+        return add_bytelevel(t, 0);
+    }
+    if (name_in(pre, qwen2)) {
+        if ((st = add_split(t, TK_RE_QWEN2, TK_SPLIT_ISOLATED))) return st;
+        return add_bytelevel(t, 0);
+    }
+    return lc_errorf(LC_ERR_UNSUPPORTED,
+                     "GGUF tokenizer.ggml.pre \"%s\" is not supported (known: default, gpt-2, "
+                     "smollm, starcoder, llama-bpe, qwen2, ...)", pre);
+}
+
+static lc_status llama_pipeline(lc_tokenizer *t) {
+    const char *sp = "\xE2\x96\x81"; /* ▁ */
+    if (!(t->norms = calloc(2, sizeof *t->norms)) || !(t->decs = calloc(4, sizeof *t->decs)))
+        return oom();
+    t->norms[0] = (tk_norm){.type = TK_NORM_PREPEND, .a = strdup(sp), .na = 3};
+    t->norms[1] = (tk_norm){.type = TK_NORM_REPLACE, .a = strdup(" "), .na = 1, .b = strdup(sp), .nb = 3};
+    t->n_norms = 2;
+    t->decs[0] = (tk_dec){.type = TK_DEC_REPLACE, .a = strdup(sp), .na = 3, .b = strdup(" "), .nb = 1};
+    t->decs[1] = (tk_dec){.type = TK_DEC_BYTEFALLBACK};
+    t->decs[2] = (tk_dec){.type = TK_DEC_FUSE};
+    t->decs[3] = (tk_dec){.type = TK_DEC_STRIP, .cp = ' ', .start = 1, .stop = 0};
+    t->n_decs = 4;
+    t->has_decoder = 1;
+    if (!t->norms[0].a || !t->norms[1].a || !t->norms[1].b || !t->decs[0].a || !t->decs[0].b)
+        return oom();
+    t->bpe.byte_fallback = 1;
+    t->bpe.fuse_unk = 1;
+    return LC_OK;
+}
+
+lc_status lc_tokenizer_from_vocab(lc_tokenizer **out, const char *model, const char *pre,
+                                  const char *const *tokens, const float *scores,
+                                  const int32_t *token_types, int n_tokens,
+                                  const char *const *merges, int n_merges, int bos_id,
+                                  int eos_id, int unk_id, int add_bos) {
+    lc_status st;
+    lc_tokenizer *t = NULL;
+    tk_buf cat = {0};
+    if (!out || !model || !tokens || n_tokens <= 0 || n_merges < 0 || (n_merges && !merges))
+        return lc_errorf(LC_ERR_ARG, "lc_tokenizer_from_vocab: bad arguments");
+    *out = NULL;
+    int is_gpt2 = !strcmp(model, "gpt2"), is_llama = !strcmp(model, "llama");
+    if (!is_gpt2 && !is_llama)
+        return lc_errorf(LC_ERR_UNSUPPORTED,
+                         "GGUF tokenizer.ggml.model \"%s\" is not supported (gpt2 or llama)", model);
+    if (is_gpt2 && !n_merges)
+        return lc_errorf(LC_ERR_FORMAT, "GGUF tokenizer model gpt2 without tokenizer.ggml.merges");
+    if (is_llama && !n_merges && !scores)
+        return lc_errorf(LC_ERR_FORMAT,
+                         "GGUF tokenizer model llama needs tokenizer.ggml.merges or .scores");
+    if (!(t = calloc(1, sizeof *t))) return oom();
+    tk_bpe *b = &t->bpe;
+    b->n_vocab = n_tokens;
+    b->unk_id = unk_id >= 0 && unk_id < n_tokens ? unk_id : -1;
+    b->mode = n_merges ? TK_BPE_MERGES : TK_BPE_SCORES;
+    b->tok = calloc((size_t)n_tokens, sizeof *b->tok);
+    b->tok_len = calloc((size_t)n_tokens, sizeof *b->tok_len);
+    t->added = calloc((size_t)n_tokens, sizeof *t->added);
+    if (!b->tok || !b->tok_len || !t->added ||
+        tk_strmap_init(&b->map, (uint32_t)n_tokens, b->tok, b->tok_len))
+        goto oom;
+    if (!n_merges) {
+        if (!(b->scores = malloc((size_t)n_tokens * sizeof *b->scores))) goto oom;
+        memcpy(b->scores, scores, (size_t)n_tokens * sizeof *scores);
+    }
+    for (int i = 0; i < n_tokens; i++) {
+        if (!tokens[i]) {
+            st = lc_errorf(LC_ERR_FORMAT, "GGUF tokenizer.ggml.tokens[%d] is missing", i);
+            goto fail;
+        }
+        b->tok_len[i] = (uint32_t)strlen(tokens[i]);
+        if (!(b->tok[i] = strdup(tokens[i]))) goto oom;
+        tk_strmap_put(&b->map, i);
+        int type = token_types ? token_types[i] : 1;
+        if (type == 2 || type == 3 || type == 4) {
+            tk_added *a = &t->added[t->n_added++];
+            a->len = b->tok_len[i];
+            if (!(a->content = strdup(tokens[i]))) goto oom;
+            a->id = i;
+            a->special = type != 4;
+        }
+    }
+    if (tk_mergemap_init(&b->merges, (uint32_t)n_merges)) goto oom;
+    for (int i = 0; i < n_merges; i++) {
+        const char *m = merges[i], *sp = m ? strchr(m, ' ') : NULL;
+        if (!sp) {
+            st = lc_errorf(LC_ERR_FORMAT, "GGUF tokenizer.ggml.merges[%d] \"%s\": expected \"a b\"",
+                           i, m ? m : "(null)");
+            goto fail;
+        }
+        size_t la = (size_t)(sp - m), lc = strlen(sp + 1);
+        cat.n = 0;
+        if (tk_buf_put(&cat, m, la) || tk_buf_put(&cat, sp + 1, lc)) goto oom;
+        int32_t ia = tk_strmap_get(&b->map, m, la), ic = tk_strmap_get(&b->map, sp + 1, lc);
+        int32_t inew = tk_strmap_get(&b->map, cat.p, cat.n);
+        if (ia < 0 || ic < 0 || inew < 0) {
+            st = lc_errorf(LC_ERR_FORMAT, "GGUF tokenizer.ggml.merges[%d] \"%s\": a token is not "
+                           "in tokenizer.ggml.tokens", i, m);
+            goto fail;
+        }
+        tk_mergemap_put(&b->merges, ia, ic, i, inew);
+    }
+    if (is_gpt2) {
+        t->byte_level = 1;
+        if ((st = gpt2_pre(t, pre))) goto fail;
+        if (!(t->decs = calloc(1, sizeof *t->decs))) goto oom;
+        t->decs[0].type = TK_DEC_BYTELEVEL;
+        t->n_decs = 1;
+        t->has_decoder = 1;
+    } else if ((st = llama_pipeline(t))) {
+        goto fail;
+    }
+    if (add_bos && bos_id >= 0) {
+        if (!(t->post_prefix = malloc(sizeof(int32_t)))) goto oom;
+        t->post_prefix[0] = bos_id;
+        t->n_post_prefix = 1;
+    }
+    t->bos_id = bos_id >= 0 && bos_id < n_tokens ? bos_id : -1;
+    t->eos_id = eos_id >= 0 && eos_id < n_tokens ? eos_id : -1;
+    if ((st = tk_tokenizer_finish(t))) goto fail;
+    tk_buf_free(&cat);
+    *out = t;
+    return LC_OK;
+oom:
+    st = oom();
+fail:
+    tk_buf_free(&cat);
+    lc_tokenizer_free(t);
+    return st;
+}
