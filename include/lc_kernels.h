@@ -23,18 +23,20 @@
 extern "C" {
 #endif
 
-/* ---- linear ---------------------------------------------------------- */
-/* [BLAS] out (N, O) = inp (N, I) · W^T (W: (O, I)) + bias (O) (bias may be NULL).
+/* ---- linear ----------------------------------------------------------
+ * (The input width is named In, not I: <complex.h>, pulled in by <cblas.h>,
+ * defines I as a macro.) */
+/* [BLAS] out (N, O) = inp (N, In) · W^T (W: (O, In)) + bias (O) (bias may be NULL).
  * Overwrites out. */
 void lc_linear_forward(float *out, const float *inp, const float *W, const float *bias,
-                       int N, int I, int O);
-/* [BLAS] dinp (N, I) += dout (N, O) · W (W: (O, I)). */
+                       int N, int In, int O);
+/* [BLAS] dinp (N, In) += dout (N, O) · W (W: (O, In)). */
 void lc_linear_backward_input(float *dinp, const float *dout, const float *W,
-                              int N, int I, int O);
-/* [BLAS] dW (O, I) += dout^T (O, N) · inp (N, I); dbias (O) += sum_n dout (may be NULL).
+                              int N, int In, int O);
+/* [BLAS] dW (O, In) += dout^T (O, N) · inp (N, In); dbias (O) += sum_n dout (may be NULL).
  * Used for LoRA matrices only (frozen weights never get gradients). */
 void lc_linear_backward_weight(float *dW, float *dbias, const float *dout, const float *inp,
-                               int N, int I, int O);
+                               int N, int In, int O);
 
 /* ---- RMSNorm: out = inp * rstd * weight, rstd = 1/sqrt(mean(inp^2) + eps) ---- */
 /* out (N, C), rstd (N) saved for backward, inp (N, C), weight (C). */
@@ -49,7 +51,9 @@ void lc_rmsnorm_backward(float *dinp, const float *dout, const float *inp, const
  *   x'[i]        = x[i] cos(p θ_i) - x[i+hd/2] sin(p θ_i)
  *   x'[i+hd/2]   = x[i+hd/2] cos(p θ_i) + x[i] sin(p θ_i),  θ_i = theta^(-2i/hd).
  * Positions are t = 0..T-1 within each sequence. */
-/* cos, sin (T, hd/2). Computed in double, stored as float (as HF does in fp32). */
+/* cos, sin (T, hd/2). Reproduces HF's fp32 table: inv_freq = 1/theta^((2i)/hd)
+ * and angle = inv_freq * t rounded to float at each step, then cos/sin of that
+ * float angle evaluated in double and rounded to float. */
 void lc_rope_table(float *cos_t, float *sin_t, int T, int hd, float theta);
 /* x (B, T, H, hd), rotated in place. */
 void lc_rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T, int H, int hd);
@@ -61,7 +65,8 @@ void lc_rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, 
  * q (B, T, Hq, hd); k, v (B, T, Hkv, hd); query head h uses kv head
  * h / (Hq / Hkv). Scores scaled by 1/sqrt(hd), causal mask (s <= t).
  * out (B, T, Hq, hd); lse (B, Hq, T) = log-sum-exp of each score row, saved so
- * backward can recompute the probabilities instead of storing (B, Hq, T, T). */
+ * backward can recompute the probabilities instead of storing (B, Hq, T, T).
+ * hd <= 256 (tiles live on each thread's stack, ~4*64*hd floats). No allocation. */
 void lc_attention_forward(float *out, float *lse, const float *q, const float *k,
                           const float *v, int B, int T, int Hq, int Hkv, int hd);
 /* dq (B, T, Hq, hd) +=, dk, dv (B, T, Hkv, hd) +=. `out` and `lse` are the
@@ -84,7 +89,9 @@ void lc_swiglu_backward(float *dgate, float *dup, const float *dh, const float *
  * unnormalised). If dhidden != NULL: dhidden (N, C) += grad_scale *
  * d(sum loss)/d(hidden); callers pass grad_scale = 1 / (number of target
  * tokens in the whole optimizer step). scratch holds (chunk, V) floats plus
- * (chunk, C) floats; rows are processed `chunk` at a time. [BLAS] */
+ * (chunk, C) floats; rows are processed `chunk` at a time, 1 <= chunk <=
+ * LC_XENT_MAX_CHUNK. Targets must be < V (checked with LC_ASSERT). [BLAS] */
+#define LC_XENT_MAX_CHUNK 4096
 double lc_lmhead_xent(float *dhidden, const float *hidden, const float *W, const int *targets,
                       int N, int C, int V, float grad_scale, float *scratch, int chunk);
 /* Floats of scratch lc_lmhead_xent needs for a given chunk. */
@@ -95,10 +102,14 @@ size_t lc_lmhead_xent_scratch_floats(int chunk, int C, int V);
  *   p -= lr * wd * p
  *   m = b1 m + (1-b1) g ;  v = b2 v + (1-b2) g^2
  *   p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
- * t is the 1-based step count. param, grad, m, v: n floats. */
+ * t is the 1-based step count. param, grad, m, v: n floats. Follows torch's
+ * operation order and float rounding (lerp_, fused addcmul_, addcdiv_): m and
+ * v come out bit-identical to torch 2.x CPU AdamW(foreach=False); params agree
+ * to a few ulp (torch's vectorised sqrt is not correctly rounded). */
 void lc_adamw_step(float *param, const float *grad, float *m, float *v, size_t n, float lr,
                    float beta1, float beta2, float eps, float weight_decay, long t);
-/* Sum of squares in double (for global-norm gradient clipping). */
+/* Sum of squares in double (for global-norm gradient clipping); deterministic
+ * for a fixed thread count. */
 double lc_sum_squares(const float *x, size_t n);
 /* x *= s. */
 void lc_scale(float *x, size_t n, float s);

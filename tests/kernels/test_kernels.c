@@ -1,0 +1,677 @@
+/*
+ * test_kernels.c — checks of the math kernels (lc_kernels.h).
+ *
+ * Usage: test_kernels <group>, group one of rmsnorm rope attention swiglu
+ * linear lmhead adamw sumsq (each is its own ctest, kernels_<group>).
+ *
+ * Every backward is checked against central finite differences of the scalar
+ * L = sum(R * out) (R random) computed with the double twins of the kernels
+ * (kernels_f64.h, the same code instantiated for double), at ~1e-6 relative
+ * tolerance; gradients are pre-filled with random values to check that
+ * backward accumulates. The public float kernels are then compared with the
+ * double ones on the same inputs (~1e-5 relative). Prints max abs/rel error
+ * per tensor; exits non-zero on any failure.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels_f64.h"
+#include "lc_common.h"
+#include "lc_kernels.h"
+
+static int g_fail = 0;
+static lc_rng g_rng;
+
+#define FD_H 1e-5
+#define FD_RTOL 1e-6  /* finite differences vs analytic, double */
+#define F32_RTOL 1e-5 /* float kernels vs double kernels */
+#define FD_SAMPLES 120
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static double *dalloc(size_t n)
+{
+    double *p = calloc(n ? n : 1, sizeof(double));
+    LC_ASSERT(p);
+    return p;
+}
+
+static float *falloc(size_t n)
+{
+    float *p = calloc(n ? n : 1, sizeof(float));
+    LC_ASSERT(p);
+    return p;
+}
+
+/* Random values scale * N(0,1), rounded to float so the float and double
+ * kernels see identical inputs. */
+static void randn(double *x, size_t n, double scale)
+{
+    for (size_t i = 0; i < n; i++) x[i] = (float)(scale * lc_rng_normal(&g_rng));
+}
+
+static float *to_f32(const double *x, size_t n)
+{
+    float *y = falloc(n);
+    for (size_t i = 0; i < n; i++) y[i] = (float)x[i];
+    return y;
+}
+
+static double *to_f64(const float *x, size_t n)
+{
+    double *y = dalloc(n);
+    for (size_t i = 0; i < n; i++) y[i] = x[i];
+    return y;
+}
+
+static double dot(const double *a, const double *b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* Element i passes when |got - ref| <= rtol |ref| + atol. The printed
+ * relative error is |got - ref| / (|ref| + atol / rtol), so <= 1 * rtol passes. */
+static void check_close_tol(const char *what, const double *got, const double *ref, size_t n,
+                            double rtol, double atol)
+{
+    double maxref = 0, maxabs = 0, maxrel = 0;
+    size_t bad = 0, first_bad = 0;
+    for (size_t i = 0; i < n; i++) maxref = fmax(maxref, fabs(ref[i]));
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs(got[i] - ref[i]), den = fabs(ref[i]) + atol / rtol;
+        double rel = den > 0 ? err / den : err;
+        if (!(err <= rtol * fabs(ref[i]) + atol) && !(err == 0)) {
+            if (!bad) first_bad = i;
+            bad++;
+        }
+        if (err > maxabs || err != err) maxabs = err;
+        if (rel > maxrel || rel != rel) maxrel = rel;
+    }
+    printf("  %-34s n=%-6zu max|ref|=%.3e max abs err=%.3e max rel err=%.3e (tol %.1e) %s\n",
+           what, n, maxref, maxabs, maxrel, rtol, bad ? "FAIL" : "ok");
+    if (bad) {
+        printf("    %zu bad, first at %zu: got %.17g ref %.17g\n", bad, first_bad, got[first_bad],
+               ref[first_bad]);
+        g_fail = 1;
+    }
+}
+
+/* Tolerance rtol (|ref| + floor max|ref|): the floor keeps near-zero entries,
+ * whose error comes from cancelling terms at the scale of the tensor, from
+ * failing on that noise. */
+static void check_close_floor(const char *what, const double *got, const double *ref, size_t n,
+                              double rtol, double floor)
+{
+    double maxref = 0;
+    for (size_t i = 0; i < n; i++) maxref = fmax(maxref, fabs(ref[i]));
+    check_close_tol(what, got, ref, n, rtol, rtol * floor * maxref);
+}
+
+/* Checks against finite differences or formulas: floor 1% of max|ref|. */
+static void check_close(const char *what, const double *got, const double *ref, size_t n,
+                        double rtol)
+{
+    check_close_floor(what, got, ref, n, rtol, 0.01);
+}
+
+/* float kernel vs double kernel: float rounding of sums with cancellation is
+ * relative to the size of the terms, so the floor is 10% of max|ref|. */
+static void check_close_f(const char *what, const float *got, const double *ref, size_t n,
+                          double rtol)
+{
+    double *g = to_f64(got, n);
+    check_close_floor(what, g, ref, n, rtol, 0.1);
+    free(g);
+}
+
+static void expect(int cond, const char *what)
+{
+    printf("  %-34s %s\n", what, cond ? "ok" : "FAIL");
+    if (!cond) g_fail = 1;
+}
+
+/* Central finite differences of loss() w.r.t. x at up to FD_SAMPLES indices
+ * (all when n is small), compared with the analytic gradient `an`. */
+typedef double (*loss_fn)(void *ctx);
+static void fd_check(const char *what, double *x, size_t n, const double *an, loss_fn loss,
+                     void *ctx)
+{
+    size_t m = n <= FD_SAMPLES ? n : FD_SAMPLES;
+    double *num = dalloc(m), *ana = dalloc(m);
+    for (size_t s = 0; s < m; s++) {
+        /* all indices, or the last one plus random others */
+        size_t i = n <= FD_SAMPLES ? s : (s == 0 ? n - 1 : lc_rng_below(&g_rng, (uint32_t)n));
+        double x0 = x[i];
+        x[i] = x0 + FD_H;
+        double lp = loss(ctx);
+        x[i] = x0 - FD_H;
+        double lm = loss(ctx);
+        x[i] = x0;
+        num[s] = (lp - lm) / (2 * FD_H);
+        ana[s] = an[i];
+    }
+    loss(ctx); /* leave the context's outputs at the unperturbed point */
+    char label[96];
+    snprintf(label, sizeof label, "FD %s", what);
+    check_close(label, ana, num, m, FD_RTOL);
+    free(num);
+    free(ana);
+}
+
+/* ---- rmsnorm ---------------------------------------------------------------- */
+
+typedef struct {
+    double *out, *rstd, *inp, *w, *R;
+    int N, C;
+} rms_ctx;
+
+static double rms_loss(void *p)
+{
+    rms_ctx *c = p;
+    lc_rmsnorm_forward_f64(c->out, c->rstd, c->inp, c->w, c->N, c->C, 1e-5f);
+    return dot(c->R, c->out, (size_t)c->N * c->C);
+}
+
+static void test_rmsnorm(void)
+{
+    const int N = 5, C = 37;
+    const size_t NC = (size_t)N * C;
+    rms_ctx c = {dalloc(NC), dalloc(N), dalloc(NC), dalloc(C), dalloc(NC), N, C};
+    randn(c.inp, NC, 1.0);
+    randn(c.w, C, 1.0);
+    randn(c.R, NC, 1.0);
+    /* forward vs the formula */
+    double *ref = dalloc(NC);
+    for (int n = 0; n < N; n++) {
+        double ss = 0;
+        for (int i = 0; i < C; i++) ss += c.inp[n * C + i] * c.inp[n * C + i];
+        double r = 1 / sqrt(ss / C + (double)1e-5f);
+        for (int i = 0; i < C; i++) ref[n * C + i] = c.inp[n * C + i] * r * c.w[i];
+    }
+    rms_loss(&c);
+    check_close("forward vs formula", c.out, ref, NC, 1e-14);
+    /* backward accumulates onto g0 */
+    double *g0 = dalloc(NC), *dinp = dalloc(NC), *an = dalloc(NC);
+    randn(g0, NC, 1.0);
+    memcpy(dinp, g0, NC * sizeof(double));
+    lc_rmsnorm_backward_f64(dinp, c.R, c.inp, c.w, c.rstd, N, C);
+    for (size_t i = 0; i < NC; i++) an[i] = dinp[i] - g0[i];
+    fd_check("dinp", c.inp, NC, an, rms_loss, &c);
+    /* float vs double */
+    float *x = to_f32(c.inp, NC), *w = to_f32(c.w, C), *R = to_f32(c.R, NC);
+    float *out = falloc(NC), *rstd = falloc(N), *dx = to_f32(g0, NC);
+    lc_rmsnorm_forward(out, rstd, x, w, N, C, 1e-5f);
+    lc_rmsnorm_backward(dx, R, x, w, rstd, N, C);
+    check_close_f("f32 out vs f64", out, c.out, NC, F32_RTOL);
+    check_close_f("f32 rstd vs f64", rstd, c.rstd, N, F32_RTOL);
+    check_close_f("f32 dinp vs f64", dx, dinp, NC, F32_RTOL);
+    free(c.out), free(c.rstd), free(c.inp), free(c.w), free(c.R), free(ref), free(g0);
+    free(dinp), free(an), free(x), free(w), free(R), free(out), free(rstd), free(dx);
+}
+
+/* ---- rope --------------------------------------------------------------- */
+
+typedef struct {
+    double *x, *y, *cs, *sn, *R;
+    int B, T, H, hd;
+} rope_ctx;
+
+static double rope_loss(void *p)
+{
+    rope_ctx *c = p;
+    size_t n = (size_t)c->B * c->T * c->H * c->hd;
+    memcpy(c->y, c->x, n * sizeof(double));
+    lc_rope_forward_f64(c->y, c->cs, c->sn, c->B, c->T, c->H, c->hd);
+    return dot(c->R, c->y, n);
+}
+
+static void test_rope(void)
+{
+    const int B = 2, T = 6, H = 3, hd = 8, h2 = hd / 2;
+    const size_t n = (size_t)B * T * H * hd;
+    float *cf = falloc((size_t)T * h2), *sf = falloc((size_t)T * h2);
+    lc_rope_table(cf, sf, T, hd, 10000.0f);
+    /* table vs the exact double formula: differs only by HF's float rounding
+     * of inv_freq and the angle (|angle| < T here) */
+    double *tc = dalloc((size_t)T * h2), *ts = dalloc((size_t)T * h2);
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < h2; i++) {
+            double a = t * pow(10000.0, -2.0 * i / hd);
+            tc[t * h2 + i] = cos(a), ts[t * h2 + i] = sin(a);
+        }
+    check_close_f("table cos vs double formula", cf, tc, (size_t)T * h2, 1e-6);
+    check_close_f("table sin vs double formula", sf, ts, (size_t)T * h2, 1e-6);
+    rope_ctx c = {dalloc(n), dalloc(n), to_f64(cf, (size_t)T * h2), to_f64(sf, (size_t)T * h2),
+                  dalloc(n), B, T, H, hd};
+    randn(c.x, n, 1.0);
+    randn(c.R, n, 1.0);
+    rope_loss(&c);
+    /* explicit HF formula: x * cat(cos, cos) + rotate_half(x) * cat(sin, sin),
+     * rotate_half(x) = cat(-x2, x1) */
+    double *ref = dalloc(n);
+    for (size_t v = 0; v < n / hd; v++) {
+        int t = (int)(v / H) % T;
+        const double *x = c.x + v * hd;
+        for (int d = 0; d < hd; d++) {
+            double rot = d < h2 ? -x[d + h2] : x[d - h2];
+            ref[v * hd + d] = x[d] * c.cs[t * h2 + d % h2] + rot * c.sn[t * h2 + d % h2];
+        }
+    }
+    check_close("forward vs rotate-half formula", c.y, ref, n, 1e-15);
+    /* backward is the adjoint: <R, rope(x)> == <rope^T(R), x>, and matches FD */
+    double *g = dalloc(n);
+    memcpy(g, c.R, n * sizeof(double));
+    lc_rope_backward_f64(g, c.cs, c.sn, B, T, H, hd);
+    double lhs = dot(c.R, c.y, n), rhs = dot(g, c.x, n);
+    printf("  adjoint <R,rope(x)>=%.15g <rope^T(R),x>=%.15g\n", lhs, rhs);
+    expect(fabs(lhs - rhs) <= 1e-12 * (fabs(lhs) + 1), "backward is the adjoint");
+    fd_check("dx", c.x, n, g, rope_loss, &c);
+    float *xf = to_f32(c.x, n), *gf = to_f32(c.R, n);
+    lc_rope_forward(xf, cf, sf, B, T, H, hd);
+    lc_rope_backward(gf, cf, sf, B, T, H, hd);
+    check_close_f("f32 forward vs f64", xf, c.y, n, F32_RTOL);
+    check_close_f("f32 backward vs f64", gf, g, n, F32_RTOL);
+    free(cf), free(sf), free(tc), free(ts), free(c.x), free(c.y), free(c.cs), free(c.sn);
+    free(c.R), free(ref), free(g), free(xf), free(gf);
+}
+
+/* ---- attention ------------------------------------------------------------ */
+
+typedef struct {
+    double *q, *k, *v, *out, *lse, *R;
+    int B, T, Hq, Hkv, hd;
+} att_ctx;
+
+static double att_loss(void *p)
+{
+    att_ctx *c = p;
+    lc_attention_forward_f64(c->out, c->lse, c->q, c->k, c->v, c->B, c->T, c->Hq, c->Hkv, c->hd);
+    return dot(c->R, c->out, (size_t)c->B * c->T * c->Hq * c->hd);
+}
+
+/* Naive reference: full score matrix row by row, explicit softmax. */
+static void att_naive(double *out, double *lse, const att_ctx *c)
+{
+    const int T = c->T, Hq = c->Hq, Hkv = c->Hkv, hd = c->hd;
+    double *s = dalloc((size_t)T);
+    for (int b = 0; b < c->B; b++)
+        for (int h = 0; h < Hq; h++)
+            for (int t = 0; t < T; t++) {
+                const double *qr = c->q + (((size_t)b * T + t) * Hq + h) * hd;
+                int kh = h / (Hq / Hkv);
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j <= t; j++) {
+                    const double *kr = c->k + (((size_t)b * T + j) * Hkv + kh) * hd;
+                    s[j] = dot(qr, kr, hd) / sqrt((double)hd);
+                    mx = fmax(mx, s[j]);
+                }
+                for (int j = 0; j <= t; j++) sum += exp(s[j] - mx);
+                double *o = out + (((size_t)b * T + t) * Hq + h) * hd;
+                for (int d = 0; d < hd; d++) o[d] = 0;
+                for (int j = 0; j <= t; j++) {
+                    const double *vr = c->v + (((size_t)b * T + j) * Hkv + kh) * hd;
+                    for (int d = 0; d < hd; d++) o[d] += exp(s[j] - mx) / sum * vr[d];
+                }
+                lse[((size_t)b * Hq + h) * T + t] = mx + log(sum);
+            }
+    free(s);
+}
+
+static void test_attention_cfg(int B, int T, int Hq, int Hkv, int hd)
+{
+    printf(" config B=%d T=%d Hq=%d Hkv=%d hd=%d\n", B, T, Hq, Hkv, hd);
+    const size_t nq = (size_t)B * T * Hq * hd, nk = (size_t)B * T * Hkv * hd,
+                 nl = (size_t)B * Hq * T;
+    att_ctx c = {dalloc(nq), dalloc(nk), dalloc(nk), dalloc(nq), dalloc(nl), dalloc(nq),
+                 B, T, Hq, Hkv, hd};
+    randn(c.q, nq, 1.5);
+    randn(c.k, nk, 1.5);
+    randn(c.v, nk, 1.0);
+    randn(c.R, nq, 1.0);
+    double *ro = dalloc(nq), *rl = dalloc(nl);
+    att_naive(ro, rl, &c);
+    att_loss(&c);
+    check_close("out vs naive softmax", c.out, ro, nq, 1e-12);
+    check_close("lse vs naive softmax", c.lse, rl, nl, 1e-12);
+    /* backward, accumulating onto random initial gradients */
+    double *g0q = dalloc(nq), *g0k = dalloc(nk), *g0v = dalloc(nk);
+    randn(g0q, nq, 1.0), randn(g0k, nk, 1.0), randn(g0v, nk, 1.0);
+    double *dq = dalloc(nq), *dk = dalloc(nk), *dv = dalloc(nk);
+    memcpy(dq, g0q, nq * 8), memcpy(dk, g0k, nk * 8), memcpy(dv, g0v, nk * 8);
+    lc_attention_backward_f64(dq, dk, dv, c.R, c.out, c.lse, c.q, c.k, c.v, B, T, Hq, Hkv, hd);
+    double *aq = dalloc(nq), *ak = dalloc(nk), *av = dalloc(nk);
+    for (size_t i = 0; i < nq; i++) aq[i] = dq[i] - g0q[i];
+    for (size_t i = 0; i < nk; i++) ak[i] = dk[i] - g0k[i], av[i] = dv[i] - g0v[i];
+    fd_check("dq", c.q, nq, aq, att_loss, &c);
+    fd_check("dk", c.k, nk, ak, att_loss, &c);
+    fd_check("dv", c.v, nk, av, att_loss, &c);
+    /* float vs double */
+    float *qf = to_f32(c.q, nq), *kf = to_f32(c.k, nk), *vf = to_f32(c.v, nk),
+          *Rf = to_f32(c.R, nq);
+    float *of = falloc(nq), *lf = falloc(nl), *dqf = to_f32(g0q, nq), *dkf = to_f32(g0k, nk),
+          *dvf = to_f32(g0v, nk);
+    lc_attention_forward(of, lf, qf, kf, vf, B, T, Hq, Hkv, hd);
+    lc_attention_backward(dqf, dkf, dvf, Rf, of, lf, qf, kf, vf, B, T, Hq, Hkv, hd);
+    att_loss(&c);
+    check_close_f("f32 out vs f64", of, c.out, nq, F32_RTOL);
+    check_close_f("f32 lse vs f64", lf, c.lse, nl, F32_RTOL);
+    check_close_f("f32 dq vs f64", dqf, dq, nq, F32_RTOL);
+    check_close_f("f32 dk vs f64", dkf, dk, nk, F32_RTOL);
+    check_close_f("f32 dv vs f64", dvf, dv, nk, F32_RTOL);
+    /* causal: changing token t0's q, k, v leaves every earlier output and
+     * lse bit-identical, and changes the output at t0 */
+    const int t0 = T * 2 / 3;
+    float *of2 = falloc(nq), *lf2 = falloc(nl);
+    for (int b = 0; b < B; b++) {
+        for (int i = 0; i < Hq * hd; i++) qf[((size_t)b * T + t0) * Hq * hd + i] += 1.0f;
+        for (int i = 0; i < Hkv * hd; i++) {
+            kf[((size_t)b * T + t0) * Hkv * hd + i] -= 0.7f;
+            vf[((size_t)b * T + t0) * Hkv * hd + i] += 2.0f;
+        }
+    }
+    lc_attention_forward(of2, lf2, qf, kf, vf, B, T, Hq, Hkv, hd);
+    int same_before = 1, changed_at = 0;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t <= t0; t++)
+            for (int i = 0; i < Hq * hd; i++) {
+                size_t o = ((size_t)b * T + t) * Hq * hd + i;
+                if (t < t0 && of[o] != of2[o]) same_before = 0;
+                if (t == t0 && of[o] != of2[o]) changed_at = 1;
+            }
+    for (int bh = 0; bh < B * Hq; bh++)
+        for (int t = 0; t < t0; t++)
+            if (lf[(size_t)bh * T + t] != lf2[(size_t)bh * T + t]) same_before = 0;
+    expect(same_before, "causal: earlier outputs unchanged");
+    expect(changed_at, "causal: output at t0 changed");
+    free(c.q), free(c.k), free(c.v), free(c.out), free(c.lse), free(c.R), free(ro), free(rl);
+    free(g0q), free(g0k), free(g0v), free(dq), free(dk), free(dv), free(aq), free(ak), free(av);
+    free(qf), free(kf), free(vf), free(Rf), free(of), free(lf), free(dqf), free(dkf), free(dvf);
+    free(of2), free(lf2);
+}
+
+static void test_attention(void)
+{
+    test_attention_cfg(2, 70, 4, 2, 8);   /* GQA, T spans two key tiles and three query blocks */
+    test_attention_cfg(1, 9, 3, 3, 16);   /* Hq == Hkv */
+    test_attention_cfg(1, 131, 3, 1, 4);  /* multi-query, three key tiles, hd not a vector multiple */
+    test_attention_cfg(1, 67, 2, 1, 64);  /* the SmolLM2 head size (specialised code path) */
+}
+
+/* ---- swiglu --------------------------------------------------------------- */
+
+typedef struct {
+    double *h, *g, *u, *R;
+    size_t n;
+} swi_ctx;
+
+static double swi_loss(void *p)
+{
+    swi_ctx *c = p;
+    lc_swiglu_forward_f64(c->h, c->g, c->u, c->n);
+    return dot(c->R, c->h, c->n);
+}
+
+static void test_swiglu(void)
+{
+    const size_t n = 1003;
+    swi_ctx c = {dalloc(n), dalloc(n), dalloc(n), dalloc(n), n};
+    randn(c.g, n, 3.0);
+    c.g[0] = -60, c.g[1] = 60, c.g[2] = 0; /* saturated tails and zero */
+    randn(c.u, n, 1.0);
+    randn(c.R, n, 1.0);
+    swi_loss(&c);
+    double *ref = dalloc(n);
+    for (size_t i = 0; i < n; i++) ref[i] = c.g[i] / (1 + exp(-c.g[i])) * c.u[i];
+    check_close("forward vs formula", c.h, ref, n, 1e-15);
+    double *g0 = dalloc(n), *g1 = dalloc(n), *dg = dalloc(n), *du = dalloc(n);
+    double *ag = dalloc(n), *au = dalloc(n);
+    randn(g0, n, 1.0), randn(g1, n, 1.0);
+    memcpy(dg, g0, n * 8), memcpy(du, g1, n * 8);
+    lc_swiglu_backward_f64(dg, du, c.R, c.g, c.u, n);
+    for (size_t i = 0; i < n; i++) ag[i] = dg[i] - g0[i], au[i] = du[i] - g1[i];
+    fd_check("dgate", c.g, n, ag, swi_loss, &c);
+    fd_check("dup", c.u, n, au, swi_loss, &c);
+    float *gf = to_f32(c.g, n), *uf = to_f32(c.u, n), *Rf = to_f32(c.R, n), *hf = falloc(n);
+    float *dgf = to_f32(g0, n), *duf = to_f32(g1, n);
+    lc_swiglu_forward(hf, gf, uf, n);
+    lc_swiglu_backward(dgf, duf, Rf, gf, uf, n);
+    check_close_f("f32 h vs f64", hf, c.h, n, F32_RTOL);
+    check_close_f("f32 dgate vs f64", dgf, dg, n, F32_RTOL);
+    check_close_f("f32 dup vs f64", duf, du, n, F32_RTOL);
+    free(c.h), free(c.g), free(c.u), free(c.R), free(ref), free(g0), free(g1), free(dg);
+    free(du), free(ag), free(au), free(gf), free(uf), free(Rf), free(hf), free(dgf), free(duf);
+}
+
+/* ---- linear ----------------------------------------------------------------- */
+
+typedef struct {
+    double *out, *x, *W, *b, *R;
+    int N, I, O;
+} lin_ctx;
+
+static double lin_loss(void *p)
+{
+    lin_ctx *c = p;
+    lc_linear_forward_f64(c->out, c->x, c->W, c->b, c->N, c->I, c->O);
+    return dot(c->R, c->out, (size_t)c->N * c->O);
+}
+
+static void test_linear_cfg(int with_bias)
+{
+    const int N = 7, I = 13, O = 11;
+    const size_t nx = (size_t)N * I, nw = (size_t)O * I, no = (size_t)N * O;
+    printf(" config N=%d I=%d O=%d bias=%d\n", N, I, O, with_bias);
+    lin_ctx c = {dalloc(no), dalloc(nx), dalloc(nw), with_bias ? dalloc(O) : NULL, dalloc(no),
+                 N, I, O};
+    randn(c.x, nx, 1.0), randn(c.W, nw, 1.0), randn(c.R, no, 1.0);
+    if (c.b) randn(c.b, O, 1.0);
+    lin_loss(&c);
+    double *ref = dalloc(no);
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < O; o++)
+            ref[n * O + o] = dot(c.x + n * I, c.W + o * I, I) + (c.b ? c.b[o] : 0);
+    check_close("forward vs formula", c.out, ref, no, 1e-14);
+    double *g0x = dalloc(nx), *g0w = dalloc(nw), *g0b = dalloc(O);
+    randn(g0x, nx, 1.0), randn(g0w, nw, 1.0), randn(g0b, O, 1.0);
+    double *dx = dalloc(nx), *dW = dalloc(nw), *db = dalloc(O);
+    memcpy(dx, g0x, nx * 8), memcpy(dW, g0w, nw * 8), memcpy(db, g0b, (size_t)O * 8);
+    lc_linear_backward_input_f64(dx, c.R, c.W, N, I, O);
+    lc_linear_backward_weight_f64(dW, c.b ? db : NULL, c.R, c.x, N, I, O);
+    double *ax = dalloc(nx), *aw = dalloc(nw), *ab = dalloc(O);
+    for (size_t i = 0; i < nx; i++) ax[i] = dx[i] - g0x[i];
+    for (size_t i = 0; i < nw; i++) aw[i] = dW[i] - g0w[i];
+    for (int i = 0; i < O; i++) ab[i] = db[i] - g0b[i];
+    fd_check("dinp", c.x, nx, ax, lin_loss, &c);
+    fd_check("dW", c.W, nw, aw, lin_loss, &c);
+    if (c.b) fd_check("dbias", c.b, O, ab, lin_loss, &c);
+    float *xf = to_f32(c.x, nx), *Wf = to_f32(c.W, nw), *bf = c.b ? to_f32(c.b, O) : NULL;
+    float *Rf = to_f32(c.R, no), *of = falloc(no), *dxf = to_f32(g0x, nx), *dWf = to_f32(g0w, nw),
+          *dbf = to_f32(g0b, O);
+    lc_linear_forward(of, xf, Wf, bf, N, I, O);
+    lc_linear_backward_input(dxf, Rf, Wf, N, I, O);
+    lc_linear_backward_weight(dWf, bf ? dbf : NULL, Rf, xf, N, I, O);
+    check_close_f("f32 out vs f64", of, c.out, no, F32_RTOL);
+    check_close_f("f32 dinp vs f64", dxf, dx, nx, F32_RTOL);
+    check_close_f("f32 dW vs f64", dWf, dW, nw, F32_RTOL);
+    check_close_f("f32 dbias vs f64", dbf, db, O, F32_RTOL);
+    free(c.out), free(c.x), free(c.W), free(c.b), free(c.R), free(ref), free(g0x), free(g0w);
+    free(g0b), free(dx), free(dW), free(db), free(ax), free(aw), free(ab), free(xf), free(Wf);
+    free(bf), free(Rf), free(of), free(dxf), free(dWf), free(dbf);
+}
+
+static void test_linear(void)
+{
+    test_linear_cfg(1);
+    test_linear_cfg(0);
+}
+
+/* ---- lm head + cross-entropy ------------------------------------------------ */
+
+typedef struct {
+    double *hid, *W, *scratch, gs;
+    int *tg;
+    int N, C, V, chunk;
+} xent_ctx;
+
+static double xent_loss(void *p)
+{
+    xent_ctx *c = p;
+    return c->gs * lc_lmhead_xent_f64(NULL, c->hid, c->W, c->tg, c->N, c->C, c->V, 0, c->scratch,
+                                      c->chunk);
+}
+
+static void test_lmhead(void)
+{
+    const int N = 13, C = 24, V = 97, chunk = 4;
+    const size_t nh = (size_t)N * C, nw = (size_t)V * C;
+    int tg[13];
+    int ntarget = 0;
+    for (int n = 0; n < N; n++) {
+        tg[n] = (n % 3 == 1) ? -1 : (int)lc_rng_below(&g_rng, V);
+        ntarget += tg[n] >= 0;
+    }
+    tg[N - 1] = V - 1;
+    xent_ctx c = {dalloc(nh), dalloc(nw), dalloc(lc_lmhead_xent_scratch_floats(chunk, C, V)),
+                  1.0 / ntarget, tg, N, C, V, chunk};
+    randn(c.hid, nh, 1.0), randn(c.W, nw, 0.5);
+    /* naive loss over the target rows */
+    double ref = 0;
+    for (int n = 0; n < N; n++) {
+        if (tg[n] < 0) continue;
+        double mx = -INFINITY, sum = 0, *lg = dalloc(V);
+        for (int v = 0; v < V; v++) lg[v] = dot(c.hid + n * C, c.W + v * C, C), mx = fmax(mx, lg[v]);
+        for (int v = 0; v < V; v++) sum += exp(lg[v] - mx);
+        ref += mx + log(sum) - lg[tg[n]];
+        free(lg);
+    }
+    double g0v = 0.25;
+    double *dh = dalloc(nh), *an = dalloc(nh);
+    for (size_t i = 0; i < nh; i++) dh[i] = g0v;
+    double loss = lc_lmhead_xent_f64(dh, c.hid, c.W, tg, N, C, V, c.gs, c.scratch, chunk);
+    double loss_nograd = xent_loss(&c) / c.gs;
+    check_close("loss vs naive", &loss, &ref, 1, 1e-13);
+    check_close("loss without dhidden", &loss_nograd, &ref, 1, 1e-13);
+    int skipped_untouched = 1;
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < C; i++) {
+            an[n * C + i] = dh[n * C + i] - g0v;
+            if (tg[n] < 0 && dh[n * C + i] != g0v) skipped_untouched = 0;
+        }
+    expect(skipped_untouched, "rows with target -1 untouched");
+    fd_check("dhidden", c.hid, nh, an, xent_loss, &c);
+    float *hf = to_f32(c.hid, nh), *Wf = to_f32(c.W, nw), *dhf = falloc(nh);
+    float *sf = falloc(lc_lmhead_xent_scratch_floats(chunk, C, V));
+    for (size_t i = 0; i < nh; i++) dhf[i] = (float)g0v;
+    double lossf = lc_lmhead_xent(dhf, hf, Wf, tg, N, C, V, (float)c.gs, sf, chunk);
+    check_close("f32 loss vs f64", &lossf, &loss, 1, F32_RTOL);
+    check_close_f("f32 dhidden vs f64", dhf, dh, nh, F32_RTOL);
+    int none[3] = {-1, -1, -1};
+    double z = lc_lmhead_xent(dhf, hf, Wf, none, 3, C, V, 1.0f, sf, chunk);
+    expect(z == 0, "all targets -1: loss 0");
+    free(c.hid), free(c.W), free(c.scratch), free(dh), free(an), free(hf), free(Wf), free(dhf);
+    free(sf);
+}
+
+/* ---- AdamW -------------------------------------------------------------------- */
+
+/* torch.optim.AdamW's single-tensor step, entirely in double. */
+static void adamw_ref(double *p, const double *g, double *m, double *v, size_t n, double lr,
+                      double b1, double b2, double eps, double wd, long t)
+{
+    double bc1 = 1 - pow(b1, (double)t), bc2 = 1 - pow(b2, (double)t);
+    for (size_t i = 0; i < n; i++) {
+        p[i] *= 1 - lr * wd;
+        m[i] += (1 - b1) * (g[i] - m[i]);
+        v[i] = v[i] * b2 + (1 - b2) * g[i] * g[i];
+        double denom = sqrt(v[i]) / sqrt(bc2) + eps;
+        p[i] += -(lr / bc1) * m[i] / denom;
+    }
+}
+
+static void test_adamw_cfg(float lr, float b1, float b2, float eps, float wd)
+{
+    const size_t n = 100003; /* above the OpenMP threshold, odd length */
+    const int steps = 6;
+    printf(" config lr=%g beta1=%g beta2=%g eps=%g wd=%g, %d steps\n", lr, b1, b2, eps, wd, steps);
+    double *p = dalloc(n), *m = dalloc(n), *v = dalloc(n), *g = dalloc(n);
+    randn(p, n, 0.1);
+    float *pf = to_f32(p, n), *mf = falloc(n), *vf = falloc(n), *gf = falloc(n);
+    for (long t = 1; t <= steps; t++) {
+        randn(g, n, 1e-2);
+        g[0] = 0;    /* a parameter that never gets a gradient */
+        g[1] = 1e-9; /* tiny gradients: eps dominates */
+        for (size_t i = 0; i < n; i++) gf[i] = (float)g[i];
+        lc_adamw_step(pf, gf, mf, vf, n, lr, b1, b2, eps, wd, t);
+        adamw_ref(p, g, m, v, n, lr, b1, b2, eps, wd, t);
+    }
+    /* float rounding per step: p is rounded about twice (decay, update),
+     * 2 * 6e-8 |p|, and the lr-sized update carries a few ulps of itself;
+     * m and v ~1e-7 relative to the size of their terms */
+    double *pf64 = to_f64(pf, n), *mf64 = to_f64(mf, n), *vf64 = to_f64(vf, n);
+    check_close_tol("param vs double torch formula", pf64, p, n, steps * 1.2e-7,
+                    steps * 7.2e-7 * lr);
+    check_close_floor("m vs double torch formula", mf64, m, n, 1e-6, 0.1);
+    check_close_floor("v vs double torch formula", vf64, v, n, 1e-6, 0.1);
+    free(pf64), free(mf64), free(vf64);
+    free(p), free(m), free(v), free(g), free(pf), free(mf), free(vf), free(gf);
+}
+
+static void test_adamw(void)
+{
+    test_adamw_cfg(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f);
+    test_adamw_cfg(5e-2f, 0.6f, 0.95f, 1e-6f, 0.1f); /* |1-beta1| >= 0.5: torch's other lerp branch */
+}
+
+/* ---- sum of squares, scale ----------------------------------------------------- */
+
+static void test_sumsq(void)
+{
+    size_t sizes[3] = {0, 1001, 300007};
+    for (int k = 0; k < 3; k++) {
+        size_t n = sizes[k];
+        float *x = falloc(n);
+        long double ref = 0;
+        for (size_t i = 0; i < n; i++) {
+            x[i] = lc_rng_normal(&g_rng) * (i % 7 == 0 ? 100.0f : 1.0f);
+            ref += (long double)x[i] * x[i];
+        }
+        double got = lc_sum_squares(x, n), r = (double)ref;
+        char label[64];
+        snprintf(label, sizeof label, "sum_squares n=%zu", n);
+        check_close(label, &got, &r, 1, 1e-13);
+        expect(lc_sum_squares(x, n) == got, "sum_squares deterministic");
+        lc_scale(x, n, 0.5f);
+        double got2 = lc_sum_squares(x, n), r2 = r / 4;
+        check_close("after lc_scale(0.5)", &got2, &r2, 1, 1e-13);
+        free(x);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        void (*fn)(void);
+    } groups[] = {{"rmsnorm", test_rmsnorm}, {"rope", test_rope},     {"attention", test_attention},
+                  {"swiglu", test_swiglu},   {"linear", test_linear}, {"lmhead", test_lmhead},
+                  {"adamw", test_adamw},     {"sumsq", test_sumsq}};
+    const int ng = (int)(sizeof groups / sizeof groups[0]);
+    lc_rng_seed(&g_rng, 1234);
+    int ran = 0;
+    for (int i = 0; i < ng; i++) {
+        if (argc > 1 && strcmp(argv[1], groups[i].name) != 0) continue;
+        printf("[%s]\n", groups[i].name);
+        groups[i].fn();
+        ran++;
+    }
+    if (!ran) {
+        fprintf(stderr, "test_kernels: unknown group '%s'\n", argv[1]);
+        return 2;
+    }
+    printf(g_fail ? "FAILED\n" : "all passed\n");
+    return g_fail ? 1 : 0;
+}
