@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# setup.sh — everything lorac needs on a fresh Debian machine: build tools and
+# libraries from Debian, a Python venv with the test oracles' packages (.venv),
+# the SmolLM2-135M-Instruct GGUF (models/), and a Release build in build/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+  build-essential cmake pkg-config \
+  libopenblas-openmp-dev libhdf5-dev hdf5-tools zlib1g-dev libyaml-dev libjansson-dev libpcre2-dev \
+  python3 python3-venv python3-pip ca-certificates >/dev/null
+if [ ! -x .venv/bin/python3 ]; then python3 -m venv .venv; fi
+.venv/bin/python3 -m pip install --quiet --upgrade pip
+.venv/bin/python3 -m pip install --quiet -r scripts/requirements-test.txt
+bash scripts/fetch_smollm2.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)"
+echo "lorac: setup done (build/lorac)"
