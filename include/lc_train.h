@@ -48,6 +48,8 @@ void lc_train_request_stop(void);
 /* Test hook: make the gradient of step `step` (1-based) non-finite, to check
  * that such a step is skipped and never saved. 0 disables. */
 void lc_train_debug_inject_nan(int64_t step);
+/* Test hook: behave as if Ctrl-C came right after `step` steps (0 disables). */
+void lc_train_debug_stop_after(int64_t step);
 
 #ifdef __cplusplus
 }

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #define LC_DEQ_ROWS 256 /* rows of a quantised weight dequantised per GEMM tile */
-#define LC_XENT_CHUNK 128
+#define LC_XENT_CHUNK 256
 
 typedef struct {
     float *x_in;       /* (N, C) */

@@ -32,9 +32,11 @@
 
 static volatile sig_atomic_t g_stop_requested = 0;
 static int64_t g_inject_nan_step = 0;
+static int64_t g_stop_after_step = 0;
 
 void lc_train_request_stop(void) { g_stop_requested = 1; }
 void lc_train_debug_inject_nan(int64_t step) { g_inject_nan_step = step; }
+void lc_train_debug_stop_after(int64_t step) { g_stop_after_step = step; }
 
 typedef struct {
     const lc_train_config *cfg;
@@ -314,6 +316,7 @@ static lc_status train_loop(run *R, lc_train_result *res) {
     double loss = NAN, vloss = NAN;
     int log_every = cfg->log_every > 0 ? cfg->log_every : 1;
     while (R->state.step < total) {
+        if (g_stop_after_step > 0 && R->state.step == g_stop_after_step) g_stop_requested = 1;
         if (g_stop_requested) {
             st = save_step_checkpoint(R);
             if (!st) {
