@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lc_base.h"
 #include "lc_common.h"
 #include "lc_lora.h"
 #include "lc_model.h"
@@ -26,7 +27,14 @@ static double useful_flops(const lc_model_config *c, int B, int T, int r) {
 }
 
 int main(int argc, char **argv) {
-    int B = 4, T = 256, r = 8, steps = 3, warmup = 1, threads = 0;
+    int B = 4, T = 256, r = 8, steps = 3, warmup = 1, threads = 0, to_f32 = 0, ckpt = 0;
+    const char *model_path = NULL;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--f32")) { /* dequantise a quantised base to fp32 */
+            to_f32 = 1;
+            for (int j = i; j + 1 < argc; j++) argv[j] = argv[j + 1];
+            argc--;
+        }
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--batch")) B = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--seq")) T = atoi(argv[i + 1]);
@@ -34,8 +42,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--warmup")) warmup = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--model")) model_path = argv[i + 1];
+        else if (!strcmp(argv[i], "--grad-checkpointing")) ckpt = atoi(argv[i + 1]);
         else {
-            fprintf(stderr, "usage: bench_train [--batch 4] [--seq 256] [--r 8] [--steps 3] [--warmup 1] [--threads N]\n");
+            fprintf(stderr, "usage: bench_train [--batch 4] [--seq 256] [--r 8] [--steps 3] [--warmup 1] [--threads N] [--model HF_DIR|X.gguf [--f32]] [--grad-checkpointing 0|1]\n");
             return 2;
         }
     }
@@ -44,6 +54,8 @@ int main(int argc, char **argv) {
                            .intermediate_size = 1536, .n_layers = 30, .n_heads = 9, .n_kv_heads = 3,
                            .head_dim = 64, .max_position = 2048, .rms_eps = 1e-5f,
                            .rope_theta = 100000.0f, .tie_embeddings = 1, .bos_id = 1, .eos_id = 2};
+    lc_base base;
+    memset(&base, 0, sizeof base);
     lc_model m;
     lc_lora lora;
     lc_acts *acts = NULL;
@@ -53,8 +65,17 @@ int main(int argc, char **argv) {
     lcfg.r = r;
     lcfg.alpha = 2.0f * r;
     lcfg.targets = (1u << LC_T_COUNT) - 1;
-    if (lc_model_init_random(&m, &cfg, 0.02f, 42) || lc_lora_init(&lora, &m, &lcfg, &rng) ||
-        lc_acts_create(&acts, &m, &lora, B, T)) {
+    lc_status st = LC_OK;
+    if (model_path) {
+        st = lc_base_open(&base, model_path, NULL);
+        if (!st && to_f32) st = lc_model_dequantize_all(&base.model);
+        m = base.model;
+        cfg = m.cfg;
+    } else {
+        st = lc_model_init_random(&m, &cfg, 0.02f, 42);
+    }
+    if (st || lc_lora_init(&lora, &m, &lcfg, &rng) ||
+        lc_acts_create_ex(&acts, &m, &lora, B, T, ckpt)) {
         fprintf(stderr, "bench_train: %s\n", lc_error_msg());
         return 1;
     }
@@ -76,14 +97,17 @@ int main(int argc, char **argv) {
     }
     double dt = (lc_time_now() - t0) / steps;
     double fl = useful_flops(&cfg, B, T, r);
-    printf("{\"impl\":\"lorac\",\"tokens_per_s\":%.1f,\"gflop_per_s\":%.1f,\"step_s\":%.3f,"
-           "\"peak_rss_mb\":%.0f,\"acts_mb\":%.0f,\"threads\":%d,\"B\":%d,\"T\":%d,\"r\":%d,\"loss\":%.4f}\n",
+    const char *wtype = lc_dtype_name(m.layers[0].wq.type);
+    printf("{\"impl\":\"lorac\",\"model\":\"%s\",\"weights\":\"%s\",", model_path ? model_path : "random-smollm2-shape", wtype);
+    printf("\"tokens_per_s\":%.1f,\"gflop_per_s\":%.1f,\"step_s\":%.3f,"
+           "\"peak_rss_mb\":%.0f,\"acts_mb\":%.0f,\"grad_checkpointing\":%d,\"threads\":%d,\"B\":%d,\"T\":%d,\"r\":%d,\"loss\":%.4f}\n",
            B * T / dt, fl / dt / 1e9, dt, lc_peak_rss_bytes() / 1048576.0, lc_acts_bytes(acts) / 1048576.0,
-           threads, B, T, r, loss / (B * (T - 1)));
+           ckpt, threads, B, T, r, loss / (B * (T - 1)));
     free(tokens);
     free(targets);
     lc_acts_free(acts);
     lc_lora_free(&lora);
-    lc_model_free(&m);
+    if (model_path) lc_base_close(&base);
+    else lc_model_free(&m);
     return 0;
 }

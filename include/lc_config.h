@@ -76,6 +76,7 @@ typedef struct {
     lc_truncation truncation;
     int packing;
     int mask_prompt;                  /* loss only on completion / assistant tokens */
+    int grad_checkpointing;           /* recompute layer activations in backward */
     char chat_template[LC_CFG_TEXT_MAX]; /* "none", "auto", "chatml", "llama2", "llama3" or custom */
     /* --- run control --- */
     uint64_t seed;

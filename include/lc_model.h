@@ -98,6 +98,9 @@ int64_t lc_model_param_count(const lc_model *m);
 /* A model with the given config and random fp32 weights (N(0, std) matrices,
  * norm weights 1 + N(0, std), biases N(0, std)), for benchmarks, tests and the
  * built-in demo when no real model is at hand. */
+/* Convert every quantised / half-precision weight to owned fp32 (memory grows
+ * to 4 bytes per weight; the mapped originals stay mapped). */
+lc_status lc_model_dequantize_all(lc_model *m);
 lc_status lc_model_init_random(lc_model *m, const lc_model_config *cfg, float std, uint64_t seed);
 
 #ifdef __cplusplus

@@ -34,6 +34,11 @@ typedef struct lc_acts lc_acts; /* activation and scratch memory, opaque */
 /* Allocate activations for micro-batches up to (B, T) for model m with adapter
  * lora (may be NULL: inference/eval of the base only). */
 lc_status lc_acts_create(lc_acts **out, const lc_model *m, const lc_lora *lora, int B, int T);
+/* The same, optionally with gradient checkpointing: only each layer's input
+ * is kept and backward recomputes the layer's forward (identical numbers,
+ * far less memory, about a third more compute). Training only. */
+lc_status lc_acts_create_ex(lc_acts **out, const lc_model *m, const lc_lora *lora, int B, int T,
+                            int grad_checkpointing);
 void lc_acts_free(lc_acts *a);
 /* Bytes of memory the activations hold. */
 size_t lc_acts_bytes(const lc_acts *a);

@@ -96,6 +96,7 @@ static const key_desc KEYS[] = {
     ENUM(truncation, truncation, TRUNC_NAMES, "one of truncate, drop", "what to do with longer rows"),
     BOOL(packing, "concatenate rows into max_seq_len sequences (attention is not block-diagonal)"),
     BOOL(mask_prompt, "loss only on the completion / assistant turns"),
+    BOOL(grad_checkpointing, "keep only each layer's input and recompute the layer in backward (less memory, ~1/3 more compute)"),
     STR(chat_template, "none, auto (from the tokenizer), chatml, llama2, llama3, or a custom template"),
     {"seed", K_U64, F(seed), 0, 0, 0, 0, 0, NULL, "an integer >= 0", "seed for split, init, shuffling, dropout"},
     INT(eval_every, 0, INT_MAX, "an integer >= 0", "optimiser steps between evaluations; 0: only at the end"),
@@ -126,7 +127,7 @@ static const char *const ALIASES[][2] = {
     {"save_steps", "save_every"},      {"save_total_limit", "keep_last"},
     {"logging_steps", "log_every"},    {"steps_per_report", "log_every"},
     {"max_grad_norm_clip", "max_grad_norm"}, {"loraplus_ratio", "loraplus_lr_ratio"},
-    {"val_set_size", "split"},         {"sample_packing", "packing"},
+    {"val_set_size", "split"},         {"gradient_checkpointing", "grad_checkpointing"},         {"sample_packing", "packing"},
 };
 
 lc_train_config lc_train_config_default(void) {

@@ -138,3 +138,34 @@ lc_status lc_model_init_random(lc_model *m, const lc_model_config *cfg, float st
     snprintf(m->source, sizeof m->source, "random(seed=%llu)", (unsigned long long)seed);
     return LC_OK;
 }
+
+static lc_status dequantize_weight(lc_model *m, lc_weight *w) {
+    if (w->type == LC_DT_F32) return LC_OK;
+    size_t n = (size_t)w->rows * w->cols, rb = lc_dtype_row_bytes(w->type, w->cols);
+    float *out = lc_alloc(n * sizeof(float));
+    if (!out || lc_model_own(m, out, n * sizeof(float), 0)) {
+        lc_free(out);
+        return lc_errorf(LC_ERR_NOMEM, "out of memory dequantising a %d x %d weight", w->rows, w->cols);
+    }
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < w->rows; r++)
+        lc_dequantize(w->type, (const char *)w->data + (size_t)r * rb, out + (size_t)r * w->cols, w->cols);
+    w->type = LC_DT_F32;
+    w->data = out;
+    return LC_OK;
+}
+
+lc_status lc_model_dequantize_all(lc_model *m) {
+    int tied = m->lm_head.data == m->tok_emb.data;
+    lc_status st = dequantize_weight(m, &m->tok_emb);
+    if (!st) {
+        if (tied) m->lm_head = m->tok_emb;
+        else st = dequantize_weight(m, &m->lm_head);
+    }
+    for (int l = 0; l < m->cfg.n_layers && !st; l++) {
+        lc_layer *L = &m->layers[l];
+        lc_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7 && !st; i++) st = dequantize_weight(m, ws[i]);
+    }
+    return st;
+}

@@ -40,6 +40,8 @@ typedef struct {
 
 struct lc_acts {
     int B, T, r;
+    int ckpt;          /* gradient checkpointing: layers share one set of activations */
+    float *x_tmp;      /* (N, C) recomputed layer output (checkpointing only) */
     layer_acts *layers;
     float *x_final;    /* (N, C) output of the last layer */
     float *rstd_f;     /* (N) */
@@ -70,7 +72,8 @@ static float *take(float **cursor, size_t n) {
 
 static size_t padded(size_t n) { return (n + 15) & ~(size_t)15; }
 
-lc_status lc_acts_create(lc_acts **out, const lc_model *m, const lc_lora *lora, int B, int T) {
+lc_status lc_acts_create_ex(lc_acts **out, const lc_model *m, const lc_lora *lora, int B, int T,
+                           int grad_checkpointing) {
     const lc_model_config *c = &m->cfg;
     *out = NULL;
     if (B <= 0 || T <= 0) return lc_errorf(LC_ERR_ARG, "batch shape must be positive (B %d, T %d)", B, T);
@@ -85,22 +88,27 @@ lc_status lc_acts_create(lc_acts **out, const lc_model *m, const lc_lora *lora, 
     a->B = B;
     a->T = T;
     a->r = (int)r;
-    /* count floats: per-layer activations, then scratch */
-    size_t per_layer = padded(N * C) + padded(N) + padded(N * Q) + 2 * padded(N * KV) +
+    int ckpt = grad_checkpointing && train;
+    a->ckpt = ckpt;
+    /* count floats: per-layer activations (with checkpointing only x_in is per
+     * layer; the rest is one shared set), then scratch */
+    size_t per_layer = padded(N * C), shared = padded(N) + padded(N * Q) + 2 * padded(N * KV) +
                        padded(N * Q) + padded((size_t)B * c->n_heads * T) + padded(N * C) +
                        padded(N) + 2 * padded(N * F);
     size_t n_lora_targets = 0;
     if (lora)
         for (int t = 0; t < LC_T_COUNT; t++)
             if (lora->cfg.targets & (1u << t)) n_lora_targets++;
-    per_layer += n_lora_targets * padded(N * r);
+    shared += n_lora_targets * padded(N * r);
+    if (ckpt) shared += padded(N * C); /* x_tmp */
+    else per_layer += shared;
     size_t scratch = 3 * padded(N * C) + padded(N) + padded(N * C) + padded(N * wide);
     if (train)
         scratch += padded(N * C) + 2 * padded(N * Q) + 2 * padded(N * KV) + 3 * padded(N * F) +
                    padded(N * (r ? r : 1)) + (lora->cfg.dropout > 0 ? padded(N * wide) : 0);
     scratch += padded((size_t)LC_DEQ_ROWS * (C > F ? C : F)) + 2 * padded((size_t)T * c->head_dim / 2);
     scratch += padded(lc_lmhead_xent_scratch_floats(LC_XENT_CHUNK, (int)C, c->vocab_size));
-    size_t total = L * per_layer + scratch;
+    size_t total = L * per_layer + (ckpt ? shared : 0) + scratch;
     float *mem = lc_alloc(total * sizeof(float));
     a->layers = lc_calloc(L * sizeof(layer_acts));
     if (!mem || !a->layers) {
@@ -111,9 +119,15 @@ lc_status lc_acts_create(lc_acts **out, const lc_model *m, const lc_lora *lora, 
                          total * 4.0 / 1e6);
     }
     float *cur = mem;
+    for (size_t l = 0; l < L; l++) a->layers[l].x_in = take(&cur, N * C);
     for (size_t l = 0; l < L; l++) {
         layer_acts *la = &a->layers[l];
-        la->x_in = take(&cur, N * C);
+        if (ckpt && l > 0) { /* alias layer 0's shared set */
+            float *x_in = la->x_in;
+            *la = a->layers[0];
+            la->x_in = x_in;
+            continue;
+        }
         la->rstd1 = take(&cur, N);
         la->q = take(&cur, N * Q);
         la->k = take(&cur, N * KV);
@@ -127,6 +141,7 @@ lc_status lc_acts_create(lc_acts **out, const lc_model *m, const lc_lora *lora, 
         for (int t = 0; t < LC_T_COUNT; t++)
             if (lora && (lora->cfg.targets & (1u << t))) la->xa[t] = take(&cur, N * r);
     }
+    if (ckpt) a->x_tmp = take(&cur, N * C);
     a->x_final = take(&cur, N * C);
     a->hf = take(&cur, N * C);
     a->xn = take(&cur, N * C);
@@ -170,6 +185,10 @@ lc_status lc_acts_create(lc_acts **out, const lc_model *m, const lc_lora *lora, 
     }
     *out = a;
     return LC_OK;
+}
+
+lc_status lc_acts_create(lc_acts **out, const lc_model *m, const lc_lora *lora, int B, int T) {
+    return lc_acts_create_ex(out, m, lora, B, T, 0);
 }
 
 void lc_acts_free(lc_acts *a) {
@@ -338,34 +357,41 @@ static lc_status check_tokens(const lc_model *m, const lc_batch *b, const lc_act
     return LC_OK;
 }
 
+/* One layer forward from x_in into x_out, filling la's saved activations. */
+static void layer_forward(const lc_model *m, const lc_lora *lora, float lora_mult, lc_acts *a, int l,
+                          layer_acts *la, float *x_out, int B, int T, uint64_t seed, int training) {
+    const lc_model_config *c = &m->cfg;
+    int N = B * T, C = c->hidden_size, F = c->intermediate_size;
+    int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
+    const lc_layer *w = &m->layers[l];
+    lc_rmsnorm_forward(a->xn, la->rstd1, la->x_in, w->attn_norm, N, C, c->rms_eps);
+    proj_forward(la->q, a, lora, lora_mult, a->xn, &w->wq, w->bq, l, LC_T_Q, la->xa[LC_T_Q], N, seed, training);
+    proj_forward(la->k, a, lora, lora_mult, a->xn, &w->wk, w->bk, l, LC_T_K, la->xa[LC_T_K], N, seed, training);
+    proj_forward(la->v, a, lora, lora_mult, a->xn, &w->wv, w->bv, l, LC_T_V, la->xa[LC_T_V], N, seed, training);
+    lc_rope_forward(la->q, a->rope_cos, a->rope_sin, B, T, Hq, hd);
+    lc_rope_forward(la->k, a->rope_cos, a->rope_sin, B, T, Hkv, hd);
+    lc_attention_forward(la->att, la->lse, la->q, la->k, la->v, B, T, Hq, Hkv, hd);
+    proj_forward(a->xn, a, lora, lora_mult, la->att, &w->wo, NULL, l, LC_T_O, la->xa[LC_T_O], N, seed, training);
+    residual_add(la->x_mid, la->x_in, a->xn, (size_t)N * C);
+    lc_rmsnorm_forward(a->xn, la->rstd2, la->x_mid, w->mlp_norm, N, C, c->rms_eps);
+    proj_forward(la->gate, a, lora, lora_mult, a->xn, &w->w_gate, NULL, l, LC_T_GATE, la->xa[LC_T_GATE], N, seed, training);
+    proj_forward(la->up, a, lora, lora_mult, a->xn, &w->w_up, NULL, l, LC_T_UP, la->xa[LC_T_UP], N, seed, training);
+    lc_swiglu_forward(a->big, la->gate, la->up, (size_t)N * F);
+    proj_forward(a->xn, a, lora, lora_mult, a->big, &w->w_down, NULL, l, LC_T_DOWN, la->xa[LC_T_DOWN], N, seed, training);
+    residual_add(x_out, la->x_mid, a->xn, (size_t)N * C);
+}
+
 /* Runs all layers forward, filling the saved activations; x_final and hf set. */
 static void forward_layers(const lc_model *m, const lc_lora *lora, float lora_mult, lc_acts *a,
                            const lc_batch *b, uint64_t seed, int training) {
     const lc_model_config *c = &m->cfg;
-    int B = b->B, T = b->T, N = B * T, C = c->hidden_size, F = c->intermediate_size;
-    int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
+    int N = b->B * b->T;
     embed(a->layers[0].x_in, m, b->tokens, N);
     for (int l = 0; l < c->n_layers; l++) {
-        const lc_layer *w = &m->layers[l];
-        layer_acts *la = &a->layers[l];
         float *x_out = (l + 1 < c->n_layers) ? a->layers[l + 1].x_in : a->x_final;
-        lc_rmsnorm_forward(a->xn, la->rstd1, la->x_in, w->attn_norm, N, C, c->rms_eps);
-        proj_forward(la->q, a, lora, lora_mult, a->xn, &w->wq, w->bq, l, LC_T_Q, la->xa[LC_T_Q], N, seed, training);
-        proj_forward(la->k, a, lora, lora_mult, a->xn, &w->wk, w->bk, l, LC_T_K, la->xa[LC_T_K], N, seed, training);
-        proj_forward(la->v, a, lora, lora_mult, a->xn, &w->wv, w->bv, l, LC_T_V, la->xa[LC_T_V], N, seed, training);
-        lc_rope_forward(la->q, a->rope_cos, a->rope_sin, B, T, Hq, hd);
-        lc_rope_forward(la->k, a->rope_cos, a->rope_sin, B, T, Hkv, hd);
-        lc_attention_forward(la->att, la->lse, la->q, la->k, la->v, B, T, Hq, Hkv, hd);
-        proj_forward(a->xn, a, lora, lora_mult, la->att, &w->wo, NULL, l, LC_T_O, la->xa[LC_T_O], N, seed, training);
-        residual_add(la->x_mid, la->x_in, a->xn, (size_t)N * C);
-        lc_rmsnorm_forward(a->xn, la->rstd2, la->x_mid, w->mlp_norm, N, C, c->rms_eps);
-        proj_forward(la->gate, a, lora, lora_mult, a->xn, &w->w_gate, NULL, l, LC_T_GATE, la->xa[LC_T_GATE], N, seed, training);
-        proj_forward(la->up, a, lora, lora_mult, a->xn, &w->w_up, NULL, l, LC_T_UP, la->xa[LC_T_UP], N, seed, training);
-        lc_swiglu_forward(a->big, la->gate, la->up, (size_t)N * F);
-        proj_forward(a->xn, a, lora, lora_mult, a->big, &w->w_down, NULL, l, LC_T_DOWN, la->xa[LC_T_DOWN], N, seed, training);
-        residual_add(x_out, la->x_mid, a->xn, (size_t)N * C);
+        layer_forward(m, lora, lora_mult, a, l, &a->layers[l], x_out, b->B, b->T, seed, training);
     }
-    lc_rmsnorm_forward(a->hf, a->rstd_f, a->x_final, m->final_norm, N, C, c->rms_eps);
+    lc_rmsnorm_forward(a->hf, a->rstd_f, a->x_final, m->final_norm, N, c->hidden_size, c->rms_eps);
 }
 
 static const float *head_weights(const lc_model *m, const lc_acts *a) {
@@ -424,6 +450,9 @@ lc_status lc_forward_backward(const lc_model *m, lc_lora *lora, lc_acts *a, cons
     for (int l = c->n_layers - 1; l >= 0; l--) {
         const lc_layer *w = &m->layers[l];
         layer_acts *la = &a->layers[l];
+        /* With checkpointing, the shared activations hold another layer's:
+         * recompute this one (same inputs, seed and kernels: bit-identical). */
+        if (a->ckpt) layer_forward(m, lora, 1.0f, a, l, la, a->x_tmp, B, T, seed, 1);
         /* --- MLP: x_out = x_mid + down(swiglu(gate(xn2), up(xn2))) --- */
         lc_swiglu_forward(a->big, la->gate, la->up, NF); /* recompute h */
         memset(a->dh, 0, NF * sizeof(float));

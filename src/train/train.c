@@ -484,7 +484,8 @@ lc_status lc_train_run(const lc_train_config *cfg, int resume, int quiet, lc_tra
     int64_t per_epoch = (lc_batcher_batches_per_epoch(&R.batcher) + cfg->grad_accum - 1) / cfg->grad_accum;
     R.state.total_steps = cfg->max_steps > 0 ? cfg->max_steps : (int64_t)cfg->epochs * per_epoch;
     int maxT = R.train_rows.max_len > R.valid_rows.max_len ? R.train_rows.max_len : R.valid_rows.max_len;
-    if ((st = lc_acts_create(&R.acts, &R.base.model, &R.lora, cfg->batch_size, maxT))) goto done;
+    if ((st = lc_acts_create_ex(&R.acts, &R.base.model, &R.lora, cfg->batch_size, maxT, cfg->grad_checkpointing)))
+        goto done;
     size_t mb = (size_t)cfg->grad_accum * cfg->batch_size * R.train_rows.max_len;
     R.mb_tokens = malloc(mb * sizeof(int32_t));
     R.mb_targets = malloc(mb * sizeof(int32_t));
