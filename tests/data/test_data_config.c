@@ -95,6 +95,7 @@ static void test_overrides(void) {
         {"out_dir", "out/x", "out_dir: \"out/x\""},
         {"loraplus_lr_ratio", "16", "loraplus_lr_ratio: 16"},
         {"mask_prompt", "false", "mask_prompt: false"},
+        {"grad_checkpointing", "true", "grad_checkpointing: true"},
         {"chat_template", "chatml", "chat_template: \"chatml\""},
         {"early_stopping_patience", "2", "early_stopping_patience: 2"},
         {"max_nan_steps", "0", "max_nan_steps: 0"},
