@@ -29,6 +29,8 @@ typedef struct {
     double best_valid_loss;
     int64_t best_step;
     double tokens_per_s;       /* target tokens trained per second */
+    double test_loss_base;     /* answer loss on test_data of the base model (NAN if none) */
+    double test_loss;          /* ... and of the final adapter */
     int64_t skipped_steps;     /* non-finite steps skipped */
     int interrupted;           /* stopped by Ctrl-C (checkpoint saved) */
     int stopped_early;         /* early stopping triggered */

@@ -2,6 +2,7 @@
  * cli_train.c — `lorac train`: run config from YAML + `--key value` flags,
  * Ctrl-C saves a checkpoint, `--resume DIR` continues a stopped run.
  */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -88,5 +89,7 @@ int cli_train(int argc, char **argv) {
            (long long)res.steps_done, (long long)res.total_steps, res.final_train_loss, res.first_valid_loss,
            res.last_valid_loss, res.best_valid_loss, (long long)res.best_step, res.tokens_per_s,
            res.stopped_early ? " | stopped early" : "", res.final_adapter);
+    if (!isnan(res.test_loss))
+        printf("test loss (answer tokens): base %.4f -> tuned %.4f\n", res.test_loss_base, res.test_loss);
     return 0;
 }

@@ -42,7 +42,7 @@ typedef struct {
     const lc_train_config *cfg;
     lc_base base;
     lc_chat_template *tmpl;
-    lc_rows train_rows, valid_rows;
+    lc_rows train_rows, valid_rows, test_rows;
     lc_lora lora;
     int lora_ready;
     lc_acts *acts;
@@ -118,6 +118,12 @@ static lc_status load_rows(run *R) {
         R->train_rows = raw;
     }
     if (!st && valid.n) st = lc_rows_build(&R->valid_rows, &valid, R->base.tok, R->tmpl, cfg);
+    if (!st && cfg->test_data[0]) {
+        lc_dataset test = {0};
+        st = lc_dataset_load(&test, cfg->test_data, cfg);
+        if (!st) st = lc_rows_build(&R->test_rows, &test, R->base.tok, R->tmpl, cfg);
+        lc_dataset_free(&test);
+    }
     if (!st && !R->quiet) {
         fprintf(stderr,
                 "lorac: %d training rows (%lld answer tokens, longest %d; %d truncated, %d dropped as too "
@@ -421,6 +427,7 @@ static void run_free(run *R) {
     if (R->lora_ready) lc_lora_free(&R->lora);
     lc_rows_free(&R->train_rows);
     lc_rows_free(&R->valid_rows);
+    lc_rows_free(&R->test_rows);
     lc_chat_template_free(R->tmpl);
     lc_base_close(&R->base);
     free(R->config_yaml);
@@ -435,6 +442,7 @@ lc_status lc_train_run(const lc_train_config *cfg, int resume, int quiet, lc_tra
     memset(&R, 0, sizeof R);
     memset(res, 0, sizeof *res);
     res->first_valid_loss = res->last_valid_loss = res->best_valid_loss = NAN;
+    res->test_loss = res->test_loss_base = NAN;
     R.cfg = cfg;
     R.quiet = quiet;
     R.tty = isatty(STDERR_FILENO);
@@ -484,6 +492,7 @@ lc_status lc_train_run(const lc_train_config *cfg, int resume, int quiet, lc_tra
     int64_t per_epoch = (lc_batcher_batches_per_epoch(&R.batcher) + cfg->grad_accum - 1) / cfg->grad_accum;
     R.state.total_steps = cfg->max_steps > 0 ? cfg->max_steps : (int64_t)cfg->epochs * per_epoch;
     int maxT = R.train_rows.max_len > R.valid_rows.max_len ? R.train_rows.max_len : R.valid_rows.max_len;
+    if (R.test_rows.max_len > maxT) maxT = R.test_rows.max_len;
     if ((st = lc_acts_create_ex(&R.acts, &R.base.model, &R.lora, cfg->batch_size, maxT, cfg->grad_checkpointing)))
         goto done;
     size_t mb = (size_t)cfg->grad_accum * cfg->batch_size * R.train_rows.max_len;
@@ -541,6 +550,19 @@ lc_status lc_train_run(const lc_train_config *cfg, int resume, int quiet, lc_tra
     if (st == LC_OK) {
         out_path(res->final_adapter, sizeof res->final_adapter, &R, "adapter.h5");
         st = save_checkpoint(&R, "adapter.h5", 0);
+    }
+    if (st == LC_OK && R.test_rows.n_rows > 0) {
+        /* held-out test set, once at the end: base model vs the final adapter */
+        st = lc_eval_rows_loss(&R.base.model, NULL, R.acts, &R.test_rows, cfg->batch_size, R.pad_id,
+                               &res->test_loss_base, NULL);
+        if (!st)
+            st = lc_eval_rows_loss(&R.base.model, &R.lora, R.acts, &R.test_rows, cfg->batch_size, R.pad_id,
+                                   &res->test_loss, NULL);
+        if (!st && R.jsonl) {
+            fprintf(R.jsonl, "{\"step\":%lld,\"test_loss_base\":%.9g,\"test_loss\":%.9g}\n",
+                    (long long)R.state.step, res->test_loss_base, res->test_loss);
+            fflush(R.jsonl);
+        }
     }
     res->steps_done = R.state.step;
     res->total_steps = R.state.total_steps;
