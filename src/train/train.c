@@ -111,6 +111,8 @@ static lc_status load_rows(run *R) {
     if (!st) st = lc_data_template_resolve(&R->tmpl, cfg, R->base.tok);
     lc_rows raw = {0};
     if (!st) st = lc_rows_build(&raw, &train, R->base.tok, R->tmpl, cfg);
+    /* counts of the tokenisation step (packing makes new rows) */
+    int n_truncated = raw.n_truncated, n_long = raw.n_dropped_long, n_no_loss = raw.n_dropped_no_loss;
     if (!st && cfg->packing) {
         st = lc_rows_pack(&R->train_rows, &raw, cfg->max_seq_len);
         lc_rows_free(&raw);
@@ -129,8 +131,7 @@ static lc_status load_rows(run *R) {
                 "lorac: %d training rows (%lld answer tokens, longest %d; %d truncated, %d dropped as too "
                 "long, %d without answer tokens; %d bad rows skipped), %d validation rows, template %s\n",
                 R->train_rows.n_rows, (long long)R->train_rows.n_loss_tokens, R->train_rows.max_len,
-                raw.n_truncated + R->train_rows.n_truncated, R->train_rows.n_dropped_long,
-                R->train_rows.n_dropped_no_loss, train.n_skipped, R->valid_rows.n_rows,
+                n_truncated, n_long, n_no_loss, train.n_skipped, R->valid_rows.n_rows,
                 lc_chat_template_name(R->tmpl));
     }
     if (!st && R->train_rows.n_rows == 0)
