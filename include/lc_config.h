@@ -10,7 +10,7 @@
  * that file gives back an identical struct.
  *
  * Every key, its type, default and allowed values is listed in
- * docs/data_draft.md ("Run configuration") and by lc_train_config_help().
+ * docs/cli.md (config keys) and by lc_train_config_help().
  */
 #ifndef LC_CONFIG_H
 #define LC_CONFIG_H
@@ -90,7 +90,7 @@ typedef struct {
     int log_every;                    /* optimiser steps */
 } lc_train_config;
 
-/* The documented defaults (see docs/data_draft.md). model and data are "". */
+/* The documented defaults (see docs/cli.md). model and data are "". */
 lc_train_config lc_train_config_default(void);
 
 /* Apply a YAML mapping file over *cfg (keys not in the file keep their value).

@@ -103,7 +103,7 @@ void lc_rows_free(lc_rows *rows);
 lc_status lc_rows_add(lc_rows *rows, const int32_t *ids, const uint8_t *train, int n, int max_len,
                       lc_truncation truncation);
 
-/* Tokenise every example of ds (see docs/data_draft.md, "Tokenisation"):
+/* Tokenise every example of ds (see docs/data.md, "Tokenisation"):
  *  - template "none" + prompt/completion: [BOS] prompt completion EOS;
  *  - other templates: prompt as a user turn, completion as the assistant
  *    reply, rendered by lc_chat_render (train segments carry loss);

@@ -38,9 +38,11 @@ typedef struct {
 } lc_train_result;
 
 /* Run training as configured. resume: continue from the newest
- * checkpoint-<step>.h5 in cfg->out_dir (the config must match the one saved
- * there except for max_steps/epochs/eval/save/log settings). quiet: no
- * progress line (metrics files are still written). */
+ * checkpoint-<step>.h5 in cfg->out_dir. The CLI passes the run's saved
+ * config.yaml (plus any flags); the run continues bit-identically when the
+ * config is unchanged, and keys changed on resume (e.g. max_steps) apply from
+ * the resumed step on — nothing here checks that the two configs agree.
+ * quiet: no progress line (metrics files are still written). */
 lc_status lc_train_run(const lc_train_config *cfg, int resume, int quiet, lc_train_result *res);
 
 /* Ask a running lc_train_run to save a checkpoint and stop after the current

@@ -10,7 +10,7 @@ lorac training files: OUT_DIR/train.jsonl, valid.jsonl, test.jsonl with one
 
 Splits are deterministic (--seed). Sets that ship a test file (GSM8K) keep it
 as test.jsonl; the others get a --test fraction. Standard library only.
-See docs/data_draft.md for the exact prompt layouts.
+See docs/data.md for the exact prompt layouts.
 """
 import argparse
 import csv

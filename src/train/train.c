@@ -220,24 +220,39 @@ static lc_status trim_metrics(const char *path, int64_t last_step, int is_csv) {
 
 /* --------------------------------------------------------------- metrics */
 
+/* A JSON number, or null for NaN/inf (JSON has no NaN). */
+static void json_num(FILE *f, const char *key, double v, int comma) {
+    if (isfinite(v)) fprintf(f, "%s\"%s\":%.9g", comma ? "," : "", key, v);
+    else fprintf(f, "%s\"%s\":null", comma ? "," : "", key);
+}
+
+/* A CSV field: the number, or empty for NaN/inf. */
+static void csv_num(FILE *f, double v, const char *sep) {
+    if (isfinite(v)) fprintf(f, "%.9g", v);
+    fputs(sep, f);
+}
+
 static void log_metrics(run *R, double loss, double lr, double grad_norm, double tok_s, double valid_loss,
                         int64_t ntargets) {
     double rss = lc_peak_rss_bytes() / 1048576.0;
     if (R->jsonl) {
-        fprintf(R->jsonl,
-                "{\"step\":%lld,\"epoch\":%lld,\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"targets\":%lld,"
-                "\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f,\"peak_rss_mb\":%.0f",
-                (long long)R->state.step, (long long)R->state.epoch, loss, lr, grad_norm, (long long)ntargets,
-                tok_s, R->state.elapsed_s, rss);
-        if (!isnan(valid_loss)) fprintf(R->jsonl, ",\"valid_loss\":%.9g", valid_loss);
+        fprintf(R->jsonl, "{\"step\":%lld,\"epoch\":%lld", (long long)R->state.step, (long long)R->state.epoch);
+        json_num(R->jsonl, "loss", loss, 1);
+        json_num(R->jsonl, "lr", lr, 1);
+        json_num(R->jsonl, "grad_norm", grad_norm, 1);
+        fprintf(R->jsonl, ",\"targets\":%lld,\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f,\"peak_rss_mb\":%.0f",
+                (long long)ntargets, tok_s, R->state.elapsed_s, rss);
+        if (!isnan(valid_loss)) json_num(R->jsonl, "valid_loss", valid_loss, 1);
         fputs("}\n", R->jsonl);
         fflush(R->jsonl);
     }
     if (R->csv) {
-        fprintf(R->csv, "%lld,%lld,%.9g,%.9g,%.9g,%lld,%.1f,%.3f,%.0f,", (long long)R->state.step,
-                (long long)R->state.epoch, loss, lr, grad_norm, (long long)ntargets, tok_s, R->state.elapsed_s, rss);
-        if (!isnan(valid_loss)) fprintf(R->csv, "%.9g", valid_loss);
-        fputc('\n', R->csv);
+        fprintf(R->csv, "%lld,%lld,", (long long)R->state.step, (long long)R->state.epoch);
+        csv_num(R->csv, loss, ",");
+        csv_num(R->csv, lr, ",");
+        csv_num(R->csv, grad_norm, ",");
+        fprintf(R->csv, "%lld,%.1f,%.3f,%.0f,", (long long)ntargets, tok_s, R->state.elapsed_s, rss);
+        csv_num(R->csv, valid_loss, "\n");
         fflush(R->csv);
     }
 }
