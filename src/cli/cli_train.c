@@ -84,10 +84,14 @@ int cli_train(int argc, char **argv) {
         fprintf(stderr, "lorac train: %s\n", lc_error_msg());
         return 1;
     }
-    printf("trained %lld/%lld steps | final train loss %.4f | valid loss %.4f -> %.4f (best %.4f at step %lld) | "
-           "%.0f answer tokens/s%s\nadapter: %s\n",
-           (long long)res.steps_done, (long long)res.total_steps, res.final_train_loss, res.first_valid_loss,
-           res.last_valid_loss, res.best_valid_loss, (long long)res.best_step, res.tokens_per_s,
+    printf("trained %lld/%lld steps | final train loss %.4f", (long long)res.steps_done,
+           (long long)res.total_steps, res.final_train_loss);
+    if (!isnan(res.last_valid_loss)) {
+        printf(" | valid loss ");
+        if (!isnan(res.first_valid_loss)) printf("%.4f -> ", res.first_valid_loss);
+        printf("%.4f (best %.4f at step %lld)", res.last_valid_loss, res.best_valid_loss, (long long)res.best_step);
+    }
+    printf(" | %.0f answer tokens/s%s\nadapter: %s\n", res.tokens_per_s,
            res.stopped_early ? " | stopped early" : "", res.final_adapter);
     if (!isnan(res.test_loss))
         printf("test loss (answer tokens): base %.4f -> tuned %.4f\n", res.test_loss_base, res.test_loss);

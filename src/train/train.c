@@ -144,6 +144,55 @@ static lc_status load_rows(run *R) {
 
 /* ---------------------------------------------------------- checkpoints */
 
+/* Keys a resumed run may change: they do not alter the training trajectory
+ * up to the resumed step (or only stop/extend it). */
+static const char *const RESUME_MAY_CHANGE[] = {
+    "max_steps", "epochs", "eval_every", "save_every", "keep_last", "log_every", "threads",
+    "early_stopping_patience", "max_nan_steps", "out_dir", "test_data", NULL};
+
+/* The value text of `key` in a config YAML (one "key: value" line per key),
+ * copied into buf; 0 if absent. */
+static int yaml_value(const char *yaml, const char *key, char *buf, size_t size) {
+    size_t klen = strlen(key);
+    for (const char *p = yaml; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (!strncmp(p, key, klen) && p[klen] == ':') {
+            const char *v = p + klen + 1, *e = strchr(v, '\n');
+            size_t n = e ? (size_t)(e - v) : strlen(v);
+            if (n >= size) n = size - 1;
+            memcpy(buf, v, n);
+            buf[n] = 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A resumed run must keep the config its checkpoint was trained with, except
+ * for RESUME_MAY_CHANGE keys: LC_ERR_CONFIG naming the first differing key. */
+static lc_status check_resume_config(const char *ckpt_path, const char *saved, const char *now) {
+    if (!saved) return lc_errorf(LC_ERR_FORMAT, "%s: no config.yaml stored in the checkpoint", ckpt_path);
+    for (const char *p = saved; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        const char *colon = strchr(p, ':'), *nl = strchr(p, '\n');
+        if (!colon || (nl && colon > nl) || *p == '#' || *p == ' ') continue;
+        char key[128], a[LC_CFG_TEXT_MAX], b[LC_CFG_TEXT_MAX];
+        size_t klen = (size_t)(colon - p);
+        if (klen >= sizeof key) continue;
+        memcpy(key, p, klen);
+        key[klen] = 0;
+        int may = 0;
+        for (int i = 0; RESUME_MAY_CHANGE[i]; i++) may |= !strcmp(key, RESUME_MAY_CHANGE[i]);
+        if (may) continue;
+        yaml_value(saved, key, a, sizeof a);
+        if (!yaml_value(now, key, b, sizeof b) || strcmp(a, b))
+            return lc_errorf(LC_ERR_CONFIG,
+                             "--resume: '%s' was%s in %s but is now%s; a resumed run keeps its training "
+                             "config (only max_steps, epochs, eval_every, save_every, keep_last, log_every, "
+                             "threads, early_stopping_patience, max_nan_steps, test_data may change)",
+                             key, a, ckpt_path, b);
+    }
+    return LC_OK;
+}
+
 /* Step number of the newest checkpoint-<step>.h5 in dir, or -1. */
 static int64_t newest_checkpoint(const char *dir) {
     int64_t best = -1;
@@ -338,7 +387,10 @@ static lc_status train_loop(run *R, lc_train_result *res) {
     double loss = NAN, vloss = NAN;
     int log_every = cfg->log_every > 0 ? cfg->log_every : 1;
     while (R->state.step < total) {
-        if (g_stop_after_step > 0 && R->state.step == g_stop_after_step) g_stop_requested = 1;
+        if (g_stop_after_step > 0 && R->state.step == g_stop_after_step) {
+            g_stop_requested = 1;
+            g_stop_after_step = 0; /* fires once */
+        }
         if (g_stop_requested) {
             st = save_step_checkpoint(R);
             if (!st) {
@@ -369,7 +421,10 @@ static lc_status train_loop(run *R, lc_train_result *res) {
         }
         if (st) break;
         loss = ntargets ? loss_sum / (double)ntargets : 0.0;
-        if (g_inject_nan_step == step + 1) R->lora.grads[np / 2] = NAN;
+        if (g_inject_nan_step == step + 1) {
+            R->lora.grads[np / 2] = NAN;
+            g_inject_nan_step = 0; /* fires once */
+        }
         memcpy(backup, R->lora.params, np * sizeof(float));
         memcpy(backup + np, R->lora.m, np * sizeof(float));
         memcpy(backup + 2 * np, R->lora.v, np * sizeof(float));
@@ -484,6 +539,10 @@ lc_status lc_train_run(const lc_train_config *cfg, int resume, int quiet, lc_tra
             goto done;
         }
         snprintf(path, sizeof path, "%s/checkpoint-%lld.h5", cfg->out_dir, (long long)resume_step);
+        char *saved = lc_adapter_config_yaml(path);
+        st = check_resume_config(path, saved, R.config_yaml);
+        free(saved);
+        if (st) goto done;
         if ((st = lc_adapter_load(path, &R.base.model, &R.lora, &R.state, NULL, 0))) goto done;
         R.lora_ready = 1;
     } else {

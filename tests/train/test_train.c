@@ -1,0 +1,923 @@
+/*
+ * test_train.c — `lorac train` (lc_train_run) and its training step on the
+ * real stories260K model (HF directory from ../shared), with small jsonl
+ * files of simple English Q&A written into a work directory.
+ *
+ * usage: test_train <accum|resume|nan|sanity|checkpoints> MODEL_DIR WORK_DIR
+ *
+ *   accum        grad accumulation: one micro-batch of 4 rows vs two of 2
+ *                (each padded to its own longest row) give the same LoRA
+ *                gradients; lc_train_run with batch 2 x accum 2 gives the
+ *                loss curve of batch 4 x accum 1.
+ *   resume       a run stopped after step 5 (lc_train_debug_stop_after) and
+ *                resumed repeats the uninterrupted run bit for bit (metrics
+ *                strings, adapter/checkpoint tensors), with the stop inside an
+ *                epoch and at an epoch boundary.
+ *   nan          a non-finite step is skipped (rolled back, reported, not in
+ *                the metrics) under max_nan_steps; with max_nan_steps 0 the
+ *                run fails with LC_ERR_NUMERIC and the last checkpoint stays.
+ *   sanity       150 steps on 4 pairs bring the train loss to the floor that
+ *                the final RMSNorm allows (a bound computed from the weights).
+ *   checkpoints  keep_last pruning, best.h5 is the best step's adapter,
+ *                adapter.h5 loads on its base and is refused on another.
+ *
+ * Every check prints what it measured; any failure makes the exit status 1.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lc_adapter.h"
+#include "lc_base.h"
+#include "lc_ckpt.h"
+#include "lc_config.h"
+#include "lc_data.h"
+#include "lc_eval.h"
+#include "lc_loader.h"
+#include "lc_lora.h"
+#include "lc_schedule.h"
+#include "lc_train.h"
+#include "lc_transformer.h"
+
+static int g_fail = 0;
+
+static void check(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void check(int cond, const char *fmt, ...) {
+    if (cond) return;
+    va_list ap;
+    va_start(ap, fmt);
+    printf("FAIL: ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    g_fail++;
+}
+
+/* A call that must succeed; on failure print the library message and count. */
+#define EXPECT_OK(expr)                                                                             \
+    do {                                                                                            \
+        lc_status st_ = (expr);                                                                     \
+        if (st_ != LC_OK) {                                                                         \
+            printf("FAIL: %s:%d: %s -> %s: %s\n", __FILE__, __LINE__, #expr, lc_status_name(st_),  \
+                   lc_error_msg());                                                                 \
+            g_fail++;                                                                               \
+            goto fail;                                                                              \
+        }                                                                                           \
+    } while (0)
+
+/* ------------------------------------------------------------- files */
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void rm_tree(const char *dir) { nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+
+static void mkdir_p(const char *dir) {
+    char buf[1200];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(buf, 0755);
+            *p = '/';
+        }
+    mkdir(buf, 0755);
+}
+
+static int file_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* Simple English Q&A pairs of different lengths. */
+static const char *QA[][2] = {
+    {"What color is the sky?", " The sky is blue."},
+    {"What does the cat say?", " The cat says meow."},
+    {"Where does the fish live?", " The fish lives in the water."},
+    {"What does Lily like?", " Lily likes to play in the park with her dog."},
+    {"Who is Tom?", " Tom is a little boy."},
+    {"What is in the box?", " A red ball is in the box."},
+    {"What did Ben eat?", " Ben ate a big apple."},
+    {"Where is the sun?", " The sun is up in the sky."},
+    {"What does the dog want?", " The dog wants to run and play."},
+    {"Why was Sue sad?", " Sue was sad because her toy broke."},
+    {"What is the bird doing?", " The bird is singing in the tree."},
+    {"Who helped Mia?", " Her mom helped Mia find her shoe."},
+    {"What is hot?", " The fire is hot."},
+    {"What did the frog do?", " The frog jumped into the pond."},
+    {"How big is the bear?", " The bear is very big and brown."},
+    {"Where did they go?", " They went to the beach to swim."},
+};
+static const char *QA_VALID[][2] = {
+    {"What is cold?", " The snow is cold."},
+    {"What does the cow say?", " The cow says moo."},
+    {"Who is Max?", " Max is a happy dog."},
+    {"Where is the cake?", " The cake is on the table."},
+};
+
+/* Write rows idx[0..n) of QA (or QA_VALID) as prompt/completion jsonl. */
+static void write_jsonl(const char *path, const char *(*pairs)[2], const int *idx, int n) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        printf("FAIL: cannot write %s\n", path);
+        exit(1);
+    }
+    for (int i = 0; i < n; i++)
+        fprintf(f, "{\"prompt\": \"%s\", \"completion\": \"%s\"}\n", pairs[idx[i]][0], pairs[idx[i]][1]);
+    fclose(f);
+}
+
+static void write_first(const char *path, const char *(*pairs)[2], int n) {
+    int idx[16];
+    for (int i = 0; i < n; i++) idx[i] = i;
+    write_jsonl(path, pairs, idx, n);
+}
+
+/* A quiet, small run config: LoRA all-linear r 8 on stories260K, no
+ * validation split unless valid is given. */
+static lc_train_config base_config(const char *model, const char *data, const char *valid, const char *out_dir) {
+    lc_train_config c = lc_train_config_default();
+    snprintf(c.model, sizeof c.model, "%.1000s", model);
+    snprintf(c.data, sizeof c.data, "%.1000s", data);
+    if (valid) snprintf(c.valid_data, sizeof c.valid_data, "%.1000s", valid);
+    snprintf(c.out_dir, sizeof c.out_dir, "%.1000s", out_dir);
+    snprintf(c.target_modules, sizeof c.target_modules, "all-linear");
+    c.split = 0;
+    c.lr = 3e-3;
+    c.max_seq_len = 64;
+    c.eval_every = 0;
+    c.save_every = 0;
+    c.keep_last = 0;
+    return c;
+}
+
+/* ----------------------------------------------------------- metrics */
+
+typedef struct {
+    long long step;
+    char epoch[40], loss[40], lr[40], grad_norm[40], targets[40], valid_loss[40];
+} metric_line;
+
+/* The raw text of "key": up to ',' or '}' ("" if absent). */
+static void field(const char *line, const char *key, char *out, size_t size) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    out[0] = 0;
+    const char *p = strstr(line, pat);
+    if (!p) return;
+    p += strlen(pat);
+    size_t n = strcspn(p, ",}\n");
+    if (n >= size) n = size - 1;
+    memcpy(out, p, n);
+    out[n] = 0;
+}
+
+/* Read metrics.jsonl of a run directory; returns the number of lines (<= cap). */
+static int read_metrics(const char *dir, metric_line *m, int cap) {
+    char path[1200], line[1024], step[40];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        printf("FAIL: cannot read %s\n", path);
+        g_fail++;
+        return 0;
+    }
+    int n = 0;
+    while (n < cap && fgets(line, sizeof line, f)) {
+        metric_line *x = &m[n++];
+        field(line, "step", step, sizeof step);
+        x->step = step[0] ? atoll(step) : -1;
+        field(line, "epoch", x->epoch, sizeof x->epoch);
+        field(line, "loss", x->loss, sizeof x->loss);
+        field(line, "lr", x->lr, sizeof x->lr);
+        field(line, "grad_norm", x->grad_norm, sizeof x->grad_norm);
+        field(line, "targets", x->targets, sizeof x->targets);
+        field(line, "valid_loss", x->valid_loss, sizeof x->valid_loss);
+    }
+    fclose(f);
+    return n;
+}
+
+static const metric_line *metric_at(const metric_line *m, int n, long long step) {
+    for (int i = 0; i < n; i++)
+        if (m[i].step == step) return &m[i];
+    return NULL;
+}
+
+/* -------------------------------------------------------- checkpoints */
+
+/* Compare two HDF5 checkpoints: the same datasets, every float tensor and
+ * integer array bit-identical (strings, e.g. the config with its out_dir,
+ * and attributes such as elapsed_s are not compared). */
+static void compare_ckpt(const char *a_path, const char *b_path) {
+    lc_ckpt *a = NULL, *b = NULL;
+    size_t n_f32 = 0, n_int = 0, n_bad = 0;
+    double worst = 0;
+    EXPECT_OK(lc_ckpt_read(&a, a_path));
+    EXPECT_OK(lc_ckpt_read(&b, b_path));
+    check(lc_ckpt_count(a) == lc_ckpt_count(b), "%s has %zu datasets, %s %zu", a_path, lc_ckpt_count(a), b_path,
+          lc_ckpt_count(b));
+    for (size_t i = 0; i < lc_ckpt_count(a); i++) {
+        const lc_ckpt_entry *ea = lc_ckpt_entry_at(a, i), *eb = lc_ckpt_find(b, ea->name);
+        if (!eb || eb->kind != ea->kind || eb->numel != ea->numel) {
+            check(0, "%s: dataset %s missing or of another kind/size in %s", a_path, ea->name, b_path);
+            continue;
+        }
+        if (ea->kind == LC_CKPT_F32) {
+            const float *da, *db;
+            EXPECT_OK(lc_ckpt_get_tensor(a, ea->name, NULL, &da));
+            EXPECT_OK(lc_ckpt_get_tensor(b, ea->name, NULL, &db));
+            double d = 0;
+            for (size_t k = 0; k < ea->numel; k++) d = fmax(d, fabs((double)da[k] - db[k]));
+            worst = fmax(worst, d);
+            n_f32++;
+            if (memcmp(da, db, ea->numel * sizeof(float))) {
+                n_bad++;
+                printf("  %s differs: max abs %.3g\n", ea->name, d);
+            }
+        } else if (ea->kind == LC_CKPT_I64) {
+            const int64_t *ia, *ib;
+            size_t na, nb;
+            EXPECT_OK(lc_ckpt_get_i64(a, ea->name, &ia, &na));
+            EXPECT_OK(lc_ckpt_get_i64(b, ea->name, &ib, &nb));
+            n_int++;
+            if (na != nb || memcmp(ia, ib, na * sizeof *ia)) {
+                n_bad++;
+                printf("  %s differs\n", ea->name);
+            }
+        } else if (ea->kind == LC_CKPT_U64) {
+            const uint64_t *ua, *ub;
+            size_t na, nb;
+            EXPECT_OK(lc_ckpt_get_u64(a, ea->name, &ua, &na));
+            EXPECT_OK(lc_ckpt_get_u64(b, ea->name, &ub, &nb));
+            n_int++;
+            if (na != nb || memcmp(ua, ub, na * sizeof *ua)) {
+                n_bad++;
+                printf("  %s differs\n", ea->name);
+            }
+        }
+    }
+    printf("  %s vs %s: %zu float tensors (max abs diff %.3g), %zu integer arrays, %zu differ\n", a_path, b_path,
+           n_f32, worst, n_int, n_bad);
+    check(n_bad == 0 && n_f32 > 0, "%s and %s are not bit-identical", a_path, b_path);
+fail:
+    lc_ckpt_free(a);
+    lc_ckpt_free(b);
+}
+
+/* Load a training checkpoint (with state) and check every array is finite. */
+static int load_finite(const lc_base *base, const char *path, lc_train_state *state) {
+    lc_lora l;
+    lc_train_state st_local;
+    int ok = 0;
+    EXPECT_OK(lc_adapter_load(path, &base->model, &l, state ? state : &st_local, NULL, 0));
+    ok = lc_all_finite(l.params, l.n_params) && lc_all_finite(l.m, l.n_params) && lc_all_finite(l.v, l.n_params);
+    check(ok, "%s holds non-finite parameters or moments", path);
+    lc_lora_free(&l);
+fail:
+    return ok;
+}
+
+/* Tokenised rows of a jsonl file as lc_train_run builds them. */
+static lc_status build_rows(lc_rows *rows, const lc_base *base, const lc_train_config *cfg, const char *path) {
+    lc_dataset ds = {0};
+    lc_chat_template *tmpl = NULL;
+    lc_status st = lc_dataset_load(&ds, path, cfg);
+    if (!st) st = lc_data_template_resolve(&tmpl, cfg, base->tok);
+    if (!st) st = lc_rows_build(rows, &ds, base->tok, tmpl, cfg);
+    lc_chat_template_free(tmpl);
+    lc_dataset_free(&ds);
+    return st;
+}
+
+/* =============================================================== accum */
+
+/* Gradients of one micro-batch of all rows vs two micro-batches of half. */
+static void accum_direct(const char *model, const char *work) {
+    char data[1200];
+    snprintf(data, sizeof data, "%s/four.jsonl", work);
+    /* two short rows first, two long ones after: the 2-row batches have
+     * different lengths from each other and from the 4-row batch */
+    int idx[4] = {0, 12, 3, 9};
+    write_jsonl(data, QA, idx, 4);
+    lc_train_config cfg = base_config(model, data, NULL, work);
+    lc_base base = {0};
+    lc_rows rows = {0};
+    lc_lora lora = {0};
+    lc_acts *acts = NULL;
+    lc_batcher b4 = {0}, b2 = {0};
+    float *g_full = NULL;
+    EXPECT_OK(lc_base_open(&base, model, NULL));
+    EXPECT_OK(build_rows(&rows, &base, &cfg, data));
+    check(rows.n_rows == 4, "expected 4 rows, found %d", rows.n_rows);
+    lc_lora_config lc = lc_lora_default_config();
+    lc.r = 8;
+    lc.alpha = 16;
+    lc.dropout = 0;
+    EXPECT_OK(lc_lora_targets_parse("all-linear", &lc.targets));
+    lc_rng rng;
+    lc_rng_seed(&rng, 7);
+    EXPECT_OK(lc_lora_init(&lora, &base.model, &lc, &rng));
+    /* non-zero B (and A) so that every A and B gradient is non-trivial */
+    for (size_t i = 0; i < lora.n_params; i++) lora.params[i] = 0.1f * lc_rng_normal(&rng);
+    int32_t pad = lc_tokenizer_eos_id(base.tok);
+    EXPECT_OK(lc_acts_create(&acts, &base.model, &lora, 4, rows.max_len));
+    size_t np = lora.n_params;
+    g_full = malloc(np * sizeof(float));
+
+    /* one micro-batch of 4 rows */
+    EXPECT_OK(lc_batcher_init(&b4, &rows, 4, 0, pad, 1));
+    lc_batch b;
+    lc_batcher_next(&b4, &b, NULL);
+    int64_t n_all = lc_batch_count_targets(&b);
+    int T4 = b.T;
+    float scale = 1.0f / (float)n_all;
+    double loss4 = 0, loss2 = 0;
+    int64_t nt4 = 0, nt2 = 0;
+    lc_lora_zero_grad(&lora);
+    EXPECT_OK(lc_forward_backward(&base.model, &lora, acts, &b, scale, 1, &loss4, &nt4));
+    memcpy(g_full, lora.grads, np * sizeof(float));
+    /* the same micro-batch again: bit-identical (what bit-exact resume needs) */
+    {
+        double again = 0;
+        lc_lora_zero_grad(&lora);
+        EXPECT_OK(lc_forward_backward(&base.model, &lora, acts, &b, scale, 1, &again, NULL));
+        int same = again == loss4 && !memcmp(g_full, lora.grads, np * sizeof(float));
+        printf("accum: the same batch twice: %s\n", same ? "bit-identical" : "DIFFERENT");
+        check(same, "lc_forward_backward is not deterministic");
+    }
+
+    /* two micro-batches of 2 rows, same scale, accumulated */
+    EXPECT_OK(lc_batcher_init(&b2, &rows, 2, 0, pad, 1));
+    lc_lora_zero_grad(&lora);
+    int T2[2];
+    for (int i = 0; i < 2; i++) {
+        double ls = 0;
+        int64_t nt = 0;
+        lc_batcher_next(&b2, &b, NULL);
+        T2[i] = b.T;
+        EXPECT_OK(lc_forward_backward(&base.model, &lora, acts, &b, scale, 1, &ls, &nt));
+        loss2 += ls;
+        nt2 += nt;
+    }
+    printf("accum: T of the 4-row batch %d, of the 2-row batches %d and %d; %lld targets\n", T4, T2[0], T2[1],
+           (long long)n_all);
+    check(T2[0] != T2[1] && T2[0] < T4, "the micro-batches should have different padded lengths");
+    check(nt4 == n_all && nt2 == n_all, "targets: one batch %lld, two batches %lld, counted %lld", (long long)nt4,
+          (long long)nt2, (long long)n_all);
+    double lrel = fabs(loss4 - loss2) / fabs(loss4);
+    printf("accum: summed loss %.9g (one batch) vs %.9g (two), rel diff %.3g\n", loss4, loss2, lrel);
+    check(lrel < 1e-6, "summed losses differ by %.3g relative", lrel);
+    double gmax = 0, dmax = 0;
+    for (size_t i = 0; i < np; i++) {
+        gmax = fmax(gmax, fabs(g_full[i]));
+        dmax = fmax(dmax, fabs((double)g_full[i] - lora.grads[i]));
+    }
+    /* every A and B gradient non-trivial */
+    int trivial = 0;
+    for (int l = 0; l < lora.n_layers; l++)
+        for (int t = 0; t < LC_T_COUNT; t++) {
+            lc_lora_pair *p = lc_lora_get(&lora, l, (lc_lora_target)t);
+            if (!p->A) continue;
+            float ma = 0, mb = 0;
+            for (int k = 0; k < lc.r * p->in; k++) ma = fmaxf(ma, fabsf(p->dA[k]));
+            for (int k = 0; k < p->out * lc.r; k++) mb = fmaxf(mb, fabsf(p->dB[k]));
+            if (!(ma > 1e-3f * gmax) || !(mb > 1e-3f * gmax)) {
+                printf("  layer %d %s: max|dA| %.3g max|dB| %.3g\n", l, lc_lora_target_name((lc_lora_target)t), ma,
+                       mb);
+                trivial++;
+            }
+        }
+    check(trivial == 0, "%d LoRA modules have (near-)zero gradients", trivial);
+    /* Limit: fp32 rounding. Against a float64 PyTorch evaluation of this very
+     * batch (same weights, adapter and rows), lorac's gradients are off by
+     * 1.0e-5 x max|g| whatever the grouping (4, 2+2 or 1+1+1+1 rows), and the
+     * groupings differ from each other by 4.5e-6 (2 threads) to 5.4e-6 (1
+     * thread): 1e-6 is below what fp32 resolves here. A wrong accumulation
+     * (= for +=, a per-micro-batch 1/targets, padding counted) is O(1e-1). */
+    printf("accum: LoRA grads (%zu): max|g| %.6g, max abs diff %.3g, relative to max|g| %.3g (limit 1e-5)\n", np, gmax,
+           dmax, dmax / gmax);
+    check(gmax > 0 && dmax <= 1e-5 * gmax, "accumulated gradients differ: %.3g relative", dmax / gmax);
+fail:
+    free(g_full);
+    lc_batcher_free(&b4);
+    lc_batcher_free(&b2);
+    lc_acts_free(acts);
+    if (lora.params) lc_lora_free(&lora);
+    lc_rows_free(&rows);
+    lc_base_close(&base);
+}
+
+/* lc_train_run: batch 2 x accum 2 vs batch 4 x accum 1. The batcher's epoch
+ * order does not depend on the batch size (a shuffle of all rows), and 8
+ * rows split evenly into steps of 4, so both runs see the same 4 rows in
+ * every step; with dropout 0 only float rounding can differ. */
+static void accum_train(const char *model, const char *work) {
+    char data[1200], dir_a[1200], dir_b[1200];
+    snprintf(data, sizeof data, "%s/eight.jsonl", work);
+    snprintf(dir_a, sizeof dir_a, "%s/b4x1", work);
+    snprintf(dir_b, sizeof dir_b, "%s/b2x2", work);
+    write_first(data, QA, 8);
+    lc_train_config ca = base_config(model, data, NULL, dir_a);
+    ca.max_steps = 8;
+    ca.batch_size = 4;
+    ca.grad_accum = 1;
+    ca.warmup_steps = 2;
+    lc_train_config cb = ca;
+    snprintf(cb.out_dir, sizeof cb.out_dir, "%.1000s", dir_b);
+    cb.batch_size = 2;
+    cb.grad_accum = 2;
+    lc_train_result ra, rb;
+    metric_line ma[32], mb[32];
+    EXPECT_OK(lc_train_run(&ca, 0, 1, &ra));
+    EXPECT_OK(lc_train_run(&cb, 0, 1, &rb));
+    int na = read_metrics(dir_a, ma, 32), nb = read_metrics(dir_b, mb, 32);
+    check(na == 8 && nb == 8, "expected 8 metric lines, found %d and %d", na, nb);
+    double worst_loss = 0, worst_gn = 0;
+    for (int i = 0; i < na && i < nb; i++) {
+        double la = atof(ma[i].loss), lb = atof(mb[i].loss);
+        double ga = atof(ma[i].grad_norm), gb = atof(mb[i].grad_norm);
+        double rl = fabs(la - lb) / fabs(la), rg = fabs(ga - gb) / fabs(ga);
+        worst_loss = fmax(worst_loss, rl);
+        worst_gn = fmax(worst_gn, rg);
+        check(ma[i].step == mb[i].step && !strcmp(ma[i].targets, mb[i].targets),
+              "step %lld: targets %s vs %s (steps must see the same rows)", ma[i].step, ma[i].targets, mb[i].targets);
+        if (i < 3 || i == na - 1)
+            printf("  step %lld: loss %s vs %s, grad_norm %s vs %s\n", ma[i].step, ma[i].loss, mb[i].loss,
+                   ma[i].grad_norm, mb[i].grad_norm);
+    }
+    printf("accum: lc_train_run 4x1 vs 2x2 over %d steps: max rel diff loss %.3g, grad_norm %.3g (limit 1e-5)\n", na,
+           worst_loss, worst_gn);
+    check(worst_loss <= 1e-5, "loss curves differ by %.3g relative", worst_loss);
+    check(worst_gn <= 1e-5, "grad norms differ by %.3g relative", worst_gn);
+    check(ma[0].loss[0] && atof(ma[na - 1].loss) < atof(ma[0].loss), "the loss should fall over 8 steps");
+fail:;
+}
+
+/* ============================================================== resume */
+
+static void resume_variant(const char *model, const char *work, const char *name, int n_rows, int batch,
+                           int64_t want_epoch, int64_t want_pos) {
+    char data[1200], valid[1200], dir_a[1200], dir_b[1200], pa[1300], pb[1300];
+    snprintf(data, sizeof data, "%s/%s_train.jsonl", work, name);
+    snprintf(valid, sizeof valid, "%s/valid.jsonl", work);
+    snprintf(dir_a, sizeof dir_a, "%s/%s_A", work, name);
+    snprintf(dir_b, sizeof dir_b, "%s/%s_B", work, name);
+    write_first(data, QA, n_rows);
+    write_first(valid, QA_VALID, 4);
+    lc_train_config ca = base_config(model, data, valid, dir_a);
+    ca.max_steps = 12;
+    ca.eval_every = 4;
+    ca.save_every = 4;
+    ca.dropout = 0.1;
+    ca.batch_size = batch;
+    ca.grad_accum = 2;
+    ca.lr_schedule = LC_SCHED_COSINE;
+    ca.warmup_steps = 2;
+    ca.keep_last = 3;
+    lc_train_config cb = ca;
+    snprintf(cb.out_dir, sizeof cb.out_dir, "%.1000s", dir_b);
+    lc_train_result ra, rb;
+    lc_base base = {0};
+    metric_line ma[32], mb[32];
+
+    lc_train_debug_stop_after(0);
+    EXPECT_OK(lc_train_run(&ca, 0, 1, &ra));
+    lc_train_debug_stop_after(5);
+    lc_status st = lc_train_run(&cb, 0, 1, &rb);
+    lc_train_debug_stop_after(0);
+    printf("resume/%s: stopped run returned %s (%s)\n", name, lc_status_name(st), lc_error_msg());
+    check(st == LC_ERR_INTERRUPTED && rb.interrupted && rb.steps_done == 5,
+          "stop after 5: status %s, interrupted %d, steps %lld", lc_status_name(st), rb.interrupted,
+          (long long)rb.steps_done);
+    snprintf(pb, sizeof pb, "%s/checkpoint-5.h5", dir_b);
+    snprintf(pa, sizeof pa, "%s/adapter.h5", dir_b);
+    check(file_exists(pb), "%s missing after the stop", pb);
+    check(!file_exists(pa), "%s should not exist after an interrupted run", pa);
+    /* where the batcher stood: the variant's point */
+    EXPECT_OK(lc_base_open(&base, model, NULL));
+    lc_train_state ts;
+    if (load_finite(&base, pb, &ts)) {
+        printf("resume/%s: checkpoint-5 at epoch %lld, position %lld of %d rows\n", name, (long long)ts.epoch,
+               (long long)ts.pos, n_rows);
+        check(ts.step == 5 && ts.epoch == want_epoch && ts.pos == want_pos,
+              "checkpoint-5: step %lld epoch %lld pos %lld, expected step 5 epoch %lld pos %lld", (long long)ts.step,
+              (long long)ts.epoch, (long long)ts.pos, (long long)want_epoch, (long long)want_pos);
+    }
+    EXPECT_OK(lc_train_run(&cb, 1, 1, &rb));
+    check(rb.steps_done == 12 && ra.steps_done == 12, "steps done %lld / %lld, expected 12", (long long)ra.steps_done,
+          (long long)rb.steps_done);
+    check(ra.best_step == rb.best_step, "best step %lld vs %lld", (long long)ra.best_step, (long long)rb.best_step);
+
+    int na = read_metrics(dir_a, ma, 32), nb = read_metrics(dir_b, mb, 32);
+    check(na == 13 && nb == na, "metrics lines: %d uninterrupted, %d resumed (expected 13: step 0 + 12)", na, nb);
+    int n_cmp = 0, n_diff = 0;
+    for (int i = 0; i < na && i < nb; i++) {
+        const metric_line *x = &ma[i], *y = &mb[i];
+        int same = x->step == y->step && x->step == i && !strcmp(x->loss, y->loss) && !strcmp(x->lr, y->lr) &&
+                   !strcmp(x->grad_norm, y->grad_norm) && !strcmp(x->valid_loss, y->valid_loss) &&
+                   !strcmp(x->epoch, y->epoch) && !strcmp(x->targets, y->targets);
+        n_cmp += 6;
+        if (!same) {
+            n_diff++;
+            printf("  step %lld/%lld: loss %s/%s lr %s/%s grad_norm %s/%s valid %s/%s epoch %s/%s\n", x->step, y->step,
+                   x->loss, y->loss, x->lr, y->lr, x->grad_norm, y->grad_norm, x->valid_loss, y->valid_loss, x->epoch,
+                   y->epoch);
+        }
+    }
+    const metric_line *v4 = metric_at(ma, na, 4), *v12 = metric_at(ma, na, 12);
+    check(v4 && v4->valid_loss[0] && v12 && v12->valid_loss[0], "valid_loss missing at steps 4/12");
+    printf("resume/%s: %d metric values over %d lines compared as strings, %d lines differ (e.g. step 6 loss %s)\n",
+           name, n_cmp, na, n_diff, na > 6 ? ma[6].loss : "?");
+    check(n_diff == 0, "resumed metrics differ from the uninterrupted run");
+    const char *files[] = {"adapter.h5", "checkpoint-12.h5", "checkpoint-8.h5", "best.h5"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(pa, sizeof pa, "%s/%s", dir_a, files[i]);
+        snprintf(pb, sizeof pb, "%s/%s", dir_b, files[i]);
+        compare_ckpt(pa, pb);
+    }
+fail:
+    lc_train_debug_stop_after(0);
+    lc_base_close(&base);
+}
+
+/* ================================================================= nan */
+
+/* Run with stderr redirected into a file; returns the status. */
+static lc_status run_capture(const lc_train_config *cfg, lc_train_result *res, const char *log_path) {
+    fflush(stderr);
+    int saved = dup(2), fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 2);
+    close(fd);
+    lc_status st = lc_train_run(cfg, 0, 0, res);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    return st;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return strdup("");
+    char *buf = calloc(1, 1 << 20);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static void test_nan(const char *model, const char *work) {
+    char data[1200], dir[1200], path[1300], log[1300];
+    snprintf(data, sizeof data, "%s/eight.jsonl", work);
+    write_first(data, QA, 8);
+    lc_base base = {0};
+    lc_train_result res;
+    metric_line m[32];
+    char *text = NULL;
+    EXPECT_OK(lc_base_open(&base, model, NULL));
+
+    /* 1. one bad step tolerated: skipped, reported, not a trained step */
+    snprintf(dir, sizeof dir, "%s/skip", work);
+    lc_train_config cfg = base_config(model, data, NULL, dir);
+    cfg.max_steps = 8;
+    cfg.save_every = 2;
+    cfg.max_nan_steps = 2;
+    cfg.warmup_steps = 2;
+    cfg.log_every = 1;
+    snprintf(log, sizeof log, "%s/skip.log", work);
+    mkdir_p(dir);
+    lc_train_debug_inject_nan(3);
+    lc_status st = run_capture(&cfg, &res, log);
+    lc_train_debug_inject_nan(0);
+    text = slurp(log);
+    printf("nan/skip: status %s, skipped_steps %lld, steps_done %lld\n", lc_status_name(st),
+           (long long)res.skipped_steps, (long long)res.steps_done);
+    check(st == LC_OK && res.skipped_steps == 1 && res.steps_done == 8, "NaN at step 3 with max_nan_steps 2: %s, %s",
+          lc_status_name(st), lc_error_msg());
+    const char *rep = strstr(text, "step 3 skipped");
+    printf("nan/skip: report line: %.*s\n", rep ? (int)strcspn(rep, "\n") : 4, rep ? rep : "none");
+    check(rep != NULL, "no 'step 3 skipped' report on stderr");
+    int n = read_metrics(dir, m, 32);
+    check(n == 7, "metrics: %d lines, expected 7 (steps 1-8 without 3)", n);
+    check(metric_at(m, n, 3) == NULL, "the skipped step 3 appears in metrics.jsonl");
+    /* the skipped step still used its schedule slot: step s logs lr(s-1) */
+    for (int i = 0; i < n; i++) {
+        char want[40];
+        snprintf(want, sizeof want, "%.9g", lc_schedule_lr(cfg.lr_schedule, cfg.lr, (long)m[i].step - 1, 8, 2));
+        check(!strcmp(m[i].lr, want), "step %lld: lr %s, schedule gives %s", m[i].step, m[i].lr, want);
+        check(isfinite(atof(m[i].loss)) && isfinite(atof(m[i].grad_norm)), "step %lld: loss %s grad_norm %s",
+              m[i].step, m[i].loss, m[i].grad_norm);
+    }
+    int n_ck = 0;
+    for (int s = 2; s <= 8; s += 2) {
+        lc_train_state ts;
+        snprintf(path, sizeof path, "%s/checkpoint-%d.h5", dir, s);
+        if (load_finite(&base, path, &ts)) {
+            n_ck++;
+            check(ts.step == s && ts.bad_steps == 0, "%s: step %lld bad_steps %lld", path, (long long)ts.step,
+                  (long long)ts.bad_steps);
+        }
+    }
+    snprintf(path, sizeof path, "%s/adapter.h5", dir);
+    lc_lora l;
+    EXPECT_OK(lc_adapter_load(path, &base.model, &l, NULL, NULL, 0));
+    check(lc_all_finite(l.params, l.n_params), "adapter.h5 not finite");
+    lc_lora_free(&l);
+    printf("nan/skip: %d checkpoints + adapter.h5 load and are finite\n", n_ck);
+    free(text);
+    text = NULL;
+
+    /* 2. the skipped step changed nothing: stop right after it, and the
+     * final adapter equals checkpoint-2 bit for bit (rolled back) */
+    snprintf(dir, sizeof dir, "%s/rollback", work);
+    cfg = base_config(model, data, NULL, dir);
+    cfg.max_steps = 3;
+    cfg.save_every = 2;
+    cfg.max_nan_steps = 1;
+    lc_train_debug_inject_nan(3);
+    st = lc_train_run(&cfg, 0, 1, &res);
+    lc_train_debug_inject_nan(0);
+    check(st == LC_OK && res.skipped_steps == 1, "rollback run: %s skipped %lld", lc_status_name(st),
+          (long long)res.skipped_steps);
+    char p2[1300];
+    snprintf(path, sizeof path, "%s/checkpoint-2.h5", dir);
+    snprintf(p2, sizeof p2, "%s/adapter.h5", dir);
+    printf("nan/rollback: adapter after skipped step 3 vs checkpoint-2:\n");
+    {
+        /* compare only the adapter tensors (the checkpoint also has state) */
+        lc_lora a, b;
+        EXPECT_OK(lc_adapter_load(path, &base.model, &a, NULL, NULL, 0));
+        st = lc_adapter_load(p2, &base.model, &b, NULL, NULL, 0);
+        if (st) {
+            lc_lora_free(&a);
+            EXPECT_OK(st);
+        }
+        double d = 0;
+        for (size_t i = 0; i < a.n_params; i++) d = fmax(d, fabs((double)a.params[i] - b.params[i]));
+        printf("  %zu parameters, max abs diff %.3g\n", a.n_params, d);
+        check(!memcmp(a.params, b.params, a.n_params * sizeof(float)), "a skipped step changed the parameters");
+        lc_lora_free(&a);
+        lc_lora_free(&b);
+    }
+
+    /* 3. max_nan_steps 0: the run fails, the last checkpoint stays */
+    snprintf(dir, sizeof dir, "%s/fail", work);
+    cfg = base_config(model, data, NULL, dir);
+    cfg.max_steps = 8;
+    cfg.save_every = 2;
+    cfg.max_nan_steps = 0;
+    lc_train_debug_inject_nan(3);
+    st = lc_train_run(&cfg, 0, 1, &res);
+    lc_train_debug_inject_nan(0);
+    printf("nan/fail: status %s: %s\n", lc_status_name(st), lc_error_msg());
+    check(st == LC_ERR_NUMERIC, "max_nan_steps 0: expected LC_ERR_NUMERIC, got %s", lc_status_name(st));
+    check(strstr(lc_error_msg(), "max_nan_steps") != NULL, "the message should name max_nan_steps");
+    snprintf(path, sizeof path, "%s/checkpoint-2.h5", dir);
+    lc_train_state ts;
+    if (load_finite(&base, path, &ts))
+        check(ts.step == 2, "checkpoint-2.h5 holds step %lld", (long long)ts.step);
+    snprintf(path, sizeof path, "%s/checkpoint-4.h5", dir);
+    check(!file_exists(path), "%s written after the failure", path);
+    snprintf(path, sizeof path, "%s/adapter.h5", dir);
+    check(!file_exists(path), "%s written by a failed run", path);
+    n = read_metrics(dir, m, 32);
+    check(n == 2 && m[n - 1].step == 2, "metrics of the failed run: %d lines, expected steps 1-2", n);
+fail:
+    lc_train_debug_inject_nan(0);
+    free(text);
+    lc_base_close(&base);
+}
+
+/* ============================================================== sanity */
+
+/* A lower bound on the mean cross-entropy any hidden state can reach: the
+ * final RMSNorm output x has |x| <= sqrt(C) (eps only shrinks it), and the
+ * logits are W' x with W' = lm_head * diag(final_norm). For target v,
+ * z_u - z_v >= -sqrt(C) |W'_u - W'_v|, so
+ *   loss(v) >= log(1 + sum_{u != v} exp(-sqrt(C) |W'_u - W'_v|)). */
+static double loss_floor(const lc_model *m, const lc_rows *rows) {
+    int V = m->cfg.vocab_size, C = m->cfg.hidden_size;
+    const float *W = m->lm_head.data; /* (V, C) */
+    const float *g = m->final_norm;   /* (C) */
+    double *floor_v = calloc((size_t)V, sizeof *floor_v);
+    double sum = 0;
+    int64_t n = 0;
+    for (int64_t i = 0; i < rows->n_tokens; i++) {
+        int v = rows->labels[i];
+        if (v < 0) continue;
+        if (floor_v[v] == 0) {
+            double s = 0;
+            for (int u = 0; u < V; u++) {
+                if (u == v) continue;
+                double d2 = 0;
+                for (int c = 0; c < C; c++) {
+                    double d = ((double)W[(size_t)u * C + c] - W[(size_t)v * C + c]) * g[c];
+                    d2 += d * d;
+                }
+                s += exp(-sqrt((double)C) * sqrt(d2));
+            }
+            floor_v[v] = log1p(s);
+        }
+        sum += floor_v[v];
+        n++;
+    }
+    free(floor_v);
+    return sum / (double)n;
+}
+
+static void test_sanity(const char *model, const char *work) {
+    char data[1200], dir[1200];
+    snprintf(data, sizeof data, "%s/four.jsonl", work);
+    snprintf(dir, sizeof dir, "%s/run", work);
+    write_first(data, QA, 4);
+    lc_train_config cfg = base_config(model, data, NULL, dir);
+    cfg.r = 8;
+    cfg.alpha = 16;
+    cfg.lr = 3e-3;
+    cfg.max_steps = 150;
+    cfg.batch_size = 4;
+    lc_base base = {0};
+    lc_rows rows = {0};
+    lc_train_result res;
+    metric_line m[160];
+    EXPECT_OK(lc_base_open(&base, model, NULL));
+    check(base.model.lm_head.type == LC_DT_F32, "stories260K should be fp32");
+    EXPECT_OK(build_rows(&rows, &base, &cfg, data));
+    double floor = loss_floor(&base.model, &rows);
+    EXPECT_OK(lc_train_run(&cfg, 0, 1, &res));
+    int n = read_metrics(dir, m, 160);
+    check(n == 150, "expected 150 metric lines, found %d", n);
+    double l0 = atof(m[0].loss), lf = res.final_train_loss;
+    double drop = 1 - lf / l0, gap_closed = (l0 - lf) / (l0 - floor);
+    printf("sanity: %lld answer tokens; loss step 1 %.6f -> step 150 %.6f (drop %.1f%%); RMSNorm floor >= %.6f "
+           "(the most a drop can be: %.1f%%); gap to the floor closed %.2f%%\n",
+           (long long)rows.n_loss_tokens, l0, lf, 100 * drop, floor, 100 * (1 - floor / l0), 100 * gap_closed);
+    check(lf >= floor - 1e-4, "final loss %.6f is below what the maths allows (%.6f): the loss is miscomputed", lf,
+          floor);
+    check(drop > 0.85, "loss fell by %.1f%%, expected > 85%%", 100 * drop);
+    check(gap_closed > 0.98, "only %.2f%% of the gap to the floor closed (expected > 98%%)", 100 * gap_closed);
+fail:
+    lc_rows_free(&rows);
+    lc_base_close(&base);
+}
+
+/* ========================================================= checkpoints */
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void test_checkpoints(const char *model, const char *work) {
+    char data[1200], valid[1200], dir[1200], path[1300];
+    snprintf(data, sizeof data, "%s/eight.jsonl", work);
+    snprintf(valid, sizeof valid, "%s/valid.jsonl", work);
+    snprintf(dir, sizeof dir, "%s/run", work);
+    write_first(data, QA, 8);
+    write_first(valid, QA_VALID, 4);
+    lc_train_config cfg = base_config(model, data, valid, dir);
+    cfg.max_steps = 10;
+    cfg.save_every = 2;
+    cfg.eval_every = 2;
+    cfg.keep_last = 2;
+    cfg.batch_size = 4;
+    cfg.lr = 2e-2; /* high enough that validation loss turns up again */
+    cfg.lr_schedule = LC_SCHED_CONSTANT;
+    lc_base base = {0};
+    lc_model other = {0};
+    lc_rows vrows = {0};
+    lc_lora l = {0};
+    lc_acts *acts = NULL;
+    lc_train_result res;
+    metric_line m[32];
+    char *names[64];
+    int n_names = 0;
+    EXPECT_OK(lc_train_run(&cfg, 0, 1, &res));
+
+    /* the directory: exactly these files */
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.' && n_names < 64) names[n_names++] = strdup(e->d_name);
+    if (d) closedir(d);
+    qsort(names, (size_t)n_names, sizeof *names, cmp_str);
+    const char *want[] = {"adapter.h5", "best.h5", "checkpoint-10.h5", "checkpoint-8.h5", "config.yaml",
+                          "metrics.csv", "metrics.jsonl"};
+    int same = n_names == 7;
+    printf("checkpoints: out_dir holds");
+    for (int i = 0; i < n_names; i++) {
+        printf(" %s", names[i]);
+        if (same && strcmp(names[i], want[i])) same = 0;
+    }
+    printf("\n");
+    check(same, "keep_last 2: expected exactly checkpoint-8/10.h5, best.h5, adapter.h5, config.yaml, metrics");
+
+    /* best.h5 is the adapter of the step with the lowest validation loss */
+    int n = read_metrics(dir, m, 32);
+    long long best_step = -1;
+    double best = INFINITY;
+    for (int i = 0; i < n; i++)
+        if (m[i].step > 0 && m[i].valid_loss[0] && atof(m[i].valid_loss) < best) {
+            best = atof(m[i].valid_loss);
+            best_step = m[i].step;
+        }
+    printf("checkpoints: metrics best valid_loss %.9g at step %lld; result best %.9g at step %lld\n", best, best_step,
+           res.best_valid_loss, (long long)res.best_step);
+    char rbest[40];
+    snprintf(rbest, sizeof rbest, "%.9g", res.best_valid_loss);
+    const metric_line *mb = metric_at(m, n, best_step);
+    check(best_step == res.best_step && mb && !strcmp(rbest, mb->valid_loss), "best step/loss disagree with metrics");
+    check(best_step < 10, "this config should make an earlier step the best one (lr 2e-2), found %lld", best_step);
+    EXPECT_OK(lc_base_open(&base, model, NULL));
+    EXPECT_OK(build_rows(&vrows, &base, &cfg, valid));
+    snprintf(path, sizeof path, "%s/best.h5", dir);
+    lc_adapter_info info;
+    EXPECT_OK(lc_adapter_load(path, &base.model, &l, NULL, &info, 0));
+    check(!info.has_train_state, "best.h5 should hold no training state");
+    EXPECT_OK(lc_acts_create(&acts, &base.model, &l, cfg.batch_size, vrows.max_len));
+    double vloss = NAN;
+    EXPECT_OK(lc_eval_rows_loss(&base.model, &l, acts, &vrows, cfg.batch_size, lc_tokenizer_eos_id(base.tok),
+                                &vloss, NULL));
+    char vbuf[40];
+    snprintf(vbuf, sizeof vbuf, "%.9g", vloss);
+    printf("checkpoints: best.h5 re-evaluated: valid loss %s, metrics at step %lld: %s\n", vbuf, best_step,
+           mb ? mb->valid_loss : "?");
+    check(mb && !strcmp(vbuf, mb->valid_loss), "best.h5 is not the adapter of step %lld", best_step);
+    lc_lora_free(&l);
+
+    /* adapter.h5 = the final weights, the same as checkpoint-10's */
+    lc_lora fin, ck;
+    snprintf(path, sizeof path, "%s/adapter.h5", dir);
+    EXPECT_OK(lc_adapter_load(path, &base.model, &fin, NULL, &info, 0));
+    check(!info.has_train_state && info.cfg.r == 8 && fabs(info.scale - 2.0) < 1e-12,
+          "adapter.h5 info: state %d r %d scale %g", info.has_train_state, info.cfg.r, info.scale);
+    snprintf(path, sizeof path, "%s/checkpoint-10.h5", dir);
+    lc_status st = lc_adapter_load(path, &base.model, &ck, NULL, NULL, 0);
+    if (!st) {
+        check(!memcmp(fin.params, ck.params, fin.n_params * sizeof(float)), "adapter.h5 != checkpoint-10.h5 weights");
+        lc_lora_free(&ck);
+    } else {
+        check(0, "checkpoint-10.h5: %s", lc_error_msg());
+    }
+    lc_lora_free(&fin);
+
+    /* refused on another base of the same shapes */
+    EXPECT_OK(lc_model_init_random(&other, &base.model.cfg, 0.02f, 12345));
+    EXPECT_OK(lc_model_identity_compute(&other, other.identity));
+    snprintf(path, sizeof path, "%s/adapter.h5", dir);
+    st = lc_adapter_load(path, &other, &l, NULL, NULL, 0);
+    printf("checkpoints: on a random base of the same shapes: %s: %s\n", lc_status_name(st), lc_error_msg());
+    check(st == LC_ERR_MISMATCH, "an adapter for another base must be refused (LC_ERR_MISMATCH), got %s",
+          lc_status_name(st));
+    check(strstr(lc_error_msg(), "random(seed=12345)") != NULL, "the refusal should name the other base");
+    if (st == LC_OK) lc_lora_free(&l);
+    st = lc_adapter_load(path, &other, &l, NULL, NULL, 1);
+    check(st == LC_OK, "allow_other_base should load it: %s", lc_error_msg());
+    if (st == LC_OK) lc_lora_free(&l);
+fail:
+    for (int i = 0; i < n_names; i++) free(names[i]);
+    lc_lora_free(&l);
+    lc_acts_free(acts);
+    lc_rows_free(&vrows);
+    lc_model_free(&other);
+    lc_base_close(&base);
+}
+
+/* ================================================================ main */
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s <accum|resume|nan|sanity|checkpoints> MODEL_DIR WORK_DIR\n", argv[0]);
+        return 2;
+    }
+    const char *what = argv[1], *model = argv[2], *work = argv[3];
+    rm_tree(work);
+    mkdir_p(work);
+    double t0 = lc_time_now();
+    if (!strcmp(what, "accum")) {
+        accum_direct(model, work);
+        accum_train(model, work);
+    } else if (!strcmp(what, "resume")) {
+        /* 12 rows, 2 x 2 per step: 3 steps per epoch, step 5 ends mid-epoch 1 (row 8) */
+        resume_variant(model, work, "mid_epoch", 12, 2, 1, 8);
+        /* 10 rows, 1 x 2 per step: 5 steps per epoch, step 5 ends epoch 0 */
+        resume_variant(model, work, "epoch_end", 10, 1, 0, 10);
+    } else if (!strcmp(what, "nan")) {
+        test_nan(model, work);
+    } else if (!strcmp(what, "sanity")) {
+        test_sanity(model, work);
+    } else if (!strcmp(what, "checkpoints")) {
+        test_checkpoints(model, work);
+    } else {
+        fprintf(stderr, "unknown test '%s'\n", what);
+        return 2;
+    }
+    printf("train %s: %s (%.1f s)\n", what, g_fail ? "FAILED" : "ok", lc_time_now() - t0);
+    return g_fail ? 1 : 0;
+}
