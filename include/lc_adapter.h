@@ -43,7 +43,7 @@ typedef struct {
     char base_identity[65];
     char base_arch[64];
     char base_source[1024];
-    char chat_template[4096];  /* template name ("chatml", ...; "custom" for a custom string) or "" */
+    char chat_template[4096];  /* template name ("chatml", ...) or the custom template string; "" if none */
     int has_train_state;
 } lc_adapter_info;
 

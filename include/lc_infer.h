@@ -23,6 +23,7 @@
 #include "lc_common.h"
 #include "lc_lora.h"
 #include "lc_model.h"
+#include "lc_sample.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,6 +65,41 @@ const int32_t *lc_infer_tokens(const lc_infer *s);
 int lc_infer_max_len(const lc_infer *s);
 /* Bytes the cache and its scratch hold. */
 size_t lc_infer_bytes(const lc_infer *s);
+
+/* ---- generation loop ---- */
+
+typedef enum {
+    LC_STOP_MAX_TOKENS = 0, /* max_new tokens generated */
+    LC_STOP_TOKEN,          /* a stop token (EOS, end of turn) was sampled */
+    LC_STOP_CALLBACK,       /* on_token asked to stop (e.g. a stop string) */
+    LC_STOP_CONTEXT,        /* the cache is full */
+} lc_stop_reason;
+
+typedef struct {
+    int n_prompt;          /* prompt tokens given */
+    int n_prompt_run;      /* of those, run through the model (the rest were cached) */
+    int n_gen;             /* tokens generated (a final stop token not counted) */
+    double prompt_s;       /* seconds for the prefill */
+    double gen_s;          /* seconds from the first sampled token to the end */
+    lc_stop_reason reason;
+    int32_t stop_token;    /* the stop token sampled, or -1 */
+} lc_gen_stats;
+
+/* Called with each generated token (never a stop token); return nonzero to stop. */
+typedef int (*lc_token_fn)(void *ctx, int32_t id);
+
+/* Continue prompt[n_prompt] (n_prompt >= 1): the cache is rewound to the
+ * longest common prefix of its tokens and the prompt (at least the last
+ * prompt token is always run), the rest is prefilled, then up to max_new
+ * tokens are drawn with smp and decoded one at a time. Stops at any of
+ * stop_ids[n_stop] (not passed to on_token, not stored in out), when on_token
+ * returns nonzero, at max_new, or when the cache is full. out (room for
+ * max_new, may be NULL) receives the generated ids; stats (may be NULL) the
+ * counts and timings. Errors: those of lc_infer_prefill (e.g. the prompt does
+ * not fit), LC_ERR_NOMEM. */
+lc_status lc_infer_generate(lc_infer *s, lc_sampler *smp, const int32_t *prompt, int n_prompt, int max_new,
+                            const int32_t *stop_ids, int n_stop, lc_token_fn on_token, void *ctx,
+                            int32_t *out, lc_gen_stats *stats);
 
 #ifdef __cplusplus
 }

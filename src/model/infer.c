@@ -23,6 +23,8 @@
 
 #define CHUNK 64                /* rows per prefill pass */
 #define LC_INFER_DEQ_ROWS 256   /* rows of a quantised weight dequantised per GEMM tile */
+#define SMALL_N 4                /* up to this many rows, norms and RoPE run on one thread */
+#define PAR_MIN_WORK 65536      /* multiply-adds below which a loop runs on one thread */
 
 struct lc_infer {
     const lc_model *m;
@@ -42,6 +44,7 @@ struct lc_infer {
     float *xa;             /* (CHUNK, r_max) LoRA intermediate */
     float *deq;            /* (LC_INFER_DEQ_ROWS, wide) dequantised tile */
     float *rowbuf;         /* (nthr, wide) one dequantised row per thread */
+    float *xsum;           /* (wide / 32 + 1) block sums of a matvec input */
     float *scores;         /* (nthr, max_len) attention scores per thread */
     float *mem;            /* the one block all of the above floats live in */
     size_t bytes;
@@ -112,7 +115,7 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
     size_t total = 2 * padded(L * KV * T) + 2 * padded(T * hd / 2) + 2 * padded(CHUNK * C) + padded(CHUNK) +
                    2 * padded(CHUNK * Q) + 2 * padded(CHUNK * KV) + 2 * padded(CHUNK * F) +
                    padded(CHUNK * (size_t)(r_max ? r_max : 1)) + padded(LC_INFER_DEQ_ROWS * wide) +
-                   padded((size_t)s->nthr * wide) + padded((size_t)s->nthr * T);
+                   padded((size_t)s->nthr * wide) + padded(wide / 32 + 1) + padded((size_t)s->nthr * T);
     s->mem = lc_alloc(total * sizeof(float));
     s->tokens = lc_alloc(T * sizeof(int32_t));
     s->ad = n_adapters ? lc_alloc((size_t)n_adapters * sizeof *s->ad) : NULL;
@@ -139,6 +142,7 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
     s->xa = take(&cur, CHUNK * (size_t)(r_max ? r_max : 1));
     s->deq = take(&cur, LC_INFER_DEQ_ROWS * wide);
     s->rowbuf = take(&cur, (size_t)s->nthr * wide);
+    s->xsum = take(&cur, wide / 32 + 1);
     s->scores = take(&cur, (size_t)s->nthr * T);
     LC_ASSERT((size_t)(cur - s->mem) <= total);
     s->bytes = total * sizeof(float) + T * sizeof(int32_t);
@@ -175,25 +179,125 @@ static float dot(const float *a, const float *b, int n) {
     return acc;
 }
 
-/* out (O) = W (O, K) · x (K) + bias: one row per iteration; quantised rows are
- * dequantised into this thread's row buffer right before the dot. */
+/* Fused dequantise-and-dot of one quantised row (K elements) with x (K), for
+ * the block types of common GGUF files; xsum (K/32) holds the sums of x over
+ * each 32-element block (for the offset terms of Q4_0 and Q4_1). Other types
+ * are dequantised into tmp (K) first. Layouts as in src/quant/quant.c:
+ *   Q8_0 (34 B): f16 d, i8 q[32]           w = q d
+ *   Q4_0 (18 B): f16 d, u8 q[16]           w_j = (lo(q_j) - 8) d, w_{j+16} = (hi(q_j) - 8) d
+ *   Q4_1 (20 B): f16 d, f16 m, u8 q[16]    w_j = lo(q_j) d + m,   w_{j+16} = hi(q_j) d + m
+ * i.e. row · x = sum over blocks of d * (q · x_block) + offset * sum(x_block).
+ * The result differs from dequantise-then-dot only by float rounding. */
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+#define HAVE_FUSED_AVX2 1
+
+static inline float f16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
+
+static inline float hsum8(__m256 v) {
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_add_ss(a, _mm_movehdup_ps(a));
+    return _mm_cvtss_f32(a);
+}
+
+/* 8 bytes (unsigned / signed) to 8 floats */
+static inline __m256 u8x8(__m128i b) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)); }
+static inline __m256 i8x8(__m128i b) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)); }
+
+static float row_dot_q8_0(const uint8_t *row, const float *x, int nb) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++, row += 34, x += 32) {
+        const uint8_t *q = row + 2;
+        __m256 s = _mm256_mul_ps(i8x8(_mm_loadl_epi64((const __m128i *)q)), _mm256_loadu_ps(x));
+        s = _mm256_fmadd_ps(i8x8(_mm_loadl_epi64((const __m128i *)(q + 8))), _mm256_loadu_ps(x + 8), s);
+        s = _mm256_fmadd_ps(i8x8(_mm_loadl_epi64((const __m128i *)(q + 16))), _mm256_loadu_ps(x + 16), s);
+        s = _mm256_fmadd_ps(i8x8(_mm_loadl_epi64((const __m128i *)(q + 24))), _mm256_loadu_ps(x + 24), s);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(row)), s, acc);
+    }
+    return hsum8(acc);
+}
+
+static float row_dot_q4(const uint8_t *row, const float *x, const float *xsum, int nb, int q41) {
+    const int bytes = q41 ? 20 : 18;
+    const __m128i mask = _mm_set1_epi8(15);
+    __m256 acc = _mm256_setzero_ps();
+    float off_acc = 0.0f;
+    for (int b = 0; b < nb; b++, row += bytes, x += 32) {
+        __m128i raw = _mm_loadu_si128((const __m128i *)(row + (q41 ? 4 : 2)));
+        __m128i lo = _mm_and_si128(raw, mask), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
+        __m256 s = _mm256_mul_ps(u8x8(lo), _mm256_loadu_ps(x));
+        s = _mm256_fmadd_ps(u8x8(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(x + 8), s);
+        s = _mm256_fmadd_ps(u8x8(hi), _mm256_loadu_ps(x + 16), s);
+        s = _mm256_fmadd_ps(u8x8(_mm_srli_si128(hi, 8)), _mm256_loadu_ps(x + 24), s);
+        float d = f16(row);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), s, acc);
+        off_acc += (q41 ? f16(row + 2) : -8.0f * d) * xsum[b];
+    }
+    return hsum8(acc) + off_acc;
+}
+#endif
+
+static float row_dot(lc_dtype t, const uint8_t *row, const float *x, const float *xsum, int K, float *tmp) {
+    int nb = K / 32;
+#ifdef HAVE_FUSED_AVX2
+    if (t == LC_DT_Q8_0) return row_dot_q8_0(row, x, nb);
+    if (t == LC_DT_Q4_0 || t == LC_DT_Q4_1) return row_dot_q4(row, x, xsum, nb, t == LC_DT_Q4_1);
+#else
+    float acc = 0.0f;
+    if (t == LC_DT_Q8_0) {
+        for (int b = 0; b < nb; b++, row += 34) {
+            const int8_t *q = (const int8_t *)(row + 2);
+            const float *xb = x + 32 * b;
+            float sb = 0.0f;
+#pragma omp simd reduction(+ : sb)
+            for (int j = 0; j < 32; j++) sb += (float)q[j] * xb[j];
+            acc += lc_f16_to_f32((uint16_t)(row[0] | row[1] << 8)) * sb;
+        }
+        return acc;
+    }
+    if (t == LC_DT_Q4_0 || t == LC_DT_Q4_1) {
+        int q41 = t == LC_DT_Q4_1, bytes = q41 ? 20 : 18;
+        for (int b = 0; b < nb; b++, row += bytes) {
+            const uint8_t *q = row + (q41 ? 4 : 2);
+            const float *xb = x + 32 * b;
+            float sb = 0.0f;
+#pragma omp simd reduction(+ : sb)
+            for (int j = 0; j < 16; j++) sb += (float)(q[j] & 15) * xb[j] + (float)(q[j] >> 4) * xb[j + 16];
+            float d = lc_f16_to_f32((uint16_t)(row[0] | row[1] << 8));
+            float off = q41 ? lc_f16_to_f32((uint16_t)(row[2] | row[3] << 8)) : -8.0f * d;
+            acc += d * sb + off * xsum[b];
+        }
+        return acc;
+    }
+#endif
+    (void)xsum;
+    (void)nb;
+    lc_dequantize(t, row, tmp, K);
+    return dot(tmp, x, K);
+}
+
+/* out (O) = W (O, K) · x (K) + bias: one row per iteration, quantised rows
+ * through the fused row_dot. */
 static void matvec(lc_infer *s, float *out, const float *x, const lc_weight *W, const float *bias) {
     int O = W->rows, K = W->cols;
     size_t rb = lc_dtype_row_bytes(W->type, K);
-    const char *data = W->data;
-#pragma omp parallel num_threads(s->nthr)
+    const uint8_t *data = W->data;
+    float *xsum = s->xsum; /* (K/32) */
+    if (W->type == LC_DT_Q4_0 || W->type == LC_DT_Q4_1)
+        for (int b = 0; b < K / 32; b++) {
+            float acc = 0.0f;
+            for (int j = 0; j < 32; j++) acc += x[32 * b + j];
+            xsum[b] = acc;
+        }
+#pragma omp parallel num_threads(s->nthr) if ((size_t)O * K >= PAR_MIN_WORK)
     {
         float *row = s->rowbuf + (size_t)omp_get_thread_num() * s->wide; /* (K) */
 #pragma omp for schedule(static)
         for (int o = 0; o < O; o++) {
-            const float *w;
-            if (W->type == LC_DT_F32) {
-                w = (const float *)(data + (size_t)o * rb);
-            } else {
-                lc_dequantize(W->type, data + (size_t)o * rb, row, K);
-                w = row;
-            }
-            out[o] = dot(w, x, K) + (bias ? bias[o] : 0.0f);
+            float y = W->type == LC_DT_F32 ? dot((const float *)(data + (size_t)o * rb), x, K)
+                                           : row_dot(W->type, data + (size_t)o * rb, x, xsum, K, row);
+            out[o] = y + (bias ? bias[o] : 0.0f);
         }
     }
 }
@@ -248,7 +352,7 @@ static void attend(lc_infer *s, float *att, const float *q, const float *kc, con
     int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, group = Hq / Hkv;
     size_t T = (size_t)s->max_len;
     const float scale = (float)(1.0 / sqrt((double)hd));
-#pragma omp parallel num_threads(s->nthr)
+#pragma omp parallel num_threads(s->nthr) if ((size_t)N * Hq * (size_t)(p0 + N) * hd >= PAR_MIN_WORK)
     {
         float *sc = s->scores + (size_t)omp_get_thread_num() * T; /* (len) */
         float qs[256];
@@ -285,6 +389,44 @@ static void attend(lc_infer *s, float *att, const float *q, const float *kc, con
 
 /* ------------------------------------------------------------ the pass */
 
+/* Decode-sized (few rows) RMSNorm and RoPE on the calling thread: the kernels
+ * in lc_kernels.h fork an OpenMP team per call, which costs more than the
+ * work for one row. Same arithmetic as lc_rmsnorm_forward / lc_rope_forward
+ * (sum of squares in double, then float scaling). out, x (N, C); w (C). */
+static void rmsnorm_rows(float *out, const float *x, const float *w, int N, int C, float eps) {
+    for (int n = 0; n < N; n++, x += C, out += C) {
+        double ss[4] = {0, 0, 0, 0};
+        int i = 0;
+        for (; i + 4 <= C; i += 4)
+            for (int u = 0; u < 4; u++) ss[u] += (double)x[i + u] * x[i + u];
+        for (; i < C; i++) ss[0] += (double)x[i] * x[i];
+        float r = (float)(1.0 / sqrt(((ss[0] + ss[1]) + (ss[2] + ss[3])) / C + (double)eps));
+        for (i = 0; i < C; i++) out[i] = (x[i] * r) * w[i];
+    }
+}
+
+/* x (N, H, hd) at consecutive positions whose table rows start at cs, sn (N, hd/2). */
+static void rope_rows(float *x, const float *cs, const float *sn, int N, int H, int hd) {
+    int h2 = hd / 2;
+    for (int n = 0; n < N; n++, cs += h2, sn += h2)
+        for (int h = 0; h < H; h++, x += hd)
+            for (int i = 0; i < h2; i++) {
+                float a = x[i], b = x[i + h2];
+                x[i] = a * cs[i] - b * sn[i];
+                x[i + h2] = b * cs[i] + a * sn[i];
+            }
+}
+
+static void rmsnorm(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
+    if (N <= SMALL_N) rmsnorm_rows(out, x, w, N, C, eps);
+    else lc_rmsnorm_forward(out, rstd, x, w, N, C, eps);
+}
+
+static void rope(float *x, const float *cs, const float *sn, int N, int H, int hd) {
+    if (N <= SMALL_N) rope_rows(x, cs, sn, N, H, hd);
+    else lc_rope_forward(x, cs, sn, 1, N, H, hd);
+}
+
 static void add_inplace(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
@@ -320,24 +462,24 @@ static void forward_chunk(lc_infer *s, const int32_t *tokens, int N) {
     }
     for (int l = 0; l < c->n_layers; l++) {
         const lc_layer *w = &m->layers[l];
-        lc_rmsnorm_forward(s->xn, s->rstd, s->x, w->attn_norm, N, C, c->rms_eps);
+        rmsnorm(s->xn, s->rstd, s->x, w->attn_norm, N, C, c->rms_eps);
         proj(s, s->q, s->xn, &w->wq, w->bq, l, LC_T_Q, N);
         proj(s, s->k, s->xn, &w->wk, w->bk, l, LC_T_K, N);
         proj(s, s->v, s->xn, &w->wv, w->bv, l, LC_T_V, N);
-        lc_rope_forward(s->q, cs, sn, 1, N, Hq, hd);
-        lc_rope_forward(s->k, cs, sn, 1, N, Hkv, hd);
+        rope(s->q, cs, sn, N, Hq, hd);
+        rope(s->k, cs, sn, N, Hkv, hd);
         cache_store(s, l, p0, N);
         attend(s, s->att, s->q, s->kc + l * kv_layer, s->vc + l * kv_layer, p0, N);
         proj(s, s->xn, s->att, &w->wo, NULL, l, LC_T_O, N);
         add_inplace(s->x, s->xn, (size_t)N * C);
-        lc_rmsnorm_forward(s->xn, s->rstd, s->x, w->mlp_norm, N, C, c->rms_eps);
+        rmsnorm(s->xn, s->rstd, s->x, w->mlp_norm, N, C, c->rms_eps);
         proj(s, s->gate, s->xn, &w->w_gate, NULL, l, LC_T_GATE, N);
         proj(s, s->up, s->xn, &w->w_up, NULL, l, LC_T_UP, N);
         lc_swiglu_forward(s->gate, s->gate, s->up, (size_t)N * F);
         proj(s, s->xn, s->gate, &w->w_down, NULL, l, LC_T_DOWN, N);
         add_inplace(s->x, s->xn, (size_t)N * C);
     }
-    lc_rmsnorm_forward(s->xn, s->rstd, s->x, m->final_norm, N, C, c->rms_eps);
+    rmsnorm(s->xn, s->rstd, s->x, m->final_norm, N, C, c->rms_eps);
     memcpy(s->tokens + p0, tokens, (size_t)N * sizeof(int32_t));
     s->pos = p0 + N;
 }
@@ -378,3 +520,55 @@ lc_status lc_infer_prefill_all(lc_infer *s, const int32_t *tokens, int n, float 
 }
 
 lc_status lc_infer_decode(lc_infer *s, int32_t token, float *logits) { return run(s, &token, 1, logits, 0); }
+
+/* ------------------------------------------------------------ generation */
+
+static int is_stop(int32_t id, const int32_t *stop_ids, int n_stop) {
+    for (int i = 0; i < n_stop; i++)
+        if (stop_ids[i] == id) return 1;
+    return 0;
+}
+
+lc_status lc_infer_generate(lc_infer *s, lc_sampler *smp, const int32_t *prompt, int n_prompt, int max_new,
+                            const int32_t *stop_ids, int n_stop, lc_token_fn on_token, void *ctx,
+                            int32_t *out, lc_gen_stats *stats) {
+    lc_gen_stats g = {n_prompt, 0, 0, 0, 0, LC_STOP_MAX_TOKENS, -1};
+    if (n_prompt < 1) return lc_errorf(LC_ERR_ARG, "generation needs at least one prompt token");
+    int V = s->m->cfg.vocab_size;
+    float *logits = lc_alloc((size_t)V * sizeof(float)); /* (V) */
+    if (!logits) return lc_errorf(LC_ERR_NOMEM, "out of memory for logits");
+    int cp = 0; /* reuse the cached common prefix */
+    while (cp < s->pos && cp < n_prompt - 1 && s->tokens[cp] == prompt[cp]) cp++;
+    s->pos = cp;
+    double t0 = lc_time_now();
+    g.n_prompt_run = n_prompt - cp;
+    lc_status st = lc_infer_prefill(s, prompt + cp, n_prompt - cp, logits);
+    if (st) goto done;
+    double t1 = lc_time_now();
+    g.prompt_s = t1 - t0;
+    for (int i = 0; i < max_new; i++) {
+        int32_t id = lc_sampler_sample(smp, logits, s->tokens, s->pos);
+        if (is_stop(id, stop_ids, n_stop)) {
+            g.reason = LC_STOP_TOKEN;
+            g.stop_token = id;
+            break;
+        }
+        if (out) out[g.n_gen] = id;
+        g.n_gen++;
+        if (on_token && on_token(ctx, id)) {
+            g.reason = LC_STOP_CALLBACK;
+            break;
+        }
+        if (i + 1 == max_new) break;
+        if (s->pos >= s->max_len) {
+            g.reason = LC_STOP_CONTEXT;
+            break;
+        }
+        if ((st = lc_infer_decode(s, id, logits)) != LC_OK) goto done;
+    }
+    g.gen_s = lc_time_now() - t1;
+done:
+    lc_free(logits);
+    if (stats) *stats = g;
+    return st;
+}

@@ -218,7 +218,10 @@ static lc_status save_checkpoint(run *R, const char *name, int with_state) {
         R->state.pos = bs.pos;
         memcpy(R->state.epoch_rng, bs.rng.s, sizeof R->state.epoch_rng);
     }
-    lc_status st = lc_adapter_save(path, &R->lora, &R->base.model, lc_chat_template_name(R->tmpl),
+    /* the template as lc_chat_template_create takes it back: a name, or the custom string itself */
+    const char *tmpl = lc_chat_template_name(R->tmpl);
+    if (!strcmp(tmpl, "custom")) tmpl = R->cfg->chat_template;
+    lc_status st = lc_adapter_save(path, &R->lora, &R->base.model, tmpl,
                                    with_state ? &R->state : NULL, R->config_yaml);
     if (st) lc_error_wrap(st, "saving %s", path);
     return st;

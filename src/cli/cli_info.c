@@ -1,0 +1,153 @@
+/*
+ * cli_info.c — `lorac info MODEL [--adapter A.h5]`: what a base model is
+ * (architecture, sizes, weight types, parameter count, tokenizer, chat
+ * template, identity) and, for an adapter, its LoRA config and whether it
+ * belongs to this model.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "lc_adapter.h"
+#include "lc_base.h"
+#include "lc_chat.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: lorac info MODEL [--adapter A.h5] [--tokenizer T]\n\n"
+               "Describes a base model (HF directory or .gguf) and, with --adapter, a LoRA adapter file.\n");
+}
+
+/* Count each frozen matrix's storage type and bytes. */
+static void weight_types(const lc_model *m, FILE *f) {
+    int count[LC_DT_COUNT] = {0};
+    double bytes[LC_DT_COUNT] = {0};
+    const lc_weight *ws[2] = {&m->tok_emb, m->cfg.tie_embeddings ? NULL : &m->lm_head};
+    for (int i = 0; i < 2; i++)
+        if (ws[i]) {
+            count[ws[i]->type]++;
+            bytes[ws[i]->type] += (double)lc_dtype_row_bytes(ws[i]->type, ws[i]->cols) * ws[i]->rows;
+        }
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const lc_layer *L = &m->layers[l];
+        const lc_weight *lw[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7; i++) {
+            count[lw[i]->type]++;
+            bytes[lw[i]->type] += (double)lc_dtype_row_bytes(lw[i]->type, lw[i]->cols) * lw[i]->rows;
+        }
+    }
+    int norms = 2 * m->cfg.n_layers + 1, biases = m->cfg.attn_bias ? 3 * m->cfg.n_layers : 0;
+    fprintf(f, "  weights          ");
+    for (int t = 0; t < LC_DT_COUNT; t++)
+        if (count[t]) fprintf(f, "%s x%d (%.1f MB)  ", lc_dtype_name((lc_dtype)t), count[t], bytes[t] / 1e6);
+    fprintf(f, "\n  vectors          F32 x%d (norm weights%s)\n", norms + biases, biases ? " + q/k/v biases" : "");
+}
+
+static void token_line(const lc_tokenizer *t, const char *what, int id) {
+    if (id < 0) {
+        printf("  %-16s none\n", what);
+        return;
+    }
+    char *s = lc_tokenizer_decode_token(t, id);
+    printf("  %-16s %d %s\n", what, id, s ? s : "");
+    free(s);
+}
+
+static void model_info(const lc_base *b) {
+    const lc_model *m = &b->model;
+    const lc_model_config *c = &m->cfg;
+    printf("model            %s (%s)\n", b->path, b->is_gguf ? "GGUF" : "Hugging Face directory");
+    printf("  architecture     %s\n", lc_arch_name(c->arch));
+    printf("  layers           %d\n  hidden           %d\n  intermediate     %d\n", c->n_layers, c->hidden_size,
+           c->intermediate_size);
+    printf("  heads            %d query, %d key/value (group %d), head_dim %d\n", c->n_heads, c->n_kv_heads,
+           c->n_heads / c->n_kv_heads, c->head_dim);
+    printf("  vocab            %d\n  max positions    %d\n", c->vocab_size, c->max_position);
+    printf("  rope theta       %g\n  rms eps          %g\n", c->rope_theta, c->rms_eps);
+    printf("  tied embeddings  %s\n  q/k/v bias       %s\n", c->tie_embeddings ? "yes" : "no",
+           c->attn_bias ? "yes" : "no");
+    weight_types(m, stdout);
+    long long n = (long long)lc_model_param_count(m);
+    printf("  parameters       %lld (%.1f M)\n", n, n / 1e6);
+    printf("  identity         %s\n", m->identity);
+    const lc_tokenizer *t = b->tok;
+    printf("tokenizer        %s, %d tokens\n", lc_tokenizer_kind(t), lc_tokenizer_vocab_size(t));
+    token_line(t, "bos", lc_tokenizer_bos_id(t));
+    token_line(t, "eos", lc_tokenizer_eos_id(t));
+    if (c->eos_id >= 0 && c->eos_id != lc_tokenizer_eos_id(t)) token_line(t, "eos (config)", c->eos_id);
+    const char *jinja = lc_tokenizer_chat_template(t);
+    lc_chat_template *tmpl = NULL;
+    if (!jinja) printf("chat template    none in the model (generate uses 'none')\n");
+    else if (lc_chat_template_detect(&tmpl, jinja) == LC_OK)
+        printf("chat template    %s (detected from the model's Jinja template)\n", lc_chat_template_name(tmpl));
+    else printf("chat template    not recognised: %s\n", lc_error_msg());
+    lc_chat_template_free(tmpl);
+}
+
+/* LoRA parameters of an adapter with config cfg on model m. */
+static long long lora_params(const lc_model *m, const lc_lora_config *cfg) {
+    long long n = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const lc_layer *L = &m->layers[l];
+        const lc_weight *lw[LC_T_COUNT] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int t = 0; t < LC_T_COUNT; t++)
+            if (cfg->targets & (1u << t)) n += (long long)cfg->r * (lw[t]->rows + lw[t]->cols);
+    }
+    return n;
+}
+
+static int adapter_info(const lc_base *b, const char *path) {
+    lc_adapter_info ai;
+    if (lc_adapter_read_info(path, &ai)) {
+        fprintf(stderr, "lorac info: adapter '%s': %s\n", path, lc_error_msg());
+        return 1;
+    }
+    printf("adapter          %s\n", path);
+    printf("  r                %d\n  alpha            %g\n  scaling          %g (%s)\n", ai.cfg.r, ai.cfg.alpha,
+           ai.scale, ai.cfg.rslora ? "alpha / sqrt(r), rsLoRA" : "alpha / r");
+    printf("  targets         ");
+    for (int t = 0; t < LC_T_COUNT; t++)
+        if (ai.cfg.targets & (1u << t)) printf(" %s", lc_lora_target_name((lc_lora_target)t));
+    printf("\n  dropout          %g\n", ai.cfg.dropout);
+    int match = !strcmp(ai.base_identity, b->model.identity);
+    long long n = lora_params(&b->model, &ai.cfg);
+    if (match) printf("  trainable params %lld (%.3f%% of the base)\n", n, 100.0 * n / lc_model_param_count(&b->model));
+    printf("  chat template    %s\n", ai.chat_template[0] ? ai.chat_template : "(not recorded)");
+    printf("  base             %s (%s)\n", ai.base_source, ai.base_arch);
+    printf("  base identity    %s: %s\n", ai.base_identity,
+           match ? "matches this model" : "DOES NOT match this model (generate will refuse it)");
+    printf("  training state   %s\n", ai.has_train_state ? "yes (a checkpoint: `lorac train --resume` can continue it)"
+                                                          : "no (a plain adapter)");
+    return 0;
+}
+
+int cli_info(int argc, char **argv) {
+    const char *model = NULL, *adapter = NULL, *tokenizer = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--adapter") && i + 1 < argc) adapter = argv[++i];
+        else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tokenizer = argv[++i];
+        else if (argv[i][0] != '-' && !model) model = argv[i];
+        else {
+            fprintf(stderr, "lorac info: unexpected argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!model) {
+        usage(stderr);
+        return 2;
+    }
+    lc_base b;
+    if (lc_base_open(&b, model, tokenizer)) {
+        fprintf(stderr, "lorac info: %s\n", lc_error_msg());
+        return 1;
+    }
+    model_info(&b);
+    int rc = adapter ? adapter_info(&b, adapter) : 0;
+    lc_base_close(&b);
+    return rc;
+}
