@@ -114,6 +114,22 @@ double lc_sum_squares(const float *x, size_t n);
 /* x *= s. */
 void lc_scale(float *x, size_t n, float s);
 
+/* ---- LayerNorm (GPT-2): out = (inp - mean) * rstd * weight + bias --------
+ * rstd = 1/sqrt(var + eps), var the biased row variance (torch LayerNorm).
+ * out (N, C), mean (N), rstd (N) saved for backward, inp (N, C), weight and
+ * bias (C). */
+void lc_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *weight, const float *bias, int N, int C, float eps);
+/* dinp (N, C) += d/dinp; weight and bias are frozen, so no dweight/dbias. */
+void lc_layernorm_backward(float *dinp, const float *dout, const float *inp, const float *weight,
+                           const float *mean, const float *rstd, int N, int C);
+
+/* ---- GELU, tanh approximation (GPT-2 "gelu_new", torch gelu(approximate="tanh")):
+ * h = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). h, x: n elements. */
+void lc_gelu_tanh_forward(float *h, const float *x, size_t n);
+/* dx (n) += dh * gelu'(x). */
+void lc_gelu_tanh_backward(float *dx, const float *dh, const float *x, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

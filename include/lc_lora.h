@@ -8,6 +8,10 @@
  * and AdamW moments (m, v) in arrays of the same layout, so the optimizer is
  * one flat loop. Layout: layer-major, then target in lc_lora_target order,
  * then A followed by B.
+ *
+ * GPT-2 (LC_ARCH_GPT2) has its own targets, named as PEFT names its Conv1D
+ * modules: c_attn (fused q|k|v: one A (r, C), one B (3C, r)), attn.c_proj,
+ * c_fc and mlp.c_proj. As in PEFT, "c_proj" selects both c_proj modules.
  */
 #ifndef LC_LORA_H
 #define LC_LORA_H
@@ -23,14 +27,29 @@ extern "C" {
 #endif
 
 typedef enum {
-    LC_T_Q = 0, LC_T_K, LC_T_V, LC_T_O, LC_T_GATE, LC_T_UP, LC_T_DOWN, LC_T_COUNT
+    LC_T_Q = 0, LC_T_K, LC_T_V, LC_T_O, LC_T_GATE, LC_T_UP, LC_T_DOWN, /* Llama family */
+    LC_T_C_ATTN, LC_T_ATTN_C_PROJ, LC_T_C_FC, LC_T_MLP_C_PROJ,           /* GPT-2 */
+    LC_T_COUNT
 } lc_lora_target;
 
-/* PEFT module names: "q_proj", "k_proj", ... */
+/* PEFT target_modules name, unique per target: "q_proj", ..., "down_proj",
+ * "c_attn", "attn.c_proj", "c_fc", "mlp.c_proj". */
 const char *lc_lora_target_name(lc_lora_target t);
-/* "self_attn" or "mlp": the parent module in HF naming. */
+/* The parent module in HF naming: "self_attn" or "mlp"; GPT-2: "attn" or "mlp". */
 const char *lc_lora_target_parent(lc_lora_target t);
-/* Parse "q_proj,v_proj", "all-linear" or "all" into a bitmask (1u << target). */
+/* Bitmask of the targets a model of architecture `arch` has. */
+unsigned lc_lora_arch_targets(lc_arch arch);
+/* Parse target_modules for a model of architecture `arch` into a bitmask
+ * (1u << target): a comma/space separated list of module names (for GPT-2
+ * "c_proj" means both attn.c_proj and mlp.c_proj, as in PEFT; "attn.c_proj"
+ * and "mlp.c_proj" pick one), or "all-linear" / "all" = every target of the
+ * architecture (PEFT's all-linear: lm_head excluded). A name the architecture
+ * does not have is an LC_ERR_CONFIG error that lists the allowed names. */
+lc_status lc_lora_targets_parse_arch(const char *spec, lc_arch arch, unsigned *mask);
+/* The Llama-family version, for callers that do not know the model yet:
+ * "all-linear" / "all" give every target of every architecture (lc_lora_init
+ * keeps those of the model's), and names of any architecture are accepted
+ * (so a stored GPT-2 target list parses back). */
 lc_status lc_lora_targets_parse(const char *spec, unsigned *mask);
 
 typedef struct {
@@ -57,18 +76,23 @@ typedef struct {
     lc_lora_pair *pairs; /* (n_layers, LC_T_COUNT) */
     size_t n_params;
     float *params, *grads, *m, *v;
+    lc_arch arch;        /* of the model it was made for: picks PEFT tensor names */
 } lc_lora;
 
 /* Allocate an adapter for model m with config cfg and initialise it as PEFT
  * does: A kaiming-uniform(a=sqrt(5)) i.e. U(-1/sqrt(in), 1/sqrt(in)), or
  * N(0, std=1/r) when init_gaussian (PEFT init_lora_weights="gaussian"); B = 0.
- * Draws from rng in layout order. */
+ * Draws from rng in layout order. Targets the model's architecture does not
+ * have are dropped (lora->cfg.targets keeps the rest); none left is an
+ * LC_ERR_CONFIG error naming the architecture's targets. */
 lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *cfg, lc_rng *rng);
 void lc_lora_free(lc_lora *lora);
 static inline lc_lora_pair *lc_lora_get(const lc_lora *l, int layer, lc_lora_target t) {
     return &l->pairs[layer * LC_T_COUNT + (int)t];
 }
-/* PEFT tensor name, e.g. "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight". */
+/* PEFT tensor name, e.g. "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight";
+ * GPT-2 targets: "base_model.model.transformer.h.3.attn.c_attn.lora_A.weight",
+ * "base_model.model.transformer.h.3.mlp.c_proj.lora_B.weight". */
 void lc_lora_tensor_name(char *buf, size_t size, int layer, lc_lora_target t, int is_B);
 /* Zero the gradient array. */
 void lc_lora_zero_grad(lc_lora *lora);

@@ -5,6 +5,10 @@
  *
  * Architectures: Llama (Llama 2/3, SmolLM/SmolLM2, TinyLlama), Mistral, Qwen2
  * (q/k/v biases). RMSNorm, rotate-half RoPE, grouped-query attention, SwiGLU.
+ * GPT-2 (LC_ARCH_GPT2): LayerNorm with biases, learned absolute position
+ * embeddings, fused q|k|v projection, biases on every linear, GELU (tanh
+ * approximation) MLP, tied lm_head; it uses the GPT-2 fields marked below and
+ * leaves wq/wk/wv/w_gate empty.
  *
  * Loaders (lc_loader.h for HF directories, lc_gguf.h for GGUF) fill an
  * lc_model; the weights here are always in HF orientation and HF q/k row order.
@@ -26,6 +30,7 @@ typedef enum {
     LC_ARCH_LLAMA = 0,
     LC_ARCH_MISTRAL,
     LC_ARCH_QWEN2,
+    LC_ARCH_GPT2,
 } lc_arch;
 
 const char *lc_arch_name(lc_arch a); /* HF architecture name, e.g. "LlamaForCausalLM" */
@@ -45,6 +50,9 @@ typedef struct {
     int tie_embeddings;    /* lm_head shares tok_emb */
     int attn_bias;         /* q/k/v projections have biases (Qwen2) */
     int bos_id, eos_id;    /* -1 if unknown */
+    /* GPT-2 only: LayerNorm epsilon (layer_norm_epsilon). max_position is
+     * n_positions (rows of pos_emb); F = n_inner; rms_eps, rope_theta unused. */
+    float layer_norm_eps;
 } lc_model_config;
 
 /* A frozen weight matrix, row-major (rows = out features, cols = in features).
@@ -66,6 +74,15 @@ typedef struct {
     lc_weight w_gate;                  /* (F, C) */
     lc_weight w_up;                    /* (F, C) */
     lc_weight w_down;                  /* (C, F) */
+    /* GPT-2 only (NULL / empty otherwise). attn_norm, mlp_norm are the
+     * ln_1, ln_2 weights; wo = attn.c_proj, w_up = mlp.c_fc, w_down =
+     * mlp.c_proj, all transposed from HF's Conv1D (in, out) into (out, in). */
+    float *attn_norm_b, *mlp_norm_b;   /* (C) ln_1, ln_2 biases */
+    lc_weight wqkv;                    /* (3C, C) attn.c_attn: rows q | k | v */
+    float *bqkv;                       /* (3C) */
+    float *bo;                         /* (C) attn.c_proj bias */
+    float *b_up;                       /* (F) mlp.c_fc bias */
+    float *b_down;                     /* (C) mlp.c_proj bias */
 } lc_layer;
 
 /* Memory the model owns: malloc'd blocks and mmap'd regions, freed together. */
@@ -85,22 +102,28 @@ typedef struct {
     char identity[65];    /* hex SHA-256-like digest of config + weights (lc_model_identity) */
     lc_buffer *buffers;
     int n_buffers, cap_buffers;
+    /* GPT-2 only (empty / NULL otherwise) */
+    lc_weight pos_emb;    /* (max_position, C) learned position embeddings (wpe) */
+    float *final_norm_b;  /* (C) ln_f bias; final_norm is ln_f's weight */
 } lc_model;
 
 /* Take ownership of a buffer (freed by lc_model_free). Returns LC_OK or LC_ERR_NOMEM. */
 lc_status lc_model_own(lc_model *m, void *ptr, size_t size, int is_mmap);
 /* Free everything the model owns and zero it. Safe on a zeroed model. */
 void lc_model_free(lc_model *m);
-/* Check the config is self-consistent (heads divide, sizes positive). */
+/* Check the config is self-consistent (heads divide, sizes positive; for
+ * GPT-2: n_kv_heads == n_heads, head_dim * n_heads == C, tied, eps > 0). */
 lc_status lc_model_config_validate(const lc_model_config *c);
-/* Parameter count of the base model (tied embeddings counted once). */
+/* Parameter count of the base model (tied embeddings counted once; GPT-2:
+ * with position embeddings and every bias, as HF's num_parameters()). */
 int64_t lc_model_param_count(const lc_model *m);
-/* A model with the given config and random fp32 weights (N(0, std) matrices,
- * norm weights 1 + N(0, std), biases N(0, std)), for benchmarks, tests and the
- * built-in demo when no real model is at hand. */
 /* Convert every quantised / half-precision weight to owned fp32 (memory grows
  * to 4 bytes per weight; the mapped originals stay mapped). */
 lc_status lc_model_dequantize_all(lc_model *m);
+/* A model with the given config and random fp32 weights (N(0, std) matrices,
+ * norm weights 1 + N(0, std), biases N(0, std)), for benchmarks, tests and the
+ * built-in demo when no real model is at hand. GPT-2 configs get every GPT-2
+ * tensor (position embeddings, fused qkv, all biases). */
 lc_status lc_model_init_random(lc_model *m, const lc_model_config *cfg, float std, uint64_t seed);
 
 #ifdef __cplusplus

@@ -45,8 +45,11 @@ static const char *const SCHED_NAMES[] = {"constant", "linear", "cosine", NULL};
 static const char *const TRUNC_NAMES[] = {"truncate", "drop", NULL};
 static const char *const INIT_NAMES[] = {"kaiming", "gaussian", NULL};
 /* PEFT module names in lc_lora_target order (lc_lora.h). */
-static const char *const TARGET_NAMES[] = {"q_proj", "k_proj",  "v_proj",    "o_proj",
-                                           "gate_proj", "up_proj", "down_proj", NULL};
+static const char *const TARGET_NAMES[] = {"q_proj",    "k_proj",  "v_proj",    "o_proj",
+                                           "gate_proj", "up_proj", "down_proj", "c_attn",
+                                           "attn.c_proj", "c_fc", "mlp.c_proj", NULL};
+#define TARGET_ATTN_C_PROJ 8 /* "c_proj" alone means both GPT-2 c_proj modules, as in PEFT */
+#define TARGET_MLP_C_PROJ 10
 
 #define F(field) offsetof(lc_train_config, field)
 #define S(field) sizeof(((lc_train_config *)0)->field)
@@ -74,7 +77,7 @@ static const key_desc KEYS[] = {
     DBL(alpha, 0, 1e9, 1, 0, "a number > 0", "LoRA alpha (scale = alpha / r)"),
     DBL(dropout, 0, 1, 0, 1, "a number in [0, 1)", "dropout on the LoRA input"),
     {"target_modules", K_TARGETS, F(target_modules), S(target_modules), 0, 0, 0, 0, NULL,
-     "a list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, or all-linear",
+     "a list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (Llama family), c_attn, c_proj, c_fc (GPT-2), or all-linear",
      "modules that get adapters"},
     BOOL(rslora, "rank-stabilised scale alpha / sqrt(r)"),
     ENUM(init, init_gaussian, INIT_NAMES, "one of kaiming, gaussian", "lora_A init (lora_B is zero)"),
@@ -297,6 +300,10 @@ static int parse_targets(const char *spec, char *out, size_t cap, char *bad, siz
         name[len] = 0;
         n_names++;
         if (!strcmp(name, "all-linear") || !strcmp(name, "all")) { all = 1; continue; }
+        if (!strcmp(name, "c_proj")) {
+            mask |= (1u << TARGET_ATTN_C_PROJ) | (1u << TARGET_MLP_C_PROJ);
+            continue;
+        }
         int found = -1;
         for (int t = 0; TARGET_NAMES[t]; t++)
             if (!strcmp(name, TARGET_NAMES[t])) found = t;

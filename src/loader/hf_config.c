@@ -6,6 +6,8 @@
  */
 #include "lc_loader.h"
 
+#include "hf_gpt2.h"
+
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -19,11 +21,12 @@ static const struct {
     {"LlamaForCausalLM", "llama", LC_ARCH_LLAMA},
     {"MistralForCausalLM", "mistral", LC_ARCH_MISTRAL},
     {"Qwen2ForCausalLM", "qwen2", LC_ARCH_QWEN2},
+    {"GPT2LMHeadModel", "gpt2", LC_ARCH_GPT2}, /* its keys: hf_gpt2.c */
 };
 #define N_ARCHS ((int)(sizeof ARCHS / sizeof ARCHS[0]))
 #define SUPPORTED_MSG                                                                              \
-    "supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM (model_type llama, mistral, " \
-    "qwen2)"
+    "supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel (model_type " \
+    "llama, mistral, qwen2, gpt2)"
 
 /* Short JSON rendering of a value for messages (caller frees). */
 static char *json_repr(const json_t *v) {
@@ -138,6 +141,7 @@ static lc_status parse_config(const char *path, json_t *root, lc_model_config *c
     lc_status rc;
     memset(c, 0, sizeof *c);
     if ((rc = parse_arch(path, root, &c->arch))) return rc;
+    if (c->arch == LC_ARCH_GPT2) return lc_hf_gpt2_config(path, root, c);
     if ((rc = get_pos_int(path, root, "vocab_size", -1, &c->vocab_size)) ||
         (rc = get_pos_int(path, root, "hidden_size", -1, &c->hidden_size)) ||
         (rc = get_pos_int(path, root, "intermediate_size", -1, &c->intermediate_size)) ||

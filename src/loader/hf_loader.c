@@ -10,6 +10,7 @@
  * source pages behind it so peak memory stays near the fp32 size.
  */
 #include "lc_loader.h"
+#include "hf_gpt2.h"
 #include "lc_quant.h"
 #include "lc_safetensors.h"
 
@@ -360,6 +361,10 @@ lc_status lc_model_load_hf_ex(lc_model *m, const char *dir, lc_hf_info *info) {
     if (!m->layers) {
         rc = lc_errorf(LC_ERR_NOMEM, "out of memory");
         goto fail;
+    }
+    if (m->cfg.arch == LC_ARCH_GPT2) { /* own tensor names and Conv1D layout: hf_gpt2.c */
+        if (!(rc = lc_hf_gpt2_load(m, dir, info))) snprintf(m->source, sizeof m->source, "%s", dir);
+        goto fail; /* the common exit: frees m on error */
     }
     if ((rc = plan_slots(&ld, m)) || (rc = open_files(&ld, &index_root)) || (rc = locate_slots(&ld)) ||
         (rc = check_extras(&ld, &m->cfg)) || (rc = fill_weights(&ld, m, info)) || (rc = own_maps(&ld, m)))

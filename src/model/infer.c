@@ -88,6 +88,10 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
     const lc_model_config *c = &m->cfg;
     *out = NULL;
     if (max_len < 1) return lc_errorf(LC_ERR_ARG, "inference context length must be >= 1 (got %d)", max_len);
+    if (c->arch == LC_ARCH_GPT2)
+        return lc_errorf(LC_ERR_UNSUPPORTED,
+                         "generation with a KV cache is not implemented for GPT-2 yet (training and loss "
+                         "evaluation are)");
     if (n_adapters < 0 || (n_adapters > 0 && !adapters))
         return lc_errorf(LC_ERR_ARG, "bad adapter list (%d adapters)", n_adapters);
     int r_max = 0;

@@ -1,6 +1,6 @@
 /*
- * lora.c — LoRA adapter parameters for an lc_model: PEFT names and shapes,
- * initialisation, and the optimizer step (global-norm clipping + AdamW, with
+ * lora.c — LoRA adapter parameters for an lc_model: PEFT names and shapes
+ * (Llama family and GPT-2), target_modules parsing, initialisation, and the optimizer step (global-norm clipping + AdamW, with
  * LoRA+ learning-rate ratio for B).
  */
 #include "lc_lora.h"
@@ -12,20 +12,55 @@
 
 #include "lc_kernels.h"
 
-static const char *TARGET_NAMES[LC_T_COUNT] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
-                                               "gate_proj", "up_proj", "down_proj"};
+static const char *TARGET_NAMES[LC_T_COUNT] = {"q_proj",    "k_proj",  "v_proj",      "o_proj",
+                                               "gate_proj", "up_proj", "down_proj",   "c_attn",
+                                               "attn.c_proj", "c_fc",  "mlp.c_proj"};
+/* Module name alone, as in the PEFT tensor name (after the parent). */
+static const char *LEAF_NAMES[LC_T_COUNT] = {"q_proj",    "k_proj",  "v_proj", "o_proj", "gate_proj", "up_proj",
+                                             "down_proj", "c_attn", "c_proj", "c_fc",   "c_proj"};
+
+#define LLAMA_TARGETS ((1u << (LC_T_DOWN + 1)) - 1)
+#define GPT2_TARGETS ((1u << LC_T_C_ATTN) | (1u << LC_T_ATTN_C_PROJ) | (1u << LC_T_C_FC) | (1u << LC_T_MLP_C_PROJ))
+#define C_PROJ_BOTH ((1u << LC_T_ATTN_C_PROJ) | (1u << LC_T_MLP_C_PROJ))
 
 const char *lc_lora_target_name(lc_lora_target t) {
-    return (t >= 0 && t < LC_T_COUNT) ? TARGET_NAMES[t] : "?";
+    return ((int)t >= 0 && t < LC_T_COUNT) ? TARGET_NAMES[t] : "?";
 }
 
-const char *lc_lora_target_parent(lc_lora_target t) { return t <= LC_T_O ? "self_attn" : "mlp"; }
+const char *lc_lora_target_parent(lc_lora_target t) {
+    if (t >= LC_T_C_ATTN) return t <= LC_T_ATTN_C_PROJ ? "attn" : "mlp";
+    return t <= LC_T_O ? "self_attn" : "mlp";
+}
 
-lc_status lc_lora_targets_parse(const char *spec, unsigned *mask) {
+unsigned lc_lora_arch_targets(lc_arch arch) { return arch == LC_ARCH_GPT2 ? GPT2_TARGETS : LLAMA_TARGETS; }
+
+/* "q_proj, k_proj, ..." for the targets in mask (c_proj written once as "c_proj"). */
+static void allowed_names(char *buf, size_t size, unsigned mask) {
+    size_t n = 0;
+    buf[0] = 0;
+    for (int t = 0; t < LC_T_COUNT && n < size; t++) {
+        if (!(mask & (1u << t))) continue;
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? ", " : "", TARGET_NAMES[t]);
+        if (t == LC_T_ATTN_C_PROJ && n < size) n += (size_t)snprintf(buf + n, size - n, ", c_proj");
+    }
+}
+
+/* Targets named `name` (n bytes): one bit, both c_proj bits for "c_proj", or 0. */
+static unsigned name_bits(const char *name, size_t n) {
+    if (n == 6 && !strncmp(name, "c_proj", 6)) return C_PROJ_BOTH;
+    for (int t = 0; t < LC_T_COUNT; t++)
+        if (strlen(TARGET_NAMES[t]) == n && !strncmp(name, TARGET_NAMES[t], n)) return 1u << t;
+    return 0;
+}
+
+/* Shared parser: names must be among `allowed`; all-linear gives `all`. */
+static lc_status parse_targets(const char *spec, unsigned allowed, unsigned all, const char *arch_desc,
+                               unsigned *mask) {
+    char names[256];
     *mask = 0;
     if (!spec || !*spec) return lc_errorf(LC_ERR_CONFIG, "target_modules is empty");
     if (!strcmp(spec, "all-linear") || !strcmp(spec, "all")) {
-        *mask = (1u << LC_T_COUNT) - 1;
+        *mask = all;
         return LC_OK;
     }
     const char *p = spec;
@@ -33,19 +68,28 @@ lc_status lc_lora_targets_parse(const char *spec, unsigned *mask) {
         while (*p == ' ' || *p == ',') p++;
         if (!*p) break;
         size_t n = strcspn(p, ", ");
-        int found = -1;
-        for (int t = 0; t < LC_T_COUNT; t++)
-            if (strlen(TARGET_NAMES[t]) == n && !strncmp(p, TARGET_NAMES[t], n)) found = t;
-        if (found < 0)
-            return lc_errorf(LC_ERR_CONFIG,
-                             "target_modules: unknown module '%.*s' (allowed: q_proj, k_proj, v_proj, "
-                             "o_proj, gate_proj, up_proj, down_proj, or all-linear)",
-                             (int)n, p);
-        *mask |= 1u << found;
+        unsigned bits = name_bits(p, n);
+        if (!bits || (bits & ~allowed)) {
+            allowed_names(names, sizeof names, allowed);
+            return lc_errorf(LC_ERR_CONFIG, "target_modules: %s module '%.*s' (allowed%s: %s, or all-linear)",
+                             bits ? "no" : "unknown", (int)n, p, arch_desc, names);
+        }
+        *mask |= bits;
         p += n;
     }
     if (!*mask) return lc_errorf(LC_ERR_CONFIG, "target_modules '%s' names no module", spec);
     return LC_OK;
+}
+
+lc_status lc_lora_targets_parse_arch(const char *spec, lc_arch arch, unsigned *mask) {
+    char desc[96];
+    unsigned allowed = lc_lora_arch_targets(arch);
+    snprintf(desc, sizeof desc, " for %s", lc_arch_name(arch));
+    return parse_targets(spec, allowed, allowed, desc, mask);
+}
+
+lc_status lc_lora_targets_parse(const char *spec, unsigned *mask) {
+    return parse_targets(spec, LLAMA_TARGETS | GPT2_TARGETS, LLAMA_TARGETS | GPT2_TARGETS, "", mask);
 }
 
 lc_lora_config lc_lora_default_config(void) {
@@ -63,6 +107,10 @@ static void target_dims(const lc_model_config *c, lc_lora_target t, int *in, int
     int C = c->hidden_size, F = c->intermediate_size;
     int q = c->n_heads * c->head_dim, kv = c->n_kv_heads * c->head_dim;
     switch (t) {
+    case LC_T_C_ATTN: *in = C; *out = 3 * C; break;
+    case LC_T_ATTN_C_PROJ: *in = C; *out = C; break;
+    case LC_T_C_FC: *in = C; *out = F; break;
+    case LC_T_MLP_C_PROJ: *in = F; *out = C; break;
     case LC_T_Q: *in = C; *out = q; break;
     case LC_T_K: *in = C; *out = kv; break;
     case LC_T_V: *in = C; *out = kv; break;
@@ -79,7 +127,17 @@ lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *c
     if (!(cfg->dropout >= 0.0f && cfg->dropout < 1.0f))
         return lc_errorf(LC_ERR_CONFIG, "LoRA dropout must be in [0, 1) (got %g)", cfg->dropout);
     if (!cfg->targets) return lc_errorf(LC_ERR_CONFIG, "LoRA targets no module");
+    unsigned have = lc_lora_arch_targets(m->cfg.arch);
+    if (!(cfg->targets & have)) {
+        char names[256];
+        allowed_names(names, sizeof names, have);
+        return lc_errorf(LC_ERR_CONFIG, "LoRA target_modules name no module of a %s model (its modules: %s)",
+                         lc_arch_name(m->cfg.arch), names);
+    }
     lora->cfg = *cfg;
+    lora->cfg.targets = cfg->targets & have;
+    lora->arch = m->cfg.arch;
+    cfg = &lora->cfg;
     lora->scale = cfg->rslora ? cfg->alpha / sqrtf((float)cfg->r) : cfg->alpha / (float)cfg->r;
     lora->n_layers = m->cfg.n_layers;
     int L = m->cfg.n_layers, r = cfg->r;
@@ -137,8 +195,10 @@ void lc_lora_free(lc_lora *lora) {
 }
 
 void lc_lora_tensor_name(char *buf, size_t size, int layer, lc_lora_target t, int is_B) {
-    snprintf(buf, size, "base_model.model.model.layers.%d.%s.%s.lora_%s.weight", layer,
-             lc_lora_target_parent(t), lc_lora_target_name(t), is_B ? "B" : "A");
+    const char *leaf = ((int)t >= 0 && t < LC_T_COUNT) ? LEAF_NAMES[t] : "?";
+    const char *fmt = t >= LC_T_C_ATTN ? "base_model.model.transformer.h.%d.%s.%s.lora_%s.weight"
+                                       : "base_model.model.model.layers.%d.%s.%s.lora_%s.weight";
+    snprintf(buf, size, fmt, layer, lc_lora_target_parent(t), leaf, is_B ? "B" : "A");
 }
 
 void lc_lora_zero_grad(lc_lora *lora) { memset(lora->grads, 0, lora->n_params * sizeof(float)); }

@@ -14,6 +14,7 @@ const char *lc_arch_name(lc_arch a) {
     case LC_ARCH_LLAMA: return "LlamaForCausalLM";
     case LC_ARCH_MISTRAL: return "MistralForCausalLM";
     case LC_ARCH_QWEN2: return "Qwen2ForCausalLM";
+    case LC_ARCH_GPT2: return "GPT2LMHeadModel";
     }
     return "unknown";
 }
@@ -42,6 +43,23 @@ void lc_model_free(lc_model *m) {
     memset(m, 0, sizeof *m);
 }
 
+/* GPT-2: one head layout (no GQA), no RoPE, LayerNorm eps, always tied. */
+static lc_status validate_gpt2(const lc_model_config *c) {
+    if (c->n_kv_heads != c->n_heads || c->head_dim * c->n_heads != c->hidden_size)
+        return lc_errorf(LC_ERR_CONFIG,
+                         "GPT-2 config: n_head (%d) must divide n_embd (%d) with head_dim %d and no "
+                         "grouped-query heads (kv heads %d)",
+                         c->n_heads, c->hidden_size, c->head_dim, c->n_kv_heads);
+    if (c->max_position <= 0)
+        return lc_errorf(LC_ERR_CONFIG, "GPT-2 config: n_positions must be > 0 (got %d)", c->max_position);
+    if (!(c->layer_norm_eps > 0))
+        return lc_errorf(LC_ERR_CONFIG, "GPT-2 config: layer_norm_epsilon must be > 0 (got %g)",
+                         c->layer_norm_eps);
+    if (!c->tie_embeddings)
+        return lc_errorf(LC_ERR_CONFIG, "GPT-2 config: the lm_head must be tied to the token embeddings");
+    return LC_OK;
+}
+
 lc_status lc_model_config_validate(const lc_model_config *c) {
     if (c->vocab_size <= 0 || c->hidden_size <= 0 || c->intermediate_size <= 0 ||
         c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0)
@@ -55,6 +73,7 @@ lc_status lc_model_config_validate(const lc_model_config *c) {
                          "model config: num_attention_heads (%d) must be a multiple of "
                          "num_key_value_heads (%d)",
                          c->n_heads, c->n_kv_heads);
+    if (c->arch == LC_ARCH_GPT2) return validate_gpt2(c);
     if (c->head_dim % 2 != 0)
         return lc_errorf(LC_ERR_CONFIG, "model config: head_dim (%d) must be even for RoPE",
                          c->head_dim);
@@ -64,8 +83,17 @@ lc_status lc_model_config_validate(const lc_model_config *c) {
     return LC_OK;
 }
 
+/* GPT-2: wte + wpe + per layer (ln_1, c_attn, c_proj, ln_2, c_fc, c_proj, all
+ * with biases) + ln_f; lm_head tied. */
+static int64_t gpt2_param_count(const lc_model_config *c) {
+    int64_t C = c->hidden_size, F = c->intermediate_size;
+    int64_t per_layer = 4 * C + (3 * C * C + 3 * C) + (C * C + C) + (C * F + F) + (F * C + C);
+    return (int64_t)c->vocab_size * C + (int64_t)c->max_position * C + per_layer * c->n_layers + 2 * C;
+}
+
 int64_t lc_model_param_count(const lc_model *m) {
     const lc_model_config *c = &m->cfg;
+    if (c->arch == LC_ARCH_GPT2) return gpt2_param_count(c);
     int64_t C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim;
     int64_t per_layer = 2 * C                                   /* norms */
                         + C * c->n_heads * hd * 2              /* q, o */
@@ -104,11 +132,43 @@ static int random_weight(lc_model *m, lc_weight *w, int rows, int cols, float st
     return w->data != NULL;
 }
 
+/* GPT-2 layers: LayerNorms with biases, fused qkv, biases on every linear. */
+static int random_gpt2(lc_model *m, float std, uint64_t s) {
+    const lc_model_config *cfg = &m->cfg;
+    int C = cfg->hidden_size, F = cfg->intermediate_size, V = cfg->vocab_size;
+    int ok = random_weight(m, &m->tok_emb, V, C, std, s++) &&
+             random_weight(m, &m->pos_emb, cfg->max_position, C, std, s++);
+    for (int l = 0; l < cfg->n_layers && ok; l++) {
+        lc_layer *L = &m->layers[l];
+        ok = (L->attn_norm = random_floats(m, C, 1.0f, std, s++)) &&
+             (L->attn_norm_b = random_floats(m, C, 0.0f, std, s++)) &&
+             random_weight(m, &L->wqkv, 3 * C, C, std, s++) && (L->bqkv = random_floats(m, 3 * C, 0.0f, std, s++)) &&
+             random_weight(m, &L->wo, C, C, std, s++) && (L->bo = random_floats(m, C, 0.0f, std, s++)) &&
+             (L->mlp_norm = random_floats(m, C, 1.0f, std, s++)) &&
+             (L->mlp_norm_b = random_floats(m, C, 0.0f, std, s++)) &&
+             random_weight(m, &L->w_up, F, C, std, s++) && (L->b_up = random_floats(m, F, 0.0f, std, s++)) &&
+             random_weight(m, &L->w_down, C, F, std, s++) && (L->b_down = random_floats(m, C, 0.0f, std, s++));
+    }
+    ok = ok && (m->final_norm = random_floats(m, C, 1.0f, std, s++)) &&
+         (m->final_norm_b = random_floats(m, C, 0.0f, std, s++));
+    if (ok) m->lm_head = m->tok_emb;
+    return ok;
+}
+
 lc_status lc_model_init_random(lc_model *m, const lc_model_config *cfg, float std, uint64_t seed) {
     memset(m, 0, sizeof *m);
     lc_status st = lc_model_config_validate(cfg);
     if (st) return st;
     m->cfg = *cfg;
+    if (cfg->arch == LC_ARCH_GPT2) {
+        m->layers = calloc((size_t)cfg->n_layers, sizeof *m->layers);
+        if (!m->layers || !random_gpt2(m, std, seed * 1000003u)) {
+            lc_model_free(m);
+            return lc_errorf(LC_ERR_NOMEM, "out of memory for a random model");
+        }
+        snprintf(m->source, sizeof m->source, "random(seed=%llu)", (unsigned long long)seed);
+        return LC_OK;
+    }
     int C = cfg->hidden_size, F = cfg->intermediate_size, V = cfg->vocab_size;
     int Q = cfg->n_heads * cfg->head_dim, KV = cfg->n_kv_heads * cfg->head_dim;
     m->layers = calloc((size_t)cfg->n_layers, sizeof *m->layers);
@@ -140,7 +200,7 @@ lc_status lc_model_init_random(lc_model *m, const lc_model_config *cfg, float st
 }
 
 static lc_status dequantize_weight(lc_model *m, lc_weight *w) {
-    if (w->type == LC_DT_F32) return LC_OK;
+    if (w->type == LC_DT_F32 || !w->data) return LC_OK;
     size_t n = (size_t)w->rows * w->cols, rb = lc_dtype_row_bytes(w->type, w->cols);
     float *out = lc_alloc(n * sizeof(float));
     if (!out || lc_model_own(m, out, n * sizeof(float), 0)) {
@@ -162,10 +222,11 @@ lc_status lc_model_dequantize_all(lc_model *m) {
         if (tied) m->lm_head = m->tok_emb;
         else st = dequantize_weight(m, &m->lm_head);
     }
+    if (!st) st = dequantize_weight(m, &m->pos_emb); /* GPT-2; empty otherwise */
     for (int l = 0; l < m->cfg.n_layers && !st; l++) {
         lc_layer *L = &m->layers[l];
-        lc_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7 && !st; i++) st = dequantize_weight(m, ws[i]);
+        lc_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down, &L->wqkv};
+        for (int i = 0; i < 8 && !st; i++) st = dequantize_weight(m, ws[i]);
     }
     return st;
 }

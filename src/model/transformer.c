@@ -16,6 +16,7 @@
  */
 #include "lc_transformer.h"
 
+#include "gpt2.h"
 #include "lc_kernels.h" /* before cblas.h: its complex.h defines the macro I */
 
 #include <cblas.h>
@@ -74,6 +75,8 @@ static size_t padded(size_t n) { return (n + 15) & ~(size_t)15; }
 
 lc_status lc_acts_create_ex(lc_acts **out, const lc_model *m, const lc_lora *lora, int B, int T,
                            int grad_checkpointing) {
+    if (m->cfg.arch == LC_ARCH_GPT2) /* GPT-2: gpt2.c */
+        return lc_gpt2_acts_create(out, m, lora, B, T, grad_checkpointing);
     const lc_model_config *c = &m->cfg;
     *out = NULL;
     if (B <= 0 || T <= 0) return lc_errorf(LC_ERR_ARG, "batch shape must be positive (B %d, T %d)", B, T);
@@ -192,14 +195,17 @@ lc_status lc_acts_create(lc_acts **out, const lc_model *m, const lc_lora *lora, 
 }
 
 void lc_acts_free(lc_acts *a) {
-    if (!a) return;
+    if (!a || lc_gpt2_acts_free(a)) return;
     if (a->layers) lc_free(a->layers[0].x_in);
     lc_free(a->layers);
     lc_free(a->head_f32);
     lc_free(a);
 }
 
-size_t lc_acts_bytes(const lc_acts *a) { return a->bytes; }
+size_t lc_acts_bytes(const lc_acts *a) {
+    size_t n;
+    return lc_gpt2_acts_bytes(a, &n) ? n : a->bytes;
+}
 
 /* --------------------------------------------------- frozen matmuls (any dtype) */
 
@@ -407,6 +413,8 @@ static int64_t count_targets(const lc_batch *b) {
 
 lc_status lc_forward(const lc_model *m, const lc_lora *lora, float lora_scale_mult, lc_acts *a,
                      const lc_batch *batch, double *loss_sum, int64_t *n_targets, float *logits) {
+    if (m->cfg.arch == LC_ARCH_GPT2) /* GPT-2: gpt2.c */
+        return lc_gpt2_forward(m, lora, lora_scale_mult, a, batch, loss_sum, n_targets, logits);
     lc_status st = check_tokens(m, batch, a);
     if (st) return st;
     if (lora && a->r != lora->cfg.r)
@@ -426,6 +434,8 @@ lc_status lc_forward(const lc_model *m, const lc_lora *lora, float lora_scale_mu
 
 lc_status lc_forward_backward(const lc_model *m, lc_lora *lora, lc_acts *a, const lc_batch *batch,
                               float grad_scale, uint64_t seed, double *loss_sum, int64_t *n_targets) {
+    if (m->cfg.arch == LC_ARCH_GPT2) /* GPT-2: gpt2.c */
+        return lc_gpt2_forward_backward(m, lora, a, batch, grad_scale, seed, loss_sum, n_targets);
     if (!lora || !a->dx || !a->dq) return lc_errorf(LC_ERR_ARG, "forward_backward needs a LoRA adapter and training activations");
     if (!batch->targets) return lc_errorf(LC_ERR_ARG, "forward_backward needs targets");
     lc_status st = check_tokens(m, batch, a);

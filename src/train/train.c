@@ -551,7 +551,7 @@ lc_status lc_train_run(const lc_train_config *cfg, int resume, int quiet, lc_tra
     } else {
         lc_lora_config lc = {.r = cfg->r, .alpha = (float)cfg->alpha, .rslora = cfg->rslora,
                              .dropout = (float)cfg->dropout, .init_gaussian = cfg->init_gaussian};
-        if ((st = lc_lora_targets_parse(cfg->target_modules, &lc.targets))) goto done;
+        if ((st = lc_lora_targets_parse_arch(cfg->target_modules, R.base.model.cfg.arch, &lc.targets))) goto done;
         lc_rng rng;
         lc_rng_seed(&rng, cfg->seed);
         if ((st = lc_lora_init(&R.lora, &R.base.model, &lc, &rng))) goto done;

@@ -610,8 +610,8 @@ static int test_errors(const char *stories, const char *tmp) {
     expect_load_error("rope_scaling not an object", dir, LC_ERR_CONFIG, "\"rope_scaling\" must be null or an object",
                       "found 2.0", NULL);
 
-    case_dir(dir, sizeof dir, tmp, "arch", "{\"architectures\": [\"GPT2LMHeadModel\"], \"model_type\": \"gpt2\"}", 1);
-    expect_load_error("unknown architecture", dir, LC_ERR_UNSUPPORTED, "architecture \"GPT2LMHeadModel\"",
+    case_dir(dir, sizeof dir, tmp, "arch", "{\"architectures\": [\"FalconForCausalLM\"], \"model_type\": \"falcon\"}", 1);
+    expect_load_error("unknown architecture", dir, LC_ERR_UNSUPPORTED, "architecture \"FalconForCausalLM\"",
                       "supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM", NULL);
     case_dir(dir, sizeof dir, tmp, "mtype", "{\"architectures\": \"<delete>\", \"model_type\": \"phi3\"}", 1);
     expect_load_error("unknown model_type", dir, LC_ERR_UNSUPPORTED, "model_type \"phi3\"", "qwen2", NULL);

@@ -100,6 +100,7 @@ static int load_adapter(lc_lora *lora, const lc_safetensors *st) {
     char name[256];
     for (int l = 0; l < lora->n_layers; l++) {
         for (int t = 0; t < LC_T_COUNT; t++) {
+            if (!(lora->cfg.targets & (1u << t))) continue; /* not a target of this architecture */
             lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
             if (!p->A) {
                 fprintf(stderr, "adapter has no %s on layer %d\n", lc_lora_target_name(t), l);
@@ -125,6 +126,7 @@ static int compare_adapter(const lc_lora *lora, const lc_safetensors *st, int gr
     char name[256], full[300];
     for (int l = 0; l < lora->n_layers; l++) {
         for (int t = 0; t < LC_T_COUNT; t++) {
+            if (!(lora->cfg.targets & (1u << t))) continue;
             const lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
             for (int isB = 0; isB < 2; isB++) {
                 size_t numel = (size_t)lora->cfg.r * (isB ? p->out : p->in);
@@ -248,7 +250,7 @@ static int run(const char *dir, const char *ref_path) {
     for (int l = 0; l < lora.n_layers; l++)
         for (int t = 0; t < LC_T_COUNT; t++) {
             lc_lora_pair *p = lc_lora_get(&lora, l, (lc_lora_target)t);
-            memset(p->B, 0, (size_t)p->out * r * sizeof(float));
+            if (p->B) memset(p->B, 0, (size_t)p->out * r * sizeof(float));
         }
     if (lc_forward(&m, &lora, 1.0f, acts, &batch, NULL, NULL, logits) != LC_OK) {
         fprintf(stderr, "lc_forward (B = 0): %s\n", lc_error_msg());
