@@ -13,5 +13,13 @@ typedef struct {
 
 int cli_help(int argc, char **argv);
 int cli_train(int argc, char **argv);
+int cli_generate(int argc, char **argv);
+int cli_chat(int argc, char **argv);
+int cli_info(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_sweep(int argc, char **argv);
+int cli_merge(int argc, char **argv);
+int cli_export(int argc, char **argv);
+int cli_import(int argc, char **argv);
 
 #endif

@@ -9,6 +9,14 @@
 
 static const cli_verb VERBS[] = {
     {"train", "train a LoRA adapter from a config (YAML) and Q&A data", cli_train},
+    {"merge", "merge adapters into the base weights (HF directory or GGUF)", cli_merge},
+    {"export", "export an adapter for PEFT or llama.cpp (GGUF)", cli_export},
+    {"import", "import a PEFT LoRA adapter", cli_import},
+    {"eval", "compare base, adapters and merged models on test data (loss, EM, F1, ROUGE-L, BLEU)", cli_eval},
+    {"sweep", "train a grid of configs (lr x r x ...) and rank them by validation loss", cli_sweep},
+    {"generate", "generate text from a model (+ adapters), streamed to stdout", cli_generate},
+    {"chat", "interactive chat with a model (+ adapters) on stdin", cli_chat},
+    {"info", "describe a model (and an adapter): sizes, types, tokenizer, template", cli_info},
     {"help", "show this help", cli_help},
 };
 

@@ -1,0 +1,41 @@
+/*
+ * deploy_internal.h — helpers shared by the deploy module's files: all-or-
+ * nothing output directories, file copies, JSON numbers, weight conversion.
+ */
+#ifndef LC_DEPLOY_INTERNAL_H
+#define LC_DEPLOY_INTERNAL_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "lc_deploy.h"
+
+/* Fail (LC_ERR_IO) when `path` already exists. */
+lc_status dp_check_absent(const char *path);
+/* Create a fresh temporary directory next to out_dir ("<out_dir>.tmp.XXXXXX")
+ * into tmp[size]. LC_ERR_IO naming out_dir's parent when it cannot. */
+lc_status dp_tmpdir_create(const char *out_dir, char *tmp, size_t size);
+/* Remove the temporary directory and the plain files in it (best effort). */
+void dp_tmpdir_discard(const char *tmp);
+/* fsync the files in tmp, rename tmp to out_dir (which must not exist), fsync
+ * the parent. On failure tmp is discarded. */
+lc_status dp_tmpdir_commit(const char *tmp, const char *out_dir);
+/* Copy file src to dst (dst created). */
+lc_status dp_copy_file(const char *src, const char *dst);
+/* Dump a JSON value (indent 2, keys in insertion order) to path. */
+lc_status dp_write_json(const char *path, const json_t *root);
+/* The double whose shortest decimal form round-trips to float f (1e-5f -> 1e-05). */
+double dp_float_short(float f);
+/* Path joining: dst = dir + "/" + name; LC_ERR_ARG when it does not fit. */
+lc_status dp_join(char *dst, size_t size, const char *dir, const char *name);
+/* 1 if s ends with suffix. */
+int dp_ends_with(const char *s, const char *suffix);
+
+/* Weight w as fp32 (rows, cols): w->data itself when already F32 (then
+ * *owned = NULL), else a new lc_alloc'd buffer returned in *owned too. */
+lc_status dp_weight_f32(const lc_weight *w, const char *name, const float **out, float **owned);
+
+/* The weight behind a LoRA target in layer l. */
+lc_weight *dp_target_weight(lc_model *m, int l, lc_lora_target t);
+
+#endif

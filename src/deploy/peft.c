@@ -1,0 +1,299 @@
+/*
+ * peft.c — LoRA adapters as Hugging Face PEFT saves them: a directory with
+ * adapter_config.json (LoraConfig) and adapter_model.safetensors holding
+ * "base_model.model.model.layers.N.<parent>.<module>.lora_A.weight" (r, in)
+ * and "...lora_B.weight" (out, r). Export writes exactly that; import reads it
+ * (also with PEFT's in-memory ".default" infix, and F16/BF16 tensors).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deploy_internal.h"
+#include "lc_safetensors.h"
+
+/* ---------------- export ---------------- */
+
+static json_t *peft_config(const lc_lora *lora, const lc_model *base, const char *base_name) {
+    const lc_lora_config *c = &lora->cfg;
+    json_t *root = json_object(), *targets = json_array();
+    if (!root || !targets) {
+        json_decref(root);
+        json_decref(targets);
+        return NULL;
+    }
+    for (int t = 0; t < LC_T_COUNT; t++)
+        if (c->targets & (1u << t)) json_array_append_new(targets, json_string(lc_lora_target_name((lc_lora_target)t)));
+    double alpha = dp_float_short(c->alpha);
+    json_object_set_new(root, "alpha_pattern", json_object());
+    json_object_set_new(root, "auto_mapping", json_null());
+    json_object_set_new(root, "base_model_name_or_path", json_string(base_name ? base_name : base->source));
+    json_object_set_new(root, "bias", json_string("none"));
+    json_object_set_new(root, "exclude_modules", json_null());
+    /* PEFT sets fan_in_fan_out for GPT-2's Conv1D; the A/B tensors are the same */
+    json_object_set_new(root, "fan_in_fan_out", json_boolean(base->cfg.arch == LC_ARCH_GPT2));
+    json_object_set_new(root, "inference_mode", json_true());
+    json_object_set_new(root, "init_lora_weights", c->init_gaussian ? json_string("gaussian") : json_true());
+    json_object_set_new(root, "layer_replication", json_null());
+    json_object_set_new(root, "layers_pattern", json_null());
+    json_object_set_new(root, "layers_to_transform", json_null());
+    json_object_set_new(root, "loftq_config", json_object());
+    json_object_set_new(root, "lora_alpha", alpha == floor(alpha) && fabs(alpha) < 1e9 ? json_integer((json_int_t)alpha)
+                                                                                    : json_real(alpha));
+    json_object_set_new(root, "lora_bias", json_false());
+    json_object_set_new(root, "lora_dropout", json_real(dp_float_short(c->dropout)));
+    json_object_set_new(root, "megatron_config", json_null());
+    json_object_set_new(root, "megatron_core", json_string("megatron.core"));
+    json_object_set_new(root, "modules_to_save", json_null());
+    json_object_set_new(root, "peft_type", json_string("LORA"));
+    json_object_set_new(root, "r", json_integer(c->r));
+    json_object_set_new(root, "rank_pattern", json_object());
+    json_object_set_new(root, "revision", json_null());
+    json_object_set_new(root, "target_modules", targets);
+    json_object_set_new(root, "task_type", json_string("CAUSAL_LM"));
+    json_object_set_new(root, "use_dora", json_false());
+    json_object_set_new(root, "use_rslora", json_boolean(c->rslora));
+    return root;
+}
+
+lc_status lc_deploy_export_peft(const lc_lora *lora, const lc_model *base, const char *base_name, const char *out_dir) {
+    if (lora->n_layers != base->cfg.n_layers)
+        return lc_errorf(LC_ERR_MISMATCH, "adapter has %d layers, the model %d", lora->n_layers, base->cfg.n_layers);
+    size_t cap = (size_t)lora->n_layers * LC_T_COUNT * 2;
+    lc_st_tensor *t = calloc(cap, sizeof *t);
+    char (*names)[160] = calloc(cap, sizeof *names);
+    json_t *cfg = peft_config(lora, base, base_name);
+    char tmp[4096], path[4096];
+    lc_status st = LC_OK;
+    int have_tmp = 0;
+    if (!t || !names || !cfg) {
+        st = lc_errorf(LC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    int n = 0;
+    const int r = lora->cfg.r;
+    for (int l = 0; l < lora->n_layers; l++)
+        for (int k = 0; k < LC_T_COUNT; k++) {
+            const lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)k);
+            if (!p->A) continue;
+            for (int isB = 0; isB < 2; isB++, n++) {
+                lc_lora_tensor_name(names[n], sizeof names[n], l, (lc_lora_target)k, isB);
+                t[n].name = names[n];
+                t[n].dtype = LC_ST_F32;
+                t[n].ndim = 2;
+                t[n].shape[0] = isB ? p->out : r;
+                t[n].shape[1] = isB ? r : p->in;
+                t[n].data = isB ? p->B : p->A;
+                t[n].nbytes = (size_t)t[n].shape[0] * (size_t)t[n].shape[1] * sizeof(float);
+            }
+        }
+    if ((st = dp_tmpdir_create(out_dir, tmp, sizeof tmp))) goto fail;
+    have_tmp = 1;
+    if ((st = dp_join(path, sizeof path, tmp, "adapter_config.json")) || (st = dp_write_json(path, cfg))) goto fail;
+    const char *keys[] = {"format"}, *vals[] = {"pt"};
+    if ((st = dp_join(path, sizeof path, tmp, "adapter_model.safetensors")) ||
+        (st = lc_safetensors_write(path, t, n, keys, vals, 1)))
+        goto fail;
+    have_tmp = 0;
+    st = dp_tmpdir_commit(tmp, out_dir);
+fail:
+    if (have_tmp) dp_tmpdir_discard(tmp);
+    json_decref(cfg);
+    free(names);
+    free(t);
+    return st;
+}
+
+/* ---------------- import ---------------- */
+
+/* A config key that must be absent, null, false, empty or equal to `ok`. */
+static lc_status refuse_if_set(const char *path, json_t *root, const char *key, const char *what) {
+    json_t *v = json_object_get(root, key);
+    int set = v && !json_is_null(v) && !json_is_false(v) &&
+              !((json_is_object(v) && json_object_size(v) == 0) || (json_is_array(v) && json_array_size(v) == 0));
+    if (set) return lc_errorf(LC_ERR_UNSUPPORTED, "%s: \"%s\" is set: %s is not supported by lorac", path, key, what);
+    return LC_OK;
+}
+
+static lc_status parse_config(const char *path, const lc_model *base, lc_lora_config *cfg) {
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err);
+    if (!root && err.line < 0) return lc_errorf(LC_ERR_IO, "%s: cannot read (is this a PEFT adapter directory?)", path);
+    if (!root) return lc_errorf(LC_ERR_FORMAT, "%s:%d: %s", path, err.line, err.text);
+    lc_status st = LC_OK;
+    char spec[1024] = "";
+    *cfg = lc_lora_default_config();
+    json_t *v;
+    if (!json_is_object(root)) {
+        st = lc_errorf(LC_ERR_FORMAT, "%s: expected a JSON object", path);
+        goto done;
+    }
+    v = json_object_get(root, "peft_type");
+    if (v && (!json_is_string(v) || strcmp(json_string_value(v), "LORA"))) {
+        st = lc_errorf(LC_ERR_UNSUPPORTED, "%s: peft_type is %s, expected \"LORA\"", path,
+                       json_is_string(v) ? json_string_value(v) : "not a string");
+        goto done;
+    }
+    v = json_object_get(root, "r");
+    if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > 65536) {
+        st = lc_errorf(LC_ERR_FORMAT, "%s: \"r\" must be a positive integer", path);
+        goto done;
+    }
+    cfg->r = (int)json_integer_value(v);
+    v = json_object_get(root, "lora_alpha");
+    if (v && !json_is_number(v)) {
+        st = lc_errorf(LC_ERR_FORMAT, "%s: \"lora_alpha\" must be a number", path);
+        goto done;
+    }
+    cfg->alpha = v ? (float)json_number_value(v) : 8.0f; /* PEFT's default */
+    v = json_object_get(root, "lora_dropout");
+    cfg->dropout = json_is_number(v) ? (float)json_number_value(v) : 0.0f;
+    v = json_object_get(root, "use_rslora");
+    cfg->rslora = json_is_true(v);
+    v = json_object_get(root, "init_lora_weights");
+    cfg->init_gaussian = json_is_string(v) && !strcmp(json_string_value(v), "gaussian");
+    v = json_object_get(root, "bias");
+    if (v && !json_is_null(v) && (!json_is_string(v) || strcmp(json_string_value(v), "none"))) {
+        st = lc_errorf(LC_ERR_UNSUPPORTED, "%s: \"bias\" must be \"none\" (trained biases are not supported)", path);
+        goto done;
+    }
+    if (base->cfg.arch != LC_ARCH_GPT2 && (st = refuse_if_set(path, root, "fan_in_fan_out", "fan_in_fan_out")))
+        goto done;
+    if ((st = refuse_if_set(path, root, "use_dora", "DoRA")) ||
+        (st = refuse_if_set(path, root, "rank_pattern", "a per-module rank")) ||
+        (st = refuse_if_set(path, root, "alpha_pattern", "a per-module alpha")) ||
+        (st = refuse_if_set(path, root, "layers_to_transform", "adapting only some layers")) ||
+        (st = refuse_if_set(path, root, "modules_to_save", "saving full modules")) ||
+        (st = refuse_if_set(path, root, "layer_replication", "layer replication")) ||
+        (st = refuse_if_set(path, root, "target_parameters", "targeting parameters")) ||
+        (st = refuse_if_set(path, root, "trainable_token_indices", "training token embeddings")) ||
+        (st = refuse_if_set(path, root, "use_qalora", "QA-LoRA")))
+        goto done;
+    v = json_object_get(root, "target_modules");
+    if (json_is_string(v)) {
+        if (strcmp(json_string_value(v), "all-linear")) {
+            st = lc_errorf(LC_ERR_UNSUPPORTED, "%s: target_modules \"%s\" is a regular expression; lorac takes a list "
+                           "of module names or \"all-linear\"", path, json_string_value(v));
+            goto done;
+        }
+        snprintf(spec, sizeof spec, "all-linear");
+    } else if (json_is_array(v) && json_array_size(v) > 0) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            size_t n = strlen(spec);
+            if (!json_is_string(e) || strchr(json_string_value(e), ',')) {
+                st = lc_errorf(LC_ERR_FORMAT, "%s: target_modules[%zu] is not a module name", path, i);
+                goto done;
+            }
+            snprintf(spec + n, sizeof spec - n, "%s%s", n ? "," : "", json_string_value(e));
+        }
+    } else {
+        st = lc_errorf(LC_ERR_FORMAT, "%s: \"target_modules\" must be a list of module names or \"all-linear\"", path);
+        goto done;
+    }
+    if ((st = lc_lora_targets_parse_arch(spec, base->cfg.arch, &cfg->targets))) st = lc_error_wrap(st, "%s", path);
+done:
+    json_decref(root);
+    return st;
+}
+
+/* Copy tensor `t` (expected shape rows x cols) into dst as fp32. */
+static lc_status take_tensor(const char *path, const lc_st_tensor *t, int rows, int cols, float *dst) {
+    if (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols)
+        return lc_errorf(LC_ERR_MISMATCH, "%s: tensor '%s' has shape [%lld, %lld] (%d dims), expected [%d, %d]%s", path,
+                         t->name, (long long)(t->ndim > 0 ? t->shape[0] : 0), (long long)(t->ndim > 1 ? t->shape[1] : 0),
+                         t->ndim, rows, cols, " (r, in) for lora_A / (out, r) for lora_B: is r or the base right?");
+    size_t n = (size_t)rows * (size_t)cols;
+    const uint8_t *b = t->data;
+    switch (t->dtype) {
+    case LC_ST_F32: memcpy(dst, b, n * 4); break;
+    case LC_ST_F16:
+    case LC_ST_BF16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h = (uint16_t)(b[2 * i] | b[2 * i + 1] << 8);
+            dst[i] = t->dtype == LC_ST_F16 ? lc_f16_to_f32(h) : lc_bf16_to_f32(h);
+        }
+        break;
+    default:
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s, expected F32, F16 or BF16", path, t->name,
+                         lc_st_dtype_name(t->dtype));
+    }
+    if (!lc_all_finite(dst, n)) return lc_errorf(LC_ERR_NUMERIC, "%s: tensor '%s' holds NaN or inf", path, t->name);
+    return LC_OK;
+}
+
+/* The tensor for (l, t, isB) under PEFT's saved name or with ".default". */
+static const lc_st_tensor *find_lora_tensor(const lc_safetensors *st, int l, lc_lora_target t, int isB, char *name,
+                                            size_t size) {
+    lc_lora_tensor_name(name, size, l, t, isB);
+    const lc_st_tensor *x = lc_safetensors_find(st, name);
+    if (x) return x;
+    char alt[256];
+    const char *dot = strstr(name, isB ? ".lora_B." : ".lora_A.");
+    if (!dot) return NULL;
+    snprintf(alt, sizeof alt, "%.*s.lora_%c.default.weight", (int)(dot - name), name, isB ? 'B' : 'A');
+    return lc_safetensors_find(st, alt);
+}
+
+lc_status lc_deploy_import_peft(const char *dir, const lc_model *base, lc_lora *lora) {
+    memset(lora, 0, sizeof *lora);
+    char cpath[4096], wpath[4096], name[256];
+    lc_lora_config cfg;
+    lc_safetensors st_file;
+    memset(&st_file, 0, sizeof st_file);
+    lc_status st;
+    if ((st = dp_join(cpath, sizeof cpath, dir, "adapter_config.json")) ||
+        (st = dp_join(wpath, sizeof wpath, dir, "adapter_model.safetensors")))
+        return st;
+    if ((st = parse_config(cpath, base, &cfg))) return st;
+    if ((st = lc_safetensors_open(&st_file, wpath))) return st;
+    lc_rng rng;
+    lc_rng_seed(&rng, 0);
+    if ((st = lc_lora_init(lora, base, &cfg, &rng))) goto fail;
+    if (lora->cfg.targets != cfg.targets) {
+        st = lc_errorf(LC_ERR_MISMATCH, "%s: target_modules name modules the model does not have", cpath);
+        goto fail;
+    }
+    int found = 0;
+    for (int l = 0; l < lora->n_layers; l++)
+        for (int t = 0; t < LC_T_COUNT; t++) {
+            lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
+            if (!p->A) continue;
+            for (int isB = 0; isB < 2; isB++) {
+                const lc_st_tensor *x = find_lora_tensor(&st_file, l, (lc_lora_target)t, isB, name, sizeof name);
+                if (!x) {
+                    st = lc_errorf(LC_ERR_FORMAT, "%s: tensor '%s' is missing (target_modules lists %s)", wpath, name,
+                                   lc_lora_target_name((lc_lora_target)t));
+                    goto fail;
+                }
+                if ((st = take_tensor(wpath, x, isB ? p->out : cfg.r, isB ? cfg.r : p->in, isB ? p->B : p->A)))
+                    goto fail;
+                found++;
+            }
+        }
+    if (found != st_file.n_tensors) {
+        /* name the first tensor that is not an expected LoRA tensor */
+        for (int i = 0; i < st_file.n_tensors; i++) {
+            const char *nm = st_file.tensors[i].name;
+            int l = -1, ok = 0;
+            if (sscanf(nm, "base_model.model.model.layers.%d.", &l) == 1 ||
+                sscanf(nm, "base_model.model.transformer.h.%d.", &l) == 1)
+                for (int t = 0; t < LC_T_COUNT && !ok; t++)
+                    for (int isB = 0; isB < 2 && !ok && l >= 0 && l < lora->n_layers; isB++)
+                        ok = lc_lora_get(lora, l, (lc_lora_target)t)->A &&
+                             find_lora_tensor(&st_file, l, (lc_lora_target)t, isB, name, sizeof name) == &st_file.tensors[i];
+            if (!ok) {
+                st = lc_errorf(LC_ERR_UNSUPPORTED, "%s: unexpected tensor '%s' (not a lora_A/lora_B of the %d layers and "
+                               "target_modules of adapter_config.json)", wpath, nm, lora->n_layers);
+                goto fail;
+            }
+        }
+        st = lc_errorf(LC_ERR_FORMAT, "%s: %d tensors, expected %d", wpath, st_file.n_tensors, found);
+    }
+fail:
+    if (st) lc_lora_free(lora);
+    lc_safetensors_close(&st_file);
+    return st;
+}

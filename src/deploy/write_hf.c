@@ -1,0 +1,236 @@
+/*
+ * write_hf.c — a (merged) lc_model as a Hugging Face model directory:
+ * config.json, model.safetensors (F32 / F16 / BF16, HF tensor names) and the
+ * tokenizer files, built in a temporary directory and renamed into place.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "deploy_internal.h"
+#include "lc_safetensors.h"
+
+static const char *model_type(lc_arch a) {
+    switch (a) {
+    case LC_ARCH_MISTRAL: return "mistral";
+    case LC_ARCH_QWEN2: return "qwen2";
+    default: return "llama";
+    }
+}
+
+static const char *torch_dtype(lc_dtype t) {
+    return t == LC_DT_F16 ? "float16" : t == LC_DT_BF16 ? "bfloat16" : "float32";
+}
+
+/* config.json: the base's (when given) with every value lorac knows replaced
+ * by the model's, or a fresh one. */
+static lc_status build_config(json_t **out, const lc_model *m, const char *base_dir, lc_dtype dtype) {
+    const lc_model_config *c = &m->cfg;
+    json_t *root = NULL;
+    char path[4096];
+    if (base_dir) {
+        json_error_t err;
+        lc_status st = dp_join(path, sizeof path, base_dir, "config.json");
+        if (st) return st;
+        root = json_load_file(path, 0, &err);
+        if (!root || !json_is_object(root)) {
+            json_decref(root);
+            return lc_errorf(LC_ERR_FORMAT, "%s:%d: %s", path, err.line, root ? "not a JSON object" : err.text);
+        }
+    } else if (!(root = json_object())) {
+        return lc_errorf(LC_ERR_NOMEM, "out of memory for config.json");
+    }
+    json_t *arch = json_array();
+    json_array_append_new(arch, json_string(lc_arch_name(c->arch)));
+    json_object_set_new(root, "architectures", arch);
+    json_object_set_new(root, "model_type", json_string(model_type(c->arch)));
+    json_object_set_new(root, "hidden_size", json_integer(c->hidden_size));
+    json_object_set_new(root, "intermediate_size", json_integer(c->intermediate_size));
+    json_object_set_new(root, "num_hidden_layers", json_integer(c->n_layers));
+    json_object_set_new(root, "num_attention_heads", json_integer(c->n_heads));
+    json_object_set_new(root, "num_key_value_heads", json_integer(c->n_kv_heads));
+    json_object_set_new(root, "head_dim", json_integer(c->head_dim));
+    json_object_set_new(root, "vocab_size", json_integer(c->vocab_size));
+    json_object_set_new(root, "max_position_embeddings", json_integer(c->max_position));
+    json_object_set_new(root, "rms_norm_eps", json_real(dp_float_short(c->rms_eps)));
+    json_object_set_new(root, "rope_theta", json_real(dp_float_short(c->rope_theta)));
+    json_t *rp = json_object_get(root, "rope_parameters");
+    if (json_is_object(rp)) json_object_set_new(rp, "rope_theta", json_real(dp_float_short(c->rope_theta)));
+    json_object_set_new(root, "hidden_act", json_string("silu"));
+    json_object_set_new(root, "tie_word_embeddings", json_boolean(c->tie_embeddings));
+    if (c->arch != LC_ARCH_QWEN2) { /* Qwen2 always has q/k/v biases and no such key */
+        json_object_set_new(root, "attention_bias", json_boolean(c->attn_bias));
+        json_object_set_new(root, "mlp_bias", json_false());
+    }
+    json_object_set_new(root, "bos_token_id", c->bos_id >= 0 ? json_integer(c->bos_id) : json_null());
+    json_object_set_new(root, "eos_token_id", c->eos_id >= 0 ? json_integer(c->eos_id) : json_null());
+    /* transformers >= 4.56 writes "dtype", older "torch_dtype": update what is there */
+    int has_dtype = json_object_get(root, "dtype") != NULL;
+    if (has_dtype) json_object_set_new(root, "dtype", json_string(torch_dtype(dtype)));
+    if (!has_dtype || json_object_get(root, "torch_dtype"))
+        json_object_set_new(root, "torch_dtype", json_string(torch_dtype(dtype)));
+    *out = root;
+    return LC_OK;
+}
+
+/* The tensors to write, with their HF names. */
+typedef struct {
+    char name[160];
+    const lc_weight *w; /* a matrix, or NULL for a vector */
+    const float *vec;   /* (n) */
+    int n;
+} hf_entry;
+
+static int collect(hf_entry *e, const lc_model *m) {
+    int k = 0;
+#define MAT(w_, ...) (snprintf(e[k].name, sizeof e[k].name, __VA_ARGS__), e[k].w = (w_), e[k].vec = NULL, k++)
+#define VEC(v_, n_, ...) (snprintf(e[k].name, sizeof e[k].name, __VA_ARGS__), e[k].w = NULL, e[k].vec = (v_), e[k].n = (n_), k++)
+    const lc_model_config *c = &m->cfg;
+    const int C = c->hidden_size, qr = c->n_heads * c->head_dim, kvr = c->n_kv_heads * c->head_dim;
+    MAT(&m->tok_emb, "model.embed_tokens.weight");
+    for (int l = 0; l < c->n_layers; l++) {
+        const lc_layer *L = &m->layers[l];
+        VEC(L->attn_norm, C, "model.layers.%d.input_layernorm.weight", l);
+        MAT(&L->wq, "model.layers.%d.self_attn.q_proj.weight", l);
+        MAT(&L->wk, "model.layers.%d.self_attn.k_proj.weight", l);
+        MAT(&L->wv, "model.layers.%d.self_attn.v_proj.weight", l);
+        if (c->attn_bias) {
+            VEC(L->bq, qr, "model.layers.%d.self_attn.q_proj.bias", l);
+            VEC(L->bk, kvr, "model.layers.%d.self_attn.k_proj.bias", l);
+            VEC(L->bv, kvr, "model.layers.%d.self_attn.v_proj.bias", l);
+        }
+        MAT(&L->wo, "model.layers.%d.self_attn.o_proj.weight", l);
+        VEC(L->mlp_norm, C, "model.layers.%d.post_attention_layernorm.weight", l);
+        MAT(&L->w_gate, "model.layers.%d.mlp.gate_proj.weight", l);
+        MAT(&L->w_up, "model.layers.%d.mlp.up_proj.weight", l);
+        MAT(&L->w_down, "model.layers.%d.mlp.down_proj.weight", l);
+    }
+    VEC(m->final_norm, C, "model.norm.weight");
+    if (!c->tie_embeddings) MAT(&m->lm_head, "lm_head.weight");
+#undef MAT
+#undef VEC
+    return k;
+}
+
+/* fp32 (n) -> dtype into a new buffer. */
+static void *convert(const float *x, size_t n, lc_dtype dtype) {
+    size_t es = dtype == LC_DT_F32 ? 4 : 2;
+    void *out = lc_alloc(n * es);
+    if (!out) return NULL;
+    if (dtype == LC_DT_F32) memcpy(out, x, n * 4);
+    else lc_quantize(dtype, x, out, (int64_t)n);
+    return out;
+}
+
+static lc_status write_weights(const lc_model *m, lc_dtype dtype, const char *path) {
+    const int L = m->cfg.n_layers;
+    const int cap = 3 + L * 12;
+    hf_entry *e = calloc((size_t)cap, sizeof *e);
+    lc_st_tensor *t = calloc((size_t)cap, sizeof *t);
+    void **bufs = calloc((size_t)cap, sizeof *bufs);
+    lc_status st = LC_OK;
+    if (!e || !t || !bufs) {
+        st = lc_errorf(LC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    int n = collect(e, m);
+    LC_ASSERT(n <= cap);
+    const lc_st_dtype sdt = dtype == LC_DT_F16 ? LC_ST_F16 : dtype == LC_DT_BF16 ? LC_ST_BF16 : LC_ST_F32;
+    const size_t es = dtype == LC_DT_F32 ? 4 : 2;
+    for (int i = 0; i < n; i++) {
+        t[i].name = e[i].name;
+        t[i].dtype = sdt;
+        t[i].ndim = e[i].w ? 2 : 1;
+        size_t count;
+        if (e[i].w) {
+            const lc_weight *w = e[i].w;
+            t[i].shape[0] = w->rows;
+            t[i].shape[1] = w->cols;
+            count = (size_t)w->rows * (size_t)w->cols;
+            if (w->type == LC_DT_F32 && dtype == LC_DT_F32) {
+                t[i].data = w->data; /* written straight from the model */
+            } else {
+                const float *f;
+                float *tmp;
+                if ((st = dp_weight_f32(w, e[i].name, &f, &tmp))) goto fail;
+                if (dtype == LC_DT_F32) bufs[i] = tmp, tmp = NULL;
+                else bufs[i] = convert(f, count, dtype);
+                lc_free(tmp);
+                if (!bufs[i]) {
+                    st = lc_errorf(LC_ERR_NOMEM, "out of memory converting %s", e[i].name);
+                    goto fail;
+                }
+                t[i].data = bufs[i];
+            }
+        } else {
+            t[i].shape[0] = e[i].n;
+            count = (size_t)e[i].n;
+            if (dtype == LC_DT_F32) {
+                t[i].data = e[i].vec;
+            } else {
+                if (!(bufs[i] = convert(e[i].vec, count, dtype))) {
+                    st = lc_errorf(LC_ERR_NOMEM, "out of memory converting %s", e[i].name);
+                    goto fail;
+                }
+                t[i].data = bufs[i];
+            }
+        }
+        t[i].nbytes = count * es;
+    }
+    const char *keys[] = {"format"}, *vals[] = {"pt"};
+    st = lc_safetensors_write(path, t, n, keys, vals, 1);
+fail:
+    for (int i = 0; bufs && i < cap; i++) lc_free(bufs[i]);
+    free(bufs);
+    free(t);
+    free(e);
+    return st;
+}
+
+static const char *TOKENIZER_FILES[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                        "generation_config.json", "tokenizer.model"};
+
+lc_status lc_deploy_write_hf(const lc_model *m, const char *base_dir, const char *tokenizer_json, lc_dtype dtype,
+                             const char *out_dir) {
+    if (m->cfg.arch == LC_ARCH_GPT2)
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: writing a merged GPT-2 model is not supported yet", out_dir);
+    if (dtype != LC_DT_F32 && dtype != LC_DT_F16 && dtype != LC_DT_BF16)
+        return lc_errorf(LC_ERR_ARG, "%s: HF output dtype must be f32, f16 or bf16 (got %s)", out_dir,
+                         lc_dtype_name(dtype));
+    if (!base_dir && !tokenizer_json)
+        return lc_errorf(LC_ERR_ARG, "%s: no tokenizer to copy (give the base HF directory or a tokenizer.json)",
+                         out_dir);
+    struct stat sb;
+    if (tokenizer_json && stat(tokenizer_json, &sb) != 0)
+        return lc_errorf(LC_ERR_IO, "tokenizer '%s' not found", tokenizer_json);
+    json_t *cfg = NULL;
+    lc_status st = build_config(&cfg, m, base_dir, dtype);
+    if (st) return st;
+    char tmp[4096], path[4096], src[4096];
+    if ((st = dp_tmpdir_create(out_dir, tmp, sizeof tmp))) {
+        json_decref(cfg);
+        return st;
+    }
+    if (!(st = dp_join(path, sizeof path, tmp, "config.json"))) st = dp_write_json(path, cfg);
+    if (!st && !(st = dp_join(path, sizeof path, tmp, "model.safetensors"))) st = write_weights(m, dtype, path);
+    if (!st && base_dir) {
+        for (size_t i = 0; i < sizeof TOKENIZER_FILES / sizeof TOKENIZER_FILES[0] && !st; i++) {
+            if ((st = dp_join(src, sizeof src, base_dir, TOKENIZER_FILES[i]))) break;
+            if (stat(src, &sb) != 0) continue;
+            if (!(st = dp_join(path, sizeof path, tmp, TOKENIZER_FILES[i]))) st = dp_copy_file(src, path);
+        }
+    } else if (!st) {
+        if (S_ISDIR(sb.st_mode)) {
+            if (!(st = dp_join(src, sizeof src, tokenizer_json, "tokenizer.json")))
+                tokenizer_json = src;
+        }
+        if (!st && !(st = dp_join(path, sizeof path, tmp, "tokenizer.json"))) st = dp_copy_file(tokenizer_json, path);
+    }
+    json_decref(cfg);
+    if (st) {
+        dp_tmpdir_discard(tmp);
+        return lc_error_wrap(st, "writing %s", out_dir);
+    }
+    return dp_tmpdir_commit(tmp, out_dir);
+}

@@ -1,0 +1,327 @@
+/*
+ * sweep.c — `lorac sweep`: a grid of lc_train_run trials in their own run
+ * directories, resumable, summarised and ranked by best validation loss
+ * (lc_sweep.h). The plot is in sweep_svg.c.
+ *
+ * Trial state on disk: out_dir/trial-<k>-<key><value>.../ is an ordinary run
+ * directory (config.yaml, metrics.jsonl, checkpoints, adapter.h5) plus
+ * done.json, written atomically after lc_train_run returned: its presence
+ * (with adapter.h5) is what "finished" means.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lc_sweep.h"
+#include "lc_train.h"
+
+lc_status lc_sweep_axis_parse(lc_sweep_axis *ax, const char *key, const char *values) {
+    memset(ax, 0, sizeof *ax);
+    if (strlen(key) >= sizeof ax->key) return lc_errorf(LC_ERR_CONFIG, "sweep key '%.80s' is too long", key);
+    snprintf(ax->key, sizeof ax->key, "%s", key);
+    for (char *d = ax->key; *d; d++)
+        if (*d == '-') *d = '_';
+    lc_train_config scratch = lc_train_config_default();
+    for (const char *s = values; *s;) {
+        size_t n = strcspn(s, ",");
+        if (n == 0 || n >= sizeof ax->values[0])
+            return lc_errorf(LC_ERR_CONFIG, "--%s: bad value list '%s': expected comma-separated values", key, values);
+        if (ax->n == LC_SWEEP_MAX_VALUES)
+            return lc_errorf(LC_ERR_CONFIG, "--%s: more than %d values", key, LC_SWEEP_MAX_VALUES);
+        memcpy(ax->values[ax->n], s, n);
+        ax->values[ax->n][n] = 0;
+        lc_status st = lc_train_config_set(&scratch, ax->key, ax->values[ax->n]);
+        if (st) return st;
+        for (int k = 0; k < ax->n; k++)
+            if (!strcmp(ax->values[k], ax->values[ax->n]))
+                return lc_errorf(LC_ERR_CONFIG, "--%s: value '%s' given twice", key, ax->values[k]);
+        ax->n++;
+        s += n;
+        if (*s == ',') s++;
+    }
+    if (ax->n == 0) return lc_errorf(LC_ERR_CONFIG, "--%s: no values", key);
+    return LC_OK;
+}
+
+static int file_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+static int has_checkpoint(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int found = 0;
+    while (!found && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        found = !strncmp(e->d_name, "checkpoint-", 11) && n > 14 && !strcmp(e->d_name + n - 3, ".h5");
+    }
+    closedir(d);
+    return found;
+}
+
+/* Trial name: trial-<k>-lr1e-4-r8 (keys with '_' get a '_' before the value). */
+static void trial_name(char *buf, size_t size, int k, const lc_sweep_axis *axes, int n_axes, char vals[][64]) {
+    size_t o = (size_t)snprintf(buf, size, "trial-%d", k);
+    for (int a = 0; a < n_axes && o < size; a++) {
+        const char *sep = strchr(axes[a].key, '_') ? "_" : "";
+        o += (size_t)snprintf(buf + o, size - o, "-%s%s", axes[a].key, sep);
+        for (const char *v = vals[a]; *v && o + 1 < size; v++) {
+            char c = *v;
+            int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                     c == '-' || c == '+' || c == '_';
+            buf[o++] = ok ? c : '_';
+        }
+        if (o < size) buf[o] = 0;
+    }
+}
+
+static double jget(json_t *o, const char *k) {
+    json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+/* done.json: the trial's result, written atomically. */
+static lc_status write_done(const lc_sweep_trial *t) {
+    char path[1400], tmp[1400];
+    snprintf(path, sizeof path, "%s/done.json", t->dir);
+    snprintf(tmp, sizeof tmp, "%s/done.json.tmp", t->dir);
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(t->name));
+    json_object_set_new(o, "best_valid_loss", jnum(t->best_valid_loss));
+    json_object_set_new(o, "best_step", json_integer(t->best_step));
+    json_object_set_new(o, "last_valid_loss", jnum(t->last_valid_loss));
+    json_object_set_new(o, "final_train_loss", jnum(t->final_train_loss));
+    json_object_set_new(o, "steps", json_integer(t->steps));
+    json_object_set_new(o, "train_s", json_real(t->train_s));
+    int bad = json_dump_file(o, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    if (bad || rename(tmp, path)) return lc_errorf(LC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    return LC_OK;
+}
+
+static lc_status read_done(lc_sweep_trial *t) {
+    char path[1400];
+    snprintf(path, sizeof path, "%s/done.json", t->dir);
+    json_error_t e;
+    json_t *o = json_load_file(path, 0, &e);
+    if (!o) return lc_errorf(LC_ERR_FORMAT, "%s:%d: %s (delete it to retrain the trial)", path, e.line, e.text);
+    t->best_valid_loss = jget(o, "best_valid_loss");
+    t->last_valid_loss = jget(o, "last_valid_loss");
+    t->final_train_loss = jget(o, "final_train_loss");
+    double bs = jget(o, "best_step"), s = jget(o, "steps");
+    t->best_step = isnan(bs) ? -1 : (int64_t)bs;
+    t->steps = isnan(s) ? 0 : (int64_t)s;
+    json_decref(o);
+    return LC_OK;
+}
+
+static lc_status run_trial(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes, lc_sweep_trial *t,
+                           int n_trials, int quiet) {
+    char adapter[1400], done[1400];
+    snprintf(adapter, sizeof adapter, "%s/adapter.h5", t->dir);
+    snprintf(done, sizeof done, "%s/done.json", t->dir);
+    if (file_exists(adapter) && file_exists(done)) {
+        t->status = LC_TRIAL_SKIPPED;
+        fprintf(stderr, "lorac sweep: [%d/%d] %s: finished before, skipped\n", t->index + 1, n_trials, t->name);
+        return read_done(t);
+    }
+    lc_train_config cfg = *base;
+    for (int a = 0; a < n_axes; a++) {
+        lc_status st = lc_train_config_set(&cfg, axes[a].key, t->values[a]);
+        if (st) return st;
+    }
+    if (strlen(t->dir) >= sizeof cfg.out_dir) return lc_errorf(LC_ERR_ARG, "trial directory too long: %s", t->dir);
+    memcpy(cfg.out_dir, t->dir, strlen(t->dir) + 1);
+    int resume = has_checkpoint(t->dir);
+    t->status = resume ? LC_TRIAL_RESUMED : LC_TRIAL_TRAINED;
+    fprintf(stderr, "lorac sweep: [%d/%d] %s: %s\n", t->index + 1, n_trials, t->name,
+            resume ? "resuming from its newest checkpoint" : "training");
+    lc_train_result r;
+    double t0 = lc_time_now();
+    lc_status st = lc_train_run(&cfg, resume, quiet, &r);
+    t->train_s = lc_time_now() - t0;
+    if (st) return lc_error_wrap(st, "sweep trial %s", t->name);
+    t->best_valid_loss = r.best_valid_loss;
+    t->last_valid_loss = r.last_valid_loss;
+    t->final_train_loss = r.final_train_loss;
+    t->best_step = r.best_step;
+    t->steps = r.steps_done;
+    fprintf(stderr, "lorac sweep: [%d/%d] %s: best valid loss %.4f at step %lld (%.1f s)\n", t->index + 1, n_trials,
+            t->name, t->best_valid_loss, (long long)t->best_step, t->train_s);
+    return write_done(t);
+}
+
+static const lc_sweep_result *g_sort_res; /* qsort context */
+
+static int cmp_rank(const void *a, const void *b) {
+    const lc_sweep_trial *x = &g_sort_res->trials[*(const int *)a], *y = &g_sort_res->trials[*(const int *)b];
+    int xn = !isfinite(x->best_valid_loss), yn = !isfinite(y->best_valid_loss);
+    if (xn != yn) return xn - yn;
+    if (!xn && x->best_valid_loss != y->best_valid_loss) return x->best_valid_loss < y->best_valid_loss ? -1 : 1;
+    return x->index - y->index;
+}
+
+static const char *status_name(lc_trial_status s) {
+    return s == LC_TRIAL_SKIPPED ? "skipped (done before)" : s == LC_TRIAL_RESUMED ? "resumed" : "trained";
+}
+
+void lc_sweep_print(FILE *f, const lc_sweep_result *res) {
+    fprintf(f, "%-4s %-40s", "rank", "trial");
+    fprintf(f, " %12s %9s %12s %12s %s\n", "best_valid", "at_step", "last_valid", "final_train", "status");
+    for (int i = 0; i < res->n_trials; i++) {
+        const lc_sweep_trial *t = &res->trials[res->rank[i]];
+        fprintf(f, "%-4d %-40.40s %12.5f %9lld %12.5f %12.5f %s\n", i + 1, t->name, t->best_valid_loss,
+                (long long)t->best_step, t->last_valid_loss, t->final_train_loss, status_name(t->status));
+    }
+    if (res->best >= 0)
+        fprintf(f, "best: %s (valid loss %.5f) -> %s/adapter.h5\n", res->trials[res->best].name,
+                res->trials[res->best].best_valid_loss, res->trials[res->best].dir);
+    else
+        fprintf(f, "best: none (no trial has a validation loss: set valid_data or split > 0)\n");
+}
+
+static void csv_str(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static lc_status write_summary(const lc_sweep_result *res, const char *out_dir) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/summary.csv", out_dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return lc_errorf(LC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    fputs("rank,trial,dir", f);
+    for (int a = 0; a < res->n_axes; a++) fprintf(f, ",%s", res->axes[a].key);
+    fputs(",best_valid_loss,best_step,last_valid_loss,final_train_loss,steps,status,train_s\n", f);
+    for (int i = 0; i < res->n_trials; i++) {
+        const lc_sweep_trial *t = &res->trials[res->rank[i]];
+        fprintf(f, "%d,", i + 1);
+        csv_str(f, t->name);
+        fputc(',', f);
+        csv_str(f, t->dir);
+        for (int a = 0; a < res->n_axes; a++) {
+            fputc(',', f);
+            csv_str(f, t->values[a]);
+        }
+        fprintf(f, ",%.9g,%lld,%.9g,%.9g,%lld,%s,%.3f\n", t->best_valid_loss, (long long)t->best_step,
+                t->last_valid_loss, t->final_train_loss, (long long)t->steps,
+                t->status == LC_TRIAL_SKIPPED ? "skipped" : t->status == LC_TRIAL_RESUMED ? "resumed" : "trained",
+                t->train_s);
+    }
+    if (fclose(f)) return lc_errorf(LC_ERR_IO, "cannot write %s", path);
+
+    json_t *root = json_object(), *trials = json_array(), *axes = json_object();
+    for (int a = 0; a < res->n_axes; a++) {
+        json_t *vals = json_array();
+        for (int v = 0; v < res->axes[a].n; v++) json_array_append_new(vals, json_string(res->axes[a].values[v]));
+        json_object_set_new(axes, res->axes[a].key, vals);
+    }
+    json_object_set_new(root, "grid", axes);
+    json_object_set_new(root, "best", res->best >= 0 ? json_string(res->trials[res->best].name) : json_null());
+    json_object_set_new(root, "best_dir", res->best >= 0 ? json_string(res->trials[res->best].dir) : json_null());
+    for (int i = 0; i < res->n_trials; i++) {
+        const lc_sweep_trial *t = &res->trials[res->rank[i]];
+        json_t *o = json_object(), *vals = json_object();
+        json_object_set_new(o, "rank", json_integer(i + 1));
+        json_object_set_new(o, "trial", json_string(t->name));
+        json_object_set_new(o, "index", json_integer(t->index));
+        json_object_set_new(o, "dir", json_string(t->dir));
+        for (int a = 0; a < res->n_axes; a++) json_object_set_new(vals, res->axes[a].key, json_string(t->values[a]));
+        json_object_set_new(o, "values", vals);
+        json_object_set_new(o, "best_valid_loss", jnum(t->best_valid_loss));
+        json_object_set_new(o, "best_step", json_integer(t->best_step));
+        json_object_set_new(o, "last_valid_loss", jnum(t->last_valid_loss));
+        json_object_set_new(o, "final_train_loss", jnum(t->final_train_loss));
+        json_object_set_new(o, "steps", json_integer(t->steps));
+        json_object_set_new(o, "status", json_string(t->status == LC_TRIAL_SKIPPED   ? "skipped"
+                                                     : t->status == LC_TRIAL_RESUMED ? "resumed"
+                                                                                     : "trained"));
+        json_object_set_new(o, "train_s", json_real(t->train_s));
+        json_array_append_new(trials, o);
+    }
+    json_object_set_new(root, "trials", trials);
+    snprintf(path, sizeof path, "%s/summary.json", out_dir);
+    int bad = json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    json_decref(root);
+    if (bad) return lc_errorf(LC_ERR_IO, "cannot write %s", path);
+    return LC_OK;
+}
+
+lc_status lc_sweep_run(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes, const char *out_dir,
+                       int quiet, lc_sweep_result *res) {
+    memset(res, 0, sizeof *res);
+    res->best = -1;
+    if (n_axes < 1 || n_axes > LC_SWEEP_MAX_AXES)
+        return lc_errorf(LC_ERR_ARG, "a sweep needs 1 to %d swept keys, got %d", LC_SWEEP_MAX_AXES, n_axes);
+    for (int a = 0; a < n_axes; a++)
+        for (int b = 0; b < a; b++)
+            if (!strcmp(axes[a].key, axes[b].key)) return lc_errorf(LC_ERR_ARG, "key '%s' swept twice", axes[a].key);
+    lc_status st = lc_train_config_validate(base);
+    if (st) return st;
+    if (mkdir(out_dir, 0755) && errno != EEXIST)
+        return lc_errorf(LC_ERR_IO, "cannot create %s: %s", out_dir, strerror(errno));
+    res->n_axes = n_axes;
+    memcpy(res->axes, axes, (size_t)n_axes * sizeof *axes);
+    int n = 1;
+    for (int a = 0; a < n_axes; a++) n *= axes[a].n;
+    res->n_trials = n;
+    res->trials = calloc((size_t)n, sizeof *res->trials);
+    res->rank = calloc((size_t)n, sizeof *res->rank);
+    if (!res->trials || !res->rank) {
+        lc_sweep_result_free(res);
+        return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; k < n; k++) { /* grid order: the last axis varies fastest */
+        lc_sweep_trial *t = &res->trials[k];
+        t->index = k;
+        t->best_valid_loss = t->last_valid_loss = t->final_train_loss = NAN;
+        t->best_step = -1;
+        for (int a = n_axes - 1, rest = k; a >= 0; a--) {
+            snprintf(t->values[a], sizeof t->values[a], "%s", axes[a].values[rest % axes[a].n]);
+            rest /= axes[a].n;
+        }
+        trial_name(t->name, sizeof t->name, k, axes, n_axes, t->values);
+        snprintf(t->dir, sizeof t->dir, "%s/%s", out_dir, t->name);
+        res->rank[k] = k;
+    }
+    for (int k = 0; k < n && !st; k++) st = run_trial(base, axes, n_axes, &res->trials[k], n, quiet);
+    if (st) {
+        lc_sweep_result_free(res);
+        return st;
+    }
+    g_sort_res = res;
+    qsort(res->rank, (size_t)n, sizeof *res->rank, cmp_rank);
+    g_sort_res = NULL;
+    if (isfinite(res->trials[res->rank[0]].best_valid_loss)) res->best = res->rank[0];
+    char path[1200];
+    snprintf(path, sizeof path, "%s/curves.svg", out_dir);
+    if ((st = write_summary(res, out_dir)) || (st = lc_sweep_write_svg(res, path))) {
+        lc_sweep_result_free(res);
+        return st;
+    }
+    return LC_OK;
+}
+
+void lc_sweep_result_free(lc_sweep_result *res) {
+    free(res->trials);
+    free(res->rank);
+    memset(res, 0, sizeof *res);
+    res->best = -1;
+}
