@@ -27,6 +27,7 @@ static double useful_flops(const lc_model_config *c, int B, int T, int r) {
 }
 
 int main(int argc, char **argv) {
+    lc_prefer_passive_wait(argv);
     int B = 4, T = 256, r = 8, steps = 3, warmup = 1, threads = 0, to_f32 = 0, ckpt = 0;
     const char *model_path = NULL;
     for (int i = 1; i < argc; i++)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "lc_common.h"
 
 static const cli_verb VERBS[] = {
     {"train", "train a LoRA adapter from a config (YAML) and Q&A data", cli_train},
@@ -32,6 +33,7 @@ int cli_help(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    lc_prefer_passive_wait(argv);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) return cli_help(argc, argv);
     for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++)
         if (!strcmp(argv[1], VERBS[i].name)) return VERBS[i].run(argc - 1, argv + 1);
