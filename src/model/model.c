@@ -207,9 +207,7 @@ static lc_status dequantize_weight(lc_model *m, lc_weight *w) {
         lc_free(out);
         return lc_errorf(LC_ERR_NOMEM, "out of memory dequantising a %d x %d weight", w->rows, w->cols);
     }
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < w->rows; r++)
-        lc_dequantize(w->type, (const char *)w->data + (size_t)r * rb, out + (size_t)r * w->cols, w->cols);
+    lc_dequantize_rows(w->type, w->data, (int64_t)rb, 0, w->rows, w->cols, out);
     w->type = LC_DT_F32;
     w->data = out;
     return LC_OK;

@@ -180,10 +180,7 @@ lc_status lc_acts_create_ex(lc_acts **out, const lc_model *m, const lc_lora *lor
             return lc_errorf(LC_ERR_NOMEM, "out of memory for the dequantised lm_head");
         }
         size_t rb = lc_dtype_row_bytes(m->lm_head.type, (int64_t)C);
-#pragma omp parallel for schedule(static)
-        for (int v = 0; v < c->vocab_size; v++)
-            lc_dequantize(m->lm_head.type, (const char *)m->lm_head.data + (size_t)v * rb,
-                          a->head_f32 + (size_t)v * C, (int64_t)C);
+        lc_dequantize_rows(m->lm_head.type, m->lm_head.data, (int64_t)rb, 0, c->vocab_size, (int)C, a->head_f32);
         a->bytes += n * sizeof(float);
     }
     *out = a;
@@ -220,9 +217,7 @@ static void weight_forward(float *out, const float *inp, const lc_weight *W, con
     size_t rb = lc_dtype_row_bytes(W->type, K);
     for (int r0 = 0; r0 < O; r0 += LC_DEQ_ROWS) {
         int nr = O - r0 < LC_DEQ_ROWS ? O - r0 : LC_DEQ_ROWS;
-#pragma omp parallel for schedule(static)
-        for (int i = 0; i < nr; i++)
-            lc_dequantize(W->type, (const char *)W->data + (size_t)(r0 + i) * rb, deq + (size_t)i * K, K);
+        lc_dequantize_rows(W->type, W->data, (int64_t)rb, r0, nr, K, deq);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, nr, K, 1.0f, inp, K, deq, K, 0.0f,
                     out + r0, O);
     }
@@ -243,9 +238,7 @@ static void weight_backward_input(float *dinp, const float *dout, const lc_weigh
     size_t rb = lc_dtype_row_bytes(W->type, K);
     for (int r0 = 0; r0 < O; r0 += LC_DEQ_ROWS) {
         int nr = O - r0 < LC_DEQ_ROWS ? O - r0 : LC_DEQ_ROWS;
-#pragma omp parallel for schedule(static)
-        for (int i = 0; i < nr; i++)
-            lc_dequantize(W->type, (const char *)W->data + (size_t)(r0 + i) * rb, deq + (size_t)i * K, K);
+        lc_dequantize_rows(W->type, W->data, (int64_t)rb, r0, nr, K, deq);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, nr, 1.0f, dout + r0, O, deq, K,
                     1.0f, dinp, K);
     }
