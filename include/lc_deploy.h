@@ -3,7 +3,7 @@
  * weights (written as a Hugging Face directory or a GGUF file), export an
  * adapter for PEFT (adapter_config.json + adapter_model.safetensors) or for
  * llama.cpp (GGUF LoRA adapter), and import a PEFT adapter as a lorac HDF5
- * adapter. Layouts are documented in docs/deploy_draft.md.
+ * adapter. Layouts are documented in docs/formats.md (section 5).
  *
  * Every writer is all-or-nothing: files go to a temporary name in the target's
  * directory and are renamed into place at the end; on failure nothing is left.
