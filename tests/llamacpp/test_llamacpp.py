@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""test_llamacpp.py — llama.cpp (llama-cpp-python) runs what lorac deploys.
+
+usage: test_llamacpp.py merged|adapter LORAC LORAC_REF MODEL.gguf TRAIN.jsonl WORK
+
+Adapters (made once, kept in WORK): `lorac train` for 3 steps at lr 1e-2 on the
+first 8 rows of TRAIN.jsonl, from MODEL (SmolLM2-135M-Instruct Q4_1):
+  A: r 8, alpha 16, all-linear;  B: r 4, alpha 8, rsLoRA, q_proj,k_proj,down_proj.
+
+merged:  `lorac merge --gguf-type f32` of A, loaded by llama.cpp. Per prompt:
+         tokens equal; up to 32 greedy tokens (stop at EOS) identical to lorac's
+         (lorac_ref) and the text identical to `lorac generate --raw`; logits of
+         every position of prompt + greedy tokens within F32_REL * max |logit|
+         (fp32 on both sides, F32 KV cache).
+adapter: `lorac export --format gguf` of A and B, loaded with lora_path:
+         (1) on an F32 base (MODEL dequantised: `lorac merge --adapter A.h5:0`)
+             vs lorac F32 base + adapter unmerged: fp32 tolerance as above;
+         (2) on MODEL itself (Q4_1) vs lorac Q4_1 + adapter. llama.cpp rounds the
+             activations to 8 bits for Q4_1 matmuls and lorac does not, so greedy
+             decoding may part at a near-tie; teacher-forced on lorac's greedy
+             sequence, rms logit diff(adapter) <= 1.5 * floor, floor being the same
+             rms diff without adapter, and the adapter's effect (logits with -
+             without it) differs by rms <= 2 * floor (two noisy runs);
+             `lorac generate --adapter` prints lorac's greedy ids (as llama.cpp
+             detokenises them).
+Every adapter must also change lorac's own greedy output (else the test is blind).
+Exit 0 pass, 1 fail, 77 skipped (no llama_cpp or no MODEL).
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+try:
+    import numpy as np
+except ImportError:  # llama-cpp-python needs numpy: then it is missing too
+    np = None
+
+PROMPTS = [
+    "The capital of France is",
+    "How do I reset my lamp? The",
+    "Once upon a time, in a small village,",
+]
+N_NEW = 32
+# fp32 vs fp32: lorac and ggml sum in different orders (OpenBLAS / ggml's SIMD
+# dot products, their own softmax and RMSNorm); on SmolLM2 (30 layers, |logit|
+# 26-37) that moves the logits by 4.5e-5 .. 1.04e-4 (measured, merged and
+# adapter). Tolerance relative to the largest |logit| of the sequence: 2.6e-4 .. 3.7e-4.
+F32_REL = 1e-5
+# Q4_1: llama.cpp quantises the activations to Q8_1 before each Q4_1 matmul;
+# lorac multiplies with fp32 activations (lorac's Q4_1 logits equal its F32
+# GGUF's within 5e-5, and its dequantisation equals gguf-py's exactly), so
+# llama.cpp Q4_1 vs llama.cpp F32 of the same weights already differ by
+# 0.9 - 1.2 (max abs), 0.28 (rms): that is the floor, measured per run without
+# adapter. With adapters the rms diff measured 0.18 - 0.32 (<= 1.16 floor) and the
+# adapter's effect (rms 1.8 - 4.2) differed by rms 0.28 - 0.42 (<= 1.5 floor); an
+# adapter llama.cpp ignored or scaled 2x would differ by ~its effect.
+Q4_RMS_MULT = 1.5
+Q4_EFFECT_MULT = 2.0
+
+failures = 0
+
+
+def fail(msg):
+    global failures
+    failures += 1
+    print("FAIL " + msg, flush=True)
+
+
+def run(cmd, **kw):
+    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if p.returncode != 0:
+        print("command failed (%d): %s\n%s%s" % (p.returncode, " ".join(cmd), p.stdout[-3000:], p.stderr[-3000:]))
+        sys.exit(1)
+    return p
+
+
+def train_adapter(lorac, model, rows, work, name, extra):
+    """WORK/name/adapter.h5, trained once (atomically: built in name.tmp)."""
+    final = os.path.join(work, name)
+    path = os.path.join(final, "adapter.h5")
+    if os.path.exists(path):
+        return path
+    tmp = final + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    cfg = os.path.join(work, name + ".yaml")
+    with open(cfg, "w") as f:
+        f.write("model: %s\ndata: %s\nsplit: 0\nchat_template: auto\nmax_seq_len: 128\n"
+                "lr: 1e-2\nlr_schedule: constant\nmax_steps: 3\nbatch_size: 8\nseed: 7\n"
+                "eval_every: 0\nsave_every: 0\nthreads: 2\nout_dir: %s\n%s" % (model, rows, tmp, extra))
+    run([lorac, "train", "--config", cfg, "--quiet"])
+    os.rename(tmp, final)
+    return path
+
+
+def lorac_ref(ref, model, adapter, prompt, work):
+    """(prompt ids, logits (n, V), greedy ids, stop ids) from lorac_ref."""
+    out = os.path.join(work, "ref.bin")
+    run([ref, model, adapter or "-", prompt, str(N_NEW), out])
+    raw = np.fromfile(out, dtype="<i4")
+    n, V, n_gen, eos_tok, eos_cfg = (int(x) for x in raw[:5])
+    ids = raw[5:5 + n].tolist()
+    logits = raw[5 + n:5 + n + n * V].view("<f4").reshape(n, V)
+    gen = raw[5 + n + n * V:].tolist()
+    assert len(gen) == n_gen, "lorac_ref output truncated"
+    os.remove(out)
+    return ids, logits, gen, {eos_tok, eos_cfg} - {-1}
+
+
+def rms(x):
+    return float(np.sqrt(np.mean(np.square(x))))
+
+
+def lorac_text(lorac, model, adapter, prompt):
+    cmd = [lorac, "generate", "--model", model, "--raw", "--max-tokens", str(N_NEW), "--threads", "2", "--quiet",
+           "--prompt", prompt]
+    if adapter:
+        cmd[4:4] = ["--adapter", adapter]
+    out = run(cmd).stdout
+    assert out.endswith("\n")
+    return out[:-1]
+
+
+class Llama:
+    def __init__(self, model, lora=None):
+        import llama_cpp
+        kw = dict(n_ctx=512, n_batch=512, logits_all=True, n_threads=2, n_threads_batch=2, seed=0, verbose=False,
+                  type_k=0, type_v=0)  # GGML_TYPE_F32 KV cache: no f16 rounding of K and V
+        if lora:
+            kw["lora_path"] = lora
+        self.llm = llama_cpp.Llama(model_path=model, **kw)
+
+    def tokenize(self, text):
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+
+    def run(self, prompt_ids, stops, n_new=N_NEW):
+        """Logits of every prompt position (n, V) and the greedy continuation (n_new at most)."""
+        llm = self.llm
+        llm.reset()
+        llm.eval(prompt_ids)
+        n = len(prompt_ids)
+        logits = np.array(llm.scores[:n], dtype=np.float32)
+        gen = []
+        nxt = int(np.argmax(logits[-1]))
+        while len(gen) < n_new and nxt not in stops:
+            gen.append(nxt)
+            if len(gen) == n_new:
+                break
+            llm.eval([nxt])
+            nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        return logits, gen
+
+    def text(self, ids):
+        return self.llm.detokenize(ids, special=True).decode("utf-8", errors="replace")
+
+
+def compare(label, lorac, ref, model_l, adapter_l, llama, tol_fn):
+    """One model pair on every prompt: tokens equal; greedy ids (free-running, each
+    side its own) and `lorac generate` text (when lorac is given) identical; logits
+    of every position of prompt + greedy ids within tol_fn(max |logit|). Returns the
+    max abs logit diff."""
+    worst = 0.0
+    for i, prompt in enumerate(PROMPTS):
+        ids, _, gen, stops = lorac_ref(ref, model_l, adapter_l, prompt, WORK)
+        lids = llama.tokenize(prompt)
+        if lids != ids:
+            fail("%s prompt %d: token ids differ: lorac %s, llama.cpp %s" % (label, i, ids, lids))
+            continue
+        plg, lgen = llama.run(ids, stops)
+        # logits of every position of prompt + lorac's greedy tokens, on both sides
+        lg = lorac_ref(ref, model_l, adapter_l, "ids:" + ",".join(str(x) for x in ids + gen), WORK)[1]
+        llg, _ = llama.run(ids + gen, set(), 0)
+        d = np.abs(llg.astype(np.float64) - lg)
+        dmax, dlast, ref_max = float(d.max()), float(d[len(ids) - 1].max()), float(np.abs(lg).max())
+        tol = tol_fn(ref_max)
+        print("%s prompt %d: %d+%d tokens, logits max abs diff %.3e (last prompt position %.3e, max |logit| %.1f, "
+              "tol %.3e), next-token top-5 lorac %s llama.cpp %s"
+              % (label, i, len(ids), len(gen), dmax, dlast, ref_max, tol,
+                 np.argsort(-lg[len(ids) - 1])[:5].tolist(), np.argsort(-plg[-1])[:5].tolist()))
+        worst = max(worst, dmax)
+        if not dmax <= tol:
+            fail("%s prompt %d: logits differ by %.3e > %.3e" % (label, i, dmax, tol))
+        if lgen != gen:
+            k = next((j for j in range(min(len(gen), len(lgen))) if gen[j] != lgen[j]), min(len(gen), len(lgen)))
+            fail("%s prompt %d: greedy tokens differ at %d: lorac %s, llama.cpp %s" % (label, i, k, gen, lgen))
+        else:
+            print("%s prompt %d: %d greedy tokens identical: %r" % (label, i, len(gen), llama.text(gen)))
+        if lorac:
+            t = lorac_text(lorac, model_l, adapter_l, prompt)
+            if t != llama.text(lgen):
+                fail("%s prompt %d: `lorac generate` text %r != llama.cpp text %r" % (label, i, t, llama.text(lgen)))
+    return worst
+
+
+def compare_q4(label, lorac, ref, model, adapter_h5, llama_base, llama_lora, floor):
+    """Q4_1 base: llama.cpp multiplies with Q8_1-rounded activations, lorac with fp32 ones,
+    so greedy decoding may part at a near-tie. Teacher-forced on lorac's greedy sequence
+    (prompt + generated ids): rms logit diff over every position <= Q4_RMS_MULT * floor,
+    and the adapter's own effect (logits with - without adapter, on each side) equal
+    within rms Q4_EFFECT_MULT * floor; free-running greedy agreement is reported.
+    `lorac generate --adapter` text must equal lorac's greedy ids as llama.cpp
+    detokenises them. Returns (max rms diff, max relative error of the adapter's effect)."""
+    worst = wdelta = 0.0
+    tol, etol = Q4_RMS_MULT * floor, Q4_EFFECT_MULT * floor
+    for i, prompt in enumerate(PROMPTS):
+        ids, _, gen, stops = lorac_ref(ref, model, adapter_h5, prompt, WORK)
+        seq = "ids:" + ",".join(str(x) for x in ids + gen)
+        lg = lorac_ref(ref, model, adapter_h5, seq, WORK)[1]
+        lg0 = lorac_ref(ref, model, None, seq, WORK)[1]
+        llg, _ = llama_lora.run(ids + gen, set(), 0)
+        llg0, _ = llama_base.run(ids + gen, set(), 0)
+        _, free = llama_lora.run(ids, stops)
+        diff = llg.astype(np.float64) - lg
+        d, r = float(np.abs(diff).max()), rms(diff)
+        dl, dc = lg.astype(np.float64) - lg0, llg.astype(np.float64) - llg0
+        derr, dsize = rms(dc - dl), rms(dl)
+        k = next((j for j in range(min(len(gen), len(free))) if gen[j] != free[j]), min(len(gen), len(free)))
+        print("%s prompt %d: %d positions, logits rms diff %.3e (tol %.3e), max abs %.3e; adapter effect rms %.3e, "
+              "llama.cpp's differs by rms %.3e (%.1f%%, tol %.3e); free-running greedy identical for %d of %d tokens%s"
+              % (label, i, len(lg), r, tol, d, dsize, derr, 100 * derr / dsize, etol, k, len(gen),
+                 "" if free == gen else " (then lorac %s, llama.cpp %s)" % (gen[k:k + 3], free[k:k + 3])))
+        worst, wdelta = max(worst, r), max(wdelta, derr / dsize)
+        if not r <= tol:
+            fail("%s prompt %d: logits differ by rms %.3e > %.3e" % (label, i, r, tol))
+        if not derr <= etol:
+            fail("%s prompt %d: the adapter's effect (rms %.3e) differs by rms %.3e > %.3e"
+                 % (label, i, dsize, derr, etol))
+        t = lorac_text(lorac, model, adapter_h5, prompt)
+        if t != llama_lora.text(gen):
+            fail("%s prompt %d: `lorac generate` text %r != lorac's greedy ids as llama.cpp decodes them %r"
+                 % (label, i, t, llama_lora.text(gen)))
+    return worst, wdelta
+
+
+def q4_floor(ref, model, llama_base):
+    """rms logit diff lorac vs llama.cpp on the Q4_1 base without adapter, teacher-forced
+    on lorac's greedy sequences: llama.cpp's own activation rounding."""
+    floor = 0.0
+    for prompt in PROMPTS:
+        ids, _, gen, _ = lorac_ref(ref, model, None, prompt, WORK)
+        lg = lorac_ref(ref, model, None, "ids:" + ",".join(str(x) for x in ids + gen), WORK)[1]
+        llg, _ = llama_base.run(ids + gen, set(), 0)
+        floor = max(floor, rms(llg.astype(np.float64) - lg))
+    return floor
+
+
+def must_change(label, ref, model, adapter):
+    """The adapter must change lorac's greedy output on some prompt (else the checks are blind)."""
+    changed = 0
+    for prompt in PROMPTS:
+        g0 = lorac_ref(ref, model, None, prompt, WORK)[2]
+        g1 = lorac_ref(ref, model, adapter, prompt, WORK)[2]
+        changed += g0 != g1
+    print("%s: changes lorac's greedy output on %d of %d prompts" % (label, changed, len(PROMPTS)))
+    if not changed:
+        fail("%s does not change any greedy output: the comparison would not see a wrong adapter" % label)
+
+
+def merged(lorac, ref, model, a):
+    out = os.path.join(WORK, "merged-f32.gguf")
+    try:
+        p = run([lorac, "merge", "--model", model, "--adapter", a, "--out", out, "--gguf-type", "f32"])
+        print(p.stdout.strip())
+        must_change("adapter A", ref, model, a)
+        w = compare("merged f32", lorac, ref, out, None, Llama(out), lambda m: F32_REL * m)
+        print("merged f32 GGUF: max abs logit diff lorac vs llama.cpp %.3e" % w)
+    finally:
+        if os.path.exists(out):
+            os.remove(out)
+
+
+def adapter(lorac, ref, model, a, b):
+    f32 = os.path.join(WORK, "base-f32.gguf")
+    ga, gb = os.path.join(WORK, "A.gguf"), os.path.join(WORK, "B.gguf")
+    try:
+        for h5, g in ((a, ga), (b, gb)):
+            if os.path.exists(g):
+                os.remove(g)
+            run([lorac, "export", "--adapter", h5, "--model", model, "--format", "gguf", "--out", g])
+        must_change("adapter B", ref, model, b)
+        # (1) F32 base: fp32 on both sides
+        run([lorac, "merge", "--model", model, "--adapter", a + ":0", "--out", f32, "--gguf-type", "f32"])
+        for h5, g, name in ((a, ga, "A"), (b, gb, "B")):
+            w = compare("F32 base + adapter %s" % name, None, ref, f32, h5, Llama(f32, g), lambda m: F32_REL * m)
+            print("F32 base + GGUF adapter %s: max abs logit diff %.3e" % (name, w))
+        os.remove(f32)
+        # (2) Q4_1 base: the floor without adapter, then each adapter
+        base = Llama(model)
+        floor = q4_floor(ref, model, base)
+        print("Q4_1 floor (no adapter; lorac fp32 activations vs llama.cpp Q8_1 activations): %.3e" % floor)
+        for h5, g, name in ((a, ga, "A"), (b, gb, "B")):
+            w, rel = compare_q4("Q4_1 base + adapter %s" % name, lorac, ref, model, h5, base, Llama(model, g), floor)
+            print("Q4_1 base + GGUF adapter %s: rms logit diff %.3e (floor %.3e), adapter effect error %.1f%%"
+                  % (name, w, floor, 100 * rel))
+    finally:
+        if os.path.exists(f32):
+            os.remove(f32)
+
+
+def main():
+    global WORK
+    if len(sys.argv) != 7 or sys.argv[1] not in ("merged", "adapter"):
+        print(__doc__)
+        return 2
+    what, lorac, ref, model, data, WORK = sys.argv[1:]
+    try:
+        if np is None:
+            raise ImportError("numpy is not installed")
+        import llama_cpp  # noqa: F401
+    except ImportError as e:
+        print("SKIP: llama_cpp not importable (%s); pip install llama-cpp-python" % e)
+        return 77
+    if not os.path.exists(model):
+        print("SKIP: %s not found (scripts/setup.sh downloads it)" % model)
+        return 77
+    os.makedirs(WORK, exist_ok=True)
+    rows = os.path.join(WORK, "train8.jsonl")
+    with open(data) as f, open(rows + ".tmp", "w") as g:
+        g.writelines(f.readlines()[:8])
+    os.replace(rows + ".tmp", rows)
+    a = train_adapter(lorac, model, rows, WORK, "adapter-A", "r: 8\nalpha: 16\ntarget_modules: all-linear\n")
+    if what == "merged":
+        merged(lorac, ref, model, a)
+    else:
+        b = train_adapter(lorac, model, rows, WORK, "adapter-B",
+                          "r: 4\nalpha: 8\nrslora: true\ntarget_modules: q_proj,k_proj,down_proj\n")
+        adapter(lorac, ref, model, a, b)
+    print("%s: %s" % (what, "FAILED (%d)" % failures if failures else "ok"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
