@@ -49,6 +49,8 @@ typedef enum {
 } lc_gguf_type;
 
 const char *lc_gguf_type_name(lc_gguf_type t); /* "uint32", "string", ... */
+/* Bytes of one scalar of type t in a GGUF file (0 for STRING and ARRAY). */
+size_t lc_gguf_type_size(lc_gguf_type t);
 
 /* A string: `len` bytes at `ptr`, followed by a NUL (ptr may contain NULs). */
 typedef struct {

@@ -17,7 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <string.h>
+
 #include "lc_common.h"
+#include "lc_quant.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -58,6 +61,19 @@ typedef struct {
     size_t nbytes;
     size_t file_offset;             /* read only: absolute byte offset of data in the file */
 } lc_st_tensor;
+
+/* Element i of an F32, F16 or BF16 tensor (any alignment), as fp32. */
+static inline float lc_safetensors_elem_f32(const lc_st_tensor *t, size_t i) {
+    const unsigned char *p = (const unsigned char *)t->data;
+    if (t->dtype == LC_ST_F32) {
+        float f;
+        memcpy(&f, p + 4 * i, 4);
+        return f;
+    }
+    uint16_t h;
+    memcpy(&h, p + 2 * i, 2);
+    return t->dtype == LC_ST_F16 ? lc_f16_to_f32(h) : lc_bf16_to_f32(h);
+}
 
 typedef struct {
     char path[1024];

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "eval_io.h"
 #include "lc_adapter.h"
 #include "lc_base.h"
 #include "lc_data.h"
@@ -428,21 +429,6 @@ void lc_compare_print(FILE *f, const lc_compare_result *res) {
             res->n_examples, res->template_name);
 }
 
-static json_t *jnum(double v) { return isnan(v) ? json_null() : json_real(v); }
-
-static void csv_field(FILE *f, const char *s) {
-    if (!strpbrk(s, ",\"\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static lc_status write_outputs(compare *C) {
     const char *dir = C->p->out_dir;
     lc_compare_result *res = C->res;
@@ -462,12 +448,12 @@ static lc_status write_outputs(compare *C) {
         json_object_set_new(o, "path", json_string(r->path));
         if (r->kind == LC_CAND_ADAPTER) json_object_set_new(o, "scale_mult", json_real(r->mult));
         if (res->metrics & LC_METRIC_LOSS) {
-            json_object_set_new(o, "loss", jnum(r->loss));
-            json_object_set_new(o, "perplexity", jnum(r->ppl));
+            json_object_set_new(o, "loss", eval_json_num(r->loss));
+            json_object_set_new(o, "perplexity", eval_json_num(r->ppl));
             json_object_set_new(o, "loss_tokens", json_integer(r->n_loss_tokens));
         }
         for (int k = 1; k < 6; k++)
-            if (res->metrics & (1u << k)) json_object_set_new(o, lc_metric_name(1u << k), jnum(r->metric[k]));
+            if (res->metrics & (1u << k)) json_object_set_new(o, lc_metric_name(1u << k), eval_json_num(r->metric[k]));
         json_object_set_new(o, "generated_examples", json_integer(r->n_gen_examples));
         json_object_set_new(o, "generated_tokens", json_integer(r->gen_tokens));
         json_object_set_new(o, "generation_s", json_real(r->gen_s));
@@ -486,9 +472,9 @@ static lc_status write_outputs(compare *C) {
           "generated_tokens,generation_s\n", f);
     for (int i = 0; i < res->n_rows; i++) {
         lc_compare_row *r = &res->rows[i];
-        csv_field(f, r->name);
+        eval_csv_field(f, r->name);
         fprintf(f, ",%s,", kind_name(r->kind));
-        csv_field(f, r->path);
+        eval_csv_field(f, r->path);
         fprintf(f, ",%.9g,%.9g,%lld", r->loss, r->ppl, (long long)r->n_loss_tokens);
         for (int k = 1; k < 6; k++) fprintf(f, ",%.9g", r->metric[k]);
         fprintf(f, ",%d,%lld,%.3f\n", r->n_gen_examples, (long long)r->gen_tokens, r->gen_s);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "eval_io.h"
 #include "lc_sweep.h"
 #include "lc_train.h"
 
@@ -87,8 +88,6 @@ static double jget(json_t *o, const char *k) {
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
-
 /* done.json: the trial's result, written atomically. */
 static lc_status write_done(const lc_sweep_trial *t) {
     char path[1400], tmp[1400];
@@ -96,10 +95,10 @@ static lc_status write_done(const lc_sweep_trial *t) {
     snprintf(tmp, sizeof tmp, "%s/done.json.tmp", t->dir);
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(t->name));
-    json_object_set_new(o, "best_valid_loss", jnum(t->best_valid_loss));
+    json_object_set_new(o, "best_valid_loss", eval_json_num(t->best_valid_loss));
     json_object_set_new(o, "best_step", json_integer(t->best_step));
-    json_object_set_new(o, "last_valid_loss", jnum(t->last_valid_loss));
-    json_object_set_new(o, "final_train_loss", jnum(t->final_train_loss));
+    json_object_set_new(o, "last_valid_loss", eval_json_num(t->last_valid_loss));
+    json_object_set_new(o, "final_train_loss", eval_json_num(t->final_train_loss));
     json_object_set_new(o, "steps", json_integer(t->steps));
     json_object_set_new(o, "train_s", json_real(t->train_s));
     int bad = json_dump_file(o, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
@@ -189,19 +188,6 @@ void lc_sweep_print(FILE *f, const lc_sweep_result *res) {
         fprintf(f, "best: none (no trial has a validation loss: set valid_data or split > 0)\n");
 }
 
-static void csv_str(FILE *f, const char *s) {
-    if (!strpbrk(s, ",\"\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static lc_status write_summary(const lc_sweep_result *res, const char *out_dir) {
     char path[1200];
     snprintf(path, sizeof path, "%s/summary.csv", out_dir);
@@ -213,12 +199,12 @@ static lc_status write_summary(const lc_sweep_result *res, const char *out_dir) 
     for (int i = 0; i < res->n_trials; i++) {
         const lc_sweep_trial *t = &res->trials[res->rank[i]];
         fprintf(f, "%d,", i + 1);
-        csv_str(f, t->name);
+        eval_csv_field(f, t->name);
         fputc(',', f);
-        csv_str(f, t->dir);
+        eval_csv_field(f, t->dir);
         for (int a = 0; a < res->n_axes; a++) {
             fputc(',', f);
-            csv_str(f, t->values[a]);
+            eval_csv_field(f, t->values[a]);
         }
         fprintf(f, ",%.9g,%lld,%.9g,%.9g,%lld,%s,%.3f\n", t->best_valid_loss, (long long)t->best_step,
                 t->last_valid_loss, t->final_train_loss, (long long)t->steps,
@@ -245,10 +231,10 @@ static lc_status write_summary(const lc_sweep_result *res, const char *out_dir) 
         json_object_set_new(o, "dir", json_string(t->dir));
         for (int a = 0; a < res->n_axes; a++) json_object_set_new(vals, res->axes[a].key, json_string(t->values[a]));
         json_object_set_new(o, "values", vals);
-        json_object_set_new(o, "best_valid_loss", jnum(t->best_valid_loss));
+        json_object_set_new(o, "best_valid_loss", eval_json_num(t->best_valid_loss));
         json_object_set_new(o, "best_step", json_integer(t->best_step));
-        json_object_set_new(o, "last_valid_loss", jnum(t->last_valid_loss));
-        json_object_set_new(o, "final_train_loss", jnum(t->final_train_loss));
+        json_object_set_new(o, "last_valid_loss", eval_json_num(t->last_valid_loss));
+        json_object_set_new(o, "final_train_loss", eval_json_num(t->final_train_loss));
         json_object_set_new(o, "steps", json_integer(t->steps));
         json_object_set_new(o, "status", json_string(t->status == LC_TRIAL_SKIPPED   ? "skipped"
                                                      : t->status == LC_TRIAL_RESUMED ? "resumed"

@@ -83,8 +83,7 @@ const char *lc_gguf_type_name(lc_gguf_type t) {
     return (unsigned)t < LC_GGUF_TYPE_COUNT ? k_type_names[t] : "unknown";
 }
 
-/* Bytes of one scalar in the file (0 for string/array) and in memory. */
-static size_t scalar_size(lc_gguf_type t) {
+size_t lc_gguf_type_size(lc_gguf_type t) {
     switch (t) {
     case LC_GGUF_UINT8: case LC_GGUF_INT8: case LC_GGUF_BOOL: return 1;
     case LC_GGUF_UINT16: case LC_GGUF_INT16: return 2;
@@ -194,7 +193,7 @@ static lc_status rd_array(cursor *c, lc_gguf_value *v, int depth, const char *ke
         return lc_errorf(LC_ERR_FORMAT, "%s: key '%s': arrays nested deeper than %d levels",
                          c->g->path, key, GGUF_MAX_NESTING);
     /* every element needs at least this many bytes of file: reject absurd counts before allocating */
-    size_t min_file = et == LC_GGUF_STRING ? 8 : et == LC_GGUF_ARRAY ? 12 : scalar_size((lc_gguf_type)et);
+    size_t min_file = et == LC_GGUF_STRING ? 8 : et == LC_GGUF_ARRAY ? 12 : lc_gguf_type_size((lc_gguf_type)et);
     if (n > (c->g->size - c->pos) / min_file)
         return lc_errorf(LC_ERR_FORMAT,
                          "%s: key '%s': array of %llu %s elements cannot fit in the %zu bytes left in "
@@ -205,7 +204,7 @@ static lc_status rd_array(cursor *c, lc_gguf_value *v, int depth, const char *ke
     v->arr.type = (lc_gguf_type)et;
     v->arr.n = n;
     size_t mem = et == LC_GGUF_STRING ? sizeof(lc_gguf_str)
-                 : et == LC_GGUF_ARRAY ? sizeof(lc_gguf_value) : scalar_size((lc_gguf_type)et);
+                 : et == LC_GGUF_ARRAY ? sizeof(lc_gguf_value) : lc_gguf_type_size((lc_gguf_type)et);
     void *data = arena_alloc(c->g, (size_t)n * mem + 1);
     if (!data) return lc_errorf(LC_ERR_NOMEM, "%s: key '%s': out of memory for %llu elements",
                                 c->g->path, key, (unsigned long long)n);
@@ -239,7 +238,7 @@ static lc_status rd_value(cursor *c, lc_gguf_type type, lc_gguf_value *v, int de
     v->type = type;
     if (type == LC_GGUF_STRING) return rd_str(c, &v->str, key);
     if (type == LC_GGUF_ARRAY) return rd_array(c, v, depth, key);
-    if ((s = rd(c, &x, scalar_size(type), key))) return s;
+    if ((s = rd(c, &x, lc_gguf_type_size(type), key))) return s;
     switch (type) {
     case LC_GGUF_UINT8: v->u64 = x.u8; break;
     case LC_GGUF_INT8: v->i64 = x.i8; break;

@@ -56,16 +56,6 @@ static lc_status put_str(lc_gguf_writer *w, const char *p, uint64_t len) {
     return s ? s : buf_put(w, p, (size_t)len);
 }
 
-static size_t scalar_bytes(lc_gguf_type t) {
-    switch (t) {
-    case LC_GGUF_UINT8: case LC_GGUF_INT8: case LC_GGUF_BOOL: return 1;
-    case LC_GGUF_UINT16: case LC_GGUF_INT16: return 2;
-    case LC_GGUF_UINT32: case LC_GGUF_INT32: case LC_GGUF_FLOAT32: return 4;
-    case LC_GGUF_UINT64: case LC_GGUF_INT64: case LC_GGUF_FLOAT64: return 8;
-    default: return 0;
-    }
-}
-
 static lc_status put_array(lc_gguf_writer *w, lc_gguf_type et, const void *data, uint64_t n, int depth);
 
 /* The value's payload (without its type id). */
@@ -89,7 +79,7 @@ static lc_status put_value(lc_gguf_writer *w, const lc_gguf_value *v, int depth)
     case LC_GGUF_ARRAY: return put_array(w, v->arr.type, v->arr.data, v->arr.n, depth);
     default: return lc_errorf(LC_ERR_ARG, "GGUF writer: value type id %d is not a GGUF type", (int)v->type);
     }
-    return buf_put(w, &x, scalar_bytes(v->type));
+    return buf_put(w, &x, lc_gguf_type_size(v->type));
 }
 
 static lc_status put_array(lc_gguf_writer *w, lc_gguf_type et, const void *data, uint64_t n, int depth) {
@@ -111,7 +101,7 @@ static lc_status put_array(lc_gguf_writer *w, lc_gguf_type et, const void *data,
             if ((s = put_value(w, &vals[i], depth + 1))) return s;
         }
     } else if (n) {
-        return buf_put(w, data, (size_t)n * scalar_bytes(et));
+        return buf_put(w, data, (size_t)n * lc_gguf_type_size(et));
     }
     return LC_OK;
 }

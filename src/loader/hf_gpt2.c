@@ -138,18 +138,6 @@ static const lc_st_tensor *find(const g2_load *ld, const char *name, int *file) 
     return NULL;
 }
 
-static float elem(const lc_st_tensor *t, size_t i) {
-    const unsigned char *p = t->data;
-    if (t->dtype == LC_ST_F32) {
-        float f;
-        memcpy(&f, p + 4 * i, 4);
-        return f;
-    }
-    uint16_t h;
-    memcpy(&h, p + 2 * i, 2);
-    return t->dtype == LC_ST_F16 ? lc_f16_to_f32(h) : lc_bf16_to_f32(h);
-}
-
 static void shape_str(char *buf, size_t cap, const lc_st_tensor *t) {
     size_t o = (size_t)snprintf(buf, cap, "[");
     for (int i = 0; i < t->ndim && o < cap; i++)
@@ -185,10 +173,10 @@ static lc_status fetch(lc_model *m, g2_load *ld, const char *name, int d0, int d
     if (transpose) {
 #pragma omp parallel for schedule(static) if (n > ((size_t)1 << 16))
         for (int j = 0; j < d1; j++) /* p (d1, d0) */
-            for (int i = 0; i < d0; i++) p[(size_t)j * d0 + i] = elem(t, (size_t)i * d1 + j);
+            for (int i = 0; i < d0; i++) p[(size_t)j * d0 + i] = lc_safetensors_elem_f32(t, (size_t)i * d1 + j);
     } else {
 #pragma omp parallel for schedule(static) if (n > ((size_t)1 << 16))
-        for (size_t i = 0; i < n; i++) p[i] = elem(t, i);
+        for (size_t i = 0; i < n; i++) p[i] = lc_safetensors_elem_f32(t, i);
     }
     *out = p;
     return LC_OK;

@@ -181,19 +181,6 @@ static const char *st_shape(char *buf, size_t cap, const lc_st_tensor *t) {
 
 static int is_float_dtype(lc_st_dtype d) { return d == LC_ST_F32 || d == LC_ST_F16 || d == LC_ST_BF16; }
 
-/* Element i of a float tensor (any alignment) as fp32. */
-static inline float load_elem(const lc_st_tensor *t, size_t i) {
-    const unsigned char *p = t->data;
-    if (t->dtype == LC_ST_F32) {
-        float f;
-        memcpy(&f, p + 4 * i, 4);
-        return f;
-    }
-    uint16_t h;
-    memcpy(&h, p + 2 * i, 2);
-    return t->dtype == LC_ST_F16 ? lc_f16_to_f32(h) : lc_bf16_to_f32(h);
-}
-
 /* Find each slot's tensor and check its shape and dtype. */
 static lc_status locate_slots(hf_load *ld) {
     char want[64], got[256];
@@ -244,7 +231,7 @@ static lc_status check_extra(const lc_model_config *c, const lc_safetensors *st,
         /* Llama's attention_bias also gives o_proj a bias, which lc_layer has no room for. */
         size_t n = is_float_dtype(t->dtype) ? t->nbytes / lc_st_dtype_size(t->dtype) : 0;
         for (size_t i = 0; i < n; i++)
-            if (load_elem(t, i) != 0.0f)
+            if (lc_safetensors_elem_f32(t, i) != 0.0f)
                 return lc_errorf(LC_ERR_UNSUPPORTED, "%s: tensor '%s' is non-zero: an o_proj bias is not supported",
                                  st->path, t->name);
         if (n) return LC_OK;
@@ -275,7 +262,7 @@ static void convert_tensor(float *dst, const lc_st_tensor *t, size_t n) {
         memcpy(dst, t->data, n * sizeof(float));
     } else {
 #pragma omp parallel for schedule(static) if (n > ((size_t)1 << 18))
-        for (size_t i = 0; i < n; i++) dst[i] = load_elem(t, i);
+        for (size_t i = 0; i < n; i++) dst[i] = lc_safetensors_elem_f32(t, i);
     }
     long page = sysconf(_SC_PAGESIZE);
     uintptr_t a = ((uintptr_t)t->data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
