@@ -7,6 +7,14 @@
  * after RoPE, attention output + log-sum-exp, the residual after attention,
  * gate and up, LoRA intermediates (x·A^T, r wide). Normalised inputs, SwiGLU
  * output and attention probabilities are recomputed in backward.
+ *
+ * Several adapters in one pass (the `_multi` calls, for one-pass sweeps): K
+ * trials' micro-batches of one shape (B, T) are stacked into K·B rows; every
+ * frozen matmul, norm and attention runs once over all rows, and each
+ * trial's LoRA runs on its own rows with its own scale, dropout seed and
+ * gradient scale. Each trial's numbers are bit-identical to a pass with that
+ * adapter alone (every frozen op is row-independent and the per-trial LoRA
+ * matmuls have the same shapes; tests/model checks it).
  */
 #ifndef LC_TRANSFORMER_H
 #define LC_TRANSFORMER_H
@@ -39,6 +47,13 @@ lc_status lc_acts_create(lc_acts **out, const lc_model *m, const lc_lora *lora, 
  * far less memory, about a third more compute). Training only. */
 lc_status lc_acts_create_ex(lc_acts **out, const lc_model *m, const lc_lora *lora, int B, int T,
                             int grad_checkpointing);
+/* Activations for K adapters trained or evaluated in one pass, each on its
+ * own micro-batch of up to (B, T): room for K·B rows, the widest rank, every
+ * targeted projection. loras (K) may hold NULLs (base only); K ≤
+ * LC_MAX_TRIALS. Llama family only when K > 1. */
+lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *const *loras, int K, int B,
+                               int T, int grad_checkpointing);
+#define LC_MAX_TRIALS 64
 void lc_acts_free(lc_acts *a);
 /* Bytes of memory the activations hold. */
 size_t lc_acts_bytes(const lc_acts *a);
@@ -59,6 +74,20 @@ lc_status lc_forward_backward(const lc_model *m, lc_lora *lora, lc_acts *a, cons
  * If logits != NULL: full logits (B, T, V) are written. */
 lc_status lc_forward(const lc_model *m, const lc_lora *lora, float lora_scale_mult, lc_acts *a,
                      const lc_batch *batch, double *loss_sum, int64_t *n_targets, float *logits);
+
+/* lc_forward_backward for K adapters at once: loras (K), batches (K, all of
+ * one shape), grad_scales (K), seeds (K); loss_sums (K) and n_targets (K, or
+ * NULL) receive each trial's numbers. Acts from lc_acts_create_multi with
+ * room for K batches. */
+lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, int K, lc_acts *a,
+                                    const lc_batch *batches, const float *grad_scales, const uint64_t *seeds,
+                                    double *loss_sums, int64_t *n_targets);
+
+/* lc_forward's loss for K adapters at once (no logits): loras (K, NULL =
+ * base), lora_scale_mults (K, or NULL = all 1), batches (K, one shape, with
+ * targets); loss_sums (K) and n_targets (K, or NULL). */
+lc_status lc_forward_multi(const lc_model *m, const lc_lora *const *loras, const float *lora_scale_mults, int K,
+                           lc_acts *a, const lc_batch *batches, double *loss_sums, int64_t *n_targets);
 
 #ifdef __cplusplus
 }

@@ -11,7 +11,8 @@
  *                          └─ up_proj(+LoRA)   ─ up   ┴─ swiglu ─ h ─ down_proj(+LoRA) ─┐
  *   x_out = x_mid + ───────────────────────────────────────────────────────────────────┘
  * Backward walks the same path in reverse, recomputing xn1, xn2 and h.
- * Frozen weights may be quantised (lc_weight.type != F32): they are
+ * Several adapters can share one pass (trials: K stacked micro-batches, see
+ * lc_transformer.h). Frozen weights may be quantised (lc_weight.type != F32): they are
  * dequantised a block of rows at a time into scratch inside the matmuls.
  */
 #include "lc_transformer.h"
@@ -21,6 +22,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #define LC_DEQ_ROWS 256 /* rows of a quantised weight dequantised per GEMM tile */
@@ -73,21 +75,38 @@ static float *take(float **cursor, size_t n) {
 
 static size_t padded(size_t n) { return (n + 15) & ~(size_t)15; }
 
-lc_status lc_acts_create_ex(lc_acts **out, const lc_model *m, const lc_lora *lora, int B, int T,
-                           int grad_checkpointing) {
-    if (m->cfg.arch == LC_ARCH_GPT2) /* GPT-2: gpt2.c */
-        return lc_gpt2_acts_create(out, m, lora, B, T, grad_checkpointing);
-    const lc_model_config *c = &m->cfg;
+lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *const *loras, int K, int B,
+                               int T, int grad_checkpointing) {
     *out = NULL;
+    if (K <= 0) return lc_errorf(LC_ERR_ARG, "number of trials must be positive (K %d)", K);
+    if (m->cfg.arch == LC_ARCH_GPT2) { /* GPT-2: gpt2.c, one adapter at a time */
+        if (K > 1)
+            return lc_errorf(LC_ERR_ARG, "training several adapters in one pass is implemented for the Llama "
+                                         "family only, not GPT-2");
+        return lc_gpt2_acts_create(out, m, loras[0], B, T, grad_checkpointing);
+    }
+    const lc_model_config *c = &m->cfg;
     if (B <= 0 || T <= 0) return lc_errorf(LC_ERR_ARG, "batch shape must be positive (B %d, T %d)", B, T);
+    /* what the K adapters need together: the widest rank, every targeted
+     * projection, dropout scratch if any of them drops out */
+    int train = 0, any_dropout = 0;
+    size_t r = 0;
+    unsigned targets = 0;
+    for (int k = 0; k < K; k++) {
+        if (!loras[k]) continue;
+        train = 1;
+        if ((size_t)loras[k]->cfg.r > r) r = (size_t)loras[k]->cfg.r;
+        targets |= loras[k]->cfg.targets;
+        any_dropout |= loras[k]->cfg.dropout > 0;
+    }
     lc_acts *a = lc_calloc(sizeof *a);
     if (!a) return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    B *= K; /* trial k owns rows [k N/K, (k+1) N/K) */
     size_t N = (size_t)B * T, C = c->hidden_size, F = c->intermediate_size;
     size_t Q = (size_t)c->n_heads * c->head_dim, KV = (size_t)c->n_kv_heads * c->head_dim;
-    size_t L = c->n_layers, r = lora ? (size_t)lora->cfg.r : 0;
+    size_t L = c->n_layers;
     size_t wide = F > Q ? F : Q;
     if (C > wide) wide = C;
-    int train = lora != NULL;
     a->B = B;
     a->T = T;
     a->r = (int)r;
@@ -99,16 +118,15 @@ lc_status lc_acts_create_ex(lc_acts **out, const lc_model *m, const lc_lora *lor
                        padded(N * Q) + padded((size_t)B * c->n_heads * T) + padded(N * C) +
                        padded(N) + 2 * padded(N * F);
     size_t n_lora_targets = 0;
-    if (lora)
-        for (int t = 0; t < LC_T_COUNT; t++)
-            if (lora->cfg.targets & (1u << t)) n_lora_targets++;
+    for (int t = 0; t < LC_T_COUNT; t++)
+        if (targets & (1u << t)) n_lora_targets++;
     shared += n_lora_targets * padded(N * r);
     if (ckpt) shared += padded(N * C); /* x_tmp */
     else per_layer += shared;
     size_t scratch = 3 * padded(N * C) + padded(N) + padded(N * C) + padded(N * wide);
     if (train)
         scratch += padded(N * C) + 2 * padded(N * Q) + 2 * padded(N * KV) + 3 * padded(N * F) +
-                   padded(N * (r ? r : 1)) + (lora->cfg.dropout > 0 ? padded(N * wide) : 0);
+                   padded(N * (r ? r : 1)) + (any_dropout ? padded(N * wide) : 0);
     scratch += padded((size_t)LC_DEQ_ROWS * (C > F ? C : F)) + 2 * padded((size_t)T * c->head_dim / 2);
     scratch += padded(lc_lmhead_xent_scratch_floats(LC_XENT_CHUNK, (int)C, c->vocab_size));
     size_t total = L * per_layer + (ckpt ? shared : 0) + scratch;
@@ -142,7 +160,7 @@ lc_status lc_acts_create_ex(lc_acts **out, const lc_model *m, const lc_lora *lor
         la->gate = take(&cur, N * F);
         la->up = take(&cur, N * F);
         for (int t = 0; t < LC_T_COUNT; t++)
-            if (lora && (lora->cfg.targets & (1u << t))) la->xa[t] = take(&cur, N * r);
+            if (targets & (1u << t)) la->xa[t] = take(&cur, N * r);
     }
     if (ckpt) a->x_tmp = take(&cur, N * C);
     a->x_final = take(&cur, N * C);
@@ -161,7 +179,7 @@ lc_status lc_acts_create_ex(lc_acts **out, const lc_model *m, const lc_lora *lor
         a->dup = take(&cur, N * F);
         a->dh = take(&cur, N * F);
         a->dxa = take(&cur, N * (r ? r : 1));
-        if (lora->cfg.dropout > 0) a->drop = take(&cur, N * wide);
+        if (any_dropout) a->drop = take(&cur, N * wide);
     }
     a->deq = take(&cur, (size_t)LC_DEQ_ROWS * (C > F ? C : F));
     a->rope_cos = take(&cur, (size_t)T * c->head_dim / 2);
@@ -187,6 +205,11 @@ lc_status lc_acts_create_ex(lc_acts **out, const lc_model *m, const lc_lora *lor
     return LC_OK;
 }
 
+lc_status lc_acts_create_ex(lc_acts **out, const lc_model *m, const lc_lora *lora, int B, int T,
+                           int grad_checkpointing) {
+    return lc_acts_create_multi(out, m, &lora, 1, B, T, grad_checkpointing);
+}
+
 lc_status lc_acts_create(lc_acts **out, const lc_model *m, const lc_lora *lora, int B, int T) {
     return lc_acts_create_ex(out, m, lora, B, T, 0);
 }
@@ -206,41 +229,73 @@ size_t lc_acts_bytes(const lc_acts *a) {
 
 /* --------------------------------------------------- frozen matmuls (any dtype) */
 
-/* out (N, O) = inp (N, I) · W^T + bias */
-static void weight_forward(float *out, const float *inp, const lc_weight *W, const float *bias, int N,
+/* The frozen matmuls split their rows themselves: each trial's Nk rows are
+ * cut into P = (threads) parts at multiples of LC_ROW_ALIGN from the trial's
+ * first row, and every (trial, part) is one single-threaded sgemm (OpenBLAS
+ * runs single-threaded inside an OpenMP region). A trial's rows therefore go
+ * through exactly the same sgemm calls whether it is alone or stacked with
+ * others — which makes one-pass sweeps bit-identical to sequential runs.
+ * (OpenBLAS's own threading picks its split from the total row count, and
+ * its edge kernels round differently, so a row's result would depend on its
+ * neighbours.) Quantised weights are dequantised a tile of LC_DEQ_ROWS
+ * output rows at a time, once for all trials; fp32 weights go through the
+ * same tiles, so a quantised model and its dequantised fp32 copy give
+ * bit-identical results (what merged-vs-unmerged checks rely on). */
+#define LC_ROW_ALIGN 16
+
+static void part_rows(int Nk, int p, int P, int *r0, int *r1) {
+    int per = (Nk + P - 1) / P;
+    per = (per + LC_ROW_ALIGN - 1) / LC_ROW_ALIGN * LC_ROW_ALIGN;
+    *r0 = p * per < Nk ? p * per : Nk;
+    *r1 = (p + 1) * per < Nk ? (p + 1) * per : Nk;
+}
+
+/* out (K*Nk, O) = inp (K*Nk, I) · W^T + bias, for K trials of Nk rows */
+static void weight_forward(float *out, const float *inp, const lc_weight *W, const float *bias, int K, int Nk,
                            float *deq) {
-    int O = W->rows, K = W->cols;
-    if (W->type == LC_DT_F32) {
-        lc_linear_forward(out, inp, (const float *)W->data, bias, N, K, O);
-        return;
-    }
-    size_t rb = lc_dtype_row_bytes(W->type, K);
-    for (int r0 = 0; r0 < O; r0 += LC_DEQ_ROWS) {
-        int nr = O - r0 < LC_DEQ_ROWS ? O - r0 : LC_DEQ_ROWS;
-        lc_dequantize_rows(W->type, W->data, (int64_t)rb, r0, nr, K, deq);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, nr, K, 1.0f, inp, K, deq, K, 0.0f,
-                    out + r0, O);
+    int O = W->rows, In = W->cols, P = omp_get_max_threads();
+    int f32 = W->type == LC_DT_F32, tile = LC_DEQ_ROWS;
+    size_t rb = lc_dtype_row_bytes(W->type, In);
+    for (int t0 = 0; t0 < O; t0 += tile) {
+        int nt = O - t0 < tile ? O - t0 : tile;
+        const float *w = f32 ? (const float *)W->data + (size_t)t0 * In : deq; /* (nt, In) */
+        if (!f32) lc_dequantize_rows(W->type, W->data, (int64_t)rb, t0, nt, In, deq);
+#pragma omp parallel for schedule(static)
+        for (int item = 0; item < K * P; item++) {
+            int k = item / P, r0, r1;
+            part_rows(Nk, item % P, P, &r0, &r1);
+            if (r1 <= r0) continue;
+            size_t row = (size_t)k * Nk + r0;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, nt, In, 1.0f, inp + row * In, In, w, In,
+                        0.0f, out + row * O + t0, O);
+        }
     }
     if (bias) {
+        int N = K * Nk;
 #pragma omp parallel for schedule(static)
         for (int n = 0; n < N; n++)
             for (int o = 0; o < O; o++) out[(size_t)n * O + o] += bias[o];
     }
 }
 
-/* dinp (N, I) += dout (N, O) · W */
-static void weight_backward_input(float *dinp, const float *dout, const lc_weight *W, int N, float *deq) {
-    int O = W->rows, K = W->cols;
-    if (W->type == LC_DT_F32) {
-        lc_linear_backward_input(dinp, dout, (const float *)W->data, N, K, O);
-        return;
-    }
-    size_t rb = lc_dtype_row_bytes(W->type, K);
-    for (int r0 = 0; r0 < O; r0 += LC_DEQ_ROWS) {
-        int nr = O - r0 < LC_DEQ_ROWS ? O - r0 : LC_DEQ_ROWS;
-        lc_dequantize_rows(W->type, W->data, (int64_t)rb, r0, nr, K, deq);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, nr, 1.0f, dout + r0, O, deq, K,
-                    1.0f, dinp, K);
+/* dinp (K*Nk, I) += dout (K*Nk, O) · W, for K trials of Nk rows */
+static void weight_backward_input(float *dinp, const float *dout, const lc_weight *W, int K, int Nk, float *deq) {
+    int O = W->rows, In = W->cols, P = omp_get_max_threads();
+    int f32 = W->type == LC_DT_F32, tile = LC_DEQ_ROWS;
+    size_t rb = lc_dtype_row_bytes(W->type, In);
+    for (int t0 = 0; t0 < O; t0 += tile) {
+        int nt = O - t0 < tile ? O - t0 : tile;
+        const float *w = f32 ? (const float *)W->data + (size_t)t0 * In : deq; /* (nt, In) */
+        if (!f32) lc_dequantize_rows(W->type, W->data, (int64_t)rb, t0, nt, In, deq);
+#pragma omp parallel for schedule(static)
+        for (int item = 0; item < K * P; item++) {
+            int k = item / P, r0, r1;
+            part_rows(Nk, item % P, P, &r0, &r1);
+            if (r1 <= r0) continue;
+            size_t row = (size_t)k * Nk + r0;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, In, nt, 1.0f, dout + row * O + t0, O, w,
+                        In, 1.0f, dinp + row * In, In);
+        }
     }
 }
 
@@ -298,27 +353,50 @@ static void lora_backward(float *dx, lc_acts *a, lc_lora_pair *p, const float *d
         if (lc_hash_uniform(stream, i) >= dropout) dx[i] += dxd[i] * keep;
 }
 
-/* One projection: y = x W^T (+bias) (+ LoRA). */
-static void proj_forward(float *y, lc_acts *a, const lc_lora *lora, float lora_mult, const float *x,
-                         const lc_weight *W, const float *bias, int layer, lc_lora_target t,
-                         float *xa, int N, uint64_t seed, int training) {
-    weight_forward(y, x, W, bias, N, a->deq);
-    if (!lora || !xa) return;
-    const lc_lora_pair *p = lc_lora_get(lora, layer, t);
-    const float *xd = lora_input(a, lora, x, (size_t)N * W->cols, seed, layer, t, training);
-    lora_forward(y, xa, p, xd, N, lora->cfg.r, lora->scale * lora_mult);
+/* The adapters of one pass: K trials stacked along the batch, trial k owning
+ * rows [k Nk, (k+1) Nk) of every activation (Nk = N / K), each with its own
+ * adapter (NULL: base model only), scale multiplier and dropout seed. The
+ * frozen matmuls run once over all N rows; each LoRA runs on its own rows,
+ * exactly as it would alone. */
+typedef struct {
+    int K, Nk;
+    lc_lora *const *lora; /* (K) */
+    const float *mult;    /* (K) */
+    const uint64_t *seed; /* (K) */
+} trials;
+
+/* One projection: y = x W^T (+bias) (+ each trial's LoRA on its rows). */
+static void proj_forward(float *y, lc_acts *a, const trials *tr, const float *x, const lc_weight *W,
+                         const float *bias, int layer, lc_lora_target t, float *xa, int training) {
+    weight_forward(y, x, W, bias, tr->K, tr->Nk, a->deq);
+    if (!xa) return;
+    int in = W->cols, out = W->rows, Nk = tr->Nk;
+    for (int k = 0; k < tr->K; k++) {
+        const lc_lora *lora = tr->lora[k];
+        if (!lora) continue;
+        const lc_lora_pair *p = lc_lora_get(lora, layer, t);
+        if (!p->A) continue;
+        size_t row0 = (size_t)k * Nk;
+        const float *xd = lora_input(a, lora, x + row0 * in, (size_t)Nk * in, tr->seed[k], layer, t, training);
+        lora_forward(y + row0 * out, xa + row0 * a->r, p, xd, Nk, lora->cfg.r, lora->scale * tr->mult[k]);
+    }
 }
 
-/* Backward of one projection: dx += dy W (if dx) and the LoRA gradients. */
-static void proj_backward(float *dx, lc_acts *a, lc_lora *lora, const float *x, const lc_weight *W,
-                          int layer, lc_lora_target t, const float *xa, const float *dy, int N,
-                          uint64_t seed) {
-    if (dx) weight_backward_input(dx, dy, W, N, a->deq);
+/* Backward of one projection: dx += dy W (if dx) and each trial's LoRA gradients. */
+static void proj_backward(float *dx, lc_acts *a, const trials *tr, const float *x, const lc_weight *W, int layer,
+                          lc_lora_target t, const float *xa, const float *dy) {
+    if (dx) weight_backward_input(dx, dy, W, tr->K, tr->Nk, a->deq);
     if (!xa) return;
-    lc_lora_pair *p = lc_lora_get(lora, layer, t);
-    const float *xd = lora_input(a, lora, x, (size_t)N * W->cols, seed, layer, t, 1);
-    lora_backward(dx, a, p, dy, xa, xd, N, lora->cfg.r, lora->scale, lora->cfg.dropout, seed, layer,
-                  (int)t);
+    int in = W->cols, out = W->rows, Nk = tr->Nk;
+    for (int k = 0; k < tr->K; k++) {
+        lc_lora *lora = tr->lora[k];
+        lc_lora_pair *p = lc_lora_get(lora, layer, t);
+        if (!p->A) continue;
+        size_t row0 = (size_t)k * Nk;
+        const float *xd = lora_input(a, lora, x + row0 * in, (size_t)Nk * in, tr->seed[k], layer, t, 1);
+        lora_backward(dx ? dx + row0 * in : NULL, a, p, dy + row0 * out, xa + row0 * a->r, xd, Nk, lora->cfg.r,
+                      lora->scale, lora->cfg.dropout, tr->seed[k], layer, (int)t);
+    }
 }
 
 /* ------------------------------------------------------------- the passes */
@@ -340,10 +418,7 @@ static void residual_add(float *out, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
-static lc_status check_tokens(const lc_model *m, const lc_batch *b, const lc_acts *a) {
-    if (b->B > a->B || b->T > a->T || b->B <= 0 || b->T <= 0)
-        return lc_errorf(LC_ERR_ARG, "batch (%d, %d) exceeds the activations' capacity (%d, %d)", b->B,
-                         b->T, a->B, a->T);
+static lc_status check_tokens(const lc_model *m, const lc_batch *b) {
     size_t N = (size_t)b->B * b->T;
     for (size_t i = 0; i < N; i++) {
         if (b->tokens[i] < 0 || b->tokens[i] >= m->cfg.vocab_size)
@@ -356,39 +431,75 @@ static lc_status check_tokens(const lc_model *m, const lc_batch *b, const lc_act
     return LC_OK;
 }
 
+/* The K batches fit the activations together and share one shape; each
+ * adapter fits what the activations were made for. */
+static lc_status check_pass(const lc_model *m, const lc_acts *a, lc_lora *const *loras, int K,
+                            const lc_batch *batches, int training) {
+    if (K <= 0) return lc_errorf(LC_ERR_ARG, "number of trials must be positive (K %d)", K);
+    int B = batches[0].B, T = batches[0].T;
+    if (B <= 0 || T <= 0 || (size_t)K * B > (size_t)a->B || T > a->T)
+        return lc_errorf(LC_ERR_ARG, "%d batch(es) of (%d, %d) exceed the activations' capacity (%d, %d)", K, B, T,
+                         a->B, a->T);
+    for (int k = 0; k < K; k++) {
+        if (batches[k].B != B || batches[k].T != T)
+            return lc_errorf(LC_ERR_ARG, "trial %d's batch is (%d, %d), trial 0's is (%d, %d): batches trained in "
+                                         "one pass must have one shape", k, batches[k].B, batches[k].T, B, T);
+        if (training && !batches[k].targets) return lc_errorf(LC_ERR_ARG, "forward_backward needs targets");
+        lc_status st = check_tokens(m, &batches[k]);
+        if (st) return st;
+        const lc_lora *l = loras[k];
+        if (!l) {
+            if (training) return lc_errorf(LC_ERR_ARG, "forward_backward needs a LoRA adapter for every trial");
+            continue;
+        }
+        if (l->cfg.r > a->r)
+            return lc_errorf(LC_ERR_ARG, "activations were created for LoRA rank %d, adapter has %d", a->r,
+                             l->cfg.r);
+        for (int t = 0; t < LC_T_COUNT; t++)
+            if ((l->cfg.targets & (1u << t)) && !a->layers[0].xa[t])
+                return lc_errorf(LC_ERR_ARG, "activations were created without LoRA on %s, the adapter has it",
+                                 lc_lora_target_name((lc_lora_target)t));
+        if (training && l->cfg.dropout > 0 && !a->drop)
+            return lc_errorf(LC_ERR_ARG, "activations were created without dropout scratch");
+    }
+    if (training && (!a->dx || !a->dq))
+        return lc_errorf(LC_ERR_ARG, "forward_backward needs training activations (made with an adapter)");
+    return LC_OK;
+}
+
 /* One layer forward from x_in into x_out, filling la's saved activations. */
-static void layer_forward(const lc_model *m, const lc_lora *lora, float lora_mult, lc_acts *a, int l,
-                          layer_acts *la, float *x_out, int B, int T, uint64_t seed, int training) {
+static void layer_forward(const lc_model *m, const trials *tr, lc_acts *a, int l, layer_acts *la, float *x_out,
+                          int B, int T, int training) {
     const lc_model_config *c = &m->cfg;
     int N = B * T, C = c->hidden_size, F = c->intermediate_size;
     int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
     const lc_layer *w = &m->layers[l];
     lc_rmsnorm_forward(a->xn, la->rstd1, la->x_in, w->attn_norm, N, C, c->rms_eps);
-    proj_forward(la->q, a, lora, lora_mult, a->xn, &w->wq, w->bq, l, LC_T_Q, la->xa[LC_T_Q], N, seed, training);
-    proj_forward(la->k, a, lora, lora_mult, a->xn, &w->wk, w->bk, l, LC_T_K, la->xa[LC_T_K], N, seed, training);
-    proj_forward(la->v, a, lora, lora_mult, a->xn, &w->wv, w->bv, l, LC_T_V, la->xa[LC_T_V], N, seed, training);
+    proj_forward(la->q, a, tr, a->xn, &w->wq, w->bq, l, LC_T_Q, la->xa[LC_T_Q], training);
+    proj_forward(la->k, a, tr, a->xn, &w->wk, w->bk, l, LC_T_K, la->xa[LC_T_K], training);
+    proj_forward(la->v, a, tr, a->xn, &w->wv, w->bv, l, LC_T_V, la->xa[LC_T_V], training);
     lc_rope_forward(la->q, a->rope_cos, a->rope_sin, B, T, Hq, hd);
     lc_rope_forward(la->k, a->rope_cos, a->rope_sin, B, T, Hkv, hd);
     lc_attention_forward(la->att, la->lse, la->q, la->k, la->v, B, T, Hq, Hkv, hd);
-    proj_forward(a->xn, a, lora, lora_mult, la->att, &w->wo, NULL, l, LC_T_O, la->xa[LC_T_O], N, seed, training);
+    proj_forward(a->xn, a, tr, la->att, &w->wo, NULL, l, LC_T_O, la->xa[LC_T_O], training);
     residual_add(la->x_mid, la->x_in, a->xn, (size_t)N * C);
     lc_rmsnorm_forward(a->xn, la->rstd2, la->x_mid, w->mlp_norm, N, C, c->rms_eps);
-    proj_forward(la->gate, a, lora, lora_mult, a->xn, &w->w_gate, NULL, l, LC_T_GATE, la->xa[LC_T_GATE], N, seed, training);
-    proj_forward(la->up, a, lora, lora_mult, a->xn, &w->w_up, NULL, l, LC_T_UP, la->xa[LC_T_UP], N, seed, training);
+    proj_forward(la->gate, a, tr, a->xn, &w->w_gate, NULL, l, LC_T_GATE, la->xa[LC_T_GATE], training);
+    proj_forward(la->up, a, tr, a->xn, &w->w_up, NULL, l, LC_T_UP, la->xa[LC_T_UP], training);
     lc_swiglu_forward(a->big, la->gate, la->up, (size_t)N * F);
-    proj_forward(a->xn, a, lora, lora_mult, a->big, &w->w_down, NULL, l, LC_T_DOWN, la->xa[LC_T_DOWN], N, seed, training);
+    proj_forward(a->xn, a, tr, a->big, &w->w_down, NULL, l, LC_T_DOWN, la->xa[LC_T_DOWN], training);
     residual_add(x_out, la->x_mid, a->xn, (size_t)N * C);
 }
 
-/* Runs all layers forward, filling the saved activations; x_final and hf set. */
-static void forward_layers(const lc_model *m, const lc_lora *lora, float lora_mult, lc_acts *a,
-                           const lc_batch *b, uint64_t seed, int training) {
+/* Runs all layers forward over the K trials' stacked batches (all of shape
+ * (B, T)), filling the saved activations; x_final and hf set. */
+static void forward_layers(const lc_model *m, const trials *tr, lc_acts *a, const lc_batch *batches, int training) {
     const lc_model_config *c = &m->cfg;
-    int N = b->B * b->T;
-    embed(a->layers[0].x_in, m, b->tokens, N);
+    int B = tr->K * batches[0].B, T = batches[0].T, N = B * T, C = c->hidden_size;
+    for (int k = 0; k < tr->K; k++) embed(a->layers[0].x_in + (size_t)k * tr->Nk * C, m, batches[k].tokens, tr->Nk);
     for (int l = 0; l < c->n_layers; l++) {
         float *x_out = (l + 1 < c->n_layers) ? a->layers[l + 1].x_in : a->x_final;
-        layer_forward(m, lora, lora_mult, a, l, &a->layers[l], x_out, b->B, b->T, seed, training);
+        layer_forward(m, tr, a, l, &a->layers[l], x_out, B, T, training);
     }
     lc_rmsnorm_forward(a->hf, a->rstd_f, a->x_final, m->final_norm, N, c->hidden_size, c->rms_eps);
 }
@@ -404,17 +515,46 @@ static int64_t count_targets(const lc_batch *b) {
     return n;
 }
 
+lc_status lc_forward_multi(const lc_model *m, const lc_lora *const *loras, const float *lora_scale_mults, int K,
+                           lc_acts *a, const lc_batch *batches, double *loss_sums, int64_t *n_targets) {
+    if (m->cfg.arch == LC_ARCH_GPT2) { /* GPT-2: gpt2.c, one adapter at a time */
+        lc_status st = LC_OK;
+        for (int k = 0; k < K && !st; k++)
+            st = lc_gpt2_forward(m, loras[k], lora_scale_mults ? lora_scale_mults[k] : 1.0f, a, &batches[k],
+                                 &loss_sums[k], n_targets ? &n_targets[k] : NULL, NULL);
+        return st;
+    }
+    lc_lora *const *ls = (lc_lora *const *)loras; /* forward only reads them */
+    lc_status st = check_pass(m, a, ls, K, batches, 0);
+    if (st) return st;
+    int Nk = batches[0].B * batches[0].T, C = m->cfg.hidden_size, V = m->cfg.vocab_size;
+    float ones[LC_MAX_TRIALS];
+    uint64_t seeds[LC_MAX_TRIALS] = {0};
+    if (K > LC_MAX_TRIALS) return lc_errorf(LC_ERR_ARG, "at most %d trials in one pass, got %d", LC_MAX_TRIALS, K);
+    for (int k = 0; k < K; k++) ones[k] = lora_scale_mults ? lora_scale_mults[k] : 1.0f;
+    for (int k = 0; k < K; k++)
+        if (!batches[k].targets) return lc_errorf(LC_ERR_ARG, "loss requested without targets");
+    trials tr = {K, Nk, ls, ones, seeds};
+    forward_layers(m, &tr, a, batches, 0);
+    for (int k = 0; k < K; k++) {
+        loss_sums[k] = lc_lmhead_xent(NULL, a->hf + (size_t)k * Nk * C, head_weights(m, a), batches[k].targets, Nk,
+                                      C, V, 0.0f, a->xent, LC_XENT_CHUNK);
+        if (n_targets) n_targets[k] = count_targets(&batches[k]);
+    }
+    return LC_OK;
+}
+
 lc_status lc_forward(const lc_model *m, const lc_lora *lora, float lora_scale_mult, lc_acts *a,
                      const lc_batch *batch, double *loss_sum, int64_t *n_targets, float *logits) {
     if (m->cfg.arch == LC_ARCH_GPT2) /* GPT-2: gpt2.c */
         return lc_gpt2_forward(m, lora, lora_scale_mult, a, batch, loss_sum, n_targets, logits);
-    lc_status st = check_tokens(m, batch, a);
+    lc_lora *ls = (lc_lora *)lora; /* forward only reads it */
+    lc_status st = check_pass(m, a, &ls, 1, batch, 0);
     if (st) return st;
-    if (lora && a->r != lora->cfg.r)
-        return lc_errorf(LC_ERR_ARG, "activations were created for LoRA rank %d, adapter has %d", a->r,
-                         lora->cfg.r);
     int N = batch->B * batch->T, C = m->cfg.hidden_size, V = m->cfg.vocab_size;
-    forward_layers(m, lora, lora_scale_mult, a, batch, 0, 0);
+    uint64_t seed = 0;
+    trials tr = {1, N, &ls, &lora_scale_mult, &seed};
+    forward_layers(m, &tr, a, batch, 0);
     if (logits) lc_linear_forward(logits, a->hf, head_weights(m, a), NULL, N, C, V);
     if (loss_sum) {
         if (!batch->targets) return lc_errorf(LC_ERR_ARG, "loss requested without targets");
@@ -425,28 +565,37 @@ lc_status lc_forward(const lc_model *m, const lc_lora *lora, float lora_scale_mu
     return LC_OK;
 }
 
-lc_status lc_forward_backward(const lc_model *m, lc_lora *lora, lc_acts *a, const lc_batch *batch,
-                              float grad_scale, uint64_t seed, double *loss_sum, int64_t *n_targets) {
-    if (m->cfg.arch == LC_ARCH_GPT2) /* GPT-2: gpt2.c */
-        return lc_gpt2_forward_backward(m, lora, a, batch, grad_scale, seed, loss_sum, n_targets);
-    if (!lora || !a->dx || !a->dq) return lc_errorf(LC_ERR_ARG, "forward_backward needs a LoRA adapter and training activations");
-    if (!batch->targets) return lc_errorf(LC_ERR_ARG, "forward_backward needs targets");
-    lc_status st = check_tokens(m, batch, a);
+lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, int K, lc_acts *a,
+                                    const lc_batch *batches, const float *grad_scales, const uint64_t *seeds,
+                                    double *loss_sums, int64_t *n_targets) {
+    if (m->cfg.arch == LC_ARCH_GPT2) { /* GPT-2: gpt2.c, one adapter at a time */
+        if (K != 1)
+            return lc_errorf(LC_ERR_ARG, "training several adapters in one pass is implemented for the Llama "
+                                         "family only, not GPT-2");
+        return lc_gpt2_forward_backward(m, loras[0], a, batches, grad_scales[0], seeds[0], loss_sums, n_targets);
+    }
+    lc_status st = check_pass(m, a, loras, K, batches, 1);
     if (st) return st;
-    if (a->r != lora->cfg.r)
-        return lc_errorf(LC_ERR_ARG, "activations were created for LoRA rank %d, adapter has %d", a->r,
-                         lora->cfg.r);
     const lc_model_config *c = &m->cfg;
-    int B = batch->B, T = batch->T, N = B * T, C = c->hidden_size, F = c->intermediate_size;
-    int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, V = c->vocab_size;
+    int B = K * batches[0].B, T = batches[0].T, N = B * T, Nk = batches[0].B * T, C = c->hidden_size;
+    int F = c->intermediate_size, Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, V = c->vocab_size;
     size_t NC = (size_t)N * C, NQ = (size_t)N * Hq * hd, NKV = (size_t)N * Hkv * hd, NF = (size_t)N * F;
+    float ones[LC_MAX_TRIALS];
+    if (K > LC_MAX_TRIALS) return lc_errorf(LC_ERR_ARG, "at most %d trials in one pass, got %d", LC_MAX_TRIALS, K);
+    for (int k = 0; k < K; k++) ones[k] = 1.0f;
+    trials tr = {K, Nk, loras, ones, seeds};
 
-    forward_layers(m, lora, 1.0f, a, batch, seed, 1);
+    forward_layers(m, &tr, a, batches, 1);
 
-    /* head + loss, fused: dhf = d loss / d hf, then through the final norm */
+    /* head + loss, fused, each trial on its rows with its own gradient scale:
+     * dhf = d loss / d hf, then through the final norm */
     memset(a->dxn, 0, NC * sizeof(float));
-    double loss = lc_lmhead_xent(a->dxn, a->hf, head_weights(m, a), batch->targets, N, C, V, grad_scale,
-                                 a->xent, LC_XENT_CHUNK);
+    for (int k = 0; k < K; k++) {
+        size_t off = (size_t)k * Nk * C;
+        loss_sums[k] = lc_lmhead_xent(a->dxn + off, a->hf + off, head_weights(m, a), batches[k].targets, Nk, C, V,
+                                      grad_scales[k], a->xent, LC_XENT_CHUNK);
+        if (n_targets) n_targets[k] = count_targets(&batches[k]);
+    }
     memset(a->dx, 0, NC * sizeof(float));
     lc_rmsnorm_backward(a->dx, a->dxn, a->x_final, m->final_norm, a->rstd_f, N, C);
 
@@ -455,22 +604,22 @@ lc_status lc_forward_backward(const lc_model *m, lc_lora *lora, lc_acts *a, cons
         layer_acts *la = &a->layers[l];
         /* With checkpointing, the shared activations hold another layer's:
          * recompute this one (same inputs, seed and kernels: bit-identical). */
-        if (a->ckpt) layer_forward(m, lora, 1.0f, a, l, la, a->x_tmp, B, T, seed, 1);
+        if (a->ckpt) layer_forward(m, &tr, a, l, la, a->x_tmp, B, T, 1);
         /* --- MLP: x_out = x_mid + down(swiglu(gate(xn2), up(xn2))) --- */
         lc_swiglu_forward(a->big, la->gate, la->up, NF); /* recompute h */
         memset(a->dh, 0, NF * sizeof(float));
-        proj_backward(a->dh, a, lora, a->big, &w->w_down, l, LC_T_DOWN, la->xa[LC_T_DOWN], a->dx, N, seed);
+        proj_backward(a->dh, a, &tr, a->big, &w->w_down, l, LC_T_DOWN, la->xa[LC_T_DOWN], a->dx);
         memset(a->dgate, 0, NF * sizeof(float));
         memset(a->dup, 0, NF * sizeof(float));
         lc_swiglu_backward(a->dgate, a->dup, a->dh, la->gate, la->up, NF);
         lc_rmsnorm_forward(a->xn, la->rstd2, la->x_mid, w->mlp_norm, N, C, c->rms_eps); /* recompute xn2 */
         memset(a->dxn, 0, NC * sizeof(float));
-        proj_backward(a->dxn, a, lora, a->xn, &w->w_gate, l, LC_T_GATE, la->xa[LC_T_GATE], a->dgate, N, seed);
-        proj_backward(a->dxn, a, lora, a->xn, &w->w_up, l, LC_T_UP, la->xa[LC_T_UP], a->dup, N, seed);
+        proj_backward(a->dxn, a, &tr, a->xn, &w->w_gate, l, LC_T_GATE, la->xa[LC_T_GATE], a->dgate);
+        proj_backward(a->dxn, a, &tr, a->xn, &w->w_up, l, LC_T_UP, la->xa[LC_T_UP], a->dup);
         lc_rmsnorm_backward(a->dx, a->dxn, la->x_mid, w->mlp_norm, la->rstd2, N, C); /* dx: d/dx_mid */
         /* --- attention: x_mid = x_in + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1))) --- */
         memset(a->datt, 0, NQ * sizeof(float));
-        proj_backward(a->datt, a, lora, la->att, &w->wo, l, LC_T_O, la->xa[LC_T_O], a->dx, N, seed);
+        proj_backward(a->datt, a, &tr, la->att, &w->wo, l, LC_T_O, la->xa[LC_T_O], a->dx);
         memset(a->dq, 0, NQ * sizeof(float));
         memset(a->dk, 0, NKV * sizeof(float));
         memset(a->dv, 0, NKV * sizeof(float));
@@ -482,12 +631,15 @@ lc_status lc_forward_backward(const lc_model *m, lc_lora *lora, lc_acts *a, cons
         /* Layer 0's input is the frozen embedding: its gradient is not needed. */
         float *dxn1 = l > 0 ? a->dxn : NULL;
         if (dxn1) memset(dxn1, 0, NC * sizeof(float));
-        proj_backward(dxn1, a, lora, a->xn, &w->wq, l, LC_T_Q, la->xa[LC_T_Q], a->dq, N, seed);
-        proj_backward(dxn1, a, lora, a->xn, &w->wk, l, LC_T_K, la->xa[LC_T_K], a->dk, N, seed);
-        proj_backward(dxn1, a, lora, a->xn, &w->wv, l, LC_T_V, la->xa[LC_T_V], a->dv, N, seed);
+        proj_backward(dxn1, a, &tr, a->xn, &w->wq, l, LC_T_Q, la->xa[LC_T_Q], a->dq);
+        proj_backward(dxn1, a, &tr, a->xn, &w->wk, l, LC_T_K, la->xa[LC_T_K], a->dk);
+        proj_backward(dxn1, a, &tr, a->xn, &w->wv, l, LC_T_V, la->xa[LC_T_V], a->dv);
         if (dxn1) lc_rmsnorm_backward(a->dx, dxn1, la->x_in, w->attn_norm, la->rstd1, N, C);
     }
-    *loss_sum = loss;
-    if (n_targets) *n_targets = count_targets(batch);
     return LC_OK;
+}
+
+lc_status lc_forward_backward(const lc_model *m, lc_lora *lora, lc_acts *a, const lc_batch *batch,
+                              float grad_scale, uint64_t seed, double *loss_sum, int64_t *n_targets) {
+    return lc_forward_backward_multi(m, &lora, 1, a, batch, &grad_scale, &seed, loss_sum, n_targets);
 }

@@ -401,12 +401,14 @@ static void accum_direct(const char *model, const char *work) {
     /* Limit: fp32 rounding. Against a float64 PyTorch evaluation of this very
      * batch (same weights, adapter and rows), lorac's gradients are off by
      * 1.0e-5 x max|g| whatever the grouping (4, 2+2 or 1+1+1+1 rows), and the
-     * groupings differ from each other by 4.5e-6 (2 threads) to 5.4e-6 (1
-     * thread): 1e-6 is below what fp32 resolves here. A wrong accumulation
+     * groupings differ from each other by 4.5e-6 to 1.2e-5 (which rows share
+     * an sgemm call and its rounding depends on the grouping and the thread
+     * count): two groupings each within 1e-5 of the truth may differ by 2e-5,
+     * the limit. 1e-6 is below what fp32 resolves here. A wrong accumulation
      * (= for +=, a per-micro-batch 1/targets, padding counted) is O(1e-1). */
-    printf("accum: LoRA grads (%zu): max|g| %.6g, max abs diff %.3g, relative to max|g| %.3g (limit 1e-5)\n", np, gmax,
+    printf("accum: LoRA grads (%zu): max|g| %.6g, max abs diff %.3g, relative to max|g| %.3g (limit 2e-5)\n", np, gmax,
            dmax, dmax / gmax);
-    check(gmax > 0 && dmax <= 1e-5 * gmax, "accumulated gradients differ: %.3g relative", dmax / gmax);
+    check(gmax > 0 && dmax <= 2e-5 * gmax, "accumulated gradients differ: %.3g relative", dmax / gmax);
 fail:
     free(g_full);
     lc_batcher_free(&b4);
