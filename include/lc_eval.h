@@ -21,6 +21,14 @@ extern "C" {
 lc_status lc_eval_rows_loss(const lc_model *m, const lc_lora *lora, lc_acts *acts, const lc_rows *rows,
                             int B, int32_t pad_id, double *mean_loss, int64_t *n_targets);
 
+/* The same for K adapters in one pass (lc_forward_multi): loras (K, NULL =
+ * base); mean_losses (K) and n_targets (K, or NULL) get what K calls of
+ * lc_eval_rows_loss would give, bit for bit. acts from lc_acts_create_multi
+ * with room for K batches of (B, rows->max_len). */
+lc_status lc_eval_rows_loss_multi(const lc_model *m, const lc_lora *const *loras, int K, lc_acts *acts,
+                                  const lc_rows *rows, int B, int32_t pad_id, double *mean_losses,
+                                  int64_t *n_targets);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,7 +9,8 @@
  *    eval.json, eval.csv and generations.jsonl.
  *
  *  - sweep (`lorac sweep`): a grid of training runs over config keys
- *    (lr x r x ...), each its own run directory trained with lc_train_run;
+ *    (lr x r x ...), each its own run directory trained with lc_train_run
+ *    (or all together in one pass with lc_train_run_multi);
  *    resumable (a finished trial is skipped, an interrupted one resumed from
  *    its newest checkpoint); ends with summary.csv/json sorted by best
  *    validation loss and curves.svg of every trial's train/valid loss.
@@ -132,9 +133,14 @@ typedef struct {
  * done.json is written atomically when a trial's lc_train_run returns. Then
  * writes out_dir/summary.csv, summary.json (grid, best trial, trials by rank)
  * and curves.svg. Stops at the first failing trial (LC_ERR_INTERRUPTED when
- * lc_train_request_stop was called). quiet: no training progress. */
+ * lc_train_request_stop was called). quiet: no training progress.
+ * one_pass: the unfinished trials train together (lc_train_run_multi: the
+ * frozen matmuls once per step for all of them), each trial's numbers
+ * bit-identical to the sequential mode's; only adapter/optimizer/schedule
+ * keys may be swept (LC_ERR_CONFIG names any other); a trial's train_s is
+ * then its pass's wall time. */
 lc_status lc_sweep_run(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes, const char *out_dir,
-                       int quiet, lc_sweep_result *res);
+                       int one_pass, int quiet, lc_sweep_result *res);
 void lc_sweep_result_free(lc_sweep_result *res);
 /* The summary table, best first. */
 void lc_sweep_print(FILE *f, const lc_sweep_result *res);

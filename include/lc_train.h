@@ -45,6 +45,19 @@ typedef struct {
  * quiet: no progress line (metrics files are still written). */
 lc_status lc_train_run(const lc_train_config *cfg, int resume, int quiet, lc_train_result *res);
 
+/* Train K trials in one pass: cfgs (K) differ only in the adapter, optimizer
+ * and schedule keys (r, alpha, dropout, target_modules, rslora, init, lr,
+ * lr_schedule, warmup_*, weight_decay, max_grad_norm, adam_*,
+ * loraplus_lr_ratio) and in out_dir, keep_last, early_stopping_patience and
+ * max_nan_steps; any other difference is LC_ERR_CONFIG naming the key. Every
+ * step runs the one shared batch through lc_forward_backward_multi; each
+ * trial writes its own run directory exactly as lc_train_run would, and its
+ * numbers are bit-identical to lc_train_run with its config (same thread
+ * count). A trial that stops early drops out; the others go on. resume:
+ * every trial continues from its newest checkpoint, which must be of the
+ * same step. res (K) receives each trial's result. K <= LC_MAX_TRIALS. */
+lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int quiet, lc_train_result *res);
+
 /* Ask a running lc_train_run to save a checkpoint and stop after the current
  * step (async-signal-safe: only sets a flag). */
 void lc_train_request_stop(void);

@@ -19,6 +19,7 @@
 
 #include "eval_io.h"
 #include "lc_sweep.h"
+#include "lc_transformer.h" /* LC_MAX_TRIALS */
 #include "lc_train.h"
 
 lc_status lc_sweep_axis_parse(lc_sweep_axis *ax, const char *key, const char *values) {
@@ -54,18 +55,23 @@ static int file_exists(const char *path) {
     return stat(path, &sb) == 0;
 }
 
-static int has_checkpoint(const char *dir) {
+/* Step of the newest checkpoint-<step>.h5 in dir, or -1 if none. */
+static long long newest_checkpoint(const char *dir) {
     DIR *d = opendir(dir);
-    if (!d) return 0;
+    if (!d) return -1;
     struct dirent *e;
-    int found = 0;
-    while (!found && (e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        found = !strncmp(e->d_name, "checkpoint-", 11) && n > 14 && !strcmp(e->d_name + n - 3, ".h5");
+    long long best = -1;
+    while ((e = readdir(d))) {
+        long long step;
+        char tail[8];
+        if (sscanf(e->d_name, "checkpoint-%lld.%7s", &step, tail) == 2 && !strcmp(tail, "h5") && step > best)
+            best = step;
     }
     closedir(d);
-    return found;
+    return best;
 }
+
+static int has_checkpoint(const char *dir) { return newest_checkpoint(dir) >= 0; }
 
 /* Trial name: trial-<k>-lr1e-4-r8 (keys with '_' get a '_' before the value). */
 static void trial_name(char *buf, size_t size, int k, const lc_sweep_axis *axes, int n_axes, char vals[][64]) {
@@ -123,40 +129,122 @@ static lc_status read_done(lc_sweep_trial *t) {
     return LC_OK;
 }
 
-static lc_status run_trial(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes, lc_sweep_trial *t,
-                           int n_trials, int quiet) {
+/* A trial finished before (adapter.h5 and done.json): its numbers read back. */
+static int finished_before(lc_sweep_trial *t, int n_trials, lc_status *st) {
     char adapter[1400], done[1400];
     snprintf(adapter, sizeof adapter, "%s/adapter.h5", t->dir);
     snprintf(done, sizeof done, "%s/done.json", t->dir);
-    if (file_exists(adapter) && file_exists(done)) {
-        t->status = LC_TRIAL_SKIPPED;
-        fprintf(stderr, "lorac sweep: [%d/%d] %s: finished before, skipped\n", t->index + 1, n_trials, t->name);
-        return read_done(t);
-    }
-    lc_train_config cfg = *base;
+    if (!file_exists(adapter) || !file_exists(done)) return 0;
+    t->status = LC_TRIAL_SKIPPED;
+    fprintf(stderr, "lorac sweep: [%d/%d] %s: finished before, skipped\n", t->index + 1, n_trials, t->name);
+    *st = read_done(t);
+    return 1;
+}
+
+/* The trial's config: base with the swept keys set, out_dir its directory. */
+static lc_status trial_config(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes,
+                              const lc_sweep_trial *t, lc_train_config *cfg) {
+    *cfg = *base;
     for (int a = 0; a < n_axes; a++) {
-        lc_status st = lc_train_config_set(&cfg, axes[a].key, t->values[a]);
+        lc_status st = lc_train_config_set(cfg, axes[a].key, t->values[a]);
         if (st) return st;
     }
-    if (strlen(t->dir) >= sizeof cfg.out_dir) return lc_errorf(LC_ERR_ARG, "trial directory too long: %s", t->dir);
-    memcpy(cfg.out_dir, t->dir, strlen(t->dir) + 1);
+    if (strlen(t->dir) >= sizeof cfg->out_dir) return lc_errorf(LC_ERR_ARG, "trial directory too long: %s", t->dir);
+    memcpy(cfg->out_dir, t->dir, strlen(t->dir) + 1);
+    return LC_OK;
+}
+
+static void take_result(lc_sweep_trial *t, const lc_train_result *r) {
+    t->best_valid_loss = r->best_valid_loss;
+    t->last_valid_loss = r->last_valid_loss;
+    t->final_train_loss = r->final_train_loss;
+    t->best_step = r->best_step;
+    t->steps = r->steps_done;
+}
+
+static lc_status run_trial(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes, lc_sweep_trial *t,
+                           int n_trials, int quiet) {
+    lc_status st = LC_OK;
+    if (finished_before(t, n_trials, &st)) return st;
+    lc_train_config cfg;
+    if ((st = trial_config(base, axes, n_axes, t, &cfg))) return st;
     int resume = has_checkpoint(t->dir);
     t->status = resume ? LC_TRIAL_RESUMED : LC_TRIAL_TRAINED;
     fprintf(stderr, "lorac sweep: [%d/%d] %s: %s\n", t->index + 1, n_trials, t->name,
             resume ? "resuming from its newest checkpoint" : "training");
     lc_train_result r;
     double t0 = lc_time_now();
-    lc_status st = lc_train_run(&cfg, resume, quiet, &r);
+    st = lc_train_run(&cfg, resume, quiet, &r);
     t->train_s = lc_time_now() - t0;
     if (st) return lc_error_wrap(st, "sweep trial %s", t->name);
-    t->best_valid_loss = r.best_valid_loss;
-    t->last_valid_loss = r.last_valid_loss;
-    t->final_train_loss = r.final_train_loss;
-    t->best_step = r.best_step;
-    t->steps = r.steps_done;
+    take_result(t, &r);
     fprintf(stderr, "lorac sweep: [%d/%d] %s: best valid loss %.4f at step %lld (%.1f s)\n", t->index + 1, n_trials,
             t->name, t->best_valid_loss, (long long)t->best_step, t->train_s);
     return write_done(t);
+}
+
+/* One-pass mode: the unfinished trials train together with
+ * lc_train_run_multi, grouped by the step of their newest checkpoint (a
+ * killed one-pass sweep leaves them all at the same step; trials added to
+ * the grid later start fresh in their own pass). */
+static lc_status run_one_pass(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes,
+                              lc_sweep_result *res, int quiet) {
+    int n = res->n_trials;
+    lc_status st = LC_OK;
+    int *todo = calloc((size_t)n, sizeof *todo);
+    long long *step = calloc((size_t)n, sizeof *step);
+    lc_train_config *cfgs = malloc((size_t)LC_MAX_TRIALS * sizeof *cfgs);
+    lc_train_result *rs = malloc((size_t)LC_MAX_TRIALS * sizeof *rs);
+    int *idx = malloc((size_t)LC_MAX_TRIALS * sizeof *idx);
+    if (!todo || !step || !cfgs || !rs || !idx) {
+        st = lc_errorf(LC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int k = 0; k < n && !st; k++) {
+        if (finished_before(&res->trials[k], n, &st)) continue;
+        todo[k] = 1;
+        step[k] = newest_checkpoint(res->trials[k].dir);
+    }
+    for (int k0 = 0; k0 < n && !st; k0++) {
+        if (!todo[k0]) continue;
+        /* a pass: the trials (up to LC_MAX_TRIALS) at the same checkpoint step as k0 */
+        int K = 0;
+        for (int k = k0; k < n && K < LC_MAX_TRIALS && !st; k++) {
+            if (!todo[k] || step[k] != step[k0]) continue;
+            todo[k] = 0;
+            idx[K] = k;
+            st = trial_config(base, axes, n_axes, &res->trials[k], &cfgs[K]);
+            res->trials[k].status = step[k] >= 0 ? LC_TRIAL_RESUMED : LC_TRIAL_TRAINED;
+            K++;
+        }
+        if (st) break;
+        fprintf(stderr, "lorac sweep: %s %d trial(s) in one pass:", step[k0] >= 0 ? "resuming" : "training", K);
+        for (int j = 0; j < K; j++) fprintf(stderr, " %s", res->trials[idx[j]].name);
+        fputc('\n', stderr);
+        double t0 = lc_time_now();
+        st = lc_train_run_multi(cfgs, K, step[k0] >= 0, quiet, rs);
+        double dt = lc_time_now() - t0;
+        if (st) {
+            lc_error_wrap(st, "sweep pass of %d trials", K);
+            break;
+        }
+        for (int j = 0; j < K && !st; j++) {
+            lc_sweep_trial *t = &res->trials[idx[j]];
+            take_result(t, &rs[j]);
+            t->train_s = dt; /* the pass's wall time, shared by its trials */
+            fprintf(stderr, "lorac sweep: [%d/%d] %s: best valid loss %.4f at step %lld\n", t->index + 1, n, t->name,
+                    t->best_valid_loss, (long long)t->best_step);
+            st = write_done(t);
+        }
+        if (!st) fprintf(stderr, "lorac sweep: the pass of %d trial(s) took %.1f s\n", K, dt);
+    }
+out:
+    free(todo);
+    free(step);
+    free(cfgs);
+    free(rs);
+    free(idx);
+    return st;
 }
 
 static const lc_sweep_result *g_sort_res; /* qsort context */
@@ -251,7 +339,7 @@ static lc_status write_summary(const lc_sweep_result *res, const char *out_dir) 
 }
 
 lc_status lc_sweep_run(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes, const char *out_dir,
-                       int quiet, lc_sweep_result *res) {
+                       int one_pass, int quiet, lc_sweep_result *res) {
     memset(res, 0, sizeof *res);
     res->best = -1;
     if (n_axes < 1 || n_axes > LC_SWEEP_MAX_AXES)
@@ -287,7 +375,9 @@ lc_status lc_sweep_run(const lc_train_config *base, const lc_sweep_axis *axes, i
         snprintf(t->dir, sizeof t->dir, "%s/%s", out_dir, t->name);
         res->rank[k] = k;
     }
-    for (int k = 0; k < n && !st; k++) st = run_trial(base, axes, n_axes, &res->trials[k], n, quiet);
+    if (one_pass) st = run_one_pass(base, axes, n_axes, res, quiet);
+    else
+        for (int k = 0; k < n && !st; k++) st = run_trial(base, axes, n_axes, &res->trials[k], n, quiet);
     if (st) {
         lc_sweep_result_free(res);
         return st;

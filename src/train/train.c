@@ -9,6 +9,13 @@
  * Determinism: every random choice derives from cfg->seed and the step, and
  * all state that changes is saved in checkpoints, so a resumed run repeats
  * the uninterrupted one bit for bit (for the same thread count).
+ *
+ * One pass, several trials (lc_train_run_multi, `lorac sweep --one-pass`):
+ * the trials share the model, the rows, the batcher and the activations; per
+ * step the one batch goes through lc_forward_backward_multi for all of them,
+ * then each trial takes its own optimizer step, evaluation, metrics and
+ * checkpoints in its own run directory. A plain run is the K = 1 case, so
+ * both are one code path.
  */
 #include "lc_train.h"
 
@@ -38,22 +45,35 @@ void lc_train_request_stop(void) { g_stop_requested = 1; }
 void lc_train_debug_inject_nan(int64_t step) { g_inject_nan_step = step; }
 void lc_train_debug_stop_after(int64_t step) { g_stop_after_step = step; }
 
+/* One trial: an adapter with its optimizer state, run directory and files.
+ * A plain run is one trial; a one-pass sweep trains several in lockstep. */
 typedef struct {
     const lc_train_config *cfg;
-    lc_base base;
-    lc_chat_template *tmpl;
-    lc_rows train_rows, valid_rows, test_rows;
+    lc_train_result *res;
     lc_lora lora;
     int lora_ready;
-    lc_acts *acts;
-    lc_batcher batcher;
-    int batcher_ready;
     lc_train_state state;
     FILE *jsonl, *csv;
     char *config_yaml;
+    float *backup;   /* (3, n_params): params, m, v before the step, restored if it fails */
+    int active;      /* still training (not stopped early) */
+    int skipped;     /* this step was skipped (non-finite) */
+    double loss;     /* mean loss of the last step */
+} trial;
+
+typedef struct {
+    const lc_train_config *cfg; /* trial 0's config: the keys every trial shares */
+    int K;
+    trial *tr;                  /* (K) */
+    lc_base base;
+    lc_chat_template *tmpl;
+    lc_rows train_rows, valid_rows, test_rows;
+    lc_acts *acts;
+    lc_batcher batcher;
+    int batcher_ready;
     int32_t pad_id;
     int quiet, tty;
-    /* copies of the micro-batches of one step */
+    /* copies of the micro-batches of one step (shared by all trials) */
     int32_t *mb_tokens, *mb_targets;
     int *mb_B, *mb_T;
 } run;
@@ -73,8 +93,8 @@ static lc_status mkdir_p(const char *dir) {
     return LC_OK;
 }
 
-static void out_path(char *buf, size_t size, const run *R, const char *name) {
-    snprintf(buf, size, "%s/%s", R->cfg->out_dir, name);
+static void out_path(char *buf, size_t size, const trial *t, const char *name) {
+    snprintf(buf, size, "%s/%s", t->cfg->out_dir, name);
 }
 
 static char *config_to_string(const lc_train_config *cfg) {
@@ -146,12 +166,22 @@ static lc_status load_rows(run *R) {
 
 /* Keys a resumed run may change: they do not alter the training trajectory
  * up to the resumed step (or only stop/extend it). */
+/* ---------------------------------------------------------- checkpoints */
+
+/* Keys a resumed run may change: they do not alter the training trajectory
+ * up to the resumed step (or only stop/extend it). */
 static const char *const RESUME_MAY_CHANGE[] = {
     "max_steps", "epochs", "eval_every", "save_every", "keep_last", "log_every", "threads",
     "early_stopping_patience", "max_nan_steps", "out_dir", "test_data", NULL};
 
-/* The value text of `key` in a config YAML (one "key: value" line per key),
- * copied into buf; 0 if absent. */
+/* Keys the trials of one pass may set differently: each trial's adapter,
+ * optimizer, schedule and run directory. Everything else (model, data,
+ * batching, seed, evaluation and save steps) decides the shared batches. */
+static const char *const ONE_PASS_MAY_DIFFER[] = {
+    "r", "alpha", "dropout", "target_modules", "rslora", "init", "lr", "lr_schedule", "warmup_steps",
+    "warmup_ratio", "weight_decay", "max_grad_norm", "adam_beta1", "adam_beta2", "adam_eps", "loraplus_lr_ratio",
+    "out_dir", "keep_last", "early_stopping_patience", "max_nan_steps", NULL};
+
 static int yaml_value(const char *yaml, const char *key, char *buf, size_t size) {
     size_t klen = strlen(key);
     for (const char *p = yaml; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
@@ -169,31 +199,40 @@ static int yaml_value(const char *yaml, const char *key, char *buf, size_t size)
 
 /* A resumed run must keep the config its checkpoint was trained with, except
  * for RESUME_MAY_CHANGE keys: LC_ERR_CONFIG naming the first differing key. */
-static lc_status check_resume_config(const char *ckpt_path, const char *saved, const char *now) {
-    if (!saved) return lc_errorf(LC_ERR_FORMAT, "%s: no config.yaml stored in the checkpoint", ckpt_path);
-    for (const char *p = saved; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+/* The first top-level key whose value differs between configs a and b and
+ * is not in `allowed`, copied into key (with both values); 0 if none. */
+static int config_diff(const char *a, const char *b, const char *const *allowed, char *key, size_t ksize,
+                       char *va, char *vb) {
+    for (const char *p = a; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
         const char *colon = strchr(p, ':'), *nl = strchr(p, '\n');
         if (!colon || (nl && colon > nl) || *p == '#' || *p == ' ') continue;
-        char key[128], a[LC_CFG_TEXT_MAX], b[LC_CFG_TEXT_MAX];
         size_t klen = (size_t)(colon - p);
-        if (klen >= sizeof key) continue;
+        if (klen >= ksize) continue;
         memcpy(key, p, klen);
         key[klen] = 0;
         int may = 0;
-        for (int i = 0; RESUME_MAY_CHANGE[i]; i++) may |= !strcmp(key, RESUME_MAY_CHANGE[i]);
+        for (int i = 0; allowed[i]; i++) may |= !strcmp(key, allowed[i]);
         if (may) continue;
-        yaml_value(saved, key, a, sizeof a);
-        if (!yaml_value(now, key, b, sizeof b) || strcmp(a, b))
-            return lc_errorf(LC_ERR_CONFIG,
-                             "--resume: '%s' was%s in %s but is now%s; a resumed run keeps its training "
-                             "config (only max_steps, epochs, eval_every, save_every, keep_last, log_every, "
-                             "threads, early_stopping_patience, max_nan_steps, test_data may change)",
-                             key, a, ckpt_path, b);
+        yaml_value(a, key, va, LC_CFG_TEXT_MAX);
+        if (!yaml_value(b, key, vb, LC_CFG_TEXT_MAX) || strcmp(va, vb)) return 1;
     }
+    return 0;
+}
+
+/* A resumed run must keep the config its checkpoint was trained with, except
+ * for RESUME_MAY_CHANGE keys: LC_ERR_CONFIG naming the first differing key. */
+static lc_status check_resume_config(const char *ckpt_path, const char *saved, const char *now) {
+    if (!saved) return lc_errorf(LC_ERR_FORMAT, "%s: no config.yaml stored in the checkpoint", ckpt_path);
+    char key[128], a[LC_CFG_TEXT_MAX], b[LC_CFG_TEXT_MAX];
+    if (config_diff(saved, now, RESUME_MAY_CHANGE, key, sizeof key, a, b))
+        return lc_errorf(LC_ERR_CONFIG,
+                         "--resume: '%s' was%s in %s but is now%s; a resumed run keeps its training "
+                         "config (only max_steps, epochs, eval_every, save_every, keep_last, log_every, "
+                         "threads, early_stopping_patience, max_nan_steps, test_data may change)",
+                         key, a, ckpt_path, b);
     return LC_OK;
 }
 
-/* Step number of the newest checkpoint-<step>.h5 in dir, or -1. */
 static int64_t newest_checkpoint(const char *dir) {
     int64_t best = -1;
     DIR *d = opendir(dir);
@@ -209,34 +248,32 @@ static int64_t newest_checkpoint(const char *dir) {
     return best;
 }
 
-static lc_status save_checkpoint(run *R, const char *name, int with_state) {
+static lc_status save_checkpoint(run *R, trial *t, const char *name, int with_state) {
     char path[1200];
-    out_path(path, sizeof path, R, name);
+    out_path(path, sizeof path, t, name);
     if (with_state && R->batcher_ready) {
         lc_batcher_state bs = lc_batcher_get_state(&R->batcher);
-        R->state.epoch = bs.epoch;
-        R->state.pos = bs.pos;
-        memcpy(R->state.epoch_rng, bs.rng.s, sizeof R->state.epoch_rng);
+        t->state.epoch = bs.epoch;
+        t->state.pos = bs.pos;
+        memcpy(t->state.epoch_rng, bs.rng.s, sizeof t->state.epoch_rng);
     }
     /* the template as lc_chat_template_create takes it back: a name, or the custom string itself */
     const char *tmpl = lc_chat_template_name(R->tmpl);
-    if (!strcmp(tmpl, "custom")) tmpl = R->cfg->chat_template;
-    lc_status st = lc_adapter_save(path, &R->lora, &R->base.model, tmpl,
-                                   with_state ? &R->state : NULL, R->config_yaml);
+    if (!strcmp(tmpl, "custom")) tmpl = t->cfg->chat_template;
+    lc_status st = lc_adapter_save(path, &t->lora, &R->base.model, tmpl, with_state ? &t->state : NULL,
+                                   t->config_yaml);
     if (st) lc_error_wrap(st, "saving %s", path);
     return st;
 }
 
-static lc_status save_step_checkpoint(run *R) {
+static lc_status save_step_checkpoint(run *R, trial *t) {
     char name[64];
-    snprintf(name, sizeof name, "checkpoint-%lld.h5", (long long)R->state.step);
-    lc_status st = save_checkpoint(R, name, 1);
-    if (!st && R->cfg->keep_last > 0) st = lc_ckpt_prune(R->cfg->out_dir, "checkpoint", R->cfg->keep_last, NULL);
+    snprintf(name, sizeof name, "checkpoint-%lld.h5", (long long)t->state.step);
+    lc_status st = save_checkpoint(R, t, name, 1);
+    if (!st && t->cfg->keep_last > 0) st = lc_ckpt_prune(t->cfg->out_dir, "checkpoint", t->cfg->keep_last, NULL);
     return st;
 }
 
-/* On resume, drop metric lines of steps after the checkpoint (written
- * before a crash) so the files read as one uninterrupted run. */
 static lc_status trim_metrics(const char *path, int64_t last_step, int is_csv) {
     FILE *f = fopen(path, "r");
     if (!f) return LC_OK;
@@ -284,42 +321,56 @@ static void csv_num(FILE *f, double v, const char *sep) {
     fputs(sep, f);
 }
 
-static void log_metrics(run *R, double loss, double lr, double grad_norm, double tok_s, double valid_loss,
+static void log_metrics(trial *t, double loss, double lr, double grad_norm, double tok_s, double valid_loss,
                         int64_t ntargets) {
     double rss = lc_peak_rss_bytes() / 1048576.0;
-    if (R->jsonl) {
-        fprintf(R->jsonl, "{\"step\":%lld,\"epoch\":%lld", (long long)R->state.step, (long long)R->state.epoch);
-        json_num(R->jsonl, "loss", loss, 1);
-        json_num(R->jsonl, "lr", lr, 1);
-        json_num(R->jsonl, "grad_norm", grad_norm, 1);
-        fprintf(R->jsonl, ",\"targets\":%lld,\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f,\"peak_rss_mb\":%.0f",
-                (long long)ntargets, tok_s, R->state.elapsed_s, rss);
-        if (!isnan(valid_loss)) json_num(R->jsonl, "valid_loss", valid_loss, 1);
-        fputs("}\n", R->jsonl);
-        fflush(R->jsonl);
+    if (t->jsonl) {
+        fprintf(t->jsonl, "{\"step\":%lld,\"epoch\":%lld", (long long)t->state.step, (long long)t->state.epoch);
+        json_num(t->jsonl, "loss", loss, 1);
+        json_num(t->jsonl, "lr", lr, 1);
+        json_num(t->jsonl, "grad_norm", grad_norm, 1);
+        fprintf(t->jsonl, ",\"targets\":%lld,\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f,\"peak_rss_mb\":%.0f",
+                (long long)ntargets, tok_s, t->state.elapsed_s, rss);
+        if (!isnan(valid_loss)) json_num(t->jsonl, "valid_loss", valid_loss, 1);
+        fputs("}\n", t->jsonl);
+        fflush(t->jsonl);
     }
-    if (R->csv) {
-        fprintf(R->csv, "%lld,%lld,", (long long)R->state.step, (long long)R->state.epoch);
-        csv_num(R->csv, loss, ",");
-        csv_num(R->csv, lr, ",");
-        csv_num(R->csv, grad_norm, ",");
-        fprintf(R->csv, "%lld,%.1f,%.3f,%.0f,", (long long)ntargets, tok_s, R->state.elapsed_s, rss);
-        csv_num(R->csv, valid_loss, "\n");
-        fflush(R->csv);
+    if (t->csv) {
+        fprintf(t->csv, "%lld,%lld,", (long long)t->state.step, (long long)t->state.epoch);
+        csv_num(t->csv, loss, ",");
+        csv_num(t->csv, lr, ",");
+        csv_num(t->csv, grad_norm, ",");
+        fprintf(t->csv, "%lld,%.1f,%.3f,%.0f,", (long long)ntargets, tok_s, t->state.elapsed_s, rss);
+        csv_num(t->csv, valid_loss, "\n");
+        fflush(t->csv);
     }
 }
 
-static void progress(run *R, double loss, double lr, double tok_s, double valid_loss, int force_line) {
+/* The progress line: one trial's loss, lr and valid loss; with several
+ * trials, each trial's loss (and valid loss) in trial order. tok_s counts
+ * the tokens of all trials. */
+static void progress(run *R, const double *vloss, double lr, double tok_s, int force_line) {
     if (R->quiet) return;
-    int64_t step = R->state.step, total = R->state.total_steps;
-    double per_step = step > 0 ? R->state.elapsed_s / (double)step : 0;
+    const trial *t0 = &R->tr[0];
+    int64_t step = t0->state.step, total = t0->state.total_steps;
+    double per_step = step > 0 ? t0->state.elapsed_s / (double)step : 0;
     double eta = per_step * (double)(total - step);
-    char vl[48] = "";
-    if (!isnan(valid_loss)) snprintf(vl, sizeof vl, " | valid %.4f", valid_loss);
-    char line[256];
-    snprintf(line, sizeof line, "step %lld/%lld | loss %.4f%s | lr %.2e | %.0f tok/s | ETA %dm%02ds | mem %.0f MB",
-             (long long)step, (long long)total, loss, vl, lr, tok_s, (int)(eta / 60), (int)fmod(eta, 60.0),
-             lc_peak_rss_bytes() / 1048576.0);
+    char line[1024];
+    size_t o = (size_t)snprintf(line, sizeof line, "step %lld/%lld | loss", (long long)step, (long long)total);
+    int any_valid = 0;
+    for (int k = 0; k < R->K && o < sizeof line; k++) {
+        any_valid |= !isnan(vloss[k]);
+        o += (size_t)snprintf(line + o, sizeof line - o, R->tr[k].active ? " %.4f" : " (stopped)", R->tr[k].loss);
+    }
+    if (any_valid && o < sizeof line) {
+        o += (size_t)snprintf(line + o, sizeof line - o, " | valid");
+        for (int k = 0; k < R->K && o < sizeof line; k++)
+            o += (size_t)snprintf(line + o, sizeof line - o, isnan(vloss[k]) ? " -" : " %.4f", vloss[k]);
+    }
+    if (R->K == 1 && o < sizeof line) o += (size_t)snprintf(line + o, sizeof line - o, " | lr %.2e", lr);
+    if (o < sizeof line)
+        snprintf(line + o, sizeof line - o, " | %.0f tok/s | ETA %dm%02ds | mem %.0f MB", tok_s, (int)(eta / 60),
+                 (int)fmod(eta, 60.0), lc_peak_rss_bytes() / 1048576.0);
     if (R->tty && !force_line) {
         fprintf(stderr, "\r\033[K%s", line);
     } else {
@@ -329,16 +380,15 @@ static void progress(run *R, double loss, double lr, double tok_s, double valid_
     fflush(stderr);
 }
 
-/* ------------------------------------------------------------------ step */
+/* ------------------------------------------------------------------- step */
 
 /* Fetch grad_accum micro-batches into owned buffers (targets of the whole
  * step must be known before any backward, for the 1/targets scale). */
 static int64_t fetch_step_batches(run *R, int n_micro) {
-    int64_t targets = 0;
+    int64_t targets = 0, epoch = 0;
     int cap = R->batcher.rows->max_len;
     for (int i = 0; i < n_micro; i++) {
         lc_batch b;
-        int64_t epoch;
         lc_batcher_next(&R->batcher, &b, &epoch);
         size_t off = (size_t)i * R->cfg->batch_size * cap;
         memcpy(R->mb_tokens + off, b.tokens, sizeof(int32_t) * b.B * b.T);
@@ -346,232 +396,394 @@ static int64_t fetch_step_batches(run *R, int n_micro) {
         R->mb_B[i] = b.B;
         R->mb_T[i] = b.T;
         targets += lc_batch_count_targets(&b);
-        R->state.epoch = epoch;
     }
+    for (int k = 0; k < R->K; k++) R->tr[k].state.epoch = epoch;
     return targets;
 }
 
-static lc_status evaluate(run *R, double *loss) {
-    *loss = NAN;
-    if (R->valid_rows.n_rows == 0) return LC_OK;
-    return lc_eval_rows_loss(&R->base.model, &R->lora, R->acts, &R->valid_rows, R->cfg->batch_size, R->pad_id,
-                             loss, NULL);
+/* Validation loss of the trials flagged in `which` (all in one pass) into
+ * vloss (K; NAN for the others, or without a validation set). */
+static lc_status evaluate(run *R, const int *which, double *vloss) {
+    const lc_lora *loras[LC_MAX_TRIALS];
+    double losses[LC_MAX_TRIALS];
+    int idx[LC_MAX_TRIALS], n = 0;
+    for (int k = 0; k < R->K; k++) {
+        vloss[k] = NAN;
+        if (which[k]) {
+            idx[n] = k;
+            loras[n++] = &R->tr[k].lora;
+        }
+    }
+    if (R->valid_rows.n_rows == 0 || n == 0) return LC_OK;
+    lc_status st = lc_eval_rows_loss_multi(&R->base.model, loras, n, R->acts, &R->valid_rows, R->cfg->batch_size,
+                                           R->pad_id, losses, NULL);
+    for (int i = 0; i < n && !st; i++) vloss[idx[i]] = losses[i];
+    return st;
 }
 
-static lc_status after_eval(run *R, double vloss, int *stop_early) {
-    const lc_train_config *cfg = R->cfg;
+static lc_status after_eval(run *R, trial *t, double vloss, int *stop_early) {
     if (isnan(vloss)) return LC_OK;
-    if (vloss < R->state.best_valid_loss) {
-        R->state.best_valid_loss = vloss;
-        R->state.best_step = R->state.step;
-        R->state.evals_since_best = 0;
-        return save_checkpoint(R, "best.h5", 0);
+    if (vloss < t->state.best_valid_loss) {
+        t->state.best_valid_loss = vloss;
+        t->state.best_step = t->state.step;
+        t->state.evals_since_best = 0;
+        return save_checkpoint(R, t, "best.h5", 0);
     }
-    R->state.evals_since_best++;
-    if (cfg->early_stopping_patience > 0 && R->state.evals_since_best >= cfg->early_stopping_patience)
+    t->state.evals_since_best++;
+    if (t->cfg->early_stopping_patience > 0 && t->state.evals_since_best >= t->cfg->early_stopping_patience)
         *stop_early = 1;
     return LC_OK;
 }
 
-static lc_status train_loop(run *R, lc_train_result *res) {
-    const lc_train_config *cfg = R->cfg;
-    lc_model *m = &R->base.model;
-    lc_adamw_params opt = {.lr = (float)cfg->lr, .beta1 = (float)cfg->adam_beta1, .beta2 = (float)cfg->adam_beta2,
+/* "" for a plain run, " (trial out_dir)" when several train together. */
+static const char *trial_tag(const run *R, const trial *t, char *buf, size_t size) {
+    if (R->K == 1) return "";
+    snprintf(buf, size, " (%s)", t->cfg->out_dir);
+    return buf;
+}
+
+/* The optimizer step of one trial after its gradients are in: clipping,
+ * AdamW, and on a non-finite loss/gradient/update the old parameters back
+ * and the step counted as skipped. */
+static lc_status optimizer_step(run *R, trial *t, int64_t step, double lr, double *gnorm) {
+    const lc_train_config *cfg = t->cfg;
+    lc_adamw_params opt = {.lr = (float)lr, .beta1 = (float)cfg->adam_beta1, .beta2 = (float)cfg->adam_beta2,
                            .eps = (float)cfg->adam_eps, .weight_decay = (float)cfg->weight_decay,
                            .max_grad_norm = (float)cfg->max_grad_norm,
                            .loraplus_lr_ratio = (float)cfg->loraplus_lr_ratio};
-    int64_t total = R->state.total_steps;
-    long warmup = cfg->warmup_steps > 0 ? cfg->warmup_steps : (long)ceil(cfg->warmup_ratio * (double)total);
-    size_t np = R->lora.n_params;
-    float *backup = lc_alloc(3 * np * sizeof(float));
-    if (!backup) return lc_errorf(LC_ERR_NOMEM, "out of memory");
-    lc_status st = LC_OK;
-    int stop_early = 0;
-    double loss = NAN, vloss = NAN;
+    size_t np = t->lora.n_params;
+    memcpy(t->backup, t->lora.params, np * sizeof(float));
+    memcpy(t->backup + np, t->lora.m, np * sizeof(float));
+    memcpy(t->backup + 2 * np, t->lora.v, np * sizeof(float));
+    *gnorm = NAN;
+    t->skipped = 0;
+    lc_status ost = isfinite(t->loss) ? lc_lora_optimizer_step(&t->lora, &opt, step + 1, gnorm)
+                                      : lc_errorf(LC_ERR_NUMERIC, "loss is %g", t->loss);
+    if (ost == LC_OK && !lc_all_finite(t->lora.params, np))
+        ost = lc_errorf(LC_ERR_NUMERIC, "an update made LoRA parameters non-finite");
+    if (ost != LC_ERR_NUMERIC) return ost;
+    memcpy(t->lora.params, t->backup, np * sizeof(float));
+    memcpy(t->lora.m, t->backup + np, np * sizeof(float));
+    memcpy(t->lora.v, t->backup + 2 * np, np * sizeof(float));
+    t->state.bad_steps++;
+    t->res->skipped_steps++;
+    t->skipped = 1;
+    char tag[1200];
+    if (!R->quiet)
+        fprintf(stderr, "%slorac: step %lld skipped%s: %s\n", R->tty ? "\r\033[K" : "", (long long)step + 1,
+                trial_tag(R, t, tag, sizeof tag), lc_error_msg());
+    if (t->state.bad_steps > cfg->max_nan_steps)
+        return lc_errorf(LC_ERR_NUMERIC,
+                         "%lld consecutive steps had non-finite loss or gradients (max_nan_steps %d): "
+                         "training stopped; the last good checkpoint is in %s (try a lower lr)",
+                         (long long)t->state.bad_steps, cfg->max_nan_steps, cfg->out_dir);
+    /* A skipped step still consumes its batches and its schedule slot. */
+    t->state.step++;
+    return LC_OK;
+}
+
+static lc_status train_loop(run *R) {
+    const lc_train_config *cfg = R->cfg; /* the shared keys */
+    lc_model *m = &R->base.model;
+    int K = R->K, cap = R->batcher.rows->max_len;
+    int64_t total = R->tr[0].state.total_steps, step = R->tr[0].state.step;
     int log_every = cfg->log_every > 0 ? cfg->log_every : 1;
-    while (R->state.step < total) {
-        if (g_stop_after_step > 0 && R->state.step == g_stop_after_step) {
+    double vloss[LC_MAX_TRIALS], lr[LC_MAX_TRIALS], gnorm[LC_MAX_TRIALS], loss_sum[LC_MAX_TRIALS], ls[LC_MAX_TRIALS];
+    float scales[LC_MAX_TRIALS];
+    uint64_t seeds[LC_MAX_TRIALS];
+    lc_lora *loras[LC_MAX_TRIALS];
+    lc_batch batches[LC_MAX_TRIALS];
+    int idx[LC_MAX_TRIALS], which[LC_MAX_TRIALS];
+    lc_status st = LC_OK;
+    for (;;) {
+        /* the trials still training take this step together */
+        int n = 0;
+        for (int k = 0; k < K; k++)
+            if (R->tr[k].active) idx[n++] = k;
+        if (n == 0 || step >= total) break;
+        if (g_stop_after_step > 0 && step == g_stop_after_step) {
             g_stop_requested = 1;
             g_stop_after_step = 0; /* fires once */
         }
         if (g_stop_requested) {
-            st = save_step_checkpoint(R);
-            if (!st) {
-                res->interrupted = 1;
-                st = lc_errorf(LC_ERR_INTERRUPTED, "interrupted at step %lld: checkpoint saved in %s",
-                               (long long)R->state.step, cfg->out_dir);
+            for (int j = 0; j < n && !st; j++) {
+                st = save_step_checkpoint(R, &R->tr[idx[j]]);
+                R->tr[idx[j]].res->interrupted = 1;
             }
+            if (!st && K == 1)
+                st = lc_errorf(LC_ERR_INTERRUPTED, "interrupted at step %lld: checkpoint saved in %s",
+                               (long long)step, cfg->out_dir);
+            else if (!st)
+                st = lc_errorf(LC_ERR_INTERRUPTED, "interrupted at step %lld: checkpoints saved in the %d trials' "
+                                                   "directories", (long long)step, n);
             break;
         }
         double t0 = lc_time_now();
-        int64_t step = R->state.step; /* 0-based index of the step being taken */
-        double lr = lc_schedule_lr(cfg->lr_schedule, cfg->lr, step, total, warmup);
-        opt.lr = (float)lr;
         int64_t ntargets = fetch_step_batches(R, cfg->grad_accum);
-        lc_lora_zero_grad(&R->lora);
-        double loss_sum = 0;
+        for (int j = 0; j < n; j++) {
+            trial *t = &R->tr[idx[j]];
+            const lc_train_config *c = t->cfg;
+            long warmup = c->warmup_steps > 0 ? c->warmup_steps : (long)ceil(c->warmup_ratio * (double)total);
+            lr[j] = lc_schedule_lr(c->lr_schedule, c->lr, step, total, warmup);
+            lc_lora_zero_grad(&t->lora);
+            loras[j] = &t->lora;
+            loss_sum[j] = 0;
+            scales[j] = ntargets ? 1.0f / (float)ntargets : 0.0f;
+        }
         int64_t positions = 0;
-        int cap = R->batcher.rows->max_len;
         for (int i = 0; i < cfg->grad_accum && !st; i++) {
             size_t off = (size_t)i * cfg->batch_size * cap;
             lc_batch b = {R->mb_tokens + off, R->mb_targets + off, R->mb_B[i], R->mb_T[i]};
-            double ls = 0;
-            uint64_t seed = lc_hash64(cfg->seed, (uint64_t)step * 4096u + (uint64_t)i);
-            st = lc_forward_backward(m, &R->lora, R->acts, &b, ntargets ? 1.0f / (float)ntargets : 0.0f, seed,
-                                     &ls, NULL);
-            loss_sum += ls;
+            for (int j = 0; j < n; j++) {
+                batches[j] = b; /* every trial trains on the same batch */
+                seeds[j] = lc_hash64(R->tr[idx[j]].cfg->seed, (uint64_t)step * 4096u + (uint64_t)i);
+            }
+            st = lc_forward_backward_multi(m, loras, n, R->acts, batches, scales, seeds, ls, NULL);
+            for (int j = 0; j < n; j++) loss_sum[j] += ls[j];
             positions += (int64_t)b.B * b.T;
         }
         if (st) break;
-        loss = ntargets ? loss_sum / (double)ntargets : 0.0;
-        if (g_inject_nan_step == step + 1) {
-            R->lora.grads[np / 2] = NAN;
-            g_inject_nan_step = 0; /* fires once */
+        int inject = g_inject_nan_step == step + 1;
+        if (inject) g_inject_nan_step = 0; /* fires once */
+        for (int j = 0; j < n && !st; j++) {
+            trial *t = &R->tr[idx[j]];
+            t->loss = ntargets ? loss_sum[j] / (double)ntargets : 0.0;
+            if (inject) t->lora.grads[t->lora.n_params / 2] = NAN;
+            st = optimizer_step(R, t, step, lr[j], &gnorm[j]);
         }
-        memcpy(backup, R->lora.params, np * sizeof(float));
-        memcpy(backup + np, R->lora.m, np * sizeof(float));
-        memcpy(backup + 2 * np, R->lora.v, np * sizeof(float));
-        double gnorm = NAN;
-        lc_status ost = isfinite(loss) ? lc_lora_optimizer_step(&R->lora, &opt, step + 1, &gnorm)
-                                       : lc_errorf(LC_ERR_NUMERIC, "loss is %g", loss);
-        if (ost == LC_OK && !lc_all_finite(R->lora.params, np))
-            ost = lc_errorf(LC_ERR_NUMERIC, "an update made LoRA parameters non-finite");
-        if (ost == LC_ERR_NUMERIC) {
-            memcpy(R->lora.params, backup, np * sizeof(float));
-            memcpy(R->lora.m, backup + np, np * sizeof(float));
-            memcpy(R->lora.v, backup + 2 * np, np * sizeof(float));
-            R->state.bad_steps++;
-            res->skipped_steps++;
-            if (!R->quiet)
-                fprintf(stderr, "%slorac: step %lld skipped: %s\n", R->tty ? "\r\033[K" : "", (long long)step + 1,
-                        lc_error_msg());
-            if (R->state.bad_steps > cfg->max_nan_steps) {
-                st = lc_errorf(LC_ERR_NUMERIC,
-                               "%lld consecutive steps had non-finite loss or gradients (max_nan_steps %d): "
-                               "training stopped; the last good checkpoint is in %s (try a lower lr)",
-                               (long long)R->state.bad_steps, cfg->max_nan_steps, cfg->out_dir);
-                break;
-            }
-            /* A skipped step still consumes its batches and its schedule slot. */
-            R->state.step++;
-            continue;
-        } else if (ost) {
-            st = ost;
-            break;
-        }
-        R->state.bad_steps = 0;
-        R->state.step++;
-        R->state.tokens_seen += ntargets;
+        if (st) break;
+        step++;
         double dt = lc_time_now() - t0;
-        R->state.elapsed_s += dt;
-        double tok_s = dt > 0 ? (double)positions / dt : 0;
-        vloss = NAN;
-        int eval_now = cfg->eval_every > 0 && R->state.step % cfg->eval_every == 0;
-        if (eval_now || R->state.step == total) {
-            if ((st = evaluate(R, &vloss))) break;
-            res->last_valid_loss = vloss;
-            if ((st = after_eval(R, vloss, &stop_early))) break;
+        double tok_s = dt > 0 ? (double)positions / dt : 0; /* per trial */
+        int eval_now = (cfg->eval_every > 0 && step % cfg->eval_every == 0) || step == total;
+        int n_done = 0; /* trials whose step counted (not skipped) */
+        for (int k = 0; k < K; k++) which[k] = 0;
+        for (int j = 0; j < n; j++) {
+            trial *t = &R->tr[idx[j]];
+            if (t->skipped) continue;
+            t->state.bad_steps = 0;
+            t->state.step++;
+            t->state.tokens_seen += ntargets;
+            t->state.elapsed_s += dt;
+            which[idx[j]] = eval_now;
+            n_done++;
         }
-        log_metrics(R, loss, lr, gnorm, tok_s, vloss, ntargets);
-        if (R->tty) progress(R, loss, lr, tok_s, vloss, !isnan(vloss)); /* in place; a line per eval */
-        else if (!isnan(vloss) || R->state.step % log_every == 0) progress(R, loss, lr, tok_s, vloss, 1);
-        int save_now = (cfg->save_every > 0 && R->state.step % cfg->save_every == 0) || R->state.step == total || stop_early;
-        if (save_now && (st = save_step_checkpoint(R))) break;
-        if (stop_early) {
-            res->stopped_early = 1;
-            if (!R->quiet)
-                fprintf(stderr, "%slorac: early stopping: no validation improvement in %d evaluations\n",
-                        R->tty ? "\r\033[K" : "", cfg->early_stopping_patience);
-            break;
+        if (n_done == 0) continue;
+        if ((st = evaluate(R, which, vloss))) break;
+        int stop_early[LC_MAX_TRIALS] = {0}, any_valid = 0;
+        for (int j = 0; j < n && !st; j++) {
+            trial *t = &R->tr[idx[j]];
+            if (t->skipped) continue;
+            if (which[idx[j]]) {
+                t->res->last_valid_loss = vloss[idx[j]];
+                any_valid |= !isnan(vloss[idx[j]]);
+                st = after_eval(R, t, vloss[idx[j]], &stop_early[j]);
+            }
+            log_metrics(t, t->loss, lr[j], gnorm[j], tok_s, vloss[idx[j]], ntargets);
         }
+        if (st) break;
+        if (R->tty) progress(R, vloss, lr[0], tok_s * n, any_valid); /* in place; a line per eval */
+        else if (any_valid || step % log_every == 0) progress(R, vloss, lr[0], tok_s * n, 1);
+        for (int j = 0; j < n && !st; j++) {
+            trial *t = &R->tr[idx[j]];
+            if (t->skipped) continue;
+            int save_now = (cfg->save_every > 0 && step % cfg->save_every == 0) || step == total || stop_early[j];
+            if (save_now && (st = save_step_checkpoint(R, t))) break;
+            if (stop_early[j]) {
+                t->res->stopped_early = 1;
+                t->active = 0;
+                char tag[1200];
+                if (!R->quiet)
+                    fprintf(stderr, "%slorac: early stopping%s: no validation improvement in %d evaluations\n",
+                            R->tty ? "\r\033[K" : "", trial_tag(R, t, tag, sizeof tag),
+                            t->cfg->early_stopping_patience);
+            }
+        }
+        if (st) break;
     }
     if (R->tty && !R->quiet) fputc('\n', stderr);
-    lc_free(backup);
-    res->final_train_loss = loss;
+    for (int k = 0; k < K; k++) R->tr[k].res->final_train_loss = R->tr[k].loss;
     return st;
 }
 
 /* ------------------------------------------------------------------ run */
 
 static void run_free(run *R) {
-    if (R->jsonl) fclose(R->jsonl);
-    if (R->csv) fclose(R->csv);
+    for (int k = 0; k < R->K && R->tr; k++) {
+        trial *t = &R->tr[k];
+        if (t->jsonl) fclose(t->jsonl);
+        if (t->csv) fclose(t->csv);
+        if (t->lora_ready) lc_lora_free(&t->lora);
+        free(t->config_yaml);
+        lc_free(t->backup);
+    }
+    free(R->tr);
     if (R->batcher_ready) lc_batcher_free(&R->batcher);
     lc_acts_free(R->acts);
-    if (R->lora_ready) lc_lora_free(&R->lora);
     lc_rows_free(&R->train_rows);
     lc_rows_free(&R->valid_rows);
     lc_rows_free(&R->test_rows);
     lc_chat_template_free(R->tmpl);
     lc_base_close(&R->base);
-    free(R->config_yaml);
     free(R->mb_tokens);
     free(R->mb_targets);
     free(R->mb_B);
     free(R->mb_T);
 }
 
-lc_status lc_train_run(const lc_train_config *cfg, int resume, int quiet, lc_train_result *res) {
+/* The trials of one pass agree on every key but ONE_PASS_MAY_DIFFER and
+ * have distinct run directories. */
+static lc_status check_one_pass(const run *R) {
+    char key[128], a[LC_CFG_TEXT_MAX], b[LC_CFG_TEXT_MAX];
+    for (int k = 1; k < R->K; k++) {
+        const trial *t = &R->tr[k];
+        if (config_diff(R->tr[0].config_yaml, t->config_yaml, ONE_PASS_MAY_DIFFER, key, sizeof key, a, b))
+            return lc_errorf(LC_ERR_CONFIG,
+                             "trials trained in one pass must share '%s' (it decides the batches or the steps "
+                             "they share): it is%s for %s but%s for %s; only r, alpha, dropout, target_modules, "
+                             "rslora, init, lr, lr_schedule, warmup_steps, warmup_ratio, weight_decay, "
+                             "max_grad_norm, adam_*, loraplus_lr_ratio, keep_last, early_stopping_patience and "
+                             "max_nan_steps may differ",
+                             key, a, R->tr[0].cfg->out_dir, b, t->cfg->out_dir);
+        for (int j = 0; j < k; j++)
+            if (!strcmp(R->tr[j].cfg->out_dir, t->cfg->out_dir))
+                return lc_errorf(LC_ERR_CONFIG, "two trials share the run directory %s", t->cfg->out_dir);
+    }
+    return LC_OK;
+}
+
+/* Restore every trial from checkpoint-<step>.h5 of the newest step; all
+ * trials must be at the same step and batcher position. */
+static lc_status resume_trials(run *R, int64_t *resume_step) {
+    *resume_step = newest_checkpoint(R->tr[0].cfg->out_dir);
+    for (int k = 0; k < R->K; k++) {
+        trial *t = &R->tr[k];
+        int64_t s = newest_checkpoint(t->cfg->out_dir);
+        if (s < 0) return lc_errorf(LC_ERR_IO, "--resume: no checkpoint-<step>.h5 in %s", t->cfg->out_dir);
+        if (s != *resume_step)
+            return lc_errorf(LC_ERR_CONFIG, "--resume: the newest checkpoint of %s is step %lld but that of %s is "
+                                            "step %lld; trials resumed in one pass must be at the same step",
+                             R->tr[0].cfg->out_dir, (long long)*resume_step, t->cfg->out_dir, (long long)s);
+        char path[1200];
+        snprintf(path, sizeof path, "%s/checkpoint-%lld.h5", t->cfg->out_dir, (long long)s);
+        char *saved = lc_adapter_config_yaml(path);
+        lc_status st = check_resume_config(path, saved, t->config_yaml);
+        free(saved);
+        if (st) return st;
+        if ((st = lc_adapter_load(path, &R->base.model, &t->lora, &t->state, NULL, 0))) return st;
+        t->lora_ready = 1;
+        const lc_train_state *s0 = &R->tr[0].state;
+        if (t->state.epoch != s0->epoch || t->state.pos != s0->pos ||
+            memcmp(t->state.epoch_rng, s0->epoch_rng, sizeof s0->epoch_rng))
+            return lc_errorf(LC_ERR_CONFIG, "--resume: %s and %s were saved at different data positions; they "
+                                            "cannot be resumed in one pass", R->tr[0].cfg->out_dir, path);
+    }
+    return LC_OK;
+}
+
+/* The run directory of a trial: config.yaml, metrics files (trimmed to the
+ * resumed step, or new). */
+static lc_status open_trial_files(trial *t, int resume) {
+    char path[1200];
+    out_path(path, sizeof path, t, "config.yaml");
+    FILE *cf = fopen(path, "w");
+    if (!cf || fputs(t->config_yaml, cf) < 0) {
+        if (cf) fclose(cf);
+        return lc_errorf(LC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    }
+    fclose(cf);
+    char jpath[1200], cpath[1200];
+    out_path(jpath, sizeof jpath, t, "metrics.jsonl");
+    out_path(cpath, sizeof cpath, t, "metrics.csv");
+    lc_status st;
+    if (resume && ((st = trim_metrics(jpath, t->state.step, 0)) || (st = trim_metrics(cpath, t->state.step, 1))))
+        return st;
+    t->jsonl = fopen(jpath, resume ? "a" : "w");
+    t->csv = fopen(cpath, resume ? "a" : "w");
+    if (!t->jsonl || !t->csv)
+        return lc_errorf(LC_ERR_IO, "cannot write metrics in %s: %s", t->cfg->out_dir, strerror(errno));
+    if (!resume)
+        fputs("step,epoch,loss,lr,grad_norm,targets,tokens_per_s,elapsed_s,peak_rss_mb,valid_loss\n", t->csv);
+    return LC_OK;
+}
+
+lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int quiet, lc_train_result *res) {
     run R;
     memset(&R, 0, sizeof R);
-    memset(res, 0, sizeof *res);
-    res->first_valid_loss = res->last_valid_loss = res->best_valid_loss = NAN;
-    res->test_loss = res->test_loss_base = NAN;
+    if (K < 1 || K > LC_MAX_TRIALS) return lc_errorf(LC_ERR_ARG, "1 to %d trials per pass, got %d", LC_MAX_TRIALS, K);
+    const lc_train_config *cfg = &cfgs[0];
     R.cfg = cfg;
+    R.K = K;
     R.quiet = quiet;
     R.tty = isatty(STDERR_FILENO);
     g_stop_requested = 0;
-    lc_status st = lc_train_config_validate(cfg);
-    if (st) return st;
+    lc_status st = LC_OK;
+    for (int k = 0; k < K; k++) {
+        memset(&res[k], 0, sizeof res[k]);
+        res[k].first_valid_loss = res[k].last_valid_loss = res[k].best_valid_loss = NAN;
+        res[k].test_loss = res[k].test_loss_base = NAN;
+    }
+    if (!(R.tr = calloc((size_t)K, sizeof *R.tr))) return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < K; k++) {
+        trial *t = &R.tr[k];
+        t->cfg = &cfgs[k];
+        t->res = &res[k];
+        t->active = 1;
+        t->loss = NAN;
+        if ((st = lc_train_config_validate(t->cfg))) goto done;
+        if (!(t->config_yaml = config_to_string(t->cfg))) {
+            st = lc_errorf(LC_ERR_NOMEM, "cannot serialise the config");
+            goto done;
+        }
+    }
+    if ((st = check_one_pass(&R))) goto done;
     int threads = lc_threads_init(cfg->threads);
-    if ((st = mkdir_p(cfg->out_dir))) return st;
-    lc_ckpt_cleanup_temp(cfg->out_dir, NULL);
+    for (int k = 0; k < K; k++) {
+        if ((st = mkdir_p(cfgs[k].out_dir))) goto done;
+        lc_ckpt_cleanup_temp(cfgs[k].out_dir, NULL);
+    }
     if ((st = lc_base_open(&R.base, cfg->model, cfg->tokenizer))) goto done;
     if ((st = load_rows(&R))) goto done;
     R.pad_id = lc_tokenizer_eos_id(R.base.tok) >= 0 ? lc_tokenizer_eos_id(R.base.tok) : 0;
-    if (!(R.config_yaml = config_to_string(cfg))) {
-        st = lc_errorf(LC_ERR_NOMEM, "cannot serialise the config");
-        goto done;
-    }
-    char path[1200];
     int64_t resume_step = -1;
     if (resume) {
-        resume_step = newest_checkpoint(cfg->out_dir);
-        if (resume_step < 0) {
-            st = lc_errorf(LC_ERR_IO, "--resume: no checkpoint-<step>.h5 in %s", cfg->out_dir);
+        if ((st = resume_trials(&R, &resume_step))) goto done;
+    } else {
+        for (int k = 0; k < K; k++) {
+            trial *t = &R.tr[k];
+            const lc_train_config *c = t->cfg;
+            lc_lora_config lc = {.r = c->r, .alpha = (float)c->alpha, .rslora = c->rslora,
+                                 .dropout = (float)c->dropout, .init_gaussian = c->init_gaussian};
+            if ((st = lc_lora_targets_parse_arch(c->target_modules, R.base.model.cfg.arch, &lc.targets))) goto done;
+            lc_rng rng;
+            lc_rng_seed(&rng, c->seed);
+            if ((st = lc_lora_init(&t->lora, &R.base.model, &lc, &rng))) goto done;
+            t->lora_ready = 1;
+            t->state.best_valid_loss = INFINITY;
+        }
+    }
+    for (int k = 0; k < K; k++)
+        if (!(R.tr[k].backup = lc_alloc(3 * R.tr[k].lora.n_params * sizeof(float)))) {
+            st = lc_errorf(LC_ERR_NOMEM, "out of memory");
             goto done;
         }
-        snprintf(path, sizeof path, "%s/checkpoint-%lld.h5", cfg->out_dir, (long long)resume_step);
-        char *saved = lc_adapter_config_yaml(path);
-        st = check_resume_config(path, saved, R.config_yaml);
-        free(saved);
-        if (st) goto done;
-        if ((st = lc_adapter_load(path, &R.base.model, &R.lora, &R.state, NULL, 0))) goto done;
-        R.lora_ready = 1;
-    } else {
-        lc_lora_config lc = {.r = cfg->r, .alpha = (float)cfg->alpha, .rslora = cfg->rslora,
-                             .dropout = (float)cfg->dropout, .init_gaussian = cfg->init_gaussian};
-        if ((st = lc_lora_targets_parse_arch(cfg->target_modules, R.base.model.cfg.arch, &lc.targets))) goto done;
-        lc_rng rng;
-        lc_rng_seed(&rng, cfg->seed);
-        if ((st = lc_lora_init(&R.lora, &R.base.model, &lc, &rng))) goto done;
-        R.lora_ready = 1;
-        R.state.best_valid_loss = INFINITY;
-    }
     if ((st = lc_batcher_init(&R.batcher, &R.train_rows, cfg->batch_size, 1, R.pad_id,
                               lc_hash64(cfg->seed, 0xBA7C4ull))))
         goto done;
     R.batcher_ready = 1;
     if (resume) {
-        lc_batcher_state bs = {.epoch = R.state.epoch, .pos = R.state.pos};
-        memcpy(bs.rng.s, R.state.epoch_rng, sizeof bs.rng.s);
+        lc_batcher_state bs = {.epoch = R.tr[0].state.epoch, .pos = R.tr[0].state.pos};
+        memcpy(bs.rng.s, R.tr[0].state.epoch_rng, sizeof bs.rng.s);
         if ((st = lc_batcher_set_state(&R.batcher, &bs))) goto done;
     }
     int64_t per_epoch = (lc_batcher_batches_per_epoch(&R.batcher) + cfg->grad_accum - 1) / cfg->grad_accum;
-    R.state.total_steps = cfg->max_steps > 0 ? cfg->max_steps : (int64_t)cfg->epochs * per_epoch;
+    for (int k = 0; k < K; k++)
+        R.tr[k].state.total_steps = cfg->max_steps > 0 ? cfg->max_steps : (int64_t)cfg->epochs * per_epoch;
     int maxT = R.train_rows.max_len > R.valid_rows.max_len ? R.train_rows.max_len : R.valid_rows.max_len;
     if (R.test_rows.max_len > maxT) maxT = R.test_rows.max_len;
-    if ((st = lc_acts_create_ex(&R.acts, &R.base.model, &R.lora, cfg->batch_size, maxT, cfg->grad_checkpointing)))
+    const lc_lora *loras[LC_MAX_TRIALS];
+    for (int k = 0; k < K; k++) loras[k] = &R.tr[k].lora;
+    if ((st = lc_acts_create_multi(&R.acts, &R.base.model, loras, K, cfg->batch_size, maxT, cfg->grad_checkpointing)))
         goto done;
     size_t mb = (size_t)cfg->grad_accum * cfg->batch_size * R.train_rows.max_len;
     R.mb_tokens = malloc(mb * sizeof(int32_t));
@@ -582,72 +794,77 @@ lc_status lc_train_run(const lc_train_config *cfg, int resume, int quiet, lc_tra
         st = lc_errorf(LC_ERR_NOMEM, "out of memory for batches");
         goto done;
     }
-    /* resolved config beside the checkpoints */
-    out_path(path, sizeof path, &R, "config.yaml");
-    FILE *cf = fopen(path, "w");
-    if (!cf || fputs(R.config_yaml, cf) < 0) {
-        if (cf) fclose(cf);
-        st = lc_errorf(LC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-        goto done;
-    }
-    fclose(cf);
-    char jpath[1200], cpath[1200];
-    out_path(jpath, sizeof jpath, &R, "metrics.jsonl");
-    out_path(cpath, sizeof cpath, &R, "metrics.csv");
-    if (resume) {
-        if ((st = trim_metrics(jpath, R.state.step, 0)) || (st = trim_metrics(cpath, R.state.step, 1))) goto done;
-    }
-    R.jsonl = fopen(jpath, resume ? "a" : "w");
-    R.csv = fopen(cpath, resume ? "a" : "w");
-    if (!R.jsonl || !R.csv) {
-        st = lc_errorf(LC_ERR_IO, "cannot write metrics in %s: %s", cfg->out_dir, strerror(errno));
-        goto done;
-    }
-    if (!resume)
-        fputs("step,epoch,loss,lr,grad_norm,targets,tokens_per_s,elapsed_s,peak_rss_mb,valid_loss\n", R.csv);
-    if (!quiet)
+    for (int k = 0; k < K; k++)
+        if ((st = open_trial_files(&R.tr[k], resume))) goto done;
+    if (!quiet) {
+        const trial *t = &R.tr[0];
         fprintf(stderr,
                 "lorac: %s (%s, %.1fM params) | LoRA r=%d alpha=%g on %s: %.2fM trainable | %lld steps, "
                 "batch %d x accum %d, %d threads%s\n",
                 cfg->model, lc_arch_name(R.base.model.cfg.arch), lc_model_param_count(&R.base.model) / 1e6,
-                R.lora.cfg.r, R.lora.cfg.alpha, cfg->target_modules, R.lora.n_params / 1e6,
-                (long long)R.state.total_steps, cfg->batch_size, cfg->grad_accum, threads,
+                t->lora.cfg.r, t->lora.cfg.alpha, cfg->target_modules, t->lora.n_params / 1e6,
+                (long long)t->state.total_steps, cfg->batch_size, cfg->grad_accum, threads,
                 resume ? " (resumed)" : "");
-    if (resume && !quiet)
-        fprintf(stderr, "lorac: resumed from %s/checkpoint-%lld.h5\n", cfg->out_dir, (long long)resume_step);
-    if (!resume) {
-        double v0 = NAN;
-        if ((st = evaluate(&R, &v0))) goto done;
-        res->first_valid_loss = v0;
-        if (!isnan(v0)) {
-            log_metrics(&R, NAN, 0, NAN, 0, v0, 0);
-            if (!quiet) fprintf(stderr, "lorac: validation loss before training: %.4f\n", v0);
+        if (K > 1) {
+            fprintf(stderr, "lorac: %d trials in one pass (shared frozen matmuls, activations %.0f MB):\n", K,
+                    lc_acts_bytes(R.acts) / 1048576.0);
+            for (int k = 0; k < K; k++)
+                fprintf(stderr, "lorac:   trial %d: r=%d alpha=%g lr=%g %s on %s -> %s\n", k, R.tr[k].lora.cfg.r,
+                        R.tr[k].lora.cfg.alpha, cfgs[k].lr, lc_lr_schedule_name(cfgs[k].lr_schedule),
+                        cfgs[k].target_modules, cfgs[k].out_dir);
         }
+        if (resume && K == 1)
+            fprintf(stderr, "lorac: resumed from %s/checkpoint-%lld.h5\n", cfg->out_dir, (long long)resume_step);
+        else if (resume)
+            fprintf(stderr, "lorac: resumed every trial from its checkpoint-%lld.h5\n", (long long)resume_step);
     }
-    st = train_loop(&R, res);
-    if (st == LC_OK) {
-        out_path(res->final_adapter, sizeof res->final_adapter, &R, "adapter.h5");
-        st = save_checkpoint(&R, "adapter.h5", 0);
+    if (!resume) {
+        double v0[LC_MAX_TRIALS];
+        int all[LC_MAX_TRIALS];
+        for (int k = 0; k < K; k++) all[k] = 1;
+        if ((st = evaluate(&R, all, v0))) goto done;
+        for (int k = 0; k < K; k++) {
+            res[k].first_valid_loss = v0[k];
+            if (!isnan(v0[k])) log_metrics(&R.tr[k], NAN, 0, NAN, 0, v0[k], 0);
+        }
+        if (!isnan(v0[0]) && !quiet) fprintf(stderr, "lorac: validation loss before training: %.4f\n", v0[0]);
+    }
+    st = train_loop(&R);
+    for (int k = 0; k < K && st == LC_OK; k++) {
+        out_path(res[k].final_adapter, sizeof res[k].final_adapter, &R.tr[k], "adapter.h5");
+        st = save_checkpoint(&R, &R.tr[k], "adapter.h5", 0);
     }
     if (st == LC_OK && R.test_rows.n_rows > 0) {
-        /* held-out test set, once at the end: base model vs the final adapter */
-        st = lc_eval_rows_loss(&R.base.model, NULL, R.acts, &R.test_rows, cfg->batch_size, R.pad_id,
-                               &res->test_loss_base, NULL);
+        /* held-out test set, once at the end: base model vs each final adapter */
+        double base_loss, test_loss[LC_MAX_TRIALS];
+        st = lc_eval_rows_loss(&R.base.model, NULL, R.acts, &R.test_rows, cfg->batch_size, R.pad_id, &base_loss,
+                               NULL);
         if (!st)
-            st = lc_eval_rows_loss(&R.base.model, &R.lora, R.acts, &R.test_rows, cfg->batch_size, R.pad_id,
-                                   &res->test_loss, NULL);
-        if (!st && R.jsonl) {
-            fprintf(R.jsonl, "{\"step\":%lld,\"test_loss_base\":%.9g,\"test_loss\":%.9g}\n",
-                    (long long)R.state.step, res->test_loss_base, res->test_loss);
-            fflush(R.jsonl);
+            st = lc_eval_rows_loss_multi(&R.base.model, loras, K, R.acts, &R.test_rows, cfg->batch_size, R.pad_id,
+                                         test_loss, NULL);
+        for (int k = 0; k < K && !st; k++) {
+            res[k].test_loss_base = base_loss;
+            res[k].test_loss = test_loss[k];
+            if (R.tr[k].jsonl) {
+                fprintf(R.tr[k].jsonl, "{\"step\":%lld,\"test_loss_base\":%.9g,\"test_loss\":%.9g}\n",
+                        (long long)R.tr[k].state.step, base_loss, test_loss[k]);
+                fflush(R.tr[k].jsonl);
+            }
         }
     }
-    res->steps_done = R.state.step;
-    res->total_steps = R.state.total_steps;
-    res->best_valid_loss = isfinite(R.state.best_valid_loss) ? R.state.best_valid_loss : NAN;
-    res->best_step = R.state.best_step;
-    res->tokens_per_s = R.state.elapsed_s > 0 ? (double)R.state.tokens_seen / R.state.elapsed_s : 0;
+    for (int k = 0; k < K; k++) {
+        const lc_train_state *s = &R.tr[k].state;
+        res[k].steps_done = s->step;
+        res[k].total_steps = s->total_steps;
+        res[k].best_valid_loss = isfinite(s->best_valid_loss) ? s->best_valid_loss : NAN;
+        res[k].best_step = s->best_step;
+        res[k].tokens_per_s = s->elapsed_s > 0 ? (double)s->tokens_seen / s->elapsed_s : 0;
+    }
 done:
     run_free(&R);
     return st;
+}
+
+lc_status lc_train_run(const lc_train_config *cfg, int resume, int quiet, lc_train_result *res) {
+    return lc_train_run_multi(cfg, 1, resume, quiet, res);
 }
