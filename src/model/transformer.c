@@ -250,14 +250,15 @@ static void part_rows(int Nk, int p, int P, int *r0, int *r1) {
     *r1 = (p + 1) * per < Nk ? (p + 1) * per : Nk;
 }
 
-/* out (K*Nk, O) = inp (K*Nk, I) · W^T + bias, for K trials of Nk rows */
-static void weight_forward(float *out, const float *inp, const lc_weight *W, const float *bias, int K, int Nk,
-                           float *deq) {
+/* The frozen matmul of K trials of Nk rows, any weight dtype:
+ *   forward:   out (K*Nk, O)  = inp (K*Nk, I) · W^T    (x = inp, y = out)
+ *   backward:  dinp (K*Nk, I) += dout (K*Nk, O) · W    (x = dout, y = dinp) */
+static void frozen_matmul(float *y, const float *x, const lc_weight *W, int K, int Nk, float *deq, int backward) {
     int O = W->rows, In = W->cols, P = omp_get_max_threads();
-    int f32 = W->type == LC_DT_F32, tile = LC_DEQ_ROWS;
+    int f32 = W->type == LC_DT_F32;
     size_t rb = lc_dtype_row_bytes(W->type, In);
-    for (int t0 = 0; t0 < O; t0 += tile) {
-        int nt = O - t0 < tile ? O - t0 : tile;
+    for (int t0 = 0; t0 < O; t0 += LC_DEQ_ROWS) {
+        int nt = O - t0 < LC_DEQ_ROWS ? O - t0 : LC_DEQ_ROWS;
         const float *w = f32 ? (const float *)W->data + (size_t)t0 * In : deq; /* (nt, In) */
         if (!f32) lc_dequantize_rows(W->type, W->data, (int64_t)rb, t0, nt, In, deq);
 #pragma omp parallel for schedule(static)
@@ -266,12 +267,22 @@ static void weight_forward(float *out, const float *inp, const lc_weight *W, con
             part_rows(Nk, item % P, P, &r0, &r1);
             if (r1 <= r0) continue;
             size_t row = (size_t)k * Nk + r0;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, nt, In, 1.0f, inp + row * In, In, w, In,
-                        0.0f, out + row * O + t0, O);
+            if (backward)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, In, nt, 1.0f, x + row * O + t0, O, w,
+                            In, 1.0f, y + row * In, In);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, nt, In, 1.0f, x + row * In, In, w, In,
+                            0.0f, y + row * O + t0, O);
         }
     }
+}
+
+/* out (K*Nk, O) = inp (K*Nk, I) · W^T + bias, for K trials of Nk rows */
+static void weight_forward(float *out, const float *inp, const lc_weight *W, const float *bias, int K, int Nk,
+                           float *deq) {
+    frozen_matmul(out, inp, W, K, Nk, deq, 0);
     if (bias) {
-        int N = K * Nk;
+        int N = K * Nk, O = W->rows;
 #pragma omp parallel for schedule(static)
         for (int n = 0; n < N; n++)
             for (int o = 0; o < O; o++) out[(size_t)n * O + o] += bias[o];
@@ -280,23 +291,7 @@ static void weight_forward(float *out, const float *inp, const lc_weight *W, con
 
 /* dinp (K*Nk, I) += dout (K*Nk, O) · W, for K trials of Nk rows */
 static void weight_backward_input(float *dinp, const float *dout, const lc_weight *W, int K, int Nk, float *deq) {
-    int O = W->rows, In = W->cols, P = omp_get_max_threads();
-    int f32 = W->type == LC_DT_F32, tile = LC_DEQ_ROWS;
-    size_t rb = lc_dtype_row_bytes(W->type, In);
-    for (int t0 = 0; t0 < O; t0 += tile) {
-        int nt = O - t0 < tile ? O - t0 : tile;
-        const float *w = f32 ? (const float *)W->data + (size_t)t0 * In : deq; /* (nt, In) */
-        if (!f32) lc_dequantize_rows(W->type, W->data, (int64_t)rb, t0, nt, In, deq);
-#pragma omp parallel for schedule(static)
-        for (int item = 0; item < K * P; item++) {
-            int k = item / P, r0, r1;
-            part_rows(Nk, item % P, P, &r0, &r1);
-            if (r1 <= r0) continue;
-            size_t row = (size_t)k * Nk + r0;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, In, nt, 1.0f, dout + row * O + t0, O, w,
-                        In, 1.0f, dinp + row * In, In);
-        }
-    }
+    frozen_matmul(dinp, dout, W, K, Nk, deq, 1);
 }
 
 /* ------------------------------------------------------------ LoRA pieces */
