@@ -25,7 +25,10 @@
 #include <omp.h>
 #include <string.h>
 
-#define LC_DEQ_ROWS 256 /* rows of a quantised weight dequantised per GEMM tile */
+/* A frozen matmul works on tiles of whole weight rows, at most LC_DEQ_FLOATS
+ * floats (4 MB): a 135M model's matrices are one tile each, a 7B model's a
+ * few hundred rows. Quantised tiles are dequantised into scratch. */
+#define LC_DEQ_FLOATS ((size_t)1 << 20)
 #define LC_XENT_CHUNK 256
 
 typedef struct {
@@ -58,7 +61,7 @@ struct lc_acts {
     float *dgate, *dup, *dh;    /* (N, F) */
     float *dxa;        /* (N, r) */
     float *drop;       /* (N, max(C, F, Hq*hd)) dropped-out LoRA input; NULL without dropout */
-    float *deq;        /* (LC_DEQ_ROWS, max(C, F)) dequantised weight tile */
+    float *deq;        /* (LC_DEQ_FLOATS) dequantised weight tile */
     float *rope_cos, *rope_sin; /* (T, hd/2) */
     float *xent;       /* lm-head scratch */
     float *head_f32;   /* (V, C) dequantised lm_head when quantised, else NULL */
@@ -66,6 +69,26 @@ struct lc_acts {
 };
 
 /* ---------------------------------------------------------------- memory */
+
+/* Weight rows per frozen-matmul tile for rows of `in` elements. */
+static int tile_rows(int in) {
+    size_t n = LC_DEQ_FLOATS / (size_t)in;
+    return n > 0 ? (int)(n < 1u << 30 ? n : 1u << 30) : 1;
+}
+
+/* Floats of the dequantisation scratch: the largest tile of any projection. */
+static size_t deq_floats(const lc_model_config *c) {
+    int ins[3] = {c->hidden_size, c->n_heads * c->head_dim, c->intermediate_size};
+    int outs[3] = {c->intermediate_size > c->n_heads * c->head_dim ? c->intermediate_size : c->n_heads * c->head_dim,
+                   c->hidden_size, c->hidden_size};
+    size_t most = 0;
+    for (int i = 0; i < 3; i++) {
+        size_t rows = (size_t)tile_rows(ins[i]);
+        if (rows > (size_t)outs[i]) rows = (size_t)outs[i];
+        if (rows * ins[i] > most) most = rows * ins[i];
+    }
+    return most;
+}
 
 static float *take(float **cursor, size_t n) {
     float *p = *cursor;
@@ -127,7 +150,7 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
     if (train)
         scratch += padded(N * C) + 2 * padded(N * Q) + 2 * padded(N * KV) + 3 * padded(N * F) +
                    padded(N * (r ? r : 1)) + (any_dropout ? padded(N * wide) : 0);
-    scratch += padded((size_t)LC_DEQ_ROWS * (C > F ? C : F)) + 2 * padded((size_t)T * c->head_dim / 2);
+    scratch += padded(deq_floats(c)) + 2 * padded((size_t)T * c->head_dim / 2);
     scratch += padded(lc_lmhead_xent_scratch_floats(LC_XENT_CHUNK, (int)C, c->vocab_size));
     size_t total = L * per_layer + (ckpt ? shared : 0) + scratch;
     float *mem = lc_alloc(total * sizeof(float));
@@ -181,7 +204,7 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
         a->dxa = take(&cur, N * (r ? r : 1));
         if (any_dropout) a->drop = take(&cur, N * wide);
     }
-    a->deq = take(&cur, (size_t)LC_DEQ_ROWS * (C > F ? C : F));
+    a->deq = take(&cur, deq_floats(c));
     a->rope_cos = take(&cur, (size_t)T * c->head_dim / 2);
     a->rope_sin = take(&cur, (size_t)T * c->head_dim / 2);
     a->xent = take(&cur, lc_lmhead_xent_scratch_floats(LC_XENT_CHUNK, (int)C, c->vocab_size));
@@ -237,7 +260,7 @@ size_t lc_acts_bytes(const lc_acts *a) {
  * others — which makes one-pass sweeps bit-identical to sequential runs.
  * (OpenBLAS's own threading picks its split from the total row count, and
  * its edge kernels round differently, so a row's result would depend on its
- * neighbours.) Quantised weights are dequantised a tile of LC_DEQ_ROWS
+ * neighbours.) Quantised weights are dequantised a tile of tile_rows()
  * output rows at a time, once for all trials; fp32 weights go through the
  * same tiles, so a quantised model and its dequantised fp32 copy give
  * bit-identical results (what merged-vs-unmerged checks rely on). */
@@ -257,8 +280,9 @@ static void frozen_matmul(float *y, const float *x, const lc_weight *W, int K, i
     int O = W->rows, In = W->cols, P = omp_get_max_threads();
     int f32 = W->type == LC_DT_F32;
     size_t rb = lc_dtype_row_bytes(W->type, In);
-    for (int t0 = 0; t0 < O; t0 += LC_DEQ_ROWS) {
-        int nt = O - t0 < LC_DEQ_ROWS ? O - t0 : LC_DEQ_ROWS;
+    int tile = tile_rows(In);
+    for (int t0 = 0; t0 < O; t0 += tile) {
+        int nt = O - t0 < tile ? O - t0 : tile;
         const float *w = f32 ? (const float *)W->data + (size_t)t0 * In : deq; /* (nt, In) */
         if (!f32) lc_dequantize_rows(W->type, W->data, (int64_t)rb, t0, nt, In, deq);
 #pragma omp parallel for schedule(static)
