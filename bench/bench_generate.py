@@ -3,6 +3,7 @@
 
 usage: bench/bench_generate.py [--lorac build/lorac] [--model models/SmolLM2-135M-Instruct.Q4_1.gguf]
                                [--threads 2] [--new 128] [--reps 3] [--adapter A.h5] [--f32 F32.gguf]
+                               [--quiet-wait S]
 
 Same GGUF, same thread count, same raw prompt (no chat template), greedy, up to
 --new tokens, for the Q4_1 file and for an F32 GGUF of the same weights (made
@@ -15,7 +16,11 @@ exactly as many tokens as lorac generated (lorac stops early at EOS); both
 count generation tok/s as lorac does: generated tokens / time after the
 prefill (n - 1 decodes, the first token comes from the prefill). Each
 measurement is the best of --reps runs; the load average is printed before and
-after because a loaded machine skews both sides. Needs llama-cpp-python; without
+after, and each run's line says how many cores other processes kept busy just
+before it, because a loaded machine skews both sides (llama.cpp's threads
+busy-wait, lorac's sleep: under load llama.cpp slows down far more). On a
+shared machine, --quiet-wait S waits up to S seconds for a quiet moment before
+each run. Needs llama-cpp-python; without
 it only lorac's rows are printed.
 """
 import argparse
@@ -37,6 +42,27 @@ STATS = re.compile(r"\[prompt: (\d+) tokens \((\d+) cached\), ([\d.]+) s, ([\d.]
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
+
+
+def busy_cores(seconds=1.0):
+    """Cores kept busy by other processes over the next `seconds` (from /proc/stat)."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # total, idle + iowait
+    t0, i0 = sample()
+    time.sleep(seconds)
+    t1, i1 = sample()
+    return (os.cpu_count() or 1) * (1.0 - (i1 - i0) / max(t1 - t0, 1))
+
+
+def wait_quiet(limit_s, max_busy=0.25):
+    """Wait (at most limit_s seconds) until other processes use < max_busy cores."""
+    t0 = time.perf_counter()
+    while True:
+        b = busy_cores()
+        if b < max_busy or time.perf_counter() - t0 >= limit_s:
+            return b
 
 
 def lorac_run(lorac, model, threads, n_new):
@@ -67,12 +93,17 @@ def llama_run(llm, prompt_ids, n_gen):
             "gen_tps": n_gen / (t2 - t1)}
 
 
+QUIET_S = 0  # --quiet-wait
+
+
 def timed(label, engine, k, fn):
-    """One measurement, logged on stderr with its wall time and the load."""
+    """One measurement, logged on stderr with its wall time, the load average and
+    how many cores other processes kept busy just before it."""
+    busy = wait_quiet(QUIET_S) if QUIET_S > 0 else busy_cores(0.5)
     t0 = time.perf_counter()
     r = fn()
-    print("  %s %s run %d: prompt %.1f tok/s, generation %.1f tok/s (%.1f s, load %s)"
-          % (label, engine, k + 1, r["prompt_tps"], r["gen_tps"], time.perf_counter() - t0, loadavg()),
+    print("  %s %s run %d: prompt %.1f tok/s, generation %.1f tok/s (%.1f s, load %s, %.2f cores busy before)"
+          % (label, engine, k + 1, r["prompt_tps"], r["gen_tps"], time.perf_counter() - t0, loadavg(), busy),
           file=sys.stderr, flush=True)
     return r
 
@@ -109,7 +140,11 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--adapter", help="any lorac adapter of --model (for the zero-scale F32 merge)")
     ap.add_argument("--f32", help="an existing F32 GGUF to use instead of making one")
+    ap.add_argument("--quiet-wait", type=float, default=0, metavar="S",
+                    help="before each run, wait up to S seconds until other processes use < 0.25 cores")
     a = ap.parse_args()
+    global QUIET_S
+    QUIET_S = a.quiet_wait
     try:
         import llama_cpp
     except ImportError:

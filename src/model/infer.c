@@ -8,9 +8,10 @@
  *                     └─ v_proj(+LoRAs) ───────────── → cache v[p0..] ┘
  *   x += o_proj(att);  x += down_proj(silu(gate_proj(xn2)) * up_proj(xn2)),  xn2 = rmsnorm(x)
  * Frozen matmuls: N > 1 dequantises LC_INFER_DEQ_ROWS rows at a time and
- * calls sgemm (the training path's numerics); N == 1 is a matrix-vector
- * product where each thread dequantises one row into a small buffer and dots
- * it with x while it is still in L1.
+ * calls sgemm (the training path's numerics). N == 1 (decode_one) runs the
+ * whole token in one OpenMP region, each thread taking a slice of every
+ * matrix's output rows: F32 rows 4 at a time through an AVX2/FMA kernel
+ * (dot4_f32), quantised rows through fused dequantise-and-dot (row_dot).
  */
 #include "lc_infer.h"
 
@@ -44,7 +45,8 @@ struct lc_infer {
     float *xa;             /* (CHUNK, r_max) LoRA intermediate */
     float *deq;            /* (LC_INFER_DEQ_ROWS, wide) dequantised tile */
     float *rowbuf;         /* (nthr, wide) one dequantised row per thread */
-    float *xsum;           /* (wide / 32 + 1) block sums of a matvec input */
+    float *tbuf;           /* (nthr, tstride) per-thread decode state, see decode_one */
+    size_t tstride;
     float *scores;         /* (nthr, max_len) attention scores per thread */
     float *mem;            /* the one block all of the above floats live in */
     size_t bytes;
@@ -116,10 +118,12 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
         lc_infer_free(s);
         return lc_errorf(LC_ERR_UNSUPPORTED, "head_dim %zu > 256 is not supported by inference", hd);
     }
+    /* per thread: x, xn (C), roped k (KV), LoRA x·A^T (r_max), block sums (wide / 32 + 1) */
+    s->tstride = 2 * padded(C) + padded(KV) + padded((size_t)(r_max ? r_max : 1)) + padded(wide / 32 + 1);
     size_t total = 2 * padded(L * KV * T) + 2 * padded(T * hd / 2) + 2 * padded(CHUNK * C) + padded(CHUNK) +
                    2 * padded(CHUNK * Q) + 2 * padded(CHUNK * KV) + 2 * padded(CHUNK * F) +
                    padded(CHUNK * (size_t)(r_max ? r_max : 1)) + padded(LC_INFER_DEQ_ROWS * wide) +
-                   padded((size_t)s->nthr * wide) + padded(wide / 32 + 1) + padded((size_t)s->nthr * T);
+                   padded((size_t)s->nthr * wide) + (size_t)s->nthr * s->tstride + padded((size_t)s->nthr * T);
     s->mem = lc_alloc(total * sizeof(float));
     s->tokens = lc_alloc(T * sizeof(int32_t));
     s->ad = n_adapters ? lc_alloc((size_t)n_adapters * sizeof *s->ad) : NULL;
@@ -146,7 +150,7 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
     s->xa = take(&cur, CHUNK * (size_t)(r_max ? r_max : 1));
     s->deq = take(&cur, LC_INFER_DEQ_ROWS * wide);
     s->rowbuf = take(&cur, (size_t)s->nthr * wide);
-    s->xsum = take(&cur, wide / 32 + 1);
+    s->tbuf = take(&cur, (size_t)s->nthr * s->tstride);
     s->scores = take(&cur, (size_t)s->nthr * T);
     LC_ASSERT((size_t)(cur - s->mem) <= total);
     s->bytes = total * sizeof(float) + T * sizeof(int32_t);
@@ -240,6 +244,50 @@ static float row_dot_q4(const uint8_t *row, const float *x, const float *xsum, i
     }
     return hsum8(acc) + off_acc;
 }
+
+/* out[0..4) = the 4 rows at w, w + ld, w + 2 ld, w + 3 ld (each K floats) · x (K).
+ * Decode is bound by the bytes of W, so the kernel only has to keep loads in
+ * flight: each x load feeds 4 rows, and two accumulators per row hide the FMA
+ * latency. Per row: acc_a sums the 8-lane blocks 0, 2, 4, ..., acc_b the odd
+ * ones, then hsum8(acc_a + acc_b), then the scalar tail (K % 8). */
+static void dot4_f32(float *out, const float *w, size_t ld, const float *x, int K) {
+    const float *r0 = w, *r1 = w + ld, *r2 = w + 2 * ld, *r3 = w + 3 * ld;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + k), x0, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + k), x0, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(r2 + k), x0, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(r3 + k), x0, a3);
+        b0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + k + 8), x1, b0);
+        b1 = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + k + 8), x1, b1);
+        b2 = _mm256_fmadd_ps(_mm256_loadu_ps(r2 + k + 8), x1, b2);
+        b3 = _mm256_fmadd_ps(_mm256_loadu_ps(r3 + k + 8), x1, b3);
+    }
+    if (k + 8 <= K) {
+        __m256 x0 = _mm256_loadu_ps(x + k);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + k), x0, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + k), x0, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(r2 + k), x0, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(r3 + k), x0, a3);
+        k += 8;
+    }
+    float y0 = hsum8(_mm256_add_ps(a0, b0)), y1 = hsum8(_mm256_add_ps(a1, b1));
+    float y2 = hsum8(_mm256_add_ps(a2, b2)), y3 = hsum8(_mm256_add_ps(a3, b3));
+    for (; k < K; k++) {
+        y0 += r0[k] * x[k];
+        y1 += r1[k] * x[k];
+        y2 += r2[k] * x[k];
+        y3 += r3[k] * x[k];
+    }
+    out[0] = y0, out[1] = y1, out[2] = y2, out[3] = y3;
+}
+#else
+/* Portable version of the above: four independent row dots. */
+static void dot4_f32(float *out, const float *w, size_t ld, const float *x, int K) {
+    for (int r = 0; r < 4; r++) out[r] = dot(w + (size_t)r * ld, x, K);
+}
 #endif
 
 static float row_dot(lc_dtype t, const uint8_t *row, const float *x, const float *xsum, int K, float *tmp) {
@@ -281,39 +329,39 @@ static float row_dot(lc_dtype t, const uint8_t *row, const float *x, const float
     return dot(tmp, x, K);
 }
 
-/* out (O) = W (O, K) · x (K) + bias: one row per iteration, quantised rows
- * through the fused row_dot. */
-static void matvec(lc_infer *s, float *out, const float *x, const lc_weight *W, const float *bias) {
-    int O = W->rows, K = W->cols;
-    size_t rb = lc_dtype_row_bytes(W->type, K);
-    const uint8_t *data = W->data;
-    float *xsum = s->xsum; /* (K/32) */
-    if (W->type == LC_DT_Q4_0 || W->type == LC_DT_Q4_1)
-        for (int b = 0; b < K / 32; b++) {
-            float acc = 0.0f;
-            for (int j = 0; j < 32; j++) acc += x[32 * b + j];
-            xsum[b] = acc;
-        }
-#pragma omp parallel num_threads(s->nthr) if ((size_t)O * K >= PAR_MIN_WORK)
-    {
-        float *row = s->rowbuf + (size_t)omp_get_thread_num() * s->wide; /* (K) */
-#pragma omp for schedule(static)
-        for (int o = 0; o < O; o++) {
-            float y = W->type == LC_DT_F32 ? dot((const float *)(data + (size_t)o * rb), x, K)
-                                           : row_dot(W->type, data + (size_t)o * rb, x, xsum, K, row);
-            out[o] = y + (bias ? bias[o] : 0.0f);
-        }
+/* xsum (K/32) = the sums of x (K) over each 32-element block (the offset
+ * terms of Q4_0 / Q4_1 rows in row_dot). */
+static void block_sums(float *xsum, const float *x, int K) {
+    for (int b = 0; b < K / 32; b++) {
+        float acc = 0.0f;
+        for (int j = 0; j < 32; j++) acc += x[32 * b + j];
+        xsum[b] = acc;
     }
+}
+
+/* out[lo, hi) = rows lo .. hi-1 of W (O, K) · x (K) (+ bias), on the calling
+ * thread: F32 in blocks of 4 rows through dot4_f32 (the last hi-lo % 4 rows
+ * through dot), quantised rows through the fused row_dot. xsum (K/32): see
+ * block_sums (read for Q4_0 / Q4_1 only); tmp (K) scratch. */
+static void rows_forward(float *out, const float *x, const float *xsum, const lc_weight *W, const float *bias,
+                         int lo, int hi, float *tmp) {
+    int K = W->cols, o = lo;
+    if (W->type == LC_DT_F32) {
+        const float *w = (const float *)W->data; /* (O, K) */
+        for (; o + 4 <= hi; o += 4) dot4_f32(out + o, w + (size_t)o * K, (size_t)K, x, K);
+        for (; o < hi; o++) out[o] = dot(w + (size_t)o * K, x, K);
+    } else {
+        size_t rb = lc_dtype_row_bytes(W->type, K);
+        for (; o < hi; o++) out[o] = row_dot(W->type, (const uint8_t *)W->data + (size_t)o * rb, x, xsum, K, tmp);
+    }
+    if (bias)
+        for (o = lo; o < hi; o++) out[o] += bias[o];
 }
 
 /* out (N, O) = inp (N, K) · W^T + bias, any weight dtype. */
 static void weight_forward(lc_infer *s, float *out, const float *inp, const lc_weight *W, const float *bias,
                            int N) {
     int O = W->rows, K = W->cols;
-    if (N == 1) {
-        matvec(s, out, inp, W, bias);
-        return;
-    }
     if (W->type == LC_DT_F32) {
         lc_linear_forward(out, inp, (const float *)W->data, bias, N, K, O);
         return;
@@ -449,7 +497,19 @@ static void cache_store(lc_infer *s, int l, int p0, int N) {
         }
 }
 
-/* One chunk of N <= CHUNK tokens at positions s->pos ...; leaves the final
+/* s->x (N, C) = the embedding rows of tokens (N). */
+static void embed(lc_infer *s, const int32_t *tokens, int N) {
+    const lc_weight *E = &s->m->tok_emb;
+    int C = s->m->cfg.hidden_size;
+    size_t rb = lc_dtype_row_bytes(E->type, C);
+    for (int n = 0; n < N; n++) {
+        const char *row = (const char *)E->data + (size_t)tokens[n] * rb;
+        if (E->type == LC_DT_F32) memcpy(s->x + (size_t)n * C, row, (size_t)C * sizeof(float));
+        else lc_dequantize(E->type, row, s->x + (size_t)n * C, C);
+    }
+}
+
+/* One chunk of 1 < N <= CHUNK tokens at positions s->pos ...; leaves the final
  * normed hidden states in s->xn (N, C) and advances s->pos. */
 static void forward_chunk(lc_infer *s, const int32_t *tokens, int N) {
     const lc_model *m = s->m;
@@ -458,12 +518,7 @@ static void forward_chunk(lc_infer *s, const int32_t *tokens, int N) {
     int p0 = s->pos;
     size_t T = (size_t)s->max_len, kv_layer = (size_t)Hkv * T * hd;
     const float *cs = s->cos_t + (size_t)p0 * (hd / 2), *sn = s->sin_t + (size_t)p0 * (hd / 2);
-    size_t rb = lc_dtype_row_bytes(m->tok_emb.type, C);
-    for (int n = 0; n < N; n++) {
-        const char *row = (const char *)m->tok_emb.data + (size_t)tokens[n] * rb;
-        if (m->tok_emb.type == LC_DT_F32) memcpy(s->x + (size_t)n * C, row, (size_t)C * sizeof(float));
-        else lc_dequantize(m->tok_emb.type, row, s->x + (size_t)n * C, C);
-    }
+    embed(s, tokens, N);
     for (int l = 0; l < c->n_layers; l++) {
         const lc_layer *w = &m->layers[l];
         rmsnorm(s->xn, s->rstd, s->x, w->attn_norm, N, C, c->rms_eps);
@@ -488,6 +543,176 @@ static void forward_chunk(lc_infer *s, const int32_t *tokens, int N) {
     s->pos = p0 + N;
 }
 
+/* ------------------------------------------------- decode: one token */
+
+/* One token costs a matrix-vector product per weight, so it is bound by the
+ * bytes of the weights, and on a small model the threads' hand-offs matter as
+ * much as the kernel: with OMP_WAIT_POLICY=PASSIVE every fork, join or
+ * barrier where a thread waits puts it to sleep, and waking it costs ~10 us
+ * on a KVM guest. So the whole token runs in one parallel region with 5
+ * barriers per layer (after q/k/v, attention, o, gate/up, down) instead of a
+ * region (fork + join) per projection. What is cheap and needs a whole
+ * vector (residual add, RMSNorm, RoPE of k, the x·A^T of a LoRA, the block
+ * sums of a Q4 input) every thread computes for itself into its own slice of
+ * s->tbuf, in the same order, so the copies stay identical; the products are
+ * split by output rows (split()), each thread adding its rows' LoRA terms and
+ * (gate/up) SwiGLU. Attention is split by query head; the current position's
+ * roped k comes from the thread's own copy while thread 0 stores it (and v)
+ * in the cache, which no thread reads at that position during this token. */
+
+/* Thread t's slice of s->tbuf. */
+typedef struct {
+    float *x;  /* (C) residual stream */
+    float *xn; /* (C) normed input */
+    float *kr; /* (Hkv * hd) roped k */
+    float *xa; /* (r_max) x · A^T of one LoRA */
+    float *xs; /* (wide / 32 + 1) block sums of a Q4 input */
+} tslice;
+
+static tslice thread_slice(const lc_infer *s, int t) {
+    const lc_model_config *c = &s->m->cfg;
+    tslice ts;
+    ts.x = s->tbuf + (size_t)t * s->tstride;
+    ts.xn = ts.x + padded((size_t)c->hidden_size);
+    ts.kr = ts.xn + padded((size_t)c->hidden_size);
+    ts.xa = ts.kr + padded((size_t)c->n_kv_heads * c->head_dim);
+    ts.xs = ts.xa + padded((size_t)(s->r_max ? s->r_max : 1));
+    return ts;
+}
+
+/* [lo, hi) of n output rows for thread t of nt, in whole 16-row blocks (the
+ * SwiGLU vector blocks stay whole, so its results do not depend on nt). */
+static void split(int n, int t, int nt, int *lo, int *hi) {
+    int u = (n + 15) / 16, a = (int)((int64_t)u * t / nt), b = (int)((int64_t)u * (t + 1) / nt);
+    *lo = 16 * a < n ? 16 * a : n;
+    *hi = 16 * b < n ? 16 * b : n;
+}
+
+/* Rows [lo, hi) of y (out) for layer/target: W x + bias + the adapters'
+ * mult * scale * B (A x); xsum: block sums of x (K/32); xa (r_max), tmp (K)
+ * this thread's scratch. */
+static void proj_rows(lc_infer *s, float *y, const float *x, const float *xsum, const lc_weight *W,
+                      const float *bias, int layer, lc_lora_target t, int lo, int hi, float *xa, float *tmp) {
+    rows_forward(y, x, xsum, W, bias, lo, hi, tmp);
+    for (int i = 0; i < s->n_ad; i++) {
+        const lc_lora *l = s->ad[i].lora;
+        const lc_lora_pair *p = lc_lora_get(l, layer, t);
+        if (!p->A) continue;
+        int r = l->cfg.r;
+        float sc = l->scale * s->ad[i].mult;
+        for (int j = 0; j < r; j++) xa[j] = dot(p->A + (size_t)j * p->in, x, p->in);
+        for (int o = lo; o < hi; o++) y[o] += sc * dot(p->B + (size_t)o * r, xa, r);
+    }
+}
+
+/* att (hd) for query head h of the token at position p0: q (hd) before RoPE;
+ * kc, vc (Hkv, max_len, hd) this layer's cache, valid below p0; kcur (Hkv,
+ * hd) roped and vcur (Hkv, hd) the token's own keys and values; cs, sn
+ * (hd/2) RoPE table row p0; sc (p0 + 1) scratch. Same arithmetic as attend. */
+static void attend_head(const lc_infer *s, float *att, const float *q, const float *kc, const float *vc,
+                        const float *kcur, const float *vcur, const float *cs, const float *sn, int h, int p0,
+                        float *sc) {
+    const lc_model_config *c = &s->m->cfg;
+    int hd = c->head_dim, g = h / (c->n_heads / c->n_kv_heads), len = p0 + 1;
+    size_t T = (size_t)s->max_len;
+    const float scale = (float)(1.0 / sqrt((double)hd));
+    const float *kh = kc + (size_t)g * T * hd, *vh = vc + (size_t)g * T * hd; /* (max_len, hd) */
+    float qs[256];
+    memcpy(qs, q, (size_t)hd * sizeof(float));
+    rope_rows(qs, cs, sn, 1, 1, hd);
+    for (int d = 0; d < hd; d++) qs[d] *= scale;
+    float mx = -INFINITY;
+    for (int j = 0; j < len; j++) {
+        sc[j] = dot(qs, j < p0 ? kh + (size_t)j * hd : kcur + (size_t)g * hd, hd);
+        if (sc[j] > mx) mx = sc[j];
+    }
+    double sum = 0;
+    for (int j = 0; j < len; j++) {
+        sc[j] = expf(sc[j] - mx);
+        sum += sc[j];
+    }
+    float inv = (float)(1.0 / sum);
+    memset(att, 0, (size_t)hd * sizeof(float));
+    for (int j = 0; j < len; j++) {
+        const float *vr = j < p0 ? vh + (size_t)j * hd : vcur + (size_t)g * hd;
+        float p = sc[j];
+#pragma omp simd
+        for (int d = 0; d < hd; d++) att[d] += p * vr[d];
+    }
+    for (int d = 0; d < hd; d++) att[d] *= inv;
+}
+
+/* The token at position s->pos through all layers; logits (V) when not NULL;
+ * leaves the final normed hidden state in s->xn (C) and advances s->pos. */
+static void decode_one(lc_infer *s, int32_t token, float *logits) {
+    const lc_model *m = s->m;
+    const lc_model_config *c = &m->cfg;
+    int C = c->hidden_size, F = c->intermediate_size, Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
+    int Q = Hq * hd, KV = Hkv * hd, V = c->vocab_size, p0 = s->pos;
+    size_t T = (size_t)s->max_len, kv_layer = (size_t)Hkv * T * hd;
+    const float *cs = s->cos_t + (size_t)p0 * (hd / 2), *sn = s->sin_t + (size_t)p0 * (hd / 2);
+    embed(s, &token, 1);
+    /* tiny (test) models: one thread, the barriers would cost more than the work */
+#pragma omp parallel num_threads(s->nthr) if ((size_t)C * C >= PAR_MIN_WORK)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        tslice ts = thread_slice(s, t);
+        float *x = ts.x, *xn = ts.xn, *kr = ts.kr, *xa = ts.xa, *xs = ts.xs;
+        float *tmp = s->rowbuf + (size_t)t * s->wide; /* (wide) */
+        float *sc = s->scores + (size_t)t * T;        /* (p0 + 1) */
+        int qlo, qhi, klo, khi, clo, chi, flo, fhi, vlo, vhi;
+        split(Q, t, nt, &qlo, &qhi);
+        split(KV, t, nt, &klo, &khi);
+        split(C, t, nt, &clo, &chi);
+        split(F, t, nt, &flo, &fhi);
+        split(V, t, nt, &vlo, &vhi);
+        int hlo = Hq * t / nt, hhi = Hq * (t + 1) / nt;
+        memcpy(x, s->x, (size_t)C * sizeof(float));
+        for (int l = 0; l < c->n_layers; l++) {
+            const lc_layer *w = &m->layers[l];
+            float *kc = s->kc + l * kv_layer, *vc = s->vc + l * kv_layer;
+            rmsnorm_rows(xn, x, w->attn_norm, 1, C, c->rms_eps);
+            block_sums(xs, xn, C);
+            proj_rows(s, s->q, xn, xs, &w->wq, w->bq, l, LC_T_Q, qlo, qhi, xa, tmp);
+            proj_rows(s, s->k, xn, xs, &w->wk, w->bk, l, LC_T_K, klo, khi, xa, tmp);
+            proj_rows(s, s->v, xn, xs, &w->wv, w->bv, l, LC_T_V, klo, khi, xa, tmp);
+#pragma omp barrier
+            memcpy(kr, s->k, (size_t)KV * sizeof(float));
+            rope_rows(kr, cs, sn, 1, Hkv, hd);
+            if (t == 0)
+                for (int g = 0; g < Hkv; g++) {
+                    memcpy(kc + ((size_t)g * T + p0) * hd, kr + (size_t)g * hd, (size_t)hd * sizeof(float));
+                    memcpy(vc + ((size_t)g * T + p0) * hd, s->v + (size_t)g * hd, (size_t)hd * sizeof(float));
+                }
+            for (int h = hlo; h < hhi; h++)
+                attend_head(s, s->att + (size_t)h * hd, s->q + (size_t)h * hd, kc, vc, kr, s->v, cs, sn, h, p0, sc);
+#pragma omp barrier
+            block_sums(xs, s->att, Q);
+            proj_rows(s, s->xn, s->att, xs, &w->wo, NULL, l, LC_T_O, clo, chi, xa, tmp);
+#pragma omp barrier
+            add_inplace(x, s->xn, (size_t)C);
+            rmsnorm_rows(xn, x, w->mlp_norm, 1, C, c->rms_eps);
+            block_sums(xs, xn, C);
+            proj_rows(s, s->gate, xn, xs, &w->w_gate, NULL, l, LC_T_GATE, flo, fhi, xa, tmp);
+            proj_rows(s, s->up, xn, xs, &w->w_up, NULL, l, LC_T_UP, flo, fhi, xa, tmp);
+            lc_swiglu_forward(s->gate + flo, s->gate + flo, s->up + flo, (size_t)(fhi - flo));
+#pragma omp barrier
+            block_sums(xs, s->gate, F);
+            proj_rows(s, s->xn, s->gate, xs, &w->w_down, NULL, l, LC_T_DOWN, clo, chi, xa, tmp);
+#pragma omp barrier
+            add_inplace(x, s->xn, (size_t)C);
+        }
+        rmsnorm_rows(xn, x, m->final_norm, 1, C, c->rms_eps);
+        if (logits) {
+            block_sums(xs, xn, C);
+            rows_forward(logits, xn, xs, &m->lm_head, NULL, vlo, vhi, tmp);
+        }
+    }
+    memcpy(s->xn, thread_slice(s, 0).xn, (size_t)C * sizeof(float));
+    s->tokens[p0] = token;
+    s->pos = p0 + 1;
+}
+
 static lc_status check_input(const lc_infer *s, const int32_t *tokens, int n) {
     if (n < 1) return lc_errorf(LC_ERR_ARG, "nothing to run: %d tokens", n);
     if (s->pos + n > s->max_len)
@@ -500,6 +725,19 @@ static lc_status check_input(const lc_infer *s, const int32_t *tokens, int n) {
     return LC_OK;
 }
 
+/* logits (V) = lm_head · xn (C), the last row of a prefill. */
+static void decode_last_logits(lc_infer *s, float *logits, const float *xn) {
+    const lc_weight *W = &s->m->lm_head;
+    float *xs = thread_slice(s, 0).xs;
+    block_sums(xs, xn, W->cols);
+#pragma omp parallel num_threads(s->nthr)
+    {
+        int t = omp_get_thread_num(), lo, hi;
+        split(W->rows, t, omp_get_num_threads(), &lo, &hi);
+        rows_forward(logits, xn, xs, W, NULL, lo, hi, s->rowbuf + (size_t)t * s->wide);
+    }
+}
+
 /* Shared body: all = 1 writes (n, V) logits, else the last row's (V). */
 static lc_status run(lc_infer *s, const int32_t *tokens, int n, float *logits, int all) {
     lc_status st = check_input(s, tokens, n);
@@ -507,10 +745,14 @@ static lc_status run(lc_infer *s, const int32_t *tokens, int n, float *logits, i
     int V = s->m->cfg.vocab_size, C = s->m->cfg.hidden_size;
     for (int i0 = 0; i0 < n; i0 += CHUNK) {
         int N = n - i0 < CHUNK ? n - i0 : CHUNK;
+        if (N == 1) { /* decode, or a 1-token tail of a prefill */
+            decode_one(s, tokens[i0], !logits ? NULL : all ? logits + (size_t)i0 * V : i0 + 1 == n ? logits : NULL);
+            continue;
+        }
         forward_chunk(s, tokens + i0, N);
         if (!logits) continue;
         if (all) weight_forward(s, logits + (size_t)i0 * V, s->xn, &s->m->lm_head, NULL, N);
-        else if (i0 + N == n) matvec(s, logits, s->xn + (size_t)(N - 1) * C, &s->m->lm_head, NULL);
+        else if (i0 + N == n) decode_last_logits(s, logits, s->xn + (size_t)(N - 1) * C);
     }
     return LC_OK;
 }
