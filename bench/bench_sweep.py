@@ -66,7 +66,7 @@ def main():
         f.write(f"model: {a.model}\ndata: {a.data}\nchat_template: auto\nmask_prompt: true\nmax_seq_len: 256\n"
                 f"r: 8\nalpha: 16\ndropout: 0.05\ntarget_modules: all-linear\nlr: 1e-4\nlr_schedule: cosine\n"
                 f"batch_size: {a.batch}\ngrad_accum: 1\nmax_steps: {a.steps}\neval_every: 0\nsave_every: 0\n"
-                f"seed: 42\nthreads: {a.threads}\ngrad_checkpointing: {str(a.grad_checkpointing).lower()}\n"
+                f"split: 0\nseed: 42\nthreads: {a.threads}\ngrad_checkpointing: {str(a.grad_checkpointing).lower()}\n"
                 f"out_dir: {work}/unused\n")
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
     print(f"machine: {os.cpu_count()} cores, {a.threads} threads; model {os.path.basename(a.model)}; "
