@@ -31,10 +31,16 @@ static int failures = 0;
 
 /* Merged vs unmerged in fp32 cannot agree better than fp32 rounding allows:
  * storing W + dW in fp32 alone (merge +s then -s) moves stories260K's logits
- * (up to ~17) by 1e-5 and SmolLM2's (up to ~32, 30 layers) by ~6e-4; see
- * rounding_floor(). fp32 tolerances are max(1e-5, FP32_REL * max |logit|,
- * 1.5 * that measured floor). */
+ * (up to ~17) by 1e-5 and SmolLM2's (up to ~32, 30 layers) by 3e-4 to 9e-4;
+ * see rounding_floor(). That floor is one sample of a noisy quantity: over
+ * builds that differ only in GEMM blocking, SmolLM2's merged-vs-unmerged
+ * difference ranged from 0.33x to 4.3x the floor measured in the same build
+ * (2.9e-4 .. 1.6e-3). fp32 tolerances are max(1e-5, FP32_REL * max |logit|,
+ * FLOOR_MULT * floor). A wrong merge (scale, transposition, Q/K order)
+ * errs by the size of the adapter's own effect on the logits, orders of
+ * magnitude more. */
 #define FP32_REL 2e-6
+#define FLOOR_MULT 6.0
 
 #define CHECK(cond, ...)                                                  \
     do {                                                                  \
@@ -139,7 +145,7 @@ static double compare_merged(const lc_model *base, const lc_lora *lora, float sc
     load_model(&mm, merged);
     float *got = probe_logits(&mm, NULL, 1.0f, tok);
     double mr, d = max_diff(got, ref, (size_t)N_PROBES * T_LEN * base->cfg.vocab_size, &mr);
-    tol = fmax(tol, fmax(FP32_REL * mr, 1.5 * floor));
+    tol = fmax(tol, fmax(FP32_REL * mr, FLOOR_MULT * floor));
     printf("%-44s max |logit diff| %.3g (max |logit| %.3g, tol %.2g)\n", label, d, mr, tol);
     CHECK(d <= tol, "%s: max logit diff %.3g > %.1g", label, d, tol);
     lc_model_free(&mm);
@@ -204,7 +210,7 @@ static int test_merge_hf(const char *model, const char *work) {
     OK(lc_deploy_merge(&p, &rep));
     printf("merge 1 adapter: %.3f s (merge %.3f, write %.3f); report max diff %.3g\n", lc_time_now() - t0,
            rep.seconds_merge, rep.seconds_write, rep.max_abs_diff);
-    CHECK(rep.max_abs_diff <= fmax(fmax(1e-5, 1.5 * floor), FP32_REL * rep.max_abs_logit), "report diff %.3g",
+    CHECK(rep.max_abs_diff <= fmax(fmax(1e-5, FLOOR_MULT * floor), FP32_REL * rep.max_abs_logit), "report diff %.3g",
           rep.max_abs_diff);
     compare_merged(&m, &l1, 0.7f, out, 1e-5, floor, "fp32 merge, 1 adapter (scale 0.7)");
     char f[4400];
@@ -225,7 +231,7 @@ static int test_merge_hf(const char *model, const char *work) {
     p.n_adapters = 2;
     snprintf(out, sizeof out, "%s/merged2", work);
     OK(lc_deploy_merge(&p, &rep));
-    double tol2 = fmax(fmax(1e-5, 1.5 * floor), FP32_REL * rep.max_abs_logit);
+    double tol2 = fmax(fmax(1e-5, FLOOR_MULT * floor), FP32_REL * rep.max_abs_logit);
     printf("%-44s max |logit diff| %.3g (max |logit| %.3g, tol %.2g)\n", "fp32 merge, 2 adapters (0.7, 1.3, rsLoRA)",
            rep.max_abs_diff, rep.max_abs_logit, tol2);
     CHECK(rep.max_abs_diff <= tol2, "2 adapters: diff %.3g", rep.max_abs_diff);
