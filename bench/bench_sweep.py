@@ -10,8 +10,8 @@ max_seq_len 256, dropout 0.05), --steps optimizer steps, no evaluation, one save
 For each K: `lorac sweep --one-pass` over K learning rates (K = 1: `lorac train`), each a
 fresh process. Training time is what the runs log themselves (metrics.jsonl elapsed_s: the
 steps only, not loading or saving); tokens are batch positions (rows x padded length, as
-bench_train counts them), summed over the K trials; peak RSS is the process's (metrics.jsonl
-peak_rss_mb). "K sequential" is K x the K = 1 run (a trial's work does not depend on its lr),
+bench_train counts them), summed over the K trials, from the second step on (the first also
+pays page faults and first touches); peak RSS is the process's (metrics.jsonl peak_rss_mb). "K sequential" is K x the K = 1 run (a trial's work does not depend on its lr),
 or with --full-sequential a real sequential `lorac sweep` of the same K trials.
 """
 import argparse
@@ -27,19 +27,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_stats(run_dirs):
-    """(positions trained by all trials, training seconds of the slowest trial, peak RSS MB)."""
+    """(positions trained by all trials, training seconds of the slowest trial, peak RSS MB), steps
+    after the first: the first step of a process also pays page faults of the mmap'd weights and
+    the first touch of the activations."""
     positions, secs, rss = 0.0, 0.0, 0.0
     for d in run_dirs:
-        prev = 0.0
+        prev, t = None, 0.0
         for line in open(os.path.join(d, "metrics.jsonl")):
             m = json.loads(line)
             if "elapsed_s" not in m or m.get("loss") is None:
                 continue
-            dt = m["elapsed_s"] - prev
-            prev = m["elapsed_s"]
-            positions += m["tokens_per_s"] * dt
             rss = max(rss, m["peak_rss_mb"])
-        secs = max(secs, prev)
+            if prev is not None:
+                dt = m["elapsed_s"] - prev
+                positions += m["tokens_per_s"] * dt
+                t += dt
+            prev = m["elapsed_s"]
+        secs = max(secs, t)
     return positions, secs, rss
 
 
