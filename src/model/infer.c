@@ -397,6 +397,17 @@ static void proj(lc_infer *s, float *y, const float *x, const lc_weight *W, cons
 
 /* --------------------------------------------------------------- attention */
 
+
+/* sc[j] = exp(sc[j] - mx) for j < len; returns 1 / sum (summed in double). */
+static float exp_scores(float *sc, int len, float mx) {
+    double sum = 0;
+    for (int j = 0; j < len; j++) {
+        sc[j] = expf(sc[j] - mx);
+        sum += sc[j];
+    }
+    return (float)(1.0 / sum);
+}
+
 /* att (N, Hq, hd) for queries q (N, Hq, hd) at positions p0 + i over the
  * cached keys/values of this layer, kc/vc (Hkv, max_len, hd), causal. */
 static void attend(lc_infer *s, float *att, const float *q, const float *kc, const float *vc, int p0, int N) {
@@ -420,12 +431,7 @@ static void attend(lc_infer *s, float *att, const float *q, const float *kc, con
                 sc[j] = dot(qs, kh + (size_t)j * hd, hd);
                 if (sc[j] > mx) mx = sc[j];
             }
-            double sum = 0;
-            for (int j = 0; j < len; j++) {
-                sc[j] = expf(sc[j] - mx);
-                sum += sc[j];
-            }
-            float inv = (float)(1.0 / sum);
+            float inv = exp_scores(sc, len, mx);
             float *o = att + ((size_t)i * Hq + h) * hd;
             memset(o, 0, (size_t)hd * sizeof(float));
             for (int j = 0; j < len; j++) {
@@ -626,12 +632,7 @@ static void attend_head(const lc_infer *s, float *att, const float *q, const flo
         sc[j] = dot(qs, j < p0 ? kh + (size_t)j * hd : kcur + (size_t)g * hd, hd);
         if (sc[j] > mx) mx = sc[j];
     }
-    double sum = 0;
-    for (int j = 0; j < len; j++) {
-        sc[j] = expf(sc[j] - mx);
-        sum += sc[j];
-    }
-    float inv = (float)(1.0 / sum);
+    float inv = exp_scores(sc, len, mx);
     memset(att, 0, (size_t)hd * sizeof(float));
     for (int j = 0; j < len; j++) {
         const float *vr = j < p0 ? vh + (size_t)j * hd : vcur + (size_t)g * hd;
