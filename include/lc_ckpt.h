@@ -182,6 +182,10 @@ lc_status lc_ckpt_get_attr_f64(const lc_ckpt *c, const char *object, const char 
  * *n_deleted (optional) counts deletions. Errors: LC_ERR_IO. */
 lc_status lc_ckpt_prune(const char *dir, const char *prefix, int keep_last, int *n_deleted);
 
+/* The highest <step> of the files "<prefix>-<step>.h5" in `dir`, or -1 when
+ * there is none (or dir cannot be listed). */
+int64_t lc_ckpt_newest_step(const char *dir, const char *prefix);
+
 /* Remove leftover "<name>.tmp.<pid>" files in `dir` from writers that died
  * (crash, SIGKILL) before renaming. Files whose <pid> is a live process other
  * than this one are kept (they may be another writer's work in progress).

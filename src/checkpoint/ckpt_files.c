@@ -134,6 +134,20 @@ fail:
     return st;
 }
 
+int64_t lc_ckpt_newest_step(const char *dir, const char *prefix) {
+    int64_t best = -1;
+    DIR *d = dir && prefix ? opendir(dir) : NULL;
+    if (!d) return -1;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        unsigned long long step;
+        if (parse_step_name(de->d_name, prefix, &step) && step <= INT64_MAX && (int64_t)step > best)
+            best = (int64_t)step;
+    }
+    closedir(d);
+    return best;
+}
+
 /* "<anything>.tmp.<digits>": returns the pid, or 0 when not a temp name. */
 static long temp_name_pid(const char *name) {
     const char *t = strstr(name, ".tmp.");

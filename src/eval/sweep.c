@@ -8,7 +8,6 @@
  * done.json, written atomically after lc_train_run returned: its presence
  * (with adapter.h5) is what "finished" means.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "eval_io.h"
+#include "lc_ckpt.h"
 #include "lc_sweep.h"
 #include "lc_transformer.h" /* LC_MAX_TRIALS */
 #include "lc_train.h"
@@ -55,23 +55,7 @@ static int file_exists(const char *path) {
     return stat(path, &sb) == 0;
 }
 
-/* Step of the newest checkpoint-<step>.h5 in dir, or -1 if none. */
-static long long newest_checkpoint(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    struct dirent *e;
-    long long best = -1;
-    while ((e = readdir(d))) {
-        long long step;
-        char tail[8];
-        if (sscanf(e->d_name, "checkpoint-%lld.%7s", &step, tail) == 2 && !strcmp(tail, "h5") && step > best)
-            best = step;
-    }
-    closedir(d);
-    return best;
-}
-
-static int has_checkpoint(const char *dir) { return newest_checkpoint(dir) >= 0; }
+static int has_checkpoint(const char *dir) { return lc_ckpt_newest_step(dir, "checkpoint") >= 0; }
 
 /* Trial name: trial-<k>-lr1e-4-r8 (keys with '_' get a '_' before the value). */
 static void trial_name(char *buf, size_t size, int k, const lc_sweep_axis *axes, int n_axes, char vals[][64]) {
@@ -192,7 +176,7 @@ static lc_status run_one_pass(const lc_train_config *base, const lc_sweep_axis *
     int n = res->n_trials;
     lc_status st = LC_OK;
     int *todo = calloc((size_t)n, sizeof *todo);
-    long long *step = calloc((size_t)n, sizeof *step);
+    int64_t *step = calloc((size_t)n, sizeof *step);
     lc_train_config *cfgs = malloc((size_t)LC_MAX_TRIALS * sizeof *cfgs);
     lc_train_result *rs = malloc((size_t)LC_MAX_TRIALS * sizeof *rs);
     int *idx = malloc((size_t)LC_MAX_TRIALS * sizeof *idx);
@@ -203,7 +187,7 @@ static lc_status run_one_pass(const lc_train_config *base, const lc_sweep_axis *
     for (int k = 0; k < n && !st; k++) {
         if (finished_before(&res->trials[k], n, &st)) continue;
         todo[k] = 1;
-        step[k] = newest_checkpoint(res->trials[k].dir);
+        step[k] = lc_ckpt_newest_step(res->trials[k].dir, "checkpoint");
     }
     for (int k0 = 0; k0 < n && !st; k0++) {
         if (!todo[k0]) continue;

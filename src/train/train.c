@@ -19,7 +19,6 @@
  */
 #include "lc_train.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -231,21 +230,6 @@ static lc_status check_resume_config(const char *ckpt_path, const char *saved, c
                          "threads, early_stopping_patience, max_nan_steps, test_data may change)",
                          key, a, ckpt_path, b);
     return LC_OK;
-}
-
-static int64_t newest_checkpoint(const char *dir) {
-    int64_t best = -1;
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        long long step;
-        char tail[8];
-        if (sscanf(e->d_name, "checkpoint-%lld.%7s", &step, tail) == 2 && !strcmp(tail, "h5") && step > best)
-            best = step;
-    }
-    closedir(d);
-    return best;
 }
 
 static lc_status save_checkpoint(run *R, trial *t, const char *name, int with_state) {
@@ -655,10 +639,10 @@ static lc_status check_one_pass(const run *R) {
 /* Restore every trial from checkpoint-<step>.h5 of the newest step; all
  * trials must be at the same step and batcher position. */
 static lc_status resume_trials(run *R, int64_t *resume_step) {
-    *resume_step = newest_checkpoint(R->tr[0].cfg->out_dir);
+    *resume_step = lc_ckpt_newest_step(R->tr[0].cfg->out_dir, "checkpoint");
     for (int k = 0; k < R->K; k++) {
         trial *t = &R->tr[k];
-        int64_t s = newest_checkpoint(t->cfg->out_dir);
+        int64_t s = lc_ckpt_newest_step(t->cfg->out_dir, "checkpoint");
         if (s < 0) return lc_errorf(LC_ERR_IO, "--resume: no checkpoint-<step>.h5 in %s", t->cfg->out_dir);
         if (s != *resume_step)
             return lc_errorf(LC_ERR_CONFIG, "--resume: the newest checkpoint of %s is step %lld but that of %s is "

@@ -6,7 +6,7 @@
  *   test_checkpoint nan        DIR   NaN/inf refused, nothing written, old file intact
  *   test_checkpoint crash      DIR   SIGKILLed writers never leave a partial file
  *   test_checkpoint io         DIR   unwritable/missing dirs, bad files to read
- *   test_checkpoint prune      DIR   lc_ckpt_prune and lc_ckpt_cleanup_temp
+ *   test_checkpoint prune      DIR   lc_ckpt_prune, lc_ckpt_newest_step and lc_ckpt_cleanup_temp
  *   test_checkpoint write-sample PATH   the file check_h5py.py inspects
  *   test_checkpoint read-foreign PATH   check a file check_h5py.py wrote with h5py
  *
@@ -719,6 +719,11 @@ static int cmd_prune(const char *dir) {
                            "other-3.h5", "ckpt-7.txt", "ckpt-.h5", "ckpt-3.h5x"};
     size_t nf = sizeof files / sizeof *files;
     for (size_t i = 0; i < nf; i++) touch(dir, files[i]);
+    /* the newest step: ckpt-100 (not the temp file, "other-", "ckpt-best" or odd names) */
+    CHECK(lc_ckpt_newest_step(dir, "ckpt") == 100, "newest step %lld, expected 100",
+          (long long)lc_ckpt_newest_step(dir, "ckpt"));
+    CHECK(lc_ckpt_newest_step(dir, "other") == 3 && lc_ckpt_newest_step(dir, "none") == -1,
+          "newest step of other prefixes");
     int del = -1;
     OK(lc_ckpt_prune(dir, "ckpt", 0, &del));
     CHECK(del == 0 && count_files(dir, NULL) == (int)nf, "keep_last 0 deleted %d", del);
@@ -736,6 +741,7 @@ static int cmd_prune(const char *dir) {
     char missing[4096];
     snprintf(missing, sizeof missing, "%s/nope", dir);
     expect_err(lc_ckpt_prune(missing, "ckpt", 2, &del), LC_ERR_IO, "nope", "prune missing dir");
+    CHECK(lc_ckpt_newest_step(missing, "ckpt") == -1, "newest step of a missing dir");
 
     /* temp files: a dead writer's is removed, a live one's and odd names kept */
     fflush(stdout);
