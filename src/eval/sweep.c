@@ -241,8 +241,14 @@ static int cmp_rank(const void *a, const void *b) {
     return x->index - y->index;
 }
 
+/* "skipped", "resumed" or "trained" (summary files) */
+static const char *status_word(lc_trial_status s) {
+    return s == LC_TRIAL_SKIPPED ? "skipped" : s == LC_TRIAL_RESUMED ? "resumed" : "trained";
+}
+
+/* the same for the table on stdout */
 static const char *status_name(lc_trial_status s) {
-    return s == LC_TRIAL_SKIPPED ? "skipped (done before)" : s == LC_TRIAL_RESUMED ? "resumed" : "trained";
+    return s == LC_TRIAL_SKIPPED ? "skipped (done before)" : status_word(s);
 }
 
 void lc_sweep_print(FILE *f, const lc_sweep_result *res) {
@@ -279,9 +285,7 @@ static lc_status write_summary(const lc_sweep_result *res, const char *out_dir) 
             eval_csv_field(f, t->values[a]);
         }
         fprintf(f, ",%.9g,%lld,%.9g,%.9g,%lld,%s,%.3f\n", t->best_valid_loss, (long long)t->best_step,
-                t->last_valid_loss, t->final_train_loss, (long long)t->steps,
-                t->status == LC_TRIAL_SKIPPED ? "skipped" : t->status == LC_TRIAL_RESUMED ? "resumed" : "trained",
-                t->train_s);
+                t->last_valid_loss, t->final_train_loss, (long long)t->steps, status_word(t->status), t->train_s);
     }
     if (fclose(f)) return lc_errorf(LC_ERR_IO, "cannot write %s", path);
 
@@ -308,9 +312,7 @@ static lc_status write_summary(const lc_sweep_result *res, const char *out_dir) 
         json_object_set_new(o, "last_valid_loss", eval_json_num(t->last_valid_loss));
         json_object_set_new(o, "final_train_loss", eval_json_num(t->final_train_loss));
         json_object_set_new(o, "steps", json_integer(t->steps));
-        json_object_set_new(o, "status", json_string(t->status == LC_TRIAL_SKIPPED   ? "skipped"
-                                                     : t->status == LC_TRIAL_RESUMED ? "resumed"
-                                                                                     : "trained"));
+        json_object_set_new(o, "status", json_string(status_word(t->status)));
         json_object_set_new(o, "train_s", json_real(t->train_s));
         json_array_append_new(trials, o);
     }
