@@ -454,7 +454,8 @@ static lc_status check_tokens(const lc_model *m, const lc_batch *b) {
  * adapter fits what the activations were made for. */
 static lc_status check_pass(const lc_model *m, const lc_acts *a, lc_lora *const *loras, int K,
                             const lc_batch *batches, int training) {
-    if (K <= 0) return lc_errorf(LC_ERR_ARG, "number of trials must be positive (K %d)", K);
+    if (K <= 0 || K > LC_MAX_TRIALS)
+        return lc_errorf(LC_ERR_ARG, "1 to %d trials in one pass, got %d", LC_MAX_TRIALS, K);
     int B = batches[0].B, T = batches[0].T;
     if (B <= 0 || T <= 0 || (size_t)K * B > (size_t)a->B || T > a->T)
         return lc_errorf(LC_ERR_ARG, "%d batch(es) of (%d, %d) exceed the activations' capacity (%d, %d)", K, B, T,
@@ -547,13 +548,12 @@ lc_status lc_forward_multi(const lc_model *m, const lc_lora *const *loras, const
     lc_status st = check_pass(m, a, ls, K, batches, 0);
     if (st) return st;
     int Nk = batches[0].B * batches[0].T, C = m->cfg.hidden_size, V = m->cfg.vocab_size;
-    float ones[LC_MAX_TRIALS];
+    float mults[LC_MAX_TRIALS];
     uint64_t seeds[LC_MAX_TRIALS] = {0};
-    if (K > LC_MAX_TRIALS) return lc_errorf(LC_ERR_ARG, "at most %d trials in one pass, got %d", LC_MAX_TRIALS, K);
-    for (int k = 0; k < K; k++) ones[k] = lora_scale_mults ? lora_scale_mults[k] : 1.0f;
+    for (int k = 0; k < K; k++) mults[k] = lora_scale_mults ? lora_scale_mults[k] : 1.0f;
     for (int k = 0; k < K; k++)
         if (!batches[k].targets) return lc_errorf(LC_ERR_ARG, "loss requested without targets");
-    trials tr = {K, Nk, ls, ones, seeds};
+    trials tr = {K, Nk, ls, mults, seeds};
     forward_layers(m, &tr, a, batches, 0);
     for (int k = 0; k < K; k++) {
         loss_sums[k] = lc_lmhead_xent(NULL, a->hf + (size_t)k * Nk * C, head_weights(m, a), batches[k].targets, Nk,
@@ -600,7 +600,6 @@ lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, in
     int F = c->intermediate_size, Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, V = c->vocab_size;
     size_t NC = (size_t)N * C, NQ = (size_t)N * Hq * hd, NKV = (size_t)N * Hkv * hd, NF = (size_t)N * F;
     float ones[LC_MAX_TRIALS];
-    if (K > LC_MAX_TRIALS) return lc_errorf(LC_ERR_ARG, "at most %d trials in one pass, got %d", LC_MAX_TRIALS, K);
     for (int k = 0; k < K; k++) ones[k] = 1.0f;
     trials tr = {K, Nk, loras, ones, seeds};
 
