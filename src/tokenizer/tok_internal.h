@@ -121,13 +121,16 @@ void tk_bpe_free(tk_bpe *m);
 int tk_bpe_encode_piece(tk_bpe *m, const char *s, size_t n, tk_ivec *out);
 
 /* ---- pipeline ---- */
-enum { TK_NORM_PREPEND, TK_NORM_REPLACE, TK_NORM_LOWERCASE, TK_NORM_STRIP, TK_NORM_NFC };
+enum { TK_NORM_PREPEND, TK_NORM_REPLACE, TK_NORM_LOWERCASE, TK_NORM_STRIP, TK_NORM_UNICODE };
 typedef struct {
     int type;
     char *a, *b; /* PREPEND: a; REPLACE: a -> b */
     size_t na, nb;
     int left, right; /* STRIP */
+    int form;        /* UNICODE: utf8proc options of NFC, NFD, NFKC or NFKD */
 } tk_norm;
+/* utf8proc options for a normalizer type name ("NFC", "NFD", "NFKC", "NFKD"); 0 otherwise. */
+int tk_unicode_form(const char *name);
 
 enum { TK_SPLIT_REMOVED, TK_SPLIT_ISOLATED, TK_SPLIT_PREV, TK_SPLIT_NEXT, TK_SPLIT_CONTIG };
 enum { TK_PRE_SPLIT, TK_PRE_BYTELEVEL, TK_PRE_METASPACE };

@@ -180,8 +180,8 @@ static lc_status load_normalizer(tk_ld *ld, const json_t *n) {
     } else if (!strcmp(type, "Strip")) {
         nm.type = TK_NORM_STRIP;
         nm.left = jbool(n, "strip_left", 1), nm.right = jbool(n, "strip_right", 1);
-    } else if (!strcmp(type, "NFC")) {
-        nm.type = TK_NORM_NFC;
+    } else if ((nm.form = tk_unicode_form(type))) {
+        nm.type = TK_NORM_UNICODE;
     } else {
         return lc_errorf(LC_ERR_UNSUPPORTED, "%s: normalizer type \"%s\" is not supported",
                          ld->file, type);

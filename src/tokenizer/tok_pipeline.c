@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <utf8proc.h>
+
 #include "tok_internal.h"
 
 const char *const TK_RE_GPT2 =
@@ -266,13 +268,31 @@ oom:
 
 /* ---------------------------------------------------------------- normalizers */
 
-/* Code points whose NFC form is themselves in every context (a conservative
- * subset: Latin-1 and friends, CJK ideographs, kana, Hangul syllables, emoji). */
-static int nfc_stable(uint32_t cp) {
-    return cp < 0x300 || (cp >= 0x2000 && cp <= 0x2FFF && !(cp >= 0x20D0 && cp <= 0x20FF)) ||
-           (cp >= 0x3000 && cp <= 0x3098) || (cp >= 0x309B && cp <= 0x30FF) ||
-           (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xAC00 && cp <= 0xD7A3) ||
-           (cp >= 0xFF00 && cp <= 0xFFEF) || (cp >= 0x1F000 && cp <= 0x1FAFF);
+/* HF's NFC, NFD, NFKC and NFKD normalizers as utf8proc options (0: another
+ * name). UTF8PROC_STABLE keeps to the Unicode stability policy, as Python's
+ * unicodedata and HF's unicode-normalization crate do. */
+int tk_unicode_form(const char *name) {
+    if (!strcmp(name, "NFC")) return UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+    if (!strcmp(name, "NFD")) return UTF8PROC_STABLE | UTF8PROC_DECOMPOSE;
+    if (!strcmp(name, "NFKC")) return UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT;
+    if (!strcmp(name, "NFKD")) return UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT;
+    return 0;
+}
+
+/* Unicode normalization of valid UTF-8 (invalid bytes were replaced by U+FFFD
+ * before normalizers run) into dst. */
+static lc_status unicode_normalize(const tk_buf *src, int form, tk_buf *dst) {
+    if (src->n == 0) return LC_OK;
+    utf8proc_uint8_t *mapped = NULL;
+    utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)src->p, (utf8proc_ssize_t)src->n, &mapped,
+                                      (utf8proc_option_t)form);
+    if (n < 0) {
+        return lc_errorf(n == UTF8PROC_ERROR_NOMEM ? LC_ERR_NOMEM : LC_ERR_FORMAT,
+                         "tokenizer: Unicode normalization failed: %s", utf8proc_errmsg(n));
+    }
+    int bad = tk_buf_put(dst, (const char *)mapped, (size_t)n);
+    free(mapped);
+    return bad ? lc_errorf(LC_ERR_NOMEM, "tokenizer: out of memory") : LC_OK;
 }
 
 static lc_status normalize(const lc_tokenizer *t, const char *s, size_t n, tk_buf *out) {
@@ -314,20 +334,12 @@ static lc_status normalize(const lc_tokenizer *t, const char *s, size_t n, tk_bu
                 b = c;
             }
             if (tk_buf_put(&tmp, out->p + a, b - a)) goto oom;
-        } else { /* NFC: identity on text that is NFC-stable, else refuse */
-            for (size_t i = 0; i < out->n;) {
-                int adv;
-                uint32_t cp = tk_utf8_decode(out->p + i, &adv);
-                if (!nfc_stable(cp)) {
-                    tk_buf_free(&tmp);
-                    return lc_errorf(LC_ERR_UNSUPPORTED,
-                                     "tokenizer: NFC normalizer: text contains U+%04X, which "
-                                     "lorac cannot normalize (only NFC-stable text is supported)",
-                                     (unsigned)cp);
-                }
-                i += (size_t)adv;
+        } else { /* UNICODE */
+            lc_status st = unicode_normalize(out, nm->form, &tmp);
+            if (st) {
+                tk_buf_free(&tmp);
+                return st;
             }
-            continue;
         }
         tk_buf t2 = *out;
         *out = tmp;

@@ -183,7 +183,10 @@ def build_cases(shared):
     rng = random.Random(1234)
     texts = [t.encode("utf-8") for t in real_texts(shared)]
     texts += [t.encode("utf-8") for t in FLAG_TEXTS]
-    texts += [t.encode("utf-8") for t in CODE + MISC]
+    texts += [t.encode("utf-8") for t in CODE + MISC + UNICODE_NORM]
+    for _ in range(100):  # normalization-sensitive text inside ordinary words
+        texts.append(" ".join(rng.choice(UNICODE_NORM).split()[:2] + rng.sample(
+            ["the", "caf\u00e9", "r\u00e9sum\u00e9", "42", "\u212bx", "\uac00\ub098"], 2)).encode("utf-8"))
     # whitespace runs around words
     ws = [" ", "  ", "   ", "\t", "\n", "\n\n", " \n", "\r\n", "\t\t", "    "]
     for _ in range(150):
@@ -207,6 +210,40 @@ def build_cases(shared):
         a = rng.randrange(len(t) - 10)
         texts.append(t[a:a + rng.randint(1, 60)].encode("utf-8"))
     return texts
+
+
+# Strings whose NFC (and NFKC) form differs from themselves, and some that are
+# already normalized: decomposed accents, singletons that NFC maps (U+2000,
+# U+2001, U+2126, U+212A, U+212B, U+2329, U+232A), U+2ADC (composition
+# exclusion), conjoining Hangul jamo, compatibility characters (ﬁ, ①, ｶ, ²).
+UNICODE_NORM = [
+    "cafe\u0301 re\u0301sume\u0301 nai\u0308ve", "\u212b \u2126 \u212a Kelvin \u212bngstr\u00f6m",
+    "a\u2000b\u2001c \u2329x\u232a \u2adc", "\u1100\u1161\u11a8 \u1112\u1161\u11ab\u1100\u1173\u11af",
+    "o\u0308\u0304 a\u0328\u0301 q\u0307\u0323 e\u0301\u0301", "\ufb01le \u2460 \uff76\uff9e x\u00b2 \u2167",
+    "\u00c5 vs A\u030a vs \u212b", "Zu\u0308rich Malmo\u0308 S\u00e3o Paulo Sa\u0303o",
+    "\u0915\u093c \u0958 \u09a1\u09bc", "\u03d3 \u03d2\u0301 \u1e9b\u0323",
+]
+
+
+def qwen2_style_tokenizer(dst, texts, normalizer):
+    """A byte-level BPE tokenizer laid out like Qwen2's tokenizer.json (Unicode
+    normalizer, Split on Qwen2's regex, ByteLevel without regex), trained by
+    `tokenizers` on the test strings; no real Qwen2 tokenizer ships in a
+    package we can install."""
+    from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, trainers
+    pat = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+           r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = getattr(normalizers, normalizer)()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(pat), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=3000, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+    tok.train_from_iterator([t.decode("utf-8", "replace") for t in texts], trainer)
+    tok.save(dst)
 
 
 def put_bytes(f, b):
@@ -283,6 +320,10 @@ def main():
             flag_json = os.path.join(out, "%s_flags.json" % name)
             write_flag_tokenizer(os.path.join(fx, rel), flag_json)
             write_cases(os.path.join(out, "cases_%s_flags.bin" % name), flag_json, texts)
+    for norm in ("NFC", "NFKC"):
+        path = os.path.join(out, "qwen2_style_%s.json" % norm.lower())
+        qwen2_style_tokenizer(path, texts, norm)
+        write_cases(os.path.join(out, "cases_qwen2_%s.bin" % norm.lower()), path, texts)
     if len(sys.argv) > 3 and os.path.exists(sys.argv[3]):
         write_gguf_vocab(os.path.join(out, "smollm_gguf_vocab.bin"), sys.argv[3])
     print("make_cases: %d strings -> %s" % (len(texts), out))
