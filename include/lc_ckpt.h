@@ -131,6 +131,28 @@ lc_status lc_ckpt_write(const lc_ckpt *c, const char *path);
  * truncated, unreadable object, too many dimensions), LC_ERR_NOMEM. */
 lc_status lc_ckpt_read(lc_ckpt **out, const char *path);
 
+/* One object for lc_ckpt_read_named: a dataset (key NULL) or an attribute
+ * `key` on the object `name` ("" = root). For datasets, ndim >= 0 is the
+ * required rank and shape (checked before anything is read: LC_ERR_MISMATCH
+ * naming file, dataset, expected and found); ndim -1 accepts any shape up to
+ * LC_CKPT_NAMED_MAX_BYTES. */
+typedef struct {
+    const char *name;
+    const char *key;
+    int ndim;
+    int64_t shape[LC_CKPT_MAX_DIMS];
+} lc_ckpt_want;
+#define LC_CKPT_NAMED_MAX_BYTES ((size_t)1 << 30)
+
+/* Load only the listed objects of an untrusted file, each opened by its
+ * name (no iteration over the file's links or attributes). Objects that do
+ * not exist are skipped (the getters then name what is missing). *c NULL:
+ * a new container is made; else the objects are added to *c (already
+ * present ones skipped), so a reader can look at metadata first and then
+ * ask for tensors whose shapes it derived from it. On failure a container
+ * made here is freed and *c is NULL; one passed in is kept. */
+lc_status lc_ckpt_read_named(lc_ckpt **c, const char *path, const lc_ckpt_want *want, size_t n);
+
 /* The file a container was read from, or "<new checkpoint>". */
 const char *lc_ckpt_source(const lc_ckpt *c);
 

@@ -809,3 +809,122 @@ fail:
     lc_ckpt_free(c);
     return st;
 }
+
+/* ====================================================================== */
+/* reading by name (untrusted files)                                      */
+/* ====================================================================== */
+
+/* 1 when every component of `name` exists as a link (an intermediate one
+ * is a group), 0 when one is missing, -1 on an HDF5 error. */
+static int named_exists(hid_t fid, const char *name) {
+    if (!name[0]) return 1;
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", name) >= (int)sizeof buf) return 0;
+    for (char *p = buf;; p++) {
+        int end = *p == 0;
+        if (*p != '/' && !end) continue;
+        *p = 0;
+        htri_t ex = H5Lexists(fid, buf, H5P_DEFAULT);
+        if (ex <= 0) return ex < 0 ? -1 : 0;
+        if (end) return 1;
+        H5O_info_t oi;
+        if (H5Oget_info_by_name(fid, buf, &oi, H5P_DEFAULT) < 0) return -1;
+        if (oi.type != H5O_TYPE_GROUP) return 0;
+        *p = '/';
+    }
+}
+
+/* The dataset's rank and shape against w (before reading). */
+static lc_status named_check_shape(const rctx *r, hid_t did, const lc_ckpt_want *w) {
+    hid_t space = H5Dget_space(did), type = H5Dget_type(did);
+    lc_status st = LC_OK;
+    int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+    size_t tsize = type >= 0 ? H5Tget_size(type) : 0;
+    hsize_t dims[LC_CKPT_MAX_DIMS] = {0};
+    if (nd < 0 || tsize == 0) {
+        st = h5_fail(LC_ERR_FORMAT, "%s: cannot inspect dataset '%s'", r->path, w->name);
+    } else if (nd > LC_CKPT_MAX_DIMS) {
+        st = lc_errorf(LC_ERR_FORMAT, "%s: dataset '%s' has rank %d (at most %d)", r->path, w->name, nd,
+                       LC_CKPT_MAX_DIMS);
+    } else {
+        H5Sget_simple_extent_dims(space, dims, NULL);
+        double bytes = (double)tsize;
+        int same = w->ndim < 0 || nd == w->ndim;
+        for (int d = 0; d < nd; d++) {
+            bytes *= (double)dims[d];
+            if (w->ndim >= 0 && (hsize_t)w->shape[d] != dims[d]) same = 0;
+        }
+        if (!same) {
+            char exp[160] = "", got[160] = "";
+            for (int d = 0; d < w->ndim; d++)
+                snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%lld", d ? ", " : "", (long long)w->shape[d]);
+            for (int d = 0; d < nd; d++)
+                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", d ? ", " : "",
+                         (unsigned long long)dims[d]);
+            st = lc_errorf(LC_ERR_MISMATCH, "%s: dataset '%s' has shape (%s), expected (%s)", r->path, w->name, got,
+                           exp);
+        } else if (bytes > (double)LC_CKPT_NAMED_MAX_BYTES) {
+            st = lc_errorf(LC_ERR_FORMAT, "%s: dataset '%s' is implausibly large (%.0f bytes)", r->path, w->name,
+                           bytes);
+        }
+    }
+    if (space >= 0) H5Sclose(space);
+    if (type >= 0) H5Tclose(type);
+    return st;
+}
+
+static lc_status named_one(rctx *r, hid_t fid, const lc_ckpt_want *w) {
+    if (!w->key && lc_ckpt_find(r->c, w->name)) return LC_OK;
+    if (w->key && lc_ckpt_has_attr(r->c, w->name, w->key)) return LC_OK;
+    int ex = named_exists(fid, w->name);
+    if (ex < 0) return h5_fail(LC_ERR_FORMAT, "%s: cannot look up '%s'", r->path, w->name);
+    if (!ex) return LC_OK;
+    hid_t oid = H5Oopen(fid, w->name[0] ? w->name : "/", H5P_DEFAULT);
+    if (oid < 0) return h5_fail(LC_ERR_FORMAT, "%s: cannot open '%s'", r->path, w->name);
+    lc_status st = LC_OK;
+    if (!w->key) {
+        if (H5Iget_type(oid) != H5I_DATASET)
+            st = lc_errorf(LC_ERR_FORMAT, "%s: '%s' is not a dataset", r->path, w->name);
+        if (!st) st = named_check_shape(r, oid, w);
+        if (!st) st = read_dataset(r, oid, w->name);
+    } else {
+        htri_t ae = H5Aexists(oid, w->key);
+        if (ae < 0) st = h5_fail(LC_ERR_FORMAT, "%s: cannot look up attribute '%s' on '/%s'", r->path, w->key, w->name);
+        r->object = w->name;
+        r->st = LC_OK;
+        if (ae > 0 && attr_cb(oid, w->key, NULL, r) < 0) st = r->st;
+    }
+    H5Oclose(oid);
+    return st;
+}
+
+lc_status lc_ckpt_read_named(lc_ckpt **c, const char *path, const lc_ckpt_want *want, size_t n) {
+    if (!c || !path || (n && !want)) return lc_errorf(LC_ERR_ARG, "lc_ckpt_read_named: NULL argument");
+    h5_quiet();
+    struct stat sb;
+    if (stat(path, &sb) != 0) return lc_errorf(LC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) return lc_errorf(LC_ERR_IO, "cannot open %s: not a regular file", path);
+    if (H5Fis_hdf5(path) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return lc_errorf(LC_ERR_FORMAT, "%s is not an HDF5 file (no HDF5 signature found; %lld bytes)", path,
+                         (long long)sb.st_size);
+    }
+    int made = *c == NULL;
+    lc_status st = made ? lc_ckpt_create(c) : LC_OK;
+    if (st) return st;
+    if (!(*c)->source && !((*c)->source = lc_ckpt__strdup(path))) st = lc_errorf(LC_ERR_NOMEM, "out of memory");
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fid = -1;
+    if (!st && (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0))
+        st = h5_fail(LC_ERR_IO, "reading %s: HDF5 property list", path);
+    if (!st && (fid = H5Fopen(path, H5F_ACC_RDONLY, fapl)) < 0)
+        st = h5_fail(LC_ERR_FORMAT, "cannot open HDF5 file %s (truncated or corrupt?)", path);
+    rctx r = {*c, path, "", LC_OK};
+    for (size_t i = 0; i < n && !st; i++) st = named_one(&r, fid, &want[i]);
+    if (fid >= 0 && H5Fclose(fid) < 0 && !st) st = h5_fail(LC_ERR_FORMAT, "%s: error closing the file", path);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (st && made) {
+        lc_ckpt_free(*c);
+        *c = NULL;
+    }
+    return st;
+}
