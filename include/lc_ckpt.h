@@ -207,6 +207,8 @@ lc_status lc_ckpt_prune(const char *dir, const char *prefix, int keep_last, int 
 /* The highest <step> of the files "<prefix>-<step>.h5" in `dir`, or -1 when
  * there is none (or dir cannot be listed). */
 int64_t lc_ckpt_newest_step(const char *dir, const char *prefix);
+/* The highest <step> below `below` (the next older checkpoint), or -1. */
+int64_t lc_ckpt_step_before(const char *dir, const char *prefix, int64_t below);
 
 /* Remove leftover "<name>.tmp.<pid>" files in `dir` from writers that died
  * (crash, SIGKILL) before renaming. Files whose <pid> is a live process other

@@ -147,7 +147,7 @@ lc_status lc_fs_mkdir_p(const char *dir) {
         return lc_errorf(LC_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
     struct stat sb;
     if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return lc_errorf(LC_ERR_IO, "%s exists and is not a directory", buf);
+        return lc_errorf(LC_ERR_IO, "cannot create directory %s: %s", buf, strerror(ENOTDIR));
     return LC_OK;
 }
 

@@ -319,6 +319,10 @@ static lc_status load_jsonl(lc_dataset *ds, const char *path, const char *buf, s
         size_t n = nl ? (size_t)(nl - s) : len - pos;
         pos += n + (nl ? 1 : 0);
         line++;
+        if (!(line & 1023)) {
+            lc_status ist = lc_interrupt_check("reading the data");
+            if (ist) return ist;
+        }
         if (n && s[n - 1] == '\r') n--;
         if (is_blank(s, n)) continue;
         row_loc loc = {path, line};

@@ -1,0 +1,25 @@
+/*
+ * run_dir.h — a training run's directory (train module internal): claiming
+ * it (lock, refusing another run's files) and finding the newest checkpoint
+ * that loads.
+ */
+#ifndef LC_RUN_DIR_H
+#define LC_RUN_DIR_H
+
+#include <stdint.h>
+
+#include "lc_common.h"
+
+/* Create dir, take its lock (held in *lock_fd until closed) and, for a new
+ * run (resume 0), refuse a directory holding another run's saved state
+ * (checkpoint-N.h5, best.h5, adapter.h5) or files lorac did not write;
+ * with overwrite the previous run's own files are deleted first (never
+ * foreign ones). The errors name the existing run and say what to do. */
+lc_status lc_run_dir_claim(const char *dir, int resume, int overwrite, int quiet, int *lock_fd);
+
+/* The newest checkpoint-<step>.h5 in dir whose metadata reads back: a
+ * truncated, garbage or directory "checkpoint" is reported on stderr and the
+ * previous one taken. -1 (with an error naming dir) when none loads. */
+int64_t lc_run_dir_resume_step(const char *dir);
+
+#endif
