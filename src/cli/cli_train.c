@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "lc_ckpt.h"
 #include "lc_config.h"
 #include "lc_train.h"
 
@@ -86,7 +87,10 @@ int cli_train(int argc, char **argv) {
     lc_train_result res;
     lc_status st = lc_train_run(&cfg, resume_dir != NULL, quiet, &res);
     if (st == LC_ERR_INTERRUPTED) {
-        fprintf(stderr, "lorac train: %s (continue with: lorac train --resume %s)\n", lc_error_msg(), cfg.out_dir);
+        if (lc_ckpt_newest_step(cfg.out_dir, "checkpoint") >= 0)
+            fprintf(stderr, "lorac train: %s (continue with: lorac train --resume %s)\n", lc_error_msg(), cfg.out_dir);
+        else
+            fprintf(stderr, "lorac train: %s (no checkpoint was saved yet)\n", lc_error_msg());
         return 128 + (lc_interrupt_pending() ? lc_interrupt_pending() : SIGINT);
     }
     if (st) {

@@ -58,8 +58,8 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[1], VERBS[i].name)) {
             int rc = VERBS[i].run(argc - 1, argv + 1);
             int sig = lc_interrupt_pending();
-            if (sig) {
-                fprintf(stderr, "lorac %s: stopped by %s\n", argv[1], sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            if (sig) { /* a verb that failed said why; one that ended early (generate) did not */
+                if (rc == 0) fprintf(stderr, "lorac %s: stopped by %s\n", argv[1], sig == SIGTERM ? "SIGTERM" : "SIGINT");
                 return 128 + sig;
             }
             return rc;

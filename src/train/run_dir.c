@@ -29,7 +29,8 @@ static int is_checkpoint(const char *n) {
 /* 2: saved state of a run, 1: another file a run writes, 0: not lorac's. */
 static int run_file_kind(const char *n) {
     if (is_checkpoint(n) || !strcmp(n, "best.h5") || !strcmp(n, "adapter.h5")) return 2;
-    static const char *const OWN[] = {"config.yaml", "metrics.jsonl", "metrics.csv", LC_FS_LOCK_NAME};
+    static const char *const OWN[] = {"config.yaml", "metrics.jsonl", "metrics.csv", "done.json" /* sweep */,
+                                      LC_FS_LOCK_NAME};
     for (size_t i = 0; i < sizeof OWN / sizeof OWN[0]; i++)
         if (!strcmp(n, OWN[i])) return 1;
     const char *t = strstr(n, ".tmp.");
@@ -124,8 +125,12 @@ int64_t lc_run_dir_resume_step(const char *dir) {
         if (!st && !info.has_train_state)
             st = lc_errorf(LC_ERR_FORMAT, "%s holds no training state", path);
         if (!st) return s;
-        fprintf(stderr, "lorac: warning: %s is corrupt or unreadable (%s); it is left as it is and the run resumes "
-                "from the previous checkpoint\n", path, lc_error_msg());
+        /* kept (renamed, so that neither this resume's own save of that step nor a later --resume trips on it) */
+        char aside[4300];
+        snprintf(aside, sizeof aside, "%s.corrupt", path);
+        int moved = access(aside, F_OK) != 0 && rename(path, aside) == 0;
+        fprintf(stderr, "lorac: warning: %s is corrupt or unreadable (%s); %s%s; resuming from the previous "
+                "checkpoint\n", path, lc_error_msg(), moved ? "kept as " : "left as it is", moved ? aside : "");
     }
     lc_errorf(LC_ERR_FORMAT, "--resume: no checkpoint in %s can be read (each is reported above)", dir);
     return -1;

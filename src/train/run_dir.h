@@ -18,8 +18,8 @@
 lc_status lc_run_dir_claim(const char *dir, int resume, int overwrite, int quiet, int *lock_fd);
 
 /* The newest checkpoint-<step>.h5 in dir whose metadata reads back: a
- * truncated, garbage or directory "checkpoint" is reported on stderr and the
- * previous one taken. -1 (with an error naming dir) when none loads. */
+ * truncated, garbage or directory "checkpoint" is reported on stderr, kept
+ * as "<name>.corrupt" (never deleted) and the previous one taken. -1 (with an error naming dir) when none loads. */
 int64_t lc_run_dir_resume_step(const char *dir);
 
 #endif
