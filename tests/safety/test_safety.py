@@ -558,7 +558,10 @@ if __name__ == "__main__":
             continue
         print(f"--- case {name}", flush=True)
         t0 = time.time()
-        fn()
+        try:
+            fn()
+        except (subprocess.TimeoutExpired, subprocess.CalledProcessError, OSError, ValueError, KeyError) as e:
+            check(False, f"{name} raised {type(e).__name__}: {e}")
         ran += 1
         print(f"    ({time.time() - t0:.1f} s)", flush=True)
     print(f"{ran} cases, {checks} checks, {failures} failed")
