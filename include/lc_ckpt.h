@@ -135,12 +135,15 @@ lc_status lc_ckpt_read(lc_ckpt **out, const char *path);
  * `key` on the object `name` ("" = root). For datasets, ndim >= 0 is the
  * required rank and shape (checked before anything is read: LC_ERR_MISMATCH
  * naming file, dataset, expected and found); ndim -1 accepts any shape up to
- * LC_CKPT_NAMED_MAX_BYTES. */
+ * LC_CKPT_NAMED_MAX_BYTES. `kind` is the dataset's required kind (its HDF5
+ * type class is checked before reading: float for F32, integer for I64 /
+ * U64 / BYTES, string for STRING); LC_CKPT_OTHER accepts any. */
 typedef struct {
     const char *name;
     const char *key;
     int ndim;
     int64_t shape[LC_CKPT_MAX_DIMS];
+    lc_ckpt_kind kind;
 } lc_ckpt_want;
 #define LC_CKPT_NAMED_MAX_BYTES ((size_t)1 << 30)
 

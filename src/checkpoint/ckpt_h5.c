@@ -834,7 +834,27 @@ static int named_exists(hid_t fid, const char *name) {
     }
 }
 
-/* The dataset's rank and shape against w (before reading). */
+static int kind_matches(lc_ckpt_kind k, H5T_class_t cls) {
+    switch (k) {
+    case LC_CKPT_F32: return cls == H5T_FLOAT;
+    case LC_CKPT_I64:
+    case LC_CKPT_U64:
+    case LC_CKPT_BYTES: return cls == H5T_INTEGER;
+    case LC_CKPT_STRING: return cls == H5T_STRING;
+    default: return 1;
+    }
+}
+
+static const char *kind_word(lc_ckpt_kind k) {
+    return k == LC_CKPT_F32 ? "floats" : k == LC_CKPT_STRING ? "a string" : "integers";
+}
+
+static const char *class_word(H5T_class_t cls) {
+    return cls == H5T_FLOAT ? "floats" : cls == H5T_INTEGER ? "integers" : cls == H5T_STRING ? "strings"
+                                                                                              : class_name(cls);
+}
+
+/* The dataset's rank, shape and type class against w (before reading). */
 static lc_status named_check_shape(const rctx *r, hid_t did, const lc_ckpt_want *w) {
     hid_t space = H5Dget_space(did), type = H5Dget_type(did);
     lc_status st = LC_OK;
@@ -863,6 +883,9 @@ static lc_status named_check_shape(const rctx *r, hid_t did, const lc_ckpt_want 
                          (unsigned long long)dims[d]);
             st = lc_errorf(LC_ERR_MISMATCH, "%s: dataset '%s' has shape (%s), expected (%s)", r->path, w->name, got,
                            exp);
+        } else if (!kind_matches(w->kind, H5Tget_class(type))) {
+            st = lc_errorf(LC_ERR_FORMAT, "%s: dataset '%s' is stored as %s, expected %s", r->path, w->name,
+                           class_word(H5Tget_class(type)), kind_word(w->kind));
         } else if (bytes > (double)LC_CKPT_NAMED_MAX_BYTES) {
             st = lc_errorf(LC_ERR_FORMAT, "%s: dataset '%s' is implausibly large (%.0f bytes)", r->path, w->name,
                            bytes);

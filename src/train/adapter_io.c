@@ -82,19 +82,19 @@ lc_status lc_adapter_save(const char *path, const lc_lora *lora, const lc_model 
 }
 
 /* The metadata every adapter file defines (docs/formats.md), opened by name. */
+#define ATTR(obj, key) {obj, key, 0, {0}, LC_CKPT_OTHER}
 static const lc_ckpt_want META[] = {
-    {"", "format", 0, {0}},           {"", "format_version", 0, {0}},     {"", "step", 0, {0}},
-    {"adapter", "r", 0, {0}},         {"adapter", "lora_alpha", 0, {0}},  {"adapter", "scaling", 0, {0}},
-    {"adapter", "use_rslora", 0, {0}}, {"adapter", "lora_dropout", 0, {0}},
-    {"adapter", "target_modules", 0, {0}}, {"adapter", "init_lora_weights", 0, {0}},
-    {"adapter", "num_layers", 0, {0}}, {"base", "identity", 0, {0}},     {"base", "architecture", 0, {0}},
-    {"base", "source", 0, {0}},       {"base", "vocab_size", 0, {0}},     {"base", "hidden_size", 0, {0}},
-    {"base", "intermediate_size", 0, {0}}, {"base", "num_hidden_layers", 0, {0}},
-    {"base", "num_attention_heads", 0, {0}}, {"base", "num_key_value_heads", 0, {0}},
-    {"base", "head_dim", 0, {0}},     {"tokenizer", "chat_template", 0, {0}},
-    {"state", "best_valid_loss", 0, {0}}, {"state", "elapsed_s", 0, {0}},
-    {"state/counters", NULL, 1, {8}}, {"state/epoch_rng", NULL, 1, {4}},
+    ATTR("", "format"),              ATTR("", "format_version"),          ATTR("", "step"),
+    ATTR("adapter", "r"),            ATTR("adapter", "lora_alpha"),       ATTR("adapter", "scaling"),
+    ATTR("adapter", "use_rslora"),   ATTR("adapter", "lora_dropout"),     ATTR("adapter", "target_modules"),
+    ATTR("adapter", "init_lora_weights"), ATTR("adapter", "num_layers"),  ATTR("base", "identity"),
+    ATTR("base", "architecture"),    ATTR("base", "source"),              ATTR("base", "vocab_size"),
+    ATTR("base", "hidden_size"),     ATTR("base", "intermediate_size"),   ATTR("base", "num_hidden_layers"),
+    ATTR("base", "num_attention_heads"), ATTR("base", "num_key_value_heads"), ATTR("base", "head_dim"),
+    ATTR("tokenizer", "chat_template"), ATTR("state", "best_valid_loss"), ATTR("state", "elapsed_s"),
+    {"state/counters", NULL, 1, {8}, LC_CKPT_I64}, {"state/epoch_rng", NULL, 1, {4}, LC_CKPT_U64},
 };
+#undef ATTR
 
 static lc_status read_meta(lc_ckpt **c, const char *path) {
     *c = NULL;
@@ -186,13 +186,14 @@ static lc_status read_tensors(lc_ckpt **c, const char *path, const lc_lora *lora
             for (int isB = 0; isB < 2; isB++) {
                 strcpy(names[n], "adapter/");
                 lc_lora_tensor_name(names[n] + 8, sizeof names[n] - 8, l, (lc_lora_target)t, isB);
-                w[n] = (lc_ckpt_want){names[n], NULL, 2, {isB ? p->out : lora->cfg.r, isB ? lora->cfg.r : p->in}};
+                w[n] = (lc_ckpt_want){names[n], NULL, 2, {isB ? p->out : lora->cfg.r, isB ? lora->cfg.r : p->in},
+                                      LC_CKPT_F32};
                 n++;
             }
         }
     if (with_state) {
-        w[n++] = (lc_ckpt_want){"optimizer/exp_avg", NULL, 1, {(int64_t)lora->n_params}};
-        w[n++] = (lc_ckpt_want){"optimizer/exp_avg_sq", NULL, 1, {(int64_t)lora->n_params}};
+        w[n++] = (lc_ckpt_want){"optimizer/exp_avg", NULL, 1, {(int64_t)lora->n_params}, LC_CKPT_F32};
+        w[n++] = (lc_ckpt_want){"optimizer/exp_avg_sq", NULL, 1, {(int64_t)lora->n_params}, LC_CKPT_F32};
     }
     st = lc_ckpt_read_named(c, path, w, n);
 done:
@@ -288,7 +289,7 @@ char *lc_adapter_config_yaml(const char *path) {
     lc_ckpt *c = NULL;
     const char *text;
     char *out = NULL;
-    static const lc_ckpt_want W[] = {{"config.yaml", NULL, -1, {0}}};
+    static const lc_ckpt_want W[] = {{"config.yaml", NULL, -1, {0}, LC_CKPT_STRING}};
     if (lc_ckpt_read_named(&c, path, W, 1) == LC_OK && lc_ckpt_get_string(c, "config.yaml", &text) == LC_OK)
         out = strdup(text);
     lc_ckpt_free(c);
