@@ -264,6 +264,10 @@ static int write_all(lc_gguf_writer *w, FILE *f) {
     uint64_t done = 0;
     for (int64_t i = 0; i < w->n_tensors; i++) {
         const wtensor *t = &w->tensors[i];
+        if (lc_interrupt_pending()) { /* Ctrl-C / SIGTERM: the temp file is removed, nothing renamed */
+            errno = EINTR;
+            return -1;
+        }
         if (write_zeros(f, t->offset - done)) return -1;
         if (t->nbytes && fwrite(t->data, 1, (size_t)t->nbytes, f) != t->nbytes) return -1;
         done = t->offset + t->nbytes;
