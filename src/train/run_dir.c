@@ -106,8 +106,7 @@ lc_status lc_run_dir_claim(const char *dir, int resume, int overwrite, int quiet
     }
     int n = s.n_saved + s.n_own;
     if ((st = scan(dir, &s, 1))) return st;
-    if (!quiet) fprintf(stderr, "lorac: --overwrite: deleted the previous run's files in %s\n", dir);
-    (void)n;
+    if (!quiet) fprintf(stderr, "lorac: --overwrite: deleted the previous run's %d file(s) in %s\n", n - 1, dir);
     return LC_OK;
 }
 
