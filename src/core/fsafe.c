@@ -45,7 +45,7 @@ lc_status lc_fs_refuse_input(const char *out, const char *const *inputs, const c
         int hit = (have_o && same_inode(&o, &in)) || (have_ol && same_inode(&ol, &in));
         if (!hit && S_ISDIR(in.st_mode) && have_o && S_ISREG(o.st_mode)) hit = dir_holds(inputs[i], &o);
         if (hit)
-            return lc_errorf(LC_ERR_ARG, "%s is %s (%s): refusing to overwrite an input; choose another --out", out,
+            return lc_errorf(LC_ERR_ARG, "%s is %s (%s): refusing to overwrite an input; choose another output path", out,
                              role, inputs[i]);
     }
     return LC_OK;

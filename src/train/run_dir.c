@@ -1,8 +1,8 @@
 /*
  * run_dir.c — a training run's directory: the lock (one writer at a time),
  * the refusal to mix two runs in one out_dir (or, with --overwrite, the
- * removal of the previous run's own files), and the newest checkpoint that
- * actually loads for --resume.
+ * removal of the previous run's own files — never anyone else's), and the
+ * newest checkpoint that actually loads for --resume.
  */
 #include "run_dir.h"
 
@@ -59,8 +59,7 @@ static void describe_run(const char *dir, char *out, size_t size) {
 }
 
 typedef struct {
-    int n_saved, n_own;
-    char foreign[256];
+    int n_saved, n_own; /* files of a run: saved state, and the rest */
 } dir_scan;
 
 static lc_status scan(const char *dir, dir_scan *s, int delete_own) {
@@ -73,7 +72,6 @@ static lc_status scan(const char *dir, dir_scan *s, int delete_own) {
     while ((e = readdir(d)) && !st) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         int k = run_file_kind(e->d_name);
-        if (!k && !s->foreign[0]) snprintf(s->foreign, sizeof s->foreign, "%s", e->d_name);
         s->n_saved += k == 2;
         s->n_own += k == 1;
         if (delete_own && k && strcmp(e->d_name, LC_FS_LOCK_NAME)) {
@@ -85,16 +83,28 @@ static lc_status scan(const char *dir, dir_scan *s, int delete_own) {
     return st;
 }
 
-lc_status lc_run_dir_claim(const char *dir, int resume, int overwrite, int quiet, int *lock_fd) {
+/* None of the files a run writes in dir is one of its inputs. */
+static lc_status refuse_inputs(const lc_train_config *cfg) {
+    static const char *const OUT[] = {"config.yaml", "metrics.jsonl", "metrics.csv", "best.h5", "adapter.h5"};
+    const char *in[5] = {cfg->model, cfg->tokenizer, cfg->data, cfg->valid_data, cfg->test_data};
+    const char *role[5] = {"the model", "the tokenizer", "the training data", "the validation data", "the test data"};
+    char path[4200];
+    for (size_t k = 0; k < sizeof OUT / sizeof OUT[0]; k++) {
+        snprintf(path, sizeof path, "%s/%s", cfg->out_dir, OUT[k]);
+        lc_status st = lc_fs_refuse_input(path, in, role, 5);
+        if (st) return lc_error_wrap(st, "out_dir");
+    }
+    return LC_OK;
+}
+
+lc_status lc_run_dir_claim(const lc_train_config *cfg, int resume, int quiet, int *lock_fd) {
+    const char *dir = cfg->out_dir;
     lc_status st = lc_fs_mkdir_p(dir);
-    if (st || (st = lc_fs_lock_dir(dir, "train", lock_fd)) || resume) return st;
+    if (st || (st = lc_fs_lock_dir(dir, "train", lock_fd)) || (st = refuse_inputs(cfg)) || resume) return st;
     dir_scan s;
     if ((st = scan(dir, &s, 0))) return st;
-    if (s.foreign[0])
-        return lc_errorf(LC_ERR_IO, "out_dir %s holds files lorac did not write ('%s'); lorac never deletes those: "
-                         "choose a new or empty out_dir", dir, s.foreign);
-    if (!s.n_saved) return LC_OK; /* empty, or a run stopped before its first save */
-    if (!overwrite) {
+    if (!s.n_saved) return LC_OK; /* empty, foreign files only, or a run stopped before its first save */
+    if (!cfg->overwrite) {
         char what[700];
         describe_run(dir, what, sizeof what);
         int64_t step = lc_ckpt_newest_step(dir, "checkpoint");

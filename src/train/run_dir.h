@@ -9,13 +9,16 @@
 #include <stdint.h>
 
 #include "lc_common.h"
+#include "lc_config.h"
 
-/* Create dir, take its lock (held in *lock_fd until closed) and, for a new
- * run (resume 0), refuse a directory holding another run's saved state
- * (checkpoint-N.h5, best.h5, adapter.h5) or files lorac did not write;
- * with overwrite the previous run's own files are deleted first (never
- * foreign ones). The errors name the existing run and say what to do. */
-lc_status lc_run_dir_claim(const char *dir, int resume, int overwrite, int quiet, int *lock_fd);
+/* Create cfg->out_dir, take its lock (held in *lock_fd until closed),
+ * refuse when a file the run writes there is one of its inputs (model,
+ * tokenizer, data files: device + inode) and, for a new run (resume 0),
+ * refuse a directory holding another run's saved state (checkpoint-N.h5,
+ * best.h5, adapter.h5) unless cfg->overwrite, which deletes that run's own
+ * files first. Files lorac does not write are never touched. The errors
+ * name the existing run and say what to do. */
+lc_status lc_run_dir_claim(const lc_train_config *cfg, int resume, int quiet, int *lock_fd);
 
 /* The newest checkpoint-<step>.h5 in dir whose metadata reads back: a
  * truncated, garbage or directory "checkpoint" is reported on stderr, kept

@@ -711,7 +711,7 @@ lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int
     if ((st = check_one_pass(&R))) goto done;
     int threads = lc_threads_init(cfg->threads);
     for (int k = 0; k < K; k++) {
-        if ((st = lc_run_dir_claim(cfgs[k].out_dir, resume, cfgs[k].overwrite, quiet, &R.tr[k].lock_fd))) goto done;
+        if ((st = lc_run_dir_claim(&cfgs[k], resume, quiet, &R.tr[k].lock_fd))) goto done;
         lc_ckpt_cleanup_temp(cfgs[k].out_dir, NULL);
     }
     if ((st = lc_base_open(&R.base, cfg->model, cfg->tokenizer))) goto done;

@@ -211,13 +211,16 @@ def case_2():
           "2 second run into the same out_dir: refused, names the run and suggests --resume")
     check(sha(f"{d}/run/checkpoint-3.h5") == s3, "2 the first run's files are untouched")
     w(f"{d}/run/mine.txt", "x")
-    p = run("train", "--config", cfg, "--quiet", "--overwrite")
-    check(p.returncode == 1 and "mine.txt" in p.stderr and os.path.exists(f"{d}/run/checkpoint-3.h5"),
-          "2 --overwrite with a foreign file there: refused, nothing deleted")
-    os.unlink(f"{d}/run/mine.txt")
     p = run("train", "--config", cfg, "--quiet", "--overwrite", "--max_steps", "2")
     check(p.returncode == 0 and not os.path.exists(f"{d}/run/checkpoint-3.h5") and
           os.path.exists(f"{d}/run/checkpoint-2.h5"), "2 --overwrite: the old run is deleted, the new one trains")
+    check(open(f"{d}/run/mine.txt").read() == "x", "2 --overwrite never deletes a file lorac did not write")
+    os.makedirs(f"{d}/run2")
+    inside = data16(f"{d}/run2/metrics.jsonl")
+    s0 = sha(inside)
+    p = run("train", "--config", config(f"{d}/run2.yaml", f"{d}/run2", inside), "--quiet")
+    check(p.returncode == 1 and "training data" in p.stderr and sha(inside) == s0,
+          "2 data stored as out_dir/metrics.jsonl: refused, the data intact")
 
 
 def case_3():
