@@ -126,6 +126,8 @@ lc_status lc_ckpt_set_attr_f64(lc_ckpt *c, const char *object, const char *key, 
 lc_status lc_ckpt_write(const lc_ckpt *c, const char *path);
 
 /* Load every dataset and attribute of an HDF5 file into a new container
+ * (for trusted files: tests, tools; lorac's readers of adapters use
+ * lc_ckpt_read_named, which never walks the file's links)
  * (*out NULL on failure). Datasets of types lorac does not read are listed as
  * LC_CKPT_OTHER. Errors: LC_ERR_IO (cannot open), LC_ERR_FORMAT (not HDF5,
  * truncated, unreadable object, too many dimensions), LC_ERR_NOMEM. */

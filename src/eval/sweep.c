@@ -335,6 +335,20 @@ static lc_status write_summary(const lc_sweep_result *res, const char *out_dir) 
     return write_json_atomic(root, path);
 }
 
+/* None of the summary files is one of the sweep's inputs (device + inode). */
+static lc_status refuse_inputs(const lc_train_config *base, const char *out_dir) {
+    static const char *const OUT[] = {"summary.csv", "summary.json", "curves.svg"};
+    const char *in[5] = {base->model, base->tokenizer, base->data, base->valid_data, base->test_data};
+    const char *role[5] = {"the model", "the tokenizer", "the training data", "the validation data", "the test data"};
+    char path[1200];
+    for (size_t k = 0; k < sizeof OUT / sizeof OUT[0]; k++) {
+        snprintf(path, sizeof path, "%s/%s", out_dir, OUT[k]);
+        lc_status st = lc_fs_refuse_input(path, in, role, 5);
+        if (st) return st;
+    }
+    return LC_OK;
+}
+
 lc_status lc_sweep_run(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes, const char *out_dir,
                        int one_pass, int quiet, lc_sweep_result *res) {
     memset(res, 0, sizeof *res);
@@ -348,6 +362,7 @@ lc_status lc_sweep_run(const lc_train_config *base, const lc_sweep_axis *axes, i
     if (st) return st;
     if (mkdir(out_dir, 0755) && errno != EEXIST)
         return lc_errorf(LC_ERR_IO, "cannot create %s: %s", out_dir, strerror(errno));
+    if ((st = refuse_inputs(base, out_dir))) return st;
     res->n_axes = n_axes;
     memcpy(res->axes, axes, (size_t)n_axes * sizeof *axes);
     int n = 1;
