@@ -635,6 +635,10 @@ int cli_chat(int argc, char **argv) {
         }
         if (convo_add(&c, "assistant", reply)) rc = 1;
         free(reply);
+        if (lc_interrupt_pending()) { /* Ctrl-C during a reply stops the reply; at the prompt it ends the chat */
+            lc_interrupt_reset();
+            fprintf(stderr, "(reply stopped)\n");
+        }
     }
     free(line);
     convo_clear(&c, 0);

@@ -159,7 +159,8 @@ lc_status lc_fs_mkdir_parents(const char *path) {
     while (slash && slash > buf && slash[-1] == '/') slash--;
     if (!slash || slash == buf) return LC_OK;
     *slash = 0;
-    return lc_fs_mkdir_p(buf);
+    lc_status st = lc_fs_mkdir_p(buf);
+    return st ? lc_error_wrap(st, "%s", path) : LC_OK;
 }
 
 lc_status lc_fs_lock_dir(const char *dir, const char *what, int *fd_out) {
