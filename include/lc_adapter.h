@@ -54,7 +54,16 @@ lc_status lc_adapter_save(const char *path, const lc_lora *lora, const lc_model 
                           const char *chat_template, const lc_train_state *state,
                           const char *config_yaml);
 
-/* Read the metadata of an adapter file without loading tensors. */
+/* The largest |scale| accepted after "--adapter PATH:" (an adapter applied
+ * 1000 times over is a typo, not a use). */
+#define LC_ADAPTER_MAX_MULT 1000.0
+/* LC_ERR_ARG naming spec unless mult is finite and |mult| <= LC_ADAPTER_MAX_MULT. */
+lc_status lc_adapter_check_mult(const char *spec, double mult);
+
+/* Read the metadata of an adapter file without loading tensors. Every
+ * object is opened by the name the format defines (no walk over the file's
+ * links); r, lora_alpha and scaling must be finite and in range
+ * (LC_ERR_FORMAT / LC_ERR_NUMERIC naming the file and the key). */
 lc_status lc_adapter_read_info(const char *path, lc_adapter_info *info);
 
 /* Load an adapter for `base` into *lora (allocated here, as lc_lora_init).

@@ -126,10 +126,37 @@ lc_status lc_ckpt_set_attr_f64(lc_ckpt *c, const char *object, const char *key, 
 lc_status lc_ckpt_write(const lc_ckpt *c, const char *path);
 
 /* Load every dataset and attribute of an HDF5 file into a new container
+ * (for trusted files: tests, tools; lorac's readers of adapters use
+ * lc_ckpt_read_named, which never walks the file's links)
  * (*out NULL on failure). Datasets of types lorac does not read are listed as
  * LC_CKPT_OTHER. Errors: LC_ERR_IO (cannot open), LC_ERR_FORMAT (not HDF5,
  * truncated, unreadable object, too many dimensions), LC_ERR_NOMEM. */
 lc_status lc_ckpt_read(lc_ckpt **out, const char *path);
+
+/* One object for lc_ckpt_read_named: a dataset (key NULL) or an attribute
+ * `key` on the object `name` ("" = root). For datasets, ndim >= 0 is the
+ * required rank and shape (checked before anything is read: LC_ERR_MISMATCH
+ * naming file, dataset, expected and found); ndim -1 accepts any shape up to
+ * LC_CKPT_NAMED_MAX_BYTES. `kind` is the dataset's required kind (its HDF5
+ * type class is checked before reading: float for F32, integer for I64 /
+ * U64 / BYTES, string for STRING); LC_CKPT_OTHER accepts any. */
+typedef struct {
+    const char *name;
+    const char *key;
+    int ndim;
+    int64_t shape[LC_CKPT_MAX_DIMS];
+    lc_ckpt_kind kind;
+} lc_ckpt_want;
+#define LC_CKPT_NAMED_MAX_BYTES ((size_t)1 << 30)
+
+/* Load only the listed objects of an untrusted file, each opened by its
+ * name (no iteration over the file's links or attributes). Objects that do
+ * not exist are skipped (the getters then name what is missing). *c NULL:
+ * a new container is made; else the objects are added to *c (already
+ * present ones skipped), so a reader can look at metadata first and then
+ * ask for tensors whose shapes it derived from it. On failure a container
+ * made here is freed and *c is NULL; one passed in is kept. */
+lc_status lc_ckpt_read_named(lc_ckpt **c, const char *path, const lc_ckpt_want *want, size_t n);
 
 /* The file a container was read from, or "<new checkpoint>". */
 const char *lc_ckpt_source(const lc_ckpt *c);
@@ -185,6 +212,8 @@ lc_status lc_ckpt_prune(const char *dir, const char *prefix, int keep_last, int 
 /* The highest <step> of the files "<prefix>-<step>.h5" in `dir`, or -1 when
  * there is none (or dir cannot be listed). */
 int64_t lc_ckpt_newest_step(const char *dir, const char *prefix);
+/* The highest <step> below `below` (the next older checkpoint), or -1. */
+int64_t lc_ckpt_step_before(const char *dir, const char *prefix, int64_t below);
 
 /* Remove leftover "<name>.tmp.<pid>" files in `dir` from writers that died
  * (crash, SIGKILL) before renaming. Files whose <pid> is a live process other

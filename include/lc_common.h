@@ -91,6 +91,16 @@ static inline float lc_hash_uniform(uint64_t seed, uint64_t counter) {
 /* A float is finite (not NaN, not inf). */
 int lc_all_finite(const float *x, size_t n);
 
+/* Interrupts (Ctrl-C, SIGTERM): the CLI's signal handler calls
+ * lc_interrupt_raise(sig) (async-signal-safe); every long phase (load,
+ * tokenise, validate, eval, generate, merge) polls lc_interrupt_check, which
+ * returns LC_ERR_INTERRUPTED "interrupted (SIGINT) while <what>" once a
+ * signal has arrived, so the phase unwinds without writing anything. */
+void lc_interrupt_raise(int sig);
+int lc_interrupt_pending(void);          /* the signal number, or 0 */
+lc_status lc_interrupt_check(const char *what);
+void lc_interrupt_reset(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -88,6 +88,8 @@ typedef struct {
     int max_nan_steps;                /* consecutive non-finite steps tolerated (skipped) */
     int threads;                      /* 0 = OMP_NUM_THREADS or all cores */
     int log_every;                    /* optimiser steps */
+    /* --- not a config key (never saved): `lorac train --overwrite` --- */
+    int overwrite;                    /* delete a previous run's files in out_dir first */
 } lc_train_config;
 
 /* The documented defaults (see docs/cli.md). model and data are "". */

@@ -77,6 +77,7 @@ typedef struct {
     lc_dtype hf_dtype;           /* F32 / F16 / BF16 */
     lc_dtype gguf_type;          /* F32 / F16 / BF16 / Q8_0 / Q4_0 / Q4_1 */
     int allow_other_base;        /* skip the base identity check (tests, expert use) */
+    int force;                   /* replace an existing out_path that is not a GGUF file */
 } lc_merge_params;
 
 lc_merge_params lc_merge_default_params(void); /* F32 outputs, no adapters */

@@ -134,14 +134,17 @@ fail:
     return st;
 }
 
-int64_t lc_ckpt_newest_step(const char *dir, const char *prefix) {
+int64_t lc_ckpt_newest_step(const char *dir, const char *prefix) { return lc_ckpt_step_before(dir, prefix, INT64_MAX); }
+
+int64_t lc_ckpt_step_before(const char *dir, const char *prefix, int64_t below) {
     int64_t best = -1;
     DIR *d = dir && prefix ? opendir(dir) : NULL;
     if (!d) return -1;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         unsigned long long step;
-        if (parse_step_name(de->d_name, prefix, &step) && step <= INT64_MAX && (int64_t)step > best)
+        if (parse_step_name(de->d_name, prefix, &step) && step <= INT64_MAX && (int64_t)step > best &&
+            (int64_t)step < below)
             best = (int64_t)step;
     }
     closedir(d);

@@ -1,10 +1,12 @@
 /*
  * ckpt_h5.c — lc_ckpt to and from HDF5 files (serial HDF5 C API, 1.10+).
  *
- * Write: finiteness check of every float tensor, then "<path>.tmp.<pid>"
- * with groups and datasets (numeric ones above LC_CKPT_COMPRESS_MIN_BYTES
- * chunked + shuffle + deflate), attributes, flush + close, and
- * lc_ckpt__commit (fsync, rename, fsync dir). Timestamps are not recorded,
+ * Write: finiteness check of every float tensor, then the whole file is
+ * built in memory with HDF5's core driver (groups, datasets — numeric ones
+ * above LC_CKPT_COMPRESS_MIN_BYTES chunked + shuffle + deflate —,
+ * attributes), every HDF5 id closed, and the image written by us to
+ * "<path>.tmp.<pid>" (O_NOFOLLOW) and committed by lc_ckpt__commit (fsync,
+ * rename, fsync dir): a full disk is an ordinary write(2) error. Timestamps are not recorded,
  * so the same container always gives the same bytes.
  * Read: every hard-linked group and dataset (H5Lvisit, name order) and the
  * attributes of each, converted to the lc_ckpt kinds.
@@ -70,6 +72,7 @@ static void close_ids(hid_t *ids, int n) {
         case H5I_DATASET: H5Dclose(ids[i]); break;
         case H5I_ATTR: H5Aclose(ids[i]); break;
         case H5I_GROUP: H5Gclose(ids[i]); break;
+        case H5I_FILE: H5Fclose(ids[i]); break;
         default: H5Oclose(ids[i]); break;
         }
         ids[i] = -1;
@@ -309,6 +312,122 @@ static lc_status write_all(const wctx *w, const lc_ckpt *c) {
     return LC_OK;
 }
 
+/* Bob Jenkins' lookup3 hashlittle (public domain), as HDF5 checksums
+ * metadata with it (H5_checksum_lookup3, initval 0). */
+#define LK_ROT(x, k) (((x) << (k)) | ((x) >> (32 - (k))))
+static uint32_t lookup3(const uint8_t *k, size_t length) {
+    uint32_t a, b, c;
+    a = b = c = 0xdeadbeef + (uint32_t)length;
+    while (length > 12) {
+        a += k[0] + ((uint32_t)k[1] << 8) + ((uint32_t)k[2] << 16) + ((uint32_t)k[3] << 24);
+        b += k[4] + ((uint32_t)k[5] << 8) + ((uint32_t)k[6] << 16) + ((uint32_t)k[7] << 24);
+        c += k[8] + ((uint32_t)k[9] << 8) + ((uint32_t)k[10] << 16) + ((uint32_t)k[11] << 24);
+        a -= c; a ^= LK_ROT(c, 4);  c += b;
+        b -= a; b ^= LK_ROT(a, 6);  a += c;
+        c -= b; c ^= LK_ROT(b, 8);  b += a;
+        a -= c; a ^= LK_ROT(c, 16); c += b;
+        b -= a; b ^= LK_ROT(a, 19); a += c;
+        c -= b; c ^= LK_ROT(b, 4);  b += a;
+        length -= 12;
+        k += 12;
+    }
+    switch (length) { /* the last block: all cases fall through */
+    case 12: c += (uint32_t)k[11] << 24; /* fall through */
+    case 11: c += (uint32_t)k[10] << 16; /* fall through */
+    case 10: c += (uint32_t)k[9] << 8;   /* fall through */
+    case 9: c += k[8];                   /* fall through */
+    case 8: b += (uint32_t)k[7] << 24;   /* fall through */
+    case 7: b += (uint32_t)k[6] << 16;   /* fall through */
+    case 6: b += (uint32_t)k[5] << 8;    /* fall through */
+    case 5: b += k[4];                   /* fall through */
+    case 4: a += (uint32_t)k[3] << 24;   /* fall through */
+    case 3: a += (uint32_t)k[2] << 16;   /* fall through */
+    case 2: a += (uint32_t)k[1] << 8;    /* fall through */
+    case 1: a += k[0]; break;
+    case 0: return c;
+    }
+    c ^= b; c -= LK_ROT(b, 14);
+    a ^= c; a -= LK_ROT(c, 11);
+    b ^= a; b -= LK_ROT(a, 25);
+    c ^= b; c -= LK_ROT(b, 16);
+    a ^= c; a -= LK_ROT(c, 4);
+    b ^= a; b -= LK_ROT(a, 14);
+    c ^= b; c -= LK_ROT(b, 24);
+    return c;
+}
+
+/* HDF5 1.10's H5Fget_file_image clears the superblock's file-consistency
+ * flags in the copy but keeps the checksum computed with them set, so the
+ * image would not open again. Superblock v2/v3 (what libver >= 1.8 writes):
+ * 12 bytes + 4 addresses of `sizeof_addr` bytes, then the lookup3 checksum. */
+static lc_status fix_superblock(uint8_t *img, size_t size, const char *path) {
+    static const uint8_t sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    if (size < 12 || memcmp(img, sig, 8))
+        return lc_errorf(LC_ERR_IO, "writing %s: the HDF5 image has no superblock", path);
+    if (img[8] < 2) return LC_OK; /* v0/v1: no checksum */
+    size_t off = 12 + 4 * (size_t)img[9];
+    if (off + 4 > size) return lc_errorf(LC_ERR_IO, "writing %s: the HDF5 image is truncated", path);
+    uint32_t sum = lookup3(img, off);
+    for (int i = 0; i < 4; i++) img[off + (size_t)i] = (uint8_t)(sum >> (8 * i));
+    return LC_OK;
+}
+
+/* Build the whole file in memory (HDF5's core driver, no backing store):
+ * HDF5 never touches the disk, so a full disk cannot leave a file open
+ * inside the library. *image (malloc'd) and *size receive the bytes. */
+static lc_status build_image(const lc_ckpt *c, const char *path, void **image, size_t *size) {
+    enum { FAPL, FCPL, GCPL, FILE_ID, NIDS };
+    hid_t ids[NIDS] = {-1, -1, -1, -1};
+    lc_status st = LC_OK;
+    *image = NULL;
+    ids[FAPL] = H5Pcreate(H5P_FILE_ACCESS);
+    ids[FCPL] = H5Pcreate(H5P_FILE_CREATE);
+    ids[GCPL] = H5Pcreate(H5P_GROUP_CREATE);
+    if (ids[FAPL] < 0 || ids[FCPL] < 0 || ids[GCPL] < 0 ||
+        H5Pset_fapl_core(ids[FAPL], 1 << 20, 0) < 0 ||
+        H5Pset_fclose_degree(ids[FAPL], H5F_CLOSE_STRONG) < 0 ||
+        /* 1.8+ object headers: attributes over 64 KiB (chat templates) fit */
+        H5Pset_libver_bounds(ids[FAPL], H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0 ||
+        H5Pset_obj_track_times(ids[FCPL], 0) < 0 || H5Pset_obj_track_times(ids[GCPL], 0) < 0) {
+        st = h5_fail(LC_ERR_IO, "writing %s: HDF5 property lists", path);
+        goto done;
+    }
+    ids[FILE_ID] = H5Fcreate(path, H5F_ACC_TRUNC, ids[FCPL], ids[FAPL]);  /* in memory only */
+    if (ids[FILE_ID] < 0) {
+        st = h5_fail(LC_ERR_IO, "writing %s: cannot create the HDF5 image", path);
+        goto done;
+    }
+    wctx w = {ids[FILE_ID], ids[GCPL], path, H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0};
+    if ((st = write_all(&w, c))) goto done;
+    ssize_t n = H5Fflush(ids[FILE_ID], H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(ids[FILE_ID], NULL, 0);
+    if (n <= 0 || !(*image = malloc((size_t)n)) || H5Fget_file_image(ids[FILE_ID], *image, (size_t)n) != n) {
+        st = *image || n <= 0 ? h5_fail(LC_ERR_IO, "writing %s: cannot get the HDF5 file image", path)
+                              : lc_errorf(LC_ERR_NOMEM, "writing %s: out of memory (%zd bytes)", path, n);
+        goto done;
+    }
+    *size = (size_t)n;
+    st = fix_superblock(*image, *size, path);
+done:
+    close_ids(ids, NIDS);  /* every id, the file included, on every path */
+    if (st) {
+        free(*image);
+        *image = NULL;
+    }
+    return st;
+}
+
+static int write_full(int fd, const void *data, size_t n) {
+    const char *p = data;
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
 lc_status lc_ckpt_write(const lc_ckpt *c, const char *path) {
     if (!c || !path || !path[0])
         return lc_errorf(LC_ERR_ARG, "lc_ckpt_write: NULL checkpoint or empty path");
@@ -318,64 +437,34 @@ lc_status lc_ckpt_write(const lc_ckpt *c, const char *path) {
     lc_status st = check_finite(c);  /* before anything touches the disk */
     if (st) return lc_error_wrap(st, "%s", path);
     h5_quiet();
-
-    enum { FAPL, FCPL, GCPL, FILE_ID, NIDS };
-    hid_t ids[NIDS] = {-1, -1, -1, -1};
     char *tmp = malloc(plen + 32);
     if (!tmp) return lc_errorf(LC_ERR_NOMEM, "writing %s: out of memory", path);
     snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-
-    /* Create the temp file ourselves first: a clean OS error message for
-     * unwritable or missing directories. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    /* The temp file first: a clean OS error for unwritable or missing
+     * directories before any work. A stale temp of ours (or a symlink
+     * planted there) is removed, never followed. */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
-        st = lc_errorf(LC_ERR_IO, "cannot create checkpoint temp file %s: %s", tmp,
-                       strerror(errno));
+        st = lc_errorf(LC_ERR_IO, "cannot create checkpoint temp file %s: %s", tmp, strerror(errno));
         free(tmp);
         return st;
     }
-    close(fd);
-
-    ids[FAPL] = H5Pcreate(H5P_FILE_ACCESS);
-    ids[FCPL] = H5Pcreate(H5P_FILE_CREATE);
-    ids[GCPL] = H5Pcreate(H5P_GROUP_CREATE);
-    if (ids[FAPL] < 0 || ids[FCPL] < 0 || ids[GCPL] < 0 ||
-        H5Pset_fclose_degree(ids[FAPL], H5F_CLOSE_STRONG) < 0 ||
-        /* 1.8+ object headers: attributes over 64 KiB (chat templates) fit */
-        H5Pset_libver_bounds(ids[FAPL], H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0 ||
-        H5Pset_obj_track_times(ids[FCPL], 0) < 0 || H5Pset_obj_track_times(ids[GCPL], 0) < 0) {
-        st = h5_fail(LC_ERR_IO, "writing %s: HDF5 property lists", path);
-        goto fail;
+    void *image = NULL;
+    size_t size = 0;
+    st = build_image(c, path, &image, &size);
+    int bad = st ? 1 : write_full(fd, image, size);
+    int err = errno;
+    if (close(fd) != 0 && !bad) bad = 1, err = errno;
+    if (bad) {
+        unlink(tmp);
+        if (!st)
+            st = lc_errorf(LC_ERR_IO, "cannot write %s: %s (the previous %s, if any, is untouched)", tmp,
+                           strerror(err), path);
+    } else {
+        st = lc_ckpt__commit(tmp, path);  /* fsync, rename, fsync dir; removes tmp on failure */
     }
-    ids[FILE_ID] = H5Fcreate(tmp, H5F_ACC_TRUNC, ids[FCPL], ids[FAPL]);
-    if (ids[FILE_ID] < 0) {
-        st = h5_fail(LC_ERR_IO, "cannot create HDF5 file %s", tmp);
-        goto fail;
-    }
-    wctx w = {ids[FILE_ID], ids[GCPL], path, H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0};
-    st = write_all(&w, c);
-    if (st) goto fail;
-    if (H5Fflush(ids[FILE_ID], H5F_SCOPE_GLOBAL) < 0) {
-        st = h5_fail(LC_ERR_IO, "cannot flush %s", tmp);
-        goto fail;
-    }
-    hid_t fid = ids[FILE_ID];
-    ids[FILE_ID] = -1;
-    if (H5Fclose(fid) < 0) {
-        st = h5_fail(LC_ERR_IO, "cannot close %s", tmp);
-        goto fail;
-    }
-    close_ids(ids, NIDS);
-    st = lc_ckpt__commit(tmp, path);  /* removes tmp itself on failure */
-    free(tmp);
-    return st;
-fail:
-    if (ids[FILE_ID] >= 0) {
-        H5Fclose(ids[FILE_ID]);
-        ids[FILE_ID] = -1;
-    }
-    close_ids(ids, NIDS);
-    unlink(tmp);
+    free(image);
     free(tmp);
     return st;
 }
@@ -718,5 +807,147 @@ fail:
     if (fid >= 0) H5Fclose(fid);
     if (fapl >= 0) H5Pclose(fapl);
     lc_ckpt_free(c);
+    return st;
+}
+
+/* ====================================================================== */
+/* reading by name (untrusted files)                                      */
+/* ====================================================================== */
+
+/* 1 when every component of `name` exists as a link (an intermediate one
+ * is a group), 0 when one is missing, -1 on an HDF5 error. */
+static int named_exists(hid_t fid, const char *name) {
+    if (!name[0]) return 1;
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", name) >= (int)sizeof buf) return 0;
+    for (char *p = buf;; p++) {
+        int end = *p == 0;
+        if (*p != '/' && !end) continue;
+        *p = 0;
+        htri_t ex = H5Lexists(fid, buf, H5P_DEFAULT);
+        if (ex <= 0) return ex < 0 ? -1 : 0;
+        if (end) return 1;
+        H5O_info_t oi;
+        if (H5Oget_info_by_name(fid, buf, &oi, H5P_DEFAULT) < 0) return -1;
+        if (oi.type != H5O_TYPE_GROUP) return 0;
+        *p = '/';
+    }
+}
+
+static int kind_matches(lc_ckpt_kind k, H5T_class_t cls) {
+    switch (k) {
+    case LC_CKPT_F32: return cls == H5T_FLOAT;
+    case LC_CKPT_I64:
+    case LC_CKPT_U64:
+    case LC_CKPT_BYTES: return cls == H5T_INTEGER;
+    case LC_CKPT_STRING: return cls == H5T_STRING;
+    default: return 1;
+    }
+}
+
+static const char *kind_word(lc_ckpt_kind k) {
+    return k == LC_CKPT_F32 ? "floats" : k == LC_CKPT_STRING ? "a string" : "integers";
+}
+
+static const char *class_word(H5T_class_t cls) {
+    return cls == H5T_FLOAT ? "floats" : cls == H5T_INTEGER ? "integers" : cls == H5T_STRING ? "strings"
+                                                                                              : class_name(cls);
+}
+
+/* The dataset's rank, shape and type class against w (before reading). */
+static lc_status named_check_shape(const rctx *r, hid_t did, const lc_ckpt_want *w) {
+    hid_t space = H5Dget_space(did), type = H5Dget_type(did);
+    lc_status st = LC_OK;
+    int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+    size_t tsize = type >= 0 ? H5Tget_size(type) : 0;
+    hsize_t dims[LC_CKPT_MAX_DIMS] = {0};
+    if (nd < 0 || tsize == 0) {
+        st = h5_fail(LC_ERR_FORMAT, "%s: cannot inspect dataset '%s'", r->path, w->name);
+    } else if (nd > LC_CKPT_MAX_DIMS) {
+        st = lc_errorf(LC_ERR_FORMAT, "%s: dataset '%s' has rank %d (at most %d)", r->path, w->name, nd,
+                       LC_CKPT_MAX_DIMS);
+    } else {
+        H5Sget_simple_extent_dims(space, dims, NULL);
+        double bytes = (double)tsize;
+        int same = w->ndim < 0 || nd == w->ndim;
+        for (int d = 0; d < nd; d++) {
+            bytes *= (double)dims[d];
+            if (w->ndim >= 0 && (hsize_t)w->shape[d] != dims[d]) same = 0;
+        }
+        if (!same) {
+            char exp[160] = "", got[160] = "";
+            for (int d = 0; d < w->ndim; d++)
+                snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%lld", d ? ", " : "", (long long)w->shape[d]);
+            for (int d = 0; d < nd; d++)
+                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", d ? ", " : "",
+                         (unsigned long long)dims[d]);
+            st = lc_errorf(LC_ERR_MISMATCH, "%s: dataset '%s' has shape (%s), expected (%s)", r->path, w->name, got,
+                           exp);
+        } else if (!kind_matches(w->kind, H5Tget_class(type))) {
+            st = lc_errorf(LC_ERR_FORMAT, "%s: dataset '%s' is stored as %s, expected %s", r->path, w->name,
+                           class_word(H5Tget_class(type)), kind_word(w->kind));
+        } else if (bytes > (double)LC_CKPT_NAMED_MAX_BYTES) {
+            st = lc_errorf(LC_ERR_FORMAT, "%s: dataset '%s' is implausibly large (%.0f bytes)", r->path, w->name,
+                           bytes);
+        }
+    }
+    if (space >= 0) H5Sclose(space);
+    if (type >= 0) H5Tclose(type);
+    return st;
+}
+
+static lc_status named_one(rctx *r, hid_t fid, const lc_ckpt_want *w) {
+    if (!w->key && lc_ckpt_find(r->c, w->name)) return LC_OK;
+    if (w->key && lc_ckpt_has_attr(r->c, w->name, w->key)) return LC_OK;
+    int ex = named_exists(fid, w->name);
+    if (ex < 0) return h5_fail(LC_ERR_FORMAT, "%s: cannot look up '%s'", r->path, w->name);
+    if (!ex) return LC_OK;
+    hid_t oid = H5Oopen(fid, w->name[0] ? w->name : "/", H5P_DEFAULT);
+    if (oid < 0) return h5_fail(LC_ERR_FORMAT, "%s: cannot open '%s'", r->path, w->name);
+    lc_status st = LC_OK;
+    if (!w->key) {
+        if (H5Iget_type(oid) != H5I_DATASET)
+            st = lc_errorf(LC_ERR_FORMAT, "%s: '%s' is not a dataset", r->path, w->name);
+        if (!st) st = named_check_shape(r, oid, w);
+        if (!st) st = read_dataset(r, oid, w->name);
+    } else {
+        htri_t ae = H5Aexists(oid, w->key);
+        if (ae < 0) st = h5_fail(LC_ERR_FORMAT, "%s: cannot look up attribute '%s' on '/%s'", r->path, w->key, w->name);
+        r->object = w->name;
+        r->st = LC_OK;
+        if (ae > 0 && attr_cb(oid, w->key, NULL, r) < 0) st = r->st;
+    }
+    H5Oclose(oid);
+    return st;
+}
+
+lc_status lc_ckpt_read_named(lc_ckpt **c, const char *path, const lc_ckpt_want *want, size_t n) {
+    if (!c || !path || (n && !want)) return lc_errorf(LC_ERR_ARG, "lc_ckpt_read_named: NULL argument");
+    h5_quiet();
+    struct stat sb;
+    if (stat(path, &sb) != 0) return lc_errorf(LC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) return lc_errorf(LC_ERR_IO, "cannot open %s: not a regular file", path);
+    if (H5Fis_hdf5(path) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return lc_errorf(LC_ERR_FORMAT, "%s is not an HDF5 file (no HDF5 signature found; %lld bytes)", path,
+                         (long long)sb.st_size);
+    }
+    int made = *c == NULL;
+    lc_status st = made ? lc_ckpt_create(c) : LC_OK;
+    if (st) return st;
+    if (!(*c)->source && !((*c)->source = lc_ckpt__strdup(path))) st = lc_errorf(LC_ERR_NOMEM, "out of memory");
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fid = -1;
+    if (!st && (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0))
+        st = h5_fail(LC_ERR_IO, "reading %s: HDF5 property list", path);
+    if (!st && (fid = H5Fopen(path, H5F_ACC_RDONLY, fapl)) < 0)
+        st = h5_fail(LC_ERR_FORMAT, "cannot open HDF5 file %s (truncated or corrupt?)", path);
+    rctx r = {*c, path, "", LC_OK};
+    for (size_t i = 0; i < n && !st; i++) st = named_one(&r, fid, &want[i]);
+    if (fid >= 0 && H5Fclose(fid) < 0 && !st) st = h5_fail(LC_ERR_FORMAT, "%s: error closing the file", path);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (st && made) {
+        lc_ckpt_free(*c);
+        *c = NULL;
+    }
     return st;
 }

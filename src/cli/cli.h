@@ -12,6 +12,9 @@ typedef struct {
 } cli_verb;
 
 int cli_help(int argc, char **argv);
+/* SIGINT/SIGTERM handler for the verbs (NULL: main.c's, which sets the
+ * library's interrupt flag; a second signal exits at once). */
+void cli_install_signals(void (*handler)(int));
 int cli_train(int argc, char **argv);
 int cli_generate(int argc, char **argv);
 int cli_chat(int argc, char **argv);

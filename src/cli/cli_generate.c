@@ -4,9 +4,11 @@
  * LoRA adapters applied unmerged, chat template, streaming output, stop at
  * EOS / end-of-turn token / stop strings, speed report on stderr.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -42,6 +44,7 @@ typedef struct {
     lc_sampler *smp;
     int32_t stop_ids[4];
     int n_stop_ids;
+    int max_tokens; /* --max-tokens, clamped to the context */
 } session;
 
 static void usage(FILE *f, int chat) {
@@ -102,6 +105,11 @@ static int parse_adapter(gen_opts *o, const char *spec) {
         char *end;
         double d = strtod(colon + 1, &end);
         if (end != colon + 1 && !*end) {
+            if (lc_adapter_check_mult(spec, d)) {
+                fprintf(stderr, "lorac: %s\n", lc_error_msg());
+                free(copy);
+                return -1;
+            }
             mult = (float)d;
             *colon = 0;
         }
@@ -235,6 +243,7 @@ static int resolve_template(session *s, const gen_opts *o, const lc_adapter_info
     lc_status st = LC_OK;
     if (strcmp(o->tmpl, "auto")) {
         st = lc_chat_template_create(&s->tmpl, o->tmpl);
+        if (st) lc_error_wrap(st, "--chat-template '%s'", o->tmpl);
         if (!st && recorded && strcmp(lc_chat_template_name(s->tmpl), recorded))
             fprintf(stderr, "lorac: warning: %s was trained with chat template '%s'; using '%s' as asked\n", from,
                     recorded, lc_chat_template_name(s->tmpl));
@@ -244,17 +253,15 @@ static int resolve_template(session *s, const gen_opts *o, const lc_adapter_info
             model_t = NULL;
         }
     } else if (recorded && !strcmp(recorded, "custom")) {
-        fprintf(stderr,
-                "lorac: %s was trained with a custom chat template whose format the adapter does not "
-                "record; pass it again with --chat-template FORMAT\n",
-                from);
-        st = LC_ERR_CONFIG;
+        st = lc_errorf(LC_ERR_CONFIG, "%s was trained with a custom chat template whose format the adapter does not "
+                       "record; pass it again with --chat-template FORMAT", from);
     } else if (recorded) {
         if (model_t && !strcmp(lc_chat_template_name(model_t), recorded)) {
             s->tmpl = model_t;
             model_t = NULL;
         } else {
             st = lc_chat_template_create(&s->tmpl, recorded);
+            if (st) lc_error_wrap(st, "%s stores the chat template '%s'", from, recorded);
             if (!st && model_t)
                 fprintf(stderr, "lorac: note: using the adapter's chat template '%s' (the model's: %s)\n", recorded,
                         model_t ? lc_chat_template_name(model_t) : "none");
@@ -268,7 +275,7 @@ static int resolve_template(session *s, const gen_opts *o, const lc_adapter_info
         st = lc_chat_template_create(&s->tmpl, "none");
     }
     lc_chat_template_free(model_t);
-    if (st && st != LC_ERR_CONFIG) fprintf(stderr, "lorac: %s\n", lc_error_msg());
+    if (st) fprintf(stderr, "lorac: %s\n", lc_error_msg());
     return st ? -1 : 0;
 }
 
@@ -303,6 +310,12 @@ static int session_open(session *s, const gen_opts *o, int ctx_default) {
     int ctx = o->ctx ? o->ctx : (c->max_position > 0 && c->max_position < ctx_default ? c->max_position : ctx_default);
     if (c->max_position > 0 && ctx > c->max_position)
         fprintf(stderr, "lorac: warning: --ctx %d exceeds the model's %d positions\n", ctx, c->max_position);
+    s->max_tokens = o->max_tokens;
+    if (s->max_tokens > ctx - 1) {
+        s->max_tokens = ctx - 1;
+        fprintf(stderr, "lorac: warning: --max-tokens %d does not fit the context of %d tokens; generating at most %d "
+                "(fewer after a long prompt)\n", o->max_tokens, ctx, s->max_tokens);
+    }
     if (lc_infer_create(&s->inf, &s->base.model, ad, s->n_lora, ctx) ||
         lc_sampler_create(&s->smp, c->vocab_size, &o->sp, o->seed)) {
         fprintf(stderr, "lorac: %s\n", lc_error_msg());
@@ -413,6 +426,7 @@ static void emit(stream_t *st, size_t upto) {
 
 static int on_token(void *ctx, int32_t id) {
     stream_t *st = ctx;
+    if (lc_interrupt_pending()) return 1; /* Ctrl-C / SIGTERM: stop at once */
     if (ids_append(&st->gen, &id, 1)) return st->failed = 1;
     free(st->text);
     st->text = lc_tokenizer_decode_len(st->tok, st->gen.v, st->gen.n, st->skip_special, &st->len);
@@ -456,7 +470,7 @@ static int answer(session *s, const gen_opts *o, const lc_chat_msg *msgs, int n_
                 lc_infer_max_len(s->inf) - 1, n_msgs > 1 ? "; /reset starts a new conversation" : "; raise --ctx");
         goto done;
     }
-    if (lc_infer_generate(s->inf, s->smp, prompt.v, prompt.n, o->max_tokens, s->stop_ids, s->n_stop_ids, on_token,
+    if (lc_infer_generate(s->inf, s->smp, prompt.v, prompt.n, s->max_tokens, s->stop_ids, s->n_stop_ids, on_token,
                           &st, NULL, &g)) {
         fprintf(stderr, "lorac: %s\n", lc_error_msg());
         goto done;
@@ -489,9 +503,15 @@ done:
 /* ------------------------------------------------------------ verbs */
 
 static int run_prompts_file(session *s, const gen_opts *o) {
+    struct stat sb;
+    if (stat(o->prompts_file, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "lorac: --prompts-file %s is a directory; give a text file with one prompt per line\n",
+                o->prompts_file);
+        return 1;
+    }
     FILE *f = fopen(o->prompts_file, "r");
     if (!f) {
-        fprintf(stderr, "lorac: cannot open prompts file '%s'\n", o->prompts_file);
+        fprintf(stderr, "lorac: cannot open prompts file '%s': %s\n", o->prompts_file, strerror(errno));
         return 1;
     }
     char *line = NULL;
@@ -505,10 +525,14 @@ static int run_prompts_file(session *s, const gen_opts *o) {
         int sys = o->system != NULL;
         printf("%s### prompt %d: %s\n", k ? "\n" : "", k + 1, line);
         k++;
-        if (answer(s, o, msgs + !sys, 1 + sys, NULL)) {
+        if (answer(s, o, msgs + !sys, 1 + sys, NULL) || lc_interrupt_pending()) {
             rc = 1;
             break;
         }
+    }
+    if (!rc && ferror(f)) {
+        fprintf(stderr, "lorac: reading prompts file '%s': %s\n", o->prompts_file, strerror(errno));
+        rc = 1;
     }
     free(line);
     fclose(f);
@@ -611,6 +635,10 @@ int cli_chat(int argc, char **argv) {
         }
         if (convo_add(&c, "assistant", reply)) rc = 1;
         free(reply);
+        if (lc_interrupt_pending()) { /* Ctrl-C during a reply stops the reply; at the prompt it ends the chat */
+            lc_interrupt_reset();
+            fprintf(stderr, "(reply stopped)\n");
+        }
     }
     free(line);
     convo_clear(&c, 0);

@@ -6,35 +6,44 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "lc_ckpt.h"
 #include "lc_config.h"
 #include "lc_train.h"
 
+/* Ctrl-C / SIGTERM: the loop saves a checkpoint after the current step;
+ * phases before it (load, tokenise, first validation) stop at once. A
+ * second signal ends the process. */
 static void on_sigint(int sig) {
-    (void)sig;
+    if (lc_interrupt_pending()) _exit(128 + sig);
+    lc_interrupt_raise(sig);
     lc_train_request_stop();
 }
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: lorac train --config FILE.yaml [--KEY VALUE ...] [--quiet]\n"
+            "usage: lorac train --config FILE.yaml [--KEY VALUE ...] [--quiet] [--overwrite]\n"
             "       lorac train --resume RUN_DIR [--KEY VALUE ...]\n\n"
             "Trains a LoRA adapter. Every config key can be given as a flag (--lr 3e-4 overrides\n"
-            "the file). Ctrl-C saves a checkpoint; --resume continues bit-identically.\n\nkeys:\n");
+            "the file). Ctrl-C saves a checkpoint; --resume continues bit-identically.\n"
+            "An out_dir holding another run is refused; --overwrite deletes that run's files first.\n"
+            "One process at a time per out_dir (out_dir/.lorac.lock).\n\nkeys:\n");
     lc_train_config_help(f);
 }
 
 int cli_train(int argc, char **argv) {
     lc_train_config cfg = lc_train_config_default();
     const char *config_path = NULL, *resume_dir = NULL;
-    int quiet = 0;
+    int quiet = 0, overwrite = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
         }
         if (!strcmp(argv[i], "--quiet")) quiet = 1;
+        else if (!strcmp(argv[i], "--overwrite")) overwrite = 1;
         else if (!strcmp(argv[i], "--config") && i + 1 < argc) config_path = argv[++i];
         else if (!strcmp(argv[i], "--resume") && i + 1 < argc) resume_dir = argv[++i];
     }
@@ -53,7 +62,7 @@ int cli_train(int argc, char **argv) {
         return 2;
     }
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quiet")) continue;
+        if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "--overwrite")) continue;
         if ((!strcmp(argv[i], "--config") || !strcmp(argv[i], "--resume")) && i + 1 < argc) {
             i++;
             continue;
@@ -69,16 +78,20 @@ int cli_train(int argc, char **argv) {
         i++;
     }
     if (resume_dir) snprintf(cfg.out_dir, sizeof cfg.out_dir, "%s", resume_dir);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if (overwrite && resume_dir) {
+        fprintf(stderr, "lorac train: --overwrite and --resume contradict each other\n");
+        return 2;
+    }
+    cfg.overwrite = overwrite;
+    cli_install_signals(on_sigint);
     lc_train_result res;
     lc_status st = lc_train_run(&cfg, resume_dir != NULL, quiet, &res);
     if (st == LC_ERR_INTERRUPTED) {
-        fprintf(stderr, "lorac train: %s (continue with: lorac train --resume %s)\n", lc_error_msg(), cfg.out_dir);
-        return 130;
+        if (lc_ckpt_newest_step(cfg.out_dir, "checkpoint") >= 0)
+            fprintf(stderr, "lorac train: %s (continue with: lorac train --resume %s)\n", lc_error_msg(), cfg.out_dir);
+        else
+            fprintf(stderr, "lorac train: %s (no checkpoint was saved yet)\n", lc_error_msg());
+        return 128 + (lc_interrupt_pending() ? lc_interrupt_pending() : SIGINT);
     }
     if (st) {
         fprintf(stderr, "lorac train: %s\n", lc_error_msg());

@@ -1,9 +1,14 @@
 /*
  * main.c — the `lorac` command: parses the verb and hands over to the
  * cli_<verb>.c handler. The only place in lorac that calls exit().
+ * Ctrl-C / SIGTERM set the library's interrupt flag (every long phase polls
+ * it and unwinds without writing); a second one ends the process at once.
+ * A run that was interrupted exits 128 + the signal (130, 143).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "lc_common.h"
@@ -32,11 +37,33 @@ int cli_help(int argc, char **argv) {
     return 0;
 }
 
+static void on_stop_signal(int sig) {
+    if (lc_interrupt_pending()) _exit(128 + sig); /* the second one: no more waiting */
+    lc_interrupt_raise(sig);
+}
+
+void cli_install_signals(void (*handler)(int)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler ? handler : on_stop_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 int main(int argc, char **argv) {
     lc_prefer_passive_wait(argv);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) return cli_help(argc, argv);
+    cli_install_signals(NULL);
     for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++)
-        if (!strcmp(argv[1], VERBS[i].name)) return VERBS[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], VERBS[i].name)) {
+            int rc = VERBS[i].run(argc - 1, argv + 1);
+            int sig = lc_interrupt_pending();
+            if (sig) { /* a verb that failed said why; one that ended early (generate) did not */
+                if (rc == 0) fprintf(stderr, "lorac %s: stopped by %s\n", argv[1], sig == SIGTERM ? "SIGTERM" : "SIGINT");
+                return 128 + sig;
+            }
+            return rc;
+        }
     fprintf(stderr, "lorac: unknown verb '%s' (try `lorac help`)\n", argv[1]);
     return 2;
 }

@@ -91,11 +91,11 @@ static const key_desc KEYS[] = {
     DBL(adam_beta2, 0, 1, 0, 1, "a number in [0, 1)", "AdamW beta2"),
     DBL(adam_eps, 0, 1, 1, 0, "a number in (0, 1]", "AdamW epsilon"),
     DBL(loraplus_lr_ratio, 0, 1e6, 1, 0, "a number > 0", "LoRA+: lr of lora_B = ratio * lr; 1: plain LoRA"),
-    INT(batch_size, 1, 1 << 20, "an integer >= 1", "rows per micro-batch"),
-    INT(grad_accum, 1, 1 << 20, "an integer >= 1", "micro-batches per optimiser step"),
-    INT(epochs, 1, 1 << 20, "an integer >= 1", "passes over the training data"),
-    INT(max_steps, -1, INT_MAX, "an integer >= -1", "stop after this many optimiser steps; <= 0: use epochs"),
-    INT(max_seq_len, 2, 1 << 20, "an integer >= 2", "tokens per row"),
+    INT(batch_size, 1, 1 << 20, "an integer in [1, 1048576]", "rows per micro-batch"),
+    INT(grad_accum, 1, 1 << 20, "an integer in [1, 1048576]", "micro-batches per optimiser step"),
+    INT(epochs, 1, 1 << 20, "an integer in [1, 1048576]", "passes over the training data"),
+    INT(max_steps, -1, INT_MAX, "an integer in [-1, 2147483647]", "stop after this many optimiser steps; <= 0: use epochs"),
+    INT(max_seq_len, 2, 1 << 20, "an integer in [2, 1048576]", "tokens per row"),
     ENUM(truncation, truncation, TRUNC_NAMES, "one of truncate, drop", "what to do with longer rows"),
     BOOL(packing, "concatenate rows into max_seq_len sequences (attention is not block-diagonal)"),
     BOOL(mask_prompt, "loss only on the completion / assistant turns"),
@@ -460,6 +460,22 @@ static lc_status apply_pair(lc_train_config *cfg, yaml_document_t *doc, yaml_nod
     return set_value(cfg, k, (const char *)vn->data.scalar.value, where);
 }
 
+/* A config is one YAML document: a second one ("---" and more keys) would
+ * be silently ignored, so it is an error naming its line. */
+static lc_status refuse_second_document(yaml_parser_t *parser, const char *path) {
+    yaml_document_t next;
+    if (!yaml_parser_load(parser, &next))
+        return lc_errorf(LC_ERR_FORMAT, "%s:%d: YAML syntax error after the first document: %s", path,
+                         (int)parser->problem_mark.line + 1, parser->problem ? parser->problem : "?");
+    yaml_node_t *root = yaml_document_get_root_node(&next);
+    int line = root ? (int)next.start_mark.line + 1 : 0;
+    yaml_document_delete(&next);
+    if (root)
+        return lc_errorf(LC_ERR_FORMAT, "%s:%d: a second YAML document ('---'); lorac reads one document per "
+                         "config, so its keys would be ignored: merge them into the first", path, line);
+    return LC_OK;
+}
+
 lc_status lc_train_config_load_yaml(lc_train_config *cfg, const char *path) {
     lc_status st = LC_OK;
     yaml_parser_t parser;
@@ -495,6 +511,7 @@ lc_status lc_train_config_load_yaml(lc_train_config *cfg, const char *path) {
         st = apply_pair(cfg, &doc, p, path, seen_line);
         if (st != LC_OK) goto fail;
     }
+    st = refuse_second_document(&parser, path);
 fail:
     if (doc_ok) yaml_document_delete(&doc);
     if (parser_ok) yaml_parser_delete(&parser);

@@ -125,10 +125,26 @@ static lc_status read_record(csv_reader *r, int *got, int *start_line) {
     }
 }
 
+/* The column called name, -1 when absent, -2 - j when it is there twice (j
+ * = the second one). */
 static int find_column(const csv_reader *r, const char *name) {
+    int at = -1;
     for (int i = 0; i < r->n; i++)
-        if (!strcmp(r->fields[i], name)) return i;
-    return -1;
+        if (!strcmp(r->fields[i], name)) {
+            if (at >= 0) return -2 - i;
+            at = i;
+        }
+    return at;
+}
+
+/* A NUL byte anywhere: LC_ERR_FORMAT with its line (JSONL refuses it too;
+ * C strings would cut the field there). */
+static lc_status refuse_nul(const char *path, const char *buf, size_t len) {
+    const char *z = memchr(buf, 0, len);
+    if (!z) return LC_OK;
+    int line = 1;
+    for (const char *p = buf; p < z; p++) line += *p == '\n';
+    return lc_errorf(LC_ERR_FORMAT, "%s:%d: a NUL byte (at byte %zu) in a csv field", path, line, (size_t)(z - buf));
 }
 
 static void column_list(const csv_reader *r, char *out, size_t cap) {
@@ -148,6 +164,7 @@ lc_status lc_data_load_csv(lc_dataset *ds, const char *path, const char *buf, si
     r.end = buf + len;
     r.line = 1;
     if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) r.p += 3;
+    if ((st = refuse_nul(path, buf, len))) return st;
 
     if ((st = read_record(&r, &got, &line)) != LC_OK) goto fail;
     if (!got) {
@@ -156,6 +173,12 @@ lc_status lc_data_load_csv(lc_dataset *ds, const char *path, const char *buf, si
     }
     int n_cols = r.n;
     int pc = find_column(&r, cfg->csv_prompt_column), cc = find_column(&r, cfg->csv_completion_column);
+    if (pc < -1 || cc < -1) {
+        const char *name = pc < -1 ? cfg->csv_prompt_column : cfg->csv_completion_column;
+        st = lc_errorf(LC_ERR_FORMAT, "%s:%d: column '%s' appears twice in the header (column %d is a second one); "
+                       "rename one", path, line, name, (pc < -1 ? -2 - pc : -2 - cc) + 1);
+        goto fail;
+    }
     if (pc < 0 || cc < 0) {
         char cols[512];
         column_list(&r, cols, sizeof cols);
@@ -165,6 +188,7 @@ lc_status lc_data_load_csv(lc_dataset *ds, const char *path, const char *buf, si
         goto fail;
     }
     for (;;) {
+        if ((st = lc_interrupt_check("reading the data"))) goto fail;
         st = read_record(&r, &got, &line);
         if (st == LC_OK && !got) break;
         if (st == LC_OK && r.n != n_cols)
@@ -173,6 +197,7 @@ lc_status lc_data_load_csv(lc_dataset *ds, const char *path, const char *buf, si
         if (st == LC_ERR_FORMAT && cfg->skip_bad_rows) {
             if (!ds->n_skipped) ds->first_skipped_line = line;
             ds->n_skipped++;
+            st = LC_OK;
             /* an unterminated quote swallows the rest of the file: stop there */
             if (r.p >= r.end) break;
             if (r.p > buf && r.p[-1] != '\n' && r.p[-1] != '\r') skip_to_next_line(&r);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "data_internal.h"
 
@@ -21,6 +22,10 @@
 lc_status lc_data_read_file(const char *path, char **buf, size_t *len) {
     lc_status st = LC_OK;
     char *b = NULL;
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return lc_errorf(LC_ERR_IO, "%s: not a regular file (%s); give a .jsonl or .csv file", path,
+                         S_ISDIR(sb.st_mode) ? "a directory" : "a device, pipe or socket");
     FILE *f = fopen(path, "rb");
     if (!f) return lc_errorf(LC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (fseek(f, 0, SEEK_END) != 0) goto io_fail;
@@ -319,6 +324,10 @@ static lc_status load_jsonl(lc_dataset *ds, const char *path, const char *buf, s
         size_t n = nl ? (size_t)(nl - s) : len - pos;
         pos += n + (nl ? 1 : 0);
         line++;
+        if (!(line & 1023)) {
+            lc_status ist = lc_interrupt_check("reading the data");
+            if (ist) return ist;
+        }
         if (n && s[n - 1] == '\r') n--;
         if (is_blank(s, n)) continue;
         row_loc loc = {path, line};

@@ -107,6 +107,7 @@ lc_status lc_rows_build(lc_rows *out, const lc_dataset *ds, const lc_tokenizer *
     int is_none = !tmpl || !strcmp(lc_chat_template_name(tmpl), "none");
     for (int i = 0; i < ds->n; i++) {
         const lc_example *e = &ds->ex[i];
+        if ((st = lc_interrupt_check("tokenising the data"))) goto fail;
         if (e->kind == LC_EX_CHAT && !tmpl) {
             st = lc_errorf(LC_ERR_ARG, "lc_rows_build: chat examples need a chat template (use lc_data_template_resolve)");
             goto fail;

@@ -16,7 +16,10 @@
 #include "lc_loader.h"
 #include "lc_transformer.h"
 
+#include "lc_fsafe.h"
+
 #define PROBES 3
+#define LC_MERGE_MAX_INPUTS 40
 #define PROBE_LEN 16
 
 lc_merge_params lc_merge_default_params(void) {
@@ -44,6 +47,8 @@ lc_status lc_merge_lora(lc_model *m, const lc_lora *lora, float scale) {
         for (int t = 0; t < LC_T_COUNT; t++) {
             const lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
             if (!p->A) continue;
+            lc_status ist = lc_interrupt_check("merging");
+            if (ist) return ist;
             lc_weight *w = dp_target_weight(m, l, (lc_lora_target)t);
             if (w->rows != p->out || w->cols != p->in)
                 return lc_errorf(LC_ERR_MISMATCH, "layer %d %s: adapter is (%d x %d), the weight (%d x %d)", l,
@@ -69,6 +74,10 @@ lc_status lc_merge_lora(lc_model *m, const lc_lora *lora, float scale) {
             /* W (out, in) += s * B (out, r) · A (r, in) */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->out, p->in, r, s, p->B, r, p->A, p->in, 1.0f,
                         (float *)w->data, p->in);
+            if (!lc_all_finite(w->data, (size_t)w->rows * (size_t)w->cols))
+                return lc_errorf(LC_ERR_NUMERIC, "merging layer %d %s (scale %g x alpha/r %g) gives a non-finite "
+                                 "weight; nothing was written", l, lc_lora_target_name((lc_lora_target)t),
+                                 (double)scale, (double)lora->scale);
         }
     m->identity[0] = 0;
     return LC_OK;
@@ -186,14 +195,18 @@ lc_status lc_deploy_merge(const lc_merge_params *p, lc_merge_report *rep) {
                          "cannot rebuild tokenizer.json from GGUF metadata. Or write a .gguf file, which keeps "
                          "the base's tokenizer", p->out_path);
     if (!out_gguf && (st = dp_check_absent(p->out_path))) return st;
-    if (out_gguf) {
-        char a[4096], b[4096];
-        if (realpath(p->out_path, a) && realpath(p->model_path, b) && !strcmp(a, b))
-            return lc_errorf(LC_ERR_ARG, "%s: the output would overwrite the base model", p->out_path);
+    {
+        const char *in[LC_MERGE_MAX_INPUTS], *role[LC_MERGE_MAX_INPUTS];
+        int n = 0;
+        in[n] = p->model_path, role[n++] = "the base model";
+        if (p->tokenizer_path) in[n] = p->tokenizer_path, role[n++] = "the tokenizer";
+        for (int i = 0; i < p->n_adapters && n < LC_MERGE_MAX_INPUTS; i++) in[n] = p->adapter_paths[i], role[n++] = "an adapter";
+        if ((st = lc_fs_refuse_input(p->out_path, in, role, n))) return st;
     }
+    if (out_gguf && (st = lc_fs_check_overwrite(p->out_path, "GGUF", 4, "a GGUF file", p->force))) return st;
     for (int i = 0; i < p->n_adapters; i++)
-        if (!isfinite(p->adapter_scales[i]))
-            return lc_errorf(LC_ERR_ARG, "adapter %s: scale must be a finite number", p->adapter_paths[i]);
+        if ((st = lc_adapter_check_mult(p->adapter_paths[i], p->adapter_scales[i]))) return st;
+    if ((st = lc_fs_mkdir_parents(p->out_path))) return st;
 
     double t0 = lc_time_now();
     st = base_gguf ? lc_model_load_gguf(&m, p->model_path, &g) : lc_model_load_hf(&m, p->model_path);
@@ -230,7 +243,10 @@ lc_status lc_deploy_merge(const lc_merge_params *p, lc_merge_report *rep) {
     double t1 = lc_time_now();
 
     for (int i = 0; i < p->n_adapters; i++)
-        if ((st = lc_merge_lora(&m, &loras[i], p->adapter_scales[i]))) goto fail;
+        if ((st = lc_merge_lora(&m, &loras[i], p->adapter_scales[i]))) {
+            if (st == LC_ERR_NUMERIC) lc_error_wrap(st, "%s", p->adapter_paths[i]);
+            goto fail;
+        }
     double t2 = lc_time_now();
     rep->seconds_merge = t2 - t1;
     if (out_gguf) st = lc_deploy_write_gguf(&m, g, mask, p->gguf_type, p->out_path);

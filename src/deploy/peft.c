@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "deploy_internal.h"
+#include "lc_fsafe.h"
 #include "lc_safetensors.h"
 
 /* ---------------- export ---------------- */
@@ -88,7 +89,7 @@ lc_status lc_deploy_export_peft(const lc_lora *lora, const lc_model *base, const
                 t[n].nbytes = (size_t)t[n].shape[0] * (size_t)t[n].shape[1] * sizeof(float);
             }
         }
-    if ((st = dp_tmpdir_create(out_dir, tmp, sizeof tmp))) goto fail;
+    if ((st = lc_fs_mkdir_parents(out_dir)) || (st = dp_tmpdir_create(out_dir, tmp, sizeof tmp))) goto fail;
     have_tmp = 1;
     if ((st = dp_join(path, sizeof path, tmp, "adapter_config.json")) || (st = dp_write_json(path, cfg))) goto fail;
     const char *keys[] = {"format"}, *vals[] = {"pt"};
@@ -147,6 +148,11 @@ static lc_status parse_config(const char *path, const lc_model *base, lc_lora_co
         goto done;
     }
     cfg->alpha = v ? (float)json_number_value(v) : 8.0f; /* PEFT's default */
+    if (!isfinite(cfg->alpha) || !(cfg->alpha > 0) || cfg->alpha > 1e9f) {
+        st = lc_errorf(LC_ERR_NUMERIC, "%s: \"lora_alpha\" is %g: expected a finite number in (0, 1e9]", path,
+                       v ? json_number_value(v) : 8.0);
+        goto done;
+    }
     v = json_object_get(root, "lora_dropout");
     cfg->dropout = json_is_number(v) ? (float)json_number_value(v) : 0.0f;
     v = json_object_get(root, "use_rslora");

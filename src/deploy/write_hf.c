@@ -139,6 +139,7 @@ static lc_status write_weights(const lc_model *m, lc_dtype dtype, const char *pa
     const lc_st_dtype sdt = dtype == LC_DT_F16 ? LC_ST_F16 : dtype == LC_DT_BF16 ? LC_ST_BF16 : LC_ST_F32;
     const size_t es = dtype == LC_DT_F32 ? 4 : 2;
     for (int i = 0; i < n; i++) {
+        if ((st = lc_interrupt_check("converting the merged weights"))) goto fail;
         t[i].name = e[i].name;
         t[i].dtype = sdt;
         t[i].ndim = e[i].w ? 2 : 1;
@@ -214,6 +215,7 @@ lc_status lc_deploy_write_hf(const lc_model *m, const char *base_dir, const char
     }
     if (!(st = dp_join(path, sizeof path, tmp, "config.json"))) st = dp_write_json(path, cfg);
     if (!st && !(st = dp_join(path, sizeof path, tmp, "model.safetensors"))) st = write_weights(m, dtype, path);
+    if (!st) st = lc_interrupt_check("writing the merged model"); /* nothing is committed after a signal */
     if (!st && base_dir) {
         for (size_t i = 0; i < sizeof TOKENIZER_FILES / sizeof TOKENIZER_FILES[0] && !st; i++) {
             if ((st = dp_join(src, sizeof src, base_dir, TOKENIZER_FILES[i]))) break;

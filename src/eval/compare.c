@@ -23,7 +23,10 @@
 #include "lc_data.h"
 #include "lc_eval.h"
 #include "lc_infer.h"
+#include "lc_fsafe.h"
 #include "lc_sweep.h"
+
+#define LC_COMPARE_MAX_CANDS 64
 
 lc_compare_params lc_compare_default_params(void) {
     lc_compare_params p;
@@ -53,6 +56,7 @@ typedef struct {
     char ***answers;       /* (n_rows, view.n) generated text, NULL where none */
     char **prompts;        /* (view.n) rendered prompt text of the base group */
     int tmpl_from_adapter; /* cfg.chat_template is the name an adapter stored */
+    int warned_ctx;        /* the max_new_tokens clamp was reported */
     lc_compare_result *res;
 } compare;
 
@@ -265,6 +269,26 @@ static void trim(char *s) {
     s[n - a] = 0;
 }
 
+/* lc_token_fn: stop generating once a stop signal has arrived. */
+static int stop_on_signal(void *ctx, int32_t id) {
+    (void)ctx;
+    (void)id;
+    return lc_interrupt_pending() != 0;
+}
+
+/* max_new_tokens, clamped so prompt + answer fit the model's context
+ * (max_position_embeddings); a warning says so, once per eval. */
+static int clamp_new_tokens(compare *C, const lc_base *b, int max_prompt) {
+    int want = C->p->max_new_tokens, ctx = b->model.cfg.max_position;
+    if (ctx <= 0 || max_prompt + want <= ctx) return want;
+    int got = ctx - max_prompt > 1 ? ctx - max_prompt : 1;
+    if (!C->warned_ctx)
+        fprintf(stderr, "lorac eval: warning: --max-new-tokens %d does not fit the model's context of %d tokens "
+                "(longest prompt %d tokens); generating at most %d\n", want, ctx, max_prompt, got);
+    C->warned_ctx = 1;
+    return got;
+}
+
 /* Loss and generations of one candidate (lora may be NULL). */
 static lc_status run_candidate(compare *C, int ci, const lc_base *b, const lc_lora *lora, const lc_rows *rows,
                                const prompts *P) {
@@ -284,11 +308,12 @@ static lc_status run_candidate(compare *C, int ci, const lc_base *b, const lc_lo
     }
     if (!(p->metrics & LC_METRIC_GENERATION) || P->max_prompt == 0) goto done;
     lc_infer_adapter ad = {lora, 1.0f};
-    if ((st = lc_infer_create(&inf, &b->model, lora ? &ad : NULL, lora ? 1 : 0, P->max_prompt + p->max_new_tokens)))
+    int max_new = clamp_new_tokens(C, b, P->max_prompt);
+    if ((st = lc_infer_create(&inf, &b->model, lora ? &ad : NULL, lora ? 1 : 0, P->max_prompt + max_new)))
         goto done;
     lc_sample_params sp = lc_sample_default_params(); /* greedy */
     if ((st = lc_sampler_create(&smp, b->model.cfg.vocab_size, &sp, 0))) goto done;
-    if (!(out = malloc((size_t)(p->max_new_tokens + 1) * sizeof *out))) {
+    if (!(out = malloc((size_t)(max_new + 1) * sizeof *out))) {
         st = lc_errorf(LC_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -299,8 +324,9 @@ static lc_status run_candidate(compare *C, int ci, const lc_base *b, const lc_lo
     for (int i = 0; i < C->view.n; i++) {
         if (!P->ids[i]) continue;
         lc_gen_stats gs;
-        if ((st = lc_infer_generate(inf, smp, P->ids[i], P->n_ids[i], p->max_new_tokens, P->stop, P->n_stop, NULL,
-                                    NULL, out, &gs))) {
+        if ((st = lc_infer_generate(inf, smp, P->ids[i], P->n_ids[i], max_new, P->stop, P->n_stop, stop_on_signal,
+                                    NULL, out, &gs)) ||
+            (st = lc_interrupt_check("generating answers"))) {
             lc_error_wrap(st, "%s: generating for %s:%d", row->name, p->data, C->gx[i].ex->line);
             goto done;
         }
@@ -429,6 +455,36 @@ void lc_compare_print(FILE *f, const lc_compare_result *res) {
             res->n_examples, res->template_name);
 }
 
+/* Close a memory stream and write its bytes to path atomically. */
+static lc_status mem_commit(FILE *f, char **buf, size_t *len, const char *path) {
+    int bad = fclose(f) != 0;
+    lc_status st = bad ? lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path) : lc_fs_write_atomic(path, *buf, *len);
+    free(*buf);
+    *buf = NULL;
+    *len = 0;
+    return st;
+}
+
+/* Before any work: out_dir can be created, and none of the files eval
+ * writes there is one of its inputs (the test file, a model, an adapter). */
+static lc_status check_outputs(const lc_compare_params *p) {
+    static const char *const OUT[] = {"eval.json", "eval.csv", "generations.jsonl"};
+    const char *in[4 + 2 * LC_COMPARE_MAX_CANDS], *role[4 + 2 * LC_COMPARE_MAX_CANDS];
+    int n = 0;
+    in[n] = p->data, role[n++] = "the test data";
+    in[n] = p->model, role[n++] = "the base model";
+    if (p->tokenizer && *p->tokenizer) in[n] = p->tokenizer, role[n++] = "the tokenizer";
+    for (int i = 0; i < p->n_adapters && n < 2 + LC_COMPARE_MAX_CANDS; i++) in[n] = p->adapters[i], role[n++] = "an adapter";
+    for (int i = 0; i < p->n_merged && n < 3 + 2 * LC_COMPARE_MAX_CANDS; i++) in[n] = p->merged[i], role[n++] = "a merged model";
+    lc_status st = lc_fs_mkdir_p(p->out_dir);
+    char path[1200];
+    for (int k = 0; k < 3 && !st; k++) {
+        snprintf(path, sizeof path, "%s/%s", p->out_dir, OUT[k]);
+        st = lc_fs_refuse_input(path, in, role, n);
+    }
+    return st;
+}
+
 static lc_status write_outputs(compare *C) {
     const char *dir = C->p->out_dir;
     lc_compare_result *res = C->res;
@@ -461,13 +517,18 @@ static lc_status write_outputs(compare *C) {
     }
     json_object_set_new(root, "candidates", cands);
     snprintf(path, sizeof path, "%s/eval.json", dir);
-    int bad = json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
     json_decref(root);
-    if (bad) return lc_errorf(LC_ERR_IO, "cannot write %s", path);
+    if (!text) return lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
+    lc_status st = lc_fs_write_atomic(path, text, strlen(text));
+    free(text);
+    if (st) return st;
 
     snprintf(path, sizeof path, "%s/eval.csv", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) return lc_errorf(LC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
     fputs("candidate,kind,path,loss,perplexity,loss_tokens,em,f1,rougeL,bleu,accuracy,generated_examples,"
           "generated_tokens,generation_s\n", f);
     for (int i = 0; i < res->n_rows; i++) {
@@ -479,11 +540,11 @@ static lc_status write_outputs(compare *C) {
         for (int k = 1; k < 6; k++) fprintf(f, ",%.9g", r->metric[k]);
         fprintf(f, ",%d,%lld,%.3f\n", r->n_gen_examples, (long long)r->gen_tokens, r->gen_s);
     }
-    if (fclose(f)) return lc_errorf(LC_ERR_IO, "cannot write %s", path);
+    if ((st = mem_commit(f, &buf, &len, path))) return st;
 
     snprintf(path, sizeof path, "%s/generations.jsonl", dir);
-    f = fopen(path, "w");
-    if (!f) return lc_errorf(LC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    f = open_memstream(&buf, &len);
+    if (!f) return lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
     for (int i = 0; i < C->view.n; i++) {
         if (!C->gx[i].reference) continue;
         json_t *o = json_object(), *ans = json_object();
@@ -498,13 +559,13 @@ static lc_status write_outputs(compare *C) {
         json_decref(o);
         if (!line) {
             fclose(f);
+            free(buf);
             return lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
         }
         fprintf(f, "%s\n", line);
         free(line);
     }
-    if (fclose(f)) return lc_errorf(LC_ERR_IO, "cannot write %s", path);
-    return LC_OK;
+    return mem_commit(f, &buf, &len, path);
 }
 
 /* ---------------------------------------------------------------- main */
@@ -576,6 +637,16 @@ lc_status lc_compare_run(const lc_compare_params *p, lc_compare_result *res) {
     if (!p->model || !*p->model || !p->data || !*p->data)
         return lc_errorf(LC_ERR_ARG, "eval needs a model and a test data file");
     if (p->max_new_tokens < 1) return lc_errorf(LC_ERR_ARG, "max_new_tokens is %d: expected >= 1", p->max_new_tokens);
+    if (p->n_adapters + p->n_merged + 1 > LC_COMPARE_MAX_CANDS)
+        return lc_errorf(LC_ERR_ARG, "eval: at most %d candidates", LC_COMPARE_MAX_CANDS);
+    for (int i = 0; i < p->n_adapters; i++) {
+        lc_status mst = lc_adapter_check_mult(p->adapters[i], p->adapter_mults ? p->adapter_mults[i] : 1.0);
+        if (mst) return mst;
+    }
+    if (p->out_dir && *p->out_dir) {
+        lc_status ost = check_outputs(p);
+        if (ost) return ost;
+    }
     lc_threads_init(p->threads);
     C.cfg = lc_train_config_default();
     C.cfg.mask_prompt = 1; /* loss on answer tokens only */

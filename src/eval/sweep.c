@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lc_fsafe.h"
 #include "eval_io.h"
 #include "lc_ckpt.h"
 #include "lc_sweep.h"
@@ -78,11 +79,20 @@ static double jget(json_t *o, const char *k) {
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
+/* Dump o (reference taken) to path atomically (temp + fsync + rename). */
+static lc_status write_json_atomic(json_t *o, const char *path) {
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    if (!text) return lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
+    lc_status st = lc_fs_write_atomic(path, text, strlen(text));
+    free(text);
+    return st;
+}
+
 /* done.json: the trial's result, written atomically. */
 static lc_status write_done(const lc_sweep_trial *t) {
-    char path[1400], tmp[1400];
+    char path[1400];
     snprintf(path, sizeof path, "%s/done.json", t->dir);
-    snprintf(tmp, sizeof tmp, "%s/done.json.tmp", t->dir);
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(t->name));
     json_object_set_new(o, "best_valid_loss", eval_json_num(t->best_valid_loss));
@@ -91,10 +101,7 @@ static lc_status write_done(const lc_sweep_trial *t) {
     json_object_set_new(o, "final_train_loss", eval_json_num(t->final_train_loss));
     json_object_set_new(o, "steps", json_integer(t->steps));
     json_object_set_new(o, "train_s", json_real(t->train_s));
-    int bad = json_dump_file(o, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
-    json_decref(o);
-    if (bad || rename(tmp, path)) return lc_errorf(LC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    return LC_OK;
+    return write_json_atomic(o, path);
 }
 
 static lc_status read_done(lc_sweep_trial *t) {
@@ -153,6 +160,7 @@ static lc_status run_trial(const lc_train_config *base, const lc_sweep_axis *axe
     lc_train_config cfg;
     if ((st = trial_config(base, axes, n_axes, t, &cfg))) return st;
     int resume = has_checkpoint(t->dir);
+    cfg.overwrite = !resume; /* the trial dir is the sweep's own: one that never saved a checkpoint restarts */
     t->status = resume ? LC_TRIAL_RESUMED : LC_TRIAL_TRAINED;
     fprintf(stderr, "lorac sweep: [%d/%d] %s: %s\n", t->index + 1, n_trials, t->name,
             resume ? "resuming from its newest checkpoint" : "training");
@@ -198,6 +206,7 @@ static lc_status run_one_pass(const lc_train_config *base, const lc_sweep_axis *
             todo[k] = 0;
             idx[K] = k;
             st = trial_config(base, axes, n_axes, &res->trials[k], &cfgs[K]);
+            cfgs[K].overwrite = step[k] < 0; /* as in run_trial */
             res->trials[k].status = step[k] >= 0 ? LC_TRIAL_RESUMED : LC_TRIAL_TRAINED;
             K++;
         }
@@ -269,8 +278,10 @@ void lc_sweep_print(FILE *f, const lc_sweep_result *res) {
 static lc_status write_summary(const lc_sweep_result *res, const char *out_dir) {
     char path[1200];
     snprintf(path, sizeof path, "%s/summary.csv", out_dir);
-    FILE *f = fopen(path, "w");
-    if (!f) return lc_errorf(LC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    char *csv = NULL;
+    size_t csv_len = 0;
+    FILE *f = open_memstream(&csv, &csv_len);
+    if (!f) return lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
     fputs("rank,trial,dir", f);
     for (int a = 0; a < res->n_axes; a++) fprintf(f, ",%s", res->axes[a].key);
     fputs(",best_valid_loss,best_step,last_valid_loss,final_train_loss,steps,status,train_s\n", f);
@@ -287,7 +298,10 @@ static lc_status write_summary(const lc_sweep_result *res, const char *out_dir) 
         fprintf(f, ",%.9g,%lld,%.9g,%.9g,%lld,%s,%.3f\n", t->best_valid_loss, (long long)t->best_step,
                 t->last_valid_loss, t->final_train_loss, (long long)t->steps, status_word(t->status), t->train_s);
     }
-    if (fclose(f)) return lc_errorf(LC_ERR_IO, "cannot write %s", path);
+    lc_status st = fclose(f) ? lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path)
+                             : lc_fs_write_atomic(path, csv, csv_len);
+    free(csv);
+    if (st) return st;
 
     json_t *root = json_object(), *trials = json_array(), *axes = json_object();
     for (int a = 0; a < res->n_axes; a++) {
@@ -318,9 +332,20 @@ static lc_status write_summary(const lc_sweep_result *res, const char *out_dir) 
     }
     json_object_set_new(root, "trials", trials);
     snprintf(path, sizeof path, "%s/summary.json", out_dir);
-    int bad = json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
-    json_decref(root);
-    if (bad) return lc_errorf(LC_ERR_IO, "cannot write %s", path);
+    return write_json_atomic(root, path);
+}
+
+/* None of the summary files is one of the sweep's inputs (device + inode). */
+static lc_status refuse_inputs(const lc_train_config *base, const char *out_dir) {
+    static const char *const OUT[] = {"summary.csv", "summary.json", "curves.svg"};
+    const char *in[5] = {base->model, base->tokenizer, base->data, base->valid_data, base->test_data};
+    const char *role[5] = {"the model", "the tokenizer", "the training data", "the validation data", "the test data"};
+    char path[1200];
+    for (size_t k = 0; k < sizeof OUT / sizeof OUT[0]; k++) {
+        snprintf(path, sizeof path, "%s/%s", out_dir, OUT[k]);
+        lc_status st = lc_fs_refuse_input(path, in, role, 5);
+        if (st) return st;
+    }
     return LC_OK;
 }
 
@@ -337,6 +362,7 @@ lc_status lc_sweep_run(const lc_train_config *base, const lc_sweep_axis *axes, i
     if (st) return st;
     if (mkdir(out_dir, 0755) && errno != EEXIST)
         return lc_errorf(LC_ERR_IO, "cannot create %s: %s", out_dir, strerror(errno));
+    if ((st = refuse_inputs(base, out_dir))) return st;
     res->n_axes = n_axes;
     memcpy(res->axes, axes, (size_t)n_axes * sizeof *axes);
     int n = 1;

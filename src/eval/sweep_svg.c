@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lc_fsafe.h"
 #include "lc_sweep.h"
 
 typedef struct {
@@ -118,9 +119,11 @@ lc_status lc_sweep_write_svg(const lc_sweep_result *res, const char *path) {
     const double width = L + W + 20 + LEG, height = T + H + 60;
 #define PX(x) (L + ((x) - x0) / (x1 - x0) * W)
 #define PY(y) (T + H - ((y) - y0) / (y1 - y0) * H)
-    f = fopen(path, "w");
+    char *svg = NULL;
+    size_t svg_len = 0;
+    f = open_memstream(&svg, &svg_len); /* written to path atomically at the end */
     if (!f) {
-        st = lc_errorf(LC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        st = lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
         goto done;
     }
     fprintf(f,
@@ -179,7 +182,8 @@ lc_status lc_sweep_write_svg(const lc_sweep_result *res, const char *path) {
     fputs("</svg>\n", f);
 #undef PX
 #undef PY
-    if (fclose(f)) st = lc_errorf(LC_ERR_IO, "cannot write %s", path);
+    st = fclose(f) ? lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path) : lc_fs_write_atomic(path, svg, svg_len);
+    free(svg);
     f = NULL;
 done:
     if (f) fclose(f);

@@ -10,6 +10,7 @@
 #include "lc_gguf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +264,10 @@ static int write_all(lc_gguf_writer *w, FILE *f) {
     uint64_t done = 0;
     for (int64_t i = 0; i < w->n_tensors; i++) {
         const wtensor *t = &w->tensors[i];
+        if (lc_interrupt_pending()) { /* Ctrl-C / SIGTERM: the temp file is removed, nothing renamed */
+            errno = EINTR;
+            return -1;
+        }
         if (write_zeros(f, t->offset - done)) return -1;
         if (t->nbytes && fwrite(t->data, 1, (size_t)t->nbytes, f) != t->nbytes) return -1;
         done = t->offset + t->nbytes;
@@ -272,10 +277,16 @@ static int write_all(lc_gguf_writer *w, FILE *f) {
 
 lc_status lc_gguf_writer_write(lc_gguf_writer *w, const char *path) {
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
         return lc_errorf(LC_ERR_ARG, "GGUF writer: path too long: %s", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return lc_errorf(LC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    unlink(tmp); /* a stale temp of ours or a planted symlink: removed, never followed */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        int err = errno;
+        if (fd >= 0) close(fd), unlink(tmp);
+        return lc_errorf(LC_ERR_IO, "%s: cannot create: %s", tmp, strerror(err));
+    }
     int bad = write_all(w, f);
     int err = errno;
     if (!bad && fflush(f) != 0) bad = 1, err = errno;

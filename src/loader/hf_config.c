@@ -137,6 +137,23 @@ static lc_status check_rope(const char *path, json_t *root, const char *key, flo
     return get_pos_float(path, v, "rope_theta", *theta, theta);
 }
 
+/* Sizes no real model has (they would only fail later as "out of memory" or
+ * an empty context): refused here, naming the key and its value. */
+static lc_status check_limits(const char *path, const lc_model_config *c) {
+    static const int MAX_LAYERS = 1024, MAX_DIM = 1 << 20;
+    if (c->n_layers > MAX_LAYERS)
+        return lc_errorf(LC_ERR_CONFIG, "%s: num_hidden_layers is %d: at most %d are supported", path, c->n_layers,
+                         MAX_LAYERS);
+    if (c->hidden_size > MAX_DIM || c->intermediate_size > MAX_DIM || c->vocab_size > 16 * MAX_DIM)
+        return lc_errorf(LC_ERR_CONFIG, "%s: hidden_size %d / intermediate_size %d / vocab_size %d: implausibly "
+                         "large (at most %d, %d, %d)", path, c->hidden_size, c->intermediate_size, c->vocab_size,
+                         MAX_DIM, MAX_DIM, 16 * MAX_DIM);
+    if (c->max_position < 2)
+        return lc_errorf(LC_ERR_CONFIG, "%s: max_position_embeddings is %d: a model needs a context of at least 2 "
+                         "positions", path, c->max_position);
+    return LC_OK;
+}
+
 static lc_status parse_config(const char *path, json_t *root, lc_model_config *c, lc_hf_info *info) {
     lc_status rc;
     memset(c, 0, sizeof *c);
@@ -199,6 +216,7 @@ lc_status lc_hf_config_load(const char *path, lc_model_config *cfg, lc_hf_info *
                          jerr.text);
     lc_status rc = json_is_object(root) ? parse_config(path, root, cfg, info)
                                         : lc_errorf(LC_ERR_FORMAT, "%s: expected a JSON object", path);
+    if (!rc) rc = check_limits(path, cfg);
     json_decref(root);
     return rc;
 }

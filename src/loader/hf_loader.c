@@ -299,6 +299,8 @@ static lc_status fill_weights(hf_load *ld, lc_model *m, lc_hf_info *info) {
         size_t n = (size_t)s->rows * (size_t)(s->cols ? s->cols : 1);
         const void *data = s->t->data;
         if (s->dst_off != NO_OFFSET) {
+            lc_status ist = lc_interrupt_check("loading the model"); /* converting takes seconds for large ones */
+            if (ist) return ist;
             convert_tensor((float *)(block + s->dst_off), s->t, n); /* (rows, cols) */
             data = block + s->dst_off;
             if (info) info->n_converted++;

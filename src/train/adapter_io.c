@@ -81,6 +81,46 @@ lc_status lc_adapter_save(const char *path, const lc_lora *lora, const lc_model 
     return st;
 }
 
+/* The metadata every adapter file defines (docs/formats.md), opened by name. */
+#define ATTR(obj, key) {obj, key, 0, {0}, LC_CKPT_OTHER}
+static const lc_ckpt_want META[] = {
+    ATTR("", "format"),              ATTR("", "format_version"),          ATTR("", "step"),
+    ATTR("adapter", "r"),            ATTR("adapter", "lora_alpha"),       ATTR("adapter", "scaling"),
+    ATTR("adapter", "use_rslora"),   ATTR("adapter", "lora_dropout"),     ATTR("adapter", "target_modules"),
+    ATTR("adapter", "init_lora_weights"), ATTR("adapter", "num_layers"),  ATTR("base", "identity"),
+    ATTR("base", "architecture"),    ATTR("base", "source"),              ATTR("base", "vocab_size"),
+    ATTR("base", "hidden_size"),     ATTR("base", "intermediate_size"),   ATTR("base", "num_hidden_layers"),
+    ATTR("base", "num_attention_heads"), ATTR("base", "num_key_value_heads"), ATTR("base", "head_dim"),
+    ATTR("tokenizer", "chat_template"), ATTR("state", "best_valid_loss"), ATTR("state", "elapsed_s"),
+    {"state/counters", NULL, 1, {8}, LC_CKPT_I64}, {"state/epoch_rng", NULL, 1, {4}, LC_CKPT_U64},
+};
+#undef ATTR
+
+static lc_status read_meta(lc_ckpt **c, const char *path) {
+    *c = NULL;
+    return lc_ckpt_read_named(c, path, META, sizeof META / sizeof META[0]);
+}
+
+/* r, alpha and the stored scaling: finite and in range, named by file and key. */
+static lc_status check_lora_numbers(const char *path, int64_t r, double alpha, double scale) {
+    if (r < 1 || r > 65536)
+        return lc_errorf(LC_ERR_FORMAT, "%s: attribute adapter/r = %lld is out of range (an integer in [1, 65536])",
+                         path, (long long)r);
+    if (!isfinite(alpha) || !(alpha > 0) || alpha > 1e9 || !isfinite((float)alpha))
+        return lc_errorf(LC_ERR_NUMERIC, "%s: attribute adapter/lora_alpha = %g: expected a finite number in (0, 1e9]",
+                         path, alpha);
+    if (!isfinite(scale) || !isfinite((float)scale))
+        return lc_errorf(LC_ERR_NUMERIC, "%s: attribute adapter/scaling = %g is not a finite number", path, scale);
+    return LC_OK;
+}
+
+lc_status lc_adapter_check_mult(const char *spec, double mult) {
+    if (!isfinite(mult) || fabs(mult) > LC_ADAPTER_MAX_MULT)
+        return lc_errorf(LC_ERR_ARG, "--adapter %s: the scale %g must be a finite number in [-%g, %g]", spec, mult,
+                         LC_ADAPTER_MAX_MULT, LC_ADAPTER_MAX_MULT);
+    return LC_OK;
+}
+
 static lc_status read_info(const lc_ckpt *c, const char *path, lc_adapter_info *info) {
     memset(info, 0, sizeof *info);
     const char *s;
@@ -95,10 +135,11 @@ static lc_status read_info(const lc_ckpt *c, const char *path, lc_adapter_info *
         return lc_errorf(LC_ERR_UNSUPPORTED, "%s: adapter format version %lld is newer than this lorac (%d)",
                          path, (long long)i64, LC_ADAPTER_VERSION);
     if ((st = lc_ckpt_get_attr_i64(c, "adapter", "r", &i64))) return st;
-    info->cfg.r = (int)i64;
     if ((st = lc_ckpt_get_attr_f64(c, "adapter", "lora_alpha", &f64))) return st;
-    info->cfg.alpha = (float)f64;
     if ((st = lc_ckpt_get_attr_f64(c, "adapter", "scaling", &info->scale))) return st;
+    if ((st = check_lora_numbers(path, i64, f64, info->scale))) return st;
+    info->cfg.r = (int)i64;
+    info->cfg.alpha = (float)f64;
     if ((st = lc_ckpt_get_attr_i64(c, "adapter", "use_rslora", &i64))) return st;
     info->cfg.rslora = (int)i64;
     if ((st = lc_ckpt_get_attr_f64(c, "adapter", "lora_dropout", &f64))) return st;
@@ -115,15 +156,49 @@ static lc_status read_info(const lc_ckpt *c, const char *path, lc_adapter_info *
     snprintf(info->base_source, sizeof info->base_source, "%s", s);
     if ((st = lc_ckpt_get_attr_str(c, "tokenizer", "chat_template", &s))) return st;
     snprintf(info->chat_template, sizeof info->chat_template, "%s", s);
-    info->has_train_state = lc_ckpt_find(c, "optimizer/exp_avg") != NULL;
+    info->has_train_state = lc_ckpt_find(c, "state/counters") != NULL;
     return LC_OK;
 }
 
 lc_status lc_adapter_read_info(const char *path, lc_adapter_info *info) {
     lc_ckpt *c = NULL;
-    lc_status st = lc_ckpt_read(&c, path);
+    lc_status st = read_meta(&c, path);
     if (!st) st = read_info(c, path, info);
     lc_ckpt_free(c);
+    return st;
+}
+
+/* The tensors the format defines for this lora's targets (and the AdamW
+ * moments for a resume), opened by name with their shapes checked first. */
+static lc_status read_tensors(lc_ckpt **c, const char *path, const lc_lora *lora, int with_state) {
+    size_t cap = 2 * (size_t)lora->n_layers * LC_T_COUNT + 2, n = 0;
+    lc_ckpt_want *w = calloc(cap, sizeof *w);
+    char (*names)[160] = calloc(cap, sizeof *names);
+    lc_status st = LC_OK;
+    if (!w || !names) {
+        st = lc_errorf(LC_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    for (int l = 0; l < lora->n_layers; l++)
+        for (int t = 0; t < LC_T_COUNT; t++) {
+            const lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
+            if (!p->A) continue;
+            for (int isB = 0; isB < 2; isB++) {
+                strcpy(names[n], "adapter/");
+                lc_lora_tensor_name(names[n] + 8, sizeof names[n] - 8, l, (lc_lora_target)t, isB);
+                w[n] = (lc_ckpt_want){names[n], NULL, 2, {isB ? p->out : lora->cfg.r, isB ? lora->cfg.r : p->in},
+                                      LC_CKPT_F32};
+                n++;
+            }
+        }
+    if (with_state) {
+        w[n++] = (lc_ckpt_want){"optimizer/exp_avg", NULL, 1, {(int64_t)lora->n_params}, LC_CKPT_F32};
+        w[n++] = (lc_ckpt_want){"optimizer/exp_avg_sq", NULL, 1, {(int64_t)lora->n_params}, LC_CKPT_F32};
+    }
+    st = lc_ckpt_read_named(c, path, w, n);
+done:
+    free(w);
+    free(names);
     return st;
 }
 
@@ -132,7 +207,7 @@ lc_status lc_adapter_load(const char *path, const lc_model *base, lc_lora *lora,
     memset(lora, 0, sizeof *lora);
     lc_ckpt *c = NULL;
     lc_adapter_info info;
-    lc_status st = lc_ckpt_read(&c, path);
+    lc_status st = read_meta(&c, path);
     if (!st) st = read_info(c, path, &info);
     if (st) goto done;
     if (!allow_other_base && strcmp(info.base_identity, base->identity)) {
@@ -156,6 +231,7 @@ lc_status lc_adapter_load(const char *path, const lc_model *base, lc_lora *lora,
                        info.scale, lora->scale);
         goto done;
     }
+    if ((st = read_tensors(&c, path, lora, state != NULL))) goto done;
     char name[512];
     int r = info.cfg.r;
     for (int l = 0; l < lora->n_layers && !st; l++)
@@ -213,7 +289,8 @@ char *lc_adapter_config_yaml(const char *path) {
     lc_ckpt *c = NULL;
     const char *text;
     char *out = NULL;
-    if (lc_ckpt_read(&c, path) == LC_OK && lc_ckpt_get_string(c, "config.yaml", &text) == LC_OK)
+    static const lc_ckpt_want W[] = {{"config.yaml", NULL, -1, {0}, LC_CKPT_STRING}};
+    if (lc_ckpt_read_named(&c, path, W, 1) == LC_OK && lc_ckpt_get_string(c, "config.yaml", &text) == LC_OK)
         out = strdup(text);
     lc_ckpt_free(c);
     return out;

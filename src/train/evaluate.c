@@ -15,6 +15,7 @@ lc_status lc_eval_rows_loss(const lc_model *m, const lc_lora *lora, lc_acts *act
     double sum = 0;
     int64_t n = 0, nb = lc_batcher_batches_per_epoch(&bt);
     for (int64_t i = 0; i < nb && !st; i++) {
+        if ((st = lc_interrupt_check("computing the loss"))) break;
         lc_batch batch;
         lc_batcher_next(&bt, &batch, NULL);
         double s = 0;
@@ -42,6 +43,7 @@ lc_status lc_eval_rows_loss_multi(const lc_model *m, const lc_lora *const *loras
     lc_batch batches[LC_MAX_TRIALS];
     int64_t nb = lc_batcher_batches_per_epoch(&bt);
     for (int64_t i = 0; i < nb && !st; i++) {
+        if ((st = lc_interrupt_check("computing the loss"))) break;
         lc_batcher_next(&bt, &batches[0], NULL);
         for (int k = 1; k < K; k++) batches[k] = batches[0]; /* every adapter on the same rows */
         st = lc_forward_multi(m, loras, NULL, K, acts, batches, s, k_n);

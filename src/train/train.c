@@ -33,6 +33,8 @@
 #include "lc_ckpt.h"
 #include "lc_data.h"
 #include "lc_eval.h"
+#include "lc_fsafe.h"
+#include "run_dir.h"
 #include "lc_schedule.h"
 #include "lc_transformer.h"
 
@@ -58,6 +60,7 @@ typedef struct {
     int active;      /* still training (not stopped early) */
     int skipped;     /* this step was skipped (non-finite) */
     double loss;     /* mean loss of the last step */
+    int lock_fd;     /* flock on out_dir/.lorac.lock for the life of the run; -1 none */
 } trial;
 
 typedef struct {
@@ -76,21 +79,6 @@ typedef struct {
     int32_t *mb_tokens, *mb_targets;
     int *mb_B, *mb_T;
 } run;
-
-static lc_status mkdir_p(const char *dir) {
-    char buf[1200];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) && errno != EEXIST)
-            return lc_errorf(LC_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) && errno != EEXIST)
-        return lc_errorf(LC_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
-    return LC_OK;
-}
 
 static void out_path(char *buf, size_t size, const trial *t, const char *name) {
     snprintf(buf, size, "%s/%s", t->cfg->out_dir, name);
@@ -259,6 +247,9 @@ static lc_status save_step_checkpoint(run *R, trial *t) {
 }
 
 static lc_status trim_metrics(const char *path, int64_t last_step, int is_csv) {
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return lc_errorf(LC_ERR_IO, "%s is not a regular file (a symlink?); lorac does not follow it", path);
     FILE *f = fopen(path, "r");
     if (!f) return LC_OK;
     char *kept = NULL, *line = NULL;
@@ -280,15 +271,9 @@ static lc_status trim_metrics(const char *path, int64_t last_step, int is_csv) {
     free(line);
     fclose(f);
     fclose(mem);
-    f = fopen(path, "w");
-    if (!f) {
-        free(kept);
-        return lc_errorf(LC_ERR_IO, "cannot rewrite %s: %s", path, strerror(errno));
-    }
-    fwrite(kept, 1, kept_len, f);
-    fclose(f);
+    lc_status st = lc_fs_write_atomic(path, kept, kept_len); /* temp + rename: a symlink is replaced, not followed */
     free(kept);
-    return LC_OK;
+    return st;
 }
 
 /* --------------------------------------------------------------- metrics */
@@ -553,7 +538,11 @@ static lc_status train_loop(run *R) {
             n_done++;
         }
         if (n_done == 0) continue;
-        if ((st = evaluate(R, which, vloss))) break;
+        if ((st = evaluate(R, which, vloss)) == LC_ERR_INTERRUPTED && g_stop_requested) {
+            st = LC_OK; /* this evaluation is dropped; the top of the loop saves the checkpoint */
+            for (int k = 0; k < K; k++) which[k] = 0, vloss[k] = NAN;
+        }
+        if (st) break;
         int stop_early[LC_MAX_TRIALS] = {0}, any_valid = 0;
         for (int j = 0; j < n && !st; j++) {
             trial *t = &R->tr[idx[j]];
@@ -597,6 +586,7 @@ static void run_free(run *R) {
         trial *t = &R->tr[k];
         if (t->jsonl) fclose(t->jsonl);
         if (t->csv) fclose(t->csv);
+        lc_fs_unlock_dir(t->lock_fd);
         if (t->lora_ready) lc_lora_free(&t->lora);
         free(t->config_yaml);
         lc_free(t->backup);
@@ -639,11 +629,12 @@ static lc_status check_one_pass(const run *R) {
 /* Restore every trial from checkpoint-<step>.h5 of the newest step; all
  * trials must be at the same step and batcher position. */
 static lc_status resume_trials(run *R, int64_t *resume_step) {
-    *resume_step = lc_ckpt_newest_step(R->tr[0].cfg->out_dir, "checkpoint");
+    *resume_step = -1;
     for (int k = 0; k < R->K; k++) {
         trial *t = &R->tr[k];
-        int64_t s = lc_ckpt_newest_step(t->cfg->out_dir, "checkpoint");
-        if (s < 0) return lc_errorf(LC_ERR_IO, "--resume: no checkpoint-<step>.h5 in %s", t->cfg->out_dir);
+        int64_t s = lc_run_dir_resume_step(t->cfg->out_dir); /* skips (and reports) corrupt newer ones */
+        if (s < 0) return LC_ERR_FORMAT;
+        if (k == 0) *resume_step = s;
         if (s != *resume_step)
             return lc_errorf(LC_ERR_CONFIG, "--resume: the newest checkpoint of %s is step %lld but that of %s is "
                                             "step %lld; trials resumed in one pass must be at the same step",
@@ -670,22 +661,18 @@ static lc_status resume_trials(run *R, int64_t *resume_step) {
 static lc_status open_trial_files(trial *t, int resume) {
     char path[1200];
     out_path(path, sizeof path, t, "config.yaml");
-    FILE *cf = fopen(path, "w");
-    if (!cf || fputs(t->config_yaml, cf) < 0) {
-        if (cf) fclose(cf);
-        return lc_errorf(LC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    }
-    fclose(cf);
+    lc_status st = lc_fs_write_atomic(path, t->config_yaml, strlen(t->config_yaml));
+    if (st) return st;
     char jpath[1200], cpath[1200];
     out_path(jpath, sizeof jpath, t, "metrics.jsonl");
     out_path(cpath, sizeof cpath, t, "metrics.csv");
-    lc_status st;
     if (resume && ((st = trim_metrics(jpath, t->state.step, 0)) || (st = trim_metrics(cpath, t->state.step, 1))))
         return st;
-    t->jsonl = fopen(jpath, resume ? "a" : "w");
-    t->csv = fopen(cpath, resume ? "a" : "w");
+    t->jsonl = lc_fs_fopen_nofollow(jpath, resume ? "a" : "w");
+    t->csv = lc_fs_fopen_nofollow(cpath, resume ? "a" : "w");
     if (!t->jsonl || !t->csv)
-        return lc_errorf(LC_ERR_IO, "cannot write metrics in %s: %s", t->cfg->out_dir, strerror(errno));
+        return lc_errorf(LC_ERR_IO, "cannot write metrics in %s: %s%s", t->cfg->out_dir, strerror(errno),
+                         errno == ELOOP ? " (metrics.jsonl / metrics.csv is a symlink; lorac does not follow it)" : "");
     if (!resume)
         fputs("step,epoch,loss,lr,grad_norm,targets,tokens_per_s,elapsed_s,peak_rss_mb,valid_loss\n", t->csv);
     return LC_OK;
@@ -714,6 +701,7 @@ lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int
         t->res = &res[k];
         t->active = 1;
         t->loss = NAN;
+        t->lock_fd = -1;
         if ((st = lc_train_config_validate(t->cfg))) goto done;
         if (!(t->config_yaml = config_to_string(t->cfg))) {
             st = lc_errorf(LC_ERR_NOMEM, "cannot serialise the config");
@@ -723,7 +711,7 @@ lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int
     if ((st = check_one_pass(&R))) goto done;
     int threads = lc_threads_init(cfg->threads);
     for (int k = 0; k < K; k++) {
-        if ((st = mkdir_p(cfgs[k].out_dir))) goto done;
+        if ((st = lc_run_dir_claim(&cfgs[k], resume, quiet, &R.tr[k].lock_fd))) goto done;
         lc_ckpt_cleanup_temp(cfgs[k].out_dir, NULL);
     }
     if ((st = lc_base_open(&R.base, cfg->model, cfg->tokenizer))) goto done;
