@@ -409,6 +409,10 @@ static void layer_backward(const lc_model *m, lc_lora *lora, g2_acts *a, int l, 
 
 static lc_status check_call(const lc_model *m, const lc_lora *lora, const g2_acts *a, const lc_batch *b) {
     if (!live_has(a)) return lc_errorf(LC_ERR_ARG, "activations were not created for a GPT-2 model");
+    if (b->seg || b->slot)
+        return lc_errorf(LC_ERR_ARG, "padding-free batches and packed (block-diagonal) segments are implemented for "
+                                     "the Llama family only, not GPT-2: use padded rows (padding_free: false, "
+                                     "packing: false)");
     if (b->B > a->B || b->T > a->T || b->B <= 0 || b->T <= 0)
         return lc_errorf(LC_ERR_ARG, "batch (%d, %d) exceeds the activations' capacity (%d, %d)", b->B, b->T,
                          a->B, a->T);
