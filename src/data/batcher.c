@@ -56,7 +56,8 @@ static lc_status alloc_buffers(lc_batcher *b) {
     const lc_rows *rows = b->rows;
     int64_t cap = b->max_tokens > 0 ? (b->max_tokens > rows->max_len ? b->max_tokens : rows->max_len)
                                     : (int64_t)b->B * rows->max_len;
-    if (cap > INT32_MAX / 2) return lc_errorf(LC_ERR_ARG, "batcher: %lld tokens per micro-batch is too many", (long long)cap);
+    if (cap > INT32_MAX / 2)
+        return lc_errorf(LC_ERR_ARG, "batcher: %lld tokens per micro-batch is too many", (long long)cap);
     free(b->tokens);
     free(b->targets);
     free(b->seg);

@@ -442,7 +442,7 @@ static lc_status evaluate(run *R, const int *which, double *vloss) {
     }
     if (R->valid_rows.n_rows == 0 || n == 0) return LC_OK;
     lc_status st = lc_eval_rows_loss_multi(&R->base.model, loras, n, R->acts, &R->valid_rows, R->cfg->batch_size,
-                                           R->pad_id, losses, NULL);
+                                           R->padding_free, R->pad_id, losses, NULL);
     for (int i = 0; i < n && !st; i++) vloss[idx[i]] = losses[i];
     return st;
 }
@@ -863,11 +863,11 @@ lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int
     if (st == LC_OK && R.test_rows.n_rows > 0) {
         /* held-out test set, once at the end: base model vs each final adapter */
         double base_loss, test_loss[LC_MAX_TRIALS];
-        st = lc_eval_rows_loss(&R.base.model, NULL, R.acts, &R.test_rows, cfg->batch_size, R.pad_id, &base_loss,
-                               NULL);
+        st = lc_eval_rows_loss(&R.base.model, NULL, R.acts, &R.test_rows, cfg->batch_size, R.padding_free, R.pad_id,
+                               &base_loss, NULL);
         if (!st)
-            st = lc_eval_rows_loss_multi(&R.base.model, loras, K, R.acts, &R.test_rows, cfg->batch_size, R.pad_id,
-                                         test_loss, NULL);
+            st = lc_eval_rows_loss_multi(&R.base.model, loras, K, R.acts, &R.test_rows, cfg->batch_size,
+                                         R.padding_free, R.pad_id, test_loss, NULL);
         for (int k = 0; k < K && !st; k++) {
             res[k].test_loss_base = base_loss;
             res[k].test_loss = test_loss[k];

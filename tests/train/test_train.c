@@ -933,7 +933,7 @@ static void test_checkpoints(const char *model, const char *work) {
     check(!info.has_train_state, "best.h5 should hold no training state");
     EXPECT_OK(lc_acts_create(&acts, &base.model, &l, cfg.batch_size, vrows.max_len));
     double vloss = NAN;
-    EXPECT_OK(lc_eval_rows_loss(&base.model, &l, acts, &vrows, cfg.batch_size, lc_tokenizer_eos_id(base.tok),
+    EXPECT_OK(lc_eval_rows_loss(&base.model, &l, acts, &vrows, cfg.batch_size, 1, lc_tokenizer_eos_id(base.tok),
                                 &vloss, NULL));
     char vbuf[40];
     snprintf(vbuf, sizeof vbuf, "%.9g", vloss);
