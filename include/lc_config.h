@@ -39,9 +39,9 @@ typedef enum {
 typedef enum { LC_SCHED_CONSTANT = 0, LC_SCHED_LINEAR, LC_SCHED_COSINE } lc_lr_schedule;
 typedef enum { LC_TRUNC_TRUNCATE = 0, LC_TRUNC_DROP } lc_truncation;
 
-/* padding_free: auto = on where the model implements it (Llama family),
- * off for GPT-2; true = on (refused for GPT-2); false = rows padded to the
- * longest in the micro-batch (the reference layout). */
+/* padding_free: auto = on (the default; a later version may choose per
+ * model or CPU), true = on, false = rows padded to the longest in the
+ * micro-batch (the reference layout). */
 typedef enum { LC_PF_AUTO = 0, LC_PF_ON = 1, LC_PF_OFF = 2 } lc_padding_free;
 
 typedef struct {

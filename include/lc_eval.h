@@ -18,7 +18,7 @@ extern "C" {
 
 /* Mean cross-entropy over all target tokens of `rows` (file order, batches of
  * B, no dropout), padding_free: batches without padding (lc_batch; the same
- * numbers within fp32 rounding, less work; not for GPT-2), else padded to
+ * numbers within fp32 rounding, less work), else padded to
  * each batch's longest row. acts must hold (B, rows->max_len). lora may be
  * NULL. */
 lc_status lc_eval_rows_loss(const lc_model *m, const lc_lora *lora, lc_acts *acts, const lc_rows *rows,

@@ -97,7 +97,7 @@ static const key_desc KEYS[] = {
         "token budget per training micro-batch: rows are taken while their real tokens fit (a longer row comes "
         "alone), instead of batch_size rows; needs padding_free; 0: off"),
     ENUM(padding_free, padding_free, PF_NAMES, "one of auto, true, false",
-         "micro-batches as one stream of real tokens (no padding; attention per row); auto: on except GPT-2"),
+         "micro-batches as one stream of real tokens (no padding; attention per row); auto: on"),
     INT(grad_accum, 1, 1 << 20, "an integer >= 1", "micro-batches per optimiser step"),
     INT(epochs, 1, 1 << 20, "an integer >= 1", "passes over the training data"),
     INT(max_steps, -1, INT_MAX, "an integer >= -1", "stop after this many optimiser steps; <= 0: use epochs"),

@@ -23,6 +23,7 @@
 #include "lc_transformer.h"
 
 #include "gpt2.h"
+#include "segments.h"
 #include "lc_kernels.h" /* before cblas.h: its complex.h defines the macro I */
 
 #include <cblas.h>
@@ -331,13 +332,6 @@ static void weight_backward_input(float *dinp, const float *dout, const lc_weigh
 
 /* ------------------------------------------------------------ LoRA pieces */
 
-/* Index that element (row, j) of a (rows, in) LoRA input hashes for its
- * dropout mask: its index in the padded layout (slot: lc_batch), so a
- * padding-free batch draws exactly the padded batch's masks. */
-static inline uint64_t mask_index(const int32_t *slot, size_t row, size_t j, size_t in) {
-    return (slot ? (uint64_t)slot[row] : (uint64_t)row) * in + j;
-}
-
 /* The LoRA input x (rows, in): x itself, or a dropped-out copy (mask
  * regenerated from the seed, so backward needs no stored mask). */
 static const float *lora_input(lc_acts *a, const lc_lora *lora, const float *x, int rows, int in,
@@ -350,7 +344,7 @@ static const float *lora_input(lc_acts *a, const lc_lora *lora, const float *x, 
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < rows; n++)
         for (size_t j = 0, i = (size_t)n * in; j < (size_t)in; j++, i++)
-            d[i] = lc_hash_uniform(stream, mask_index(slot, n, j, in)) < p ? 0.0f : x[i] * keep;
+            d[i] = lc_hash_uniform(stream, lc_mask_index(slot, n, j, in)) < p ? 0.0f : x[i] * keep;
     return d;
 }
 
@@ -390,7 +384,7 @@ static void lora_backward(float *dx, lc_acts *a, lc_lora_pair *p, const float *d
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++)
         for (size_t j = 0, i = (size_t)n * in; j < in; j++, i++)
-            if (lc_hash_uniform(stream, mask_index(slot, n, j, in)) >= dropout) dx[i] += dxd[i] * keep;
+            if (lc_hash_uniform(stream, lc_mask_index(slot, n, j, in)) >= dropout) dx[i] += dxd[i] * keep;
 }
 
 /* The adapters of one pass: K trials stacked along the batch, trial k owning
@@ -445,22 +439,12 @@ static void proj_backward(float *dx, lc_acts *a, const trials *tr, const float *
 
 /* ------------------------------------------- segments: RoPE and attention */
 
-/* The next run of consecutive segments of one length over all K trials' rows
- * (trial k's segments are trial 0's shifted by k Nk; the last of one trial
- * and the first of the next are adjacent): rows [row0, row0 + count·len).
- * *it walks k·n_seg + s from 0; returns 0 when done. A padded batch without
- * packing is a single run (every row one segment of T). */
+/* The next run of equal-length segments over all K trials' rows (trial k's
+ * segments are trial 0's shifted by k Nk): lc_seg_next_run. A padded batch
+ * without packing is a single run. */
 static int next_run(const trials *tr, int *it, int *row0, int *count, int *len) {
-    int total = tr->K * tr->n_seg;
-    if (*it >= total) return 0;
-    int s = *it % tr->n_seg;
-    *row0 = (*it / tr->n_seg) * tr->Nk + tr->seg[s];
-    *len = tr->seg[s + 1] - tr->seg[s];
-    for (*count = 0; *it < total; (*count)++, (*it)++) {
-        int s2 = *it % tr->n_seg;
-        if (tr->seg[s2 + 1] - tr->seg[s2] != *len) break;
-    }
-    return 1;
+    lc_seg_list s = {tr->seg, tr->n_seg, tr->K, tr->Nk};
+    return lc_seg_next_run(&s, it, row0, count, len);
 }
 
 /* x (N, H, hd) rotated at positions 0.. of each segment (backward: by the

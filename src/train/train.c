@@ -389,18 +389,11 @@ static int64_t fetch_step_batches(run *R, int n_micro) {
     return targets;
 }
 
-/* The micro-batch layout: padding_free auto is on except for GPT-2, whose
- * pass (gpt2.c) has no segments; GPT-2 refuses padding_free: true,
- * batch_tokens and packing (which needs per-example segments). */
+/* The micro-batch layout: padding_free auto and true are on (every
+ * architecture has segments: transformer.c, gpt2.c), false pads. */
 static lc_status resolve_layout(run *R) {
     const lc_train_config *cfg = R->cfg;
-    int gpt2 = R->base.model.cfg.arch == LC_ARCH_GPT2;
-    if (gpt2 && (cfg->padding_free == LC_PF_ON || cfg->batch_tokens > 0 || cfg->packing))
-        return lc_errorf(LC_ERR_CONFIG, "%s is GPT-2: padding-free batches (padding_free: true, batch_tokens: %d) and "
-                         "packing (packing: %s, one attention segment per example) are implemented for the Llama "
-                         "family only; use padding_free: auto or false, batch_tokens: 0, packing: false",
-                         cfg->model, cfg->batch_tokens, cfg->packing ? "true" : "false");
-    R->padding_free = cfg->padding_free == LC_PF_ON || (cfg->padding_free == LC_PF_AUTO && !gpt2);
+    R->padding_free = cfg->padding_free != LC_PF_OFF;
     return lc_batcher_set_layout(&R->batcher, R->padding_free, cfg->batch_tokens);
 }
 
