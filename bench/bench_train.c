@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
     int32_t *tokens = malloc(sizeof(int32_t) * B * T), *targets = malloc(sizeof(int32_t) * B * T);
     for (int i = 0; i < B * T; i++) tokens[i] = (int32_t)lc_rng_below(&rng, cfg.vocab_size);
     for (int i = 0; i < B * T; i++) targets[i] = (i % T == T - 1) ? -1 : tokens[i + 1];
-    lc_batch batch = {tokens, targets, B, T};
+    lc_batch batch = {.tokens = tokens, .targets = targets, .B = B, .T = T};
     lc_adamw_params opt = lc_adamw_default_params();
     double t0 = 0, loss = 0;
     for (int s = 0; s < warmup + steps; s++) {

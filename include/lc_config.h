@@ -39,6 +39,11 @@ typedef enum {
 typedef enum { LC_SCHED_CONSTANT = 0, LC_SCHED_LINEAR, LC_SCHED_COSINE } lc_lr_schedule;
 typedef enum { LC_TRUNC_TRUNCATE = 0, LC_TRUNC_DROP } lc_truncation;
 
+/* padding_free: auto = on (the default; a later version may choose per
+ * model or CPU), true = on, false = rows padded to the longest in the
+ * micro-batch (the reference layout). */
+typedef enum { LC_PF_AUTO = 0, LC_PF_ON = 1, LC_PF_OFF = 2 } lc_padding_free;
+
 typedef struct {
     /* --- model and data --- */
     char model[LC_CFG_PATH_MAX];      /* HF model dir or .gguf; required */
@@ -74,7 +79,9 @@ typedef struct {
     int max_steps;                    /* > 0: stop after this many optimiser steps; -1 = epochs */
     int max_seq_len;
     lc_truncation truncation;
-    int packing;
+    int packing;                      /* examples concatenated into max_seq_len rows, one segment each */
+    int padding_free;                 /* lc_padding_free: micro-batches as one token stream, no padding */
+    int batch_tokens;                 /* > 0: token budget per micro-batch instead of batch_size rows */
     int mask_prompt;                  /* loss only on completion / assistant tokens */
     int grad_checkpointing;           /* recompute layer activations in backward */
     char chat_template[LC_CFG_TEXT_MAX]; /* "none", "auto", "chatml", "llama2", "llama3" or custom */

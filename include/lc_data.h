@@ -1,7 +1,7 @@
 /*
  * lc_data.h — training data: read a file into examples, split off a
  * validation set, tokenise examples into rows of (ids, labels), optionally
- * pack them, and serve shuffled, padded micro-batches.
+ * pack them, and serve shuffled micro-batches, padded or padding-free.
  *
  * Path:  file (.jsonl/.csv) --lc_dataset_load--> lc_dataset (examples)
  *        --lc_dataset_split--> train / valid
@@ -90,6 +90,7 @@ typedef struct {
     int n_truncated;       /* rows cut to max_seq_len */
     int n_dropped_long;    /* rows longer than max_seq_len dropped (truncation: drop) */
     int n_dropped_no_loss; /* rows without any loss token (e.g. completion cut off) */
+    uint8_t *starts;       /* (n_tokens) 1 where a packed example starts, or NULL: one example per row */
     int64_t cap_rows, cap_tokens;
 } lc_rows;
 
@@ -126,9 +127,11 @@ lc_status lc_data_template_resolve(lc_chat_template **out, const lc_train_config
  * rows of exactly T tokens (the last may be shorter). Labels are kept (the
  * last token of an original row never predicts the first token of the next
  * one) and the last position of every packed row is -1, as for any row;
- * packed rows without a loss token are dropped. NOTE: attention is causal over the whole packed row (not
- * block-diagonal), so packed examples can see earlier ones; packing is off by
- * default. *out is zeroed first. */
+ * packed rows without a loss token are dropped. out->starts marks where each
+ * original row (example) begins inside the packed rows (and every packed
+ * row's first token): the batcher makes each its own attention segment, so
+ * packed examples never see each other and their positions restart at 0.
+ * *out is zeroed first. */
 lc_status lc_rows_pack(lc_rows *out, const lc_rows *in, int T);
 
 /* ----------------------------------------------------------------- batches */
@@ -144,14 +147,19 @@ typedef struct {
 
 typedef struct {
     const lc_rows *rows;   /* not owned */
-    int B;                 /* rows per micro-batch */
+    int B;                 /* rows per micro-batch (unless max_tokens) */
+    int64_t max_tokens;    /* > 0: rows per micro-batch while their tokens fit this budget */
+    int padding_free;      /* 1: lc_batch padding-free layout (stream + seg + slot) */
     int shuffle;           /* 0: file order every epoch (evaluation) */
     int32_t pad_id;        /* token id used for padding (EOS); its targets are -1 */
     lc_batcher_state st;
     lc_rng rng;            /* st.rng advanced past this epoch's shuffle */
+    lc_rng rng0;           /* the RNG of epoch 0 (from the seed), for lc_batcher_count_steps */
     int32_t *order;        /* (n_rows) row order of the current epoch */
-    int32_t *tokens;       /* (B, rows->max_len) */
-    int32_t *targets;      /* (B, rows->max_len) */
+    int32_t *tokens;       /* (cap) cap = B * rows->max_len, or max(max_tokens, max_len) */
+    int32_t *targets;      /* (cap) */
+    int32_t *seg;          /* (cap + 1) segment offsets of the batch */
+    int32_t *slot;         /* (cap) padded slot per token (padding-free) */
 } lc_batcher;
 
 /* Start at epoch 0, position 0, with an RNG seeded from `seed`.
@@ -160,15 +168,29 @@ lc_status lc_batcher_init(lc_batcher *b, const lc_rows *rows, int B, int shuffle
                           uint64_t seed);
 void lc_batcher_free(lc_batcher *b);
 
+/* Switch the layout of the batches served from now on: padding_free (the
+ * lc_batch stream layout), and max_tokens > 0 (the config's batch_tokens):
+ * each micro-batch takes rows in order while their real tokens fit the
+ * budget (at least one row, so a longer row comes alone) instead of B rows.
+ * A budget needs padding_free (LC_ERR_ARG): padded, its rows could need up
+ * to budget x longest-row tokens. Reallocates the batch buffers. */
+lc_status lc_batcher_set_layout(lc_batcher *b, int padding_free, int64_t max_tokens);
+
 /* Fill *out with the next micro-batch: up to B rows (fewer only for the
- * last batch of an epoch), T = the longest of them, padded with pad_id and
- * target -1. When an epoch is exhausted the next call starts the next epoch
+ * last batch of an epoch) or the rows that fit max_tokens, T = the longest
+ * of them, padded with pad_id and target -1 or padding-free; packed rows
+ * carry one segment per example (lc_batch). When an epoch is exhausted the next call starts the next epoch
  * with a fresh shuffle. *epoch_out (may be NULL) receives the epoch of the
  * returned batch. out's pointers stay valid until the next call. */
 void lc_batcher_next(lc_batcher *b, lc_batch *out, int64_t *epoch_out);
 
-/* Number of micro-batches in one epoch: ceil(n_rows / B). */
+/* Number of micro-batches in the current epoch: ceil(n_rows / B); with a
+ * token budget it depends on the epoch's order. */
 int64_t lc_batcher_batches_per_epoch(const lc_batcher *b);
+/* Optimiser steps of `epochs` epochs from the start (the init seed), each
+ * epoch ceil(micro-batches / grad_accum) steps. With a token budget the
+ * epochs' shuffles are replayed to count. -1: out of memory. */
+int64_t lc_batcher_count_steps(const lc_batcher *b, int64_t epochs, int grad_accum);
 
 lc_batcher_state lc_batcher_get_state(const lc_batcher *b);
 /* Resume from a saved state (regenerates that epoch's order). LC_ERR_ARG if

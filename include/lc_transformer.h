@@ -29,13 +29,37 @@
 extern "C" {
 #endif
 
-/* Token ids and loss targets for one micro-batch. targets[b*T+t] is the id
- * predicted at position t (usually tokens[b*T+t+1]) or -1 for no loss. */
+/* Token ids and loss targets for one micro-batch. targets[i] is the id
+ * predicted at token i (usually tokens[i+1]) or -1 for no loss.
+ *
+ * Two layouts of B rows whose longest has T tokens:
+ *  - padded (slot == NULL): tokens and targets are (B, T), each row padded to
+ *    T (pad targets -1);
+ *  - padding-free (slot != NULL): the rows concatenated into one stream of
+ *    n = seg[n_seg] real tokens, tokens and targets (n); slot (n) gives each
+ *    token's index b*T + t in the padded layout (its dropout masks use it,
+ *    so both layouts draw the same masks).
+ * Segments: attention is causal within a segment and blind across segments
+ * (block-diagonal), and positions restart at 0 in each. seg == NULL: every
+ * row is one segment. Otherwise seg (n_seg + 1) holds the offsets of the
+ * segments in the stream (seg[0] = 0, increasing); in the padded layout
+ * seg[n_seg] = B*T and no segment crosses the end of a row (a row's padding
+ * belongs to its last segment). Packed rows hold several examples: one
+ * segment each. Every pass checks this description (lc_batch_check). */
 typedef struct {
-    const int32_t *tokens;  /* (B, T) */
-    const int32_t *targets; /* (B, T) */
+    const int32_t *tokens;  /* (B, T) padded, (n) padding-free */
+    const int32_t *targets; /* same layout as tokens */
     int B, T;
+    const int32_t *seg;     /* (n_seg + 1) segment offsets, or NULL */
+    int n_seg;
+    const int32_t *slot;    /* (n) padded index of each token; NULL = padded layout */
 } lc_batch;
+
+/* Tokens in the batch's stream: B*T padded, seg[n_seg] padding-free. */
+int64_t lc_batch_tokens(const lc_batch *b);
+/* The layout described above holds (token ids not checked): LC_ERR_ARG
+ * naming the first broken rule. */
+lc_status lc_batch_check(const lc_batch *b);
 
 typedef struct lc_acts lc_acts; /* activation and scratch memory, opaque */
 
@@ -71,7 +95,8 @@ lc_status lc_forward_backward(const lc_model *m, lc_lora *lora, lc_acts *a, cons
 /* Forward only (no dropout), with the adapter applied unmerged if lora != NULL
  * (scaled by lora_scale_mult, 1.0 for as-trained).
  * If loss_sum != NULL: summed cross-entropy over targets (batch->targets used).
- * If logits != NULL: full logits (B, T, V) are written. */
+ * If logits != NULL: full logits (B, T, V) are written ((n, V) for a
+ * padding-free batch). */
 lc_status lc_forward(const lc_model *m, const lc_lora *lora, float lora_scale_mult, lc_acts *a,
                      const lc_batch *batch, double *loss_sum, int64_t *n_targets, float *logits);
 

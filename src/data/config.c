@@ -44,6 +44,7 @@ static const char *const FORMAT_NAMES[] = {"auto", "prompt_completion", "alpaca"
 static const char *const SCHED_NAMES[] = {"constant", "linear", "cosine", NULL};
 static const char *const TRUNC_NAMES[] = {"truncate", "drop", NULL};
 static const char *const INIT_NAMES[] = {"kaiming", "gaussian", NULL};
+static const char *const PF_NAMES[] = {"auto", "true", "false", NULL}; /* lc_padding_free */
 /* PEFT module names in lc_lora_target order (lc_lora.h). */
 static const char *const TARGET_NAMES[] = {"q_proj",    "k_proj",  "v_proj",    "o_proj",
                                            "gate_proj", "up_proj", "down_proj", "c_attn",
@@ -91,13 +92,18 @@ static const key_desc KEYS[] = {
     DBL(adam_beta2, 0, 1, 0, 1, "a number in [0, 1)", "AdamW beta2"),
     DBL(adam_eps, 0, 1, 1, 0, "a number in (0, 1]", "AdamW epsilon"),
     DBL(loraplus_lr_ratio, 0, 1e6, 1, 0, "a number > 0", "LoRA+: lr of lora_B = ratio * lr; 1: plain LoRA"),
-    INT(batch_size, 1, 1 << 20, "an integer in [1, 1048576]", "rows per micro-batch"),
+    INT(batch_size, 1, 1 << 20, "an integer in [1, 1048576]", "rows per micro-batch (and per evaluation batch)"),
+    INT(batch_tokens, 0, 1 << 28, "an integer in [0, 268435456]",
+        "token budget per training micro-batch: rows are taken while their real tokens fit (a longer row comes "
+        "alone), instead of batch_size rows; needs padding_free; 0: off"),
+    ENUM(padding_free, padding_free, PF_NAMES, "one of auto, true, false",
+         "micro-batches as one stream of real tokens (no padding; attention per row); auto: on"),
     INT(grad_accum, 1, 1 << 20, "an integer in [1, 1048576]", "micro-batches per optimiser step"),
     INT(epochs, 1, 1 << 20, "an integer in [1, 1048576]", "passes over the training data"),
     INT(max_steps, -1, INT_MAX, "an integer in [-1, 2147483647]", "stop after this many optimiser steps; <= 0: use epochs"),
     INT(max_seq_len, 2, 1 << 20, "an integer in [2, 1048576]", "tokens per row"),
     ENUM(truncation, truncation, TRUNC_NAMES, "one of truncate, drop", "what to do with longer rows"),
-    BOOL(packing, "concatenate rows into max_seq_len sequences (attention is not block-diagonal)"),
+    BOOL(packing, "concatenate rows into max_seq_len sequences (each example attends only to itself)"),
     BOOL(mask_prompt, "loss only on the completion / assistant turns"),
     BOOL(grad_checkpointing, "keep only each layer's input and recompute the layer in backward (less memory, ~1/3 more compute)"),
     STR(chat_template, "none, auto (from the tokenizer), chatml, llama2, llama3, or a custom template"),
@@ -164,6 +170,8 @@ lc_train_config lc_train_config_default(void) {
     c.max_seq_len = 512;
     c.truncation = LC_TRUNC_TRUNCATE;
     c.packing = 0;
+    c.padding_free = LC_PF_AUTO;
+    c.batch_tokens = 0;
     c.mask_prompt = 1;
     strcpy(c.chat_template, "none");
     c.seed = 42;
@@ -560,6 +568,12 @@ lc_status lc_train_config_validate(const lc_train_config *c) {
     if (c->early_stopping_patience > 0 && !c->valid_data[0] && c->split <= 0)
         return lc_errorf(LC_ERR_CONFIG, "'early_stopping_patience' is %d but there is no validation data: set 'valid_data' or 'split' > 0",
                          c->early_stopping_patience);
+    if (c->batch_tokens > 0 && c->padding_free == LC_PF_OFF)
+        return lc_errorf(LC_ERR_CONFIG, "'batch_tokens' is %d but 'padding_free' is false: a token budget needs "
+                         "padding-free batches (set padding_free: auto or true, or batch_tokens: 0 and use batch_size)",
+                         c->batch_tokens);
+    if (c->batch_tokens < 0)
+        return lc_errorf(LC_ERR_CONFIG, "'batch_tokens' is %d: expected an integer >= 0", c->batch_tokens);
     if (c->packing && c->truncation == LC_TRUNC_DROP)
         return lc_errorf(LC_ERR_CONFIG, "'packing' splits long rows across sequences; 'truncation: drop' does not apply: use truncation: truncate");
     if (!(c->loraplus_lr_ratio > 0))

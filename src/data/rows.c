@@ -1,7 +1,7 @@
 /*
  * rows.c — tokenised training rows (ids + next-token labels in flat arrays
  * with row offsets): appending with truncation/dropping, and packing into
- * fixed-length sequences. No tokenizer here: see tokenize_rows.c.
+ * fixed-length sequences that remember where each example starts. No tokenizer here: see tokenize_rows.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +12,7 @@ void lc_rows_free(lc_rows *rows) {
     free(rows->offsets);
     free(rows->ids);
     free(rows->labels);
+    free(rows->starts);
     memset(rows, 0, sizeof *rows);
 }
 
@@ -82,13 +83,28 @@ lc_status lc_rows_add(lc_rows *rows, const int32_t *ids, const uint8_t *train, i
     return st;
 }
 
+/* starts of the packed row just appended (stream tokens [s, s+n)): its first
+ * token, and every token where a row of *in begins; *r walks in's rows. */
+static void mark_starts(lc_rows *out, const lc_rows *in, int64_t s, int n, int *r) {
+    uint8_t *st = out->starts + out->offsets[out->n_rows - 1];
+    while (*r < in->n_rows && in->offsets[*r] < s) (*r)++;
+    for (int j = 0; j < n; j++) st[j] = j == 0;
+    for (; *r < in->n_rows && in->offsets[*r] < s + n; (*r)++) st[in->offsets[*r] - s] = 1;
+}
+
 lc_status lc_rows_pack(lc_rows *out, const lc_rows *in, int T) {
     lc_status st = LC_OK;
     int32_t *lab = NULL;
+    int r = 0;
     memset(out, 0, sizeof *out);
     if (T < 2) return lc_errorf(LC_ERR_ARG, "lc_rows_pack: T %d < 2", T);
     lab = malloc((size_t)T * sizeof *lab);
-    if (!lab) return lc_errorf(LC_ERR_NOMEM, "out of memory packing rows");
+    out->starts = malloc((size_t)(in->n_tokens > 0 ? in->n_tokens : 1)); /* packed tokens <= in's */
+    if (!lab || !out->starts) {
+        free(lab);
+        lc_rows_free(out);
+        return lc_errorf(LC_ERR_NOMEM, "out of memory packing rows");
+    }
     out->n_truncated = in->n_truncated;
     out->n_dropped_long = in->n_dropped_long;
     out->n_dropped_no_loss = in->n_dropped_no_loss;
@@ -99,7 +115,9 @@ lc_status lc_rows_pack(lc_rows *out, const lc_rows *in, int T) {
         int n = (int)(in->n_tokens - s < T ? in->n_tokens - s : T);
         memcpy(lab, in->labels + s, (size_t)n * sizeof *lab);
         lab[n - 1] = -1;
+        int before = out->n_rows;
         if ((st = append_labeled(out, in->ids + s, lab, n)) != LC_OK) goto fail;
+        if (out->n_rows > before) mark_starts(out, in, s, n, &r);
     }
     free(lab);
     return LC_OK;

@@ -96,7 +96,7 @@ lc_status lc_deploy_logits(const lc_model *m, const lc_lora *lora, float mult, c
     lc_acts *a = NULL;
     lc_status st = lc_acts_create(&a, m, lora, 1, T);
     if (st) return st;
-    lc_batch b = {tokens, NULL, 1, T};
+    lc_batch b = {.tokens = tokens, .targets = NULL, .B = 1, .T = T};
     st = lc_forward(m, lora, mult, a, &b, NULL, NULL, logits);
     lc_acts_free(a);
     return st;

@@ -303,7 +303,7 @@ static lc_status run_candidate(compare *C, int ci, const lc_base *b, const lc_lo
         int32_t pad = lc_tokenizer_eos_id(b->tok) >= 0 ? lc_tokenizer_eos_id(b->tok) : 0;
         int B = p->batch_size > 0 ? p->batch_size : 8;
         if ((st = lc_acts_create(&acts, &b->model, lora, B, rows->max_len))) goto done;
-        if ((st = lc_eval_rows_loss(&b->model, lora, acts, rows, B, pad, &row->loss, &row->n_loss_tokens))) goto done;
+        if ((st = lc_eval_rows_loss(&b->model, lora, acts, rows, B, 1, pad, &row->loss, &row->n_loss_tokens))) goto done;
         row->ppl = exp(row->loss);
     }
     if (!(p->metrics & LC_METRIC_GENERATION) || P->max_prompt == 0) goto done;

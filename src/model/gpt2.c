@@ -9,6 +9,10 @@
  *   x_mid ─ LayerNorm ─ xn2 ─ c_fc(+LoRA) ─ fc (N, F) ─ GELU(tanh) ─ h ─ mlp.c_proj(+LoRA) ─┐
  *   x_out = x_mid + ──────────────────────────────────────────────────────────────────────┘
  * Input: wte[token] + wpe[position]; output: ln_f, then the tied lm_head.
+ * The N rows are a token stream cut into causal segments (lc_batch): padded
+ * rows, or padding-free rows / packed examples. Positions restart at 0 in
+ * every segment and attention runs per segment (block-diagonal), as in
+ * transformer.c (segments.h).
  *
  * Saved per layer (unless gradient checkpointing, which keeps only x_in and
  * recomputes the layer in backward): x_in, LayerNorm mean/rstd, q, k, v, att
@@ -21,6 +25,7 @@
  * Frozen weights must be fp32 (lc_model_dequantize_all converts others).
  */
 #include "gpt2.h"
+#include "segments.h"
 
 #include "lc_kernels.h" /* before cblas.h: its complex.h defines the macro I */
 
@@ -63,7 +68,17 @@ typedef struct g2_acts {
     float *dxa;            /* (N, r) */
     float *drop;           /* (N, max(C, F)) dropped-out LoRA input; NULL without dropout */
     float *xent;           /* lm-head scratch */
+    int32_t *row_seg;      /* (B + 1) padded rows as segments, for a batch without seg */
+    int32_t *pos;          /* (B*T) position of each stream row within its segment */
 } g2_acts;
+
+/* The layout of one pass (lc_batch): N stream rows, their segments, the
+ * padded slot of each row (NULL: padded layout) for the dropout masks. */
+typedef struct {
+    int N;
+    lc_seg_list segs; /* K = 1 */
+    const int32_t *slot;
+} g2_layout;
 
 static g2_acts *g_live; /* guarded by omp critical(lc_gpt2_live) */
 
@@ -205,7 +220,17 @@ lc_status lc_gpt2_acts_create(lc_acts **out, const lc_model *m, const lc_lora *l
         if (lora->cfg.dropout > 0) a->drop = take(&cur, N * wide);
     }
     LC_ASSERT((size_t)(cur - a->mem) <= total);
-    a->bytes = total * sizeof(float) + L * sizeof *a->layers + sizeof *a;
+    a->row_seg = lc_alloc(((size_t)B + 1) * sizeof(int32_t));
+    a->pos = lc_alloc(N * sizeof(int32_t));
+    if (!a->row_seg || !a->pos) {
+        lc_free(a->row_seg);
+        lc_free(a->pos);
+        lc_free(a->mem);
+        lc_free(a->layers);
+        lc_free(a);
+        return lc_errorf(LC_ERR_NOMEM, "out of memory for GPT-2 activations");
+    }
+    a->bytes = total * sizeof(float) + L * sizeof *a->layers + sizeof *a + (N + B + 1) * sizeof(int32_t);
 #pragma omp critical(lc_gpt2_live)
     {
         a->next = g_live;
@@ -220,6 +245,8 @@ int lc_gpt2_acts_free(lc_acts *acts) {
     g2_acts *a = (g2_acts *)acts;
     lc_free(a->mem);
     lc_free(a->layers);
+    lc_free(a->row_seg);
+    lc_free(a->pos);
     lc_free(a);
     return 1;
 }
@@ -232,30 +259,33 @@ int lc_gpt2_acts_bytes(const lc_acts *acts, size_t *bytes) {
 
 /* ------------------------------------------------------------ LoRA pieces */
 
-/* The LoRA input: x, or a dropped-out copy (mask regenerated from the seed). */
-static const float *lora_input(g2_acts *a, const lc_lora *lora, const float *x, size_t n, uint64_t seed,
-                               int layer, int t, int training) {
+/* The LoRA input x (N, in): x, or a dropped-out copy (mask regenerated from
+ * the seed; element (n, j) hashes its padded index, lc_mask_index). */
+static const float *lora_input(g2_acts *a, const lc_lora *lora, const float *x, int N, int in,
+                               const int32_t *slot, uint64_t seed, int layer, int t, int training) {
     float p = lora->cfg.dropout;
     if (!training || p <= 0) return x;
     float keep = 1.0f / (1.0f - p);
     uint64_t stream = lc_hash64(seed, (uint64_t)layer * LC_T_COUNT + (uint64_t)t);
     float *d = a->drop; /* (N, in) */
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) d[i] = lc_hash_uniform(stream, i) < p ? 0.0f : x[i] * keep;
+    for (int n = 0; n < N; n++)
+        for (size_t j = 0, i = (size_t)n * in; j < (size_t)in; j++, i++)
+            d[i] = lc_hash_uniform(stream, lc_mask_index(slot, n, j, in)) < p ? 0.0f : x[i] * keep;
     return d;
 }
 
 /* y (N, O) = x (N, In) · W^T + bias, plus scale (x_d · A^T) · B^T with
  * xa = x_d · A^T (N, r) saved, when the target has LoRA. */
 static void proj_forward(float *y, g2_acts *a, const lc_lora *lora, float lora_mult, const float *x,
-                         const lc_weight *W, const float *bias, int layer, lc_lora_target t, float *xa, int N,
-                         uint64_t seed, int training) {
-    int In = W->cols, O = W->rows;
+                         const lc_weight *W, const float *bias, int layer, lc_lora_target t, float *xa,
+                         const g2_layout *ly, uint64_t seed, int training) {
+    int In = W->cols, O = W->rows, N = ly->N;
     lc_linear_forward(y, x, (const float *)W->data, bias, N, In, O);
     if (!lora || !xa) return;
     const lc_lora_pair *p = lc_lora_get(lora, layer, t);
     int r = lora->cfg.r;
-    const float *xd = lora_input(a, lora, x, (size_t)N * In, seed, layer, (int)t, training);
+    const float *xd = lora_input(a, lora, x, N, In, ly->slot, seed, layer, (int)t, training);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, r, In, 1.0f, xd, In, p->A, In, 0.0f, xa, r);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, r, lora->scale * lora_mult, xa, r, p->B, r, 1.0f,
                 y, O);
@@ -264,14 +294,14 @@ static void proj_forward(float *y, g2_acts *a, const lc_lora *lora, float lora_m
 /* Backward of proj_forward for dy (N, O): dx += dy W (if dx), and with LoRA
  * dB += s dy^T xa, dxa = s dy B, dA += dxa^T x_d, dx += (dxa A) ⊙ mask. */
 static void proj_backward(float *dx, g2_acts *a, lc_lora *lora, const float *x, const lc_weight *W, int layer,
-                          lc_lora_target t, const float *xa, const float *dy, int N, uint64_t seed) {
-    int In = W->cols, O = W->rows;
+                          lc_lora_target t, const float *xa, const float *dy, const g2_layout *ly, uint64_t seed) {
+    int In = W->cols, O = W->rows, N = ly->N;
     if (dx) lc_linear_backward_input(dx, dy, (const float *)W->data, N, In, O);
     if (!xa) return;
     lc_lora_pair *p = lc_lora_get(lora, layer, t);
     int r = lora->cfg.r;
     float s = lora->scale, drop = lora->cfg.dropout;
-    const float *xd = lora_input(a, lora, x, (size_t)N * In, seed, layer, (int)t, 1);
+    const float *xd = lora_input(a, lora, x, N, In, ly->slot, seed, layer, (int)t, 1);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, r, N, s, dy, O, xa, r, 1.0f, p->dB, r);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, r, O, s, dy, O, p->B, r, 0.0f, a->dxa, r);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, In, N, 1.0f, a->dxa, r, xd, In, 1.0f, p->dA, In);
@@ -284,10 +314,10 @@ static void proj_backward(float *dx, g2_acts *a, lc_lora *lora, const float *x, 
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, In, r, 1.0f, a->dxa, r, p->A, In, 0.0f, dxd, In);
     float keep = 1.0f / (1.0f - drop);
     uint64_t stream = lc_hash64(seed, (uint64_t)layer * LC_T_COUNT + (uint64_t)t);
-    size_t n = (size_t)N * In;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++)
-        if (lc_hash_uniform(stream, i) >= drop) dx[i] += dxd[i] * keep;
+    for (int n = 0; n < N; n++)
+        for (size_t j = 0, i = (size_t)n * In; j < (size_t)In; j++, i++)
+            if (lc_hash_uniform(stream, lc_mask_index(ly->slot, n, j, In)) >= drop) dx[i] += dxd[i] * keep;
 }
 
 /* ------------------------------------------------------------- the passes */
@@ -297,13 +327,13 @@ static void residual_add(float *out, const float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = x[i] + y[i];
 }
 
-/* x (B*T, C) = wte[token] + wpe[t] */
-static void embed(float *x, const lc_model *m, const int32_t *tokens, int B, int T) {
+/* x (N, C) = wte[token] + wpe[position within its segment] */
+static void embed(float *x, const lc_model *m, const int32_t *tokens, const int32_t *pos, int N) {
     int C = m->cfg.hidden_size;
     const float *wte = m->tok_emb.data, *wpe = m->pos_emb.data; /* (V, C), (P, C) */
 #pragma omp parallel for schedule(static)
-    for (int n = 0; n < B * T; n++) {
-        const float *e = wte + (size_t)tokens[n] * C, *p = wpe + (size_t)(n % T) * C;
+    for (int n = 0; n < N; n++) {
+        const float *e = wte + (size_t)tokens[n] * C, *p = wpe + (size_t)pos[n] * C;
         float *o = x + (size_t)n * C;
         for (int i = 0; i < C; i++) o[i] = e[i] + p[i];
     }
@@ -333,73 +363,103 @@ static void join_qkv(float *dqkv, const float *dq, const float *dk, const float 
 
 #define XA(t) la->xa[(t) - LC_T_C_ATTN]
 
+/* Causal attention per segment (block-diagonal over the stream): the kernel
+ * once per run of equal-length segments; lse of a run at row0 is
+ * (count, H, len) at lse + row0·H. As transformer.c's attention_segments_*. */
+static void attention_segments(g2_acts *a, g2_layer *la, const g2_layout *ly, int H, int hd, int backward) {
+    int it = 0, row0, count, len, C = H * hd;
+    while (lc_seg_next_run(&ly->segs, &it, &row0, &count, &len)) {
+        size_t o = (size_t)row0 * C;
+        float *lse = la->lse + (size_t)row0 * H;
+        if (backward)
+            lc_attention_backward(a->dq + o, a->dk + o, a->dv + o, a->datt + o, la->att + o, lse, la->q + o,
+                                  la->k + o, la->v + o, count, len, H, H, hd);
+        else
+            lc_attention_forward(la->att + o, lse, la->q + o, la->k + o, la->v + o, count, len, H, H, hd);
+    }
+}
+
 /* One layer from la->x_in into x_out, filling la's saved activations. */
 static void layer_forward(const lc_model *m, const lc_lora *lora, float mult, g2_acts *a, int l, g2_layer *la,
-                          float *x_out, int B, int T, uint64_t seed, int training) {
+                          float *x_out, const g2_layout *ly, uint64_t seed, int training) {
     const lc_model_config *c = &m->cfg;
     const lc_layer *w = &m->layers[l];
-    int N = B * T, C = c->hidden_size, F = c->intermediate_size, H = c->n_heads;
+    int N = ly->N, C = c->hidden_size, F = c->intermediate_size, H = c->n_heads;
     float eps = c->layer_norm_eps;
     lc_layernorm_forward(a->xn, la->mean1, la->rstd1, la->x_in, w->attn_norm, w->attn_norm_b, N, C, eps);
-    proj_forward(a->qkv, a, lora, mult, a->xn, &w->wqkv, w->bqkv, l, LC_T_C_ATTN, XA(LC_T_C_ATTN), N, seed,
+    proj_forward(a->qkv, a, lora, mult, a->xn, &w->wqkv, w->bqkv, l, LC_T_C_ATTN, XA(LC_T_C_ATTN), ly, seed,
                  training);
     split_qkv(la->q, la->k, la->v, a->qkv, N, C);
-    lc_attention_forward(la->att, la->lse, la->q, la->k, la->v, B, T, H, H, c->head_dim);
-    proj_forward(a->xn, a, lora, mult, la->att, &w->wo, w->bo, l, LC_T_ATTN_C_PROJ, XA(LC_T_ATTN_C_PROJ), N, seed,
+    attention_segments(a, la, ly, H, c->head_dim, 0);
+    proj_forward(a->xn, a, lora, mult, la->att, &w->wo, w->bo, l, LC_T_ATTN_C_PROJ, XA(LC_T_ATTN_C_PROJ), ly, seed,
                  training);
     residual_add(la->x_mid, la->x_in, a->xn, (size_t)N * C);
     lc_layernorm_forward(a->xn, la->mean2, la->rstd2, la->x_mid, w->mlp_norm, w->mlp_norm_b, N, C, eps);
-    proj_forward(la->fc, a, lora, mult, a->xn, &w->w_up, w->b_up, l, LC_T_C_FC, XA(LC_T_C_FC), N, seed, training);
+    proj_forward(la->fc, a, lora, mult, a->xn, &w->w_up, w->b_up, l, LC_T_C_FC, XA(LC_T_C_FC), ly, seed, training);
     lc_gelu_tanh_forward(a->h, la->fc, (size_t)N * F);
-    proj_forward(a->xn, a, lora, mult, a->h, &w->w_down, w->b_down, l, LC_T_MLP_C_PROJ, XA(LC_T_MLP_C_PROJ), N,
+    proj_forward(a->xn, a, lora, mult, a->h, &w->w_down, w->b_down, l, LC_T_MLP_C_PROJ, XA(LC_T_MLP_C_PROJ), ly,
                  seed, training);
     residual_add(x_out, la->x_mid, a->xn, (size_t)N * C);
 }
 
+/* The layout of a checked batch: its segments (or one per padded row) and
+ * every row's position within its segment (a->pos). */
+static g2_layout set_layout(g2_acts *a, const lc_batch *b) {
+    g2_layout ly = {(int)lc_batch_tokens(b), {b->seg, b->n_seg, 1, 0}, b->slot};
+    ly.segs.Nk = ly.N;
+    if (!b->seg) {
+        for (int i = 0; i <= b->B; i++) a->row_seg[i] = i * b->T;
+        ly.segs.seg = a->row_seg;
+        ly.segs.n_seg = b->B;
+    }
+    for (int s = 0; s < ly.segs.n_seg; s++)
+        for (int32_t i = ly.segs.seg[s]; i < ly.segs.seg[s + 1]; i++) a->pos[i] = i - ly.segs.seg[s];
+    return ly;
+}
+
 static void forward_layers(const lc_model *m, const lc_lora *lora, float mult, g2_acts *a, const lc_batch *b,
-                           uint64_t seed, int training) {
+                           const g2_layout *ly, uint64_t seed, int training) {
     const lc_model_config *c = &m->cfg;
-    embed(a->layers[0].x_in, m, b->tokens, b->B, b->T);
+    embed(a->layers[0].x_in, m, b->tokens, a->pos, ly->N);
     for (int l = 0; l < c->n_layers; l++) {
         float *x_out = l + 1 < c->n_layers ? a->layers[l + 1].x_in : a->x_final;
-        layer_forward(m, lora, mult, a, l, &a->layers[l], x_out, b->B, b->T, seed, training);
+        layer_forward(m, lora, mult, a, l, &a->layers[l], x_out, ly, seed, training);
     }
-    lc_layernorm_forward(a->hf, a->mean_f, a->rstd_f, a->x_final, m->final_norm, m->final_norm_b, b->B * b->T,
+    lc_layernorm_forward(a->hf, a->mean_f, a->rstd_f, a->x_final, m->final_norm, m->final_norm_b, ly->N,
                          c->hidden_size, c->layer_norm_eps);
 }
 
 /* Backward of one layer: a->dx holds d/dx_out on entry, d/dx_in on exit
  * (layer 0: the input's gradient is not needed and dx is left as d/dx_mid). */
-static void layer_backward(const lc_model *m, lc_lora *lora, g2_acts *a, int l, g2_layer *la, int B, int T,
+static void layer_backward(const lc_model *m, lc_lora *lora, g2_acts *a, int l, g2_layer *la, const g2_layout *ly,
                            uint64_t seed) {
     const lc_model_config *c = &m->cfg;
     const lc_layer *w = &m->layers[l];
-    int N = B * T, C = c->hidden_size, F = c->intermediate_size, H = c->n_heads;
+    int N = ly->N, C = c->hidden_size, F = c->intermediate_size, H = c->n_heads;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
     float eps = c->layer_norm_eps;
     /* MLP: x_out = x_mid + c_proj(gelu(c_fc(ln_2(x_mid)))) */
     lc_gelu_tanh_forward(a->h, la->fc, NF); /* recompute h */
     memset(a->dh, 0, NF * sizeof(float));
-    proj_backward(a->dh, a, lora, a->h, &w->w_down, l, LC_T_MLP_C_PROJ, XA(LC_T_MLP_C_PROJ), a->dx, N, seed);
+    proj_backward(a->dh, a, lora, a->h, &w->w_down, l, LC_T_MLP_C_PROJ, XA(LC_T_MLP_C_PROJ), a->dx, ly, seed);
     memset(a->dfc, 0, NF * sizeof(float));
     lc_gelu_tanh_backward(a->dfc, a->dh, la->fc, NF);
     lc_layernorm_forward(a->xn, la->mean2, la->rstd2, la->x_mid, w->mlp_norm, w->mlp_norm_b, N, C, eps);
     memset(a->dxn, 0, NC * sizeof(float));
-    proj_backward(a->dxn, a, lora, a->xn, &w->w_up, l, LC_T_C_FC, XA(LC_T_C_FC), a->dfc, N, seed);
+    proj_backward(a->dxn, a, lora, a->xn, &w->w_up, l, LC_T_C_FC, XA(LC_T_C_FC), a->dfc, ly, seed);
     lc_layernorm_backward(a->dx, a->dxn, la->x_mid, w->mlp_norm, la->mean2, la->rstd2, N, C); /* d/dx_mid */
     /* attention: x_mid = x_in + c_proj(attn(split(c_attn(ln_1(x_in))))) */
     memset(a->datt, 0, NC * sizeof(float));
-    proj_backward(a->datt, a, lora, la->att, &w->wo, l, LC_T_ATTN_C_PROJ, XA(LC_T_ATTN_C_PROJ), a->dx, N, seed);
+    proj_backward(a->datt, a, lora, la->att, &w->wo, l, LC_T_ATTN_C_PROJ, XA(LC_T_ATTN_C_PROJ), a->dx, ly, seed);
     memset(a->dq, 0, NC * sizeof(float));
     memset(a->dk, 0, NC * sizeof(float));
     memset(a->dv, 0, NC * sizeof(float));
-    lc_attention_backward(a->dq, a->dk, a->dv, a->datt, la->att, la->lse, la->q, la->k, la->v, B, T, H, H,
-                          c->head_dim);
+    attention_segments(a, la, ly, H, c->head_dim, 1);
     join_qkv(a->qkv, a->dq, a->dk, a->dv, N, C); /* qkv scratch now holds d qkv */
     lc_layernorm_forward(a->xn, la->mean1, la->rstd1, la->x_in, w->attn_norm, w->attn_norm_b, N, C, eps);
     float *dxn1 = l > 0 ? a->dxn : NULL; /* layer 0's input is the frozen embedding */
     if (dxn1) memset(dxn1, 0, NC * sizeof(float));
-    proj_backward(dxn1, a, lora, a->xn, &w->wqkv, l, LC_T_C_ATTN, XA(LC_T_C_ATTN), a->qkv, N, seed);
+    proj_backward(dxn1, a, lora, a->xn, &w->wqkv, l, LC_T_C_ATTN, XA(LC_T_C_ATTN), a->qkv, ly, seed);
     if (dxn1) lc_layernorm_backward(a->dx, dxn1, la->x_in, w->attn_norm, la->mean1, la->rstd1, N, C);
 }
 
@@ -409,9 +469,12 @@ static void layer_backward(const lc_model *m, lc_lora *lora, g2_acts *a, int l, 
 
 static lc_status check_call(const lc_model *m, const lc_lora *lora, const g2_acts *a, const lc_batch *b) {
     if (!live_has(a)) return lc_errorf(LC_ERR_ARG, "activations were not created for a GPT-2 model");
-    if (b->B > a->B || b->T > a->T || b->B <= 0 || b->T <= 0)
-        return lc_errorf(LC_ERR_ARG, "batch (%d, %d) exceeds the activations' capacity (%d, %d)", b->B, b->T,
-                         a->B, a->T);
+    lc_status st = lc_batch_check(b);
+    if (st) return st;
+    int64_t n = lc_batch_tokens(b);
+    if (b->slot ? n > (int64_t)a->B * a->T || b->T > a->T : b->B > a->B || b->T > a->T)
+        return lc_errorf(LC_ERR_ARG, "batch (%d, %d) (%lld tokens) exceeds the activations' capacity (%d, %d)", b->B,
+                         b->T, (long long)n, a->B, a->T);
     if (lora && (a->r != lora->cfg.r || lora->arch != LC_ARCH_GPT2))
         return lc_errorf(LC_ERR_ARG, "adapter (rank %d, made for %s) does not fit these GPT-2 activations (rank %d)",
                          lora->cfg.r, lc_arch_name(lora->arch), a->r);
@@ -419,8 +482,7 @@ static lc_status check_call(const lc_model *m, const lc_lora *lora, const g2_act
         for (int t = LC_T_C_ATTN; t < LC_T_COUNT; t++)
             if (!!lc_lora_get(lora, l, (lc_lora_target)t)->A != !!a->layers[l].xa[t - LC_T_C_ATTN])
                 return lc_errorf(LC_ERR_ARG, "adapter targets differ from those the activations were made for");
-    size_t N = (size_t)b->B * b->T;
-    for (size_t i = 0; i < N; i++) {
+    for (size_t i = 0; i < (size_t)n; i++) {
         if (b->tokens[i] < 0 || b->tokens[i] >= m->cfg.vocab_size)
             return lc_errorf(LC_ERR_ARG, "token id %d at position %zu is outside the vocabulary (0..%d)",
                              b->tokens[i], i, m->cfg.vocab_size - 1);
@@ -433,7 +495,7 @@ static lc_status check_call(const lc_model *m, const lc_lora *lora, const g2_act
 
 static int64_t count_targets(const lc_batch *b) {
     int64_t n = 0;
-    for (size_t i = 0; i < (size_t)b->B * b->T; i++) n += b->targets[i] >= 0;
+    for (size_t i = 0; i < (size_t)lc_batch_tokens(b); i++) n += b->targets[i] >= 0;
     return n;
 }
 
@@ -443,9 +505,10 @@ lc_status lc_gpt2_forward(const lc_model *m, const lc_lora *lora, float lora_sca
     lc_status st = check_call(m, lora, a, batch);
     if (st) return st;
     if (loss_sum && !batch->targets) return lc_errorf(LC_ERR_ARG, "loss requested without targets");
-    int N = batch->B * batch->T, C = m->cfg.hidden_size, V = m->cfg.vocab_size;
+    g2_layout ly = set_layout(a, batch);
+    int N = ly.N, C = m->cfg.hidden_size, V = m->cfg.vocab_size;
     const float *W = m->lm_head.data; /* (V, C), tied to wte */
-    forward_layers(m, lora, lora_scale_mult, a, batch, 0, 0);
+    forward_layers(m, lora, lora_scale_mult, a, batch, &ly, 0, 0);
     if (logits) lc_linear_forward(logits, a->hf, W, NULL, N, C, V);
     if (loss_sum) {
         *loss_sum = lc_lmhead_xent(NULL, a->hf, W, batch->targets, N, C, V, 0.0f, a->xent, XENT_CHUNK);
@@ -463,9 +526,10 @@ lc_status lc_gpt2_forward_backward(const lc_model *m, lc_lora *lora, lc_acts *ac
     lc_status st = check_call(m, lora, a, batch);
     if (st) return st;
     const lc_model_config *c = &m->cfg;
-    int B = batch->B, T = batch->T, N = B * T, C = c->hidden_size, V = c->vocab_size;
+    g2_layout ly = set_layout(a, batch);
+    int N = ly.N, C = c->hidden_size, V = c->vocab_size;
     size_t NC = (size_t)N * C;
-    forward_layers(m, lora, 1.0f, a, batch, seed, 1);
+    forward_layers(m, lora, 1.0f, a, batch, &ly, seed, 1);
     memset(a->dxn, 0, NC * sizeof(float));
     double loss = lc_lmhead_xent(a->dxn, a->hf, m->lm_head.data, batch->targets, N, C, V, grad_scale, a->xent,
                                  XENT_CHUNK);
@@ -474,8 +538,8 @@ lc_status lc_gpt2_forward_backward(const lc_model *m, lc_lora *lora, lc_acts *ac
     for (int l = c->n_layers - 1; l >= 0; l--) {
         g2_layer *la = &a->layers[l];
         /* checkpointing: the shared set holds another layer's; recompute this one */
-        if (a->ckpt) layer_forward(m, lora, 1.0f, a, l, la, a->x_tmp, B, T, seed, 1);
-        layer_backward(m, lora, a, l, la, B, T, seed);
+        if (a->ckpt) layer_forward(m, lora, 1.0f, a, l, la, a->x_tmp, &ly, seed, 1);
+        layer_backward(m, lora, a, l, la, &ly, seed);
     }
     *loss_sum = loss;
     if (n_targets) *n_targets = count_targets(batch);

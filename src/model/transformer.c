@@ -11,6 +11,11 @@
  *                          └─ up_proj(+LoRA)   ─ up   ┴─ swiglu ─ h ─ down_proj(+LoRA) ─┐
  *   x_out = x_mid + ───────────────────────────────────────────────────────────────────┘
  * Backward walks the same path in reverse, recomputing xn1, xn2 and h.
+ * The N rows are a token stream cut into causal segments (lc_batch): padded
+ * rows of T, or padding-free rows / packed examples of any length. Everything
+ * but RoPE and attention is row-wise; those two run per segment
+ * (attention_segments, rope_segments), so attention is block-diagonal and
+ * positions restart at 0 in every segment.
  * Several adapters can share one pass (trials: K stacked micro-batches, see
  * lc_transformer.h). Frozen weights may be quantised (lc_weight.type != F32): they are
  * dequantised a block of rows at a time into scratch inside the matmuls.
@@ -18,6 +23,7 @@
 #include "lc_transformer.h"
 
 #include "gpt2.h"
+#include "segments.h"
 #include "lc_kernels.h" /* before cblas.h: its complex.h defines the macro I */
 
 #include <cblas.h>
@@ -37,7 +43,7 @@ typedef struct {
     float *q;          /* (N, Hq*hd) after RoPE */
     float *k, *v;      /* (N, Hkv*hd), k after RoPE */
     float *att;        /* (N, Hq*hd) */
-    float *lse;        /* (B, Hq, T) */
+    float *lse;        /* (Hq, n) per segment of n rows (B, Hq, T padded) */
     float *x_mid;      /* (N, C) */
     float *rstd2;      /* (N) */
     float *gate, *up;  /* (N, F) */
@@ -65,6 +71,7 @@ struct lc_acts {
     float *rope_cos, *rope_sin; /* (T, hd/2) */
     float *xent;       /* lm-head scratch */
     float *head_f32;   /* (V, C) dequantised lm_head when quantised, else NULL */
+    int32_t *row_seg;  /* (B + 1) offsets of padded rows, the segments of a batch without seg */
     size_t bytes;
 };
 
@@ -209,10 +216,14 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
     a->rope_sin = take(&cur, (size_t)T * c->head_dim / 2);
     a->xent = take(&cur, lc_lmhead_xent_scratch_floats(LC_XENT_CHUNK, (int)C, c->vocab_size));
     LC_ASSERT((size_t)(cur - mem) <= total);
-    a->bytes = total * sizeof(float) + L * sizeof(layer_acts);
+    a->bytes = total * sizeof(float) + L * sizeof(layer_acts) + ((size_t)B + 1) * sizeof(int32_t);
     /* The first layer's x_in is the block start: remember it for freeing. */
     LC_ASSERT(a->layers[0].x_in == mem);
     lc_rope_table(a->rope_cos, a->rope_sin, T, c->head_dim, c->rope_theta);
+    if (!(a->row_seg = lc_alloc(((size_t)B + 1) * sizeof(int32_t)))) {
+        lc_acts_free(a);
+        return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    }
     if (m->lm_head.type != LC_DT_F32) {
         size_t n = (size_t)c->vocab_size * C;
         a->head_f32 = lc_alloc(n * sizeof(float));
@@ -242,6 +253,7 @@ void lc_acts_free(lc_acts *a) {
     if (a->layers) lc_free(a->layers[0].x_in);
     lc_free(a->layers);
     lc_free(a->head_f32);
+    lc_free(a->row_seg);
     lc_free(a);
 }
 
@@ -320,17 +332,19 @@ static void weight_backward_input(float *dinp, const float *dout, const lc_weigh
 
 /* ------------------------------------------------------------ LoRA pieces */
 
-/* The LoRA input: x itself, or a dropped-out copy (mask regenerated from the
- * seed, so backward needs no stored mask). */
-static const float *lora_input(lc_acts *a, const lc_lora *lora, const float *x, size_t n,
-                               uint64_t seed, int layer, int t, int training) {
+/* The LoRA input x (rows, in): x itself, or a dropped-out copy (mask
+ * regenerated from the seed, so backward needs no stored mask). */
+static const float *lora_input(lc_acts *a, const lc_lora *lora, const float *x, int rows, int in,
+                               const int32_t *slot, uint64_t seed, int layer, int t, int training) {
     float p = lora->cfg.dropout;
     if (!training || p <= 0) return x;
     float keep = 1.0f / (1.0f - p);
     uint64_t stream = lc_hash64(seed, (uint64_t)layer * LC_T_COUNT + (uint64_t)t);
     float *d = a->drop;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) d[i] = lc_hash_uniform(stream, i) < p ? 0.0f : x[i] * keep;
+    for (int n = 0; n < rows; n++)
+        for (size_t j = 0, i = (size_t)n * in; j < (size_t)in; j++, i++)
+            d[i] = lc_hash_uniform(stream, lc_mask_index(slot, n, j, in)) < p ? 0.0f : x[i] * keep;
     return d;
 }
 
@@ -344,10 +358,10 @@ static void lora_forward(float *y, float *xa, const lc_lora_pair *p, const float
 }
 
 /* Given dy (N, out): dB += scale dy^T xa; dxa = scale dy B; dA += dxa^T xd;
- * if dx: dx += (dxa A) ⊙ dropout mask. */
+ * if dx: dx += (dxa A) ⊙ dropout mask (slot: mask_index). */
 static void lora_backward(float *dx, lc_acts *a, lc_lora_pair *p, const float *dy, const float *xa,
-                          const float *xd, int N, int r, float scale, float dropout, uint64_t seed,
-                          int layer, int t) {
+                          const float *xd, int N, int r, float scale, float dropout, const int32_t *slot,
+                          uint64_t seed, int layer, int t) {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p->out, r, N, scale, dy, p->out, xa, r, 1.0f,
                 p->dB, r);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, r, p->out, scale, dy, p->out, p->B, r,
@@ -366,22 +380,27 @@ static void lora_backward(float *dx, lc_acts *a, lc_lora_pair *p, const float *d
                 0.0f, dxd, p->in);
     float keep = 1.0f / (1.0f - dropout);
     uint64_t stream = lc_hash64(seed, (uint64_t)layer * LC_T_COUNT + (uint64_t)t);
-    size_t n = (size_t)N * p->in;
+    size_t in = (size_t)p->in;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++)
-        if (lc_hash_uniform(stream, i) >= dropout) dx[i] += dxd[i] * keep;
+    for (int n = 0; n < N; n++)
+        for (size_t j = 0, i = (size_t)n * in; j < in; j++, i++)
+            if (lc_hash_uniform(stream, lc_mask_index(slot, n, j, in)) >= dropout) dx[i] += dxd[i] * keep;
 }
 
 /* The adapters of one pass: K trials stacked along the batch, trial k owning
  * rows [k Nk, (k+1) Nk) of every activation (Nk = N / K), each with its own
  * adapter (NULL: base model only), scale multiplier and dropout seed. The
  * frozen matmuls run once over all N rows; each LoRA runs on its own rows,
- * exactly as it would alone. */
+ * exactly as it would alone. All trials' rows share one layout: the same
+ * segments (offsets within a trial's rows) and padded slots (lc_batch). */
 typedef struct {
     int K, Nk;
     lc_lora *const *lora; /* (K) */
     const float *mult;    /* (K) */
     const uint64_t *seed; /* (K) */
+    const int32_t *seg;   /* (n_seg + 1) segment offsets in a trial's rows, seg[n_seg] = Nk */
+    int n_seg;
+    const int32_t *slot;  /* (Nk) padded index per row, NULL = padded layout */
 } trials;
 
 /* One projection: y = x W^T (+bias) (+ each trial's LoRA on its rows). */
@@ -396,7 +415,7 @@ static void proj_forward(float *y, lc_acts *a, const trials *tr, const float *x,
         const lc_lora_pair *p = lc_lora_get(lora, layer, t);
         if (!p->A) continue;
         size_t row0 = (size_t)k * Nk;
-        const float *xd = lora_input(a, lora, x + row0 * in, (size_t)Nk * in, tr->seed[k], layer, t, training);
+        const float *xd = lora_input(a, lora, x + row0 * in, Nk, in, tr->slot, tr->seed[k], layer, t, training);
         lora_forward(y + row0 * out, xa + row0 * a->r, p, xd, Nk, lora->cfg.r, lora->scale * tr->mult[k]);
     }
 }
@@ -412,9 +431,56 @@ static void proj_backward(float *dx, lc_acts *a, const trials *tr, const float *
         lc_lora_pair *p = lc_lora_get(lora, layer, t);
         if (!p->A) continue;
         size_t row0 = (size_t)k * Nk;
-        const float *xd = lora_input(a, lora, x + row0 * in, (size_t)Nk * in, tr->seed[k], layer, t, 1);
+        const float *xd = lora_input(a, lora, x + row0 * in, Nk, in, tr->slot, tr->seed[k], layer, t, 1);
         lora_backward(dx ? dx + row0 * in : NULL, a, p, dy + row0 * out, xa + row0 * a->r, xd, Nk, lora->cfg.r,
-                      lora->scale, lora->cfg.dropout, tr->seed[k], layer, (int)t);
+                      lora->scale, lora->cfg.dropout, tr->slot, tr->seed[k], layer, (int)t);
+    }
+}
+
+/* ------------------------------------------- segments: RoPE and attention */
+
+/* The next run of equal-length segments over all K trials' rows (trial k's
+ * segments are trial 0's shifted by k Nk): lc_seg_next_run. A padded batch
+ * without packing is a single run. */
+static int next_run(const trials *tr, int *it, int *row0, int *count, int *len) {
+    lc_seg_list s = {tr->seg, tr->n_seg, tr->K, tr->Nk};
+    return lc_seg_next_run(&s, it, row0, count, len);
+}
+
+/* x (N, H, hd) rotated at positions 0.. of each segment (backward: by the
+ * transposed rotation). */
+static void rope_segments(float *x, const lc_acts *a, const trials *tr, int H, int hd, int backward) {
+    int it = 0, row0, count, len;
+    while (next_run(tr, &it, &row0, &count, &len)) {
+        float *xs = x + (size_t)row0 * H * hd; /* (count, len, H, hd) */
+        if (backward) lc_rope_backward(xs, a->rope_cos, a->rope_sin, count, len, H, hd);
+        else lc_rope_forward(xs, a->rope_cos, a->rope_sin, count, len, H, hd);
+    }
+}
+
+/* Block-diagonal causal attention of one layer: the causal kernel once per
+ * run of equal-length segments, each segment its own sequence. This pair is
+ * the only code that knows how attention sees the segments: a kernel taking
+ * the segment list directly replaces the loops here. lse of a run starting
+ * at row0 is (count, Hq, len) at lse + row0·Hq. */
+static void attention_segments_forward(layer_acts *la, const trials *tr, const lc_model_config *c) {
+    int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, it = 0, row0, count, len;
+    while (next_run(tr, &it, &row0, &count, &len)) {
+        size_t q0 = (size_t)row0 * Hq * hd, kv0 = (size_t)row0 * Hkv * hd;
+        lc_attention_forward(la->att + q0, la->lse + (size_t)row0 * Hq, la->q + q0, la->k + kv0, la->v + kv0,
+                             count, len, Hq, Hkv, hd);
+    }
+}
+
+/* dq, dk, dv (accumulated) from datt, per run as in the forward. */
+static void attention_segments_backward(lc_acts *a, const layer_acts *la, const trials *tr,
+                                        const lc_model_config *c) {
+    int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, it = 0, row0, count, len;
+    while (next_run(tr, &it, &row0, &count, &len)) {
+        size_t q0 = (size_t)row0 * Hq * hd, kv0 = (size_t)row0 * Hkv * hd;
+        lc_attention_backward(a->dq + q0, a->dk + kv0, a->dv + kv0, a->datt + q0, la->att + q0,
+                              la->lse + (size_t)row0 * Hq, la->q + q0, la->k + kv0, la->v + kv0, count, len, Hq,
+                              Hkv, hd);
     }
 }
 
@@ -437,8 +503,67 @@ static void residual_add(float *out, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
+int64_t lc_batch_tokens(const lc_batch *b) {
+    if (!b->slot) return (int64_t)b->B * b->T;
+    return b->seg && b->n_seg > 0 ? b->seg[b->n_seg] : 0;
+}
+
+/* The slots of a padding-free batch: in range, consecutive within each
+ * segment, and no segment across the end of a padded row. */
+static lc_status check_slots(const lc_batch *b) {
+    for (int s = 0; s < b->n_seg; s++) {
+        int32_t first = b->slot[b->seg[s]], last = b->slot[b->seg[s + 1] - 1];
+        if (first < 0 || (int64_t)last >= (int64_t)b->B * b->T || first / b->T != last / b->T)
+            return lc_errorf(LC_ERR_ARG, "segment %d's padded slots %d..%d leave a row of the (%d, %d) layout", s,
+                             first, last, b->B, b->T);
+        for (int32_t i = b->seg[s] + 1; i < b->seg[s + 1]; i++)
+            if (b->slot[i] != b->slot[i - 1] + 1)
+                return lc_errorf(LC_ERR_ARG, "token %d's padded slot %d does not follow %d in its segment", i,
+                                 b->slot[i], b->slot[i - 1]);
+    }
+    return LC_OK;
+}
+
+lc_status lc_batch_check(const lc_batch *b) {
+    if (b->B <= 0 || b->T <= 0) return lc_errorf(LC_ERR_ARG, "batch shape must be positive (B %d, T %d)", b->B, b->T);
+    if (b->slot && !b->seg) return lc_errorf(LC_ERR_ARG, "a padding-free batch needs its segment offsets");
+    if (!b->seg) return LC_OK;
+    if (b->n_seg < 1 || b->seg[0] != 0)
+        return lc_errorf(LC_ERR_ARG, "segment offsets must start at 0 (%d segments)", b->n_seg);
+    int64_t n = b->seg[b->n_seg], cap = (int64_t)b->B * b->T;
+    if (b->slot ? n > cap : n != cap)
+        return lc_errorf(LC_ERR_ARG, "the segments hold %lld tokens, the batch's (%d, %d) rows %s %lld", (long long)n,
+                         b->B, b->T, b->slot ? "at most" : "exactly", (long long)cap);
+    for (int s = 0; s < b->n_seg; s++) {
+        int len = b->seg[s + 1] - b->seg[s];
+        if (len <= 0) return lc_errorf(LC_ERR_ARG, "segment %d is empty (offsets %d, %d)", s, b->seg[s], b->seg[s + 1]);
+        if (!b->slot && b->seg[s] / b->T != (b->seg[s + 1] - 1) / b->T)
+            return lc_errorf(LC_ERR_ARG, "segment %d (tokens %d..%d) crosses the end of a row of %d", s, b->seg[s],
+                             b->seg[s + 1] - 1, b->T);
+    }
+    return b->slot ? check_slots(b) : LC_OK;
+}
+
+/* Two batches of one layout (segments and slots): trials share them. */
+static int same_layout(const lc_batch *x, const lc_batch *y) {
+    if (x->B != y->B || x->T != y->T || !x->seg != !y->seg || !x->slot != !y->slot) return 0;
+    if (!x->seg) return 1;
+    size_t n = (size_t)lc_batch_tokens(x);
+    if (x->n_seg != y->n_seg || memcmp(x->seg, y->seg, ((size_t)x->n_seg + 1) * sizeof *x->seg)) return 0;
+    return !x->slot || !memcmp(x->slot, y->slot, n * sizeof *x->slot);
+}
+
+/* The longest segment of a checked batch. */
+static int longest_segment(const lc_batch *b) {
+    if (!b->seg) return b->T;
+    int most = 0;
+    for (int s = 0; s < b->n_seg; s++)
+        if (b->seg[s + 1] - b->seg[s] > most) most = b->seg[s + 1] - b->seg[s];
+    return most;
+}
+
 static lc_status check_tokens(const lc_model *m, const lc_batch *b) {
-    size_t N = (size_t)b->B * b->T;
+    size_t N = (size_t)lc_batch_tokens(b);
     for (size_t i = 0; i < N; i++) {
         if (b->tokens[i] < 0 || b->tokens[i] >= m->cfg.vocab_size)
             return lc_errorf(LC_ERR_ARG, "token id %d at position %zu is outside the vocabulary (0..%d)",
@@ -456,16 +581,22 @@ static lc_status check_pass(const lc_model *m, const lc_acts *a, lc_lora *const 
                             const lc_batch *batches, int training) {
     if (K <= 0 || K > LC_MAX_TRIALS)
         return lc_errorf(LC_ERR_ARG, "1 to %d trials in one pass, got %d", LC_MAX_TRIALS, K);
+    lc_status st = lc_batch_check(&batches[0]);
+    if (st) return st;
     int B = batches[0].B, T = batches[0].T;
-    if (B <= 0 || T <= 0 || (size_t)K * B > (size_t)a->B || T > a->T)
-        return lc_errorf(LC_ERR_ARG, "%d batch(es) of (%d, %d) exceed the activations' capacity (%d, %d)", K, B, T,
-                         a->B, a->T);
+    int64_t n = lc_batch_tokens(&batches[0]);
+    int padded = !batches[0].slot, longest = longest_segment(&batches[0]);
+    if (padded ? (size_t)K * B > (size_t)a->B || T > a->T
+               : (size_t)K * n > (size_t)a->B * a->T || longest > a->T)
+        return lc_errorf(LC_ERR_ARG, "%d batch(es) of (%d, %d) (%lld tokens, longest segment %d) exceed the "
+                         "activations' capacity (%d, %d)", K, B, T, (long long)n, longest, a->B, a->T);
     for (int k = 0; k < K; k++) {
-        if (batches[k].B != B || batches[k].T != T)
-            return lc_errorf(LC_ERR_ARG, "trial %d's batch is (%d, %d), trial 0's is (%d, %d): batches trained in "
-                                         "one pass must have one shape", k, batches[k].B, batches[k].T, B, T);
+        if (!same_layout(&batches[k], &batches[0]))
+            return lc_errorf(LC_ERR_ARG, "trial %d's batch is (%d, %d), trial 0's is (%d, %d), or their segments "
+                             "differ: batches trained in one pass must have one shape and layout", k, batches[k].B,
+                             batches[k].T, B, T);
         if (training && !batches[k].targets) return lc_errorf(LC_ERR_ARG, "forward_backward needs targets");
-        lc_status st = check_tokens(m, &batches[k]);
+        st = check_tokens(m, &batches[k]);
         if (st) return st;
         const lc_lora *l = loras[k];
         if (!l) {
@@ -489,18 +620,18 @@ static lc_status check_pass(const lc_model *m, const lc_acts *a, lc_lora *const 
 
 /* One layer forward from x_in into x_out, filling la's saved activations. */
 static void layer_forward(const lc_model *m, const trials *tr, lc_acts *a, int l, layer_acts *la, float *x_out,
-                          int B, int T, int training) {
+                          int training) {
     const lc_model_config *c = &m->cfg;
-    int N = B * T, C = c->hidden_size, F = c->intermediate_size;
+    int N = tr->K * tr->Nk, C = c->hidden_size, F = c->intermediate_size;
     int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
     const lc_layer *w = &m->layers[l];
     lc_rmsnorm_forward(a->xn, la->rstd1, la->x_in, w->attn_norm, N, C, c->rms_eps);
     proj_forward(la->q, a, tr, a->xn, &w->wq, w->bq, l, LC_T_Q, la->xa[LC_T_Q], training);
     proj_forward(la->k, a, tr, a->xn, &w->wk, w->bk, l, LC_T_K, la->xa[LC_T_K], training);
     proj_forward(la->v, a, tr, a->xn, &w->wv, w->bv, l, LC_T_V, la->xa[LC_T_V], training);
-    lc_rope_forward(la->q, a->rope_cos, a->rope_sin, B, T, Hq, hd);
-    lc_rope_forward(la->k, a->rope_cos, a->rope_sin, B, T, Hkv, hd);
-    lc_attention_forward(la->att, la->lse, la->q, la->k, la->v, B, T, Hq, Hkv, hd);
+    rope_segments(la->q, a, tr, Hq, hd, 0);
+    rope_segments(la->k, a, tr, Hkv, hd, 0);
+    attention_segments_forward(la, tr, c);
     proj_forward(a->xn, a, tr, la->att, &w->wo, NULL, l, LC_T_O, la->xa[LC_T_O], training);
     residual_add(la->x_mid, la->x_in, a->xn, (size_t)N * C);
     lc_rmsnorm_forward(a->xn, la->rstd2, la->x_mid, w->mlp_norm, N, C, c->rms_eps);
@@ -511,15 +642,30 @@ static void layer_forward(const lc_model *m, const trials *tr, lc_acts *a, int l
     residual_add(x_out, la->x_mid, a->xn, (size_t)N * C);
 }
 
-/* Runs all layers forward over the K trials' stacked batches (all of shape
- * (B, T)), filling the saved activations; x_final and hf set. */
+/* The layout of batches[0] (all trials share it: check_pass) into tr:
+ * its segments, or one segment per padded row. */
+static void set_layout(trials *tr, lc_acts *a, const lc_batch *b) {
+    tr->Nk = (int)lc_batch_tokens(b);
+    tr->slot = b->slot;
+    if (b->seg) {
+        tr->seg = b->seg;
+        tr->n_seg = b->n_seg;
+        return;
+    }
+    for (int i = 0; i <= b->B; i++) a->row_seg[i] = i * b->T;
+    tr->seg = a->row_seg;
+    tr->n_seg = b->B;
+}
+
+/* Runs all layers forward over the K trials' stacked batches (all of one
+ * layout, set_layout), filling the saved activations; x_final and hf set. */
 static void forward_layers(const lc_model *m, const trials *tr, lc_acts *a, const lc_batch *batches, int training) {
     const lc_model_config *c = &m->cfg;
-    int B = tr->K * batches[0].B, T = batches[0].T, N = B * T, C = c->hidden_size;
+    int N = tr->K * tr->Nk, C = c->hidden_size;
     for (int k = 0; k < tr->K; k++) embed(a->layers[0].x_in + (size_t)k * tr->Nk * C, m, batches[k].tokens, tr->Nk);
     for (int l = 0; l < c->n_layers; l++) {
         float *x_out = (l + 1 < c->n_layers) ? a->layers[l + 1].x_in : a->x_final;
-        layer_forward(m, tr, a, l, &a->layers[l], x_out, B, T, training);
+        layer_forward(m, tr, a, l, &a->layers[l], x_out, training);
     }
     lc_rmsnorm_forward(a->hf, a->rstd_f, a->x_final, m->final_norm, N, c->hidden_size, c->rms_eps);
 }
@@ -530,7 +676,7 @@ static const float *head_weights(const lc_model *m, const lc_acts *a) {
 
 static int64_t count_targets(const lc_batch *b) {
     int64_t n = 0;
-    size_t N = (size_t)b->B * b->T;
+    size_t N = (size_t)lc_batch_tokens(b);
     for (size_t i = 0; i < N; i++) n += b->targets[i] >= 0;
     return n;
 }
@@ -547,13 +693,15 @@ lc_status lc_forward_multi(const lc_model *m, const lc_lora *const *loras, const
     lc_lora *const *ls = (lc_lora *const *)loras; /* forward only reads them */
     lc_status st = check_pass(m, a, ls, K, batches, 0);
     if (st) return st;
-    int Nk = batches[0].B * batches[0].T, C = m->cfg.hidden_size, V = m->cfg.vocab_size;
+    int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
     float mults[LC_MAX_TRIALS];
     uint64_t seeds[LC_MAX_TRIALS] = {0};
     for (int k = 0; k < K; k++) mults[k] = lora_scale_mults ? lora_scale_mults[k] : 1.0f;
     for (int k = 0; k < K; k++)
         if (!batches[k].targets) return lc_errorf(LC_ERR_ARG, "loss requested without targets");
-    trials tr = {K, Nk, ls, mults, seeds};
+    trials tr = {K, 0, ls, mults, seeds, NULL, 0, NULL};
+    set_layout(&tr, a, &batches[0]);
+    int Nk = tr.Nk;
     forward_layers(m, &tr, a, batches, 0);
     for (int k = 0; k < K; k++) {
         loss_sums[k] = lc_lmhead_xent(NULL, a->hf + (size_t)k * Nk * C, head_weights(m, a), batches[k].targets, Nk,
@@ -570,9 +718,11 @@ lc_status lc_forward(const lc_model *m, const lc_lora *lora, float lora_scale_mu
     lc_lora *ls = (lc_lora *)lora; /* forward only reads it */
     lc_status st = check_pass(m, a, &ls, 1, batch, 0);
     if (st) return st;
-    int N = batch->B * batch->T, C = m->cfg.hidden_size, V = m->cfg.vocab_size;
+    int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
     uint64_t seed = 0;
-    trials tr = {1, N, &ls, &lora_scale_mult, &seed};
+    trials tr = {1, 0, &ls, &lora_scale_mult, &seed, NULL, 0, NULL};
+    set_layout(&tr, a, batch);
+    int N = tr.Nk;
     forward_layers(m, &tr, a, batch, 0);
     if (logits) lc_linear_forward(logits, a->hf, head_weights(m, a), NULL, N, C, V);
     if (loss_sum) {
@@ -596,12 +746,13 @@ lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, in
     lc_status st = check_pass(m, a, loras, K, batches, 1);
     if (st) return st;
     const lc_model_config *c = &m->cfg;
-    int B = K * batches[0].B, T = batches[0].T, N = B * T, Nk = batches[0].B * T, C = c->hidden_size;
-    int F = c->intermediate_size, Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, V = c->vocab_size;
-    size_t NC = (size_t)N * C, NQ = (size_t)N * Hq * hd, NKV = (size_t)N * Hkv * hd, NF = (size_t)N * F;
     float ones[LC_MAX_TRIALS];
     for (int k = 0; k < K; k++) ones[k] = 1.0f;
-    trials tr = {K, Nk, loras, ones, seeds};
+    trials tr = {K, 0, loras, ones, seeds, NULL, 0, NULL};
+    set_layout(&tr, a, &batches[0]);
+    int Nk = tr.Nk, N = K * Nk, C = c->hidden_size;
+    int F = c->intermediate_size, Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, V = c->vocab_size;
+    size_t NC = (size_t)N * C, NQ = (size_t)N * Hq * hd, NKV = (size_t)N * Hkv * hd, NF = (size_t)N * F;
 
     forward_layers(m, &tr, a, batches, 1);
 
@@ -622,7 +773,7 @@ lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, in
         layer_acts *la = &a->layers[l];
         /* With checkpointing, the shared activations hold another layer's:
          * recompute this one (same inputs, seed and kernels: bit-identical). */
-        if (a->ckpt) layer_forward(m, &tr, a, l, la, a->x_tmp, B, T, 1);
+        if (a->ckpt) layer_forward(m, &tr, a, l, la, a->x_tmp, 1);
         /* --- MLP: x_out = x_mid + down(swiglu(gate(xn2), up(xn2))) --- */
         lc_swiglu_forward(a->big, la->gate, la->up, NF); /* recompute h */
         memset(a->dh, 0, NF * sizeof(float));
@@ -641,10 +792,9 @@ lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, in
         memset(a->dq, 0, NQ * sizeof(float));
         memset(a->dk, 0, NKV * sizeof(float));
         memset(a->dv, 0, NKV * sizeof(float));
-        lc_attention_backward(a->dq, a->dk, a->dv, a->datt, la->att, la->lse, la->q, la->k, la->v, B, T,
-                              Hq, Hkv, hd);
-        lc_rope_backward(a->dq, a->rope_cos, a->rope_sin, B, T, Hq, hd);
-        lc_rope_backward(a->dk, a->rope_cos, a->rope_sin, B, T, Hkv, hd);
+        attention_segments_backward(a, la, &tr, c);
+        rope_segments(a->dq, a, &tr, Hq, hd, 1);
+        rope_segments(a->dk, a, &tr, Hkv, hd, 1);
         lc_rmsnorm_forward(a->xn, la->rstd1, la->x_in, w->attn_norm, N, C, c->rms_eps); /* recompute xn1 */
         /* Layer 0's input is the frozen embedding: its gradient is not needed. */
         float *dxn1 = l > 0 ? a->dxn : NULL;

@@ -8,9 +8,10 @@
 #include <stdlib.h>
 
 lc_status lc_eval_rows_loss(const lc_model *m, const lc_lora *lora, lc_acts *acts, const lc_rows *rows,
-                            int B, int32_t pad_id, double *mean_loss, int64_t *n_targets) {
+                            int B, int padding_free, int32_t pad_id, double *mean_loss, int64_t *n_targets) {
     lc_batcher bt;
     lc_status st = lc_batcher_init(&bt, rows, B, 0, pad_id, 0);
+    if (!st && padding_free && (st = lc_batcher_set_layout(&bt, 1, 0))) lc_batcher_free(&bt);
     if (st) return st;
     double sum = 0;
     int64_t n = 0, nb = lc_batcher_batches_per_epoch(&bt);
@@ -32,11 +33,12 @@ lc_status lc_eval_rows_loss(const lc_model *m, const lc_lora *lora, lc_acts *act
 }
 
 lc_status lc_eval_rows_loss_multi(const lc_model *m, const lc_lora *const *loras, int K, lc_acts *acts,
-                                  const lc_rows *rows, int B, int32_t pad_id, double *mean_losses,
-                                  int64_t *n_targets) {
+                                  const lc_rows *rows, int B, int padding_free, int32_t pad_id,
+                                  double *mean_losses, int64_t *n_targets) {
     if (K <= 0 || K > LC_MAX_TRIALS) return lc_errorf(LC_ERR_ARG, "1 to %d adapters per pass, got %d", LC_MAX_TRIALS, K);
     lc_batcher bt;
     lc_status st = lc_batcher_init(&bt, rows, B, 0, pad_id, 0);
+    if (!st && padding_free && (st = lc_batcher_set_layout(&bt, 1, 0))) lc_batcher_free(&bt);
     if (st) return st;
     double sum[LC_MAX_TRIALS] = {0}, s[LC_MAX_TRIALS];
     int64_t n[LC_MAX_TRIALS] = {0}, k_n[LC_MAX_TRIALS];

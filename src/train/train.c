@@ -75,9 +75,12 @@ typedef struct {
     int batcher_ready;
     int32_t pad_id;
     int quiet, tty;
-    /* copies of the micro-batches of one step (shared by all trials) */
-    int32_t *mb_tokens, *mb_targets;
-    int *mb_B, *mb_T;
+    int padding_free;           /* the resolved padding_free key */
+    /* copies of the micro-batches of one step (shared by all trials): the
+     * arrays of micro-batch i at i * mb_cap (seg at i * (mb_cap + 1)) */
+    int32_t *mb_tokens, *mb_targets, *mb_slot, *mb_seg;
+    int64_t mb_cap;
+    lc_batch *mb; /* (grad_accum) */
 } run;
 
 static void out_path(char *buf, size_t size, const trial *t, const char *name) {
@@ -355,19 +358,51 @@ static void progress(run *R, const double *vloss, double lr, double tok_s, int f
  * step must be known before any backward, for the 1/targets scale). */
 static int64_t fetch_step_batches(run *R, int n_micro) {
     int64_t targets = 0, epoch = 0;
-    int cap = R->batcher.rows->max_len;
     for (int i = 0; i < n_micro; i++) {
         lc_batch b;
         lc_batcher_next(&R->batcher, &b, &epoch);
-        size_t off = (size_t)i * R->cfg->batch_size * cap;
-        memcpy(R->mb_tokens + off, b.tokens, sizeof(int32_t) * b.B * b.T);
-        memcpy(R->mb_targets + off, b.targets, sizeof(int32_t) * b.B * b.T);
-        R->mb_B[i] = b.B;
-        R->mb_T[i] = b.T;
+        size_t off = (size_t)i * R->mb_cap, n = (size_t)lc_batch_tokens(&b);
+        lc_batch *c = &R->mb[i];
+        *c = b;
+        c->tokens = memcpy(R->mb_tokens + off, b.tokens, sizeof(int32_t) * n);
+        c->targets = memcpy(R->mb_targets + off, b.targets, sizeof(int32_t) * n);
+        if (b.seg) c->seg = memcpy(R->mb_seg + off + i, b.seg, sizeof(int32_t) * ((size_t)b.n_seg + 1));
+        if (b.slot) c->slot = memcpy(R->mb_slot + off, b.slot, sizeof(int32_t) * n);
         targets += lc_batch_count_targets(&b);
     }
     for (int k = 0; k < R->K; k++) R->tr[k].state.epoch = epoch;
     return targets;
+}
+
+/* The micro-batch layout: padding_free auto and true are on (every
+ * architecture has segments: transformer.c, gpt2.c), false pads. */
+static lc_status resolve_layout(run *R) {
+    const lc_train_config *cfg = R->cfg;
+    R->padding_free = cfg->padding_free != LC_PF_OFF;
+    return lc_batcher_set_layout(&R->batcher, R->padding_free, cfg->batch_tokens);
+}
+
+/* "8" (rows) or "<= 4096 tokens": the micro-batch size for the header. */
+static const char *batch_text(const lc_train_config *cfg, char *buf, size_t size) {
+    if (cfg->batch_tokens > 0) snprintf(buf, size, "<= %d tokens", cfg->batch_tokens);
+    else snprintf(buf, size, "%d", cfg->batch_size);
+    return buf;
+}
+
+/* Room for grad_accum micro-batches of up to mb_cap tokens each. */
+static lc_status alloc_step_batches(run *R) {
+    const lc_train_config *cfg = R->cfg;
+    int64_t ml = R->train_rows.max_len;
+    R->mb_cap = cfg->batch_tokens > 0 ? (cfg->batch_tokens > ml ? cfg->batch_tokens : ml) : cfg->batch_size * ml;
+    size_t n = (size_t)cfg->grad_accum * (size_t)R->mb_cap;
+    R->mb_tokens = malloc(n * sizeof(int32_t));
+    R->mb_targets = malloc(n * sizeof(int32_t));
+    R->mb_slot = malloc(n * sizeof(int32_t));
+    R->mb_seg = malloc((n + (size_t)cfg->grad_accum) * sizeof(int32_t));
+    R->mb = calloc((size_t)cfg->grad_accum, sizeof *R->mb);
+    if (!R->mb_tokens || !R->mb_targets || !R->mb_slot || !R->mb_seg || !R->mb)
+        return lc_errorf(LC_ERR_NOMEM, "out of memory for %lld-token batches", (long long)n);
+    return LC_OK;
 }
 
 /* Validation loss of the trials flagged in `which` (all in one pass) into
@@ -385,7 +420,7 @@ static lc_status evaluate(run *R, const int *which, double *vloss) {
     }
     if (R->valid_rows.n_rows == 0 || n == 0) return LC_OK;
     lc_status st = lc_eval_rows_loss_multi(&R->base.model, loras, n, R->acts, &R->valid_rows, R->cfg->batch_size,
-                                           R->pad_id, losses, NULL);
+                                           R->padding_free, R->pad_id, losses, NULL);
     for (int i = 0; i < n && !st; i++) vloss[idx[i]] = losses[i];
     return st;
 }
@@ -454,7 +489,7 @@ static lc_status optimizer_step(run *R, trial *t, int64_t step, double lr, doubl
 static lc_status train_loop(run *R) {
     const lc_train_config *cfg = R->cfg; /* the shared keys */
     lc_model *m = &R->base.model;
-    int K = R->K, cap = R->batcher.rows->max_len;
+    int K = R->K;
     int64_t total = R->tr[0].state.total_steps, step = R->tr[0].state.step;
     int log_every = cfg->log_every > 0 ? cfg->log_every : 1;
     double vloss[LC_MAX_TRIALS], lr[LC_MAX_TRIALS], gnorm[LC_MAX_TRIALS], loss_sum[LC_MAX_TRIALS], ls[LC_MAX_TRIALS];
@@ -501,15 +536,14 @@ static lc_status train_loop(run *R) {
         }
         int64_t positions = 0;
         for (int i = 0; i < cfg->grad_accum && !st; i++) {
-            size_t off = (size_t)i * cfg->batch_size * cap;
-            lc_batch b = {R->mb_tokens + off, R->mb_targets + off, R->mb_B[i], R->mb_T[i]};
+            lc_batch b = R->mb[i];
             for (int j = 0; j < n; j++) {
                 batches[j] = b; /* every trial trains on the same batch */
                 seeds[j] = lc_hash64(R->tr[idx[j]].cfg->seed, (uint64_t)step * 4096u + (uint64_t)i);
             }
             st = lc_forward_backward_multi(m, loras, n, R->acts, batches, scales, seeds, ls, NULL);
             for (int j = 0; j < n; j++) loss_sum[j] += ls[j];
-            positions += (int64_t)b.B * b.T;
+            positions += lc_batch_tokens(&b); /* real tokens when padding-free */
         }
         if (st) break;
         int inject = g_inject_nan_step == step + 1;
@@ -601,8 +635,9 @@ static void run_free(run *R) {
     lc_base_close(&R->base);
     free(R->mb_tokens);
     free(R->mb_targets);
-    free(R->mb_B);
-    free(R->mb_T);
+    free(R->mb_slot);
+    free(R->mb_seg);
+    free(R->mb);
 }
 
 /* The trials of one pass agree on every key but ONE_PASS_MAY_DIFFER and
@@ -743,40 +778,40 @@ lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int
                               lc_hash64(cfg->seed, 0xBA7C4ull))))
         goto done;
     R.batcher_ready = 1;
+    if ((st = resolve_layout(&R))) goto done;
     if (resume) {
         lc_batcher_state bs = {.epoch = R.tr[0].state.epoch, .pos = R.tr[0].state.pos};
         memcpy(bs.rng.s, R.tr[0].state.epoch_rng, sizeof bs.rng.s);
         if ((st = lc_batcher_set_state(&R.batcher, &bs))) goto done;
     }
-    int64_t per_epoch = (lc_batcher_batches_per_epoch(&R.batcher) + cfg->grad_accum - 1) / cfg->grad_accum;
-    for (int k = 0; k < K; k++)
-        R.tr[k].state.total_steps = cfg->max_steps > 0 ? cfg->max_steps : (int64_t)cfg->epochs * per_epoch;
+    int64_t epoch_steps = cfg->max_steps > 0 ? 0 : lc_batcher_count_steps(&R.batcher, cfg->epochs, cfg->grad_accum);
+    if (epoch_steps < 0) {
+        st = lc_errorf(LC_ERR_NOMEM, "out of memory counting the steps of %d epochs", cfg->epochs);
+        goto done;
+    }
+    for (int k = 0; k < K; k++) R.tr[k].state.total_steps = cfg->max_steps > 0 ? cfg->max_steps : epoch_steps;
     int maxT = R.train_rows.max_len > R.valid_rows.max_len ? R.train_rows.max_len : R.valid_rows.max_len;
     if (R.test_rows.max_len > maxT) maxT = R.test_rows.max_len;
     const lc_lora *loras[LC_MAX_TRIALS];
     for (int k = 0; k < K; k++) loras[k] = &R.tr[k].lora;
-    if ((st = lc_acts_create_multi(&R.acts, &R.base.model, loras, K, cfg->batch_size, maxT, cfg->grad_checkpointing)))
+    if ((st = alloc_step_batches(&R))) goto done;
+    /* rows of maxT: batch_size of them (evaluation, padded or not), or enough for a token budget */
+    int64_t acts_rows = (R.mb_cap + maxT - 1) / maxT;
+    if (acts_rows < cfg->batch_size) acts_rows = cfg->batch_size;
+    if ((st = lc_acts_create_multi(&R.acts, &R.base.model, loras, K, (int)acts_rows, maxT, cfg->grad_checkpointing)))
         goto done;
-    size_t mb = (size_t)cfg->grad_accum * cfg->batch_size * R.train_rows.max_len;
-    R.mb_tokens = malloc(mb * sizeof(int32_t));
-    R.mb_targets = malloc(mb * sizeof(int32_t));
-    R.mb_B = malloc(sizeof(int) * cfg->grad_accum);
-    R.mb_T = malloc(sizeof(int) * cfg->grad_accum);
-    if (!R.mb_tokens || !R.mb_targets || !R.mb_B || !R.mb_T) {
-        st = lc_errorf(LC_ERR_NOMEM, "out of memory for batches");
-        goto done;
-    }
     for (int k = 0; k < K; k++)
         if ((st = open_trial_files(&R.tr[k], resume))) goto done;
     if (!quiet) {
         const trial *t = &R.tr[0];
+        char bt[48];
         fprintf(stderr,
                 "lorac: %s (%s, %.1fM params) | LoRA r=%d alpha=%g on %s: %.2fM trainable | %lld steps, "
-                "batch %d x accum %d, %d threads%s\n",
+                "batch %s x accum %d (%s), %d threads%s\n",
                 cfg->model, lc_arch_name(R.base.model.cfg.arch), lc_model_param_count(&R.base.model) / 1e6,
                 t->lora.cfg.r, t->lora.cfg.alpha, cfg->target_modules, t->lora.n_params / 1e6,
-                (long long)t->state.total_steps, cfg->batch_size, cfg->grad_accum, threads,
-                resume ? " (resumed)" : "");
+                (long long)t->state.total_steps, batch_text(cfg, bt, sizeof bt), cfg->grad_accum,
+                R.padding_free ? "padding-free" : "padded", threads, resume ? " (resumed)" : "");
         if (K > 1) {
             fprintf(stderr, "lorac: %d trials in one pass (shared frozen matmuls, activations %.0f MB):\n", K,
                     lc_acts_bytes(R.acts) / 1048576.0);
@@ -809,11 +844,11 @@ lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int
     if (st == LC_OK && R.test_rows.n_rows > 0) {
         /* held-out test set, once at the end: base model vs each final adapter */
         double base_loss, test_loss[LC_MAX_TRIALS];
-        st = lc_eval_rows_loss(&R.base.model, NULL, R.acts, &R.test_rows, cfg->batch_size, R.pad_id, &base_loss,
-                               NULL);
+        st = lc_eval_rows_loss(&R.base.model, NULL, R.acts, &R.test_rows, cfg->batch_size, R.padding_free, R.pad_id,
+                               &base_loss, NULL);
         if (!st)
-            st = lc_eval_rows_loss_multi(&R.base.model, loras, K, R.acts, &R.test_rows, cfg->batch_size, R.pad_id,
-                                         test_loss, NULL);
+            st = lc_eval_rows_loss_multi(&R.base.model, loras, K, R.acts, &R.test_rows, cfg->batch_size,
+                                         R.padding_free, R.pad_id, test_loss, NULL);
         for (int k = 0; k < K && !st; k++) {
             res[k].test_loss_base = base_loss;
             res[k].test_loss = test_loss[k];

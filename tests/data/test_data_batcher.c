@@ -3,7 +3,10 @@
  * convention (labels[j] = ids[j+1] where token j+1 carries loss, else -1),
  * truncation / dropping, packing, and the batcher: every row once per
  * epoch, padding, determinism per seed, and exact resume from a state saved
- * mid-epoch and at an epoch boundary.
+ * mid-epoch and at an epoch boundary; the padding-free layout (same rows,
+ * stream + segments + slots), the batch_tokens budget (greedy fill, step
+ * count replaying the epochs' shuffles) and packed rows' per-example
+ * segments.
  */
 #include "data_test.h"
 #include "lc_data.h"
@@ -169,9 +172,130 @@ static void test_batcher(void) {
     lc_rows_free(&rows);
 }
 
+/* The padding-free layout serves the padded batcher's rows in the same
+ * order: the rows concatenated, one segment per row, slot = b*T + t. */
+static void test_padding_free(void) {
+    lc_rows rows;
+    const int N = 23, B = 4;
+    make_rows(&rows, N);
+    lc_batcher p, f;
+    CHECK_OK(lc_batcher_init(&p, &rows, B, 1, -7, 77));
+    CHECK_OK(lc_batcher_init(&f, &rows, B, 1, -7, 77));
+    CHECK_OK(lc_batcher_set_layout(&f, 1, 0));
+    int ok = 1;
+    for (int i = 0; i < 12; i++) { /* two epochs */
+        lc_batch x, y;
+        lc_batcher_next(&p, &x, NULL);
+        lc_batcher_next(&f, &y, NULL);
+        ok &= x.B == y.B && x.T == y.T && !x.seg && !x.slot && y.seg && y.slot && y.n_seg == y.B && y.seg[0] == 0;
+        for (int r = 0; ok && r < y.B; r++) {
+            int row = row_of(x.tokens[r * x.T]), len = (int)(rows.offsets[row + 1] - rows.offsets[row]);
+            ok &= y.seg[r + 1] - y.seg[r] == len;
+            for (int t = 0; ok && t < len; t++) {
+                int32_t at = y.seg[r] + t;
+                ok &= y.tokens[at] == x.tokens[r * x.T + t] && y.targets[at] == x.targets[r * x.T + t] &&
+                      y.slot[at] == r * x.T + t;
+            }
+        }
+        ok &= lc_batch_count_targets(&x) == lc_batch_count_targets(&y);
+    }
+    CHECK(ok);
+    lc_batcher_free(&p);
+    lc_batcher_free(&f);
+    lc_rows_free(&rows);
+}
+
+/* batch_tokens: rows while their tokens fit the budget (a longer row
+ * alone), every row once per epoch, and lc_batcher_count_steps equals the
+ * micro-batches actually served over 3 epochs (the order differs by epoch). */
+static void test_token_budget(void) {
+    lc_rows rows;
+    const int N = 23;
+    make_rows(&rows, N); /* lengths 2..10 */
+    lc_batcher b;
+    CHECK_OK(lc_batcher_init(&b, &rows, 1, 1, -7, 5));
+    CHECK_ERR(lc_batcher_set_layout(&b, 0, 25), LC_ERR_ARG, "needs padding-free");
+    CHECK_OK(lc_batcher_set_layout(&b, 1, 25));
+    int64_t served = 0, epoch = 0, steps = 0;
+    int fit = 1, once = 1;
+    for (int e = 0; e < 3; e++) {
+        int count[23] = {0}, in_epoch = 0;
+        while (lc_batcher_get_state(&b).pos < N) {
+            lc_batch x;
+            lc_batcher_next(&b, &x, &epoch);
+            int64_t n = x.seg[x.n_seg];
+            fit &= n <= 25 || x.B == 1;
+            /* greedy: the next row would not have fitted */
+            lc_batcher_state after = lc_batcher_get_state(&b);
+            if (after.pos < N) {
+                int32_t nxt = b.order[after.pos];
+                fit &= n + (rows.offsets[nxt + 1] - rows.offsets[nxt]) > 25;
+            }
+            for (int s2 = 0; s2 < x.n_seg; s2++) count[row_of(x.tokens[x.seg[s2]])]++;
+            in_epoch++;
+        }
+        for (int r = 0; r < N; r++) once &= count[r] == 1;
+        served += in_epoch;
+        steps += (in_epoch + 1) / 2; /* grad_accum 2 */
+        if (e < 2) { /* start the next epoch */
+            lc_batch x;
+            lc_batcher_next(&b, &x, &epoch);
+            CHECK(epoch == e + 1);
+            lc_batcher_state st = lc_batcher_get_state(&b);
+            st.pos = 0; /* replay this epoch from its start */
+            CHECK_OK(lc_batcher_set_state(&b, &st));
+        }
+    }
+    CHECK(fit && once && served > 3 * 6);
+    CHECK(lc_batcher_count_steps(&b, 3, 2) == steps);
+    lc_batcher_free(&b);
+    lc_rows_free(&rows);
+}
+
+/* Packed rows: one segment per example (lc_rows.starts), in both layouts;
+ * in the padded one a row's padding joins its last segment. */
+static void test_packed_segments(void) {
+    lc_rows rows, packed;
+    make_rows(&rows, 9);
+    CHECK_OK(lc_rows_pack(&packed, &rows, 8));
+    CHECK(packed.starts != NULL);
+    /* starts: every packed row's first token and every original row's start */
+    int ok = 1;
+    for (int64_t t = 0; t < packed.n_tokens; t++) {
+        int row_start = 0, pack_start = t % 8 == 0;
+        for (int r = 0; r < rows.n_rows; r++) row_start |= rows.offsets[r] == t;
+        ok &= packed.starts[t] == (row_start || pack_start);
+    }
+    CHECK(ok);
+    for (int pf = 0; pf < 2; pf++) {
+        lc_batcher b;
+        CHECK_OK(lc_batcher_init(&b, &packed, 3, 0, -7, 1));
+        CHECK_OK(lc_batcher_set_layout(&b, pf, 0));
+        lc_batch x;
+        lc_batcher_next(&b, &x, NULL);
+        int good = x.seg != NULL && x.seg[0] == 0 && (pf ? x.slot != NULL : x.seg[x.n_seg] == x.B * x.T);
+        for (int s = 0; good && s < x.n_seg; s++) {
+            int32_t a = x.seg[s];
+            int64_t src = pf ? x.slot[a] / x.T * 8 + x.slot[a] % x.T : a / x.T * 8 + a % x.T;
+            good &= packed.starts[src] == 1; /* every segment starts an example or a packed row */
+            for (int32_t i = a + 1; i < x.seg[s + 1]; i++) {
+                int64_t si = pf ? x.slot[i] / x.T * 8 + x.slot[i] % x.T : i / x.T * 8 + i % x.T;
+                if (x.tokens[i] != -7) good &= packed.starts[si] == 0; /* and only one */
+            }
+        }
+        CHECK(good && x.n_seg > x.B);
+        lc_batcher_free(&b);
+    }
+    lc_rows_free(&packed);
+    lc_rows_free(&rows);
+}
+
 int main(void) {
     test_rows_add();
     test_pack();
     test_batcher();
+    test_padding_free();
+    test_token_budget();
+    test_packed_segments();
     return test_finish("data_batcher");
 }

@@ -44,6 +44,7 @@ static void test_defaults(void) {
     CHECK(c.adam_beta1 == 0.9 && c.adam_beta2 == 0.999 && c.adam_eps == 1e-8);
     CHECK(c.batch_size == 4 && c.grad_accum == 1 && c.epochs == 1 && c.max_steps == -1);
     CHECK(c.max_seq_len == 512 && c.truncation == LC_TRUNC_TRUNCATE && c.packing == 0);
+    CHECK(c.padding_free == LC_PF_AUTO && c.batch_tokens == 0);
     CHECK(c.mask_prompt == 1 && !strcmp(c.chat_template, "none") && c.seed == 42);
     CHECK(c.eval_every == 100 && c.save_every == 100 && c.keep_last == 3);
     CHECK(!strcmp(c.out_dir, "runs/lora") && c.loraplus_lr_ratio == 1.0);
@@ -51,6 +52,14 @@ static void test_defaults(void) {
     CHECK(c.skip_bad_rows == 0 && c.log_every == 10);
     /* defaults lack model and data: validate says so */
     CHECK_ERR(lc_train_config_validate(&c), LC_ERR_CONFIG, "'model' is required");
+    /* a token budget needs padding-free batches */
+    strcpy(c.model, "m");
+    strcpy(c.data, "d.jsonl");
+    CHECK_OK(lc_train_config_validate(&c));
+    c.batch_tokens = 2048;
+    CHECK_OK(lc_train_config_validate(&c));
+    c.padding_free = LC_PF_OFF;
+    CHECK_ERR(lc_train_config_validate(&c), LC_ERR_CONFIG, "'batch_tokens' is 2048", "'padding_free' is false");
 }
 
 /* Every key through lc_train_config_set; the saved YAML line shows the value. */
@@ -82,6 +91,8 @@ static void test_overrides(void) {
         {"adam_beta2", "0.95", "adam_beta2: 0.95"},
         {"adam_eps", "1e-6", "adam_eps: 1e-06"},
         {"batch_size", "2", "batch_size: 2"},
+        {"batch_tokens", "4096", "batch_tokens: 4096"},
+        {"padding_free", "false", "padding_free: false"},
         {"grad_accum", "8", "grad_accum: 8"},
         {"epochs", "3", "epochs: 3"},
         {"max_steps", "200", "max_steps: 200"},
@@ -156,6 +167,10 @@ static void test_bad_flags(void) {
     CHECK_ERR(lc_train_config_set(&c, "warmup_ratio", "1"), LC_ERR_CONFIG, "'1' for 'warmup_ratio'", "[0, 1)");
     CHECK_ERR(lc_train_config_set(&c, "dropout", "-0.1"), LC_ERR_CONFIG, "'dropout'", "[0, 1)");
     CHECK_ERR(lc_train_config_set(&c, "packing", "maybe"), LC_ERR_CONFIG, "'maybe' for 'packing'", "true or false");
+    CHECK_ERR(lc_train_config_set(&c, "padding_free", "maybe"), LC_ERR_CONFIG, "'maybe' for 'padding_free'",
+              "auto, true, false");
+    CHECK_ERR(lc_train_config_set(&c, "batch_tokens", "-1"), LC_ERR_CONFIG, "'-1' for 'batch_tokens'");
+    CHECK_ERR(lc_train_config_set(&c, "batch_tokens", "many"), LC_ERR_CONFIG, "'many' for 'batch_tokens'");
     CHECK_ERR(lc_train_config_set(&c, "lr_schedule", "step"), LC_ERR_CONFIG, "'step' for 'lr_schedule'",
               "constant, linear, cosine");
     CHECK_ERR(lc_train_config_set(&c, "data_format", "parquet"), LC_ERR_CONFIG, "'parquet'",

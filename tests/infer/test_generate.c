@@ -55,7 +55,7 @@ static void check_argmax(const lc_model *m, const int32_t *prompt, int n_prompt,
     lc_acts *a = NULL;
     memcpy(tok, prompt, (size_t)n_prompt * sizeof *tok);
     memcpy(tok + n_prompt, gen, (size_t)(n_gen - 1) * sizeof *tok);
-    lc_batch batch = {tok, NULL, 1, T};
+    lc_batch batch = {.tokens = tok, .targets = NULL, .B = 1, .T = T};
     int ok = lc_acts_create(&a, m, NULL, 1, T) == LC_OK &&
              lc_forward(m, NULL, 1.0f, a, &batch, NULL, NULL, logits) == LC_OK;
     for (int i = 0; ok && i < n_gen; i++) {

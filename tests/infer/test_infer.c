@@ -33,7 +33,7 @@
 static float *forward_logits(const lc_model *m, const lc_lora *lora, float mult, const int32_t *tok, int T) {
     lc_acts *a = NULL;
     float *logits = malloc((size_t)T * m->cfg.vocab_size * sizeof(float));
-    lc_batch b = {tok, NULL, 1, T};
+    lc_batch b = {.tokens = tok, .targets = NULL, .B = 1, .T = T};
     if (!logits || lc_acts_create(&a, m, lora, 1, T) || lc_forward(m, lora, mult, a, &b, NULL, NULL, logits)) {
         fprintf(stderr, "lc_forward: %s\n", lc_error_msg());
         free(logits);

@@ -73,7 +73,7 @@ static void check_vs_forward(const lc_model *m, const int32_t *ids, int n) {
     float *ref = malloc(n * V * sizeof(float)), *got = malloc(n * V * sizeof(float));
     lc_acts *a = NULL;
     lc_infer *s = NULL;
-    lc_batch batch = {ids, NULL, 1, n};
+    lc_batch batch = {.tokens = ids, .targets = NULL, .B = 1, .T = n};
     int ok = lc_acts_create(&a, m, NULL, 1, n) == LC_OK &&
              lc_forward(m, NULL, 1.0f, a, &batch, NULL, NULL, ref) == LC_OK &&
              lc_infer_create(&s, m, NULL, 0, n) == LC_OK && lc_infer_prefill_all(s, ids, n, got) == LC_OK;

@@ -56,7 +56,7 @@ int main(void) {
         int32_t tok[3 * 24], tgt[3 * 24];
         for (int i = 0; i < B * T; i++) tok[i] = (int32_t)lc_rng_below(&rng, cfg.vocab_size);
         for (int i = 0; i < B * T; i++) tgt[i] = (i % T < 3 || i % T == T - 1) ? -1 : tok[i + 1];
-        lc_batch b = {tok, tgt, B, T};
+        lc_batch b = {.tokens = tok, .targets = tgt, .B = B, .T = T};
         float *g0 = malloc(lora.n_params * sizeof(float)), *g1 = malloc(lora.n_params * sizeof(float));
         double l0, l1;
         printf("batch (%d, %d):\n", B, T);

@@ -71,7 +71,7 @@ static void run_case(const lc_model *m, lc_lora *loras, int ckpt, const char *na
         for (int i = 0; i < B * T; i++) tok[k][i] = (int32_t)lc_rng_below(&rng, m->cfg.vocab_size);
         for (int i = 0; i < B * T; i++) /* prompt of k+2 tokens without loss, last position none */
             tgt[k][i] = (i % T < k + 2 || i % T == T - 1) ? -1 : tok[k][i + 1];
-        batches[k] = (lc_batch){tok[k], tgt[k], B, T};
+        batches[k] = (lc_batch){tok[k], tgt[k], B, T, NULL, 0, NULL};
     }
     float scales[K] = {1.0f / 30, 1.0f / 50, 0.25f};
     uint64_t seeds[K] = {11, 22, 33};
@@ -189,7 +189,7 @@ int main(void) {
         lc_lora *ml[K] = {&loras[0], &loras[1], &loras[2]};
         int32_t tok[B * T] = {0}, tgt[B * T];
         for (int i = 0; i < B * T; i++) tgt[i] = 1;
-        lc_batch bad[K] = {{tok, tgt, B, T}, {tok, tgt, B, T - 1}, {tok, tgt, B, T}};
+        lc_batch bad[K] = {{tok, tgt, B, T, NULL, 0, NULL}, {tok, tgt, B, T - 1, NULL, 0, NULL}, {tok, tgt, B, T, NULL, 0, NULL}};
         float sc[K] = {1, 1, 1};
         uint64_t sd[K] = {1, 2, 3};
         double ls[K];
@@ -197,7 +197,7 @@ int main(void) {
         lc_status st = lc_forward_backward_multi(&m, ml, K, a, bad, sc, sd, ls, NULL);
         printf("batches of two shapes: %s\n", st ? lc_error_msg() : "accepted");
         check(st == LC_ERR_ARG && strstr(lc_error_msg(), "one shape"), "shape mismatch refused");
-        lc_batch big[K] = {{tok, tgt, B, T}, {tok, tgt, B, T}, {tok, tgt, B, T}};
+        lc_batch big[K] = {{tok, tgt, B, T, NULL, 0, NULL}, {tok, tgt, B, T, NULL, 0, NULL}, {tok, tgt, B, T, NULL, 0, NULL}};
         lc_acts_free(a);
         if (lc_acts_create_multi(&a, &m, cl, 2, B, T, 0)) return 1;
         st = lc_forward_backward_multi(&m, ml, K, a, big, sc, sd, ls, NULL);

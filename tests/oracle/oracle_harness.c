@@ -162,7 +162,7 @@ int oracle_open(oracle_case *c, const char *dir, const char *ref_path) {
     if (!c->tokens || !c->targets || !c->n_ref || !c->r || oracle_ref_scalar_f32(&c->st, "meta.alpha", &c->alpha) ||
         oracle_ref_scalar_f32(&c->st, "meta.scaling", &c->scaling))
         return -1;
-    c->batch = (lc_batch){c->tokens, c->targets, c->B, c->T};
+    c->batch = (lc_batch){.tokens = c->tokens, .targets = c->targets, .B = c->B, .T = c->T};
     return 0;
 }
 

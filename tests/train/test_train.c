@@ -3,7 +3,7 @@
  * real stories260K model (HF directory from ../shared), with small jsonl
  * files of simple English Q&A written into a work directory.
  *
- * usage: test_train <accum|resume|nan|sanity|checkpoints> MODEL_DIR WORK_DIR
+ * usage: test_train <accum|resume|layout|nan|sanity|checkpoints> MODEL_DIR WORK_DIR
  *
  *   accum        grad accumulation: one micro-batch of 4 rows vs two of 2
  *                (each padded to its own longest row) give the same LoRA
@@ -13,6 +13,10 @@
  *                resumed repeats the uninterrupted run bit for bit (metrics
  *                strings, adapter/checkpoint tensors), with the stop inside an
  *                epoch and at an epoch boundary.
+ *   layout       padded vs padding-free batches give the same loss and
+ *                grad-norm curves within rounding (dropout on, packing off
+ *                and on); batch_tokens over 2 epochs, stopped and resumed,
+ *                repeats itself bit for bit.
  *   nan          a non-finite step is skipped (rolled back, reported, not in
  *                the metrics) under max_nan_steps; with max_nan_steps 0 the
  *                run fails with LC_ERR_NUMERIC and the last checkpoint stays.
@@ -552,6 +556,91 @@ fail:
     lc_base_close(&base);
 }
 
+/* ============================================================= layout */
+
+/* Loss and grad_norm curves of two runs on the same rows: equal targets per
+ * step and every value within rel_tol (the limit accum_train derives: only
+ * float rounding differs). */
+static void compare_curves(const char *dir_a, const char *dir_b, int want_lines, double rel_tol, const char *name) {
+    metric_line ma[40], mb[40];
+    int na = read_metrics(dir_a, ma, 40), nb = read_metrics(dir_b, mb, 40); /* no validation: no step-0 line */
+    if (na < 1 || nb < 1) {
+        check(0, "%s: no metrics", name);
+        return;
+    }
+    check(na == want_lines && nb == na, "%s: %d and %d metric lines, expected %d", name, na, nb, want_lines);
+    double worst = 0;
+    for (int i = 0; i < na && i < nb; i++) {
+        double la = atof(ma[i].loss), lb = atof(mb[i].loss), ga = atof(ma[i].grad_norm), gb = atof(mb[i].grad_norm);
+        worst = fmax(worst, fmax(fabs(la - lb) / fabs(la), fabs(ga - gb) / fabs(ga)));
+        check(!strcmp(ma[i].targets, mb[i].targets), "%s step %lld: targets %s vs %s", name, ma[i].step,
+              ma[i].targets, mb[i].targets);
+    }
+    printf("layout/%s: %d steps, loss %s -> %s vs %s -> %s, max rel diff of loss and grad_norm %.3g (limit %g)\n",
+           name, na, ma[0].loss, ma[na - 1].loss, mb[0].loss, mb[nb - 1].loss, worst, rel_tol);
+    check(worst <= rel_tol, "%s: curves differ by %.3g relative", name, worst);
+}
+
+/* Padded vs padding-free training (dropout 0.1: both layouts draw the same
+ * masks), with packing off and on (packed examples as segments). */
+static void layout_pair(const char *model, const char *work, int packing) {
+    char data[1200], dir_a[1200], dir_b[1200];
+    snprintf(data, sizeof data, "%s/qa16.jsonl", work);
+    snprintf(dir_a, sizeof dir_a, "%s/padded_%d", work, packing);
+    snprintf(dir_b, sizeof dir_b, "%s/free_%d", work, packing);
+    write_first(data, QA, 16);
+    lc_train_config ca = base_config(model, data, NULL, dir_a);
+    ca.max_steps = 8;
+    ca.batch_size = packing ? 2 : 5; /* 5 does not divide 16: a short last batch, then a new epoch */
+    ca.dropout = 0.1;
+    ca.packing = packing;
+    ca.padding_free = LC_PF_OFF;
+    lc_train_config cb = ca;
+    snprintf(cb.out_dir, sizeof cb.out_dir, "%.1000s", dir_b);
+    cb.padding_free = LC_PF_ON;
+    lc_train_result ra, rb;
+    EXPECT_OK(lc_train_run(&ca, 0, 1, &ra));
+    EXPECT_OK(lc_train_run(&cb, 0, 1, &rb));
+    compare_curves(dir_a, dir_b, 8, 1e-5, packing ? "packed, padded vs padding-free" : "padded vs padding-free");
+fail:;
+}
+
+/* batch_tokens: a run over 2 epochs (steps counted by replaying the
+ * shuffles) and the same run stopped after 3 steps and resumed: identical
+ * metrics and adapter bits. */
+static void layout_budget_resume(const char *model, const char *work) {
+    char data[1200], dir_a[1200], dir_b[1200], pa[1300], pb[1300];
+    snprintf(data, sizeof data, "%s/qa16b.jsonl", work);
+    snprintf(dir_a, sizeof dir_a, "%s/budget_A", work);
+    snprintf(dir_b, sizeof dir_b, "%s/budget_B", work);
+    write_first(data, QA, 16);
+    lc_train_config ca = base_config(model, data, NULL, dir_a);
+    ca.epochs = 2;
+    ca.batch_tokens = 70;
+    ca.grad_accum = 2;
+    ca.dropout = 0.1;
+    ca.save_every = 3;
+    lc_train_config cb = ca;
+    snprintf(cb.out_dir, sizeof cb.out_dir, "%.1000s", dir_b);
+    lc_train_result ra, rb;
+    EXPECT_OK(lc_train_run(&ca, 0, 1, &ra));
+    lc_train_debug_stop_after(3);
+    lc_status st = lc_train_run(&cb, 0, 1, &rb);
+    lc_train_debug_stop_after(0);
+    check(st == LC_ERR_INTERRUPTED && rb.steps_done == 3, "budget run stopped after 3: %s", lc_status_name(st));
+    EXPECT_OK(lc_train_run(&cb, 1, 1, &rb));
+    printf("layout/batch_tokens 70 x accum 2, 2 epochs: %lld steps; resumed after 3: %lld steps\n",
+           (long long)ra.steps_done, (long long)rb.steps_done);
+    check(ra.steps_done >= 4 && rb.steps_done == ra.steps_done, "steps %lld vs %lld", (long long)ra.steps_done,
+          (long long)rb.steps_done);
+    compare_curves(dir_a, dir_b, (int)ra.steps_done, 0, "batch_tokens resumed (bit-identical)");
+    snprintf(pa, sizeof pa, "%s/adapter.h5", dir_a);
+    snprintf(pb, sizeof pb, "%s/adapter.h5", dir_b);
+    compare_ckpt(pa, pb);
+fail:
+    lc_train_debug_stop_after(0);
+}
+
 /* ================================================================= nan */
 
 /* Run with stderr redirected into a file; returns the status. */
@@ -844,7 +933,7 @@ static void test_checkpoints(const char *model, const char *work) {
     check(!info.has_train_state, "best.h5 should hold no training state");
     EXPECT_OK(lc_acts_create(&acts, &base.model, &l, cfg.batch_size, vrows.max_len));
     double vloss = NAN;
-    EXPECT_OK(lc_eval_rows_loss(&base.model, &l, acts, &vrows, cfg.batch_size, lc_tokenizer_eos_id(base.tok),
+    EXPECT_OK(lc_eval_rows_loss(&base.model, &l, acts, &vrows, cfg.batch_size, 1, lc_tokenizer_eos_id(base.tok),
                                 &vloss, NULL));
     char vbuf[40];
     snprintf(vbuf, sizeof vbuf, "%.9g", vloss);
@@ -895,7 +984,7 @@ fail:
 
 int main(int argc, char **argv) {
     if (argc != 4) {
-        fprintf(stderr, "usage: %s <accum|resume|nan|sanity|checkpoints> MODEL_DIR WORK_DIR\n", argv[0]);
+        fprintf(stderr, "usage: %s <accum|resume|layout|nan|sanity|checkpoints> MODEL_DIR WORK_DIR\n", argv[0]);
         return 2;
     }
     const char *what = argv[1], *model = argv[2], *work = argv[3];
@@ -910,6 +999,10 @@ int main(int argc, char **argv) {
         resume_variant(model, work, "mid_epoch", 12, 2, 1, 8);
         /* 10 rows, 1 x 2 per step: 5 steps per epoch, step 5 ends epoch 0 */
         resume_variant(model, work, "epoch_end", 10, 1, 0, 10);
+    } else if (!strcmp(what, "layout")) {
+        layout_pair(model, work, 0);
+        layout_pair(model, work, 1);
+        layout_budget_resume(model, work);
     } else if (!strcmp(what, "nan")) {
         test_nan(model, work);
     } else if (!strcmp(what, "sanity")) {
