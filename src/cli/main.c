@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "lc_common.h"
+#include "lc_dist.h"
 
 static const cli_verb VERBS[] = {
     {"train", "train a LoRA adapter from a config (YAML) and Q&A data", cli_train},
@@ -32,11 +33,22 @@ int cli_help(int argc, char **argv) {
     return 0;
 }
 
-int main(int argc, char **argv) {
-    lc_prefer_passive_wait(argv);
+static int run_verb(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) return cli_help(argc, argv);
     for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++)
         if (!strcmp(argv[1], VERBS[i].name)) return VERBS[i].run(argc - 1, argv + 1);
     fprintf(stderr, "lorac: unknown verb '%s' (try `lorac help`)\n", argv[1]);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    lc_prefer_passive_wait(argv);
+    /* under mpirun: one rank of a data-parallel job (docs/scale-out.md) */
+    if (lc_dist_init(&argc, &argv)) {
+        fprintf(stderr, "lorac: %s\n", lc_error_msg());
+        return 1;
+    }
+    int rc = run_verb(argc, argv);
+    lc_dist_finalize(rc); /* a failed rank ends the whole job */
+    return rc;
 }

@@ -7,6 +7,10 @@
  * directory (config.yaml, metrics.jsonl, checkpoints, adapter.h5) plus
  * done.json, written atomically after lc_train_run returned: its presence
  * (with adapter.h5) is what "finished" means.
+ *
+ * Under MPI (`mpirun -np N lorac sweep`), trial k is trained by world rank
+ * k % N alone (one-pass: a rank's trials form its pass); the results are
+ * then broadcast from their ranks and rank 0 writes the summary and plot.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -18,6 +22,7 @@
 
 #include "eval_io.h"
 #include "lc_ckpt.h"
+#include "lc_dist.h"
 #include "lc_sweep.h"
 #include "lc_transformer.h" /* LC_MAX_TRIALS */
 #include "lc_train.h"
@@ -185,6 +190,7 @@ static lc_status run_one_pass(const lc_train_config *base, const lc_sweep_axis *
         goto out;
     }
     for (int k = 0; k < n && !st; k++) {
+        if (k % lc_dist_world_size() != lc_dist_world_rank()) continue; /* dist: another rank's trial */
         if (finished_before(&res->trials[k], n, &st)) continue;
         todo[k] = 1;
         step[k] = lc_ckpt_newest_step(res->trials[k].dir, "checkpoint");
@@ -228,6 +234,15 @@ out:
     free(cfgs);
     free(rs);
     free(idx);
+    return st;
+}
+
+/* dist: every rank learns every trial's result from the rank that ran it
+ * (after all agree that none failed). */
+static lc_status dist_share_trials(lc_sweep_result *res, lc_status st) {
+    if ((st = lc_dist_agree_world(st))) return st;
+    for (int k = 0; k < res->n_trials && !st; k++)
+        st = lc_dist_bcast_world(&res->trials[k], sizeof res->trials[k], k % lc_dist_world_size());
     return st;
 }
 
@@ -361,9 +376,14 @@ lc_status lc_sweep_run(const lc_train_config *base, const lc_sweep_axis *axes, i
         snprintf(t->dir, sizeof t->dir, "%s/%s", out_dir, t->name);
         res->rank[k] = k;
     }
+    lc_dist_solo_begin(); /* dist: each rank trains its own trials alone */
     if (one_pass) st = run_one_pass(base, axes, n_axes, res, quiet);
     else
-        for (int k = 0; k < n && !st; k++) st = run_trial(base, axes, n_axes, &res->trials[k], n, quiet);
+        for (int k = 0; k < n && !st; k++)
+            if (k % lc_dist_world_size() == lc_dist_world_rank())
+                st = run_trial(base, axes, n_axes, &res->trials[k], n, quiet);
+    lc_dist_solo_end();
+    st = dist_share_trials(res, st);
     if (st) {
         lc_sweep_result_free(res);
         return st;
@@ -374,7 +394,7 @@ lc_status lc_sweep_run(const lc_train_config *base, const lc_sweep_axis *axes, i
     if (isfinite(res->trials[res->rank[0]].best_valid_loss)) res->best = res->rank[0];
     char path[1200];
     snprintf(path, sizeof path, "%s/curves.svg", out_dir);
-    if ((st = write_summary(res, out_dir)) || (st = lc_sweep_write_svg(res, path))) {
+    if (lc_dist_world_rank() == 0 && ((st = write_summary(res, out_dir)) || (st = lc_sweep_write_svg(res, path)))) {
         lc_sweep_result_free(res);
         return st;
     }
