@@ -237,6 +237,25 @@ out:
     return st;
 }
 
+/* dist: every rank must sweep the same grid over the same base config. */
+static lc_status dist_check_config(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes) {
+    if (lc_dist_world_size() <= 1) return LC_OK;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    lc_status st = lc_train_config_to_yaml(base, f);
+    for (int a = 0; a < n_axes; a++) {
+        fprintf(f, "sweep %s:", axes[a].key);
+        for (int v = 0; v < axes[a].n; v++) fprintf(f, " %s", axes[a].values[v]);
+        fputc('\n', f);
+    }
+    fclose(f);
+    if (!st) st = lc_dist_check_same_text("the sweep's config and grid", text);
+    free(text);
+    return st;
+}
+
 /* dist: every rank learns every trial's result from the rank that ran it
  * (after all agree that none failed). */
 static lc_status dist_share_trials(lc_sweep_result *res, lc_status st) {
@@ -375,6 +394,10 @@ lc_status lc_sweep_run(const lc_train_config *base, const lc_sweep_axis *axes, i
         trial_name(t->name, sizeof t->name, k, axes, n_axes, t->values);
         snprintf(t->dir, sizeof t->dir, "%s/%s", out_dir, t->name);
         res->rank[k] = k;
+    }
+    if ((st = dist_check_config(base, axes, n_axes))) {
+        lc_sweep_result_free(res);
+        return st;
     }
     lc_dist_solo_begin(); /* dist: each rank trains its own trials alone */
     if (one_pass) st = run_one_pass(base, axes, n_axes, res, quiet);

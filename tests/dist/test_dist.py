@@ -19,7 +19,8 @@ Checks (each prints what it saw; any failure makes the exit status 1):
     to the same end as an uninterrupted run;
   - mismatch: different data contents (same path, other working directory)
     or a different lr on rank 1 are refused before training, naming the data /
-    the config line and rank 1; no checkpoint is written.
+    the config line and rank 1; no checkpoint is written; a sweep whose grid
+    differs on rank 1 is refused too.
 """
 import glob
 import json
@@ -275,6 +276,12 @@ def test_mismatch(R, model, work, data):
     msg = next((l for l in (p.stdout + p.stderr).splitlines() if "differs between ranks" in l), "")
     print("  " + msg)
     check(p.returncode != 0 and "lr:" in msg and "rank 1" in msg, "a different lr on rank 1 is refused, naming lr")
+    sw = [R.binary, "sweep", "--config", cfg, "--out", os.path.join(work, "mismatch-sweep"), "--r", "4,8", "--lr"]
+    c = [R.mpirun, *R.flags, "-np", "1", *sw, "1e-3,3e-3", ":", "-np", "1", *sw, "1e-3,2e-3"]
+    p = subprocess.run(c, capture_output=True, text=True, env=R.env, timeout=300, cwd=os.path.join(work, "a"))
+    msg = next((l for l in (p.stdout + p.stderr).splitlines() if "differs between ranks" in l), "")
+    print("  " + msg)
+    check(p.returncode != 0 and "sweep lr:" in msg and "rank 1" in msg, "a sweep with another grid on rank 1 is refused")
 
 
 def main():
