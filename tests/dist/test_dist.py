@@ -17,6 +17,8 @@ Checks (each prints what it saw; any failure makes the exit status 1):
   - kill: SIGKILL of rank 1 mid-training ends the job (non-zero) with a
     message naming rank 1 and this host; the newest checkpoint resumes (N=1)
     to the same end as an uninterrupted run;
+  - hang: rank 1 stopped (SIGSTOP) -> rank 0 gives up after LORAC_DIST_TIMEOUT
+    (3 s here) naming itself and its host, the job ends, the run resumes;
   - mismatch: different data contents (same path, other working directory)
     or a different lr on rank 1 are refused before training, naming the data /
     the config line and rank 1; no checkpoint is written; a sweep whose grid
@@ -254,6 +256,40 @@ def test_kill(R, model, work, data):
         same_run(ref, d, "killed + resumed vs uninterrupted", steps=60)
 
 
+def test_hang(R, model, work, data):
+    """A rank that stops answering (SIGSTOP): the others give up after LORAC_DIST_TIMEOUT."""
+    cfg = os.path.join(work, "hang.yaml")
+    write_config(cfg, model, data, os.path.join(work, "unused"), "")
+    d = os.path.join(work, "hung")
+    env = dict(R.env, LORAC_DIST_TIMEOUT="3")
+    p = subprocess.Popen(R.cmd(2, "train", "--config", cfg, "--out_dir", d, "--max_steps", "400", "--save_every", "5"),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    t0 = time.time()
+    while not os.path.exists(os.path.join(d, "checkpoint-5.h5")) and p.poll() is None and time.time() - t0 < 120:
+        time.sleep(0.02)
+    victims = [pid for pid, r in rank_pids(p.pid).items() if r == 1]
+    check(len(victims) == 1 and p.poll() is None, "rank 1 found while the job runs")
+    for pid in victims:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        out, _ = p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+    finally:
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    msg = next((l for l in out.splitlines() if "did not complete within 3 s" in l), "")
+    print("  " + msg)
+    check(p.returncode != 0 and re.search(r"rank 0 on " + re.escape(socket.gethostname()), msg) is not None,
+          "the waiting rank names itself and its host and ends the job")
+    rc, _ = R.run(1, "train", "--resume", d, "--max_steps", "400")
+    check(rc == 0, "the hung run resumes from its newest checkpoint with N=1")
+
+
 def test_mismatch(R, model, work, data):
     for sub, variant in (("a", 0), ("b", 1)):
         os.makedirs(os.path.join(work, sub), exist_ok=True)
@@ -291,8 +327,9 @@ def main():
     data = os.path.join(work, "d.jsonl")
     write_data(data)
     R = Runner(binary, mpirun)
-    which = sys.argv[5:] or ["equal", "sweep", "kill", "mismatch"]
-    tests = {"equal": test_equal_and_resume, "sweep": test_sweep, "kill": test_kill, "mismatch": test_mismatch}
+    which = sys.argv[5:] or ["equal", "sweep", "kill", "hang", "mismatch"]
+    tests = {"equal": test_equal_and_resume, "sweep": test_sweep, "kill": test_kill, "hang": test_hang,
+             "mismatch": test_mismatch}
     for name in which:
         print(f"--- {name}")
         tests[name](R, model, work, data)
