@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "lc_dist.h"
 #include "lc_sweep.h"
 #include "lc_train.h"
 
@@ -118,8 +119,10 @@ int cli_sweep(int argc, char **argv) {
         fprintf(stderr, "lorac sweep: %s\n", lc_error_msg());
         return 1;
     }
-    lc_sweep_print(stdout, &res);
-    printf("wrote %s/summary.csv, %s/summary.json, %s/curves.svg\n", out, out, out);
+    if (lc_dist_world_rank() == 0) { /* under mpirun: rank 0 reports */
+        lc_sweep_print(stdout, &res);
+        printf("wrote %s/summary.csv, %s/summary.json, %s/curves.svg\n", out, out, out);
+    }
     lc_sweep_result_free(&res);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "lc_ckpt.h"
 #include "lc_config.h"
+#include "lc_dist.h"
 #include "lc_train.h"
 
 /* Ctrl-C / SIGTERM: the loop saves a checkpoint after the current step;
@@ -97,6 +98,7 @@ int cli_train(int argc, char **argv) {
         fprintf(stderr, "lorac train: %s\n", lc_error_msg());
         return 1;
     }
+    if (!lc_dist_is_root()) return 0; /* under mpirun: rank 0 reports */
     printf("trained %lld/%lld steps | final train loss %.4f", (long long)res.steps_done,
            (long long)res.total_steps, res.final_train_loss);
     if (!isnan(res.last_valid_loss)) {

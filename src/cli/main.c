@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "lc_common.h"
+#include "lc_dist.h"
 
 static const cli_verb VERBS[] = {
     {"train", "train a LoRA adapter from a config (YAML) and Q&A data", cli_train},
@@ -50,8 +51,7 @@ void cli_install_signals(void (*handler)(int)) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
-int main(int argc, char **argv) {
-    lc_prefer_passive_wait(argv);
+static int run_verb(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) return cli_help(argc, argv);
     cli_install_signals(NULL);
     for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++)
@@ -66,4 +66,16 @@ int main(int argc, char **argv) {
         }
     fprintf(stderr, "lorac: unknown verb '%s' (try `lorac help`)\n", argv[1]);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    lc_prefer_passive_wait(argv);
+    /* under mpirun: one rank of a data-parallel job (docs/scale-out.md) */
+    if (lc_dist_init(&argc, &argv)) {
+        fprintf(stderr, "lorac: %s\n", lc_error_msg());
+        return 1;
+    }
+    int rc = run_verb(argc, argv);
+    lc_dist_finalize(rc); /* a failed rank ends the whole job */
+    return rc;
 }

@@ -7,6 +7,10 @@
  * directory (config.yaml, metrics.jsonl, checkpoints, adapter.h5) plus
  * done.json, written atomically after lc_train_run returned: its presence
  * (with adapter.h5) is what "finished" means.
+ *
+ * Under MPI (`mpirun -np N lorac sweep`), trial k is trained by world rank
+ * k % N alone (one-pass: a rank's trials form its pass); the results are
+ * then broadcast from their ranks and rank 0 writes the summary and plot.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -19,6 +23,7 @@
 #include "lc_fsafe.h"
 #include "eval_io.h"
 #include "lc_ckpt.h"
+#include "lc_dist.h"
 #include "lc_sweep.h"
 #include "lc_transformer.h" /* LC_MAX_TRIALS */
 #include "lc_train.h"
@@ -193,6 +198,7 @@ static lc_status run_one_pass(const lc_train_config *base, const lc_sweep_axis *
         goto out;
     }
     for (int k = 0; k < n && !st; k++) {
+        if (k % lc_dist_world_size() != lc_dist_world_rank()) continue; /* dist: another rank's trial */
         if (finished_before(&res->trials[k], n, &st)) continue;
         todo[k] = 1;
         step[k] = lc_ckpt_newest_step(res->trials[k].dir, "checkpoint");
@@ -237,6 +243,34 @@ out:
     free(cfgs);
     free(rs);
     free(idx);
+    return st;
+}
+
+/* dist: every rank must sweep the same grid over the same base config. */
+static lc_status dist_check_config(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes) {
+    if (lc_dist_world_size() <= 1) return LC_OK;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    lc_status st = lc_train_config_to_yaml(base, f);
+    for (int a = 0; a < n_axes; a++) {
+        fprintf(f, "sweep %s:", axes[a].key);
+        for (int v = 0; v < axes[a].n; v++) fprintf(f, " %s", axes[a].values[v]);
+        fputc('\n', f);
+    }
+    fclose(f);
+    if (!st) st = lc_dist_check_same_text("the sweep's config and grid", text);
+    free(text);
+    return st;
+}
+
+/* dist: every rank learns every trial's result from the rank that ran it
+ * (after all agree that none failed). */
+static lc_status dist_share_trials(lc_sweep_result *res, lc_status st) {
+    if ((st = lc_dist_agree_world(st))) return st;
+    for (int k = 0; k < res->n_trials && !st; k++)
+        st = lc_dist_bcast_world(&res->trials[k], sizeof res->trials[k], k % lc_dist_world_size());
     return st;
 }
 
@@ -387,9 +421,18 @@ lc_status lc_sweep_run(const lc_train_config *base, const lc_sweep_axis *axes, i
         snprintf(t->dir, sizeof t->dir, "%s/%s", out_dir, t->name);
         res->rank[k] = k;
     }
+    if ((st = dist_check_config(base, axes, n_axes))) {
+        lc_sweep_result_free(res);
+        return st;
+    }
+    lc_dist_solo_begin(); /* dist: each rank trains its own trials alone */
     if (one_pass) st = run_one_pass(base, axes, n_axes, res, quiet);
     else
-        for (int k = 0; k < n && !st; k++) st = run_trial(base, axes, n_axes, &res->trials[k], n, quiet);
+        for (int k = 0; k < n && !st; k++)
+            if (k % lc_dist_world_size() == lc_dist_world_rank())
+                st = run_trial(base, axes, n_axes, &res->trials[k], n, quiet);
+    lc_dist_solo_end();
+    st = dist_share_trials(res, st);
     if (st) {
         lc_sweep_result_free(res);
         return st;
@@ -400,7 +443,7 @@ lc_status lc_sweep_run(const lc_train_config *base, const lc_sweep_axis *axes, i
     if (isfinite(res->trials[res->rank[0]].best_valid_loss)) res->best = res->rank[0];
     char path[1200];
     snprintf(path, sizeof path, "%s/curves.svg", out_dir);
-    if ((st = write_summary(res, out_dir)) || (st = lc_sweep_write_svg(res, path))) {
+    if (lc_dist_world_rank() == 0 && ((st = write_summary(res, out_dir)) || (st = lc_sweep_write_svg(res, path)))) {
         lc_sweep_result_free(res);
         return st;
     }

@@ -10,6 +10,11 @@
  * all state that changes is saved in checkpoints, so a resumed run repeats
  * the uninterrupted one bit for bit (for the same thread count).
  *
+ * Under MPI (lc_dist.h, docs/scale-out.md) every rank builds the same
+ * batches; rank r computes micro-batches i % N == r, the LoRA gradients and
+ * losses are summed over ranks before the optimizer step, and rank 0 alone
+ * writes files. The hooks are marked "dist:".
+ *
  * One pass, several trials (lc_train_run_multi, `lorac sweep --one-pass`):
  * the trials share the model, the rows, the batcher and the activations; per
  * step the one batch goes through lc_forward_backward_multi for all of them,
@@ -32,6 +37,7 @@
 #include "lc_base.h"
 #include "lc_ckpt.h"
 #include "lc_data.h"
+#include "lc_dist.h"
 #include "lc_eval.h"
 #include "lc_fsafe.h"
 #include "run_dir.h"
@@ -224,6 +230,7 @@ static lc_status check_resume_config(const char *ckpt_path, const char *saved, c
 }
 
 static lc_status save_checkpoint(run *R, trial *t, const char *name, int with_state) {
+    if (!lc_dist_is_root()) return LC_OK; /* dist: rank 0 writes */
     char path[1200];
     out_path(path, sizeof path, t, name);
     if (with_state && R->batcher_ready) {
@@ -245,7 +252,7 @@ static lc_status save_step_checkpoint(run *R, trial *t) {
     char name[64];
     snprintf(name, sizeof name, "checkpoint-%lld.h5", (long long)t->state.step);
     lc_status st = save_checkpoint(R, t, name, 1);
-    if (!st && t->cfg->keep_last > 0) st = lc_ckpt_prune(t->cfg->out_dir, "checkpoint", t->cfg->keep_last, NULL);
+    if (!st && t->cfg->keep_last > 0 && lc_dist_is_root()) st = lc_ckpt_prune(t->cfg->out_dir, "checkpoint", t->cfg->keep_last, NULL);
     return st;
 }
 
@@ -353,6 +360,41 @@ static void progress(run *R, const double *vloss, double lr, double tok_s, int f
 }
 
 /* ------------------------------------------------------------------- step */
+
+/* dist: sum the step's LoRA gradients (already scaled by 1/targets of the
+ * whole step) and loss sums over the ranks, so every rank steps alike. */
+static lc_status dist_sum_step(run *R, const int *idx, int n, double *loss_sum) {
+    if (lc_dist_size() <= 1) return LC_OK;
+    lc_status st = lc_dist_sum_doubles(loss_sum, (size_t)n);
+    for (int j = 0; j < n && !st; j++) st = lc_dist_sum_floats(R->tr[idx[j]].lora.grads, R->tr[idx[j]].lora.n_params);
+    return st;
+}
+
+/* dist: refuse to train unless every rank has the same config, model and
+ * tokenised data (hashes compared; the error names what differs). */
+static lc_status dist_check_inputs(const run *R) {
+    if (lc_dist_size() <= 1) return LC_OK;
+    lc_status st = LC_OK;
+    for (int k = 0; k < R->K && !st; k++) st = lc_dist_check_same_text("the resolved config", R->tr[k].config_yaml);
+    uint64_t hm = 0, ht = 0;
+    if (!st) st = lc_dist_hash_path(R->cfg->model, &hm);
+    if (!st && R->cfg->tokenizer[0]) st = lc_dist_hash_path(R->cfg->tokenizer, &ht);
+    char what[1400];
+    snprintf(what, sizeof what, "the model (%s)", R->cfg->model);
+    if (!st) st = lc_dist_check_same(what, lc_hash64(hm, ht));
+    const lc_rows *rows[3] = {&R->train_rows, &R->valid_rows, &R->test_rows};
+    const char *names[3] = {R->cfg->data, R->cfg->valid_data[0] ? R->cfg->valid_data : "split of data",
+                            R->cfg->test_data};
+    for (int i = 0; i < 3 && !st; i++) {
+        const lc_rows *r = rows[i];
+        uint64_t h = lc_dist_hash_bytes((uint64_t)r->n_rows, r->ids, sizeof(int32_t) * (size_t)r->n_tokens);
+        h = lc_dist_hash_bytes(h, r->labels, sizeof(int32_t) * (size_t)r->n_tokens);
+        snprintf(what, sizeof what, "the tokenised %s data (%s)", i == 0 ? "training" : i == 1 ? "validation" : "test",
+                 names[i]);
+        st = lc_dist_check_same(what, h);
+    }
+    return st;
+}
 
 /* Fetch grad_accum micro-batches into owned buffers (targets of the whole
  * step must be known before any backward, for the 1/targets scale). */
@@ -509,6 +551,7 @@ static lc_status train_loop(run *R) {
             g_stop_requested = 1;
             g_stop_after_step = 0; /* fires once */
         }
+        if (lc_dist_any(g_stop_requested)) g_stop_requested = 1; /* dist: every rank stops at the same step */
         if (g_stop_requested) {
             for (int j = 0; j < n && !st; j++) {
                 st = save_step_checkpoint(R, &R->tr[idx[j]]);
@@ -536,6 +579,10 @@ static lc_status train_loop(run *R) {
         }
         int64_t positions = 0;
         for (int i = 0; i < cfg->grad_accum && !st; i++) {
+            if (!lc_dist_owns(i)) { /* dist: another rank's micro-batch */
+                positions += lc_batch_tokens(&R->mb[i]);
+                continue;
+            }
             lc_batch b = R->mb[i];
             for (int j = 0; j < n; j++) {
                 batches[j] = b; /* every trial trains on the same batch */
@@ -545,6 +592,7 @@ static lc_status train_loop(run *R) {
             for (int j = 0; j < n; j++) loss_sum[j] += ls[j];
             positions += lc_batch_tokens(&b); /* real tokens when padding-free */
         }
+        if (!st) st = dist_sum_step(R, idx, n, loss_sum);
         if (st) break;
         int inject = g_inject_nan_step == step + 1;
         if (inject) g_inject_nan_step = 0; /* fires once */
@@ -694,6 +742,7 @@ static lc_status resume_trials(run *R, int64_t *resume_step) {
 /* The run directory of a trial: config.yaml, metrics files (trimmed to the
  * resumed step, or new). */
 static lc_status open_trial_files(trial *t, int resume) {
+    if (!lc_dist_is_root()) return LC_OK; /* dist: rank 0 writes */
     char path[1200];
     out_path(path, sizeof path, t, "config.yaml");
     lc_status st = lc_fs_write_atomic(path, t->config_yaml, strlen(t->config_yaml));
@@ -720,7 +769,7 @@ lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int
     const lc_train_config *cfg = &cfgs[0];
     R.cfg = cfg;
     R.K = K;
-    R.quiet = quiet;
+    R.quiet = quiet = quiet || !lc_dist_is_root(); /* dist: rank 0 reports */
     R.tty = isatty(STDERR_FILENO);
     g_stop_requested = 0;
     lc_status st = LC_OK;
@@ -744,13 +793,16 @@ lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int
         }
     }
     if ((st = check_one_pass(&R))) goto done;
-    int threads = lc_threads_init(cfg->threads);
-    for (int k = 0; k < K; k++) {
+    char layout[512];
+    int threads = lc_threads_init(lc_dist_threads(cfg->threads, layout, sizeof layout));
+    if (lc_dist_active() && !quiet) fprintf(stderr, "lorac: MPI: %s\n", layout);
+    for (int k = 0; k < K && lc_dist_is_root(); k++) { /* dist: rank 0 claims and writes */
         if ((st = lc_run_dir_claim(&cfgs[k], resume, quiet, &R.tr[k].lock_fd))) goto done;
         lc_ckpt_cleanup_temp(cfgs[k].out_dir, NULL);
     }
     if ((st = lc_base_open(&R.base, cfg->model, cfg->tokenizer))) goto done;
     if ((st = load_rows(&R))) goto done;
+    if ((st = dist_check_inputs(&R))) goto done;
     R.pad_id = lc_tokenizer_eos_id(R.base.tok) >= 0 ? lc_tokenizer_eos_id(R.base.tok) : 0;
     int64_t resume_step = -1;
     if (resume) {
