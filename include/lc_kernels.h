@@ -69,8 +69,9 @@ void lc_rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, 
  * Tiled (flash-style): Q·K^T and P·V run as BLAS GEMMs on tiles inside one
  * OpenMP parallel loop (the BLAS runs single-threaded there); fully masked
  * tiles are skipped; memory O(T). Each call allocates O(tile) scratch per
- * thread (aborts via LC_ASSERT if that fails). Any hd > 0.
- * Results do not depend on the thread count. */
+ * thread, and backward up to 3 more dq-sized buffers (per-key-chunk parts of
+ * dq, summed in a fixed order); LC_ASSERT aborts if that allocation fails.
+ * Any hd > 0. Results do not depend on the thread count. */
 void lc_attention_forward(float *out, float *lse, const float *q, const float *k,
                           const float *v, int B, int T, int Hq, int Hkv, int hd);
 /* dq (B, T, Hq, hd) +=, dk, dv (B, T, Hkv, hd) +=. `out` and `lse` are the

@@ -7,9 +7,9 @@
  * T (default 256) sets the attention sequence length at a fixed 1024 tokens
  * (B = max(1, 1024 / T)); a bare sgemm of the MLP shape (B*T x 1536 x 576)
  * is timed in the same run as the GEMM rate attention is compared with.
- * FLOP counts: attention forward 4*P*hd, backward 10*P*hd (recomputing the
- * scores once; the kernel actually recomputes them twice, see
- * attention_generic.inc), P = B*Hq*T(T+1)/2 causal pairs; LM head 2*N*C*V per GEMM
+ * FLOP counts: attention forward 4*P*hd, backward 10*P*hd (5 GEMMs, the
+ * scores recomputed once), P = B*Hq*T(T+1)/2 causal pairs (the GEMM work of
+ * the diagonal tiles' masked halves is not counted); LM head 2*N*C*V per GEMM
  * (2 GEMMs with gradient). A bare sgemm of the logits shape is timed as the
  * ceiling for lmhead_xent.
  */
