@@ -30,7 +30,7 @@ for T in "${Ts[@]}"; do
   att=$(echo "$k" | awk '/forward \+ backward/ {print $(NF-1)}')
   gemm=$(echo "$k" | awk '/bare sgemm/ {print $(NF-1)}')
   ratio=$(echo "$k" | awk '/attention \/ sgemm/ {print $NF}')
-  steps=2; [ "$T" -ge 4096 ] && steps=1
+  steps=2; [ "$T" -ge 2048 ] && steps=1
   tr=$(OMP_NUM_THREADS=$threads ./build/bench/bench_train --threads "$threads" --batch "$B" --seq "$T" \
        --steps "$steps" --warmup 1 | tail -1)
   tok=$(echo "$tr" | sed -n 's/.*"tokens_per_s":\([0-9.]*\).*/\1/p')
