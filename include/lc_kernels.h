@@ -66,7 +66,12 @@ void lc_rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, 
  * h / (Hq / Hkv). Scores scaled by 1/sqrt(hd), causal mask (s <= t).
  * out (B, T, Hq, hd); lse (B, Hq, T) = log-sum-exp of each score row, saved so
  * backward can recompute the probabilities instead of storing (B, Hq, T, T).
- * hd <= 256 (tiles live on each thread's stack, ~4*64*hd floats). No allocation. */
+ * Tiled (flash-style): Q·K^T and P·V run as BLAS GEMMs on tiles inside one
+ * OpenMP parallel loop (the BLAS runs single-threaded there); fully masked
+ * tiles are skipped; memory O(T). Each call allocates O(tile) scratch per
+ * thread, and backward up to 3 more dq-sized buffers (per-key-chunk parts of
+ * dq, summed in a fixed order); LC_ASSERT aborts if that allocation fails.
+ * Any hd > 0. Results do not depend on the thread count. */
 void lc_attention_forward(float *out, float *lse, const float *q, const float *k,
                           const float *v, int B, int T, int Hq, int Hkv, int hd);
 /* dq (B, T, Hq, hd) +=, dk, dv (B, T, Hkv, hd) +=. `out` and `lse` are the
@@ -75,6 +80,34 @@ void lc_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                            const float *out, const float *lse, const float *q,
                            const float *k, const float *v, int B, int T, int Hq,
                            int Hkv, int hd);
+
+/* Masks on top of causal, for the _masked variants: key s is visible from
+ * query position t iff s <= t and
+ *  - window > 0 (sliding window, Mistral/Gemma local layers): t - s < window;
+ *  - n_seg > 0 (block-diagonal, padding-free packed rows): s and t lie in the
+ *    same segment; segment i holds positions [seg_off[i], seg_off[i+1]) of
+ *    every batch row, with 0 = seg_off[0] < seg_off[1] < ... < seg_off[n_seg] = T
+ *    (checked with LC_ASSERT).
+ * A zeroed struct (or a NULL mask) is plain causal. */
+typedef struct lc_att_mask {
+    int window;         /* 0: no window */
+    int n_seg;          /* 0: one sequence per batch row */
+    const int *seg_off; /* (n_seg + 1) segment offsets, or NULL when n_seg == 0 */
+} lc_att_mask;
+/* As lc_attention_forward / _backward with `mask` (may be NULL). */
+void lc_attention_forward_masked(float *out, float *lse, const float *q, const float *k,
+                                 const float *v, const lc_att_mask *mask, int B, int T,
+                                 int Hq, int Hkv, int hd);
+void lc_attention_backward_masked(float *dq, float *dk, float *dv, const float *dout,
+                                  const float *out, const float *lse, const float *q,
+                                  const float *k, const float *v, const lc_att_mask *mask,
+                                  int B, int T, int Hq, int Hkv, int hd);
+/* Prefill against a KV cache, the same kernel: out (N, Hq, hd) for queries
+ * q (N, Hq, hd) at positions p0 .. p0+N-1 over cached keys and values
+ * kc, vc (Hkv, ld, hd), rows 0 .. p0+N-1 filled; causal, plus a sliding
+ * window when window > 0. p0 + N <= ld. */
+void lc_attention_prefill(float *out, const float *q, const float *kc, const float *vc,
+                          int p0, int N, int Hq, int Hkv, int hd, int ld, int window);
 
 /* ---- SwiGLU: h = silu(gate) * up, silu(x) = x / (1 + exp(-x)) ---------- */
 /* h, gate, up: n elements. */

@@ -15,6 +15,7 @@
 #define R_LOG logf
 #define R_GEMM cblas_sgemm
 #include "kernels_generic.inc"
+#include "attention_generic.inc"
 
 void lc_rope_table(float *cos_t, float *sin_t, int T, int hd, float theta)
 {

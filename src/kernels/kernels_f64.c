@@ -21,3 +21,4 @@ static inline v4d exp_v4d(v4d x)
 #define R_LOG log
 #define R_GEMM cblas_dgemm
 #include "kernels_generic.inc"
+#include "attention_generic.inc"

@@ -30,6 +30,15 @@ void lc_attention_backward_f64(double *dq, double *dk, double *dv, const double 
                                const double *out, const double *lse, const double *q,
                                const double *k, const double *v, int B, int T, int Hq, int Hkv,
                                int hd);
+void lc_attention_forward_masked_f64(double *out, double *lse, const double *q,
+                                     const double *k, const double *v, const lc_att_mask *mask,
+                                     int B, int T, int Hq, int Hkv, int hd);
+void lc_attention_backward_masked_f64(double *dq, double *dk, double *dv, const double *dout,
+                                      const double *out, const double *lse, const double *q,
+                                      const double *k, const double *v, const lc_att_mask *mask,
+                                      int B, int T, int Hq, int Hkv, int hd);
+void lc_attention_prefill_f64(double *out, const double *q, const double *kc, const double *vc,
+                              int p0, int N, int Hq, int Hkv, int hd, int ld, int window);
 void lc_swiglu_forward_f64(double *h, const double *gate, const double *up, size_t n);
 void lc_swiglu_backward_f64(double *dgate, double *dup, const double *dh, const double *gate,
                             const double *up, size_t n);

@@ -409,40 +409,11 @@ static float exp_scores(float *sc, int len, float mx) {
 }
 
 /* att (N, Hq, hd) for queries q (N, Hq, hd) at positions p0 + i over the
- * cached keys/values of this layer, kc/vc (Hkv, max_len, hd), causal. */
+ * cached keys/values of this layer, kc/vc (Hkv, max_len, hd), causal: the
+ * training path's tiled attention kernel (GEMM tiles, online softmax). */
 static void attend(lc_infer *s, float *att, const float *q, const float *kc, const float *vc, int p0, int N) {
     const lc_model_config *c = &s->m->cfg;
-    int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, group = Hq / Hkv;
-    size_t T = (size_t)s->max_len;
-    const float scale = (float)(1.0 / sqrt((double)hd));
-#pragma omp parallel num_threads(s->nthr) if ((size_t)N * Hq * (size_t)(p0 + N) * hd >= PAR_MIN_WORK)
-    {
-        float *sc = s->scores + (size_t)omp_get_thread_num() * T; /* (len) */
-        float qs[256];
-#pragma omp for schedule(dynamic, 1)
-        for (int task = 0; task < N * Hq; task++) {
-            int i = task / Hq, h = task % Hq, len = p0 + i + 1;
-            const float *qr = q + ((size_t)i * Hq + h) * hd;
-            const float *kh = kc + (size_t)(h / group) * T * hd; /* (max_len, hd) */
-            const float *vh = vc + (size_t)(h / group) * T * hd;
-            for (int d = 0; d < hd; d++) qs[d] = qr[d] * scale;
-            float mx = -INFINITY;
-            for (int j = 0; j < len; j++) {
-                sc[j] = dot(qs, kh + (size_t)j * hd, hd);
-                if (sc[j] > mx) mx = sc[j];
-            }
-            float inv = exp_scores(sc, len, mx);
-            float *o = att + ((size_t)i * Hq + h) * hd;
-            memset(o, 0, (size_t)hd * sizeof(float));
-            for (int j = 0; j < len; j++) {
-                const float *vr = vh + (size_t)j * hd;
-                float p = sc[j];
-#pragma omp simd
-                for (int d = 0; d < hd; d++) o[d] += p * vr[d];
-            }
-            for (int d = 0; d < hd; d++) o[d] *= inv;
-        }
-    }
+    lc_attention_prefill(att, q, kc, vc, p0, N, c->n_heads, c->n_kv_heads, c->head_dim, s->max_len, 0);
 }
 
 /* ------------------------------------------------------------ the pass */
@@ -614,7 +585,8 @@ static void proj_rows(lc_infer *s, float *y, const float *x, const float *xsum, 
 /* att (hd) for query head h of the token at position p0: q (hd) before RoPE;
  * kc, vc (Hkv, max_len, hd) this layer's cache, valid below p0; kcur (Hkv,
  * hd) roped and vcur (Hkv, hd) the token's own keys and values; cs, sn
- * (hd/2) RoPE table row p0; sc (p0 + 1) scratch. Same arithmetic as attend. */
+ * (hd/2) RoPE table row p0; sc (p0 + 1) scratch. One query row: a dot per
+ * key, then one softmax (the prefill's tiled kernel pays off from a few rows on). */
 static void attend_head(const lc_infer *s, float *att, const float *q, const float *kc, const float *vc,
                         const float *kcur, const float *vcur, const float *cs, const float *sn, int h, int p0,
                         float *sc) {

@@ -864,6 +864,10 @@ lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int
                 t->lora.cfg.r, t->lora.cfg.alpha, cfg->target_modules, t->lora.n_params / 1e6,
                 (long long)t->state.total_steps, batch_text(cfg, bt, sizeof bt), cfg->grad_accum,
                 R.padding_free ? "padding-free" : "padded", threads, resume ? " (resumed)" : "");
+        if (K == 1) /* exact: what lc_acts_create_multi allocated; O(B T), no T x T buffer */
+            fprintf(stderr, "lorac: activation memory %.0f MB for micro-batches of %s x %d tokens%s\n",
+                    lc_acts_bytes(R.acts) / 1048576.0, bt, maxT,
+                    cfg->grad_checkpointing ? " (gradient checkpointing)" : "");
         if (K > 1) {
             fprintf(stderr, "lorac: %d trials in one pass (shared frozen matmuls, activations %.0f MB):\n", K,
                     lc_acts_bytes(R.acts) / 1048576.0);

@@ -3,9 +3,13 @@
  * shapes (B=4, T=256, C=576, Hq=9, Hkv=3, hd=64, V=49152), to see whether
  * they are bottlenecks. Not a test: prints GFLOP/s and exits 0.
  *
- * Usage: kernels_speed [threads] [xent_chunk] [all|att|xent]
- * FLOP counts: attention forward 4*P*hd, backward 10*P*hd (recomputing the
- * scores), P = B*Hq*T(T+1)/2 causal pairs; LM head 2*N*C*V per GEMM
+ * Usage: kernels_speed [threads] [xent_chunk] [all|att|xent] [T]
+ * T (default 256) sets the attention sequence length at a fixed 1024 tokens
+ * (B = max(1, 1024 / T)); a bare sgemm of the MLP shape (B*T x 1536 x 576)
+ * is timed in the same run as the GEMM rate attention is compared with.
+ * FLOP counts: attention forward 4*P*hd, backward 10*P*hd (5 GEMMs, the
+ * scores recomputed once), P = B*Hq*T(T+1)/2 causal pairs (the GEMM work of
+ * the diagonal tiles' masked halves is not counted); LM head 2*N*C*V per GEMM
  * (2 GEMMs with gradient). A bare sgemm of the logits shape is timed as the
  * ceiling for lmhead_xent.
  */
@@ -44,6 +48,28 @@ static void report(const char *what, double flops, double sec, double cpu)
            sec * 1e3, flops / sec * 1e-9, cpu * 1e3, flops / cpu * 1e-9);
 }
 
+/* Times a bare sgemm (N x 1536 x 576, the MLP's up projection) and prints
+ * the attention rate `att_rate` (flops per cpu-second per thread) as a
+ * fraction of it, both measured in this run. */
+static void att_vs_gemm(int N, int C, double att_rate, lc_rng *rng)
+{
+    const int F = 1536;
+    float *x = rand_buf(rng, (size_t)N * C, 1), *w = rand_buf(rng, (size_t)F * C, 1);
+    float *y = lc_calloc((size_t)N * F * sizeof(float));
+    LC_ASSERT(y);
+    double tb = 1e30, cb = 0;
+    for (int r = 0; r < 5; r++) {
+        double c0 = cpu_now(), t0 = lc_time_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, F, C, 1, x, C, w, C, 0, y, F);
+        double c1 = cpu_now(), t1 = lc_time_now();
+        if (t1 - t0 < tb) tb = t1 - t0, cb = c1 - c0;
+    }
+    double fl = 2.0 * N * F * C;
+    report("bare sgemm (N x 1536 x 576)", fl, tb, cb / g_threads);
+    printf("  attention / sgemm (cpu/thr rates): %.2f\n", att_rate / (fl / (cb / g_threads)));
+    lc_free(x), lc_free(w), lc_free(y);
+}
+
 int main(int argc, char **argv)
 {
     int threads = g_threads = lc_threads_init(argc > 1 ? atoi(argv[1]) : 0);
@@ -53,8 +79,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "kernels_speed: chunk must be in [1, %d]\n", LC_XENT_MAX_CHUNK);
         return 2;
     }
-    const int B = 4, T = 256, C = 576, Hq = 9, Hkv = 3, hd = 64, V = 49152, N = B * T;
-    const int reps = 10;
+    const int T = argc > 4 ? atoi(argv[4]) : 256, B = T < 1024 ? 1024 / (T > 0 ? T : 1) : 1;
+    const int C = 576, Hq = 9, Hkv = 3, hd = 64, V = 49152, N = B * T;
+    if (T < 1 || T > (1 << 20)) {
+        fprintf(stderr, "kernels_speed: T must be in [1, 2^20]\n");
+        return 2;
+    }
+    const int reps = T <= 1024 ? 10 : 3;
     lc_rng rng;
     lc_rng_seed(&rng, 7);
     printf("kernels_speed: %d threads, B=%d T=%d C=%d Hq=%d Hkv=%d hd=%d V=%d chunk=%d\n", threads,
@@ -82,6 +113,7 @@ int main(int argc, char **argv)
     report("backward", 10 * P * hd, tb, cb / g_threads);
     report("forward + backward", 14 * P * hd, tf + tb, (cf + cb) / g_threads);
     printf("  x30 layers: %.0f ms per micro-batch\n", 30 * (tf + tb) * 1e3);
+    att_vs_gemm(N, C, 14 * P * hd / ((cf + cb) / g_threads), &rng);
     }
 
     /* LM head + cross-entropy */

@@ -1,8 +1,9 @@
 /*
  * test_kernels.c — checks of the math kernels (lc_kernels.h).
  *
- * Usage: test_kernels <group>, group one of rmsnorm rope attention swiglu
- * linear lmhead adamw sumsq (each is its own ctest, kernels_<group>).
+ * Usage: test_kernels <group>, group one of rmsnorm rope swiglu linear
+ * lmhead adamw sumsq (each is its own ctest, kernels_<group>); attention has
+ * its own program, test_attention.c.
  *
  * Every backward is checked against central finite differences of the scalar
  * L = sum(R * out) (R random) computed with the double twins of the kernels
@@ -17,150 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel_check.h"
 #include "kernels_f64.h"
-#include "lc_common.h"
 #include "lc_kernels.h"
-
-static int g_fail = 0;
-static lc_rng g_rng;
-
-#define FD_H 1e-5
-#define FD_RTOL 1e-6  /* finite differences vs analytic, double */
-#define F32_RTOL 1e-5 /* float kernels vs double kernels */
-#define FD_SAMPLES 120
-
-/* ---- small helpers ------------------------------------------------------ */
-
-static double *dalloc(size_t n)
-{
-    double *p = calloc(n ? n : 1, sizeof(double));
-    LC_ASSERT(p);
-    return p;
-}
-
-static float *falloc(size_t n)
-{
-    float *p = calloc(n ? n : 1, sizeof(float));
-    LC_ASSERT(p);
-    return p;
-}
-
-/* Random values scale * N(0,1), rounded to float so the float and double
- * kernels see identical inputs. */
-static void randn(double *x, size_t n, double scale)
-{
-    for (size_t i = 0; i < n; i++) x[i] = (float)(scale * lc_rng_normal(&g_rng));
-}
-
-static float *to_f32(const double *x, size_t n)
-{
-    float *y = falloc(n);
-    for (size_t i = 0; i < n; i++) y[i] = (float)x[i];
-    return y;
-}
-
-static double *to_f64(const float *x, size_t n)
-{
-    double *y = dalloc(n);
-    for (size_t i = 0; i < n; i++) y[i] = x[i];
-    return y;
-}
-
-static double dot(const double *a, const double *b, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-/* Element i passes when |got - ref| <= rtol |ref| + atol. The printed
- * relative error is |got - ref| / (|ref| + atol / rtol), so <= 1 * rtol passes. */
-static void check_close_tol(const char *what, const double *got, const double *ref, size_t n,
-                            double rtol, double atol)
-{
-    double maxref = 0, maxabs = 0, maxrel = 0;
-    size_t bad = 0, first_bad = 0;
-    for (size_t i = 0; i < n; i++) maxref = fmax(maxref, fabs(ref[i]));
-    for (size_t i = 0; i < n; i++) {
-        double err = fabs(got[i] - ref[i]), den = fabs(ref[i]) + atol / rtol;
-        double rel = den > 0 ? err / den : err;
-        if (!(err <= rtol * fabs(ref[i]) + atol) && !(err == 0)) {
-            if (!bad) first_bad = i;
-            bad++;
-        }
-        if (err > maxabs || err != err) maxabs = err;
-        if (rel > maxrel || rel != rel) maxrel = rel;
-    }
-    printf("  %-34s n=%-6zu max|ref|=%.3e max abs err=%.3e max rel err=%.3e (tol %.1e) %s\n",
-           what, n, maxref, maxabs, maxrel, rtol, bad ? "FAIL" : "ok");
-    if (bad) {
-        printf("    %zu bad, first at %zu: got %.17g ref %.17g\n", bad, first_bad, got[first_bad],
-               ref[first_bad]);
-        g_fail = 1;
-    }
-}
-
-/* Tolerance rtol (|ref| + floor max|ref|): the floor keeps near-zero entries,
- * whose error comes from cancelling terms at the scale of the tensor, from
- * failing on that noise. */
-static void check_close_floor(const char *what, const double *got, const double *ref, size_t n,
-                              double rtol, double floor)
-{
-    double maxref = 0;
-    for (size_t i = 0; i < n; i++) maxref = fmax(maxref, fabs(ref[i]));
-    check_close_tol(what, got, ref, n, rtol, rtol * floor * maxref);
-}
-
-/* Checks against finite differences or formulas: floor 1% of max|ref|. */
-static void check_close(const char *what, const double *got, const double *ref, size_t n,
-                        double rtol)
-{
-    check_close_floor(what, got, ref, n, rtol, 0.01);
-}
-
-/* float kernel vs double kernel: float rounding of sums with cancellation is
- * relative to the size of the terms, so the floor is 10% of max|ref|. */
-static void check_close_f(const char *what, const float *got, const double *ref, size_t n,
-                          double rtol)
-{
-    double *g = to_f64(got, n);
-    check_close_floor(what, g, ref, n, rtol, 0.1);
-    free(g);
-}
-
-static void expect(int cond, const char *what)
-{
-    printf("  %-34s %s\n", what, cond ? "ok" : "FAIL");
-    if (!cond) g_fail = 1;
-}
-
-/* Central finite differences of loss() w.r.t. x at up to FD_SAMPLES indices
- * (all when n is small), compared with the analytic gradient `an`. */
-typedef double (*loss_fn)(void *ctx);
-static void fd_check(const char *what, double *x, size_t n, const double *an, loss_fn loss,
-                     void *ctx)
-{
-    size_t m = n <= FD_SAMPLES ? n : FD_SAMPLES;
-    double *num = dalloc(m), *ana = dalloc(m);
-    for (size_t s = 0; s < m; s++) {
-        /* all indices, or the last one plus random others */
-        size_t i = n <= FD_SAMPLES ? s : (s == 0 ? n - 1 : lc_rng_below(&g_rng, (uint32_t)n));
-        double x0 = x[i];
-        x[i] = x0 + FD_H;
-        double lp = loss(ctx);
-        x[i] = x0 - FD_H;
-        double lm = loss(ctx);
-        x[i] = x0;
-        num[s] = (lp - lm) / (2 * FD_H);
-        ana[s] = an[i];
-    }
-    loss(ctx); /* leave the context's outputs at the unperturbed point */
-    char label[96];
-    snprintf(label, sizeof label, "FD %s", what);
-    check_close(label, ana, num, m, FD_RTOL);
-    free(num);
-    free(ana);
-}
 
 /* ---- rmsnorm ---------------------------------------------------------------- */
 
@@ -277,128 +137,6 @@ static void test_rope(void)
     check_close_f("f32 backward vs f64", gf, g, n, F32_RTOL);
     free(cf), free(sf), free(tc), free(ts), free(c.x), free(c.y), free(c.cs), free(c.sn);
     free(c.R), free(ref), free(g), free(xf), free(gf);
-}
-
-/* ---- attention ------------------------------------------------------------ */
-
-typedef struct {
-    double *q, *k, *v, *out, *lse, *R;
-    int B, T, Hq, Hkv, hd;
-} att_ctx;
-
-static double att_loss(void *p)
-{
-    att_ctx *c = p;
-    lc_attention_forward_f64(c->out, c->lse, c->q, c->k, c->v, c->B, c->T, c->Hq, c->Hkv, c->hd);
-    return dot(c->R, c->out, (size_t)c->B * c->T * c->Hq * c->hd);
-}
-
-/* Naive reference: full score matrix row by row, explicit softmax. */
-static void att_naive(double *out, double *lse, const att_ctx *c)
-{
-    const int T = c->T, Hq = c->Hq, Hkv = c->Hkv, hd = c->hd;
-    double *s = dalloc((size_t)T);
-    for (int b = 0; b < c->B; b++)
-        for (int h = 0; h < Hq; h++)
-            for (int t = 0; t < T; t++) {
-                const double *qr = c->q + (((size_t)b * T + t) * Hq + h) * hd;
-                int kh = h / (Hq / Hkv);
-                double mx = -INFINITY, sum = 0;
-                for (int j = 0; j <= t; j++) {
-                    const double *kr = c->k + (((size_t)b * T + j) * Hkv + kh) * hd;
-                    s[j] = dot(qr, kr, hd) / sqrt((double)hd);
-                    mx = fmax(mx, s[j]);
-                }
-                for (int j = 0; j <= t; j++) sum += exp(s[j] - mx);
-                double *o = out + (((size_t)b * T + t) * Hq + h) * hd;
-                for (int d = 0; d < hd; d++) o[d] = 0;
-                for (int j = 0; j <= t; j++) {
-                    const double *vr = c->v + (((size_t)b * T + j) * Hkv + kh) * hd;
-                    for (int d = 0; d < hd; d++) o[d] += exp(s[j] - mx) / sum * vr[d];
-                }
-                lse[((size_t)b * Hq + h) * T + t] = mx + log(sum);
-            }
-    free(s);
-}
-
-static void test_attention_cfg(int B, int T, int Hq, int Hkv, int hd)
-{
-    printf(" config B=%d T=%d Hq=%d Hkv=%d hd=%d\n", B, T, Hq, Hkv, hd);
-    const size_t nq = (size_t)B * T * Hq * hd, nk = (size_t)B * T * Hkv * hd,
-                 nl = (size_t)B * Hq * T;
-    att_ctx c = {dalloc(nq), dalloc(nk), dalloc(nk), dalloc(nq), dalloc(nl), dalloc(nq),
-                 B, T, Hq, Hkv, hd};
-    randn(c.q, nq, 1.5);
-    randn(c.k, nk, 1.5);
-    randn(c.v, nk, 1.0);
-    randn(c.R, nq, 1.0);
-    double *ro = dalloc(nq), *rl = dalloc(nl);
-    att_naive(ro, rl, &c);
-    att_loss(&c);
-    check_close("out vs naive softmax", c.out, ro, nq, 1e-12);
-    check_close("lse vs naive softmax", c.lse, rl, nl, 1e-12);
-    /* backward, accumulating onto random initial gradients */
-    double *g0q = dalloc(nq), *g0k = dalloc(nk), *g0v = dalloc(nk);
-    randn(g0q, nq, 1.0), randn(g0k, nk, 1.0), randn(g0v, nk, 1.0);
-    double *dq = dalloc(nq), *dk = dalloc(nk), *dv = dalloc(nk);
-    memcpy(dq, g0q, nq * 8), memcpy(dk, g0k, nk * 8), memcpy(dv, g0v, nk * 8);
-    lc_attention_backward_f64(dq, dk, dv, c.R, c.out, c.lse, c.q, c.k, c.v, B, T, Hq, Hkv, hd);
-    double *aq = dalloc(nq), *ak = dalloc(nk), *av = dalloc(nk);
-    for (size_t i = 0; i < nq; i++) aq[i] = dq[i] - g0q[i];
-    for (size_t i = 0; i < nk; i++) ak[i] = dk[i] - g0k[i], av[i] = dv[i] - g0v[i];
-    fd_check("dq", c.q, nq, aq, att_loss, &c);
-    fd_check("dk", c.k, nk, ak, att_loss, &c);
-    fd_check("dv", c.v, nk, av, att_loss, &c);
-    /* float vs double */
-    float *qf = to_f32(c.q, nq), *kf = to_f32(c.k, nk), *vf = to_f32(c.v, nk),
-          *Rf = to_f32(c.R, nq);
-    float *of = falloc(nq), *lf = falloc(nl), *dqf = to_f32(g0q, nq), *dkf = to_f32(g0k, nk),
-          *dvf = to_f32(g0v, nk);
-    lc_attention_forward(of, lf, qf, kf, vf, B, T, Hq, Hkv, hd);
-    lc_attention_backward(dqf, dkf, dvf, Rf, of, lf, qf, kf, vf, B, T, Hq, Hkv, hd);
-    att_loss(&c);
-    check_close_f("f32 out vs f64", of, c.out, nq, F32_RTOL);
-    check_close_f("f32 lse vs f64", lf, c.lse, nl, F32_RTOL);
-    check_close_f("f32 dq vs f64", dqf, dq, nq, F32_RTOL);
-    check_close_f("f32 dk vs f64", dkf, dk, nk, F32_RTOL);
-    check_close_f("f32 dv vs f64", dvf, dv, nk, F32_RTOL);
-    /* causal: changing token t0's q, k, v leaves every earlier output and
-     * lse bit-identical, and changes the output at t0 */
-    const int t0 = T * 2 / 3;
-    float *of2 = falloc(nq), *lf2 = falloc(nl);
-    for (int b = 0; b < B; b++) {
-        for (int i = 0; i < Hq * hd; i++) qf[((size_t)b * T + t0) * Hq * hd + i] += 1.0f;
-        for (int i = 0; i < Hkv * hd; i++) {
-            kf[((size_t)b * T + t0) * Hkv * hd + i] -= 0.7f;
-            vf[((size_t)b * T + t0) * Hkv * hd + i] += 2.0f;
-        }
-    }
-    lc_attention_forward(of2, lf2, qf, kf, vf, B, T, Hq, Hkv, hd);
-    int same_before = 1, changed_at = 0;
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t <= t0; t++)
-            for (int i = 0; i < Hq * hd; i++) {
-                size_t o = ((size_t)b * T + t) * Hq * hd + i;
-                if (t < t0 && of[o] != of2[o]) same_before = 0;
-                if (t == t0 && of[o] != of2[o]) changed_at = 1;
-            }
-    for (int bh = 0; bh < B * Hq; bh++)
-        for (int t = 0; t < t0; t++)
-            if (lf[(size_t)bh * T + t] != lf2[(size_t)bh * T + t]) same_before = 0;
-    expect(same_before, "causal: earlier outputs unchanged");
-    expect(changed_at, "causal: output at t0 changed");
-    free(c.q), free(c.k), free(c.v), free(c.out), free(c.lse), free(c.R), free(ro), free(rl);
-    free(g0q), free(g0k), free(g0v), free(dq), free(dk), free(dv), free(aq), free(ak), free(av);
-    free(qf), free(kf), free(vf), free(Rf), free(of), free(lf), free(dqf), free(dkf), free(dvf);
-    free(of2), free(lf2);
-}
-
-static void test_attention(void)
-{
-    test_attention_cfg(2, 70, 4, 2, 8);   /* GQA, T spans two key tiles and three query blocks */
-    test_attention_cfg(1, 9, 3, 3, 16);   /* Hq == Hkv */
-    test_attention_cfg(1, 131, 3, 1, 4);  /* multi-query, three key tiles, hd not a vector multiple */
-    test_attention_cfg(1, 67, 2, 1, 64);  /* the SmolLM2 head size (specialised code path) */
 }
 
 /* ---- swiglu --------------------------------------------------------------- */
@@ -656,9 +394,9 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         void (*fn)(void);
-    } groups[] = {{"rmsnorm", test_rmsnorm}, {"rope", test_rope},     {"attention", test_attention},
-                  {"swiglu", test_swiglu},   {"linear", test_linear}, {"lmhead", test_lmhead},
-                  {"adamw", test_adamw},     {"sumsq", test_sumsq}};
+    } groups[] = {{"rmsnorm", test_rmsnorm}, {"rope", test_rope},     {"swiglu", test_swiglu},
+                  {"linear", test_linear},   {"lmhead", test_lmhead}, {"adamw", test_adamw},
+                  {"sumsq", test_sumsq}};
     const int ng = (int)(sizeof groups / sizeof groups[0]);
     lc_rng_seed(&g_rng, 1234);
     int ran = 0;
