@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lc_cpu.h"
 #include "lc_base.h"
 #include "lc_common.h"
 #include "lc_lora.h"
@@ -27,7 +28,7 @@ static double useful_flops(const lc_model_config *c, int B, int T, int r) {
 }
 
 int main(int argc, char **argv) {
-    lc_prefer_passive_wait(argv);
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core (lc_cpu.h) */
     int B = 4, T = 256, r = 8, steps = 3, warmup = 1, threads = 0, to_f32 = 0, ckpt = 0;
     const char *model_path = NULL;
     for (int i = 1; i < argc; i++)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lc_cpu.h"
 #include "cli.h"
 #include "lc_common.h"
 
@@ -33,7 +34,7 @@ int cli_help(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    lc_prefer_passive_wait(argv);
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core (lc_cpu.h) */
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) return cli_help(argc, argv);
     for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++)
         if (!strcmp(argv[1], VERBS[i].name)) return VERBS[i].run(argc - 1, argv + 1);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lc_cpu.h"
 #include "lc_lora.h"
 #include "lc_model.h"
 #include "lc_quant.h"
@@ -153,7 +154,9 @@ out:
     for (int k = 0; k < K; k++) free(g1[k]);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
+    (void)argc;
     lc_model_config cfg = {.arch = LC_ARCH_QWEN2, .vocab_size = 101, .hidden_size = 64,
                            .intermediate_size = 96, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
                            .head_dim = 16, .max_position = 64, .rms_eps = 1e-6f, .rope_theta = 10000.0f,
