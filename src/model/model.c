@@ -228,3 +228,37 @@ lc_status lc_model_dequantize_all(lc_model *m) {
     }
     return st;
 }
+
+/* w (F32, F16 or BF16) -> an owned bf16 copy, rounded to nearest even as
+ * torch's .to(torch.bfloat16); quantised weights are left as they are. */
+static lc_status weight_to_bf16(lc_model *m, lc_weight *w) {
+    if (!w->data || (w->type != LC_DT_F32 && w->type != LC_DT_F16)) return LC_OK;
+    size_t n = (size_t)w->rows * w->cols, rb = lc_dtype_row_bytes(w->type, w->cols);
+    uint16_t *out = lc_alloc(n * sizeof(uint16_t));
+    float *row = lc_alloc((size_t)w->cols * sizeof(float));
+    if (!out || !row || lc_model_own(m, out, n * sizeof(uint16_t), 0)) {
+        lc_free(out), lc_free(row);
+        return lc_errorf(LC_ERR_NOMEM, "out of memory converting a %d x %d weight to bf16", w->rows, w->cols);
+    }
+    for (int r = 0; r < w->rows; r++) { /* one row at a time: no full fp32 copy */
+        lc_dequantize_rows(w->type, w->data, (int64_t)rb, r, 1, w->cols, row);
+        for (int c = 0; c < w->cols; c++) out[(size_t)r * w->cols + c] = lc_f32_to_bf16(row[c]);
+    }
+    lc_free(row);
+    w->type = LC_DT_BF16;
+    w->data = out;
+    return LC_OK;
+}
+
+lc_status lc_model_frozen_to_bf16(lc_model *m) {
+    if (m->cfg.arch == LC_ARCH_GPT2)
+        return lc_errorf(LC_ERR_UNSUPPORTED, "precision bf16 is implemented for the Llama family only, not GPT-2 "
+                                             "(use precision: fp32)");
+    lc_status st = LC_OK;
+    for (int l = 0; l < m->cfg.n_layers && !st; l++) {
+        lc_layer *L = &m->layers[l];
+        lc_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7 && !st; i++) st = weight_to_bf16(m, ws[i]);
+    }
+    return st;
+}
