@@ -79,7 +79,14 @@ static lc_status run_matmul(const dnnl_memory_desc_t *xd, const dnnl_memory_desc
         dnnl_primitive_attr_set_post_ops(attr, po);
     }
     if ((s = dnnl_primitive_desc_create(&pd, &desc, attr, g_engine, NULL))) {
-        st = dnnl_fail(s, "bf16 matmul primitive_desc_create");
+        const char *isa = getenv("ONEDNN_MAX_CPU_ISA");
+        if (s == dnnl_unimplemented)
+            st = lc_errorf(LC_ERR_UNSUPPORTED,
+                           "oneDNN %s has no bf16 matmul kernel for this CPU%s%s%s (it needs AVX-512, "
+                           "AVX512-BF16 or AMX): use precision bf16-emulated or fp32",
+                           lc_onednn_version(), isa ? " with ONEDNN_MAX_CPU_ISA=" : "", isa ? isa : "", "");
+        else
+            st = dnnl_fail(s, "bf16 matmul primitive_desc_create");
         goto done;
     }
     if (!g_impl[0]) {
