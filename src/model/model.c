@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 const char *lc_arch_name(lc_arch a) {
     switch (a) {
@@ -250,6 +251,42 @@ static lc_status weight_to_bf16(lc_model *m, lc_weight *w) {
     return LC_OK;
 }
 
+/* 1 if any tensor of m points into [lo, hi). */
+static int model_uses(const lc_model *m, const char *lo, const char *hi) {
+    const void *p[] = {m->tok_emb.data, m->lm_head.data, m->pos_emb.data, m->final_norm, m->final_norm_b};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+        if ((const char *)p[i] >= lo && (const char *)p[i] < hi) return 1;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const lc_layer *L = &m->layers[l];
+        const void *q[] = {L->attn_norm, L->mlp_norm, L->bq, L->bk, L->bv, L->attn_norm_b, L->mlp_norm_b, L->bqkv,
+                           L->bo, L->b_up, L->b_down, L->wq.data, L->wk.data, L->wv.data, L->wo.data,
+                           L->w_gate.data, L->w_up.data, L->w_down.data, L->wqkv.data};
+        for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
+            if ((const char *)q[i] >= lo && (const char *)q[i] < hi) return 1;
+    }
+    return 0;
+}
+
+/* Give back memory no tensor uses any more: owned blocks are freed; for
+ * mapped files, the pages of a converted weight (old data, bytes) are
+ * dropped from the resident set (MADV_DONTNEED; the file stays mapped). */
+static void release_unused(lc_model *m, const void *old, size_t bytes) {
+    for (int i = 0; i < m->n_buffers; i++) {
+        lc_buffer *b = &m->buffers[i];
+        const char *lo = b->ptr, *hi = lo + b->size;
+        if (!b->ptr || (const char *)old < lo || (const char *)old >= hi) continue;
+        if (!b->is_mmap && !model_uses(m, lo, hi)) {
+            lc_free(b->ptr);
+            b->ptr = NULL, b->size = 0;
+        } else if (b->is_mmap) {
+            size_t page = (size_t)sysconf(_SC_PAGESIZE);
+            uintptr_t a = ((uintptr_t)old + page - 1) / page * page, e = ((uintptr_t)old + bytes) / page * page;
+            if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+        }
+        return;
+    }
+}
+
 lc_status lc_model_frozen_to_bf16(lc_model *m) {
     if (m->cfg.arch == LC_ARCH_GPT2)
         return lc_errorf(LC_ERR_UNSUPPORTED, "precision bf16 is implemented for the Llama family only, not GPT-2 "
@@ -258,7 +295,12 @@ lc_status lc_model_frozen_to_bf16(lc_model *m) {
     for (int l = 0; l < m->cfg.n_layers && !st; l++) {
         lc_layer *L = &m->layers[l];
         lc_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7 && !st; i++) st = weight_to_bf16(m, ws[i]);
+        for (int i = 0; i < 7 && !st; i++) {
+            const void *old = ws[i]->data;
+            size_t bytes = lc_dtype_row_bytes(ws[i]->type, ws[i]->cols) * (size_t)ws[i]->rows;
+            st = weight_to_bf16(m, ws[i]);
+            if (!st && ws[i]->data != old) release_unused(m, old, bytes);
+        }
     }
     return st;
 }
