@@ -143,6 +143,8 @@ def main():
     ap.add_argument("--quiet-wait", type=float, default=0, metavar="S",
                     help="before each run, wait up to S seconds until other processes use < 0.25 cores")
     a = ap.parse_args()
+    # the compute path (CPU model and features, BLAS core, precisions), as `lorac info` prints it
+    print(subprocess.run([a.lorac, "info"], capture_output=True, text=True).stdout.rstrip())
     global QUIET_S
     QUIET_S = a.quiet_wait
     try:

@@ -63,6 +63,8 @@ def main():
     ap.add_argument("--grad-checkpointing", action="store_true")
     ap.add_argument("--full-sequential", action="store_true")
     a = ap.parse_args()
+    # the compute path (CPU model and features, BLAS core, precisions), as `lorac info` prints it
+    print(subprocess.run([a.lorac, "info"], capture_output=True, text=True).stdout.rstrip())
     ks = [int(k) for k in a.ks.split(",")]
     work = tempfile.mkdtemp(prefix="lorac-bench-sweep-")
     cfg = os.path.join(work, "cfg.yaml")

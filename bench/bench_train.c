@@ -4,11 +4,15 @@
  * r=8 on all seven projections, AdamW. Prints tokens/s, achieved GFLOP/s
  * (useful FLOPs: forward + activation-gradient backward, no recompute) and
  * peak RSS as a JSON line. bench/run_bench.sh runs it next to PyTorch.
+ * --precision fp32|bf16|auto|bf16-emulated|bf16-onednn picks the frozen-matmul
+ * path (lc_cpu.h); the JSON names the path that ran and the compute path
+ * (CPU model and features, BLAS core, oneDNN kernel).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lc_cpu.h"
 #include "lc_base.h"
 #include "lc_common.h"
 #include "lc_lora.h"
@@ -26,10 +30,22 @@ static double useful_flops(const lc_model_config *c, int B, int T, int r) {
     return fwd + bwd;
 }
 
+/* precision -> the path for this CPU and build; bf16 paths store the weights in bf16. */
+static lc_status choose_path(lc_model *m, const char *precision, lc_matmul_path *path) {
+    lc_precision p;
+    int forced;
+    lc_cpu_features f;
+    lc_cpu_detect(&f);
+    lc_status st = lc_matmul_path_parse(precision, &p, &forced);
+    if (!st) st = lc_matmul_path_resolve(p, forced, &f, lc_onednn_available(), path);
+    if (!st && *path != LC_MATMUL_FP32) st = lc_model_frozen_to_bf16(m);
+    return st;
+}
+
 int main(int argc, char **argv) {
-    lc_prefer_passive_wait(argv);
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core (lc_cpu.h) */
     int B = 4, T = 256, r = 8, steps = 3, warmup = 1, threads = 0, to_f32 = 0, ckpt = 0;
-    const char *model_path = NULL;
+    const char *model_path = NULL, *precision = "fp32";
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--f32")) { /* dequantise a quantised base to fp32 */
             to_f32 = 1;
@@ -45,8 +61,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--model")) model_path = argv[i + 1];
         else if (!strcmp(argv[i], "--grad-checkpointing")) ckpt = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--precision")) precision = argv[i + 1];
         else {
-            fprintf(stderr, "usage: bench_train [--batch 4] [--seq 256] [--r 8] [--steps 3] [--warmup 1] [--threads N] [--model HF_DIR|X.gguf [--f32]] [--grad-checkpointing 0|1]\n");
+            fprintf(stderr, "usage: bench_train [--batch 4] [--seq 256] [--r 8] [--steps 3] [--warmup 1] [--threads N] [--model HF_DIR|X.gguf [--f32]] [--grad-checkpointing 0|1] [--precision fp32|bf16|auto|bf16-emulated|bf16-onednn]\n");
             return 2;
         }
     }
@@ -75,8 +92,10 @@ int main(int argc, char **argv) {
     } else {
         st = lc_model_init_random(&m, &cfg, 0.02f, 42);
     }
-    if (st || lc_lora_init(&lora, &m, &lcfg, &rng) ||
-        lc_acts_create_ex(&acts, &m, &lora, B, T, ckpt)) {
+    lc_matmul_path path = LC_MATMUL_FP32;
+    if (!st) st = choose_path(&m, precision, &path);
+    if (st || lc_lora_init(&lora, &m, &lcfg, &rng) || lc_acts_create_ex(&acts, &m, &lora, B, T, ckpt) ||
+        lc_acts_set_matmul_path(acts, &m, path)) {
         fprintf(stderr, "bench_train: %s\n", lc_error_msg());
         return 1;
     }
@@ -98,8 +117,12 @@ int main(int argc, char **argv) {
     }
     double dt = (lc_time_now() - t0) / steps;
     double fl = useful_flops(&cfg, B, T, r);
-    const char *wtype = lc_dtype_name(m.layers[0].wq.type);
+    const char *wtype = lc_dtype_name(m.layers[0].wq.type); /* after the bf16 conversion, if any */
     printf("{\"impl\":\"lorac\",\"model\":\"%s\",\"weights\":\"%s\",", model_path ? model_path : "random-smollm2-shape", wtype);
+    char compute[1024];
+    lc_compute_path_describe(compute, sizeof compute, path, 1);
+    printf("\"precision\":\"%s\",\"matmul_path\":\"%s\",\"compute\":%s,", precision, lc_matmul_path_name(path),
+           compute);
     printf("\"tokens_per_s\":%.1f,\"gflop_per_s\":%.1f,\"step_s\":%.3f,"
            "\"peak_rss_mb\":%.0f,\"acts_mb\":%.0f,\"grad_checkpointing\":%d,\"threads\":%d,\"B\":%d,\"T\":%d,\"r\":%d,\"loss\":%.4f}\n",
            B * T / dt, fl / dt / 1e9, dt, lc_peak_rss_bytes() / 1048576.0, lc_acts_bytes(acts) / 1048576.0,

@@ -16,8 +16,15 @@ Times --steps full steps (forward, loss, backward, clip, optimizer step) after
 tokens_per_s = B*T / mean step time, as bench_train reports it.
 peak_rss_mb is the process's peak resident set (getrusage ru_maxrss).
 
+--mode picks PyTorch's precision (issue 11's three modes):
+  fp32          everything fp32
+  autocast      fp32 weights, forward under torch.autocast("cpu", bfloat16)
+                (what Trainer's bf16=True does)
+  bf16-weights  base weights stored in bf16 (torch_dtype=bfloat16), LoRA A/B in
+                fp32, forward under autocast
+
 usage: python3 bench/pytorch_lora_bench.py [--threads 2] [--steps 3] [--warmup 1]
-       [--batch 4] [--seq 256] [--r 8] [--attn sdpa|eager]
+       [--batch 4] [--seq 256] [--r 8] [--attn sdpa|eager] [--mode fp32|autocast|bf16-weights]
 """
 import argparse
 import json
@@ -39,6 +46,7 @@ def main():
     ap.add_argument("--r", type=int, default=8)
     ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"],
                     help="attention implementation (sdpa is transformers' default)")
+    ap.add_argument("--mode", default="fp32", choices=["fp32", "autocast", "bf16-weights"])
     args = ap.parse_args()
     if args.steps < 1 or args.warmup < 0 or args.batch < 1 or args.seq < 2 or args.r < 1:
         sys.exit("pytorch_lora_bench: --steps, --batch, --r >= 1, --seq >= 2, --warmup >= 0")
@@ -58,10 +66,16 @@ def main():
     )
     cfg._attn_implementation = args.attn
     model = LlamaForCausalLM(cfg).float()  # random N(0, 0.02) weights
+    if args.mode == "bf16-weights":
+        model = model.to(torch.bfloat16)
     lcfg = LoraConfig(r=args.r, lora_alpha=2 * args.r, lora_dropout=0.0, bias="none",
                       target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
                                       "gate_proj", "up_proj", "down_proj"])
     model = get_peft_model(model, lcfg)
+    if args.mode == "bf16-weights":  # LoRA A/B (and so their grads and AdamW state) in fp32
+        for p in model.parameters():
+            if p.requires_grad:
+                p.data = p.data.float()
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=2e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
@@ -72,7 +86,8 @@ def main():
 
     def step():
         opt.zero_grad(set_to_none=True)
-        logits = model(input_ids=tokens).logits
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.mode != "fp32"):
+            logits = model(input_ids=tokens).logits
         loss = F.cross_entropy(logits[:, :-1].reshape(-1, V).float(), targets.reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -89,7 +104,8 @@ def main():
     print(json.dumps({
         "impl": "pytorch", "tokens_per_s": round(B * T / dt, 1), "peak_rss_mb": round(peak_kb / 1024),
         "step_s": round(dt, 3), "threads": args.threads, "torch": torch.__version__,
-        "B": B, "T": T, "r": args.r, "attn": args.attn, "loss": round(loss, 4),
+        "B": B, "T": T, "r": args.r, "attn": args.attn, "loss": round(loss, 4), "mode": args.mode,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }))
 
 

@@ -64,12 +64,10 @@ size_t lc_rss_bytes(void);
  * (n <= 0: OMP_NUM_THREADS if set, else the number of cores). */
 int lc_threads_init(int n);
 int lc_threads_get(void);
-/* For programs' main(): unless OMP_WAIT_POLICY is set, set it to PASSIVE and
- * re-execute the program so the OpenMP runtime (which reads it only at start)
- * picks it up. Idle threads then sleep instead of spinning: as fast on an
- * idle machine and up to 10x faster on a loaded one. Returns only if the
- * re-exec was not needed or failed. */
-void lc_prefer_passive_wait(char **argv);
+/* For programs' main(): lc_compute_env_prepare(argv) in lc_cpu.h sets
+ * OMP_WAIT_POLICY=PASSIVE (idle threads sleep instead of spinning: as fast on
+ * an idle machine and up to 10x faster on a loaded one) and corrects the
+ * OpenBLAS core, with one re-exec. */
 
 /* Small fast RNG (xoshiro256**), fully serialisable for bit-exact resume. */
 typedef struct {

@@ -84,6 +84,7 @@ typedef struct {
     int batch_tokens;                 /* > 0: token budget per micro-batch instead of batch_size rows */
     int mask_prompt;                  /* loss only on completion / assistant tokens */
     int grad_checkpointing;           /* recompute layer activations in backward */
+    int precision;                    /* frozen matmuls: index into lc_precision_setting_name() */
     char chat_template[LC_CFG_TEXT_MAX]; /* "none", "auto", "chatml", "llama2", "llama3" or custom */
     /* --- run control --- */
     uint64_t seed;
@@ -128,6 +129,9 @@ void lc_train_config_help(FILE *f);
 /* Names for enum values ("cosine", "alpaca", ...). */
 const char *lc_data_format_name(lc_data_format f);
 const char *lc_lr_schedule_name(lc_lr_schedule s);
+/* The `precision` value stored as index p: "fp32", "bf16", "auto",
+ * "bf16-emulated", "bf16-onednn" (parse with lc_matmul_path_parse). */
+const char *lc_precision_setting_name(int p);
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "lc_common.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -162,6 +163,24 @@ void lc_layernorm_backward(float *dinp, const float *dout, const float *inp, con
 void lc_gelu_tanh_forward(float *h, const float *x, size_t n);
 /* dx (n) += dh * gelu'(x). */
 void lc_gelu_tanh_backward(float *dx, const float *dh, const float *x, size_t n);
+
+/* ---- bf16 frozen matmuls (matmul_bf16.c; see lc_cpu.h for the paths) ---- */
+/* out (n) = x rounded to bf16 (nearest even, as torch), kept as fp32 (out may be x). */
+void lc_round_bf16_f32(float *out, const float *x, size_t n);
+/* out (n) = x rounded to bf16 (nearest even). */
+void lc_round_bf16(uint16_t *out, const float *x, size_t n);
+/* Make oneDNN's CPU engine (once; LC_ERR_UNSUPPORTED without oneDNN). */
+lc_status lc_onednn_init(void);
+/* The kernel oneDNN chose for the first bf16 matmul, e.g.
+ * "brg:avx512_core_amx_bf16" or "ref:any" ("not run yet", "none"). */
+const char *lc_onednn_impl(void);
+/* y (M, N) = x (M, K) · w  (+= y when accumulate), x and w bf16, fp32
+ * accumulation, through oneDNN. x row stride ldx, y row stride ldy; w is (K, N)
+ * with row stride ldw, or with w_trans (N, K) with row stride ldw (a weight
+ * matrix W (out, in) used as W^T). Runs single-threaded inside an OpenMP
+ * region. LC_ERR_UNSUPPORTED without oneDNN or when it has no kernel. */
+lc_status lc_matmul_bf16(float *y, int ldy, const uint16_t *x, int ldx, const uint16_t *w, int ldw, int w_trans,
+                         int M, int N, int K, int accumulate);
 
 #ifdef __cplusplus
 }

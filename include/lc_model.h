@@ -120,6 +120,14 @@ int64_t lc_model_param_count(const lc_model *m);
 /* Convert every quantised / half-precision weight to owned fp32 (memory grows
  * to 4 bytes per weight; the mapped originals stay mapped). */
 lc_status lc_model_dequantize_all(lc_model *m);
+/* precision bf16: store the seven projection weights of every layer (q, k, v,
+ * o, gate, up, down) as owned bf16 (rounded to nearest even) when they are
+ * F32 or F16; BF16 and quantised weights stay as they are, embeddings, norms
+ * and the LM head stay fp32. Memory of the originals is given back: owned
+ * blocks no tensor uses any more are freed, mapped pages are dropped from the
+ * resident set (the file stays mapped). Llama family only (LC_ERR_UNSUPPORTED
+ * for GPT-2). */
+lc_status lc_model_frozen_to_bf16(lc_model *m);
 /* A model with the given config and random fp32 weights (N(0, std) matrices,
  * norm weights 1 + N(0, std), biases N(0, std)), for benchmarks, tests and the
  * built-in demo when no real model is at hand. GPT-2 configs get every GPT-2

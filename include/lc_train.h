@@ -35,6 +35,7 @@ typedef struct {
     int interrupted;           /* stopped by Ctrl-C (checkpoint saved) */
     int stopped_early;         /* early stopping triggered */
     char final_adapter[1200];  /* out_dir/adapter.h5 */
+    char matmul_path[32];      /* the frozen-matmul path that ran: "fp32", "bf16-emulated", "bf16-onednn" */
 } lc_train_result;
 
 /* Run training as configured. resume: continue from the newest

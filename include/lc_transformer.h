@@ -23,6 +23,7 @@
 
 #include "lc_common.h"
 #include "lc_lora.h"
+#include "lc_cpu.h"
 #include "lc_model.h"
 
 #ifdef __cplusplus
@@ -81,6 +82,15 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
 void lc_acts_free(lc_acts *a);
 /* Bytes of memory the activations hold. */
 size_t lc_acts_bytes(const lc_acts *a);
+/* How the frozen projection matmuls of forward and backward-to-activations
+ * run (lc_cpu.h; default LC_MATMUL_FP32): the bf16 paths round each matmul's
+ * input to bf16 and use bf16 weight tiles with fp32 accumulation; LoRA, norms,
+ * attention, the LM head and the loss stay fp32. Allocates the bf16 scratch
+ * (N·max(C, F, Hq·hd) floats); bf16-onednn first runs a tiny probe matmul.
+ * Pair with lc_model_frozen_to_bf16 to store the weights in bf16. Llama family
+ * only (LC_ERR_UNSUPPORTED for GPT-2 unless fp32). */
+lc_status lc_acts_set_matmul_path(lc_acts *a, const lc_model *m, lc_matmul_path path);
+lc_matmul_path lc_acts_matmul_path(const lc_acts *a);
 
 /* Forward + backward on one micro-batch. LoRA gradients are ACCUMULATED into
  * lora->grads, scaled by grad_scale (pass 1 / number of target tokens of the

@@ -8,14 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lc_cpu.h"
 #include "cli.h"
 #include "lc_adapter.h"
 #include "lc_base.h"
 #include "lc_chat.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: lorac info MODEL [--adapter A.h5] [--tokenizer T]\n\n"
-               "Describes a base model (HF directory or .gguf) and, with --adapter, a LoRA adapter file.\n");
+    fprintf(f, "usage: lorac info [MODEL [--adapter A.h5] [--tokenizer T]]\n\n"
+               "Describes a base model (HF directory or .gguf) and, with --adapter, a LoRA adapter file, and the\n"
+               "compute path (CPU features, BLAS core, what each precision runs on). Without MODEL: the compute path.\n");
 }
 
 /* Count each frozen matrix's storage type and bytes. */
@@ -121,6 +123,26 @@ static int adapter_info(const lc_base *b, const char *path) {
     return 0;
 }
 
+/* The compute path: CPU, BLAS core, and what each precision runs on here. */
+static void compute_info(void) {
+    lc_cpu_features f;
+    char line[1024];
+    lc_cpu_detect(&f);
+    lc_compute_path_describe(line, sizeof line, LC_MATMUL_FP32, 0);
+    printf("compute          %s\n", line);
+    const char *names[] = {"fp32", "bf16", "auto"};
+    printf("  precision     ");
+    for (int i = 0; i < 3; i++) {
+        lc_precision p;
+        int forced;
+        lc_matmul_path path = LC_MATMUL_FP32;
+        if (!lc_matmul_path_parse(names[i], &p, &forced))
+            lc_matmul_path_resolve(p, forced, &f, lc_onednn_available(), &path);
+        printf(" %s -> %s%s", names[i], lc_matmul_path_name(path), i < 2 ? ";" : "");
+    }
+    printf(" (bf16 units: %s; oneDNN %s)\n", lc_cpu_has_bf16_units(&f) ? "yes" : "no", lc_onednn_version());
+}
+
 int cli_info(int argc, char **argv) {
     const char *model = NULL, *adapter = NULL, *tokenizer = NULL;
     for (int i = 1; i < argc; i++) {
@@ -137,9 +159,9 @@ int cli_info(int argc, char **argv) {
             return 2;
         }
     }
-    if (!model) {
-        usage(stderr);
-        return 2;
+    if (!model) { /* no model: the compute path alone */
+        compute_info();
+        return 0;
     }
     lc_base b;
     if (lc_base_open(&b, model, tokenizer)) {
@@ -147,6 +169,7 @@ int cli_info(int argc, char **argv) {
         return 1;
     }
     model_info(&b);
+    compute_info();
     int rc = adapter ? adapter_info(&b, adapter) : 0;
     lc_base_close(&b);
     return rc;

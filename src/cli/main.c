@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lc_cpu.h"
 #include "cli.h"
 #include "lc_common.h"
 #include "lc_dist.h"
@@ -69,7 +70,7 @@ static int run_verb(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    lc_prefer_passive_wait(argv);
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core (lc_cpu.h) */
     /* under mpirun: one rank of a data-parallel job (docs/scale-out.md) */
     if (lc_dist_init(&argc, &argv)) {
         fprintf(stderr, "lorac: %s\n", lc_error_msg());

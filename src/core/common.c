@@ -127,12 +127,6 @@ int lc_threads_init(int n) {
 
 int lc_threads_get(void) { return g_threads; }
 
-void lc_prefer_passive_wait(char **argv) {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
-    execv("/proc/self/exe", argv); /* returns only on failure: carry on as we are */
-}
-
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 static uint64_t splitmix64(uint64_t *x) {

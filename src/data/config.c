@@ -45,6 +45,11 @@ static const char *const SCHED_NAMES[] = {"constant", "linear", "cosine", NULL};
 static const char *const TRUNC_NAMES[] = {"truncate", "drop", NULL};
 static const char *const INIT_NAMES[] = {"kaiming", "gaussian", NULL};
 static const char *const PF_NAMES[] = {"auto", "true", "false", NULL}; /* lc_padding_free */
+/* lc_matmul_path_parse's words (lc_cpu.h). The default is fp32 (index 0): the
+ * oneDNN bf16 path `auto` takes on CPUs with bf16 units has not yet been run
+ * on such a CPU (docs/architecture.md, "Precision"); auto is opt-in until it has. */
+static const char *const PREC_NAMES[] = {"fp32", "bf16", "auto", "bf16-emulated", "bf16-onednn", NULL};
+#define PREC_FP32 0
 /* PEFT module names in lc_lora_target order (lc_lora.h). */
 static const char *const TARGET_NAMES[] = {"q_proj",    "k_proj",  "v_proj",    "o_proj",
                                            "gate_proj", "up_proj", "down_proj", "c_attn",
@@ -106,6 +111,9 @@ static const key_desc KEYS[] = {
     BOOL(packing, "concatenate rows into max_seq_len sequences (each example attends only to itself)"),
     BOOL(mask_prompt, "loss only on the completion / assistant turns"),
     BOOL(grad_checkpointing, "keep only each layer's input and recompute the layer in backward (less memory, ~1/3 more compute)"),
+    ENUM(precision, precision, PREC_NAMES, "one of fp32, bf16, auto, bf16-emulated, bf16-onednn",
+         "frozen matmuls: fp32 (exact reference), bf16 (bf16 weights, fp32 accumulation; on bf16 units via "
+         "oneDNN, else emulated), auto (bf16 where the CPU has bf16 units, else fp32)"),
     STR(chat_template, "none, auto (from the tokenizer), chatml, llama2, llama3, or a custom template"),
     {"seed", K_U64, F(seed), 0, 0, 0, 0, 0, NULL, "an integer >= 0", "seed for split, init, shuffling, dropout"},
     INT(eval_every, 0, INT_MAX, "an integer >= 0", "optimiser steps between evaluations; 0: only at the end"),
@@ -182,6 +190,7 @@ lc_train_config lc_train_config_default(void) {
     c.early_stopping_patience = 0;
     c.max_nan_steps = 3;
     c.threads = 0;
+    c.precision = PREC_FP32;
     c.log_every = 10;
     return c;
 }
@@ -189,6 +198,10 @@ lc_train_config lc_train_config_default(void) {
 const char *lc_data_format_name(lc_data_format f) {
     return (unsigned)f < sizeof FORMAT_NAMES / sizeof FORMAT_NAMES[0] - 1 ? FORMAT_NAMES[f] : "?";
 }
+const char *lc_precision_setting_name(int p) {
+    return p >= 0 && p < (int)(sizeof PREC_NAMES / sizeof PREC_NAMES[0]) - 1 ? PREC_NAMES[p] : "?";
+}
+
 const char *lc_lr_schedule_name(lc_lr_schedule s) {
     return (unsigned)s < sizeof SCHED_NAMES / sizeof SCHED_NAMES[0] - 1 ? SCHED_NAMES[s] : "?";
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 const char *lc_arch_name(lc_arch a) {
     switch (a) {
@@ -225,6 +226,81 @@ lc_status lc_model_dequantize_all(lc_model *m) {
         lc_layer *L = &m->layers[l];
         lc_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down, &L->wqkv};
         for (int i = 0; i < 8 && !st; i++) st = dequantize_weight(m, ws[i]);
+    }
+    return st;
+}
+
+/* w (F32, F16 or BF16) -> an owned bf16 copy, rounded to nearest even as
+ * torch's .to(torch.bfloat16); quantised weights are left as they are. */
+static lc_status weight_to_bf16(lc_model *m, lc_weight *w) {
+    if (!w->data || (w->type != LC_DT_F32 && w->type != LC_DT_F16)) return LC_OK;
+    size_t n = (size_t)w->rows * w->cols, rb = lc_dtype_row_bytes(w->type, w->cols);
+    uint16_t *out = lc_alloc(n * sizeof(uint16_t));
+    float *row = lc_alloc((size_t)w->cols * sizeof(float));
+    if (!out || !row || lc_model_own(m, out, n * sizeof(uint16_t), 0)) {
+        lc_free(out), lc_free(row);
+        return lc_errorf(LC_ERR_NOMEM, "out of memory converting a %d x %d weight to bf16", w->rows, w->cols);
+    }
+    for (int r = 0; r < w->rows; r++) { /* one row at a time: no full fp32 copy */
+        lc_dequantize_rows(w->type, w->data, (int64_t)rb, r, 1, w->cols, row);
+        for (int c = 0; c < w->cols; c++) out[(size_t)r * w->cols + c] = lc_f32_to_bf16(row[c]);
+    }
+    lc_free(row);
+    w->type = LC_DT_BF16;
+    w->data = out;
+    return LC_OK;
+}
+
+/* 1 if any tensor of m points into [lo, hi). */
+static int model_uses(const lc_model *m, const char *lo, const char *hi) {
+    const void *p[] = {m->tok_emb.data, m->lm_head.data, m->pos_emb.data, m->final_norm, m->final_norm_b};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+        if ((const char *)p[i] >= lo && (const char *)p[i] < hi) return 1;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const lc_layer *L = &m->layers[l];
+        const void *q[] = {L->attn_norm, L->mlp_norm, L->bq, L->bk, L->bv, L->attn_norm_b, L->mlp_norm_b, L->bqkv,
+                           L->bo, L->b_up, L->b_down, L->wq.data, L->wk.data, L->wv.data, L->wo.data,
+                           L->w_gate.data, L->w_up.data, L->w_down.data, L->wqkv.data};
+        for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
+            if ((const char *)q[i] >= lo && (const char *)q[i] < hi) return 1;
+    }
+    return 0;
+}
+
+/* Give back memory no tensor uses any more: owned blocks are freed; for
+ * mapped files, the pages of a converted weight (old data, bytes) are
+ * dropped from the resident set (MADV_DONTNEED; the file stays mapped). */
+static void release_unused(lc_model *m, const void *old, size_t bytes) {
+    for (int i = 0; i < m->n_buffers; i++) {
+        lc_buffer *b = &m->buffers[i];
+        const char *lo = b->ptr, *hi = lo + b->size;
+        if (!b->ptr || (const char *)old < lo || (const char *)old >= hi) continue;
+        if (!b->is_mmap && !model_uses(m, lo, hi)) {
+            lc_free(b->ptr);
+            b->ptr = NULL, b->size = 0;
+        } else if (b->is_mmap) {
+            size_t page = (size_t)sysconf(_SC_PAGESIZE);
+            uintptr_t a = ((uintptr_t)old + page - 1) / page * page, e = ((uintptr_t)old + bytes) / page * page;
+            if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+        }
+        return;
+    }
+}
+
+lc_status lc_model_frozen_to_bf16(lc_model *m) {
+    if (m->cfg.arch == LC_ARCH_GPT2)
+        return lc_errorf(LC_ERR_UNSUPPORTED, "precision bf16 is implemented for the Llama family only, not GPT-2 "
+                                             "(use precision: fp32)");
+    lc_status st = LC_OK;
+    for (int l = 0; l < m->cfg.n_layers && !st; l++) {
+        lc_layer *L = &m->layers[l];
+        lc_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7 && !st; i++) {
+            const void *old = ws[i]->data;
+            size_t bytes = lc_dtype_row_bytes(ws[i]->type, ws[i]->cols) * (size_t)ws[i]->rows;
+            st = weight_to_bf16(m, ws[i]);
+            if (!st && ws[i]->data != old) release_unused(m, old, bytes);
+        }
     }
     return st;
 }

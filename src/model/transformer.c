@@ -24,6 +24,7 @@
 
 #include "gpt2.h"
 #include "segments.h"
+#include "lc_cpu.h"
 #include "lc_kernels.h" /* before cblas.h: its complex.h defines the macro I */
 
 #include <cblas.h>
@@ -73,6 +74,10 @@ struct lc_acts {
     float *head_f32;   /* (V, C) dequantised lm_head when quantised, else NULL */
     int32_t *row_seg;  /* (B + 1) offsets of padded rows, the segments of a batch without seg */
     size_t bytes;
+    /* frozen-matmul path (lc_acts_set_matmul_path); bf16 scratch allocated there */
+    lc_matmul_path path;
+    float *xr;         /* (N, wide) matmul input rounded to bf16: floats (emulated) or uint16 (oneDNN) */
+    uint16_t *deq16;   /* (deq floats) bf16 weight tile for oneDNN from non-bf16 weights */
 };
 
 /* ---------------------------------------------------------------- memory */
@@ -248,8 +253,56 @@ lc_status lc_acts_create(lc_acts **out, const lc_model *m, const lc_lora *lora, 
     return lc_acts_create_ex(out, m, lora, B, T, 0);
 }
 
+/* oneDNN probe: one tiny bf16 matmul, forward- and backward-shaped, so that a
+ * library without a usable kernel is an error here, not inside a step. */
+static lc_status onednn_probe(void) {
+    uint16_t x[2 * 3], w[3 * 2];
+    float y[2 * 2] = {0};
+    for (int i = 0; i < 6; i++) x[i] = w[i] = 0x3f80; /* 1.0 */
+    lc_status st = lc_onednn_init();
+    if (!st) st = lc_matmul_bf16(y, 2, x, 3, w, 3, 1, 2, 2, 3, 0);
+    if (!st) st = lc_matmul_bf16(y, 2, x, 3, w, 2, 0, 2, 2, 3, 1);
+    if (!st && (y[0] != 6.0f || y[3] != 6.0f))
+        st = lc_errorf(LC_ERR_NUMERIC, "oneDNN bf16 matmul probe: got %g, expected 6", (double)y[0]);
+    return st;
+}
+
+lc_status lc_acts_set_matmul_path(lc_acts *a, const lc_model *m, lc_matmul_path path) {
+    if (path == LC_MATMUL_FP32) return LC_OK;
+    if (m->cfg.arch == LC_ARCH_GPT2)
+        return lc_errorf(LC_ERR_UNSUPPORTED, "precision %s is implemented for the Llama family only, not GPT-2 "
+                                             "(use precision: fp32)", lc_matmul_path_name(path));
+    if (path == LC_MATMUL_BF16_ONEDNN) {
+        lc_status st = onednn_probe();
+        if (st) return st;
+    }
+    const lc_model_config *c = &m->cfg;
+    size_t wide = (size_t)c->intermediate_size, q = (size_t)c->n_heads * c->head_dim;
+    if (q > wide) wide = q;
+    if ((size_t)c->hidden_size > wide) wide = (size_t)c->hidden_size;
+    size_t nx = (size_t)a->B * a->T * wide, nd = deq_floats(c);
+    lc_free(a->xr), lc_free(a->deq16);
+    a->xr = lc_alloc(nx * sizeof(float));
+    a->deq16 = path == LC_MATMUL_BF16_ONEDNN ? lc_alloc(nd * sizeof(uint16_t)) : NULL;
+    if (!a->xr || (path == LC_MATMUL_BF16_ONEDNN && !a->deq16)) {
+        lc_free(a->xr), lc_free(a->deq16);
+        a->xr = NULL, a->deq16 = NULL;
+        return lc_errorf(LC_ERR_NOMEM, "out of memory for the bf16 matmul scratch (%.1f MB)", nx * 4.0 / 1e6);
+    }
+    a->bytes += nx * sizeof(float) + (a->deq16 ? nd * sizeof(uint16_t) : 0);
+    a->path = path;
+    return LC_OK;
+}
+
+lc_matmul_path lc_acts_matmul_path(const lc_acts *a) {
+    size_t n;
+    return lc_gpt2_acts_bytes(a, &n) ? LC_MATMUL_FP32 : a->path;
+}
+
 void lc_acts_free(lc_acts *a) {
     if (!a || lc_gpt2_acts_free(a)) return;
+    lc_free(a->xr);
+    lc_free(a->deq16);
     if (a->layers) lc_free(a->layers[0].x_in);
     lc_free(a->layers);
     lc_free(a->head_f32);
@@ -285,10 +338,23 @@ static void part_rows(int Nk, int p, int P, int *r0, int *r1) {
     *r1 = (p + 1) * per < Nk ? (p + 1) * per : Nk;
 }
 
-/* The frozen matmul of K trials of Nk rows, any weight dtype:
+/* One (trial, part) of an fp32 frozen matmul on a weight tile w (nt, In)
+ * whose first row is output row t0; x, y as in frozen_matmul. */
+static void part_sgemm(float *y, const float *x, const float *w, int O, int In, int t0, int nt, size_t row, int M,
+                       int backward) {
+    if (backward)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, In, nt, 1.0f, x + row * O + t0, O, w, In, 1.0f,
+                    y + row * In, In);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nt, In, 1.0f, x + row * In, In, w, In, 0.0f,
+                    y + row * O + t0, O);
+}
+
+/* The frozen matmul of K trials of Nk rows, any weight dtype, fp32 path:
  *   forward:   out (K*Nk, O)  = inp (K*Nk, I) · W^T    (x = inp, y = out)
  *   backward:  dinp (K*Nk, I) += dout (K*Nk, O) · W    (x = dout, y = dinp) */
-static void frozen_matmul(float *y, const float *x, const lc_weight *W, int K, int Nk, float *deq, int backward) {
+static void frozen_matmul_f32(float *y, const float *x, const lc_weight *W, int K, int Nk, float *deq,
+                              int backward) {
     int O = W->rows, In = W->cols, P = omp_get_max_threads();
     int f32 = W->type == LC_DT_F32;
     size_t rb = lc_dtype_row_bytes(W->type, In);
@@ -301,22 +367,61 @@ static void frozen_matmul(float *y, const float *x, const lc_weight *W, int K, i
         for (int item = 0; item < K * P; item++) {
             int k = item / P, r0, r1;
             part_rows(Nk, item % P, P, &r0, &r1);
-            if (r1 <= r0) continue;
-            size_t row = (size_t)k * Nk + r0;
-            if (backward)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, In, nt, 1.0f, x + row * O + t0, O, w,
-                            In, 1.0f, y + row * In, In);
-            else
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, nt, In, 1.0f, x + row * In, In, w, In,
-                            0.0f, y + row * O + t0, O);
+            if (r1 > r0) part_sgemm(y, x, w, O, In, t0, nt, (size_t)k * Nk + r0, r1 - r0, backward);
         }
     }
 }
 
+/* The same product in bf16 (lc_cpu.h): the input x is rounded to bf16 once,
+ * each weight tile is bf16 (bf16 weights as stored; any other dtype
+ * dequantised and rounded to bf16), and the products accumulate in fp32:
+ *   emulated: the bf16 tile widened to fp32 (exact) and fp32 sgemm;
+ *   oneDNN:   bf16 x bf16 -> fp32 on the CPU's bf16 units (lc_matmul_bf16).
+ * Both see the same bf16 numbers, so they agree up to summation order. The
+ * row split is the fp32 path's: one-pass sweeps stay bit-identical. */
+static void frozen_matmul_bf16(lc_acts *a, float *y, const float *x, const lc_weight *W, int K, int Nk,
+                               int backward) {
+    int O = W->rows, In = W->cols, P = omp_get_max_threads(), xc = backward ? O : In;
+    int onednn = a->path == LC_MATMUL_BF16_ONEDNN, bf16 = W->type == LC_DT_BF16;
+    size_t rb = lc_dtype_row_bytes(W->type, In), nx = (size_t)K * Nk * xc;
+    uint16_t *x16 = (uint16_t *)a->xr;
+    if (onednn) lc_round_bf16(x16, x, nx);
+    else lc_round_bf16_f32(a->xr, x, nx);
+    int tile = tile_rows(In);
+    for (int t0 = 0; t0 < O; t0 += tile) {
+        int nt = O - t0 < tile ? O - t0 : tile;
+        const uint16_t *w16 = (const uint16_t *)W->data + (size_t)t0 * In; /* (nt, In), bf16 weights */
+        if (!onednn || !bf16) lc_dequantize_rows(W->type, W->data, (int64_t)rb, t0, nt, In, a->deq);
+        if (!onednn && !bf16) lc_round_bf16_f32(a->deq, a->deq, (size_t)nt * In);
+        if (onednn && !bf16) lc_round_bf16(a->deq16, a->deq, (size_t)nt * In), w16 = a->deq16;
+#pragma omp parallel for schedule(static)
+        for (int item = 0; item < K * P; item++) {
+            int k = item / P, r0, r1;
+            part_rows(Nk, item % P, P, &r0, &r1);
+            if (r1 <= r0) continue;
+            size_t row = (size_t)k * Nk + r0;
+            if (!onednn) {
+                part_sgemm(y, a->xr, a->deq, O, In, t0, nt, row, r1 - r0, backward);
+                continue;
+            }
+            lc_status st = backward ? lc_matmul_bf16(y + row * In, In, x16 + row * O + t0, O, w16, In, 0, r1 - r0,
+                                                     In, nt, 1)
+                                    : lc_matmul_bf16(y + row * O + t0, O, x16 + row * In, In, w16, In, 1, r1 - r0,
+                                                     nt, In, 0);
+            LC_ASSERT(st == LC_OK); /* probed by lc_acts_set_matmul_path */
+        }
+    }
+}
+
+static void frozen_matmul(lc_acts *a, float *y, const float *x, const lc_weight *W, int K, int Nk, int backward) {
+    if (a->path == LC_MATMUL_FP32) frozen_matmul_f32(y, x, W, K, Nk, a->deq, backward);
+    else frozen_matmul_bf16(a, y, x, W, K, Nk, backward);
+}
+
 /* out (K*Nk, O) = inp (K*Nk, I) · W^T + bias, for K trials of Nk rows */
-static void weight_forward(float *out, const float *inp, const lc_weight *W, const float *bias, int K, int Nk,
-                           float *deq) {
-    frozen_matmul(out, inp, W, K, Nk, deq, 0);
+static void weight_forward(lc_acts *a, float *out, const float *inp, const lc_weight *W, const float *bias, int K,
+                           int Nk) {
+    frozen_matmul(a, out, inp, W, K, Nk, 0);
     if (bias) {
         int N = K * Nk, O = W->rows;
 #pragma omp parallel for schedule(static)
@@ -326,8 +431,8 @@ static void weight_forward(float *out, const float *inp, const lc_weight *W, con
 }
 
 /* dinp (K*Nk, I) += dout (K*Nk, O) · W, for K trials of Nk rows */
-static void weight_backward_input(float *dinp, const float *dout, const lc_weight *W, int K, int Nk, float *deq) {
-    frozen_matmul(dinp, dout, W, K, Nk, deq, 1);
+static void weight_backward_input(lc_acts *a, float *dinp, const float *dout, const lc_weight *W, int K, int Nk) {
+    frozen_matmul(a, dinp, dout, W, K, Nk, 1);
 }
 
 /* ------------------------------------------------------------ LoRA pieces */
@@ -406,7 +511,7 @@ typedef struct {
 /* One projection: y = x W^T (+bias) (+ each trial's LoRA on its rows). */
 static void proj_forward(float *y, lc_acts *a, const trials *tr, const float *x, const lc_weight *W,
                          const float *bias, int layer, lc_lora_target t, float *xa, int training) {
-    weight_forward(y, x, W, bias, tr->K, tr->Nk, a->deq);
+    weight_forward(a, y, x, W, bias, tr->K, tr->Nk);
     if (!xa) return;
     int in = W->cols, out = W->rows, Nk = tr->Nk;
     for (int k = 0; k < tr->K; k++) {
@@ -423,7 +528,7 @@ static void proj_forward(float *y, lc_acts *a, const trials *tr, const float *x,
 /* Backward of one projection: dx += dy W (if dx) and each trial's LoRA gradients. */
 static void proj_backward(float *dx, lc_acts *a, const trials *tr, const float *x, const lc_weight *W, int layer,
                           lc_lora_target t, const float *xa, const float *dy) {
-    if (dx) weight_backward_input(dx, dy, W, tr->K, tr->Nk, a->deq);
+    if (dx) weight_backward_input(a, dx, dy, W, tr->K, tr->Nk);
     if (!xa) return;
     int in = W->cols, out = W->rows, Nk = tr->Nk;
     for (int k = 0; k < tr->K; k++) {

@@ -22,6 +22,7 @@
  * checkpoints in its own run directory. A plain run is the K = 1 case, so
  * both are one code path.
  */
+#include "lc_cpu.h"
 #include "lc_train.h"
 
 #include <errno.h>
@@ -688,6 +689,26 @@ static void run_free(run *R) {
     free(R->mb);
 }
 
+/* precision (config) -> the frozen-matmul path for this CPU and build
+ * (lc_cpu.h); bf16 paths store the projection weights in bf16 and set the
+ * activations' path. */
+static lc_status choose_matmul_path(lc_model *m, lc_acts *acts, const lc_train_config *cfg, lc_matmul_path *path) {
+    lc_precision prec;
+    int forced;
+    lc_cpu_features f;
+    lc_cpu_detect(&f);
+    lc_status st = lc_matmul_path_parse(lc_precision_setting_name(cfg->precision), &prec, &forced);
+    if (!st) st = lc_matmul_path_resolve(prec, forced, &f, lc_onednn_available(), path);
+    if (!st && *path != LC_MATMUL_FP32 && m->cfg.arch == LC_ARCH_GPT2) {
+        if (prec == LC_PREC_AUTO) *path = LC_MATMUL_FP32; /* auto: GPT-2 has no bf16 path yet */
+        else return lc_errorf(LC_ERR_CONFIG, "precision: '%s' is implemented for the Llama family only, not GPT-2 "
+                                             "(use fp32 or auto)", lc_precision_setting_name(cfg->precision));
+    }
+    if (!st && *path != LC_MATMUL_FP32) st = lc_model_frozen_to_bf16(m);
+    if (!st) st = lc_acts_set_matmul_path(acts, m, *path);
+    return st;
+}
+
 /* The trials of one pass agree on every key but ONE_PASS_MAY_DIFFER and
  * have distinct run directories. */
 static lc_status check_one_pass(const run *R) {
@@ -852,6 +873,9 @@ lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int
     if (acts_rows < cfg->batch_size) acts_rows = cfg->batch_size;
     if ((st = lc_acts_create_multi(&R.acts, &R.base.model, loras, K, (int)acts_rows, maxT, cfg->grad_checkpointing)))
         goto done;
+    lc_matmul_path path;
+    if ((st = choose_matmul_path(&R.base.model, R.acts, cfg, &path))) goto done;
+    if (res) snprintf(res->matmul_path, sizeof res->matmul_path, "%s", lc_matmul_path_name(path));
     for (int k = 0; k < K; k++)
         if ((st = open_trial_files(&R.tr[k], resume))) goto done;
     if (!quiet) {
@@ -868,6 +892,9 @@ lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int
             fprintf(stderr, "lorac: activation memory %.0f MB for micro-batches of %s x %d tokens%s\n",
                     lc_acts_bytes(R.acts) / 1048576.0, bt, maxT,
                     cfg->grad_checkpointing ? " (gradient checkpointing)" : "");
+        char line[1024];
+        lc_compute_path_describe(line, sizeof line, path, 0);
+        fprintf(stderr, "lorac: precision %s: %s\n", lc_precision_setting_name(cfg->precision), line);
         if (K > 1) {
             fprintf(stderr, "lorac: %d trials in one pass (shared frozen matmuls, activations %.0f MB):\n", K,
                     lc_acts_bytes(R.acts) / 1048576.0);

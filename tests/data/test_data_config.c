@@ -107,6 +107,7 @@ static void test_overrides(void) {
         {"loraplus_lr_ratio", "16", "loraplus_lr_ratio: 16"},
         {"mask_prompt", "false", "mask_prompt: false"},
         {"grad_checkpointing", "true", "grad_checkpointing: true"},
+        {"precision", "bf16", "precision: bf16"},
         {"chat_template", "chatml", "chat_template: \"chatml\""},
         {"early_stopping_patience", "2", "early_stopping_patience: 2"},
         {"max_nan_steps", "0", "max_nan_steps: 0"},
@@ -171,6 +172,8 @@ static void test_bad_flags(void) {
               "auto, true, false");
     CHECK_ERR(lc_train_config_set(&c, "batch_tokens", "-1"), LC_ERR_CONFIG, "'-1' for 'batch_tokens'");
     CHECK_ERR(lc_train_config_set(&c, "batch_tokens", "many"), LC_ERR_CONFIG, "'many' for 'batch_tokens'");
+    CHECK_ERR(lc_train_config_set(&c, "precision", "fp16"), LC_ERR_CONFIG, "'fp16' for 'precision'",
+              "fp32, bf16, auto");
     CHECK_ERR(lc_train_config_set(&c, "lr_schedule", "step"), LC_ERR_CONFIG, "'step' for 'lr_schedule'",
               "constant, linear, cosine");
     CHECK_ERR(lc_train_config_set(&c, "data_format", "parquet"), LC_ERR_CONFIG, "'parquet'",

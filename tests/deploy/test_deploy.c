@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lc_cpu.h"
 #include "lc_adapter.h"
 #include "lc_deploy.h"
 #include "lc_gguf.h"
@@ -692,6 +693,7 @@ static int cmd_logits(char **av) {
 }
 
 int main(int argc, char **argv) {
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     lc_threads_init(0);
     if (argc < 2) goto usage;
     const char *c = argv[1];

@@ -9,6 +9,7 @@
  *   a stable 64-hex identity; tokenizer metadata.
  * Exits 77 (ctest skip) when the model is missing, non-zero on any mismatch.
  */
+#include "lc_cpu.h"
 #include "lc_gguf.h"
 
 #include <math.h>
@@ -179,6 +180,7 @@ static void check_model(const char *path, const char *dir) {
 }
 
 int main(int argc, char **argv) {
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     if (argc < 3) {
         fprintf(stderr, "usage: test_gguf_model MODEL.gguf REFDIR\n");
         return 2;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lc_cpu.h"
 #include "infer_test.h"
 #include "lc_adapter.h"
 #include "lc_base.h"
@@ -134,6 +135,7 @@ static void check_adapters(lc_base *b, lc_infer *base_inf, const char *qwen_dir,
 }
 
 int main(int argc, char **argv) {
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     if (argc != 4) {
         fprintf(stderr, "usage: %s <stories260K-hf dir> <tiny-qwen2 dir> <out dir>\n", argv[0]);
         return 2;

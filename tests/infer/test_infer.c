@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lc_cpu.h"
 #include "infer_test.h"
 #include "lc_gguf.h"
 #include "lc_infer.h"
@@ -158,6 +159,7 @@ static void check_errors(const lc_model *m) {
 }
 
 int main(int argc, char **argv) {
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     if (argc != 2) {
         fprintf(stderr, "usage: %s <hf_model_dir | model.gguf>\n", argv[0]);
         return 2;

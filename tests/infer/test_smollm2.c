@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lc_cpu.h"
 #include "infer_test.h"
 #include "lc_base.h"
 #include "lc_chat.h"
@@ -86,6 +87,7 @@ static void check_vs_forward(const lc_model *m, const int32_t *ids, int n) {
 }
 
 int main(int argc, char **argv) {
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     if (argc != 3) {
         fprintf(stderr, "usage: %s <model.gguf> <ref.safetensors>\n", argv[0]);
         return 2;

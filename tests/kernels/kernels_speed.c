@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lc_cpu.h"
 #include "lc_common.h"
 #include "lc_kernels.h"
 
@@ -72,6 +73,7 @@ static void att_vs_gemm(int N, int C, double att_rate, lc_rng *rng)
 
 int main(int argc, char **argv)
 {
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     int threads = g_threads = lc_threads_init(argc > 1 ? atoi(argv[1]) : 0);
     int chunk = argc > 2 ? atoi(argv[2]) : 128;
     const char *what = argc > 3 ? argv[3] : "all";

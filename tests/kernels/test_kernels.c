@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "kernel_check.h"
+#include "lc_cpu.h"
 #include "kernels_f64.h"
 #include "lc_kernels.h"
 
@@ -391,6 +392,7 @@ static void test_sumsq(void)
 
 int main(int argc, char **argv)
 {
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     static const struct {
         const char *name;
         void (*fn)(void);

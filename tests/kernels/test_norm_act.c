@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lc_cpu.h"
 #include "lc_common.h"
 #include "lc_kernels.h"
 #include "norm_act_f64.h"
@@ -203,6 +204,7 @@ static void test_gelu(void) {
 }
 
 int main(int argc, char **argv) {
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     static const struct {
         const char *name;
         void (*fn)(void);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lc_cpu.h"
 #include "lc_adapter.h"
 #include "lc_base.h"
 #include "lc_infer.h"
@@ -57,7 +58,7 @@ static int32_t argmax(const float *x, int n) {
 }
 
 int main(int argc, char **argv) {
-    lc_prefer_passive_wait(argv); /* idle OpenMP threads sleep: no spinning on a loaded machine */
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core (lc_cpu.h) */
     if (argc != 6) {
         fprintf(stderr, "usage: lorac_ref MODEL ADAPTER|- PROMPT|ids:ID,ID,... N_NEW OUT.bin\n");
         return 1;

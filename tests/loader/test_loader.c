@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lc_cpu.h"
 #include "lc_loader.h"
 #include "lc_quant.h"
 #include "lc_safetensors.h"
@@ -703,6 +704,7 @@ static int test_errors(const char *stories, const char *tmp) {
 }
 
 int main(int argc, char **argv) {
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     int rc = -1;
     if (argc == 4 && !strcmp(argv[1], "safetensors")) rc = test_safetensors(argv[2], argv[3]);
     else if (argc == 4 && !strcmp(argv[1], "stories")) rc = test_stories(argv[2], argv[3]);

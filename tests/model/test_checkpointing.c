@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lc_cpu.h"
 #include "lc_lora.h"
 #include "lc_model.h"
 #include "lc_transformer.h"
@@ -31,7 +32,9 @@ static int run(const lc_model *m, lc_lora *lora, int ckpt, const lc_batch *b, do
     return 0;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
+    (void)argc;
     lc_model_config cfg = {.arch = LC_ARCH_QWEN2, .vocab_size = 101, .hidden_size = 48,
                            .intermediate_size = 80, .n_layers = 3, .n_heads = 6, .n_kv_heads = 2,
                            .head_dim = 8, .max_position = 64, .rms_eps = 1e-6f, .rope_theta = 10000.0f,

@@ -6,6 +6,7 @@
  * micro-batch; with fp32, Q8_0 and Q4_1 frozen weights, with and without
  * gradient checkpointing, and with activations larger than the batches.
  * Forward-only losses (with scale multipliers and a base-only trial) too.
+ * The same with precision bf16 (emulated path: bf16 weights, Q4_1 tiles).
  * Bad calls (batches of different shapes, too many rows) are refused.
  */
 #include <math.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lc_cpu.h"
 #include "lc_lora.h"
 #include "lc_model.h"
 #include "lc_quant.h"
@@ -62,6 +64,14 @@ static void check(int ok, const char *what) {
     }
 }
 
+/* The frozen-matmul path of the activations run_case makes (lc_cpu.h). */
+static lc_matmul_path g_path = LC_MATMUL_FP32;
+
+static lc_status acts_multi(lc_acts **a, const lc_model *m, const lc_lora *const *l, int k, int b, int t, int ckpt) {
+    lc_status st = lc_acts_create_multi(a, m, l, k, b, t, ckpt);
+    return st ? st : lc_acts_set_matmul_path(*a, m, g_path);
+}
+
 static void run_case(const lc_model *m, lc_lora *loras, int ckpt, const char *name) {
     static int32_t tok[K][B * T], tgt[K][B * T];
     lc_rng rng;
@@ -75,7 +85,7 @@ static void run_case(const lc_model *m, lc_lora *loras, int ckpt, const char *na
     }
     float scales[K] = {1.0f / 30, 1.0f / 50, 0.25f};
     uint64_t seeds[K] = {11, 22, 33};
-    printf("%s, checkpointing %d:\n", name, ckpt);
+    printf("%s, checkpointing %d, frozen matmuls %s:\n", name, ckpt, lc_matmul_path_name(g_path));
 
     /* alone */
     double loss1[K];
@@ -83,7 +93,8 @@ static void run_case(const lc_model *m, lc_lora *loras, int ckpt, const char *na
     float *g1[K];
     for (int k = 0; k < K; k++) {
         lc_acts *a = NULL;
-        if (lc_acts_create_ex(&a, m, &loras[k], B, T, ckpt) || (lc_lora_zero_grad(&loras[k]), 0) ||
+        const lc_lora *one = &loras[k];
+        if (acts_multi(&a, m, &one, 1, B, T, ckpt) || (lc_lora_zero_grad(&loras[k]), 0) ||
             lc_forward_backward(m, &loras[k], a, &batches[k], scales[k], seeds[k], &loss1[k], &nt1[k])) {
             printf("  alone %d: %s\n", k, lc_error_msg());
             fails++;
@@ -100,7 +111,7 @@ static void run_case(const lc_model *m, lc_lora *loras, int ckpt, const char *na
     lc_lora *ml[K] = {&loras[0], &loras[1], &loras[2]};
     double lossK[K];
     int64_t ntK[K];
-    if (lc_acts_create_multi(&a, m, cl, K, B + 1, T + 4, ckpt)) {
+    if (acts_multi(&a, m, cl, K, B + 1, T + 4, ckpt)) {
         printf("  acts: %s\n", lc_error_msg());
         fails++;
         goto out;
@@ -135,7 +146,7 @@ static void run_case(const lc_model *m, lc_lora *loras, int ckpt, const char *na
         }
         for (int k = 0; k < K; k++) {
             lc_acts *a1 = NULL;
-            if (lc_acts_create(&a1, m, fl[k], B, T) ||
+            if (acts_multi(&a1, m, &fl[k], 1, B, T, 0) ||
                 lc_forward(m, fl[k], mults[k], a1, &batches[k], &l1, NULL, NULL)) {
                 printf("  forward alone: %s\n", lc_error_msg());
                 fails++;
@@ -153,7 +164,9 @@ out:
     for (int k = 0; k < K; k++) free(g1[k]);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
+    (void)argc;
     lc_model_config cfg = {.arch = LC_ARCH_QWEN2, .vocab_size = 101, .hidden_size = 64,
                            .intermediate_size = 96, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
                            .head_dim = 16, .max_position = 64, .rms_eps = 1e-6f, .rope_theta = 10000.0f,
@@ -214,6 +227,24 @@ int main(void) {
         if (lc_model_init_random(&mq, &cfg, 0.2f, 5)) return 1;
         quantize_model(&mq, qt[q], bufs);
         run_case(&mq, loras, q, qn[q]);
+        for (int i = 0; i < 7 * cfg.n_layers; i++) free(bufs[i]);
+        lc_model_free(&mq);
+    }
+    /* precision bf16 (emulated: every CPU has it): bf16 weights, and Q4_1
+     * tiles rounded to bf16 */
+    g_path = LC_MATMUL_BF16_EMULATED;
+    if (lc_model_frozen_to_bf16(&m)) return 1;
+    check(m.layers[0].wq.type == LC_DT_BF16, "projection weights stored as bf16");
+    run_case(&m, loras, 0, "bf16 weights");
+    run_case(&m, loras, 1, "bf16 weights");
+    {
+        lc_model mq;
+        void *bufs[7 * 2];
+        if (lc_model_init_random(&mq, &cfg, 0.2f, 5)) return 1;
+        quantize_model(&mq, LC_DT_Q4_1, bufs);
+        if (lc_model_frozen_to_bf16(&mq)) return 1;
+        check(mq.layers[0].wq.type == LC_DT_Q4_1, "quantised weights stay quantised");
+        run_case(&mq, loras, 1, "Q4_1 weights");
         for (int i = 0; i < 7 * cfg.n_layers; i++) free(bufs[i]);
         lc_model_free(&mq);
     }

@@ -58,6 +58,11 @@ void oracle_check(int ok, const char *what);
 int oracle_compare(const char *what, const float *got, const float *ref, size_t n, double rtol, double atol);
 void oracle_compare_scalar(const char *what, double got, double ref, double rtol);
 
+/* Compare every A/B gradient of lora against "<peft name><suffix>" in st
+ * (rtol * max|ref| each, or the file's "<peft name><suffix>_atol" when it has
+ * one). 0, or -1 if a reference tensor is missing. */
+int oracle_compare_grads(const lc_lora *lora, const lc_safetensors *st, const char *suffix, double rtol);
+
 typedef struct {
     lc_model m;
     lc_lora lora;      /* valid once have_lora */

@@ -21,6 +21,7 @@
  */
 #include <stdio.h>
 
+#include "lc_cpu.h"
 #include "lc_common.h"
 #include "oracle_harness.h"
 
@@ -39,6 +40,7 @@ fail:
 }
 
 int main(int argc, char **argv) {
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     if (argc != 3) {
         fprintf(stderr, "usage: %s <hf_model_dir> <case_ref.safetensors>\n", argv[0]);
         return 2;

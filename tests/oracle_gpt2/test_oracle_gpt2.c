@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lc_cpu.h"
 #include "lc_common.h"
 #include "lc_loader.h"
 #include "lc_lora.h"
@@ -205,6 +206,7 @@ static int run_api(const char *dir) {
 }
 
 int main(int argc, char **argv) {
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     if (argc < 3 || (strcmp(argv[1], "oracle") && strcmp(argv[1], "api")) ||
         (!strcmp(argv[1], "oracle") && argc != 4)) {
         fprintf(stderr, "usage: %s oracle <hf_gpt2_dir> <ref.safetensors> | api <hf_gpt2_dir>\n", argv[0]);

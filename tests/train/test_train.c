@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lc_cpu.h"
 #include "lc_adapter.h"
 #include "lc_base.h"
 #include "lc_ckpt.h"
@@ -983,6 +984,7 @@ fail:
 /* ================================================================ main */
 
 int main(int argc, char **argv) {
+    lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     if (argc != 4) {
         fprintf(stderr, "usage: %s <accum|resume|layout|nan|sanity|checkpoints> MODEL_DIR WORK_DIR\n", argv[0]);
         return 2;
