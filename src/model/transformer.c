@@ -563,29 +563,55 @@ static void rope_segments(float *x, const lc_acts *a, const trials *tr, int H, i
     }
 }
 
-/* Block-diagonal causal attention of one layer: the causal kernel once per
- * run of equal-length segments, each segment its own sequence. This pair is
- * the only code that knows how attention sees the segments: a kernel taking
- * the segment list directly replaces the loops here. lse of a run starting
- * at row0 is (count, Hq, len) at lse + row0·Hq. */
+/* Block-diagonal causal attention of one layer. One run of equal-length
+ * segments over all trials (padded rows, or rows that happen to be equally
+ * long) is the plain causal kernel over (count, len). Any other layout is the
+ * masked kernel once per trial over its stream, (1, Nk), with the segments as
+ * its block-diagonal mask: tiles span segment boundaries, so short rows still
+ * make GEMM-sized tiles, and a trial's numbers do not depend on the others in
+ * the pass (one-pass sweeps stay bit-identical to trials run alone). This
+ * pair is the only code that knows how attention sees the segments; lse is
+ * (count, Hq, len) at lse + row0·Hq, or (1, Hq, Nk) at lse + k·Nk·Hq. */
+static int attention_single_run(const trials *tr, int *row0, int *count, int *len) {
+    int it = 0, r, c, l;
+    lc_seg_list s = {tr->seg, tr->n_seg, tr->K, tr->Nk};
+    lc_seg_next_run(&s, &it, row0, count, len);
+    return !lc_seg_next_run(&s, &it, &r, &c, &l);
+}
+
 static void attention_segments_forward(layer_acts *la, const trials *tr, const lc_model_config *c) {
-    int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, it = 0, row0, count, len;
-    while (next_run(tr, &it, &row0, &count, &len)) {
+    int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, row0 = 0, count = 0, len = 0;
+    if (attention_single_run(tr, &row0, &count, &len)) {
         size_t q0 = (size_t)row0 * Hq * hd, kv0 = (size_t)row0 * Hkv * hd;
         lc_attention_forward(la->att + q0, la->lse + (size_t)row0 * Hq, la->q + q0, la->k + kv0, la->v + kv0,
                              count, len, Hq, Hkv, hd);
+        return;
+    }
+    lc_att_mask mask = {0, tr->n_seg, tr->seg};
+    for (int k = 0; k < tr->K; k++) {
+        size_t r0 = (size_t)k * tr->Nk, q0 = r0 * Hq * hd, kv0 = r0 * Hkv * hd;
+        lc_attention_forward_masked(la->att + q0, la->lse + r0 * Hq, la->q + q0, la->k + kv0, la->v + kv0, &mask, 1,
+                                    tr->Nk, Hq, Hkv, hd);
     }
 }
 
-/* dq, dk, dv (accumulated) from datt, per run as in the forward. */
+/* dq, dk, dv (accumulated) from datt, in the forward's layout. */
 static void attention_segments_backward(lc_acts *a, const layer_acts *la, const trials *tr,
                                         const lc_model_config *c) {
-    int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, it = 0, row0, count, len;
-    while (next_run(tr, &it, &row0, &count, &len)) {
+    int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, row0 = 0, count = 0, len = 0;
+    if (attention_single_run(tr, &row0, &count, &len)) {
         size_t q0 = (size_t)row0 * Hq * hd, kv0 = (size_t)row0 * Hkv * hd;
         lc_attention_backward(a->dq + q0, a->dk + kv0, a->dv + kv0, a->datt + q0, la->att + q0,
                               la->lse + (size_t)row0 * Hq, la->q + q0, la->k + kv0, la->v + kv0, count, len, Hq,
                               Hkv, hd);
+        return;
+    }
+    lc_att_mask mask = {0, tr->n_seg, tr->seg};
+    for (int k = 0; k < tr->K; k++) {
+        size_t r0 = (size_t)k * tr->Nk, q0 = r0 * Hq * hd, kv0 = r0 * Hkv * hd;
+        lc_attention_backward_masked(a->dq + q0, a->dk + kv0, a->dv + kv0, a->datt + q0, la->att + q0,
+                                     la->lse + r0 * Hq, la->q + q0, la->k + kv0, la->v + kv0, &mask, 1, tr->Nk, Hq,
+                                     Hkv, hd);
     }
 }
 
