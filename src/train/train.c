@@ -587,7 +587,9 @@ static lc_status train_loop(run *R) {
             lc_batch b = R->mb[i];
             for (int j = 0; j < n; j++) {
                 batches[j] = b; /* every trial trains on the same batch */
-                seeds[j] = lc_hash64(R->tr[idx[j]].cfg->seed, (uint64_t)step * 4096u + (uint64_t)i);
+                /* dropout seed of (step, micro-batch): hashed in two levels, so no two
+                 * pairs share one (step·4096 + i collided once grad_accum > 4096) */
+                seeds[j] = lc_hash64(lc_hash64(R->tr[idx[j]].cfg->seed, (uint64_t)step), (uint64_t)i);
             }
             st = lc_forward_backward_multi(m, loras, n, R->acts, batches, scales, seeds, ls, NULL);
             for (int j = 0; j < n; j++) loss_sum[j] += ls[j];
