@@ -86,7 +86,9 @@ static double jget(json_t *o, const char *k) {
 
 /* Dump o (reference taken) to path atomically (temp + fsync + rename). */
 static lc_status write_json_atomic(json_t *o, const char *path) {
-    char *text = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    /* 17 digits: a double read back (done.json of a skipped trial) is the one written, so a
+     * resumed sweep prints the same %.9g summary as an uninterrupted one */
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
     json_decref(o);
     if (!text) return lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
     lc_status st = lc_fs_write_atomic(path, text, strlen(text));
