@@ -1,8 +1,8 @@
 /*
  * segments.h — the token layout of a training pass (lc_batch in
  * lc_transformer.h), shared by transformer.c and gpt2.c: walking a stream's
- * causal segments in runs of equal length (RoPE, positions and attention run
- * per run), and the padded index each dropout mask element hashes.
+ * causal segments in runs of equal length (RoPE, positions and GPT-2's
+ * attention run per run; transformer.c's attention takes the segment list), and the padded index each dropout mask element hashes.
  * Internal to src/model.
  */
 #ifndef LC_MODEL_SEGMENTS_H

@@ -44,7 +44,7 @@ typedef struct {
     float *q;          /* (N, Hq*hd) after RoPE */
     float *k, *v;      /* (N, Hkv*hd), k after RoPE */
     float *att;        /* (N, Hq*hd) */
-    float *lse;        /* (Hq, n) per segment of n rows (B, Hq, T padded) */
+    float *lse;        /* (B, Hq, T) when rows are one run of equal length, else (1, Hq, Nk) per trial */
     float *x_mid;      /* (N, C) */
     float *rstd2;      /* (N) */
     float *gate, *up;  /* (N, F) */
