@@ -61,6 +61,9 @@ lc_status lc_chat_template_create(lc_chat_template **out, const char *spec);
 lc_status lc_chat_template_detect(lc_chat_template **out, const char *jinja);
 void lc_chat_template_free(lc_chat_template *t);
 const char *lc_chat_template_name(const lc_chat_template *t);
+/* The special token that ends an assistant turn: "<|im_end|>" (chatml),
+ * "</s>" (llama2), "<|eot_id|>" (llama3); NULL for none and custom. */
+const char *lc_chat_template_end_token(const lc_chat_template *t);
 
 /* Render messages. add_generation_prompt: end with the assistant header so a
  * model continues with the answer (inference). Segments are malloc'd; free

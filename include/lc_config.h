@@ -123,6 +123,10 @@ lc_status lc_train_config_validate(const lc_train_config *cfg);
  * LC_ERR_IO if writing fails. */
 lc_status lc_train_config_to_yaml(const lc_train_config *cfg, FILE *f);
 
+/* The name of key i of the KEYS table, NULL past the last (for the CLI's
+ * option tables: every key is a --KEY flag of train and sweep). */
+const char *lc_train_config_key_name(int i);
+
 /* One line per key: name, default, allowed values (for `lorac train --help`). */
 void lc_train_config_help(FILE *f);
 

@@ -117,9 +117,10 @@ lc_status lc_rows_add(lc_rows *rows, const int32_t *ids, const uint8_t *train, i
 lc_status lc_rows_build(lc_rows *out, const lc_dataset *ds, const lc_tokenizer *tok,
                         const lc_chat_template *tmpl, const lc_train_config *cfg);
 
-/* The chat template named by cfg->chat_template; "auto" = the tokenizer's
- * chat_template recognised by lc_chat_template_detect ("none" if the
- * tokenizer has none). Free with lc_chat_template_free. */
+/* The chat template for cfg->chat_template, chosen by the one rule of
+ * lc_prompt_template_resolve (lc_prompt.h; defined in prompt.c): a name, or
+ * "auto" = the tokenizer's chat_template recognised by lc_chat_template_detect
+ * ("none" if the tokenizer has none). Free with lc_chat_template_free. */
 lc_status lc_data_template_resolve(lc_chat_template **out, const lc_train_config *cfg,
                                    const lc_tokenizer *tok);
 

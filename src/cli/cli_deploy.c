@@ -72,85 +72,80 @@ static lc_status check_out_file(const char *out, const char *const *in, const ch
     return st;
 }
 
-static void merge_usage(FILE *f) {
-    fprintf(f, "usage: lorac merge --model BASE --adapter A.h5[:SCALE] [--adapter B.h5:0.5 ...] --out DIR|FILE.gguf\n"
-               "                   [--dtype f32|f16|bf16] [--gguf-type f32|f16|bf16|q8_0|q4_0|q4_1]\n"
-               "                   [--tokenizer tokenizer.json] [--force]\n\n"
-               "Folds the adapters into the base weights (fp32: W += scale * alpha/r * B·A) and writes an HF\n"
-               "directory (config.json, model.safetensors, tokenizer files) or, for a GGUF base, a GGUF file\n"
-               "(--out ending in .gguf; the base's metadata and tokenizer are kept). The written model is\n"
-               "reloaded and its logits compared with the base + unmerged adapters on 3 probe prompts.\n"
-               "An HF directory from a GGUF base needs --tokenizer. The output is never one of the inputs; an\n"
-               "existing .gguf output that is not a GGUF file is replaced only with --force.\n");
+enum { M_MODEL, M_ADAPTER, M_OUT, M_DTYPE, M_GGUF_TYPE, M_TOKENIZER, M_FORCE, M_COUNT };
+
+static const cli_opt MERGE_OPTS[M_COUNT] = {
+    [M_MODEL] = {"model", 0, "BASE", "base model: HF directory or .gguf file (required)"},
+    [M_ADAPTER] = {"adapter", 0, "A.h5[:SCALE]", "adapter to fold in, its update times SCALE (default 1);\nrepeatable (required)"},
+    [M_OUT] = {"out", 0, "DIR|FILE.gguf", "the merged model: an HF directory, or a GGUF file (required)"},
+    [M_DTYPE] = {"dtype", 0, "T", "HF output weights: f32 (default), f16 or bf16"},
+    [M_GGUF_TYPE] = {"gguf-type", 0, "T", "GGUF output weights: f32 (default), f16, bf16, q8_0, q4_0 or q4_1"},
+    [M_TOKENIZER] = {"tokenizer", 0, "T", "tokenizer.json for an HF directory from a GGUF base"},
+    [M_FORCE] = {"force", 'f', NULL, "replace an existing .gguf output that is not a GGUF file"},
+};
+
+static const cli_spec MERGE_SPEC = {
+    "merge", "lorac merge --model BASE --adapter A.h5[:SCALE] [--adapter B.h5:0.5 ...] --out DIR|FILE.gguf [options]",
+    "Folds the adapters into the base weights (fp32: W += scale * alpha/r * B·A) and writes an HF\n"
+    "directory (config.json, model.safetensors, tokenizer files) or, for a GGUF base, a GGUF file\n"
+    "(--out ending in .gguf; the base's metadata and tokenizer are kept). The written model is\n"
+    "reloaded and its logits compared with the base + unmerged adapters on 3 probe prompts.\n"
+    "An HF directory from a GGUF base needs --tokenizer. The output is never one of the inputs.",
+    MERGE_OPTS, M_COUNT, 0, 0, NULL};
+
+typedef struct {
+    lc_merge_params p;
+    char *paths[MAX_ADAPTERS];
+    float scales[MAX_ADAPTERS];
+    int n;
+} merge_opts;
+
+/* One merge option; 0 or -1 (error printed). */
+static int merge_set(merge_opts *m, const cli_arg *a) {
+    switch (a->opt) {
+    case M_MODEL: m->p.model_path = a->val; return 0;
+    case M_OUT: m->p.out_path = a->val; return 0;
+    case M_TOKENIZER: m->p.tokenizer_path = a->val; return 0;
+    case M_FORCE: m->p.force = 1; return 0;
+    case M_DTYPE:
+        if (!parse_type(a->val, &m->p.hf_dtype) && m->p.hf_dtype <= LC_DT_BF16) return 0;
+        fprintf(stderr, "lorac merge: --dtype must be f32, f16 or bf16 (got '%s')\n", a->val);
+        return -1;
+    case M_GGUF_TYPE:
+        if (!parse_type(a->val, &m->p.gguf_type)) return 0;
+        fprintf(stderr, "lorac merge: --gguf-type must be f32, f16, bf16, q8_0, q4_0 or q4_1 (got '%s')\n", a->val);
+        return -1;
+    case M_ADAPTER:
+        if (m->n == MAX_ADAPTERS) {
+            fprintf(stderr, "lorac merge: at most %d adapters\n", MAX_ADAPTERS);
+            return -1;
+        }
+        if (cli_adapter_arg("merge", a->val, &m->paths[m->n], &m->scales[m->n])) return -1;
+        m->n++;
+        return 0;
+    }
+    return -1;
 }
 
-int cli_merge(int argc, char **argv) {
-    const char *paths[MAX_ADAPTERS];
-    float scales[MAX_ADAPTERS];
-    char specs[MAX_ADAPTERS][1024];
-    lc_merge_params p = lc_merge_default_params();
-    int n = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            merge_usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--force")) {
-            p.force = 1;
-            continue;
-        }
-        if (!v) {
-            fprintf(stderr, "lorac merge: '%s' needs a value (or is unknown)\n", a);
-            return 2;
-        }
-        i++;
-        if (!strcmp(a, "--model")) p.model_path = v;
-        else if (!strcmp(a, "--out")) p.out_path = v;
-        else if (!strcmp(a, "--tokenizer")) p.tokenizer_path = v;
-        else if (!strcmp(a, "--dtype")) {
-            if (parse_type(v, &p.hf_dtype) || p.hf_dtype > LC_DT_BF16) {
-                fprintf(stderr, "lorac merge: --dtype must be f32, f16 or bf16 (got '%s')\n", v);
-                return 2;
-            }
-        } else if (!strcmp(a, "--gguf-type")) {
-            if (parse_type(v, &p.gguf_type)) {
-                fprintf(stderr, "lorac merge: --gguf-type must be f32, f16, bf16, q8_0, q4_0 or q4_1 (got '%s')\n", v);
-                return 2;
-            }
-        } else if (!strcmp(a, "--adapter")) {
-            if (n == MAX_ADAPTERS) {
-                fprintf(stderr, "lorac merge: at most %d adapters\n", MAX_ADAPTERS);
-                return 2;
-            }
-            snprintf(specs[n], sizeof specs[n], "%s", v);
-            scales[n] = 1.0f;
-            char *colon = strrchr(specs[n], ':');
-            if (colon) {
-                char *end;
-                float s = strtof(colon + 1, &end);
-                if (end == colon + 1 || *end) {
-                    fprintf(stderr, "lorac merge: --adapter %s: the scale after ':' is not a number\n", v);
-                    return 2;
-                }
-                *colon = 0;
-                scales[n] = s;
-            }
-            paths[n] = specs[n];
-            n++;
-        } else {
-            fprintf(stderr, "lorac merge: unknown option '%s'\n", a);
-            merge_usage(stderr);
-            return 2;
-        }
+/* Returns 0, 1 (help shown) or 2. */
+static int merge_parse(merge_opts *m, int argc, char **argv) {
+    cli_args args;
+    int rc = cli_parse(&MERGE_SPEC, argc, argv, &args);
+    for (int i = 0; i < args.n && !rc; i++)
+        if (merge_set(m, &args.v[i])) rc = 2;
+    cli_args_free(&args);
+    if (!rc && (!m->p.model_path || !m->p.out_path || !m->n)) {
+        fprintf(stderr, "lorac merge: --model, --adapter and --out are required (see `lorac merge --help`)\n");
+        rc = 2;
     }
-    if (!p.model_path || !p.out_path || !n) {
-        merge_usage(stderr);
-        fprintf(stderr, "\nlorac merge: --model, --adapter and --out are required\n");
-        return 2;
-    }
-    p.adapter_paths = paths;
-    p.adapter_scales = scales;
+    return rc;
+}
+
+static int merge_run(merge_opts *m) {
+    lc_merge_params p = m->p;
+    int n = m->n;
+    p.adapter_paths = (const char *const *)m->paths;
+    p.adapter_scales = m->scales;
     p.n_adapters = n;
     size_t ol = strlen(p.out_path);
     int gguf_out = ol > 5 && !strcmp(p.out_path + ol - 5, ".gguf");
@@ -174,43 +169,58 @@ int cli_merge(int argc, char **argv) {
     return 0;
 }
 
-static void export_usage(FILE *f) {
-    fprintf(f, "usage: lorac export --adapter A.h5 --model BASE --format peft --out DIR\n"
-               "       lorac export --adapter A.h5 --model BASE --format gguf --out ADAPTER.gguf\n\n"
-               "peft: adapter_config.json + adapter_model.safetensors for PeftModel.from_pretrained.\n"
-               "gguf: a llama.cpp LoRA adapter (llama-cli --lora ADAPTER.gguf).\n"
-               "--base-name NAME sets base_model_name_or_path (default: the --model path).\n"
-               "The output is never one of the inputs; an existing ADAPTER.gguf that is not a LoRA GGUF is\n"
-               "replaced only with --force. Missing parent directories of --out are created.\n");
+int cli_merge(int argc, char **argv) {
+    merge_opts m;
+    memset(&m, 0, sizeof m);
+    m.p = lc_merge_default_params();
+    int rc = merge_parse(&m, argc, argv);
+    rc = rc == 1 ? 0 : rc ? rc : merge_run(&m);
+    for (int i = 0; i < m.n; i++) free(m.paths[i]);
+    return rc;
+}
+
+enum { E_ADAPTER, E_MODEL, E_FORMAT, E_OUT, E_BASE_NAME, E_FORCE, E_COUNT };
+
+static const cli_opt EXPORT_OPTS[E_COUNT] = {
+    [E_ADAPTER] = {"adapter", 0, "A.h5", "the lorac adapter (required)"},
+    [E_MODEL] = {"model", 0, "BASE", "the base model it was trained on (required)"},
+    [E_FORMAT] = {"format", 0, "peft|gguf", "peft: adapter_config.json + adapter_model.safetensors for\n"
+                                            "PeftModel.from_pretrained; gguf: a llama.cpp LoRA adapter\n"
+                                            "(llama-cli --lora ADAPTER.gguf) (required)"},
+    [E_OUT] = {"out", 0, "DIR|ADAPTER.gguf", "where to write it; missing parent directories are created (required)"},
+    [E_BASE_NAME] = {"base-name", 0, "NAME", "base_model_name_or_path in adapter_config.json (default: --model)"},
+    [E_FORCE] = {"force", 'f', NULL, "replace an existing ADAPTER.gguf that is not a LoRA GGUF"},
+};
+
+static const cli_spec EXPORT_SPEC = {
+    "export",
+    "lorac export --adapter A.h5 --model BASE --format peft --out DIR\n"
+    "       lorac export --adapter A.h5 --model BASE --format gguf --out ADAPTER.gguf",
+    "Writes an adapter for PEFT or llama.cpp. The output is never one of the inputs.",
+    EXPORT_OPTS, E_COUNT, 0, 0, NULL};
+
+/* Options whose value is a string go to dst[opt]; flags set *force.
+ * Returns 0, 1 (help shown) or 2. */
+static int parse_strings(const cli_spec *spec, int argc, char **argv, const char **dst, int force_opt, int *force) {
+    cli_args args;
+    int rc = cli_parse(spec, argc, argv, &args);
+    for (int i = 0; i < args.n && !rc; i++) {
+        if (args.v[i].opt == force_opt) *force = 1;
+        else dst[args.v[i].opt] = args.v[i].val;
+    }
+    cli_args_free(&args);
+    return rc;
 }
 
 int cli_export(int argc, char **argv) {
-    const char *adapter = NULL, *model = NULL, *format = NULL, *out = NULL, *base_name = NULL;
+    const char *v[E_COUNT] = {0};
     int force = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            export_usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--force")) {
-            force = 1;
-            continue;
-        }
-        const char **dst = !strcmp(a, "--adapter") ? &adapter : !strcmp(a, "--model") ? &model
-                         : !strcmp(a, "--format") ? &format : !strcmp(a, "--out") ? &out
-                         : !strcmp(a, "--base-name") ? &base_name : NULL;
-        if (!dst || !v) {
-            fprintf(stderr, "lorac export: %s '%s'\n", dst ? "missing value for" : "unknown option", a);
-            export_usage(stderr);
-            return 2;
-        }
-        *dst = v;
-        i++;
-    }
+    int rc = parse_strings(&EXPORT_SPEC, argc, argv, v, E_FORCE, &force);
+    if (rc) return rc == 1 ? 0 : rc;
+    const char *adapter = v[E_ADAPTER], *model = v[E_MODEL], *format = v[E_FORMAT], *out = v[E_OUT],
+               *base_name = v[E_BASE_NAME];
     if (!adapter || !model || !format || !out) {
-        export_usage(stderr);
-        fprintf(stderr, "\nlorac export: --adapter, --model, --format and --out are required\n");
+        fprintf(stderr, "lorac export: --adapter, --model, --format and --out are required (see `lorac export --help`)\n");
         return 2;
     }
     int gguf = !strcmp(format, "gguf");
@@ -242,39 +252,29 @@ int cli_export(int argc, char **argv) {
     return 0;
 }
 
-static void import_usage(FILE *f) {
-    fprintf(f, "usage: lorac import --peft DIR --model BASE --out ADAPTER.h5\n\n"
-               "Reads a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) made for BASE and\n"
-               "stores it as a lorac adapter (usable by merge, export, generate, eval). The output is never one\n"
-               "of the inputs; an existing file that is not a lorac adapter is replaced only with --force.\n");
-}
+enum { I_PEFT, I_MODEL, I_OUT, I_FORCE, I_COUNT };
+
+static const cli_opt IMPORT_OPTS[I_COUNT] = {
+    [I_PEFT] = {"peft", 0, "DIR", "the PEFT adapter: adapter_config.json + adapter_model.safetensors (required)"},
+    [I_MODEL] = {"model", 0, "BASE", "the base model it was made for (required)"},
+    [I_OUT] = {"out", 0, "ADAPTER.h5", "the lorac adapter to write (required)"},
+    [I_FORCE] = {"force", 'f', NULL, "replace an existing file that is not a lorac adapter"},
+};
+
+static const cli_spec IMPORT_SPEC = {
+    "import", "lorac import --peft DIR --model BASE --out ADAPTER.h5",
+    "Reads a PEFT LoRA adapter made for BASE and stores it as a lorac adapter (usable by merge,\n"
+    "export, generate, eval). The output is never one of the inputs.",
+    IMPORT_OPTS, I_COUNT, 0, 0, NULL};
 
 int cli_import(int argc, char **argv) {
-    const char *peft = NULL, *model = NULL, *out = NULL;
+    const char *v[I_COUNT] = {0};
     int force = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            import_usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--force")) {
-            force = 1;
-            continue;
-        }
-        const char **dst = !strcmp(a, "--peft") ? &peft : !strcmp(a, "--model") ? &model
-                         : !strcmp(a, "--out") ? &out : NULL;
-        if (!dst || !v) {
-            fprintf(stderr, "lorac import: %s '%s'\n", dst ? "missing value for" : "unknown option", a);
-            import_usage(stderr);
-            return 2;
-        }
-        *dst = v;
-        i++;
-    }
+    int rc = parse_strings(&IMPORT_SPEC, argc, argv, v, I_FORCE, &force);
+    if (rc) return rc == 1 ? 0 : rc;
+    const char *peft = v[I_PEFT], *model = v[I_MODEL], *out = v[I_OUT];
     if (!peft || !model || !out) {
-        import_usage(stderr);
-        fprintf(stderr, "\nlorac import: --peft, --model and --out are required\n");
+        fprintf(stderr, "lorac import: --peft, --model and --out are required (see `lorac import --help`)\n");
         return 2;
     }
     const char *in[2] = {peft, model}, *roles[2] = {"the PEFT adapter", "the base model"};

@@ -16,6 +16,7 @@
 #include "lc_base.h"
 #include "lc_chat.h"
 #include "lc_infer.h"
+#include "lc_prompt.h"
 #include "lc_sample.h"
 
 #define MAX_ADAPTERS 8
@@ -42,154 +43,133 @@ typedef struct {
     lc_chat_template *tmpl; /* NULL with --raw */
     lc_infer *inf;
     lc_sampler *smp;
-    int32_t stop_ids[4];
+    int32_t stop_ids[LC_PROMPT_MAX_STOP];
     int n_stop_ids;
     int max_tokens; /* --max-tokens, clamped to the context */
 } session;
 
-static void usage(FILE *f, int chat) {
-    fprintf(f,
-            "usage: lorac %s --model M [--adapter A.h5[:SCALE] ...] %s\n"
-            "         [--system S] [--chat-template auto|none|chatml|llama2|llama3|FORMAT] [--raw]\n"
-            "         [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]\n"
-            "         [--seed S] [--stop STR ...] [--ctx N] [--threads N] [--tokenizer T] [--quiet]\n\n",
-            chat ? "chat" : "generate", chat ? "" : "(--prompt TEXT | --prompts-file F)");
-    fprintf(f,
-            "%s"
-            "  --model M            HF model directory or .gguf file\n"
-            "  --adapter A.h5[:S]   LoRA adapter applied unmerged, scale multiplier S (default 1); repeatable\n"
-            "%s"
-            "  --system S           system message\n"
-            "  --chat-template T    auto (default: the adapter's recorded template, else the model's),\n"
-            "                       none, chatml, llama2, llama3, or a custom format with {role}/{content}\n"
-            "  --raw                no template: the prompt is the exact model input (tokenizer BOS added);\n"
-            "                       special tokens are printed\n"
-            "  --max-tokens N       tokens to generate at most (default 256)\n"
-            "  --temperature T      0 = greedy (default), else sample from softmax(logits / T)\n"
-            "  --top-k K, --top-p P keep the K most likely tokens / the smallest set with mass >= P\n"
-            "  --repetition-penalty R  HF semantics: penalise tokens already present (default 1 = off)\n"
-            "  --seed S             RNG seed for sampling (default 0): same seed, same text\n"
-            "  --stop STR           stop when STR appears in the output (not printed); repeatable\n"
-            "  --ctx N              context length of the KV cache (default min(model max, 4096))\n"
-            "  --threads N          CPU threads (default: all cores)\n"
-            "  --quiet              no speed report on stderr\n",
-            chat ? "Interactive chat: type a message and press Enter; /reset starts over, /exit or EOF "
-                   "ends.\n\n"
-                 : "Generates a continuation of each prompt, streamed to stdout as it is produced.\n\n",
-            chat ? "" : "  --prompt TEXT        the user message (or the raw text with --raw / template none)\n"
-                        "  --prompts-file F     one prompt per line; each is answered in turn\n");
-}
-
 /* ------------------------------------------------------------ options */
 
-static int parse_num(const char *flag, const char *v, double lo, double hi, double *out) {
-    char *end;
-    double d = strtod(v, &end);
-    if (end == v || *end || !(d >= lo && d <= hi)) {
-        fprintf(stderr, "lorac: %s expects a number in [%g, %g], found '%s'\n", flag, lo, hi, v);
-        return -1;
-    }
-    *out = d;
-    return 0;
-}
+enum {
+    O_MODEL, O_ADAPTER, O_SYSTEM, O_TEMPLATE, O_RAW, O_MAX_TOKENS, O_TEMPERATURE, O_TOP_K, O_TOP_P, O_REP_PENALTY,
+    O_SEED, O_STOP, O_CTX, O_THREADS, O_TOKENIZER, O_QUIET,
+    O_PROMPT, O_PROMPTS_FILE, /* generate only: last, so chat's table is a prefix */
+    O_COUNT
+};
 
-/* "path.h5" or "path.h5:0.5" (the suffix counts as a scale only if numeric). */
-static int parse_adapter(gen_opts *o, const char *spec) {
-    if (o->n_adapters == MAX_ADAPTERS) {
-        fprintf(stderr, "lorac: at most %d adapters\n", MAX_ADAPTERS);
-        return -1;
-    }
-    char *copy = strdup(spec), *colon = strrchr(copy, ':');
-    float mult = 1.0f;
-    if (colon) {
-        char *end;
-        double d = strtod(colon + 1, &end);
-        if (end != colon + 1 && !*end) {
-            if (lc_adapter_check_mult(spec, d)) {
-                fprintf(stderr, "lorac: %s\n", lc_error_msg());
-                free(copy);
-                return -1;
-            }
-            mult = (float)d;
-            *colon = 0;
-        }
-    }
-    o->adapter_path[o->n_adapters] = copy; /* freed at exit with the options */
-    o->adapter_mult[o->n_adapters++] = mult;
-    return 0;
-}
+static const cli_opt OPTS[O_COUNT] = {
+    [O_MODEL] = {"model", 0, "M", "HF model directory or .gguf file (required)"},
+    [O_ADAPTER] = {"adapter", 0, "A.h5[:S]", "LoRA adapter applied unmerged, scale multiplier S (default 1); repeatable"},
+    [O_SYSTEM] = {"system", 0, "S", "system message"},
+    [O_TEMPLATE] = {"chat-template", 0, "T",
+                    "auto (default: the adapter's recorded template, else the model's),\n"
+                    "none, chatml, llama2, llama3, or a custom format with {role}/{content}"},
+    [O_RAW] = {"raw", 0, NULL,
+               "no template: the prompt is the exact model input (tokenizer BOS added);\nspecial tokens are printed"},
+    [O_MAX_TOKENS] = {"max-tokens", 0, "N", "tokens to generate at most (default 256)"},
+    [O_TEMPERATURE] = {"temperature", 0, "T", "0 = greedy (default), else sample from softmax(logits / T)"},
+    [O_TOP_K] = {"top-k", 0, "K", "keep the K most likely tokens (default 0 = all)"},
+    [O_TOP_P] = {"top-p", 0, "P", "keep the smallest set with mass >= P (default 1)"},
+    [O_REP_PENALTY] = {"repetition-penalty", 0, "R", "HF semantics: penalise tokens already present (default 1 = off)"},
+    [O_SEED] = {"seed", 0, "S", "RNG seed for sampling (default 0): same seed, same text"},
+    [O_STOP] = {"stop", 0, "STR", "stop when STR appears in the output (not printed); repeatable"},
+    [O_CTX] = {"ctx", 0, "N", "context length of the KV cache (default min(model max, 4096))"},
+    [O_THREADS] = {"threads", 0, "N", "CPU threads (default: all cores)"},
+    [O_TOKENIZER] = {"tokenizer", 0, "T", "tokenizer.json or directory (default: the model's)"},
+    [O_QUIET] = {"quiet", 'q', NULL, "no speed report on stderr"},
+    [O_PROMPT] = {"prompt", 0, "TEXT", "the user message (or the raw text with --raw / template none)"},
+    [O_PROMPTS_FILE] = {"prompts-file", 0, "F", "one prompt per line; each is answered in turn"},
+};
+
+static const char GEN_ABOUT[] =
+    "Generates a continuation of each prompt, streamed to stdout as it is produced. Generation\n"
+    "stops at EOS, the chat template's end-of-turn token or any known end token of the vocabulary\n"
+    "(lc_prompt.h), a --stop string, or --max-tokens; eval answers the same way.";
+
+static const cli_spec GENERATE_SPEC = {
+    "generate",
+    "lorac generate --model M [--adapter A.h5[:SCALE] ...] (--prompt TEXT | --prompts-file F) [options]",
+    GEN_ABOUT, OPTS, O_COUNT, 0, 0, NULL};
+
+static const cli_spec CHAT_SPEC = {
+    "chat", "lorac chat --model M [--adapter A.h5[:SCALE] ...] [options]",
+    "Interactive chat: type a message and press Enter; /reset starts over, /exit or EOF ends.",
+    OPTS, O_PROMPT, 0, 0, NULL};
 
 static void opts_free(gen_opts *o) {
     for (int i = 0; i < o->n_adapters; i++) free((char *)o->adapter_path[i]);
+    o->n_adapters = 0;
+}
+
+/* Sampling and size options; 0 or -1 (error printed). */
+static int set_number(gen_opts *o, const char *verb, const cli_arg *a) {
+    double d = 0;
+    int bad = 0;
+    switch (a->opt) {
+    case O_MAX_TOKENS: bad = cli_parse_int(verb, a->name, a->val, 1, 1000000000, &o->max_tokens); break;
+    case O_CTX: bad = cli_parse_int(verb, a->name, a->val, 2, 10000000, &o->ctx); break;
+    case O_THREADS: bad = cli_parse_int(verb, a->name, a->val, 0, 4096, &o->threads); break;
+    case O_TOP_K: bad = cli_parse_int(verb, a->name, a->val, 0, 1000000000, &o->sp.top_k); break;
+    case O_TEMPERATURE: bad = cli_parse_double(verb, a->name, a->val, 0, 1e6, &d); o->sp.temperature = (float)d; break;
+    case O_TOP_P: bad = cli_parse_double(verb, a->name, a->val, 1e-9, 1, &d); o->sp.top_p = (float)d; break;
+    case O_REP_PENALTY:
+        bad = cli_parse_double(verb, a->name, a->val, 1e-6, 1e6, &d);
+        o->sp.repetition_penalty = (float)d;
+        break;
+    case O_SEED:
+        bad = cli_parse_double(verb, a->name, a->val, 0, 1.8e19, &d);
+        o->seed = strtoull(a->val, NULL, 10);
+        break;
+    }
+    return bad;
+}
+
+/* One parsed option into *o; 0 or -1 (error printed). */
+static int set_opt(gen_opts *o, const char *verb, const cli_arg *a) {
+    switch (a->opt) {
+    case O_MODEL: o->model = a->val; return 0;
+    case O_TOKENIZER: o->tokenizer = a->val; return 0;
+    case O_PROMPT: o->prompt = a->val; return 0;
+    case O_PROMPTS_FILE: o->prompts_file = a->val; return 0;
+    case O_SYSTEM: o->system = a->val; return 0;
+    case O_TEMPLATE: o->tmpl = a->val; return 0;
+    case O_RAW: o->raw = 1; return 0;
+    case O_QUIET: o->quiet = 1; return 0;
+    case O_ADAPTER:
+        if (o->n_adapters == MAX_ADAPTERS) {
+            fprintf(stderr, "lorac %s: at most %d adapters\n", verb, MAX_ADAPTERS);
+            return -1;
+        }
+        if (cli_adapter_arg(verb, a->val, (char **)&o->adapter_path[o->n_adapters], &o->adapter_mult[o->n_adapters]))
+            return -1;
+        o->n_adapters++;
+        return 0;
+    case O_STOP:
+        if (o->n_stops == MAX_STOPS || !*a->val) {
+            fprintf(stderr, "lorac %s: --stop takes a non-empty string, at most %d of them\n", verb, MAX_STOPS);
+            return -1;
+        }
+        o->stops[o->n_stops++] = a->val;
+        return 0;
+    }
+    return set_number(o, verb, a);
 }
 
 /* Returns 0 ok, 2 usage error, 1 after --help (caller returns 0). */
 static int parse_opts(gen_opts *o, int argc, char **argv, int chat) {
+    const cli_spec *spec = chat ? &CHAT_SPEC : &GENERATE_SPEC;
     memset(o, 0, sizeof *o);
     o->tmpl = "auto";
     o->max_tokens = 256;
     o->sp = lc_sample_default_params();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout, chat);
-            return 1;
-        }
-        if (!strcmp(a, "--raw")) { o->raw = 1; continue; }
-        if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
-        if (strncmp(a, "--", 2) || !v) {
-            fprintf(stderr, "lorac %s: unexpected argument '%s'%s (see --help)\n", chat ? "chat" : "generate", a,
-                    !strncmp(a, "--", 2) ? " without a value" : "");
-            return 2;
-        }
-        i++;
-        int bad = 0;
-        if (!strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
-        else if (!strcmp(a, "--adapter")) bad = parse_adapter(o, v);
-        else if (!strcmp(a, "--prompt") && !chat) o->prompt = v;
-        else if (!strcmp(a, "--prompts-file") && !chat) o->prompts_file = v;
-        else if (!strcmp(a, "--system")) o->system = v;
-        else if (!strcmp(a, "--chat-template")) o->tmpl = v;
-        else if (!strcmp(a, "--stop")) {
-            if (o->n_stops == MAX_STOPS || !*v) {
-                fprintf(stderr, "lorac: --stop takes a non-empty string, at most %d of them\n", MAX_STOPS);
-                return 2;
-            }
-            o->stops[o->n_stops++] = v;
-        } else if (!strcmp(a, "--max-tokens")) {
-            bad = parse_num(a, v, 1, 1e9, &d);
-            o->max_tokens = (int)d;
-        } else if (!strcmp(a, "--ctx")) {
-            bad = parse_num(a, v, 2, 1e7, &d);
-            o->ctx = (int)d;
-        } else if (!strcmp(a, "--threads")) {
-            bad = parse_num(a, v, 0, 4096, &d);
-            o->threads = (int)d;
-        } else if (!strcmp(a, "--temperature")) {
-            bad = parse_num(a, v, 0, 1e6, &d);
-            o->sp.temperature = (float)d;
-        } else if (!strcmp(a, "--top-k")) {
-            bad = parse_num(a, v, 0, 1e9, &d);
-            o->sp.top_k = (int)d;
-        } else if (!strcmp(a, "--top-p")) {
-            bad = parse_num(a, v, 1e-9, 1, &d);
-            o->sp.top_p = (float)d;
-        } else if (!strcmp(a, "--repetition-penalty")) {
-            bad = parse_num(a, v, 1e-6, 1e6, &d);
-            o->sp.repetition_penalty = (float)d;
-        } else if (!strcmp(a, "--seed")) {
-            bad = parse_num(a, v, 0, 1.8e19, &d);
-            o->seed = strtoull(v, NULL, 10);
-        } else {
-            fprintf(stderr, "lorac %s: unknown option '%s' (see --help)\n", chat ? "chat" : "generate", a);
-            return 2;
-        }
-        if (bad) return 2;
-    }
+    cli_args args;
+    int rc = cli_parse(spec, argc, argv, &args);
+    for (int i = 0; i < args.n && !rc; i++)
+        if (set_opt(o, spec->verb, &args.v[i])) rc = 2;
+    cli_args_free(&args);
+    if (rc) return rc;
     if (!o->model) {
-        fprintf(stderr, "lorac %s: --model is required (see --help)\n", chat ? "chat" : "generate");
+        fprintf(stderr, "lorac %s: --model is required (see --help)\n", spec->verb);
         return 2;
     }
     if (!chat && !!o->prompt == !!o->prompts_file) {
@@ -210,25 +190,11 @@ static void session_close(session *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* The model's own template (detected from its Jinja), or NULL if it has none
- * or it is not recognised (then *why says so). */
-static lc_chat_template *model_template(const lc_tokenizer *tok, const char **why) {
-    const char *jinja = lc_tokenizer_chat_template(tok);
-    lc_chat_template *t = NULL;
-    *why = "the model has no chat template";
-    if (jinja && lc_chat_template_detect(&t, jinja) != LC_OK) {
-        *why = "the model's chat template is not recognised";
-        return NULL;
-    }
-    return t;
-}
-
-/* Pick the chat template: --chat-template, else the adapter's recorded one,
- * else the model's, else none. Warns when an explicit choice or the model's
- * template differs from what the adapter was trained with. */
+/* The chat template (lc_prompt_template_resolve): --chat-template, else
+ * the adapters' recorded one (they should agree), else the model's. */
 static int resolve_template(session *s, const gen_opts *o, const lc_adapter_info *info) {
     if (o->raw) return 0;
-    const char *why = NULL, *recorded = NULL, *from = NULL;
+    const char *recorded = NULL, *from = NULL;
     for (int i = 0; i < o->n_adapters; i++)
         if (info[i].chat_template[0]) {
             if (recorded && strcmp(recorded, info[i].chat_template))
@@ -239,52 +205,13 @@ static int resolve_template(session *s, const gen_opts *o, const lc_adapter_info
                 from = o->adapter_path[i];
             }
         }
-    lc_chat_template *model_t = model_template(s->base.tok, &why);
-    lc_status st = LC_OK;
-    if (strcmp(o->tmpl, "auto")) {
-        st = lc_chat_template_create(&s->tmpl, o->tmpl);
-        if (st) lc_error_wrap(st, "--chat-template '%s'", o->tmpl);
-        if (!st && recorded && strcmp(lc_chat_template_name(s->tmpl), recorded))
-            fprintf(stderr, "lorac: warning: %s was trained with chat template '%s'; using '%s' as asked\n", from,
-                    recorded, lc_chat_template_name(s->tmpl));
-        if (!st && model_t && !strcmp(lc_chat_template_name(model_t), lc_chat_template_name(s->tmpl))) {
-            lc_chat_template_free(s->tmpl); /* same kind: keep the model's (it knows its default system) */
-            s->tmpl = model_t;
-            model_t = NULL;
-        }
-    } else if (recorded && !strcmp(recorded, "custom")) {
-        st = lc_errorf(LC_ERR_CONFIG, "%s was trained with a custom chat template whose format the adapter does not "
-                       "record; pass it again with --chat-template FORMAT", from);
-    } else if (recorded) {
-        if (model_t && !strcmp(lc_chat_template_name(model_t), recorded)) {
-            s->tmpl = model_t;
-            model_t = NULL;
-        } else {
-            st = lc_chat_template_create(&s->tmpl, recorded);
-            if (st) lc_error_wrap(st, "%s stores the chat template '%s'", from, recorded);
-            if (!st && model_t)
-                fprintf(stderr, "lorac: note: using the adapter's chat template '%s' (the model's: %s)\n", recorded,
-                        model_t ? lc_chat_template_name(model_t) : "none");
-        }
-    } else if (model_t) {
-        s->tmpl = model_t;
-        model_t = NULL;
-    } else {
-        if (!strcmp(why, "the model's chat template is not recognised"))
-            fprintf(stderr, "lorac: warning: %s; using 'none' (set --chat-template)\n", why);
-        st = lc_chat_template_create(&s->tmpl, "none");
+    char note[512];
+    if (lc_prompt_template_resolve(&s->tmpl, o->tmpl, recorded, s->base.tok, note, sizeof note)) {
+        fprintf(stderr, "lorac: %s%s%s\n", from ? from : "", from ? ": " : "", lc_error_msg());
+        return -1;
     }
-    lc_chat_template_free(model_t);
-    if (st) fprintf(stderr, "lorac: %s\n", lc_error_msg());
-    return st ? -1 : 0;
-}
-
-/* End-of-generation tokens: EOS, and the template's end-of-turn token. */
-static void add_stop_id(session *s, int id) {
-    if (id < 0 || id >= s->base.model.cfg.vocab_size) return;
-    for (int i = 0; i < s->n_stop_ids; i++)
-        if (s->stop_ids[i] == id) return;
-    if (s->n_stop_ids < 4) s->stop_ids[s->n_stop_ids++] = id;
+    if (note[0]) fprintf(stderr, "lorac: note: %s%s%s\n", from ? from : "", from ? ": " : "", note);
+    return 0;
 }
 
 static int session_open(session *s, const gen_opts *o, int ctx_default) {
@@ -321,11 +248,7 @@ static int session_open(session *s, const gen_opts *o, int ctx_default) {
         fprintf(stderr, "lorac: %s\n", lc_error_msg());
         goto fail;
     }
-    add_stop_id(s, lc_tokenizer_eos_id(s->base.tok));
-    add_stop_id(s, c->eos_id);
-    const char *name = s->tmpl ? lc_chat_template_name(s->tmpl) : "";
-    if (!strcmp(name, "chatml")) add_stop_id(s, lc_tokenizer_token_id(s->base.tok, "<|im_end|>"));
-    if (!strcmp(name, "llama3")) add_stop_id(s, lc_tokenizer_token_id(s->base.tok, "<|eot_id|>"));
+    s->n_stop_ids = lc_prompt_stop_ids(s->base.tok, s->tmpl, c->eos_id, c->vocab_size, s->stop_ids);
     return 0;
 fail:
     session_close(s);
@@ -353,39 +276,18 @@ static int ids_append(ids_t *b, const int32_t *ids, int n) {
     return 0;
 }
 
-/* Encode one piece as training does: the first piece gets the tokenizer's
- * special tokens (BOS), and a BOS the template wrote is not doubled. */
-static int encode_piece(const lc_tokenizer *tok, const char *text, ids_t *out) {
-    int32_t *ids = NULL;
-    int n = 0, first = out->n == 0, skip = 0, bos = lc_tokenizer_bos_id(tok);
-    if (lc_tokenizer_encode(tok, text, strlen(text), first, &ids, &n)) {
-        fprintf(stderr, "lorac: %s\n", lc_error_msg());
-        return -1;
-    }
-    if (first && bos >= 0 && n >= 2 && ids[0] == bos && ids[1] == bos) skip = 1;
-    int rc = ids_append(out, ids + skip, n - skip);
-    free(ids);
-    return rc;
-}
-
-/* The model input for a conversation ending with a user message: raw text,
- * plain prompt (template none, no system: "[BOS] prompt" as training's
- * prompt/completion rows), or the rendered template with the generation
- * prompt, encoded segment by segment as in training. */
+/* The model input for a conversation ending with a user message
+ * (lc_prompt_build): one message without a system one is laid out as a
+ * prompt/completion row, as eval does for such rows. */
 static int build_prompt(const session *s, const lc_chat_msg *msgs, int n_msgs, ids_t *out) {
-    out->n = 0;
-    if (!s->tmpl) return encode_piece(s->base.tok, msgs[n_msgs - 1].content, out);
-    if (!strcmp(lc_chat_template_name(s->tmpl), "none") && n_msgs == 1)
-        return encode_piece(s->base.tok, msgs[0].content, out);
-    lc_chat_segment *segs = NULL;
-    int n_segs = 0, rc = 0;
-    if (lc_chat_render(s->tmpl, msgs, n_msgs, 1, &segs, &n_segs)) {
+    free(out->v);
+    memset(out, 0, sizeof *out);
+    if (lc_prompt_build(s->base.tok, s->tmpl, msgs, n_msgs, 1, &out->v, &out->n, NULL)) {
         fprintf(stderr, "lorac: %s\n", lc_error_msg());
         return -1;
     }
-    for (int i = 0; i < n_segs && !rc; i++) rc = encode_piece(s->base.tok, segs[i].text, out);
-    lc_chat_segments_free(segs, n_segs);
-    return rc;
+    out->cap = out->n;
+    return 0;
 }
 
 /* ------------------------------------------------------------ streaming */

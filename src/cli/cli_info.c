@@ -14,11 +14,18 @@
 #include "lc_base.h"
 #include "lc_chat.h"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: lorac info [MODEL [--adapter A.h5] [--tokenizer T]]\n\n"
-               "Describes a base model (HF directory or .gguf) and, with --adapter, a LoRA adapter file, and the\n"
-               "compute path (CPU features, BLAS core, what each precision runs on). Without MODEL: the compute path.\n");
-}
+enum { O_ADAPTER, O_TOKENIZER, O_COUNT };
+
+static const cli_opt OPTS[O_COUNT] = {
+    [O_ADAPTER] = {"adapter", 0, "A.h5", "also describe this adapter and whether it belongs to MODEL"},
+    [O_TOKENIZER] = {"tokenizer", 0, "T", "tokenizer.json or directory (default: the model's)"},
+};
+
+static const cli_spec SPEC = {
+    "info", "lorac info [MODEL [--adapter A.h5] [--tokenizer T]]",
+    "Describes a base model (HF directory or .gguf) and, with --adapter, a LoRA adapter file, and the\n"
+    "compute path (CPU features, BLAS core, what each precision runs on). Without MODEL: the compute path.",
+    OPTS, O_COUNT, 1, 0, NULL};
 
 /* Count each frozen matrix's storage type and bytes. */
 static void weight_types(const lc_model *m, FILE *f) {
@@ -145,20 +152,21 @@ static void compute_info(void) {
 
 int cli_info(int argc, char **argv) {
     const char *model = NULL, *adapter = NULL, *tokenizer = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--adapter") && i + 1 < argc) adapter = argv[++i];
-        else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tokenizer = argv[++i];
-        else if (argv[i][0] != '-' && !model) model = argv[i];
+    cli_args args;
+    int rc = cli_parse(&SPEC, argc, argv, &args);
+    if (rc) return rc == 1 ? 0 : rc;
+    for (int i = 0; i < args.n && !rc; i++) {
+        const cli_arg *a = &args.v[i];
+        if (a->opt == O_ADAPTER) adapter = a->val;
+        else if (a->opt == O_TOKENIZER) tokenizer = a->val;
+        else if (!model) model = a->val;
         else {
-            fprintf(stderr, "lorac info: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
+            fprintf(stderr, "lorac info: unexpected argument '%s' (one MODEL; see `lorac info --help`)\n", a->val);
+            rc = 2;
         }
     }
+    cli_args_free(&args);
+    if (rc) return rc;
     if (!model) { /* no model: the compute path alone */
         compute_info();
         return 0;
@@ -170,7 +178,7 @@ int cli_info(int argc, char **argv) {
     }
     model_info(&b);
     compute_info();
-    int rc = adapter ? adapter_info(&b, adapter) : 0;
+    rc = adapter ? adapter_info(&b, adapter) : 0;
     lc_base_close(&b);
     return rc;
 }

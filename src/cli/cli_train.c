@@ -23,61 +23,72 @@ static void on_sigint(int sig) {
     lc_train_request_stop();
 }
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: lorac train --config FILE.yaml [--KEY VALUE ...] [--quiet] [--overwrite]\n"
-            "       lorac train --resume RUN_DIR [--KEY VALUE ...]\n\n"
-            "Trains a LoRA adapter. Every config key can be given as a flag (--lr 3e-4 overrides\n"
-            "the file). Ctrl-C saves a checkpoint; --resume continues bit-identically.\n"
-            "An out_dir holding another run is refused; --overwrite deletes that run's files first.\n"
-            "One process at a time per out_dir (out_dir/.lorac.lock).\n\nkeys:\n");
+enum { O_CONFIG, O_RESUME, O_OVERWRITE, O_QUIET, O_COUNT };
+
+static const cli_opt OPTS[O_COUNT] = {
+    [O_CONFIG] = {"config", 0, "FILE.yaml", "the run config (a flat `key: value` mapping)"},
+    [O_RESUME] = {"resume", 0, "RUN_DIR", "continue a stopped run from its newest checkpoint\n"
+                                          "(its config.yaml unless --config is given)"},
+    [O_OVERWRITE] = {"overwrite", 0, NULL, "an out_dir holding another run: delete that run's files first"},
+    [O_QUIET] = {"quiet", 'q', NULL, "no progress bar or log lines on stderr"},
+};
+
+static void keys_help(FILE *f) {
+    fprintf(f, "\nkeys (each also a --KEY VALUE option; --max-seq-len = --max_seq_len):\n");
     lc_train_config_help(f);
+}
+
+static const cli_spec SPEC = {
+    "train",
+    "lorac train --config FILE.yaml [--KEY VALUE ...] [--quiet] [--overwrite]\n"
+    "       lorac train --resume RUN_DIR [--KEY VALUE ...]",
+    "Trains a LoRA adapter. Every config key can be given as an option (--lr 3e-4 or --lr=3e-4\n"
+    "overrides the file), applied left to right after the file. Ctrl-C saves a checkpoint; --resume\n"
+    "continues bit-identically. One process at a time per out_dir (out_dir/.lorac.lock).",
+    OPTS, O_COUNT, 0, 1, keys_help};
+
+/* The options: config path, resume dir and flags; the --KEY VALUE pairs are
+ * applied to *cfg after the YAML. Returns 0, 1 (help shown) or 2. */
+static int parse_train(int argc, char **argv, lc_train_config *cfg, const char **resume_dir, int *quiet,
+                       int *overwrite) {
+    cli_args args;
+    const char *config_path = NULL;
+    int rc = cli_parse(&SPEC, argc, argv, &args);
+    if (rc) return rc;
+    for (int i = 0; i < args.n; i++) {
+        const cli_arg *a = &args.v[i];
+        if (a->opt == O_CONFIG) config_path = a->val;
+        if (a->opt == O_RESUME) *resume_dir = a->val;
+        if (a->opt == O_QUIET) *quiet = 1;
+        if (a->opt == O_OVERWRITE) *overwrite = 1;
+    }
+    static char resumed_cfg[1200];
+    if (*resume_dir && !config_path) {
+        snprintf(resumed_cfg, sizeof resumed_cfg, "%s/config.yaml", *resume_dir);
+        config_path = resumed_cfg;
+    }
+    if (!config_path) {
+        fprintf(stderr, "lorac train: --config FILE or --resume DIR is required (see `lorac train --help`)\n");
+        rc = 2;
+    } else if (lc_train_config_load_yaml(cfg, config_path)) {
+        fprintf(stderr, "lorac train: %s\n", lc_error_msg());
+        rc = 2;
+    }
+    for (int i = 0; i < args.n && !rc; i++)
+        if (args.v[i].opt == CLI_KEY && lc_train_config_set(cfg, args.v[i].name, args.v[i].val)) {
+            fprintf(stderr, "lorac train: %s\n", lc_error_msg());
+            rc = 2;
+        }
+    cli_args_free(&args);
+    return rc;
 }
 
 int cli_train(int argc, char **argv) {
     lc_train_config cfg = lc_train_config_default();
-    const char *config_path = NULL, *resume_dir = NULL;
+    const char *resume_dir = NULL;
     int quiet = 0, overwrite = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--quiet")) quiet = 1;
-        else if (!strcmp(argv[i], "--overwrite")) overwrite = 1;
-        else if (!strcmp(argv[i], "--config") && i + 1 < argc) config_path = argv[++i];
-        else if (!strcmp(argv[i], "--resume") && i + 1 < argc) resume_dir = argv[++i];
-    }
-    char resumed_cfg[1200];
-    if (resume_dir) {
-        snprintf(resumed_cfg, sizeof resumed_cfg, "%s/config.yaml", resume_dir);
-        if (!config_path) config_path = resumed_cfg;
-    }
-    if (!config_path) {
-        usage(stderr);
-        fprintf(stderr, "\nlorac train: --config FILE or --resume DIR is required\n");
-        return 2;
-    }
-    if (lc_train_config_load_yaml(&cfg, config_path)) {
-        fprintf(stderr, "lorac train: %s\n", lc_error_msg());
-        return 2;
-    }
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "--overwrite")) continue;
-        if ((!strcmp(argv[i], "--config") || !strcmp(argv[i], "--resume")) && i + 1 < argc) {
-            i++;
-            continue;
-        }
-        if (strncmp(argv[i], "--", 2) || i + 1 >= argc) {
-            fprintf(stderr, "lorac train: expected --KEY VALUE, found '%s'\n", argv[i]);
-            return 2;
-        }
-        if (lc_train_config_set(&cfg, argv[i] + 2, argv[i + 1])) {
-            fprintf(stderr, "lorac train: %s\n", lc_error_msg());
-            return 2;
-        }
-        i++;
-    }
+    int prc = parse_train(argc, argv, &cfg, &resume_dir, &quiet, &overwrite);
+    if (prc) return prc == 1 ? 0 : prc;
     if (resume_dir) snprintf(cfg.out_dir, sizeof cfg.out_dir, "%s", resume_dir);
     if (overwrite && resume_dir) {
         fprintf(stderr, "lorac train: --overwrite and --resume contradict each other\n");

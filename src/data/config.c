@@ -648,6 +648,8 @@ lc_status lc_train_config_to_yaml(const lc_train_config *cfg, FILE *f) {
     return LC_OK;
 }
 
+const char *lc_train_config_key_name(int i) { return i >= 0 && i < N_KEYS ? KEYS[i].name : NULL; }
+
 void lc_train_config_help(FILE *f) {
     lc_train_config d = lc_train_config_default();
     for (int i = 0; i < N_KEYS; i++) {

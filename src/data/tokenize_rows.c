@@ -4,13 +4,15 @@
  * tokenizer, flag the tokens that carry loss, and append the row (ids +
  * next-token labels) with truncation per the run config.
  *
- * This is the only file of src/data that needs the tokenizer and chat
- * templates (src/tokenizer); everything else here is pure parsing.
+ * With prompt.c (the prompt policy these rows follow), the only file of
+ * src/data that needs the tokenizer and chat templates (src/tokenizer);
+ * everything else here is pure parsing.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "lc_data.h"
+#include "lc_prompt.h"
 
 /* Token ids with a per-token "carries loss" flag. */
 typedef struct {
@@ -37,16 +39,14 @@ static lc_status tb_push(tokbuf *b, const int32_t *ids, int n, int train) {
     return LC_OK;
 }
 
-/* Encode one piece of text. The first piece of a row gets the tokenizer's
- * special tokens (BOS); if the template already wrote BOS, keep only one. */
+/* Encode one piece of text as lc_prompt_encode_piece does (BOS on the
+ * first piece of a row, never doubled) and flag its tokens. */
 static lc_status tb_encode(tokbuf *b, const lc_tokenizer *tok, const char *text, int train) {
     int32_t *ids = NULL;
-    int n = 0, first = b->n == 0;
-    lc_status st = lc_tokenizer_encode(tok, text, strlen(text), first, &ids, &n);
+    int n = 0;
+    lc_status st = lc_prompt_encode_piece(tok, text, b->n == 0, &ids, &n);
     if (st != LC_OK) return st;
-    int skip = 0, bos = lc_tokenizer_bos_id(tok);
-    if (first && bos >= 0 && n >= 2 && ids[0] == bos && ids[1] == bos) skip = 1;
-    st = tb_push(b, ids + skip, n - skip, train);
+    st = tb_push(b, ids, n, train);
     free(ids);
     return st;
 }
@@ -127,15 +127,4 @@ fail:
     free(b.train);
     lc_rows_free(out);
     return st;
-}
-
-lc_status lc_data_template_resolve(lc_chat_template **out, const lc_train_config *cfg,
-                                   const lc_tokenizer *tok) {
-    *out = NULL;
-    if (!strcmp(cfg->chat_template, "auto")) {
-        const char *jinja = tok ? lc_tokenizer_chat_template(tok) : NULL;
-        if (!jinja) return lc_chat_template_create(out, "none");
-        return lc_chat_template_detect(out, jinja);
-    }
-    return lc_chat_template_create(out, cfg->chat_template);
 }

@@ -24,6 +24,7 @@
 #include "lc_eval.h"
 #include "lc_infer.h"
 #include "lc_fsafe.h"
+#include "lc_prompt.h"
 #include "lc_sweep.h"
 
 #define LC_COMPARE_MAX_CANDS 64
@@ -153,71 +154,17 @@ static lc_status labels_prepare(compare *C) {
     return LC_OK;
 }
 
-/* Token ids of the prompt of example g (as training renders it, up to where
- * the answer starts), malloc'd into *ids; *text (may be NULL) gets the text. */
+/* Token ids of the prompt of example g (the messages before the answer),
+ * as lc_prompt_build lays them out for `lorac generate`; malloc'd into *ids;
+ * *text (may be NULL) gets the text. */
 static lc_status prompt_ids(const gen_example *g, const lc_tokenizer *tok, const lc_chat_template *tmpl,
                             int32_t **ids, int *n, char **text) {
-    *ids = NULL;
-    *n = 0;
-    lc_chat_segment *segs = NULL;
-    int n_segs = 0;
-    lc_chat_msg *msgs = NULL;
-    lc_status st = LC_OK;
-    int is_none = !strcmp(lc_chat_template_name(tmpl), "none");
-    if (is_none && g->ex->kind == LC_EX_PROMPT_COMPLETION) {
-        /* as lc_rows_build: [BOS] prompt, then the completion (encoded separately) */
-        segs = calloc(1, sizeof *segs);
-        if (!segs || !(segs[0].text = strdup(g->ex->msgs[0].content))) {
-            st = lc_errorf(LC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        n_segs = 1;
-    } else {
-        msgs = malloc((size_t)g->n_prompt_msgs * sizeof *msgs);
-        if (!msgs) {
-            st = lc_errorf(LC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        for (int i = 0; i < g->n_prompt_msgs; i++)
-            msgs[i] = (lc_chat_msg){g->ex->msgs[i].role, g->ex->msgs[i].content};
-        if ((st = lc_chat_render(tmpl, msgs, g->n_prompt_msgs, !is_none, &segs, &n_segs))) goto done;
-    }
-    size_t tlen = 0;
-    for (int i = 0; i < n_segs; i++) tlen += strlen(segs[i].text);
-    if (text && !(*text = calloc(tlen + 1, 1))) {
-        st = lc_errorf(LC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    int bos = lc_tokenizer_bos_id(tok);
-    for (int i = 0; i < n_segs; i++) {
-        if (text) strcat(*text, segs[i].text);
-        int32_t *p = NULL;
-        int k = 0;
-        if ((st = lc_tokenizer_encode(tok, segs[i].text, strlen(segs[i].text), *n == 0, &p, &k))) goto done;
-        int skip = (*n == 0 && bos >= 0 && k >= 2 && p[0] == bos && p[1] == bos) ? 1 : 0;
-        int32_t *grown = realloc(*ids, (size_t)(*n + k + 1) * sizeof *grown);
-        if (!grown) {
-            free(p);
-            st = lc_errorf(LC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        *ids = grown;
-        memcpy(*ids + *n, p + skip, (size_t)(k - skip) * sizeof *p);
-        *n += k - skip;
-        free(p);
-    }
-done:
-    if (segs) lc_chat_segments_free(segs, n_segs);
+    lc_chat_msg *msgs = malloc((size_t)g->n_prompt_msgs * sizeof *msgs);
+    if (!msgs) return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < g->n_prompt_msgs; i++) msgs[i] = (lc_chat_msg){g->ex->msgs[i].role, g->ex->msgs[i].content};
+    lc_status st = lc_prompt_build(tok, tmpl, msgs, g->n_prompt_msgs, g->ex->kind == LC_EX_PROMPT_COMPLETION, ids, n,
+                                   text);
     free(msgs);
-    if (st) {
-        free(*ids);
-        *ids = NULL;
-        *n = 0;
-        if (text) {
-            free(*text);
-            *text = NULL;
-        }
-    }
     return st;
 }
 
@@ -227,7 +174,7 @@ typedef struct {
     int32_t **ids; /* (n) prompt ids, NULL for examples without an answer */
     int *n_ids;
     int max_prompt;
-    int32_t stop[4];
+    int32_t stop[LC_PROMPT_MAX_STOP];
     int n_stop;
 } prompts;
 
@@ -239,8 +186,9 @@ static void prompts_free(prompts *P, int n) {
     memset(P, 0, sizeof *P);
 }
 
-static lc_status prompts_build(compare *C, prompts *P, const lc_tokenizer *tok, const lc_chat_template *tmpl,
+static lc_status prompts_build(compare *C, prompts *P, const lc_base *b, const lc_chat_template *tmpl,
                                int keep_text) {
+    const lc_tokenizer *tok = b->tok;
     int n = C->view.n;
     P->ids = calloc((size_t)n + 1, sizeof *P->ids);
     P->n_ids = calloc((size_t)n + 1, sizeof *P->n_ids);
@@ -251,13 +199,7 @@ static lc_status prompts_build(compare *C, prompts *P, const lc_tokenizer *tok, 
         if (st) return lc_error_wrap(st, "%s:%d: building the prompt", C->p->data, C->gx[i].ex->line);
         if (P->n_ids[i] > P->max_prompt) P->max_prompt = P->n_ids[i];
     }
-    static const char *const END_TOKENS[] = {"<|im_end|>", "<|eot_id|>", "<|endoftext|>"};
-    int eos = lc_tokenizer_eos_id(tok);
-    if (eos >= 0) P->stop[P->n_stop++] = eos;
-    for (int k = 0; k < 3; k++) {
-        int id = lc_tokenizer_token_id(tok, END_TOKENS[k]);
-        if (id >= 0 && id != eos) P->stop[P->n_stop++] = id;
-    }
+    P->n_stop = lc_prompt_stop_ids(tok, tmpl, b->model.cfg.eos_id, b->model.cfg.vocab_size, P->stop);
     return LC_OK;
 }
 
@@ -354,24 +296,12 @@ done:
     return st;
 }
 
-/* The chat template for a model. An adapter stores only the template's name
- * ("chatml"), but training with "auto" used the tokenizer's detected template,
- * which may carry a default system message (SmolLM2): when the detected one
- * has the stored name, use it, so prompts match training. */
+/* The chat template for a model (lc_prompt_template_resolve): --chat-template,
+ * else the name the first adapter recorded, else the model's own. */
 static lc_status resolve_template(const compare *C, const lc_tokenizer *tok, lc_chat_template **out) {
-    if (C->tmpl_from_adapter && strcmp(C->cfg.chat_template, "auto")) {
-        lc_train_config a = C->cfg;
-        snprintf(a.chat_template, sizeof a.chat_template, "auto");
-        lc_chat_template *t = NULL;
-        if (lc_data_template_resolve(&t, &a, tok) == LC_OK) {
-            if (!strcmp(lc_chat_template_name(t), C->cfg.chat_template)) {
-                *out = t;
-                return LC_OK;
-            }
-            lc_chat_template_free(t);
-        }
-    }
-    return lc_data_template_resolve(out, &C->cfg, tok);
+    const char *requested = C->tmpl_from_adapter ? NULL : C->cfg.chat_template;
+    const char *recorded = C->tmpl_from_adapter ? C->cfg.chat_template : NULL;
+    return lc_prompt_template_resolve(out, requested, recorded, tok, NULL, 0);
 }
 
 /* Open a model, build its rows and prompts, run its candidates [c0, c1). */
@@ -392,7 +322,7 @@ static lc_status run_group(compare *C, const char *model_path, const char *tok_p
             goto done;
         }
     }
-    if ((st = prompts_build(C, &P, b.tok, tmpl, c0 == 0))) goto done;
+    if ((st = prompts_build(C, &P, &b, tmpl, c0 == 0))) goto done;
     for (int ci = c0; ci < c1; ci++) {
         lc_compare_row *row = &C->res->rows[ci];
         if (row->kind == LC_CAND_ADAPTER) {

@@ -137,6 +137,15 @@ void lc_chat_template_free(lc_chat_template *t) {
 
 const char *lc_chat_template_name(const lc_chat_template *t) { return t->name; }
 
+const char *lc_chat_template_end_token(const lc_chat_template *t) {
+    switch (t->kind) {
+    case CT_CHATML: return "<|im_end|>";
+    case CT_LLAMA2: return "</s>";
+    case CT_LLAMA3: return "<|eot_id|>";
+    }
+    return NULL; /* none, custom: the end is the tokenizer's EOS or plain text */
+}
+
 /* ---------------------------------------------------------------- rendering */
 
 typedef struct {
