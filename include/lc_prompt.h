@@ -80,9 +80,9 @@ int lc_prompt_stop_ids(const lc_tokenizer *tok, const lc_chat_template *tmpl, in
  * adapter's alpha/r scale; default 1). A suffix after the last ':' that is
  * not a number is an error ("adapter 'x.h5:abc': the scale after ':' is not
  * a number ...") unless the whole spec names an existing file (a path with a
- * colon). LC_ERR_ARG for an empty path, a path longer than path_size - 1 or
- * a non-finite scale. The scale's range is the caller's to check
- * (lc_adapter_check_mult). */
+ * colon). LC_ERR_ARG for an empty path or a path longer than path_size - 1.
+ * The scale's range (finite, |scale| <= 1000) is checked where it is used
+ * (lc_adapter_check_mult), so "a.h5:nan" parses. */
 lc_status lc_prompt_adapter_spec(const char *spec, char *path, size_t path_size, float *scale);
 
 #ifdef __cplusplus

@@ -74,8 +74,8 @@ void cli_help_print(FILE *f, const cli_spec *spec);
  * (printed) and -1. */
 int cli_parse_int(const char *verb, const char *opt, const char *v, long lo, long hi, int *out);
 int cli_parse_double(const char *verb, const char *opt, const char *v, double lo, double hi, double *out);
-/* An --adapter PATH[:SCALE] argument (lc_prompt_adapter_spec + the scale's
- * range): path malloc'd into *path; error printed, -1. */
+/* An --adapter PATH[:SCALE] argument (lc_prompt_adapter_spec; the scale's
+ * range is checked by its user): path malloc'd into *path; error printed, -1. */
 int cli_adapter_arg(const char *verb, const char *spec, char **path, float *scale);
 
 #endif

@@ -143,6 +143,10 @@ static int set_opt(gen_opts *o, const char *verb, const cli_arg *a) {
         if (cli_adapter_arg(verb, a->val, (char **)&o->adapter_path[o->n_adapters], &o->adapter_mult[o->n_adapters]))
             return -1;
         o->n_adapters++;
+        if (lc_adapter_check_mult(a->val, o->adapter_mult[o->n_adapters - 1])) {
+            fprintf(stderr, "lorac %s: %s\n", verb, lc_error_msg());
+            return -1;
+        }
         return 0;
     case O_STOP:
         if (o->n_stops == MAX_STOPS || !*a->val) {

@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "lc_adapter.h"
 #include "lc_config.h"
 #include "lc_prompt.h"
 
@@ -203,7 +202,7 @@ int cli_parse_double(const char *verb, const char *opt, const char *v, double lo
 
 int cli_adapter_arg(const char *verb, const char *spec, char **path, float *scale) {
     char buf[4096];
-    if (lc_prompt_adapter_spec(spec, buf, sizeof buf, scale) || lc_adapter_check_mult(spec, *scale)) {
+    if (lc_prompt_adapter_spec(spec, buf, sizeof buf, scale)) {
         fprintf(stderr, "lorac %s: %s\n", verb, lc_error_msg());
         return -1;
     }

@@ -187,10 +187,8 @@ lc_status lc_prompt_adapter_spec(const char *spec, char *path, size_t path_size,
         if (!numeric && stat(spec, &sb) != 0)
             return lc_errorf(LC_ERR_ARG, "adapter '%s': the scale after ':' is not a number (found '%s'); expected "
                              "PATH[:SCALE], e.g. adapter.h5:0.5", spec, colon + 1);
-        if (numeric) {
-            if (!isfinite(d) || fabs(d) > 3.4e38)
-                return lc_errorf(LC_ERR_ARG, "adapter '%s': the scale '%s' is not a finite number", spec, colon + 1);
-            *scale = (float)d;
+        if (numeric) { /* range (and NaN) checked by the user of the scale: lc_adapter_check_mult */
+            *scale = isfinite(d) && fabs(d) > 3.4e38 ? (float)(d > 0 ? INFINITY : -INFINITY) : (float)d;
             plen = (size_t)(colon - spec);
         }
     }
