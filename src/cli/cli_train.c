@@ -64,8 +64,12 @@ static int parse_train(int argc, char **argv, lc_train_config *cfg, const char *
     }
     static char resumed_cfg[1200];
     if (*resume_dir && !config_path) {
-        snprintf(resumed_cfg, sizeof resumed_cfg, "%s/config.yaml", *resume_dir);
         config_path = resumed_cfg;
+        if (snprintf(resumed_cfg, sizeof resumed_cfg, "%s/config.yaml", *resume_dir) >= (int)sizeof resumed_cfg) {
+            fprintf(stderr, "lorac train: --resume %s: the path is too long\n", *resume_dir);
+            cli_args_free(&args);
+            return 2;
+        }
     }
     if (!config_path) {
         fprintf(stderr, "lorac train: --config FILE or --resume DIR is required (see `lorac train --help`)\n");
