@@ -4,7 +4,6 @@
  * the stop-token set and adapter arguments PATH[:SCALE]. One place for each
  * rule, so the verbs cannot drift apart.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,7 +180,6 @@ lc_status lc_prompt_adapter_spec(const char *spec, char *path, size_t path_size,
     if (colon) {
         struct stat sb;
         char *end;
-        errno = 0;
         double d = strtod(colon + 1, &end);
         int numeric = end != colon + 1 && !*end;
         if (!numeric && stat(spec, &sb) != 0)
