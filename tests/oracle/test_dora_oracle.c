@@ -19,7 +19,8 @@
  *      pre-clip grad norm (1e-4 rel) before each — the norms ‖W + sBA‖ are
  *      recomputed every step — and every parameter after (1e-4 · max|ref|, or
  *      the reference's "<name>.after3_atol" = 4 × the measured float32 noise
- *      where that is larger).
+ *      where that is larger);
+ *   5. dropout: see dropout_check.
  * The tolerances are today's oracle tolerances (tests/oracle/README.md); the
  * float32-vs-float64 noise the generator prints is 1e-7 … 1e-6 of max|ref|.
  * Exits 0 only if every check passes.
@@ -115,6 +116,57 @@ static void check_init(const lc_lora *lora, const lc_model *m) {
     oracle_check(worst <= 1e-6, "initial magnitude = row norms of W (PEFT init, B = 0)");
 }
 
+/* Step 5: DoRA with dropout (PEFT's base_result = None path: W x̃ in forward,
+ * mask ⊙ ((g-1) ⊙ dy) W in backward), which PEFT cannot be made to share a
+ * mask with: the magnitude gradient against central differences of the
+ * engine's own training loss (same seed = same mask) along a random
+ * direction v over all magnitudes. The norm does not depend on m, so this is
+ * the exact derivative; it runs through every later layer's dx, so the
+ * dropout dx path is checked too. h = 1e-2 along v ~ N(0,1) (magnitudes are
+ * O(1)): the O(h²) truncation plus float loss noise (~1e-7 of the loss / 2h)
+ * measure 5e-4 of |g·v| on tiny-qwen2 fp32: tol 2e-3 rel (4x). Without the dropout formula (p = 0's gradient) the check must
+ * fail: that is asserted too. */
+static int dropout_check(oracle_case *c) {
+    lc_lora *lora = &c->lora;
+    lc_acts *a = NULL;
+    float *v = calloc(lora->n_params, sizeof(float)), *g = malloc(lora->n_params * sizeof(float));
+    lc_rng rng;
+    lc_rng_seed(&rng, 77);
+    for (int l = 0; l < lora->n_layers; l++)
+        for (int t = 0; t < 7; t++) {
+            lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
+            for (int i = 0; i < p->out; i++) v[p->mag - lora->params + i] = lc_rng_normal(&rng);
+        }
+    double loss = 0, gv = 0, gv0 = 0, lp = 0, lm = 0, h = 1e-2;
+    int64_t nt;
+    float gs = 1.0f / (float)c->n_ref;
+    lc_status st = lc_acts_create(&a, &c->m, lora, c->B, c->T); /* p = 0 gradient first (negative control) */
+    if (!st) lc_lora_zero_grad(lora), st = lc_forward_backward(&c->m, lora, a, &c->batch, gs, 9, &loss, &nt);
+    for (size_t i = 0; i < lora->n_params; i++) gv0 += (double)lora->grads[i] * v[i];
+    lc_acts_free(a), a = NULL;
+    lora->cfg.dropout = 0.3f;
+    if (!st) st = lc_acts_create(&a, &c->m, lora, c->B, c->T);
+    if (!st) lc_lora_zero_grad(lora), st = lc_forward_backward(&c->m, lora, a, &c->batch, gs, 9, &loss, &nt);
+    if (!st) memcpy(g, lora->grads, lora->n_params * sizeof(float));
+    for (int sign = 1; !st && sign >= -1; sign -= 2) {
+        for (size_t i = 0; i < lora->n_params; i++) lora->params[i] += (float)(sign * h) * v[i];
+        st = lc_forward_backward(&c->m, lora, a, &c->batch, gs, 9, sign > 0 ? &lp : &lm, &nt);
+        for (size_t i = 0; i < lora->n_params; i++) lora->params[i] -= (float)(sign * h) * v[i];
+    }
+    for (size_t i = 0; i < lora->n_params; i++) gv += (double)g[i] * v[i];
+    if (!st) {
+        double fd = (lp - lm) / (2 * h) / (double)nt, rel = fabs(fd - gv) / fabs(fd), rel0 = fabs(fd - gv0) / fabs(fd);
+        printf("  dropout 0.3: magnitude grad . v = %.6e, central difference %.6e: rel err %.2e (tol 2e-3); "
+               "the p = 0 gradient is %.2e off\n", gv, fd, rel, rel0);
+        oracle_check(rel <= 2e-3, "dropout: magnitude gradient = d loss / d m (central differences)");
+        oracle_check(rel0 > 2e-2, "dropout: the check tells the dropout formula from p = 0's");
+    }
+    lora->cfg.dropout = 0;
+    lc_acts_free(a);
+    free(v), free(g);
+    return st ? -1 : 0;
+}
+
 static int run(const char *dir, const char *ref_path, const char *qtype) {
     oracle_case c;
     lc_acts *ck = NULL;
@@ -192,6 +244,7 @@ static int run(const char *dir, const char *ref_path, const char *qtype) {
     }
     free(losses), free(norms);
     if (each_tensor(&c.lora, &c.st, 2)) goto fail;
+    if (dropout_check(&c)) goto fail_msg;
     rc = 0;
     goto fail;
 fail_msg:
