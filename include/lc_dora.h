@@ -54,7 +54,8 @@ void lc_dora_forward(float *y, const float *lr, const float *base, const float *
                      int out);
 /* Backward on N rows. base (N, out) = W x̃ (without bias), lr as in forward.
  * dmag (out) += Σ_n dy ⊙ (base + s lr) / norm; dyg (N, out) = g ⊙ dy;
- * dyg1 (N, out) = (g - 1) ⊙ dy when not NULL. */
+ * dyg1 (N, out) = (g - 1) ⊙ dy when not NULL; dyg1 may be base itself (each
+ * element is read before it is overwritten). */
 void lc_dora_backward(float *dmag, float *dyg, float *dyg1, const float *dy, const float *base, const float *lr,
                       const float *norm, const float *g, float s, int N, int out);
 
@@ -71,8 +72,9 @@ void lc_dora_backward_f64(double *dmag, double *dyg, double *dyg1, const double 
 
 /* w2 (W->rows) = ‖W_i‖² of the dequantised rows, in double. */
 lc_status lc_dora_weight_sq(double *w2, const lc_weight *W);
-/* WA (W->rows, r) = W Aᵀ for A (r, W->cols), dequantising W a tile of rows at
- * a time into scratch (cap floats, at least W->cols; F32 weights need none). */
+/* WA (W->rows, r) = W Aᵀ for A (r, W->cols), a tile of cap / W->cols rows at a
+ * time (cap >= W->cols), quantised rows dequantised into scratch (cap floats;
+ * F32 weights need none and may pass NULL). */
 void lc_dora_weight_at(float *WA, const lc_weight *W, const float *A, int r, float *scratch, size_t cap);
 /* The projection's frozen weight: q_proj → layers[l].wq, ... */
 const lc_weight *lc_dora_target_weight(const lc_model *m, int layer, lc_lora_target t);

@@ -51,8 +51,8 @@ lc_status lc_dora_weight_sq(double *w2, const lc_weight *W) {
 
 void lc_dora_weight_at(float *WA, const lc_weight *W, const float *A, int r, float *scratch, size_t cap) {
     int in = W->cols, out = W->rows;
-    size_t rows = cap / (size_t)in;
-    int tile = W->type == LC_DT_F32 ? out : (int)(rows < (size_t)out ? rows : (size_t)out);
+    size_t rows = cap / (size_t)in; /* F32 rows take the same tiles as quantised ones */
+    int tile = (int)(rows < (size_t)out ? rows : (size_t)out);
     LC_ASSERT(tile >= 1);
     for (int t0 = 0; t0 < out; t0 += tile) {
         int nt = out - t0 < tile ? out - t0 : tile;
