@@ -63,6 +63,7 @@ typedef struct {
     char target_modules[LC_CFG_PATH_MAX]; /* normalised: "q_proj,v_proj" or "all-linear" */
     int rslora;                       /* scale alpha/sqrt(r) instead of alpha/r */
     int init_gaussian;                /* init: "kaiming" (0, PEFT default) or "gaussian" (1) */
+    int use_dora;                     /* DoRA: trainable magnitude per output feature (lc_dora.h) */
     /* --- optimiser and schedule --- */
     double lr;
     lc_lr_schedule lr_schedule;

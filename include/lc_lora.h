@@ -7,7 +7,7 @@
  * All A/B parameters live in one flat array (params), with gradients (grads)
  * and AdamW moments (m, v) in arrays of the same layout, so the optimizer is
  * one flat loop. Layout: layer-major, then target in lc_lora_target order,
- * then A followed by B.
+ * then A followed by B (and, with DoRA, the magnitude (out)).
  *
  * GPT-2 (LC_ARCH_GPT2) has its own targets, named as PEFT names its Conv1D
  * modules: c_attn (fused q|k|v: one A (r, C), one B (3C, r)), attn.c_proj,
@@ -59,6 +59,7 @@ typedef struct {
     float dropout;       /* on the LoRA input, training only */
     unsigned targets;    /* bitmask of lc_lora_target */
     int init_gaussian;   /* A ~ N(0, std 1/r) as PEFT "gaussian", instead of kaiming-uniform */
+    int use_dora;        /* DoRA (lc_dora.h): a trainable magnitude (out) per targeted module */
 } lc_lora_config;
 
 lc_lora_config lc_lora_default_config(void); /* r 8, alpha 16, q_proj+v_proj, no dropout */
@@ -66,6 +67,7 @@ lc_lora_config lc_lora_default_config(void); /* r 8, alpha 16, q_proj+v_proj, no
 typedef struct {
     float *A, *B;        /* (r, in), (out, r) into params; NULL if not targeted */
     float *dA, *dB;      /* same offsets into grads */
+    float *mag, *dmag;   /* DoRA magnitude (out) = PEFT lora_magnitude_vector and its gradient; NULL without DoRA */
     int in, out;
 } lc_lora_pair;
 
@@ -94,6 +96,9 @@ static inline lc_lora_pair *lc_lora_get(const lc_lora *l, int layer, lc_lora_tar
  * GPT-2 targets: "base_model.model.transformer.h.3.attn.c_attn.lora_A.weight",
  * "base_model.model.transformer.h.3.mlp.c_proj.lora_B.weight". */
 void lc_lora_tensor_name(char *buf, size_t size, int layer, lc_lora_target t, int is_B);
+/* PEFT's DoRA magnitude name as saved in adapter_model.safetensors, e.g.
+ * "base_model.model.model.layers.3.self_attn.q_proj.lora_magnitude_vector". */
+void lc_lora_magnitude_name(char *buf, size_t size, int layer, lc_lora_target t);
 /* Zero the gradient array. */
 void lc_lora_zero_grad(lc_lora *lora);
 
@@ -107,7 +112,8 @@ typedef struct {
 
 lc_adamw_params lc_adamw_default_params(void); /* lr 2e-4, betas (0.9, 0.999), eps 1e-8, wd 0, clip 1.0 */
 
-/* One optimizer step on all LoRA parameters from lora->grads: global-norm
+/* One optimizer step on all LoRA parameters (DoRA magnitudes included, with
+ * B's learning rate under LoRA+ as PEFT groups 1-D parameters) from lora->grads: global-norm
  * clipping (torch.nn.utils.clip_grad_norm_ semantics: coef = max_norm /
  * (norm + 1e-6), applied when coef < 1), then AdamW with bias correction at
  * 1-based step t. *grad_norm receives the pre-clip norm. If any gradient is

@@ -100,7 +100,8 @@ static long long lora_params(const lc_model *m, const lc_lora_config *cfg) {
         const lc_layer *L = &m->layers[l];
         const lc_weight *lw[LC_T_COUNT] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (int t = 0; t < LC_T_COUNT; t++)
-            if (cfg->targets & (1u << t)) n += (long long)cfg->r * (lw[t]->rows + lw[t]->cols);
+            if (cfg->targets & (1u << t))
+                n += (long long)cfg->r * (lw[t]->rows + lw[t]->cols) + (cfg->use_dora ? lw[t]->rows : 0);
     }
     return n;
 }
@@ -118,6 +119,7 @@ static int adapter_info(const lc_base *b, const char *path) {
     for (int t = 0; t < LC_T_COUNT; t++)
         if (ai.cfg.targets & (1u << t)) printf(" %s", lc_lora_target_name((lc_lora_target)t));
     printf("\n  dropout          %g\n", ai.cfg.dropout);
+    if (ai.cfg.use_dora) printf("  DoRA             yes (a magnitude per output feature; norm detached, as PEFT)\n");
     int match = !strcmp(ai.base_identity, b->model.identity);
     long long n = lora_params(&b->model, &ai.cfg);
     if (match) printf("  trainable params %lld (%.3f%% of the base)\n", n, 100.0 * n / lc_model_param_count(&b->model));

@@ -87,6 +87,8 @@ static const key_desc KEYS[] = {
      "modules that get adapters"},
     BOOL(rslora, "rank-stabilised scale alpha / sqrt(r)"),
     ENUM(init, init_gaussian, INIT_NAMES, "one of kaiming, gaussian", "lora_A init (lora_B is zero)"),
+    BOOL(use_dora, "DoRA (PEFT use_dora): a trainable magnitude per output feature times the row-normalised W + s·BA "
+                   "(Llama family; the norm is detached as in PEFT)"),
     DBL(lr, 0, 10, 1, 0, "a number in (0, 10]", "peak learning rate"),
     ENUM(lr_schedule, lr_schedule, SCHED_NAMES, "one of constant, linear, cosine", "decay after warmup"),
     INT(warmup_steps, 0, INT_MAX, "an integer >= 0", "linear warmup steps"),

@@ -1,6 +1,7 @@
 /*
  * merge.c — `lorac merge`: fold LoRA adapters into the base weights in fp32
- * (W += scale · alpha/r · B·A), write the merged model (HF directory or GGUF),
+ * (W += scale · alpha/r · B·A; DoRA: W ← m/‖W + sBA‖ ⊙ (W + sBA) per row,
+ * as PEFT's merge), write the merged model (HF directory or GGUF),
  * reload it from disk and check its logits against the base with the
  * adapters applied unmerged, on fixed probe prompts.
  */
@@ -13,6 +14,7 @@
 
 #include "deploy_internal.h"
 #include "lc_adapter.h"
+#include "lc_dora.h"
 #include "lc_loader.h"
 #include "lc_transformer.h"
 
@@ -36,6 +38,24 @@ static int owns_writable(const lc_model *m, const lc_weight *w) {
     for (int i = 0; i < m->n_buffers; i++)
         if (m->buffers[i].ptr == w->data && !m->buffers[i].is_mmap && m->buffers[i].size >= n) return 1;
     return 0;
+}
+
+/* DoRA (lc_dora.h): W (out, in, fp32) ← (m / n) ⊙ (W + s B A) row by row,
+ * n = ‖W + s B A‖ of the unmerged W, as PEFT's DoraLinearVariant.merge. */
+static lc_status merge_dora(lc_weight *w, const lc_lora_pair *p, int r, float s) {
+    float *norm = malloc((size_t)p->out * sizeof *norm); /* (out) */
+    if (!norm) return lc_errorf(LC_ERR_NOMEM, "out of memory for DoRA norms");
+    lc_status st = lc_dora_pair_norms(norm, w, p, r, s);
+    float *W = (float *)w->data;
+    if (!st)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->out, p->in, r, s, p->B, r, p->A, p->in, 1.0f, W,
+                    p->in);
+    for (int i = 0; !st && i < p->out; i++) {
+        float g = p->mag[i] / norm[i];
+        for (int j = 0; j < p->in; j++) W[(size_t)i * p->in + j] *= g;
+    }
+    free(norm);
+    return st;
 }
 
 lc_status lc_merge_lora(lc_model *m, const lc_lora *lora, float scale) {
@@ -71,9 +91,11 @@ lc_status lc_merge_lora(lc_model *m, const lc_lora *lora, float scale) {
                 w->type = LC_DT_F32;
                 w->data = own;
             }
-            /* W (out, in) += s * B (out, r) · A (r, in) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->out, p->in, r, s, p->B, r, p->A, p->in, 1.0f,
-                        (float *)w->data, p->in);
+            lc_status dst = p->mag ? merge_dora(w, p, r, s) : LC_OK;
+            if (dst) return dst;
+            if (!p->mag) /* W (out, in) += s * B (out, r) · A (r, in) */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->out, p->in, r, s, p->B, r, p->A, p->in,
+                            1.0f, (float *)w->data, p->in);
             if (!lc_all_finite(w->data, (size_t)w->rows * (size_t)w->cols))
                 return lc_errorf(LC_ERR_NUMERIC, "merging layer %d %s (scale %g x alpha/r %g) gives a non-finite "
                                  "weight; nothing was written", l, lc_lora_target_name((lc_lora_target)t),
@@ -105,6 +127,11 @@ lc_status lc_deploy_logits(const lc_model *m, const lc_lora *lora, float mult, c
 /* One adapter equivalent to the sum of n scaled adapters: ranks concatenated,
  * each A pre-multiplied by its scale, alpha = r (scale 1). */
 static lc_status combine(lc_lora *out, const lc_model *m, const lc_lora *loras, const float *scales, int n) {
+    for (int i = 0; i < n; i++)
+        if (loras[i].cfg.use_dora)
+            return lc_errorf(LC_ERR_UNSUPPORTED, "adapter %d of %d is a DoRA adapter: DoRA's per-row magnitude does not "
+                             "add up with other adapters (it rescales the whole weight), so lorac merges a DoRA adapter "
+                             "only on its own: merge it first, then merge the others into that model", i + 1, n);
     lc_lora_config cfg = lc_lora_default_config();
     cfg.r = 0;
     cfg.targets = 0;

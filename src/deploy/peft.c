@@ -2,8 +2,10 @@
  * peft.c — LoRA adapters as Hugging Face PEFT saves them: a directory with
  * adapter_config.json (LoraConfig) and adapter_model.safetensors holding
  * "base_model.model.model.layers.N.<parent>.<module>.lora_A.weight" (r, in)
- * and "...lora_B.weight" (out, r). Export writes exactly that; import reads it
- * (also with PEFT's in-memory ".default" infix, and F16/BF16 tensors).
+ * and "...lora_B.weight" (out, r), and for DoRA (use_dora) the magnitude
+ * "...<module>.lora_magnitude_vector" (out). Export writes exactly that;
+ * import reads it (also with PEFT's in-memory ".default" infix, and F16/BF16
+ * tensors).
  */
 #include <math.h>
 #include <stdio.h>
@@ -53,7 +55,7 @@ static json_t *peft_config(const lc_lora *lora, const lc_model *base, const char
     json_object_set_new(root, "revision", json_null());
     json_object_set_new(root, "target_modules", targets);
     json_object_set_new(root, "task_type", json_string("CAUSAL_LM"));
-    json_object_set_new(root, "use_dora", json_false());
+    json_object_set_new(root, "use_dora", json_boolean(c->use_dora));
     json_object_set_new(root, "use_rslora", json_boolean(c->rslora));
     return root;
 }
@@ -61,7 +63,7 @@ static json_t *peft_config(const lc_lora *lora, const lc_model *base, const char
 lc_status lc_deploy_export_peft(const lc_lora *lora, const lc_model *base, const char *base_name, const char *out_dir) {
     if (lora->n_layers != base->cfg.n_layers)
         return lc_errorf(LC_ERR_MISMATCH, "adapter has %d layers, the model %d", lora->n_layers, base->cfg.n_layers);
-    size_t cap = (size_t)lora->n_layers * LC_T_COUNT * 2;
+    size_t cap = (size_t)lora->n_layers * LC_T_COUNT * 3;
     lc_st_tensor *t = calloc(cap, sizeof *t);
     char (*names)[160] = calloc(cap, sizeof *names);
     json_t *cfg = peft_config(lora, base, base_name);
@@ -88,6 +90,11 @@ lc_status lc_deploy_export_peft(const lc_lora *lora, const lc_model *base, const
                 t[n].data = isB ? p->B : p->A;
                 t[n].nbytes = (size_t)t[n].shape[0] * (size_t)t[n].shape[1] * sizeof(float);
             }
+            if (!p->mag) continue;
+            lc_lora_magnitude_name(names[n], sizeof names[n], l, (lc_lora_target)k); /* DoRA: (out) */
+            t[n] = (lc_st_tensor){.name = names[n], .dtype = LC_ST_F32, .ndim = 1, .shape = {p->out}, .data = p->mag,
+                                  .nbytes = (size_t)p->out * sizeof(float)};
+            n++;
         }
     if ((st = lc_fs_mkdir_parents(out_dir)) || (st = dp_tmpdir_create(out_dir, tmp, sizeof tmp))) goto fail;
     have_tmp = 1;
@@ -166,8 +173,9 @@ static lc_status parse_config(const char *path, const lc_model *base, lc_lora_co
     }
     if (base->cfg.arch != LC_ARCH_GPT2 && (st = refuse_if_set(path, root, "fan_in_fan_out", "fan_in_fan_out")))
         goto done;
-    if ((st = refuse_if_set(path, root, "use_dora", "DoRA")) ||
-        (st = refuse_if_set(path, root, "rank_pattern", "a per-module rank")) ||
+    v = json_object_get(root, "use_dora");
+    cfg->use_dora = json_is_true(v);
+    if ((st = refuse_if_set(path, root, "rank_pattern", "a per-module rank")) ||
         (st = refuse_if_set(path, root, "alpha_pattern", "a per-module alpha")) ||
         (st = refuse_if_set(path, root, "layers_to_transform", "adapting only some layers")) ||
         (st = refuse_if_set(path, root, "modules_to_save", "saving full modules")) ||
@@ -205,13 +213,17 @@ done:
     return st;
 }
 
-/* Copy tensor `t` (expected shape rows x cols) into dst as fp32. */
+/* Copy tensor `t` (expected shape rows x cols; cols 0: a vector of rows) into dst as fp32. */
 static lc_status take_tensor(const char *path, const lc_st_tensor *t, int rows, int cols, float *dst) {
-    if (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols)
+    if (!cols && (t->ndim != 1 || t->shape[0] != rows))
+        return lc_errorf(LC_ERR_MISMATCH, "%s: tensor '%s' has %d dims (first %lld), expected a vector of %d (the "
+                         "DoRA magnitude has one entry per output feature)", path, t->name, t->ndim,
+                         (long long)(t->ndim > 0 ? t->shape[0] : 0), rows);
+    if (cols && (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols))
         return lc_errorf(LC_ERR_MISMATCH, "%s: tensor '%s' has shape [%lld, %lld] (%d dims), expected [%d, %d]%s", path,
                          t->name, (long long)(t->ndim > 0 ? t->shape[0] : 0), (long long)(t->ndim > 1 ? t->shape[1] : 0),
                          t->ndim, rows, cols, " (r, in) for lora_A / (out, r) for lora_B: is r or the base right?");
-    size_t n = (size_t)rows * (size_t)cols;
+    size_t n = (size_t)rows * (size_t)(cols ? cols : 1);
     const uint8_t *b = t->data;
     switch (t->dtype) {
     case LC_ST_F32: memcpy(dst, b, n * 4); break;
@@ -241,6 +253,17 @@ static const lc_st_tensor *find_lora_tensor(const lc_safetensors *st, int l, lc_
     if (!dot) return NULL;
     snprintf(alt, sizeof alt, "%.*s.lora_%c.default.weight", (int)(dot - name), name, isB ? 'B' : 'A');
     return lc_safetensors_find(st, alt);
+}
+
+/* The DoRA magnitude of (l, t): PEFT's saved name, or its in-memory
+ * "...lora_magnitude_vector.default.weight". */
+static const lc_st_tensor *find_magnitude(const lc_safetensors *st, int l, lc_lora_target t, char *name,
+                                          size_t size) {
+    lc_lora_magnitude_name(name, size, l, t);
+    const lc_st_tensor *x = lc_safetensors_find(st, name);
+    char alt[300];
+    snprintf(alt, sizeof alt, "%s.default.weight", name);
+    return x ? x : lc_safetensors_find(st, alt);
 }
 
 lc_status lc_deploy_import_peft(const char *dir, const lc_model *base, lc_lora *lora) {
@@ -278,6 +301,15 @@ lc_status lc_deploy_import_peft(const char *dir, const lc_model *base, lc_lora *
                     goto fail;
                 found++;
             }
+            if (!p->mag) continue;
+            const lc_st_tensor *x = find_magnitude(&st_file, l, (lc_lora_target)t, name, sizeof name);
+            if (!x) {
+                st = lc_errorf(LC_ERR_FORMAT, "%s: tensor '%s' is missing (adapter_config.json has use_dora: true)",
+                               wpath, name);
+                goto fail;
+            }
+            if ((st = take_tensor(wpath, x, p->out, 0, p->mag))) goto fail;
+            found++;
         }
     if (found != st_file.n_tensors) {
         /* name the first tensor that is not an expected LoRA tensor */
@@ -289,10 +321,14 @@ lc_status lc_deploy_import_peft(const char *dir, const lc_model *base, lc_lora *
                 for (int t = 0; t < LC_T_COUNT && !ok; t++)
                     for (int isB = 0; isB < 2 && !ok && l >= 0 && l < lora->n_layers; isB++)
                         ok = lc_lora_get(lora, l, (lc_lora_target)t)->A &&
-                             find_lora_tensor(&st_file, l, (lc_lora_target)t, isB, name, sizeof name) == &st_file.tensors[i];
+                             (find_lora_tensor(&st_file, l, (lc_lora_target)t, isB, name, sizeof name) ==
+                                  &st_file.tensors[i] ||
+                              (lc_lora_get(lora, l, (lc_lora_target)t)->mag &&
+                               find_magnitude(&st_file, l, (lc_lora_target)t, name, sizeof name) == &st_file.tensors[i]));
             if (!ok) {
-                st = lc_errorf(LC_ERR_UNSUPPORTED, "%s: unexpected tensor '%s' (not a lora_A/lora_B of the %d layers and "
-                               "target_modules of adapter_config.json)", wpath, nm, lora->n_layers);
+                st = lc_errorf(LC_ERR_UNSUPPORTED, "%s: unexpected tensor '%s' (not a lora_A/lora_B%s of the %d layers and "
+                               "target_modules of adapter_config.json)", wpath, nm,
+                               lora->cfg.use_dora ? "/lora_magnitude_vector" : "", lora->n_layers);
                 goto fail;
             }
         }

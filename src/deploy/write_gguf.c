@@ -188,6 +188,12 @@ lc_status lc_deploy_export_gguf(const lc_lora *lora, const lc_model *base, const
     const lc_model_config *c = &base->cfg;
     if (c->arch == LC_ARCH_GPT2)
         return lc_errorf(LC_ERR_UNSUPPORTED, "%s: GGUF export of GPT-2 adapters is not supported yet", out_path);
+    if (lora->cfg.use_dora)
+        return lc_errorf(LC_ERR_UNSUPPORTED,
+                         "%s: a DoRA adapter cannot be written as a llama.cpp GGUF LoRA: llama.cpp's LoRA format holds "
+                         "only lora_a/lora_b and applies W x + s·B A x, with no per-row magnitude m / ||W + s·B A|| "
+                         "rescaling the whole output. Merge it into the base instead (lorac merge --model BASE.gguf "
+                         "--adapter ADAPTER.h5 --out MERGED.gguf), or export --format peft", out_path);
     if (lora->n_layers != c->n_layers)
         return lc_errorf(LC_ERR_MISMATCH, "adapter has %d layers, the model %d", lora->n_layers, c->n_layers);
     const int permute = c->arch != LC_ARCH_QWEN2; /* llama.cpp permutes llama (and mistral) q/k only */

@@ -12,9 +12,14 @@
  * whole token in one OpenMP region, each thread taking a slice of every
  * matrix's output rows: F32 rows 4 at a time through an AVX2/FMA kernel
  * (dot4_f32), quantised rows through fused dequantise-and-dot (row_dot).
+ * A DoRA adapter i (lc_dora.h, no dropout at inference) turns the output
+ * accumulated so far into y ← b + g ⊙ (y − b + s·mult·B A x), g = m / ‖W +
+ * s·mult·BA‖ computed once at create — PEFT's order: each DoRA adapter's
+ * base_result is the result of the base and the adapters before it.
  */
 #include "lc_infer.h"
 
+#include "lc_dora.h"
 #include "lc_kernels.h" /* before cblas.h: its complex.h defines the macro I */
 
 #include <cblas.h>
@@ -49,6 +54,7 @@ struct lc_infer {
     size_t tstride;
     float *scores;         /* (nthr, max_len) attention scores per thread */
     float *mem;            /* the one block all of the above floats live in */
+    float *dora_g;         /* (n_ad, L, LC_T_COUNT, wide) DoRA gains m / norm; NULL when no adapter uses DoRA */
     size_t bytes;
 };
 
@@ -83,6 +89,42 @@ static lc_status check_adapter(const lc_model *m, const lc_lora *l, int idx) {
         }
     }
     return LC_OK;
+}
+
+/* The DoRA gains of adapter i, (layer, t): (out) */
+static float *dora_gain(const lc_infer *s, int i, int layer, lc_lora_target t) {
+    return s->dora_g + (((size_t)i * s->m->cfg.n_layers + layer) * LC_T_COUNT + t) * s->wide;
+}
+
+/* g = m / ‖W + s·mult·BA‖ for every DoRA pair (the adapters are fixed while generating). */
+static lc_status dora_gains(lc_infer *s) {
+    int any = 0, L = s->m->cfg.n_layers;
+    for (int i = 0; i < s->n_ad; i++) any |= s->ad[i].lora->cfg.use_dora;
+    if (!any) return LC_OK;
+    s->dora_g = lc_alloc((size_t)s->n_ad * L * LC_T_COUNT * s->wide * sizeof(float));
+    if (!s->dora_g) return lc_errorf(LC_ERR_NOMEM, "out of memory for DoRA gains");
+    for (int i = 0; i < s->n_ad; i++)
+        for (int l = 0; l < L && s->ad[i].lora->cfg.use_dora; l++)
+            for (int t = 0; t < LC_T_COUNT; t++) {
+                const lc_lora *lo = s->ad[i].lora;
+                const lc_lora_pair *p = lc_lora_get(lo, l, (lc_lora_target)t);
+                if (!p->mag) continue;
+                float *g = dora_gain(s, i, l, (lc_lora_target)t);
+                lc_status st = lc_dora_pair_norms(g, lc_dora_target_weight(s->m, l, (lc_lora_target)t), p,
+                                                  lo->cfg.r, lo->scale * s->ad[i].mult);
+                if (st) return st;
+                lc_dora_gain(g, p->mag, g, p->out);
+            }
+    return LC_OK;
+}
+
+/* y[o] ← b[o] + g[o] (y[o] − b[o]) for o in [lo, hi) of N rows of `out`. */
+static void dora_apply(float *y, const float *g, const float *bias, int N, int out, int lo, int hi) {
+    for (int n = 0; n < N; n++)
+        for (int o = lo; o < hi; o++) {
+            float b = bias ? bias[o] : 0.0f, *v = y + (size_t)n * out + o;
+            *v = b + g[o] * (*v - b);
+        }
 }
 
 lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adapter *adapters,
@@ -155,6 +197,11 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
     LC_ASSERT((size_t)(cur - s->mem) <= total);
     s->bytes = total * sizeof(float) + T * sizeof(int32_t);
     lc_rope_table(s->cos_t, s->sin_t, max_len, c->head_dim, c->rope_theta);
+    lc_status st = dora_gains(s);
+    if (st) {
+        lc_infer_free(s);
+        return st;
+    }
     *out = s;
     return LC_OK;
 }
@@ -164,6 +211,7 @@ void lc_infer_free(lc_infer *s) {
     lc_free(s->mem);
     lc_free(s->tokens);
     lc_free(s->ad);
+    lc_free(s->dora_g);
     lc_free(s);
 }
 
@@ -392,6 +440,7 @@ static void proj(lc_infer *s, float *y, const float *x, const lc_weight *W, cons
                     s->xa, r);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, p->out, r, l->scale * s->ad[i].mult, s->xa,
                     r, p->B, r, 1.0f, y, p->out);
+        if (p->mag) dora_apply(y, dora_gain(s, i, layer, t), bias, N, p->out, 0, p->out);
     }
 }
 
@@ -579,6 +628,7 @@ static void proj_rows(lc_infer *s, float *y, const float *x, const float *xsum, 
         float sc = l->scale * s->ad[i].mult;
         for (int j = 0; j < r; j++) xa[j] = dot(p->A + (size_t)j * p->in, x, p->in);
         for (int o = lo; o < hi; o++) y[o] += sc * dot(p->B + (size_t)o * r, xa, r);
+        if (p->mag) dora_apply(y, dora_gain(s, i, layer, t), bias, 1, p->out, lo, hi);
     }
 }
 

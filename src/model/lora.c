@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lc_dora.h"
 #include "lc_kernels.h"
 
 static const char *TARGET_NAMES[LC_T_COUNT] = {"q_proj",    "k_proj",  "v_proj",      "o_proj",
@@ -134,6 +135,9 @@ lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *c
         return lc_errorf(LC_ERR_CONFIG, "LoRA target_modules name no module of a %s model (its modules: %s)",
                          lc_arch_name(m->cfg.arch), names);
     }
+    if (cfg->use_dora && m->cfg.arch == LC_ARCH_GPT2)
+        return lc_errorf(LC_ERR_UNSUPPORTED, "use_dora: DoRA is implemented for the Llama family only, not GPT-2 "
+                                             "(set use_dora: false)");
     lora->cfg = *cfg;
     lora->cfg.targets = cfg->targets & have;
     lora->arch = m->cfg.arch;
@@ -149,7 +153,7 @@ lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *c
             if (!(cfg->targets & (1u << t))) continue;
             int in, out;
             target_dims(&m->cfg, (lc_lora_target)t, &in, &out);
-            total += (size_t)r * in + (size_t)out * r;
+            total += (size_t)r * in + (size_t)out * r + (cfg->use_dora ? (size_t)out : 0);
         }
     lora->n_params = total;
     lora->params = lc_calloc(total * sizeof(float));
@@ -172,6 +176,11 @@ lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *c
             p->B = lora->params + off;
             p->dB = lora->grads + off;
             off += (size_t)p->out * r;
+            if (cfg->use_dora) { /* set by lc_dora_init_magnitude below */
+                p->mag = lora->params + off;
+                p->dmag = lora->grads + off;
+                off += (size_t)p->out;
+            }
             size_t nA = (size_t)r * p->in;
             if (cfg->init_gaussian) {
                 for (size_t i = 0; i < nA; i++) p->A[i] = lc_rng_normal(rng) / (float)r;
@@ -181,6 +190,13 @@ lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *c
             }
         }
     LC_ASSERT(off == total);
+    if (cfg->use_dora) {
+        lc_status st = lc_dora_init_magnitude(lora, m);
+        if (st) {
+            lc_lora_free(lora);
+            return st;
+        }
+    }
     return LC_OK;
 }
 
@@ -199,6 +215,13 @@ void lc_lora_tensor_name(char *buf, size_t size, int layer, lc_lora_target t, in
     const char *fmt = t >= LC_T_C_ATTN ? "base_model.model.transformer.h.%d.%s.%s.lora_%s.weight"
                                        : "base_model.model.model.layers.%d.%s.%s.lora_%s.weight";
     snprintf(buf, size, fmt, layer, lc_lora_target_parent(t), leaf, is_B ? "B" : "A");
+}
+
+void lc_lora_magnitude_name(char *buf, size_t size, int layer, lc_lora_target t) {
+    const char *leaf = ((int)t >= 0 && t < LC_T_COUNT) ? LEAF_NAMES[t] : "?";
+    const char *fmt = t >= LC_T_C_ATTN ? "base_model.model.transformer.h.%d.%s.%s.lora_magnitude_vector"
+                                       : "base_model.model.model.layers.%d.%s.%s.lora_magnitude_vector";
+    snprintf(buf, size, fmt, layer, lc_lora_target_parent(t), leaf);
 }
 
 void lc_lora_zero_grad(lc_lora *lora) { memset(lora->grads, 0, lora->n_params * sizeof(float)); }
@@ -226,6 +249,11 @@ lc_status lc_lora_optimizer_step(lc_lora *lora, const lc_adamw_params *p, long t
                           p->eps, p->weight_decay, t);
             lc_adamw_step(q->B, q->dB, lora->m + oB, lora->v + oB, nB, p->lr * ratio, p->beta1,
                           p->beta2, p->eps, p->weight_decay, t);
+            if (q->mag) { /* PEFT's LoRA+ puts 1-D parameters in B's group */
+                size_t oM = (size_t)(q->mag - lora->params);
+                lc_adamw_step(q->mag, q->dmag, lora->m + oM, lora->v + oM, (size_t)q->out, p->lr * ratio, p->beta1,
+                              p->beta2, p->eps, p->weight_decay, t);
+            }
         }
     return LC_OK;
 }

@@ -25,6 +25,7 @@
 #include "gpt2.h"
 #include "segments.h"
 #include "lc_cpu.h"
+#include "lc_dora.h"
 #include "lc_kernels.h" /* before cblas.h: its complex.h defines the macro I */
 
 #include <cblas.h>
@@ -78,6 +79,16 @@ struct lc_acts {
     lc_matmul_path path;
     float *xr;         /* (N, wide) matmul input rounded to bf16: floats (emulated) or uint16 (oneDNN) */
     uint16_t *deq16;   /* (deq floats) bf16 weight tile for oneDNN from non-bf16 weights */
+    size_t deq_cap;    /* floats of deq */
+    /* DoRA (lc_dora.h), NULL when no adapter of the pass uses it; wout = widest projection output */
+    int L, wout;
+    double *dora_w2;   /* (L, LC_T_COUNT, wout) constant ‖W_i‖² of the DoRA-targeted weights */
+    float *dora_norm;  /* (K, L, LC_T_COUNT, wout) ‖W + sBA‖ per row, set in forward, read in backward */
+    float *dora_g;     /* (wout) m / norm */
+    float *dora_wa;    /* (wout * r + r * r) W Aᵀ and A Aᵀ */
+    float *dora_lr;    /* (N, wide) (x̃ Aᵀ) Bᵀ of one trial */
+    float *dora_base;  /* (N, wide) W x̃ of one trial; backward: (g - 1) ⊙ dy */
+    float *dora_dy;    /* (N, wide) training: dy with DoRA trials' rows scaled by g */
 };
 
 /* ---------------------------------------------------------------- memory */
@@ -110,6 +121,28 @@ static float *take(float **cursor, size_t n) {
 
 static size_t padded(size_t n) { return (n + 15) & ~(size_t)15; }
 
+/* The widest projection output: the stride of the DoRA per-row tables. */
+static size_t dora_wout(const lc_model_config *c) {
+    size_t w = (size_t)c->intermediate_size, q = (size_t)c->n_heads * c->head_dim;
+    if (q > w) w = q;
+    return (size_t)c->hidden_size > w ? (size_t)c->hidden_size : w;
+}
+
+/* ‖W_i‖² of every weight a DoRA adapter of the pass targets (once per acts). */
+static lc_status dora_weight_norms(lc_acts *a, const lc_model *m, const lc_lora *const *loras, int K) {
+    unsigned want = 0;
+    for (int k = 0; k < K; k++)
+        if (loras[k] && loras[k]->cfg.use_dora) want |= loras[k]->cfg.targets;
+    for (int l = 0; l < a->L; l++)
+        for (int t = 0; t < LC_T_COUNT; t++) {
+            if (!(want & (1u << t))) continue;
+            lc_status st = lc_dora_weight_sq(a->dora_w2 + ((size_t)l * LC_T_COUNT + t) * a->wout,
+                                             lc_dora_target_weight(m, l, (lc_lora_target)t));
+            if (st) return st;
+        }
+    return LC_OK;
+}
+
 lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *const *loras, int K, int B,
                                int T, int grad_checkpointing) {
     *out = NULL;
@@ -124,7 +157,7 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
     if (B <= 0 || T <= 0) return lc_errorf(LC_ERR_ARG, "batch shape must be positive (B %d, T %d)", B, T);
     /* what the K adapters need together: the widest rank, every targeted
      * projection, dropout scratch if any of them drops out */
-    int train = 0, any_dropout = 0;
+    int train = 0, any_dropout = 0, any_dora = 0;
     size_t r = 0;
     unsigned targets = 0;
     for (int k = 0; k < K; k++) {
@@ -133,6 +166,7 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
         if ((size_t)loras[k]->cfg.r > r) r = (size_t)loras[k]->cfg.r;
         targets |= loras[k]->cfg.targets;
         any_dropout |= loras[k]->cfg.dropout > 0;
+        any_dora |= loras[k]->cfg.use_dora;
     }
     lc_acts *a = lc_calloc(sizeof *a);
     if (!a) return lc_errorf(LC_ERR_NOMEM, "out of memory");
@@ -163,6 +197,10 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
         scratch += padded(N * C) + 2 * padded(N * Q) + 2 * padded(N * KV) + 3 * padded(N * F) +
                    padded(N * (r ? r : 1)) + (any_dropout ? padded(N * wide) : 0);
     scratch += padded(deq_floats(c)) + 2 * padded((size_t)T * c->head_dim / 2);
+    size_t wout = dora_wout(c);
+    if (any_dora) /* norms, gain, W Aᵀ / A Aᵀ, lr and base (+ scaled dy when training); w2 is doubles */
+        scratch += padded((size_t)K * L * LC_T_COUNT * wout) + padded(wout) + padded(wout * r + r * r) +
+                   (2 + train) * padded(N * wide) + padded(2 * L * LC_T_COUNT * wout);
     scratch += padded(lc_lmhead_xent_scratch_floats(LC_XENT_CHUNK, (int)C, c->vocab_size));
     size_t total = L * per_layer + (ckpt ? shared : 0) + scratch;
     float *mem = lc_alloc(total * sizeof(float));
@@ -217,6 +255,18 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
         if (any_dropout) a->drop = take(&cur, N * wide);
     }
     a->deq = take(&cur, deq_floats(c));
+    a->deq_cap = deq_floats(c);
+    a->L = (int)L;
+    a->wout = (int)wout;
+    if (any_dora) {
+        a->dora_norm = take(&cur, (size_t)K * L * LC_T_COUNT * wout);
+        a->dora_g = take(&cur, wout);
+        a->dora_wa = take(&cur, wout * r + r * r);
+        a->dora_lr = take(&cur, N * wide);
+        a->dora_base = take(&cur, N * wide);
+        if (train) a->dora_dy = take(&cur, N * wide);
+        a->dora_w2 = (double *)take(&cur, 2 * L * LC_T_COUNT * wout);
+    }
     a->rope_cos = take(&cur, (size_t)T * c->head_dim / 2);
     a->rope_sin = take(&cur, (size_t)T * c->head_dim / 2);
     a->xent = take(&cur, lc_lmhead_xent_scratch_floats(LC_XENT_CHUNK, (int)C, c->vocab_size));
@@ -228,6 +278,11 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
     if (!(a->row_seg = lc_alloc(((size_t)B + 1) * sizeof(int32_t)))) {
         lc_acts_free(a);
         return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    }
+    lc_status dst = any_dora ? dora_weight_norms(a, m, loras, K) : LC_OK;
+    if (dst) {
+        lc_acts_free(a);
+        return dst;
     }
     if (m->lm_head.type != LC_DT_F32) {
         size_t n = (size_t)c->vocab_size * C;
@@ -462,6 +517,18 @@ static void lora_forward(float *y, float *xa, const lc_lora_pair *p, const float
                 p->out);
 }
 
+/* dx (N, in) += dxd ⊙ the dropout mask of lora_input / (1 - p). */
+static void add_masked(float *dx, const float *dxd, int N, int in_, float dropout, const int32_t *slot,
+                       uint64_t seed, int layer, int t) {
+    float keep = 1.0f / (1.0f - dropout);
+    uint64_t stream = lc_hash64(seed, (uint64_t)layer * LC_T_COUNT + (uint64_t)t);
+    size_t in = (size_t)in_;
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        for (size_t j = 0, i = (size_t)n * in; j < in; j++, i++)
+            if (lc_hash_uniform(stream, lc_mask_index(slot, n, j, in)) >= dropout) dx[i] += dxd[i] * keep;
+}
+
 /* Given dy (N, out): dB += scale dy^T xa; dxa = scale dy B; dA += dxa^T xd;
  * if dx: dx += (dxa A) ⊙ dropout mask (slot: mask_index). */
 static void lora_backward(float *dx, lc_acts *a, lc_lora_pair *p, const float *dy, const float *xa,
@@ -480,16 +547,9 @@ static void lora_backward(float *dx, lc_acts *a, lc_lora_pair *p, const float *d
         return;
     }
     /* dxd = dxa · A into the dropout buffer, then mask and scale into dx */
-    float *dxd = a->drop;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, p->in, r, 1.0f, a->dxa, r, p->A, p->in,
-                0.0f, dxd, p->in);
-    float keep = 1.0f / (1.0f - dropout);
-    uint64_t stream = lc_hash64(seed, (uint64_t)layer * LC_T_COUNT + (uint64_t)t);
-    size_t in = (size_t)p->in;
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++)
-        for (size_t j = 0, i = (size_t)n * in; j < in; j++, i++)
-            if (lc_hash_uniform(stream, lc_mask_index(slot, n, j, in)) >= dropout) dx[i] += dxd[i] * keep;
+                0.0f, a->drop, p->in);
+    add_masked(dx, a->drop, N, p->in, dropout, slot, seed, layer, t);
 }
 
 /* The adapters of one pass: K trials stacked along the batch, trial k owning
@@ -508,6 +568,81 @@ typedef struct {
     const int32_t *slot;  /* (Nk) padded index per row, NULL = padded layout */
 } trials;
 
+/* trial k's DoRA norms of (layer, t): (out) */
+static float *dora_norm(const lc_acts *a, int k, int layer, lc_lora_target t) {
+    return a->dora_norm + (((size_t)k * a->L + layer) * LC_T_COUNT + t) * a->wout;
+}
+
+/* DoRA on one trial's Nk rows (lc_dora.h): y (Nk, out) holds x W^T + b on
+ * entry; x the projection input, xd the LoRA input (x, or dropout(x) when
+ * training). Sets xa (Nk, r) and the trial's norms (read by backward). */
+static void dora_forward(float *y, lc_acts *a, const lc_lora_pair *p, const float *x, const float *xd, float *xa,
+                         const lc_weight *W, const float *bias, int layer, lc_lora_target t, int k, int Nk, int r,
+                         float s) {
+    int in = p->in, out = p->out;
+    float *norm = dora_norm(a, k, layer, t);
+    lc_dora_weight_at(a->dora_wa, W, p->A, r, a->deq, a->deq_cap);
+    lc_dora_norms(norm, a->dora_w2 + ((size_t)layer * LC_T_COUNT + t) * a->wout, a->dora_wa, p->A, p->B, s, in, out,
+                  r, a->dora_wa + (size_t)out * r);
+    lc_dora_gain(a->dora_g, p->mag, norm, out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Nk, r, in, 1.0f, xd, in, p->A, in, 0.0f, xa, r);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Nk, out, r, 1.0f, xa, r, p->B, r, 0.0f, a->dora_lr, out);
+    const float *base = NULL; /* W x̃ only when dropout ran (PEFT's base_result = None) */
+    if (xd != x) frozen_matmul(a, a->dora_base, xd, W, 1, Nk, 0), base = a->dora_base;
+    lc_dora_forward(y, a->dora_lr, base, bias, a->dora_g, s, Nk, out);
+}
+
+/* Backward of dora_forward on one trial's rows (norms from forward, detached):
+ * dmag += Σ dy ⊙ (W x̃ + s lr) / n; the LoRA sees g ⊙ dy; with dropout, dx
+ * also gets mask ⊙ ((g - 1) ⊙ dy) W (without it, (g ⊙ dy) W came in through
+ * the frozen matmul: dora_scaled_dy). */
+static void dora_backward(float *dx, lc_acts *a, lc_lora_pair *p, const float *xd, const float *dy, const float *xa,
+                          const lc_weight *W, const lc_lora *lora, const trials *tr, int layer, lc_lora_target t,
+                          int k, int r) {
+    int Nk = tr->Nk, out = p->out;
+    float s = lora->scale, dropout = lora->cfg.dropout;
+    const float *norm = dora_norm(a, k, layer, t);
+    float *dyg = a->dora_dy + (size_t)k * Nk * out, *base = a->dora_base;
+    lc_dora_gain(a->dora_g, p->mag, norm, out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Nk, out, r, 1.0f, xa, r, p->B, r, 0.0f, a->dora_lr, out);
+    frozen_matmul(a, base, xd, W, 1, Nk, 0);
+    /* (g - 1) ⊙ dy overwrites base element by element after reading it */
+    lc_dora_backward(p->dmag, dyg, dropout > 0 ? base : NULL, dy, base, a->dora_lr, norm, a->dora_g, s, Nk, out);
+    lora_backward(dx, a, p, dyg, xa, xd, Nk, r, s, dropout, tr->slot, tr->seed[k], layer, (int)t);
+    if (!dx || dropout <= 0) return;
+    memset(a->drop, 0, (size_t)Nk * p->in * sizeof(float));
+    frozen_matmul(a, a->drop, base, W, 1, Nk, 1);
+    add_masked(dx, a->drop, Nk, p->in, dropout, tr->slot, tr->seed[k], layer, (int)t);
+}
+
+/* The frozen matmul's dy for backward: dy itself, or, when a trial uses DoRA
+ * without dropout (y = b + g ⊙ (W x + s BAx)), a copy with its rows scaled by g. */
+static const float *dora_scaled_dy(lc_acts *a, const trials *tr, const float *dy, int layer, lc_lora_target t,
+                                   int out) {
+    int any = 0;
+    for (int k = 0; k < tr->K; k++) {
+        const lc_lora_pair *p = lc_lora_get(tr->lora[k], layer, t);
+        any |= p->mag && tr->lora[k]->cfg.dropout <= 0;
+    }
+    if (!any) return dy;
+    size_t n = (size_t)tr->Nk * out;
+    for (int k = 0; k < tr->K; k++) {
+        const lc_lora_pair *p = lc_lora_get(tr->lora[k], layer, t);
+        float *dst = a->dora_dy + k * n;
+        const float *src = dy + k * n;
+        if (!p->mag || tr->lora[k]->cfg.dropout > 0) {
+            memcpy(dst, src, n * sizeof(float));
+            continue;
+        }
+        lc_dora_gain(a->dora_g, p->mag, dora_norm(a, k, layer, t), out);
+        const float *g = a->dora_g;
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < tr->Nk; i++)
+            for (int o = 0; o < out; o++) dst[(size_t)i * out + o] = g[o] * src[(size_t)i * out + o];
+    }
+    return a->dora_dy;
+}
+
 /* One projection: y = x W^T (+bias) (+ each trial's LoRA on its rows). */
 static void proj_forward(float *y, lc_acts *a, const trials *tr, const float *x, const lc_weight *W,
                          const float *bias, int layer, lc_lora_target t, float *xa, int training) {
@@ -521,6 +656,11 @@ static void proj_forward(float *y, lc_acts *a, const trials *tr, const float *x,
         if (!p->A) continue;
         size_t row0 = (size_t)k * Nk;
         const float *xd = lora_input(a, lora, x + row0 * in, Nk, in, tr->slot, tr->seed[k], layer, t, training);
+        if (p->mag) {
+            dora_forward(y + row0 * out, a, p, x + row0 * in, xd, xa + row0 * a->r, W, bias, layer, t, k, Nk,
+                         lora->cfg.r, lora->scale * tr->mult[k]);
+            continue;
+        }
         lora_forward(y + row0 * out, xa + row0 * a->r, p, xd, Nk, lora->cfg.r, lora->scale * tr->mult[k]);
     }
 }
@@ -528,15 +668,20 @@ static void proj_forward(float *y, lc_acts *a, const trials *tr, const float *x,
 /* Backward of one projection: dx += dy W (if dx) and each trial's LoRA gradients. */
 static void proj_backward(float *dx, lc_acts *a, const trials *tr, const float *x, const lc_weight *W, int layer,
                           lc_lora_target t, const float *xa, const float *dy) {
-    if (dx) weight_backward_input(a, dx, dy, W, tr->K, tr->Nk);
-    if (!xa) return;
     int in = W->cols, out = W->rows, Nk = tr->Nk;
+    if (dx) weight_backward_input(a, dx, xa ? dora_scaled_dy(a, tr, dy, layer, t, out) : dy, W, tr->K, tr->Nk);
+    if (!xa) return;
     for (int k = 0; k < tr->K; k++) {
         lc_lora *lora = tr->lora[k];
         lc_lora_pair *p = lc_lora_get(lora, layer, t);
         if (!p->A) continue;
         size_t row0 = (size_t)k * Nk;
         const float *xd = lora_input(a, lora, x + row0 * in, Nk, in, tr->slot, tr->seed[k], layer, t, 1);
+        if (p->mag) {
+            dora_backward(dx ? dx + row0 * in : NULL, a, p, xd, dy + row0 * out, xa + row0 * a->r, W, lora, tr, layer,
+                          t, k, lora->cfg.r);
+            continue;
+        }
         lora_backward(dx ? dx + row0 * in : NULL, a, p, dy + row0 * out, xa + row0 * a->r, xd, Nk, lora->cfg.r,
                       lora->scale, lora->cfg.dropout, tr->slot, tr->seed[k], layer, (int)t);
     }
@@ -741,6 +886,8 @@ static lc_status check_pass(const lc_model *m, const lc_acts *a, lc_lora *const 
             if ((l->cfg.targets & (1u << t)) && !a->layers[0].xa[t])
                 return lc_errorf(LC_ERR_ARG, "activations were created without LoRA on %s, the adapter has it",
                                  lc_lora_target_name((lc_lora_target)t));
+        if (l->cfg.use_dora && (!a->dora_norm || (training && !a->dora_dy)))
+            return lc_errorf(LC_ERR_ARG, "activations were created without DoRA scratch, the adapter uses DoRA");
         if (training && l->cfg.dropout > 0 && !a->drop)
             return lc_errorf(LC_ERR_ARG, "activations were created without dropout scratch");
     }

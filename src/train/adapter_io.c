@@ -40,10 +40,16 @@ lc_status lc_adapter_save(const char *path, const lc_lora *lora, const lc_model 
             if (st) break;
             lc_lora_tensor_name(name + 8, sizeof name - 8, l, (lc_lora_target)t, 1);
             st = lc_ckpt_add_f32(c, name, 2, shB, p->B);
+            if (st || !p->mag) continue;
+            int64_t shM[1] = {p->out}; /* DoRA magnitude (out), PEFT's lora_magnitude_vector */
+            lc_lora_magnitude_name(name + 8, sizeof name - 8, l, (lc_lora_target)t);
+            st = lc_ckpt_add_f32(c, name, 1, shM, p->mag);
         }
     targets_string(targets, sizeof targets, lora->cfg.targets);
     if (!st) st = lc_ckpt_set_attr_str(c, "", "format", LC_ADAPTER_FORMAT);
-    if (!st) st = lc_ckpt_set_attr_i64(c, "", "format_version", LC_ADAPTER_VERSION);
+    /* a DoRA adapter is version 2: a lorac that does not know the magnitude refuses it */
+    if (!st) st = lc_ckpt_set_attr_i64(c, "", "format_version", lora->cfg.use_dora ? LC_ADAPTER_VERSION : 1);
+    if (!st && lora->cfg.use_dora) st = lc_ckpt_set_attr_i64(c, "adapter", "use_dora", 1);
     if (!st) st = lc_ckpt_set_attr_i64(c, "adapter", "r", r);
     if (!st) st = lc_ckpt_set_attr_f64(c, "adapter", "lora_alpha", lora->cfg.alpha);
     if (!st) st = lc_ckpt_set_attr_f64(c, "adapter", "scaling", lora->scale);
@@ -91,7 +97,7 @@ static const lc_ckpt_want META[] = {
     ATTR("base", "architecture"),    ATTR("base", "source"),              ATTR("base", "vocab_size"),
     ATTR("base", "hidden_size"),     ATTR("base", "intermediate_size"),   ATTR("base", "num_hidden_layers"),
     ATTR("base", "num_attention_heads"), ATTR("base", "num_key_value_heads"), ATTR("base", "head_dim"),
-    ATTR("tokenizer", "chat_template"), ATTR("state", "best_valid_loss"), ATTR("state", "elapsed_s"),
+    ATTR("tokenizer", "chat_template"), ATTR("state", "best_valid_loss"), ATTR("adapter", "use_dora"), ATTR("state", "elapsed_s"),
     {"state/counters", NULL, 1, {8}, LC_CKPT_I64}, {"state/epoch_rng", NULL, 1, {4}, LC_CKPT_U64},
 };
 #undef ATTR
@@ -148,6 +154,10 @@ static lc_status read_info(const lc_ckpt *c, const char *path, lc_adapter_info *
     if ((st = lc_lora_targets_parse(s, &info->cfg.targets))) return lc_error_wrap(st, "%s", path);
     if ((st = lc_ckpt_get_attr_str(c, "adapter", "init_lora_weights", &s))) return st;
     info->cfg.init_gaussian = !strcmp(s, "gaussian");
+    if (lc_ckpt_has_attr(c, "adapter", "use_dora")) { /* absent before DoRA: plain LoRA */
+        if ((st = lc_ckpt_get_attr_i64(c, "adapter", "use_dora", &i64))) return st;
+        info->cfg.use_dora = i64 != 0;
+    }
     if ((st = lc_ckpt_get_attr_str(c, "base", "identity", &s))) return st;
     snprintf(info->base_identity, sizeof info->base_identity, "%s", s);
     if ((st = lc_ckpt_get_attr_str(c, "base", "architecture", &s))) return st;
@@ -171,7 +181,7 @@ lc_status lc_adapter_read_info(const char *path, lc_adapter_info *info) {
 /* The tensors the format defines for this lora's targets (and the AdamW
  * moments for a resume), opened by name with their shapes checked first. */
 static lc_status read_tensors(lc_ckpt **c, const char *path, const lc_lora *lora, int with_state) {
-    size_t cap = 2 * (size_t)lora->n_layers * LC_T_COUNT + 2, n = 0;
+    size_t cap = 3 * (size_t)lora->n_layers * LC_T_COUNT + 2, n = 0;
     lc_ckpt_want *w = calloc(cap, sizeof *w);
     char (*names)[160] = calloc(cap, sizeof *names);
     lc_status st = LC_OK;
@@ -190,6 +200,11 @@ static lc_status read_tensors(lc_ckpt **c, const char *path, const lc_lora *lora
                                       LC_CKPT_F32};
                 n++;
             }
+            if (!p->mag) continue;
+            strcpy(names[n], "adapter/");
+            lc_lora_magnitude_name(names[n] + 8, sizeof names[n] - 8, l, (lc_lora_target)t);
+            w[n] = (lc_ckpt_want){names[n], NULL, 1, {p->out}, LC_CKPT_F32};
+            n++;
         }
     if (with_state) {
         w[n++] = (lc_ckpt_want){"optimizer/exp_avg", NULL, 1, {(int64_t)lora->n_params}, LC_CKPT_F32};
@@ -245,6 +260,10 @@ lc_status lc_adapter_load(const char *path, const lc_model *base, lc_lora *lora,
             if (st) break;
             lc_lora_tensor_name(name + 8, sizeof name - 8, l, (lc_lora_target)t, 1);
             st = lc_ckpt_copy_tensor(c, name, 2, shB, p->B);
+            if (st || !p->mag) continue;
+            int64_t shM[1] = {p->out};
+            lc_lora_magnitude_name(name + 8, sizeof name - 8, l, (lc_lora_target)t);
+            st = lc_ckpt_copy_tensor(c, name, 1, shM, p->mag);
         }
     if (st) goto done;
     if (state) {

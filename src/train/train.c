@@ -835,7 +835,8 @@ lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int
             trial *t = &R.tr[k];
             const lc_train_config *c = t->cfg;
             lc_lora_config lc = {.r = c->r, .alpha = (float)c->alpha, .rslora = c->rslora,
-                                 .dropout = (float)c->dropout, .init_gaussian = c->init_gaussian};
+                                 .dropout = (float)c->dropout, .init_gaussian = c->init_gaussian,
+                                 .use_dora = c->use_dora};
             if ((st = lc_lora_targets_parse_arch(c->target_modules, R.base.model.cfg.arch, &lc.targets))) goto done;
             lc_rng rng;
             lc_rng_seed(&rng, c->seed);

@@ -80,6 +80,7 @@ static void test_overrides(void) {
         {"dropout", "0.05", "dropout: 0.05"},
         {"target_modules", "v_proj, q_proj,down_proj", "target_modules: \"q_proj,v_proj,down_proj\""},
         {"rslora", "true", "rslora: true"},
+        {"use_dora", "true", "use_dora: true"},
         {"init", "gaussian", "init: gaussian"},
         {"lr", "1e-3", "lr: 0.001"},
         {"lr_schedule", "linear", "lr_schedule: linear"},

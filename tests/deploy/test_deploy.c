@@ -6,7 +6,8 @@
  *   refuse MODEL OTHER WORK       wrong base, rank mismatch, missing tensor, bad paths: errors, no output
  *   gguf-merge GGUF WORK TYPE     merged GGUF reloaded == base + unmerged (f32: see FP32_REL)
  *   make-gguf HF_DIR OUT.gguf     a llama GGUF of an HF model (q/k permuted), for the tests above
- *   make-adapter MODEL OUT.h5 SEED R ALPHA TARGETS RSLORA    random adapter with B != 0
+ *   make-adapter MODEL OUT.h5 SEED R ALPHA TARGETS RSLORA [DORA]   random adapter with B != 0
+ *                                    (DORA 1: use_dora, magnitude ‖W‖ × U(0.8, 1.2))
  *   logits MODEL ADAPTER|- OUT.bin   probe tokens (int32) then logits (f32) for the Python oracle
  * Every comparison prints its max abs error; exit 1 on failure, 77 = skipped.
  */
@@ -97,9 +98,12 @@ static int exists(const char *p) {
 }
 
 /* A random adapter: A as lc_lora_init, B ~ N(0, bstd) so the update is not zero. */
-static void make_adapter(lc_lora *lora, const lc_model *m, uint64_t seed, int r, float alpha, const char *targets,
-                         int rslora, float bstd) {
+/* A random adapter (B ~ bstd N(0,1)); dora: use_dora, magnitude ‖W‖ (its
+ * init) × U(0.8, 1.2), so that m / ‖W + sBA‖ is not 1. */
+static void make_adapter_dora(lc_lora *lora, const lc_model *m, uint64_t seed, int r, float alpha, const char *targets,
+                              int rslora, float bstd, int dora) {
     lc_lora_config c = lc_lora_default_config();
+    c.use_dora = dora;
     c.r = r;
     c.alpha = alpha;
     c.rslora = rslora;
@@ -112,7 +116,13 @@ static void make_adapter(lc_lora *lora, const lc_model *m, uint64_t seed, int r,
             lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
             if (!p->A) continue;
             for (size_t i = 0; i < (size_t)p->out * r; i++) p->B[i] = bstd * lc_rng_normal(&rng);
+            for (int i = 0; p->mag && i < p->out; i++) p->mag[i] *= 0.8f + 0.4f * lc_rng_uniform(&rng);
         }
+}
+
+static void make_adapter(lc_lora *lora, const lc_model *m, uint64_t seed, int r, float alpha, const char *targets,
+                         int rslora, float bstd) {
+    make_adapter_dora(lora, m, seed, r, alpha, targets, rslora, bstd, 0);
 }
 
 /* max |a - b| over n, and max |b|. */
@@ -489,11 +499,28 @@ static int test_refuse(const char *model, const char *other, const char *work) {
                  "import: unexpected tensor");
     free(ts);
     lc_safetensors_close(&st);
-    /* DoRA is refused */
+    /* use_dora without the magnitudes is named */
     snprintf(cmd, sizeof cmd, "sed -i 's/\"use_dora\": false/\"use_dora\": true/' '%s/adapter_config.json'", dir_extra);
     CHECK(system(cmd) == 0, "sed failed");
-    expect_error(lc_deploy_import_peft(dir_extra, &m, &back), LC_ERR_UNSUPPORTED, "DoRA", "import: DoRA");
+    expect_error(lc_deploy_import_peft(dir_extra, &m, &back), LC_ERR_FORMAT, "lora_magnitude_vector",
+                 "import: DoRA without magnitudes");
     CHECK(count_entries(work) == n0 + 2, "import failures left files");
+    /* DoRA: llama.cpp's GGUF LoRA cannot hold it; merging it with another adapter is refused */
+    lc_lora ld;
+    make_adapter_dora(&ld, &m, 5, 4, 8.0f, "q_proj,v_proj", 0, 0.1f, 1);
+    snprintf(file, sizeof file, "%s/dora.gguf", work);
+    expect_error(lc_deploy_export_gguf(&ld, &m, file), LC_ERR_UNSUPPORTED, "lorac merge", "export gguf: DoRA");
+    char ad[4200];
+    snprintf(ad, sizeof ad, "%s/dora.h5", work);
+    OK(lc_adapter_save(ad, &ld, &m, NULL, NULL, NULL));
+    const char *two[2] = {a, ad};
+    float two_s[2] = {1.0f, 1.0f};
+    p.adapter_paths = two, p.adapter_scales = two_s, p.n_adapters = 2;
+    snprintf(out, sizeof out, "%s/merged_two", work);
+    p.out_path = out;
+    expect_error(lc_deploy_merge(&p, &rep), LC_ERR_UNSUPPORTED, "DoRA", "merge: DoRA with another adapter");
+    CHECK(count_entries(work) == n0 + 3, "DoRA refusals left files");
+    lc_lora_free(&ld);
     lc_lora_free(&lo);
     lc_lora_free(&l);
     lc_model_free(&m);
@@ -604,18 +631,20 @@ static int test_gguf_merge(const char *gguf, const char *work_prefix, const char
     rm_rf(work);
     mkdir(work, 0755);
     lc_dtype type = LC_DT_F32;
-    if (!strcmp(type_name, "q8_0")) type = LC_DT_Q8_0;
-    else if (!strcmp(type_name, "q4_1")) type = LC_DT_Q4_1;
-    else if (!strcmp(type_name, "f16")) type = LC_DT_F16;
+    if (!strncmp(type_name, "q8_0", 4)) type = LC_DT_Q8_0;
+    else if (!strncmp(type_name, "q4_1", 4)) type = LC_DT_Q4_1;
+    else if (!strncmp(type_name, "f16", 3)) type = LC_DT_F16;
+    int dora = strstr(type_name, "-dora") != NULL; /* e.g. f32-dora: a DoRA adapter */
     lc_model m;
     load_model(&m, gguf);
     lc_lora l;
-    make_adapter(&l, &m, 7, 8, 16.0f, "all-linear", 0, 0.02f);
+    make_adapter_dora(&l, &m, 7, 8, 16.0f, "all-linear", 0, 0.02f, dora);
     char a[4200], out[4200];
     snprintf(a, sizeof a, "%s/a.h5", work);
     snprintf(out, sizeof out, "%s/merged.gguf", work);
     OK(lc_adapter_save(a, &l, &m, NULL, NULL, NULL));
-    double floor = rounding_floor(&m, gguf, &l, 1.0f);
+    /* merge +s then -s does not undo a DoRA merge (it rescales rows): no measured floor there */
+    double floor = dora ? 0 : rounding_floor(&m, gguf, &l, 1.0f);
     lc_merge_params p = lc_merge_default_params();
     const char *paths[1] = {a};
     float scales[1] = {1.0f};
@@ -664,7 +693,8 @@ static int cmd_make_adapter(char **av) {
     lc_model m;
     load_model(&m, av[0]);
     lc_lora l;
-    make_adapter(&l, &m, strtoull(av[2], NULL, 10), atoi(av[3]), strtof(av[4], NULL), av[5], atoi(av[6]), 0.05f);
+    make_adapter_dora(&l, &m, strtoull(av[2], NULL, 10), atoi(av[3]), strtof(av[4], NULL), av[5], atoi(av[6]), 0.05f,
+                      av[7] ? atoi(av[7]) : 0);
     OK(lc_adapter_save(av[1], &l, &m, NULL, NULL, NULL));
     lc_lora_free(&l);
     lc_model_free(&m);
@@ -703,7 +733,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(c, "refuse") && argc == 5) rc = test_refuse(argv[2], argv[3], argv[4]);
     else if (!strcmp(c, "gguf-merge") && argc == 5) rc = test_gguf_merge(argv[2], argv[3], argv[4]);
     else if (!strcmp(c, "make-gguf") && argc == 4) rc = make_gguf(argv[2], argv[3]);
-    else if (!strcmp(c, "make-adapter") && argc == 9) rc = cmd_make_adapter(argv + 2);
+    else if (!strcmp(c, "make-adapter") && (argc == 9 || argc == 10)) rc = cmd_make_adapter(argv + 2);
     else if (!strcmp(c, "logits") && argc == 5) rc = cmd_logits(argv + 2);
     else goto usage;
     if (rc == 0 && failures) rc = 1;

@@ -4,6 +4,9 @@ without torch + peft + transformers):
   1. lorac export --format peft -> PeftModel.from_pretrained: logits == lorac's (1e-4)
   2. a PEFT-made adapter (random A and B) -> lorac import: lorac's logits == PEFT's (1e-4)
   3. lorac merge (fp32 HF dir) -> AutoModelForCausalLM: logits == lorac's unmerged (1e-4)
+  4. DoRA (use_dora): 1 and 3 with a DoRA adapter (magnitudes != ||W + sBA||), PEFT's
+     merge_and_unload == lorac's merged weights (1e-5), and a PEFT-made DoRA adapter ->
+     lorac import (1e-4)
 usage: test_peft_interop.py LORAC TEST_DEPLOY MODEL_DIR [MODEL_DIR ...] WORK_DIR"""
 import os
 import shutil
@@ -68,18 +71,22 @@ for mi, model in enumerate(models):
     name = os.path.basename(model.rstrip("/"))
     w = os.path.join(work, name)
     os.makedirs(w)
-    for rslora in (0, 1):
-        tag = f"{name} rslora={rslora}"
-        a = os.path.join(w, f"a{rslora}.h5")
-        run(td, "make-adapter", model, a, str(11 + rslora), "4", "8", "all-linear" if not rslora else "q_proj,k_proj,v_proj,down_proj", str(rslora))
-        tok, ours = lorac_logits(model, a, os.path.join(w, f"a{rslora}.bin"))
+    for rslora, dora in ((0, 0), (1, 0), (0, 1)):
+        tag = f"{name} rslora={rslora}" + (" DoRA" if dora else "")
+        a = os.path.join(w, f"a{rslora}{dora}.h5")
+        run(td, "make-adapter", model, a, str(11 + rslora + 5 * dora), "4", "8",
+            "all-linear" if not rslora else "q_proj,k_proj,v_proj,down_proj", str(rslora), str(dora))
+        tok, ours = lorac_logits(model, a, os.path.join(w, f"a{rslora}{dora}.bin"))
         # 1. export -> PEFT
-        pdir = os.path.join(w, f"peft{rslora}")
+        pdir = os.path.join(w, f"peft{rslora}{dora}")
         run(lorac, "export", "--adapter", a, "--model", model, "--format", "peft", "--out", pdir)
         pm = peft.PeftModel.from_pretrained(base(model), pdir).eval()
+        if dora and not pm.peft_config["default"].use_dora:
+            print("FAIL: the exported config does not say use_dora")
+            failures += 1
         compare(f"{tag}: lorac export -> PeftModel", torch_logits(pm, tok), ours)
         # 3. merge -> transformers
-        mdir = os.path.join(w, f"merged{rslora}")
+        mdir = os.path.join(w, f"merged{rslora}{dora}")
         run(lorac, "merge", "--model", model, "--adapter", a, "--out", mdir)
         mm = base(mdir)
         compare(f"{tag}: lorac merge -> AutoModelForCausalLM", torch_logits(mm, tok), ours)
@@ -92,19 +99,22 @@ for mi, model in enumerate(models):
             print("FAIL: merged weights differ from PEFT's")
             failures += 1
     # 2. a PEFT-made adapter -> lorac import
-    cfg = peft.LoraConfig(r=6, lora_alpha=12, target_modules=["q_proj", "o_proj", "gate_proj", "up_proj"],
-                          init_lora_weights=False, task_type="CAUSAL_LM")
-    pm = peft.get_peft_model(base(model), cfg).eval()
-    for n_, p_ in pm.named_parameters():
-        if "lora_B" in n_:
-            with torch.no_grad():
-                p_.mul_(0.05)  # a realistic update size
-    pdir = os.path.join(w, "peft_made")
-    pm.save_pretrained(pdir)
-    h5 = os.path.join(w, "imported.h5")
-    run(lorac, "import", "--peft", pdir, "--model", model, "--out", h5)
-    tok, ours = lorac_logits(model, h5, os.path.join(w, "imported.bin"))
-    compare(f"{name}: PEFT adapter -> lorac import", ours, torch_logits(pm, tok).astype(np.float64))
+    # (DoRA: the magnitude is initialised to ||W + sBA|| with the random B, then B shrinks: m/||..|| != 1)
+    for dora in (False, True):
+        cfg = peft.LoraConfig(r=6, lora_alpha=12, target_modules=["q_proj", "o_proj", "gate_proj", "up_proj"],
+                              init_lora_weights=False, task_type="CAUSAL_LM", use_dora=dora)
+        pm = peft.get_peft_model(base(model), cfg).eval()
+        for n_, p_ in pm.named_parameters():
+            if "lora_B" in n_:
+                with torch.no_grad():
+                    p_.mul_(0.05)  # a realistic update size
+        pdir = os.path.join(w, f"peft_made{int(dora)}")
+        pm.save_pretrained(pdir)
+        h5 = os.path.join(w, f"imported{int(dora)}.h5")
+        run(lorac, "import", "--peft", pdir, "--model", model, "--out", h5)
+        tok, ours = lorac_logits(model, h5, os.path.join(w, f"imported{int(dora)}.bin"))
+        compare(f"{name}: PEFT {'DoRA ' if dora else ''}adapter -> lorac import", ours,
+                torch_logits(pm, tok).astype(np.float64))
 
 print("deploy_peft_interop:", "FAILED" if failures else "OK")
 sys.exit(1 if failures else 0)

@@ -2,7 +2,7 @@
  * test_multi.c — several adapters in one pass (lc_forward_backward_multi,
  * lc_forward_multi) give each adapter exactly the numbers it gets alone:
  * loss and every LoRA gradient bit-identical, for K = 3 adapters that differ
- * in rank, targets, rsLoRA, dropout, seed and gradient scale, each on its own
+ * in rank, targets, rsLoRA, dropout, DoRA (with and without dropout), seed and gradient scale, each on its own
  * micro-batch; with fp32, Q8_0 and Q4_1 frozen weights, with and without
  * gradient checkpointing, and with activations larger than the batches.
  * Forward-only losses (with scale multipliers and a base-only trial) too.
@@ -180,8 +180,8 @@ int main(int argc, char **argv) {
     lc_lora loras[K];
     lc_lora_config lc[K];
     for (int k = 0; k < K; k++) lc[k] = lc_lora_default_config();
-    lc[0].r = 4, lc[0].targets = (1u << LC_T_COUNT) - 1, lc[0].dropout = 0.1f;
-    lc[1].r = 8, lc[1].targets = (1u << LC_T_Q) | (1u << LC_T_V), lc[1].rslora = 1, lc[1].alpha = 8;
+    lc[0].r = 4, lc[0].targets = (1u << LC_T_COUNT) - 1, lc[0].dropout = 0.1f, lc[0].use_dora = 1;
+    lc[1].r = 8, lc[1].targets = (1u << LC_T_Q) | (1u << LC_T_V), lc[1].rslora = 1, lc[1].alpha = 8, lc[1].use_dora = 1;
     lc[2].r = 2, lc[2].targets = ((1u << LC_T_COUNT) - 1) & ~(1u << LC_T_DOWN), lc[2].dropout = 0.05f;
     lc_rng rng;
     lc_rng_seed(&rng, 3);

@@ -3,7 +3,7 @@
  * real stories260K model (HF directory from ../shared), with small jsonl
  * files of simple English Q&A written into a work directory.
  *
- * usage: test_train <accum|resume|layout|nan|sanity|checkpoints> MODEL_DIR WORK_DIR
+ * usage: test_train <accum|resume|resume_dora|layout|nan|sanity|checkpoints> MODEL_DIR WORK_DIR
  *
  *   accum        grad accumulation: one micro-batch of 4 rows vs two of 2
  *                (each padded to its own longest row) give the same LoRA
@@ -473,7 +473,7 @@ fail:;
 /* ============================================================== resume */
 
 static void resume_variant(const char *model, const char *work, const char *name, int n_rows, int batch,
-                           int64_t want_epoch, int64_t want_pos) {
+                           int64_t want_epoch, int64_t want_pos, int dora) {
     char data[1200], valid[1200], dir_a[1200], dir_b[1200], pa[1300], pb[1300];
     snprintf(data, sizeof data, "%s/%s_train.jsonl", work, name);
     snprintf(valid, sizeof valid, "%s/valid.jsonl", work);
@@ -486,6 +486,7 @@ static void resume_variant(const char *model, const char *work, const char *name
     ca.eval_every = 4;
     ca.save_every = 4;
     ca.dropout = 0.1;
+    ca.use_dora = dora; /* DoRA: magnitudes and their AdamW moments must resume too */
     ca.batch_size = batch;
     ca.grad_accum = 2;
     ca.lr_schedule = LC_SCHED_COSINE;
@@ -986,7 +987,7 @@ fail:
 int main(int argc, char **argv) {
     lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     if (argc != 4) {
-        fprintf(stderr, "usage: %s <accum|resume|layout|nan|sanity|checkpoints> MODEL_DIR WORK_DIR\n", argv[0]);
+        fprintf(stderr, "usage: %s <accum|resume|resume_dora|layout|nan|sanity|checkpoints> MODEL_DIR WORK_DIR\n", argv[0]);
         return 2;
     }
     const char *what = argv[1], *model = argv[2], *work = argv[3];
@@ -998,9 +999,11 @@ int main(int argc, char **argv) {
         accum_train(model, work);
     } else if (!strcmp(what, "resume")) {
         /* 12 rows, 2 x 2 per step: 3 steps per epoch, step 5 ends mid-epoch 1 (row 8) */
-        resume_variant(model, work, "mid_epoch", 12, 2, 1, 8);
+        resume_variant(model, work, "mid_epoch", 12, 2, 1, 8, 0);
         /* 10 rows, 1 x 2 per step: 5 steps per epoch, step 5 ends epoch 0 */
-        resume_variant(model, work, "epoch_end", 10, 1, 0, 10);
+        resume_variant(model, work, "epoch_end", 10, 1, 0, 10, 0);
+    } else if (!strcmp(what, "resume_dora")) { /* use_dora with dropout 0.1, stopped mid-epoch */
+        resume_variant(model, work, "dora", 12, 2, 1, 8, 1);
     } else if (!strcmp(what, "layout")) {
         layout_pair(model, work, 0);
         layout_pair(model, work, 1);

@@ -1,0 +1,91 @@
+/*
+ * lc_dora.h — DoRA (weight-decomposed LoRA, Liu et al. 2024) with PEFT's
+ * semantics (peft 0.21 tuners/lora/dora.py + variants.DoraLinearVariant).
+ *
+ * A DoRA projection has, besides lora_A (r, in) and lora_B (out, r), a
+ * trainable magnitude m (out) — PEFT's lora_magnitude_vector — one number per
+ * output feature (per row of W (out, in)). With s the LoRA scale:
+ *
+ *   n_i = ‖W_i + s (B A)_i‖₂          the row norm of the adapted weight,
+ *                                      DETACHED: treated as a constant in
+ *                                      backward (DoRA paper §4.3, as PEFT)
+ *   g_i = m_i / n_i
+ *   no dropout (or eval):  y = b + g ⊙ (W x + s B A x)
+ *   dropout in training:   y = W x + b + (g - 1) ⊙ (W x̃) + g ⊙ s B A x̃,
+ *                          x̃ = dropout(x)      (PEFT's base_result=None path)
+ *
+ * Gradients (n constant), with z = W x̃ + s B A x̃ (x̃ = x without dropout):
+ *   dm_i = Σ_t dy_ti z_ti / n_i
+ *   the LoRA path (dA, dB, its part of dx) sees g ⊙ dy instead of dy;
+ *   the frozen path's dx is Wᵀ (g ⊙ dy) without dropout, and
+ *   Wᵀ dy + mask ⊙ Wᵀ ((g - 1) ⊙ dy) with it.
+ *
+ * The norm per step without forming W + sBA (W may be quantised):
+ *   n_i² = ‖W_i‖² + 2 s B_i · (W Aᵀ)_i + s² B_i (A Aᵀ) B_iᵀ
+ * ‖W_i‖² is constant (computed once); W Aᵀ (out, r) costs one pass over W
+ * (O(out·in·r), like r extra tokens); A Aᵀ is O(r²·in). Everything in double.
+ *
+ * The float kernels are used by the engine (src/model/dora.c,
+ * transformer.c); the _f64 twins exist for the finite-difference tests only.
+ * Backward kernels accumulate (+=) into dmag.
+ */
+#ifndef LC_DORA_H
+#define LC_DORA_H
+
+#include "lc_common.h"
+#include "lc_lora.h"
+#include "lc_model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* norm (out) = sqrt(w2 + 2 s rowdot(B, WA) + s² rowquad(B, A Aᵀ)).
+ * w2 (out) = ‖W_i‖², WA (out, r) = W Aᵀ, A (r, in), B (out, r);
+ * gram (r, r) is scratch. */
+void lc_dora_norms(float *norm, const double *w2, const float *WA, const float *A, const float *B, float s, int in,
+                   int out, int r, float *gram);
+/* g (out) = mag / norm. */
+void lc_dora_gain(float *g, const float *mag, const float *norm, int out);
+/* Forward combine on N rows. y (N, out) holds W x + b on entry.
+ * lr (N, out) = (x̃ Aᵀ) Bᵀ unscaled. base (N, out): W x̃ when dropout ran,
+ * NULL otherwise (then base = y - b). bias (out) or NULL. */
+void lc_dora_forward(float *y, const float *lr, const float *base, const float *bias, const float *g, float s, int N,
+                     int out);
+/* Backward on N rows. base (N, out) = W x̃ (without bias), lr as in forward.
+ * dmag (out) += Σ_n dy ⊙ (base + s lr) / norm; dyg (N, out) = g ⊙ dy;
+ * dyg1 (N, out) = (g - 1) ⊙ dy when not NULL; dyg1 may be base itself (each
+ * element is read before it is overwritten). */
+void lc_dora_backward(float *dmag, float *dyg, float *dyg1, const float *dy, const float *base, const float *lr,
+                      const float *norm, const float *g, float s, int N, int out);
+
+/* double twins (tests only) */
+void lc_dora_norms_f64(double *norm, const double *w2, const double *WA, const double *A, const double *B, double s,
+                       int in, int out, int r, double *gram);
+void lc_dora_gain_f64(double *g, const double *mag, const double *norm, int out);
+void lc_dora_forward_f64(double *y, const double *lr, const double *base, const double *bias, const double *g,
+                         double s, int N, int out);
+void lc_dora_backward_f64(double *dmag, double *dyg, double *dyg1, const double *dy, const double *base,
+                          const double *lr, const double *norm, const double *g, double s, int N, int out);
+
+/* ---- engine helpers over lc_weight (src/model/dora.c) ---- */
+
+/* w2 (W->rows) = ‖W_i‖² of the dequantised rows, in double. */
+lc_status lc_dora_weight_sq(double *w2, const lc_weight *W);
+/* WA (W->rows, r) = W Aᵀ for A (r, W->cols), a tile of cap / W->cols rows at a
+ * time (cap >= W->cols), quantised rows dequantised into scratch (cap floats;
+ * F32 weights need none and may pass NULL). */
+void lc_dora_weight_at(float *WA, const lc_weight *W, const float *A, int r, float *scratch, size_t cap);
+/* The projection's frozen weight: q_proj → layers[l].wq, ... */
+const lc_weight *lc_dora_target_weight(const lc_model *m, int layer, lc_lora_target t);
+/* norm (p->out) = ‖W + s B A‖ per row for one adapter pair (allocates its own
+ * scratch; for merge, init and tools — the engine uses its acts scratch). */
+lc_status lc_dora_pair_norms(float *norm, const lc_weight *W, const lc_lora_pair *p, int r, float s);
+/* Every DoRA pair's magnitude = ‖W + scale·B A‖ per row, as PEFT initialises
+ * it (after A/B init). */
+lc_status lc_dora_init_magnitude(lc_lora *lora, const lc_model *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LC_DORA_H */
