@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "lc_report.h"
 #include "lc_sweep.h"
 
 static void usage(FILE *f) {
@@ -135,6 +136,7 @@ int cli_eval(int argc, char **argv) {
         goto done;
     }
     lc_compare_print(stdout, &res);
+    lc_report_eval(p.out_dir, stderr); /* out_dir/report.html */
     if (p.out_dir) printf("wrote %s/eval.json, %s/eval.csv, %s/generations.jsonl\n", p.out_dir, p.out_dir, p.out_dir);
     lc_compare_result_free(&res);
     rc = 0;
