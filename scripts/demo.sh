@@ -33,20 +33,25 @@ t2=$(date +%s)
 
 echo
 echo "== 3/3 held-out questions: base answer, tuned answer, reference =="
-python3 - "$OUT/eval/generations.jsonl" <<'EOF'
+python3 - "$OUT/eval/generations.jsonl" data/demo/test.jsonl <<'EOF'  # the standard library only
 import json, sys, textwrap
 rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+N_SHOWN = 4
+test = [json.loads(l) for l in open(sys.argv[2], encoding="utf-8")]  # the question without the chat template
 def show(label, text):
     text = " ".join(text.split()) or "(empty)"
     print(textwrap.fill(text, width=100, initial_indent=f"  {label:<10} ", subsequent_indent=" " * 13))
-for r in rows[:4]:
+for r in rows[:N_SHOWN]:
     base = r["answers"]["base"]
     tuned = next(v for k, v in r["answers"].items() if k != "base")
-    print(f"\nQ: {r['prompt']}")
+    print(f"\nQ: {test[r['line'] - 1]['prompt']}")
     show("base", base)
     show("tuned", tuned)
     show("reference", r["reference"])
-print(f"\n({len(rows)} held-out questions in all: {sys.argv[1]})")
+ev = json.load(open(sys.argv[1].replace("generations.jsonl", "eval.json"), encoding="utf-8"))
+b, t = ev["candidates"][0], ev["candidates"][1]
+print(f"\nheld-out, all {ev['n_examples']} questions (base -> tuned): token F1 {b['f1']:.1f} -> {t['f1']:.1f}, "
+      f"ROUGE-L {b['rougeL']:.1f} -> {t['rougeL']:.1f}, answer loss {b['loss']:.3f} -> {t['loss']:.3f}")
 EOF
 echo
 echo "demo: train $((t1 - t0)) s, eval $((t2 - t1)) s, total $(($(date +%s) - t0)) s"

@@ -240,12 +240,14 @@ static const char CSS[] =
     ".best{font-weight:700;color:#176a34}\n"
     ".ex{background:#fff;border:1px solid #dde2ea;border-radius:8px;padding:10px 14px;margin:10px 0}\n"
     ".ex .q{font-weight:600;margin-bottom:6px}\n"
+    "details{margin:0 0 8px;font-size:13px;color:#5b6475}details pre{margin:4px 0 0}\n"
     ".answers{display:grid;grid-template-columns:repeat(auto-fit,minmax(240px,1fr));gap:10px}\n"
     ".answers div{background:#f7f8fb;border-radius:6px;padding:6px 10px;white-space:pre-wrap;word-break:break-word}\n"
     ".answers div.ref{background:#e8f1ff}.answers h4{margin:0 0 4px;font-size:12px;color:#5b6475}\n"
     "pre{background:#fff;border:1px solid #dde2ea;border-radius:8px;padding:10px 14px;overflow-x:auto;"
     "font-size:13px;white-space:pre-wrap;word-break:break-word}\n"
     ".empty{color:#5b6475;font-style:italic}a{color:#1f5fbf}\n"
+    ".sweep-curves svg{max-width:100%;height:auto;border:1px solid #dde2ea;border-radius:8px}\n"
     "footer{margin-top:36px;color:#7a8396;font-size:12px}\n";
 
 static void page_begin(FILE *f, const char *verb, const char *dir) {
@@ -343,7 +345,7 @@ static lc_status page_write(FILE *f, char **buf, size_t *len, const char *dir) {
 
 static double jnum(json_t *o, const char *key);
 static void eval_table(FILE *f, json_t *cands);
-static void eval_generations(FILE *f, const char *dir, json_t *cands);
+static void eval_generations(FILE *f, const char *dir, json_t *cands, const char *data);
 
 typedef struct {
     series train, valid, lr, targets;
@@ -486,7 +488,7 @@ static void run_body(FILE *f, const char *dir, const run_metrics *m, int state,
         fputs(")</h2>\n", f);
         eval_table(f, json_object_get(ev, "candidates"));
         snprintf(buf, sizeof buf, "%s/eval", dir);
-        eval_generations(f, buf, json_object_get(ev, "candidates"));
+        eval_generations(f, buf, json_object_get(ev, "candidates"), json_string_value(json_object_get(ev, "data")));
         json_decref(ev);
     } else
         fputs("<p class=\"sub\">Generated answers: <code>lorac eval --adapter RUN/adapter.h5 --out RUN/eval</code> "
@@ -594,14 +596,20 @@ static void eval_table(FILE *f, json_t *cands) {
 
 /* One example: the prompt, then reference and each candidate's answer side
  * by side with its token F1 and ROUGE-L. */
-static void eval_example(FILE *f, json_t *ex, json_t *cands) {
+static void eval_example(FILE *f, json_t *ex, json_t *cands, const char *question) {
     const char *prompt = json_string_value(json_object_get(ex, "prompt"));
     const char *ref = json_string_value(json_object_get(ex, "reference"));
     json_t *ans = json_object_get(ex, "answers");
     fprintf(f, "<div class=\"ex\"><div class=\"q\">#%lld (line %lld): ", (long long)jnum(ex, "index"),
             (long long)jnum(ex, "line"));
-    ESC(f, prompt ? prompt : "");
-    fputs("</div>\n<div class=\"answers\">\n<div class=\"ref\"><h4>reference</h4>", f);
+    ESC(f, question ? question : prompt ? prompt : "");
+    fputs("</div>\n", f);
+    if (question && prompt) { /* the rendered prompt (chat template) on demand: <details> needs no script */
+        fputs("<details><summary>prompt as the model saw it</summary><pre class=\"prompt\">", f);
+        ESC(f, prompt);
+        fputs("</pre></details>\n", f);
+    }
+    fputs("<div class=\"answers\">\n<div class=\"ref\"><h4>reference</h4>", f);
     ESC(f, ref ? ref : "");
     fputs("</div>\n", f);
     for (size_t i = 0; i < json_array_size(cands); i++) {
@@ -622,8 +630,32 @@ static void eval_example(FILE *f, json_t *ex, json_t *cands) {
     fputs("</div></div>\n", f);
 }
 
-/* Every example of dir/generations.jsonl (eval_example). */
-static void eval_generations(FILE *f, const char *dir, json_t *cands) {
+/* The "prompt" (or "instruction") of line `line` (1-based) of a jsonl test
+ * file, malloc'd; NULL for other formats or when it cannot be read (the
+ * file may have moved since the eval: the rendered prompt is shown then). */
+static char *data_question(const char *data, long long line) {
+    size_t n = data ? strlen(data) : 0;
+    if (n < 6 || strcmp(data + n - 6, ".jsonl") || line < 1) return NULL;
+    FILE *d = fopen(data, "r");
+    if (!d) return NULL;
+    char *text = NULL, *q = NULL;
+    size_t cap = 0;
+    for (long long i = 1; getline(&text, &cap, d) > 0; i++) {
+        if (i < line) continue;
+        json_t *o = json_loads(text, 0, NULL);
+        const char *s = json_string_value(json_object_get(o, "prompt"));
+        if (!s) s = json_string_value(json_object_get(o, "instruction"));
+        if (s) q = strdup(s);
+        json_decref(o);
+        break;
+    }
+    free(text);
+    fclose(d);
+    return q;
+}
+
+/* Every example of dir/generations.jsonl (eval_example); data: the test file. */
+static void eval_generations(FILE *f, const char *dir, json_t *cands, const char *data) {
     char path[4200];
     snprintf(path, sizeof path, "%s/generations.jsonl", dir);
     FILE *g = fopen(path, "r");
@@ -633,7 +665,9 @@ static void eval_generations(FILE *f, const char *dir, json_t *cands) {
         size_t cap = 0;
         while (getline(&line, &cap, g) > 0) {
             json_t *ex = json_loads(line, 0, NULL);
-            if (ex) eval_example(f, ex, cands), n++;
+            char *q = ex ? data_question(data, (long long)jnum(ex, "line")) : NULL;
+            if (ex) eval_example(f, ex, cands, q), n++;
+            free(q);
             json_decref(ex);
         }
         free(line);
@@ -655,7 +689,7 @@ static lc_status eval_page(FILE *f, const char *dir) {
     fputs("</p>\n<h2>Candidates</h2>\n", f);
     eval_table(f, cands);
     fputs("<h2>Generations</h2>\n", f);
-    eval_generations(f, dir, cands);
+    eval_generations(f, dir, cands, json_string_value(json_object_get(root, "data")));
     fputs("<h2>Settings</h2>\n<table class=\"settings\">", f);
     static const char *const KEYS[] = {"model", "data", "chat_template", "max_new_tokens", "n_examples"};
     for (size_t k = 0; k < sizeof KEYS / sizeof KEYS[0]; k++) {
