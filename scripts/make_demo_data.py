@@ -9,9 +9,10 @@ questions. Nothing is derived from ../shared or the web.
     python3 scripts/make_demo_data.py            # (re)write data/demo/{train,valid,test}.jsonl
     python3 scripts/make_demo_data.py --check    # exit 1 if the committed files differ
 
-Split (deterministic, no RNG for the split itself): facts are taken in blocks of
-12; in each block 5 facts lend one question to valid, 5 lend one to test, 2
-stay train-only. The held-out question is never a fact's first question, so
+Split (deterministic, no RNG for the split itself): the demo keeps the 30 facts
+whose answers are at most 25 words (DEMO_MAX_WORDS), taken in blocks of 15; in
+each block 4 facts lend one question to valid, 4 lend one to test, 7 stay
+train-only. The held-out question is never a fact's first question, so
 every valid/test question asks about a fact that train covers with 4 other
 phrasings. Train rows are then shuffled with a fixed seed (random.Random(20240),
 whose shuffle is stable across CPython 3 versions) so a loader that keeps file
@@ -622,21 +623,22 @@ FACTS = [
       "Is it safe to put a heavy camera on the Lumen Halo?"]),
 ]
 
-BLOCK = 12  # per block of 12 facts: 5 lend a question to valid, 5 to test, 2 stay train-only
+# The demo trains on the facts with the shortest answers (at most 25 words:
+# 30 of the 72, from every topic): fewer, shorter pairs that SmolLM2-135M
+# learns visibly in a few minutes on 2 CPU cores (the measured sweep behind
+# this choice is in docs/tutorial.md).
+DEMO_MAX_WORDS = 25
+BLOCK = 15  # per block of 15 demo facts: 4 lend a question to valid, 4 to test, 7 stay train-only
 
 
 def split_rows():
     """Return (train, valid, test) lists of {"prompt", "completion"} dicts."""
     train, valid, test = [], [], []
-    for i, (_key, answer, questions) in enumerate(FACTS):
+    demo = [f for f in FACTS if len(f[1].split()) <= DEMO_MAX_WORDS]
+    for i, (_key, answer, questions) in enumerate(demo):
         r = i % BLOCK
         held = 1 + (i // BLOCK + r) % 4  # which of questions[1..4] is held out
-        if r < 5:
-            dest = valid
-        elif r < 10:
-            dest = test
-        else:
-            dest = None
+        dest = valid if r < 4 else test if r < 8 else None
         for j, q in enumerate(questions):
             row = {"prompt": q, "completion": answer}
             (dest if dest is not None and j == held else train).append(row)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "lc_report.h"
 #include "lc_sweep.h"
 
 enum {
@@ -128,7 +129,9 @@ int cli_eval(int argc, char **argv) {
         return 1;
     }
     lc_compare_print(stdout, &res);
-    if (o.p.out_dir) printf("wrote %s/eval.json, %s/eval.csv, %s/generations.jsonl\n", o.p.out_dir, o.p.out_dir, o.p.out_dir);
+    lc_report_eval(o.p.out_dir, stderr); /* out_dir/report.html */
+    if (o.p.out_dir) printf("wrote %s/eval.json, %s/eval.csv, %s/generations.jsonl
+", o.p.out_dir, o.p.out_dir, o.p.out_dir);
     lc_compare_result_free(&res);
     eval_opts_free(&o);
     return 0;

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "lc_dist.h"
+#include "lc_report.h"
 #include "lc_sweep.h"
 #include "lc_train.h"
 
@@ -119,6 +120,7 @@ int cli_sweep(int argc, char **argv) {
         fprintf(stderr, "lorac sweep: %s\n", lc_error_msg());
         return 1;
     }
+    lc_report_sweep(out, &res, stderr); /* out/report.html and each trial's */
     if (lc_dist_world_rank() == 0) { /* under mpirun: rank 0 reports */
         lc_sweep_print(stdout, &res);
         printf("wrote %s/summary.csv, %s/summary.json, %s/curves.svg\n", out, out, out);

@@ -12,6 +12,7 @@
 #include "lc_ckpt.h"
 #include "lc_config.h"
 #include "lc_dist.h"
+#include "lc_report.h"
 #include "lc_train.h"
 
 /* Ctrl-C / SIGTERM: the loop saves a checkpoint after the current step;
@@ -102,6 +103,7 @@ int cli_train(int argc, char **argv) {
     cli_install_signals(on_sigint);
     lc_train_result res;
     lc_status st = lc_train_run(&cfg, resume_dir != NULL, quiet, &res);
+    lc_report_train(cfg.out_dir, &res, st, stderr); /* out_dir/report.html (also of a stopped run) */
     if (st == LC_ERR_INTERRUPTED) {
         if (lc_ckpt_newest_step(cfg.out_dir, "checkpoint") >= 0)
             fprintf(stderr, "lorac train: %s (continue with: lorac train --resume %s)\n", lc_error_msg(), cfg.out_dir);

@@ -30,7 +30,7 @@ static int is_checkpoint(const char *n) {
 static int run_file_kind(const char *n) {
     if (is_checkpoint(n) || !strcmp(n, "best.h5") || !strcmp(n, "adapter.h5")) return 2;
     static const char *const OWN[] = {"config.yaml", "metrics.jsonl", "metrics.csv", "done.json" /* sweep */,
-                                      LC_FS_LOCK_NAME};
+                                      "report.html", LC_FS_LOCK_NAME};
     for (size_t i = 0; i < sizeof OWN / sizeof OWN[0]; i++)
         if (!strcmp(n, OWN[i])) return 1;
     const char *t = strstr(n, ".tmp.");
