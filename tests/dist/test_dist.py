@@ -258,8 +258,14 @@ def test_kill(R, model, work, data):
     host = socket.gethostname()
     print("  " + "\n  ".join(l for l in out.splitlines() if "rank" in l.lower())[:800])
     check(p.returncode != 0, f"the job ends non-zero (exit {p.returncode})")
-    check(re.search(r"rank 1\b", out) is not None and host in out and re.search(r"signal 9|Killed", out) is not None,
-          f"the message names rank 1, host {host} and the signal")
+    pid = victims[0] if victims else -1
+    # Open MPI's mpirun names the rank, host and signal; MPICH's names the pid
+    # and host ("PID 123 RUNNING AT vm", "Killed (signal 9)"), and lorac's
+    # start-up line maps pids to ranks ("ranks (rank host pid): 0 vm 122, 1 vm 123")
+    ompi = re.search(rf"rank 1 with PID \d+ on node {re.escape(host)} exited on signal 9", out)
+    mpich = (re.search(rf"PID {pid} RUNNING AT {re.escape(host)}", out) and "signal 9" in out
+             and re.search(rf"ranks \(rank host pid\):.* 1 {re.escape(host)} {pid}\b", out))
+    check(ompi is not None or bool(mpich), f"the messages name rank 1 (pid {pid}), host {host} and the signal")
     newest = max(int(re.findall(r"checkpoint-(\d+)", c)[0]) for c in glob.glob(os.path.join(d, "checkpoint-*.h5")))
     check(newest >= 10 and newest < 60, f"the newest checkpoint is step {newest}")
     rc, out = R.run(1, "train", "--resume", d)
@@ -332,13 +338,13 @@ def test_mismatch(R, model, work, data):
     c = [R.mpirun, *R.flags, "-np", "1", *one, ":", "-np", "1", *one, "--lr", "1e-3"]
     p = subprocess.run(c, capture_output=True, text=True, env=R.env, timeout=300, cwd=os.path.join(work, "a"))
     msg = next((l for l in (p.stdout + p.stderr).splitlines() if "differs between ranks" in l), "")
-    print("  " + msg)
+    print("  " + (msg or "\n  ".join((p.stdout + p.stderr).splitlines()[-8:])))
     check(p.returncode != 0 and "lr:" in msg and "rank 1" in msg, "a different lr on rank 1 is refused, naming lr")
     sw = [R.binary, "sweep", "--config", cfg, "--out", os.path.join(work, "mismatch-sweep"), "--r", "4,8", "--lr"]
     c = [R.mpirun, *R.flags, "-np", "1", *sw, "1e-3,3e-3", ":", "-np", "1", *sw, "1e-3,2e-3"]
     p = subprocess.run(c, capture_output=True, text=True, env=R.env, timeout=300, cwd=os.path.join(work, "a"))
     msg = next((l for l in (p.stdout + p.stderr).splitlines() if "differs between ranks" in l), "")
-    print("  " + msg)
+    print("  " + (msg or "\n  ".join((p.stdout + p.stderr).splitlines()[-8:])))
     check(p.returncode != 0 and "sweep lr:" in msg and "rank 1" in msg, "a sweep with another grid on rank 1 is refused")
 
 
