@@ -54,9 +54,11 @@ int lc_dist_owns(int64_t i);
  * lc_dist_* call. A no-op without MPI. */
 void lc_dist_heartbeat(void);
 
-/* Sharded evaluation (src/train/evaluate.c) reports how many of nb batches
- * this rank computed; rank 0 prints the totals at the end of the job. */
-void lc_dist_count_shard(int64_t own, int64_t nb);
+/* Evaluation (src/train/evaluate.c; sharded when the group has N > 1
+ * ranks) reports how many of nb batches this rank computed and the wall
+ * seconds it took (sum included); under MPI rank 0 prints the totals at the
+ * end of the job (docs/scale-out.md). */
+void lc_dist_count_shard(int64_t own, int64_t nb, double seconds);
 
 /* While solo, the training group is this rank alone (sweep trials). */
 void lc_dist_solo_begin(void);

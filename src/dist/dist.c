@@ -134,5 +134,5 @@ lc_status lc_dist_agree_world(lc_status st) { return st; }
 lc_status lc_dist_check_same(const char *what, uint64_t hash) { (void)what; (void)hash; return LC_OK; }
 lc_status lc_dist_check_same_text(const char *what, const char *text) { (void)what; (void)text; return LC_OK; }
 void lc_dist_heartbeat(void) {}
-void lc_dist_count_shard(int64_t own, int64_t nb) { (void)own; (void)nb; }
+void lc_dist_count_shard(int64_t own, int64_t nb, double seconds) { (void)own; (void)nb; (void)seconds; }
 #endif

@@ -15,6 +15,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "lc_dist.h"
 
@@ -39,6 +40,8 @@ static lc_status rows_loss(const lc_model *m, const lc_lora *const *loras, int K
     if (!st && padding_free && (st = lc_batcher_set_layout(&bt, 1, 0))) lc_batcher_free(&bt);
     if (st) return st;
     int64_t nb = lc_batcher_batches_per_epoch(&bt);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int sharded = lc_dist_size() > 1;
     /* part (nb, 2, K) + 1: per batch, the K loss sums then the K target
      * counts, and last the number of ranks that failed (sharded only) */
@@ -83,8 +86,9 @@ static lc_status rows_loss(const lc_model *m, const lc_lora *const *loras, int K
                 sum[k] += part[(size_t)i * 2 * (size_t)K + (size_t)k];
                 n[k] += (int64_t)part[(size_t)i * 2 * (size_t)K + (size_t)(K + k)];
             }
-        lc_dist_count_shard(own, nb);
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    lc_dist_count_shard(own, nb, (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     free(part);
     if (st) return st;
     for (int k = 0; k < K; k++) {

@@ -169,7 +169,7 @@ def test_equal_and_resume(R, model, work, data):
     # logged, 9 significant digits; the sum is bit-identical by construction)
     v = [metrics(runs[n]).get((0, "valid_loss")) for n in (1, 2)]
     check(v[0] is not None and v[0] == v[1], f"N=1 vs N=2: validation loss before training {v[0]} == {v[1]} exactly")
-    m = re.search(r"sharded evaluation: rank 0 computed (\d+) of (\d+) batches \(2 ranks\)", out)
+    m = re.search(r"evaluation: rank 0 computed (\d+) of (\d+) batches \(2 rank\(s\)\)", out)
     own, nb = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
     check(m is not None and 0 < own < nb and 2 * own <= nb + 9,
           f"N=2: rank 0 computed {own} of {nb} validation batches (about half: the set is sharded)")
