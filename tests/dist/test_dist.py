@@ -100,9 +100,9 @@ class Runner:
     def cmd(self, n, *args):
         return [self.mpirun, *self.flags, "-np", str(n), self.binary, *args]
 
-    def run(self, n, *args, cwd=None, timeout=300):
+    def run(self, n, *args, cwd=None, timeout=300, env=None):
         c = self.cmd(n, *args) if n > 1 else [self.binary, *args]
-        p = subprocess.run(c, capture_output=True, text=True, cwd=cwd, env=self.env, timeout=timeout)
+        p = subprocess.run(c, capture_output=True, text=True, cwd=cwd, env=env or self.env, timeout=timeout)
         if p.returncode:
             print(f"  [{' '.join(c)}] exit {p.returncode}\n  " + "\n  ".join((p.stderr + p.stdout).splitlines()[-8:]))
         return p.returncode, p.stdout + p.stderr
@@ -210,6 +210,16 @@ def test_sweep(R, model, work, data):
         # the rerun's status column says which trials were skipped: compare the numbers
         nums = lambda d: [r[:-1] for r in sweep_summary(d)]
         check(nums(outs[1]) == nums(outs[2]), f"{tag} sweep: the rerun retrains the deleted trial to the same summary")
+    # A slow rank is not a hung one: 3 trials on 2 ranks, so rank 1 waits for
+    # rank 0's second trial far longer than LORAC_DIST_TIMEOUT (0.2 s here);
+    # its probes find rank 0 alive and busy, and the sweep finishes.
+    d = os.path.join(work, "sweep-slow")
+    rc, out = R.run(2, "sweep", "--config", cfg, "--lr", "1e-3,3e-3,1e-2", "--r", "8", "--max_steps", "4", "--out", d,
+                    env=dict(R.env, LORAC_DIST_TIMEOUT="0.2"))
+    note = next((l for l in out.splitlines() if "alive and busy computing" in l), "")
+    print("  " + note)
+    check(rc == 0 and len(sweep_summary(d)) == 4 and re.search(r"rank 1 on .* alive and busy computing: rank 0 ", note),
+          "a rank waiting 0.2 s for a busy rank probes it, finds it alive and waits on: the sweep finishes")
 
 
 def parent(pid):
@@ -292,6 +302,7 @@ def test_hang(R, model, work, data):
     check(len(victims) == 1 and len(ranks) == 3 and p.poll() is None, "the 3 ranks found while the job runs")
     for pid in victims:
         os.kill(pid, signal.SIGSTOP)
+    t_stop = time.time()
     try:
         out, _ = p.communicate(timeout=120)
     except subprocess.TimeoutExpired:
@@ -306,7 +317,8 @@ def test_hang(R, model, work, data):
     host = re.escape(socket.gethostname())
     lines = [l for l in out.splitlines() if " hung: " in l]
     print("  " + "\n  ".join(lines))
-    check(p.returncode != 0, f"the job ends non-zero (exit {p.returncode})")
+    check(p.returncode != 0, f"the job ends non-zero (exit {p.returncode}), {time.time() - t_stop:.1f} s after the "
+          "SIGSTOP (timeout 3 s + probe grace 1 s + the step in progress)")
     pid = victims[0] if victims else -1
     named = [re.search(rf"lorac: rank 1 on {host} \(pid {pid}\) is hung: .* within 3 s .*rank ([02]) on {host} "
                        rf"\(pid (\d+)\) waited", l) for l in lines]
