@@ -211,10 +211,10 @@ def test_sweep(R, model, work, data):
         nums = lambda d: [r[:-1] for r in sweep_summary(d)]
         check(nums(outs[1]) == nums(outs[2]), f"{tag} sweep: the rerun retrains the deleted trial to the same summary")
     # A slow rank is not a hung one: 3 trials on 2 ranks, so rank 1 waits for
-    # rank 0's second trial far longer than LORAC_DIST_TIMEOUT (0.2 s here);
+    # rank 0's second trial (30 steps: > 1 s) far longer than LORAC_DIST_TIMEOUT (0.2 s here);
     # its probes find rank 0 alive and busy, and the sweep finishes.
     d = os.path.join(work, "sweep-slow")
-    rc, out = R.run(2, "sweep", "--config", cfg, "--lr", "1e-3,3e-3,1e-2", "--r", "8", "--max_steps", "4", "--out", d,
+    rc, out = R.run(2, "sweep", "--config", cfg, "--lr", "1e-3,3e-3,1e-2", "--r", "8", "--max_steps", "30", "--out", d,
                     env=dict(R.env, LORAC_DIST_TIMEOUT="0.2"))
     note = next((l for l in out.splitlines() if "alive and busy computing" in l), "")
     print("  " + note)
