@@ -11,8 +11,9 @@
  * Hang detection: a rank waiting in a collective for LORAC_DIST_TIMEOUT
  * seconds (default 600) probes every other rank (point-to-point, on a
  * communicator of its own). Ranks answer from inside their own collectives
- * and from lc_dist_heartbeat(), which every lc_dist_* call and the long loops
- * (training steps, evaluation batches) reach. A rank that answers is alive
+ * and from lc_dist_heartbeat(), which the sums and lc_dist_any (once per
+ * training step, also when solo) and the evaluation loop (per batch) call.
+ * A rank that answers is alive
  * (busy: the wait goes on); one that does not answer within a grace period
  * (LORAC_DIST_TIMEOUT / 4, 1 to 120 s) is hung (stopped, deadlocked, or dead
  * without the launcher noticing): the waiting ranks print its rank, host and
