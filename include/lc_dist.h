@@ -8,9 +8,17 @@
  * The training code sees "the training group": all ranks, or just this one
  * while a distributed sweep runs a trial on it (lc_dist_solo_begin/_end).
  *
- * Collectives wait at most LORAC_DIST_TIMEOUT seconds (default 600); a rank
- * that does not arrive (hung, or dead without the launcher noticing) makes
- * the waiting ranks print which rank/host gave up and abort the job.
+ * Hang detection: a rank waiting in a collective for LORAC_DIST_TIMEOUT
+ * seconds (default 600) probes every other rank (point-to-point, on a
+ * communicator of its own). Ranks answer from inside their own collectives
+ * and from lc_dist_heartbeat(), which the sums and lc_dist_any (once per
+ * training step, also when solo) and the evaluation loop (per batch) call.
+ * A rank that answers is alive
+ * (busy: the wait goes on); one that does not answer within a grace period
+ * (LORAC_DIST_TIMEOUT / 4, 1 to 120 s) is hung (stopped, deadlocked, or dead
+ * without the launcher noticing): the waiting ranks print its rank, host and
+ * pid and abort the job. Checkpoints are written atomically by rank 0, so the
+ * newest one on disk stays loadable.
  */
 #ifndef LC_DIST_H
 #define LC_DIST_H
@@ -41,6 +49,17 @@ const char *lc_dist_host(void); /* this rank's host name */
 
 /* Does this rank compute micro-batch i of a step? (round-robin: i % size) */
 int lc_dist_owns(int64_t i);
+
+/* Answer the probes of ranks that are waiting for this one (see above).
+ * Cheap (one MPI_Test); call it from loops that run long without another
+ * lc_dist_* call. A no-op without MPI. */
+void lc_dist_heartbeat(void);
+
+/* Evaluation (src/train/evaluate.c; sharded when the group has N > 1
+ * ranks) reports how many of nb batches this rank computed and the wall
+ * seconds it took (sum included); under MPI rank 0 prints the totals at the
+ * end of the job (docs/scale-out.md). */
+void lc_dist_count_shard(int64_t own, int64_t nb, double seconds);
 
 /* While solo, the training group is this rank alone (sweep trials). */
 void lc_dist_solo_begin(void);

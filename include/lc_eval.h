@@ -20,7 +20,11 @@ extern "C" {
  * B, no dropout), padding_free: batches without padding (lc_batch; the same
  * numbers within fp32 rounding, less work), else padded to
  * each batch's longest row. acts must hold (B, rows->max_len). lora may be
- * NULL. */
+ * NULL.
+ * Under MPI with a training group of N > 1 ranks (lc_dist.h) this is a
+ * collective: every rank of the group must call it with the same rows; the
+ * batches are sharded over the ranks and every rank gets the single-process
+ * result, bit for bit (src/train/evaluate.c). */
 lc_status lc_eval_rows_loss(const lc_model *m, const lc_lora *lora, lc_acts *acts, const lc_rows *rows,
                             int B, int padding_free, int32_t pad_id, double *mean_loss, int64_t *n_targets);
 

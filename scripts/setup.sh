@@ -14,7 +14,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config \
   libopenblas-openmp-dev libhdf5-dev hdf5-tools zlib1g-dev libyaml-dev libjansson-dev libpcre2-dev libutf8proc-dev \
-  libopenmpi-dev openmpi-bin libdnnl-dev chromium \
+  libopenmpi-dev openmpi-bin mpich libmpich-dev libdnnl-dev chromium \
   python3 python3-venv python3-pip ca-certificates >/dev/null
 bash scripts/fetch_smollm2.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -1,7 +1,8 @@
 /*
  * dist.c — the MPI layer behind lc_dist.h: start/finish, the training group
  * (world or solo), the threads × ranks layout, sums and broadcasts with a
- * timeout, and the "same inputs on every rank" checks.
+ * timeout and hang detection (probes naming the rank that does not answer),
+ * and the "same inputs on every rank" checks.
  *
  * Built with MPI when LC_HAVE_MPI is defined (CMake option LC_MPI); without
  * it, or when not launched by an MPI launcher, the single-process identity.
@@ -132,4 +133,6 @@ lc_status lc_dist_bcast_world(void *buf, size_t bytes, int root) { (void)buf; (v
 lc_status lc_dist_agree_world(lc_status st) { return st; }
 lc_status lc_dist_check_same(const char *what, uint64_t hash) { (void)what; (void)hash; return LC_OK; }
 lc_status lc_dist_check_same_text(const char *what, const char *text) { (void)what; (void)text; return LC_OK; }
+void lc_dist_heartbeat(void) {}
+void lc_dist_count_shard(int64_t own, int64_t nb, double seconds) { (void)own; (void)nb; (void)seconds; }
 #endif
