@@ -15,6 +15,7 @@
  * and lm_head.weight (tied to wte).
  */
 #include "hf_gpt2.h"
+#include "lc_path.h"
 
 #include "lc_quant.h"
 #include "lc_safetensors.h"
@@ -232,7 +233,8 @@ static lc_status add_used(g2_load *ld, int f) {
 
 static lc_status open_files(g2_load *ld, json_t **index) {
     char path[2048];
-    snprintf(path, sizeof path, "%s/model.safetensors", ld->dir);
+    lc_status rc = lc_path_join(path, sizeof path, ld->dir, "model.safetensors");
+    if (rc) return rc;
     FILE *fp = fopen(path, "rb");
     if (fp) {
         fclose(fp);
@@ -243,7 +245,7 @@ static lc_status open_files(g2_load *ld, json_t **index) {
         lc_status st = lc_safetensors_open(&ld->files[0], path);
         return st ? st : add_used(ld, 0);
     }
-    snprintf(path, sizeof path, "%s/model.safetensors.index.json", ld->dir);
+    if ((rc = lc_path_join(path, sizeof path, ld->dir, "model.safetensors.index.json"))) return rc;
     json_error_t jerr;
     if (!(*index = json_load_file(path, 0, &jerr)))
         return lc_errorf(LC_ERR_IO, "%s: neither model.safetensors nor a readable model.safetensors.index.json (%s)",
@@ -272,7 +274,7 @@ static lc_status open_files(g2_load *ld, json_t **index) {
         for (int i = 0; i < ld->n_files && !seen; i++) seen = !strcmp(names[i], fn);
         if (seen) continue;
         char fp2[2048];
-        snprintf(fp2, sizeof fp2, "%s/%s", ld->dir, fn);
+        if ((st = lc_path_join(fp2, sizeof fp2, ld->dir, fn))) break;
         names[ld->n_files] = fn;
         if ((st = lc_safetensors_open(&ld->files[ld->n_files++], fp2)) || (st = add_used(ld, ld->n_files - 1)))
             break;
