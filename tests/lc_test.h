@@ -7,6 +7,7 @@
  *   CHECK(cond)                       CHECK(cond, "fmt", ...)
  *   CHECK_CLOSE(got, want, tol, ...)  |got - want| <= tol; NaN always fails
  *   CHECK_OK(lc_status expr, ...)     the status must be LC_OK
+ *   REQUIRE_OK(lc_status expr)        the same, but a failure ends the test (exit 1)
  *   CHECK_ERR(st, code, "needle"...)  status `code`, message holding each needle
  *
  * g_fail and g_checks are this test's counters (one per executable: include
@@ -18,6 +19,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lc_common.h"
@@ -69,6 +71,18 @@ __attribute__((format(printf, 4, 5), unused)) static void lc_test_fail_(const ch
         }                                                                                                    \
     } while (0)
 
+/* For set-up steps the rest of a test depends on: a failure exits(1). */
+#define REQUIRE_OK(expr)                                                                                     \
+    do {                                                                                                     \
+        lc_status st_ = (expr);                                                                              \
+        g_checks++;                                                                                          \
+        if (st_ != LC_OK) {                                                                                  \
+            lc_test_fail_(__FILE__, __LINE__, #expr, " ");                                                  \
+            fprintf(stderr, "     -> %s: %s\n", lc_status_name(st_), lc_error_msg());                       \
+            exit(1);                                                                                         \
+        }                                                                                                    \
+    } while (0)
+
 /* Status must be `code` and the error message must contain every needle. */
 #define CHECK_ERR(st, code, ...) lc_test_check_err_((st), (code), __FILE__, __LINE__, __VA_ARGS__, NULL)
 __attribute__((sentinel, unused)) static void lc_test_check_err_(lc_status st, lc_status code, const char *file,
@@ -90,6 +104,9 @@ __attribute__((sentinel, unused)) static void lc_test_check_err_(lc_status st, l
     }
     va_end(ap);
 }
+
+/* 1 when any check failed so far, else 0 (an exit status: never the count). */
+__attribute__((unused)) static int lc_test_failed(void) { return g_fail ? 1 : 0; }
 
 /* main's return value: prints "<name>: N checks, M failed"; 1 on any failure. */
 __attribute__((unused)) static int lc_test_finish(const char *name) {
