@@ -5,6 +5,7 @@
  */
 #include "ckpt_internal.h"
 #include "lc_path.h"
+#include "lc_fsafe.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,23 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* fsync a file or directory by path. */
-static lc_status fsync_path(const char *path, int is_dir) {
-    int fd = open(path, is_dir ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-    if (fd < 0)
-        return lc_errorf(LC_ERR_IO, "cannot open %s for fsync: %s", path, strerror(errno));
-    int rc = fsync(fd);
-    int err = errno;
-    close(fd);
-    /* Some file systems cannot fsync a directory (EINVAL); the rename itself
-     * is still atomic there, so that is not an error. */
-    if (rc != 0 && !(is_dir && (err == EINVAL || err == EROFS)))
-        return lc_errorf(LC_ERR_IO, "fsync %s: %s", path, strerror(err));
-    return LC_OK;
-}
-
 lc_status lc_ckpt__commit(const char *tmp, const char *path) {
-    lc_status st = fsync_path(tmp, 0);
+    lc_status st = lc_fs_fsync(tmp, 0);
     if (st) goto fail;
     if (rename(tmp, path) != 0) {
         st = lc_errorf(LC_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
@@ -42,7 +28,7 @@ lc_status lc_ckpt__commit(const char *tmp, const char *path) {
      * bring back the old name. */
     char dir[4096];
     if ((st = lc_path_dirname(dir, sizeof dir, path))) return st; /* the new file is in place */
-    return fsync_path(dir, 1);  /* the new file is in place even if this fails */
+    return lc_fs_fsync(dir, 1);  /* the new file is in place even if this fails */
 fail:
     unlink(tmp);
     return st;

@@ -16,6 +16,7 @@
  * outermost and innermost descriptions go into the lc_errorf message.
  */
 #include "ckpt_internal.h"
+#include "lc_fsafe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -416,18 +417,6 @@ done:
     return st;
 }
 
-static int write_full(int fd, const void *data, size_t n) {
-    const char *p = data;
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 lc_status lc_ckpt_write(const lc_ckpt *c, const char *path) {
     if (!c || !path || !path[0])
         return lc_errorf(LC_ERR_ARG, "lc_ckpt_write: NULL checkpoint or empty path");
@@ -453,7 +442,7 @@ lc_status lc_ckpt_write(const lc_ckpt *c, const char *path) {
     void *image = NULL;
     size_t size = 0;
     st = build_image(c, path, &image, &size);
-    int bad = st ? 1 : write_full(fd, image, size);
+    int bad = st ? 1 : lc_fs_write_full(fd, image, size);
     int err = errno;
     if (close(fd) != 0 && !bad) bad = 1, err = errno;
     if (bad) {

@@ -73,22 +73,32 @@ lc_status lc_fs_check_overwrite(const char *out, const void *magic, size_t magic
     return LC_OK;
 }
 
-static void fsync_dir_of(const char *path) {
-    char dir[4096];
-    if (lc_path_dirname(dir, sizeof dir, path)) return; /* best effort, like the fsync itself */
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+lc_status lc_fs_fsync(const char *path, int is_dir) {
+    int fd = open(path, is_dir ? (O_RDONLY | O_DIRECTORY | O_CLOEXEC) : (O_RDONLY | O_CLOEXEC));
+    if (fd < 0) return lc_errorf(LC_ERR_IO, "cannot open %s for fsync: %s", path, strerror(errno));
+    int rc = fsync(fd);
+    int err = errno;
+    close(fd);
+    if (rc != 0 && !(is_dir && (err == EINVAL || err == EROFS)))
+        return lc_errorf(LC_ERR_IO, "fsync %s: %s", path, strerror(err));
+    return LC_OK;
 }
 
-static int write_full(int fd, const void *data, size_t n) {
+/* Best effort: the file is already in place when this runs. */
+static void fsync_dir_of(const char *path) {
+    char dir[4096];
+    if (!lc_path_dirname(dir, sizeof dir, path)) lc_fs_fsync(dir, 1);
+}
+
+int lc_fs_write_full(int fd, const void *data, size_t n) {
     const char *p = data;
     while (n) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = write(fd, p, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
+        if (w <= 0) {
+            if (w == 0) errno = EIO;
+            return -1;
+        }
         p += w;
         n -= (size_t)w;
     }
@@ -102,7 +112,7 @@ lc_status lc_fs_write_atomic(const char *path, const void *data, size_t n) {
     unlink(tmp); /* a stale temp of a dead process with our pid (a symlink is removed, not followed) */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) return lc_errorf(LC_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-    int bad = write_full(fd, data, n) || fsync(fd) != 0;
+    int bad = lc_fs_write_full(fd, data, n) || fsync(fd) != 0;
     int err = errno;
     if (close(fd) != 0 && !bad) bad = 1, err = errno;
     if (!bad && rename(tmp, path) != 0) bad = 1, err = errno;

@@ -14,6 +14,7 @@
 
 #include "deploy_internal.h"
 #include "lc_path.h"
+#include "lc_fsafe.h"
 
 int dp_ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
@@ -51,24 +52,17 @@ void dp_tmpdir_discard(const char *tmp) {
     rmdir(tmp);
 }
 
-static void fsync_path(const char *path, int dir) {
-    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 lc_status dp_tmpdir_commit(const char *tmp, const char *out_dir) {
     DIR *d = opendir(tmp);
     if (d) {
         struct dirent *e;
         char path[4096];
         while ((e = readdir(d)))
-            if (e->d_name[0] != '.' && lc_path_join(path, sizeof path, tmp, e->d_name) == LC_OK) fsync_path(path, 0);
+            if (e->d_name[0] != '.' && lc_path_join(path, sizeof path, tmp, e->d_name) == LC_OK)
+                (void)lc_fs_fsync(path, 0); /* best effort, as before the rename below */
         closedir(d);
     }
-    fsync_path(tmp, 1);
+    (void)lc_fs_fsync(tmp, 1);
     lc_status st = dp_check_absent(out_dir);
     if (!st && rename(tmp, out_dir) != 0)
         st = lc_errorf(LC_ERR_IO, "%s: cannot rename %s into place: %s", out_dir, tmp, strerror(errno));
@@ -77,7 +71,7 @@ lc_status dp_tmpdir_commit(const char *tmp, const char *out_dir) {
         return st;
     }
     char parent[4096];
-    if (!lc_path_dirname(parent, sizeof parent, out_dir)) fsync_path(parent, 1); /* best effort */
+    if (!lc_path_dirname(parent, sizeof parent, out_dir)) (void)lc_fs_fsync(parent, 1); /* best effort */
     return LC_OK;
 }
 

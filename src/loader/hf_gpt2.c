@@ -15,6 +15,7 @@
  * and lm_head.weight (tied to wte).
  */
 #include "hf_gpt2.h"
+#include "hf_keys.h"
 #include "lc_path.h"
 
 #include "lc_quant.h"
@@ -27,66 +28,27 @@
 
 /* ------------------------------------------------------------------ config */
 
-static lc_status bad_key(const char *path, const char *key, const char *want, const json_t *v) {
-    char *r = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    if (r && strlen(r) > 80) strcpy(r + 76, "...");
-    lc_status st = lc_errorf(LC_ERR_CONFIG, "%s: \"%s\" must be %s, found %s", path, key, want, r ? r : "?");
-    free(r);
-    return st;
-}
-
-/* Positive int; absent/null gives def (def < 0: required). */
-static lc_status pos_int(const char *path, json_t *o, const char *key, int def, int *out) {
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v)) {
-        if (def < 0) return lc_errorf(LC_ERR_CONFIG, "%s: required key \"%s\" is missing", path, key);
-        *out = def;
-        return LC_OK;
-    }
-    if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > INT_MAX)
-        return bad_key(path, key, "a positive integer", v);
-    *out = (int)json_integer_value(v);
-    return LC_OK;
-}
-
-static lc_status token_id(const char *path, json_t *o, const char *key, int *out) {
-    json_t *v = json_object_get(o, key);
-    *out = -1;
-    if (json_is_array(v)) v = json_array_size(v) ? json_array_get(v, 0) : NULL;
-    if (!v || json_is_null(v)) return LC_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT_MAX)
-        return bad_key(path, key, "a token id, a list of ids or null", v);
-    *out = (int)json_integer_value(v);
-    return LC_OK;
-}
-
 lc_status lc_hf_gpt2_config(const char *path, json_t *root, lc_model_config *c) {
     lc_status st;
     memset(c, 0, sizeof *c);
     c->arch = LC_ARCH_GPT2;
-    if ((st = pos_int(path, root, "vocab_size", -1, &c->vocab_size)) ||
-        (st = pos_int(path, root, "n_embd", -1, &c->hidden_size)) ||
-        (st = pos_int(path, root, "n_layer", -1, &c->n_layers)) ||
-        (st = pos_int(path, root, "n_head", -1, &c->n_heads)) ||
-        (st = pos_int(path, root, "n_positions", -1, &c->max_position)))
+    if ((st = hf_key_pos_int(path, root, "vocab_size", -1, &c->vocab_size)) ||
+        (st = hf_key_pos_int(path, root, "n_embd", -1, &c->hidden_size)) ||
+        (st = hf_key_pos_int(path, root, "n_layer", -1, &c->n_layers)) ||
+        (st = hf_key_pos_int(path, root, "n_head", -1, &c->n_heads)) ||
+        (st = hf_key_pos_int(path, root, "n_positions", -1, &c->max_position)))
         return st;
     if (c->hidden_size % c->n_heads)
         return lc_errorf(LC_ERR_CONFIG, "%s: n_embd %d is not a multiple of n_head %d", path, c->hidden_size,
                          c->n_heads);
-    if ((st = pos_int(path, root, "n_inner", 4 * c->hidden_size, &c->intermediate_size))) return st;
+    if ((st = hf_key_pos_int(path, root, "n_inner", 4 * c->hidden_size, &c->intermediate_size))) return st;
     c->n_kv_heads = c->n_heads;
     c->head_dim = c->hidden_size / c->n_heads;
     c->tie_embeddings = 1;
     c->rope_theta = 10000.0f; /* unused by GPT-2 */
     c->rms_eps = 1e-5f;       /* unused by GPT-2 */
-    c->layer_norm_eps = 1e-5f;
-    json_t *v = json_object_get(root, "layer_norm_epsilon");
-    if (v && !json_is_null(v)) {
-        if (!json_is_number(v) || !(json_number_value(v) > 0))
-            return bad_key(path, "layer_norm_epsilon", "a positive number", v);
-        c->layer_norm_eps = (float)json_number_value(v);
-    }
-    v = json_object_get(root, "activation_function");
+    if ((st = hf_key_pos_float(path, root, "layer_norm_epsilon", 1e-5, &c->layer_norm_eps))) return st;
+    json_t *v = json_object_get(root, "activation_function");
     if (v && !json_is_null(v)) {
         const char *a = json_string_value(v);
         if (!a || (strcmp(a, "gelu_new") && strcmp(a, "gelu_pytorch_tanh")))
@@ -108,8 +70,8 @@ lc_status lc_hf_gpt2_config(const char *path, json_t *root, lc_model_config *c) 
     v = json_object_get(root, "tie_word_embeddings");
     if (json_is_false(v))
         return lc_errorf(LC_ERR_UNSUPPORTED, "%s: \"tie_word_embeddings\": false is not supported for GPT-2", path);
-    if ((st = token_id(path, root, "bos_token_id", &c->bos_id)) ||
-        (st = token_id(path, root, "eos_token_id", &c->eos_id)))
+    if ((st = hf_key_token_id(path, root, "bos_token_id", &c->bos_id)) ||
+        (st = hf_key_token_id(path, root, "eos_token_id", &c->eos_id)))
         return st;
     if ((st = lc_model_config_validate(c))) return lc_error_wrap(st, "%s", path);
     return LC_OK;
