@@ -28,8 +28,8 @@ static int g_fail = 0, g_checks = 0;
 
 /* Print the failure line: expression, then the optional message (fmt is
  * " " when the caller gave none, from the " " __VA_ARGS__ trick below). */
-__attribute__((format(printf, 4, 5), unused)) static void lc_test_fail_(const char *file, int line,
-                                                                         const char *expr, const char *fmt, ...) {
+__attribute__((format(printf, 4, 5), unused)) static void lc_test_fail_(const char *file, int line, const char *expr,
+                                                                        const char *fmt, ...) {
     g_fail++;
     fprintf(stderr, "FAIL %s:%d: %s", file, line, expr);
     if (fmt[0] && !(fmt[0] == ' ' && !fmt[1])) {
@@ -43,50 +43,50 @@ __attribute__((format(printf, 4, 5), unused)) static void lc_test_fail_(const ch
 }
 
 /* CHECK(cond) or CHECK(cond, "format", args...). */
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        g_checks++;                                                                                          \
-        if (!(cond)) lc_test_fail_(__FILE__, __LINE__, #cond, " " __VA_ARGS__);                             \
+#define CHECK(cond, ...)                                                                                               \
+    do {                                                                                                               \
+        g_checks++;                                                                                                    \
+        if (!(cond)) lc_test_fail_(__FILE__, __LINE__, #cond, " " __VA_ARGS__);                                        \
     } while (0)
 
 /* |got - want| <= tol, both printed on failure (NaN/inf never pass). */
-#define CHECK_CLOSE(got, want, tol, ...)                                                                     \
-    do {                                                                                                     \
-        double g_ = (double)(got), w_ = (double)(want), t_ = (double)(tol);                                  \
-        g_checks++;                                                                                          \
-        if (!(fabs(g_ - w_) <= t_)) {                                                                        \
-            lc_test_fail_(__FILE__, __LINE__, "|" #got " - " #want "| <= " #tol, " " __VA_ARGS__);          \
-            fprintf(stderr, "     got %.17g, want %.17g, |diff| %.3g > tol %.3g\n", g_, w_, fabs(g_ - w_), t_); \
-        }                                                                                                    \
+#define CHECK_CLOSE(got, want, tol, ...)                                                                               \
+    do {                                                                                                               \
+        double g_ = (double)(got), w_ = (double)(want), t_ = (double)(tol);                                            \
+        g_checks++;                                                                                                    \
+        if (!(fabs(g_ - w_) <= t_)) {                                                                                  \
+            lc_test_fail_(__FILE__, __LINE__, "|" #got " - " #want "| <= " #tol, " " __VA_ARGS__);                     \
+            fprintf(stderr, "     got %.17g, want %.17g, |diff| %.3g > tol %.3g\n", g_, w_, fabs(g_ - w_), t_);        \
+        }                                                                                                              \
     } while (0)
 
 /* The lc_status expression must be LC_OK; the error message is printed. */
-#define CHECK_OK(expr, ...)                                                                                  \
-    do {                                                                                                     \
-        lc_status st_ = (expr);                                                                              \
-        g_checks++;                                                                                          \
-        if (st_ != LC_OK) {                                                                                  \
-            lc_test_fail_(__FILE__, __LINE__, #expr, " " __VA_ARGS__);                                      \
-            fprintf(stderr, "     -> %s: %s\n", lc_status_name(st_), lc_error_msg());                       \
-        }                                                                                                    \
+#define CHECK_OK(expr, ...)                                                                                            \
+    do {                                                                                                               \
+        lc_status st_ = (expr);                                                                                        \
+        g_checks++;                                                                                                    \
+        if (st_ != LC_OK) {                                                                                            \
+            lc_test_fail_(__FILE__, __LINE__, #expr, " " __VA_ARGS__);                                                 \
+            fprintf(stderr, "     -> %s: %s\n", lc_status_name(st_), lc_error_msg());                                  \
+        }                                                                                                              \
     } while (0)
 
 /* For set-up steps the rest of a test depends on: a failure exits(1). */
-#define REQUIRE_OK(expr)                                                                                     \
-    do {                                                                                                     \
-        lc_status st_ = (expr);                                                                              \
-        g_checks++;                                                                                          \
-        if (st_ != LC_OK) {                                                                                  \
-            lc_test_fail_(__FILE__, __LINE__, #expr, " ");                                                  \
-            fprintf(stderr, "     -> %s: %s\n", lc_status_name(st_), lc_error_msg());                       \
-            exit(1);                                                                                         \
-        }                                                                                                    \
+#define REQUIRE_OK(expr)                                                                                               \
+    do {                                                                                                               \
+        lc_status st_ = (expr);                                                                                        \
+        g_checks++;                                                                                                    \
+        if (st_ != LC_OK) {                                                                                            \
+            lc_test_fail_(__FILE__, __LINE__, #expr, " ");                                                             \
+            fprintf(stderr, "     -> %s: %s\n", lc_status_name(st_), lc_error_msg());                                  \
+            exit(1);                                                                                                   \
+        }                                                                                                              \
     } while (0)
 
 /* Status must be `code` and the error message must contain every needle. */
 #define CHECK_ERR(st, code, ...) lc_test_check_err_((st), (code), __FILE__, __LINE__, __VA_ARGS__, NULL)
 __attribute__((sentinel, unused)) static void lc_test_check_err_(lc_status st, lc_status code, const char *file,
-                                                                  int line, ...) {
+                                                                 int line, ...) {
     g_checks++;
     if (st != code) {
         g_fail++;
