@@ -37,6 +37,15 @@ lc_status lc_fs_check_overwrite(const char *out, const void *magic, size_t magic
  * file is removed and path is untouched; LC_ERR_IO with the OS reason. */
 lc_status lc_fs_write_atomic(const char *path, const void *data, size_t n);
 
+/* write() all n bytes to fd (retrying on EINTR and short writes, at most
+ * 1 GiB per call). 0 on success, -1 with errno set. */
+int lc_fs_write_full(int fd, const void *data, size_t n);
+
+/* fsync a file (is_dir 0) or a directory by path. LC_ERR_IO naming path;
+ * a directory the file system cannot fsync (EINVAL, EROFS) is not an error,
+ * since a rename into it is atomic anyway. */
+lc_status lc_fs_fsync(const char *path, int is_dir);
+
 /* fopen for logs in a run directory: mode "w" (truncate) or "a" (append),
  * never following a symlink at path (ELOOP -> NULL, errno set). */
 FILE *lc_fs_fopen_nofollow(const char *path, const char *mode);

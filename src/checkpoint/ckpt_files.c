@@ -4,6 +4,8 @@
  * "<prefix>-<step>.h5" files, and removing temp files left by dead writers.
  */
 #include "ckpt_internal.h"
+#include "lc_path.h"
+#include "lc_fsafe.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,23 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* fsync a file or directory by path. */
-static lc_status fsync_path(const char *path, int is_dir) {
-    int fd = open(path, is_dir ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-    if (fd < 0)
-        return lc_errorf(LC_ERR_IO, "cannot open %s for fsync: %s", path, strerror(errno));
-    int rc = fsync(fd);
-    int err = errno;
-    close(fd);
-    /* Some file systems cannot fsync a directory (EINVAL); the rename itself
-     * is still atomic there, so that is not an error. */
-    if (rc != 0 && !(is_dir && (err == EINVAL || err == EROFS)))
-        return lc_errorf(LC_ERR_IO, "fsync %s: %s", path, strerror(err));
-    return LC_OK;
-}
-
 lc_status lc_ckpt__commit(const char *tmp, const char *path) {
-    lc_status st = fsync_path(tmp, 0);
+    lc_status st = lc_fs_fsync(tmp, 0);
     if (st) goto fail;
     if (rename(tmp, path) != 0) {
         st = lc_errorf(LC_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
@@ -40,15 +27,8 @@ lc_status lc_ckpt__commit(const char *tmp, const char *path) {
     /* The directory entry must reach the disk too, or a power cut could
      * bring back the old name. */
     char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        snprintf(dir, sizeof dir, ".");
-    } else if (slash == path) {
-        snprintf(dir, sizeof dir, "/");
-    } else {
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    }
-    return fsync_path(dir, 1);  /* the new file is in place even if this fails */
+    if ((st = lc_path_dirname(dir, sizeof dir, path))) return st; /* the new file is in place */
+    return lc_fs_fsync(dir, 1);  /* the new file is in place even if this fails */
 fail:
     unlink(tmp);
     return st;
@@ -118,7 +98,7 @@ lc_status lc_ckpt_prune(const char *dir, const char *prefix, int keep_last, int 
     if (n > 1) qsort(files, n, sizeof *files, cmp_step_desc);
     for (size_t i = (size_t)keep_last; i < n; i++) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, files[i].name);
+        if ((st = lc_path_join(path, sizeof path, dir, files[i].name))) goto fail;
         if (unlink(path) != 0 && errno != ENOENT) {
             st = lc_errorf(LC_ERR_IO, "cannot delete old checkpoint %s: %s", path,
                            strerror(errno));
@@ -184,7 +164,7 @@ lc_status lc_ckpt_cleanup_temp(const char *dir, int *n_removed) {
          * means the process exists but is someone else's: keep that too. */
         if ((pid_t)pid != getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) continue;
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if ((st = lc_path_join(path, sizeof path, dir, de->d_name))) break;
         struct stat sb;
         if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
         if (unlink(path) != 0 && errno != ENOENT) {

@@ -16,6 +16,7 @@
  * outermost and innermost descriptions go into the lc_errorf message.
  */
 #include "ckpt_internal.h"
+#include "lc_fsafe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -416,18 +417,6 @@ done:
     return st;
 }
 
-static int write_full(int fd, const void *data, size_t n) {
-    const char *p = data;
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 lc_status lc_ckpt_write(const lc_ckpt *c, const char *path) {
     if (!c || !path || !path[0])
         return lc_errorf(LC_ERR_ARG, "lc_ckpt_write: NULL checkpoint or empty path");
@@ -453,7 +442,7 @@ lc_status lc_ckpt_write(const lc_ckpt *c, const char *path) {
     void *image = NULL;
     size_t size = 0;
     st = build_image(c, path, &image, &size);
-    int bad = st ? 1 : write_full(fd, image, size);
+    int bad = st ? 1 : lc_fs_write_full(fd, image, size);
     int err = errno;
     if (close(fd) != 0 && !bad) bad = 1, err = errno;
     if (bad) {
@@ -552,19 +541,92 @@ static const char *class_name(H5T_class_t cls) {
     }
 }
 
+/* Mark e as listed-but-not-loaded (LC_CKPT_OTHER) with a note like "(bitfield)". */
+static void set_note(ckpt_ent *e, const char *note) {
+    e->note = lc_ckpt__strdup(note);
+    e->e.note = e->note;
+}
+
+/* e's shape and numel from the dataspace; LC_ERR_FORMAT when a dimension is
+ * implausibly large (numel * 16 bytes must fit a size_t). */
+static lc_status read_shape(const rctx *r, ckpt_ent *e, hid_t space, int ndim, const char *what) {
+    hsize_t dims[LC_CKPT_MAX_DIMS];
+    H5Sget_simple_extent_dims(space, dims, NULL);
+    size_t numel = 1;
+    e->e.ndim = ndim;
+    for (int d = 0; d < ndim; d++) {
+        if (dims[d] > (hsize_t)INT64_MAX || (dims[d] && numel > SIZE_MAX / 16 / dims[d]))
+            return lc_errorf(LC_ERR_FORMAT, "%s: %s dimension %d is implausibly large (%llu)", r->path, what, d,
+                             (unsigned long long)dims[d]);
+        e->e.shape[d] = (int64_t)dims[d];
+        numel *= (size_t)dims[d];
+    }
+    e->e.numel = numel;
+    return LC_OK;
+}
+
+/* The entry kind lorac loads a float/integer dataset as, and the HDF5 memory
+ * type to read it with; LC_CKPT_OTHER for every other class. */
+static lc_ckpt_kind numeric_kind(H5T_class_t cls, hid_t ftype, hid_t *mtype) {
+    if (cls == H5T_FLOAT) {
+        *mtype = H5T_NATIVE_FLOAT;
+        return LC_CKPT_F32;
+    }
+    if (cls != H5T_INTEGER) return LC_CKPT_OTHER;
+    int is_unsigned = H5Tget_sign(ftype) == H5T_SGN_NONE;
+    if (is_unsigned && H5Tget_size(ftype) == 1) {
+        *mtype = H5T_NATIVE_UINT8;
+        return LC_CKPT_BYTES;
+    }
+    *mtype = is_unsigned ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64;
+    return is_unsigned ? LC_CKPT_U64 : LC_CKPT_I64;
+}
+
+/* Read all e->e.numel elements into e->owned (one spare NUL byte), and for
+ * F32 note the first non-finite value. */
+static lc_status read_numeric(const rctx *r, hid_t did, ckpt_ent *e, lc_ckpt_kind kind, hid_t mtype,
+                              const char *what) {
+    size_t numel = e->e.numel, elsize = H5Tget_size(mtype);
+    e->owned = lc_alloc(numel * elsize + 1);
+    if (!e->owned)
+        return lc_errorf(LC_ERR_NOMEM, "%s: out of memory for %s (%zu bytes)", r->path, what, numel * elsize);
+    ((char *)e->owned)[numel * elsize] = 0;
+    if (numel && H5Dread(did, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, e->owned) < 0)
+        return h5_fail(LC_ERR_FORMAT, "%s: cannot read %s", r->path, what);
+    e->e.kind = kind;
+    e->data = e->owned;
+    if (kind == LC_CKPT_F32 && !lc_all_finite(e->owned, numel)) {
+        const float *x = e->owned; /* (numel) */
+        e->nonfinite = 1;
+        while (e->bad_index < numel && isfinite(x[e->bad_index])) e->bad_index++;
+    }
+    return LC_OK;
+}
+
+/* A scalar string dataset: e becomes LC_CKPT_STRING, ndim 0, numel = length. */
+static lc_status read_scalar_string(const rctx *r, hid_t did, ckpt_ent *e, hid_t ftype, hid_t space,
+                                    const char *what) {
+    size_t len;
+    lc_status st = read_string(r, did, 0, ftype, space, what, (char **)&e->owned, &len);
+    if (st) return st;
+    e->e.kind = LC_CKPT_STRING;
+    e->e.ndim = 0;
+    e->e.numel = len;
+    e->data = e->owned;
+    return LC_OK;
+}
+
+/* One dataset: a new entry, loaded when lorac knows its type, else listed as
+ * LC_CKPT_OTHER with a note (not an error). */
 static lc_status read_dataset(rctx *r, hid_t did, const char *name) {
     enum { FTYPE, SPACE, NIDS };
     hid_t ids[NIDS] = {H5Dget_type(did), H5Dget_space(did)};
     lc_status st = LC_OK;
-    char what[1200];
+    char what[1200], note[64];
     snprintf(what, sizeof what, "dataset '%s'", name);
-    if (ids[FTYPE] < 0 || ids[SPACE] < 0) {
-        st = h5_fail(LC_ERR_FORMAT, "%s: cannot inspect %s", r->path, what);
-        goto done;
-    }
-    int ndim = H5Sget_simple_extent_ndims(ids[SPACE]);
-    H5S_class_t sclass = H5Sget_simple_extent_type(ids[SPACE]);
-    H5T_class_t cls = H5Tget_class(ids[FTYPE]);
+    int ndim = ids[SPACE] < 0 ? -1 : H5Sget_simple_extent_ndims(ids[SPACE]);
+    H5S_class_t sclass = ids[SPACE] < 0 ? H5S_NO_CLASS : H5Sget_simple_extent_type(ids[SPACE]);
+    H5T_class_t cls = ids[FTYPE] < 0 ? H5T_NO_CLASS : H5Tget_class(ids[FTYPE]);
     if (ndim < 0 || sclass == H5S_NO_CLASS || cls == H5T_NO_CLASS) {
         st = h5_fail(LC_ERR_FORMAT, "%s: cannot inspect %s", r->path, what);
         goto done;
@@ -576,77 +638,22 @@ static lc_status read_dataset(rctx *r, hid_t did, const char *name) {
     }
     e->e.kind = LC_CKPT_OTHER;
     if (ndim > LC_CKPT_MAX_DIMS || sclass == H5S_NULL) {
-        char note[64];
-        snprintf(note, sizeof note, sclass == H5S_NULL ? "(null dataspace)" : "(rank %d > %d)",
-                 ndim, LC_CKPT_MAX_DIMS);
-        e->note = lc_ckpt__strdup(note);
-        e->e.note = e->note;
-        goto done;  /* listed as OTHER, not an error */
+        snprintf(note, sizeof note, sclass == H5S_NULL ? "(null dataspace)" : "(rank %d > %d)", ndim,
+                 LC_CKPT_MAX_DIMS);
+        set_note(e, note);
+        goto done;
     }
-    hsize_t dims[LC_CKPT_MAX_DIMS];
-    H5Sget_simple_extent_dims(ids[SPACE], dims, NULL);
-    size_t numel = 1;
-    e->e.ndim = ndim;
-    for (int d = 0; d < ndim; d++) {
-        if (dims[d] > (hsize_t)INT64_MAX || (dims[d] && numel > SIZE_MAX / 16 / dims[d])) {
-            st = lc_errorf(LC_ERR_FORMAT, "%s: %s dimension %d is implausibly large (%llu)",
-                           r->path, what, d, (unsigned long long)dims[d]);
-            goto done;
-        }
-        e->e.shape[d] = (int64_t)dims[d];
-        numel *= (size_t)dims[d];
-    }
-    e->e.numel = numel;
+    if ((st = read_shape(r, e, ids[SPACE], ndim, what))) goto done;
     hid_t mtype = -1;
-    lc_ckpt_kind kind = LC_CKPT_OTHER;
-    if (cls == H5T_FLOAT) {
-        kind = LC_CKPT_F32, mtype = H5T_NATIVE_FLOAT;
-    } else if (cls == H5T_INTEGER) {
-        int is_unsigned = H5Tget_sign(ids[FTYPE]) == H5T_SGN_NONE;
-        if (is_unsigned && H5Tget_size(ids[FTYPE]) == 1)
-            kind = LC_CKPT_BYTES, mtype = H5T_NATIVE_UINT8;
-        else if (is_unsigned)
-            kind = LC_CKPT_U64, mtype = H5T_NATIVE_UINT64;
-        else
-            kind = LC_CKPT_I64, mtype = H5T_NATIVE_INT64;
-    } else if (cls == H5T_STRING && numel == 1) {
-        size_t len;
-        st = read_string(r, did, 0, ids[FTYPE], ids[SPACE], what, (char **)&e->owned, &len);
-        if (st) goto done;
-        e->e.kind = LC_CKPT_STRING;
-        e->e.ndim = 0;
-        e->e.numel = len;
-        e->data = e->owned;
-        goto done;
-    }
-    if (kind == LC_CKPT_OTHER) {
-        char note[64];
-        if (cls == H5T_STRING)
-            snprintf(note, sizeof note, "(array of %zu strings)", numel);
-        else
-            snprintf(note, sizeof note, "%s", class_name(cls));
-        e->note = lc_ckpt__strdup(note);
-        e->e.note = e->note;
-        goto done;
-    }
-    size_t elsize = H5Tget_size(mtype);
-    e->owned = lc_alloc(numel * elsize + 1);
-    if (!e->owned) {
-        st = lc_errorf(LC_ERR_NOMEM, "%s: out of memory for %s (%zu bytes)", r->path, what,
-                       numel * elsize);
-        goto done;
-    }
-    ((char *)e->owned)[numel * elsize] = 0;
-    if (numel && H5Dread(did, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, e->owned) < 0) {
-        st = h5_fail(LC_ERR_FORMAT, "%s: cannot read %s", r->path, what);
-        goto done;
-    }
-    e->e.kind = kind;
-    e->data = e->owned;
-    if (kind == LC_CKPT_F32 && !lc_all_finite(e->owned, numel)) {
-        const float *x = e->owned;  /* (numel) */
-        e->nonfinite = 1;
-        while (e->bad_index < numel && isfinite(x[e->bad_index])) e->bad_index++;
+    lc_ckpt_kind kind = numeric_kind(cls, ids[FTYPE], &mtype);
+    if (kind != LC_CKPT_OTHER) {
+        st = read_numeric(r, did, e, kind, mtype, what);
+    } else if (cls == H5T_STRING && e->e.numel == 1) {
+        st = read_scalar_string(r, did, e, ids[FTYPE], ids[SPACE], what);
+    } else {
+        if (cls == H5T_STRING) snprintf(note, sizeof note, "(array of %zu strings)", e->e.numel);
+        else snprintf(note, sizeof note, "%s", class_name(cls));
+        set_note(e, note);
     }
 done:
     close_ids(ids, NIDS);

@@ -5,6 +5,7 @@
  * symlink-refusing log files, mkdir -p, and run-directory locks (flock).
  */
 #include "lc_fsafe.h"
+#include "lc_path.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -72,26 +73,32 @@ lc_status lc_fs_check_overwrite(const char *out, const void *magic, size_t magic
     return LC_OK;
 }
 
-static void fsync_dir_of(const char *path) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = 0;
-    else *slash = 0;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+lc_status lc_fs_fsync(const char *path, int is_dir) {
+    int fd = open(path, is_dir ? (O_RDONLY | O_DIRECTORY | O_CLOEXEC) : (O_RDONLY | O_CLOEXEC));
+    if (fd < 0) return lc_errorf(LC_ERR_IO, "cannot open %s for fsync: %s", path, strerror(errno));
+    int rc = fsync(fd);
+    int err = errno;
+    close(fd);
+    if (rc != 0 && !(is_dir && (err == EINVAL || err == EROFS)))
+        return lc_errorf(LC_ERR_IO, "fsync %s: %s", path, strerror(err));
+    return LC_OK;
 }
 
-static int write_full(int fd, const void *data, size_t n) {
+/* Best effort: the file is already in place when this runs. */
+static void fsync_dir_of(const char *path) {
+    char dir[4096];
+    if (!lc_path_dirname(dir, sizeof dir, path)) lc_fs_fsync(dir, 1);
+}
+
+int lc_fs_write_full(int fd, const void *data, size_t n) {
     const char *p = data;
     while (n) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = write(fd, p, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
+        if (w <= 0) {
+            if (w == 0) errno = EIO;
+            return -1;
+        }
         p += w;
         n -= (size_t)w;
     }
@@ -100,12 +107,12 @@ static int write_full(int fd, const void *data, size_t n) {
 
 lc_status lc_fs_write_atomic(const char *path, const void *data, size_t n) {
     char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return lc_errorf(LC_ERR_ARG, "path too long: %s", path);
+    lc_status st = lc_path_fmt(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (st) return st;
     unlink(tmp); /* a stale temp of a dead process with our pid (a symlink is removed, not followed) */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) return lc_errorf(LC_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-    int bad = write_full(fd, data, n) || fsync(fd) != 0;
+    int bad = lc_fs_write_full(fd, data, n) || fsync(fd) != 0;
     int err = errno;
     if (close(fd) != 0 && !bad) bad = 1, err = errno;
     if (!bad && rename(tmp, path) != 0) bad = 1, err = errno;
@@ -135,7 +142,8 @@ FILE *lc_fs_fopen_nofollow(const char *path, const char *mode) {
 
 lc_status lc_fs_mkdir_p(const char *dir) {
     char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return lc_errorf(LC_ERR_ARG, "path too long: %s", dir);
+    lc_status st = lc_path_fmt(buf, sizeof buf, "%s", dir);
+    if (st) return st;
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/') continue;
         *p = 0;
@@ -153,21 +161,21 @@ lc_status lc_fs_mkdir_p(const char *dir) {
 
 lc_status lc_fs_mkdir_parents(const char *path) {
     char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return lc_errorf(LC_ERR_ARG, "path too long: %s", path);
+    lc_status st = lc_path_fmt(buf, sizeof buf, "%s", path);
+    if (st) return st;
     char *slash = strrchr(buf, '/');
     while (slash && slash > buf && slash[-1] == '/') slash--;
     if (!slash || slash == buf) return LC_OK;
     *slash = 0;
-    lc_status st = lc_fs_mkdir_p(buf);
+    st = lc_fs_mkdir_p(buf);
     return st ? lc_error_wrap(st, "%s", path) : LC_OK;
 }
 
 lc_status lc_fs_lock_dir(const char *dir, const char *what, int *fd_out) {
     char path[4200];
     *fd_out = -1;
-    if (snprintf(path, sizeof path, "%s/%s", dir, LC_FS_LOCK_NAME) >= (int)sizeof path)
-        return lc_errorf(LC_ERR_ARG, "path too long: %s", dir);
+    lc_status st = lc_path_join(path, sizeof path, dir, LC_FS_LOCK_NAME);
+    if (st) return st;
     int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) return lc_errorf(LC_ERR_IO, "cannot create the lock file %s: %s", path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {

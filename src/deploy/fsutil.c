@@ -13,16 +13,12 @@
 #include <unistd.h>
 
 #include "deploy_internal.h"
+#include "lc_path.h"
+#include "lc_fsafe.h"
 
 int dp_ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && !strcmp(s + n - k, suffix);
-}
-
-lc_status dp_join(char *dst, size_t size, const char *dir, const char *name) {
-    if (snprintf(dst, size, "%s/%s", dir, name) >= (int)size)
-        return lc_errorf(LC_ERR_ARG, "path too long: %s/%s", dir, name);
-    return LC_OK;
 }
 
 lc_status dp_check_absent(const char *path) {
@@ -36,8 +32,7 @@ lc_status dp_check_absent(const char *path) {
 lc_status dp_tmpdir_create(const char *out_dir, char *tmp, size_t size) {
     lc_status st = dp_check_absent(out_dir);
     if (st) return st;
-    if (snprintf(tmp, size, "%s.tmp.XXXXXX", out_dir) >= (int)size)
-        return lc_errorf(LC_ERR_ARG, "output path too long: %s", out_dir);
+    if ((st = lc_path_fmt(tmp, size, "%s.tmp.XXXXXX", out_dir))) return lc_error_wrap(st, "output directory");
     if (!mkdtemp(tmp))
         return lc_errorf(LC_ERR_IO, "%s: cannot create a directory there: %s", out_dir, strerror(errno));
     return LC_OK;
@@ -50,19 +45,11 @@ void dp_tmpdir_discard(const char *tmp) {
         char path[4096];
         while ((e = readdir(d))) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            if (dp_join(path, sizeof path, tmp, e->d_name) == LC_OK) unlink(path);
+            if (lc_path_join(path, sizeof path, tmp, e->d_name) == LC_OK) unlink(path);
         }
         closedir(d);
     }
     rmdir(tmp);
-}
-
-static void fsync_path(const char *path, int dir) {
-    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
 }
 
 lc_status dp_tmpdir_commit(const char *tmp, const char *out_dir) {
@@ -71,10 +58,11 @@ lc_status dp_tmpdir_commit(const char *tmp, const char *out_dir) {
         struct dirent *e;
         char path[4096];
         while ((e = readdir(d)))
-            if (e->d_name[0] != '.' && dp_join(path, sizeof path, tmp, e->d_name) == LC_OK) fsync_path(path, 0);
+            if (e->d_name[0] != '.' && lc_path_join(path, sizeof path, tmp, e->d_name) == LC_OK)
+                (void)lc_fs_fsync(path, 0); /* best effort, as before the rename below */
         closedir(d);
     }
-    fsync_path(tmp, 1);
+    (void)lc_fs_fsync(tmp, 1);
     lc_status st = dp_check_absent(out_dir);
     if (!st && rename(tmp, out_dir) != 0)
         st = lc_errorf(LC_ERR_IO, "%s: cannot rename %s into place: %s", out_dir, tmp, strerror(errno));
@@ -83,11 +71,7 @@ lc_status dp_tmpdir_commit(const char *tmp, const char *out_dir) {
         return st;
     }
     char parent[4096];
-    snprintf(parent, sizeof parent, "%s", out_dir);
-    char *slash = strrchr(parent, '/');
-    if (slash && slash != parent) *slash = 0;
-    else snprintf(parent, sizeof parent, "%s", slash ? "/" : ".");
-    fsync_path(parent, 1);
+    if (!lc_path_dirname(parent, sizeof parent, out_dir)) (void)lc_fs_fsync(parent, 1); /* best effort */
     return LC_OK;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "deploy_internal.h"
+#include "lc_path.h"
 #include "lc_safetensors.h"
 
 static const char *model_type(lc_arch a) {
@@ -31,7 +32,7 @@ static lc_status build_config(json_t **out, const lc_model *m, const char *base_
     char path[4096];
     if (base_dir) {
         json_error_t err;
-        lc_status st = dp_join(path, sizeof path, base_dir, "config.json");
+        lc_status st = lc_path_join(path, sizeof path, base_dir, "config.json");
         if (st) return st;
         root = json_load_file(path, 0, &err);
         if (!root || !json_is_object(root)) {
@@ -213,21 +214,21 @@ lc_status lc_deploy_write_hf(const lc_model *m, const char *base_dir, const char
         json_decref(cfg);
         return st;
     }
-    if (!(st = dp_join(path, sizeof path, tmp, "config.json"))) st = dp_write_json(path, cfg);
-    if (!st && !(st = dp_join(path, sizeof path, tmp, "model.safetensors"))) st = write_weights(m, dtype, path);
+    if (!(st = lc_path_join(path, sizeof path, tmp, "config.json"))) st = dp_write_json(path, cfg);
+    if (!st && !(st = lc_path_join(path, sizeof path, tmp, "model.safetensors"))) st = write_weights(m, dtype, path);
     if (!st) st = lc_interrupt_check("writing the merged model"); /* nothing is committed after a signal */
     if (!st && base_dir) {
         for (size_t i = 0; i < sizeof TOKENIZER_FILES / sizeof TOKENIZER_FILES[0] && !st; i++) {
-            if ((st = dp_join(src, sizeof src, base_dir, TOKENIZER_FILES[i]))) break;
+            if ((st = lc_path_join(src, sizeof src, base_dir, TOKENIZER_FILES[i]))) break;
             if (stat(src, &sb) != 0) continue;
-            if (!(st = dp_join(path, sizeof path, tmp, TOKENIZER_FILES[i]))) st = dp_copy_file(src, path);
+            if (!(st = lc_path_join(path, sizeof path, tmp, TOKENIZER_FILES[i]))) st = dp_copy_file(src, path);
         }
     } else if (!st) {
         if (S_ISDIR(sb.st_mode)) {
-            if (!(st = dp_join(src, sizeof src, tokenizer_json, "tokenizer.json")))
+            if (!(st = lc_path_join(src, sizeof src, tokenizer_json, "tokenizer.json")))
                 tokenizer_json = src;
         }
-        if (!st && !(st = dp_join(path, sizeof path, tmp, "tokenizer.json"))) st = dp_copy_file(tokenizer_json, path);
+        if (!st && !(st = lc_path_join(path, sizeof path, tmp, "tokenizer.json"))) st = dp_copy_file(tokenizer_json, path);
     }
     json_decref(cfg);
     if (st) {

@@ -8,6 +8,7 @@
  * it, or when not launched by an MPI launcher, the single-process identity.
  */
 #include "lc_dist.h"
+#include "lc_path.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -96,7 +97,7 @@ lc_status lc_dist_hash_path(const char *path, uint64_t *h) {
     lc_status st = LC_OK;
     for (int i = 0; i < n && !st; i++) {
         char full[2048];
-        snprintf(full, sizeof full, "%s/%s", path, sorted[i]);
+        if ((st = lc_path_join(full, sizeof full, path, sorted[i]))) break;
         if (stat(full, &sb) || !S_ISREG(sb.st_mode)) continue;
         *h = lc_dist_hash_bytes(*h, sorted[i], strlen(sorted[i]));
         st = hash_file(full, h);

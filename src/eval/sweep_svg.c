@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lc_fsafe.h"
+#include "lc_path.h"
 #include "lc_sweep.h"
 
 typedef struct {
@@ -48,12 +49,12 @@ static double field(const char *line, const char *key) {
 /* Train and valid loss series of one trial; a missing file gives empty series. */
 static lc_status read_curves(const char *dir, series *train, series *valid) {
     char path[1400];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    lc_status st = lc_path_join(path, sizeof path, dir, "metrics.jsonl");
+    if (st) return st;
     FILE *f = fopen(path, "r");
     if (!f) return LC_OK;
     char *line = NULL;
     size_t cap = 0;
-    lc_status st = LC_OK;
     while (getline(&line, &cap, f) > 0) {
         double step = field(line, "step"), loss = field(line, "loss"), vl = field(line, "valid_loss");
         if (isnan(step)) continue;
@@ -85,47 +86,45 @@ static void xml_text(FILE *f, const char *s) {
     }
 }
 
-lc_status lc_sweep_write_svg(const lc_sweep_result *res, const char *path) {
-    int n = res->n_trials;
-    series *tr = calloc((size_t)n + 1, sizeof *tr), *va = calloc((size_t)n + 1, sizeof *va);
-    lc_status st = LC_OK;
-    FILE *f = NULL;
-    if (!tr || !va) {
-        st = lc_errorf(LC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+/* The plot area in pixels: [L, L+W] x [T, T+H], the legend to its right. */
+enum { PLOT_W = 620, PLOT_H = 400, PLOT_L = 70, PLOT_T = 40, LEGEND_W = 300 };
+
+/* Data ranges rounded out to whole tick steps xs, ys. */
+typedef struct {
+    double x0, x1, y0, y1, xs, ys;
+} plot_axes;
+
+static double px(const plot_axes *a, double x) { return PLOT_L + (x - a->x0) / (a->x1 - a->x0) * PLOT_W; }
+static double py(const plot_axes *a, double y) { return PLOT_T + PLOT_H - (y - a->y0) / (a->y1 - a->y0) * PLOT_H; }
+
+/* Axes covering every point of the n trials' train (tr) and valid (va) series. */
+static plot_axes axes_for(const series *tr, const series *va, int n) {
+    plot_axes a = {INFINITY, -INFINITY, INFINITY, -INFINITY, 0, 0};
     for (int k = 0; k < n; k++) {
-        if ((st = read_curves(res->trials[k].dir, &tr[k], &va[k]))) goto done;
-        series *both[2] = {&tr[k], &va[k]};
+        const series *both[2] = {&tr[k], &va[k]};
         for (int s = 0; s < 2; s++)
             for (int i = 0; i < both[s]->n; i++) {
-                x0 = fmin(x0, both[s]->step[i]);
-                x1 = fmax(x1, both[s]->step[i]);
-                y0 = fmin(y0, both[s]->loss[i]);
-                y1 = fmax(y1, both[s]->loss[i]);
+                a.x0 = fmin(a.x0, both[s]->step[i]);
+                a.x1 = fmax(a.x1, both[s]->step[i]);
+                a.y0 = fmin(a.y0, both[s]->loss[i]);
+                a.y1 = fmax(a.y1, both[s]->loss[i]);
             }
     }
-    if (!isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
-    if (x1 <= x0) x1 = x0 + 1;
-    if (y1 <= y0) y0 -= 0.5, y1 += 0.5;
-    double ys = nice_step(y1 - y0, 6), xs = nice_step(x1 - x0, 8);
-    y0 = floor(y0 / ys) * ys;
-    y1 = ceil(y1 / ys) * ys;
-    x0 = floor(x0 / xs) * xs;
-    x1 = ceil(x1 / xs) * xs;
-    /* layout (pixels): plot area [L, L+W] x [T, T+H], legend to the right */
-    const double W = 620, H = 400, L = 70, T = 40, LEG = 300;
-    const double width = L + W + 20 + LEG, height = T + H + 60;
-#define PX(x) (L + ((x) - x0) / (x1 - x0) * W)
-#define PY(y) (T + H - ((y) - y0) / (y1 - y0) * H)
-    char *svg = NULL;
-    size_t svg_len = 0;
-    f = open_memstream(&svg, &svg_len); /* written to path atomically at the end */
-    if (!f) {
-        st = lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
-        goto done;
-    }
+    if (!isfinite(a.x0)) a.x0 = 0, a.x1 = 1, a.y0 = 0, a.y1 = 1;
+    if (a.x1 <= a.x0) a.x1 = a.x0 + 1;
+    if (a.y1 <= a.y0) a.y0 -= 0.5, a.y1 += 0.5;
+    a.ys = nice_step(a.y1 - a.y0, 6), a.xs = nice_step(a.x1 - a.x0, 8);
+    a.y0 = floor(a.y0 / a.ys) * a.ys;
+    a.y1 = ceil(a.y1 / a.ys) * a.ys;
+    a.x0 = floor(a.x0 / a.xs) * a.xs;
+    a.x1 = ceil(a.x1 / a.xs) * a.xs;
+    return a;
+}
+
+/* The SVG header, title, grid with tick labels, frame and axis titles. */
+static void write_frame(FILE *f, const plot_axes *a) {
+    const double L = PLOT_L, T = PLOT_T, W = PLOT_W, H = PLOT_H;
+    const double width = L + W + 20 + LEGEND_W, height = T + H + 60;
     fprintf(f,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
@@ -134,42 +133,46 @@ lc_status lc_sweep_write_svg(const lc_sweep_result *res, const char *path) {
             "<text x=\"%.0f\" y=\"22\" font-size=\"15\">lorac sweep: train loss (solid) and validation loss "
             "(dashed, dots)</text>\n",
             width, height, width, height, L);
-    /* grid, ticks and labels */
-    for (double y = y0; y <= y1 + ys * 1e-6; y += ys) {
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", L, PY(y), L + W, PY(y));
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", L - 6, PY(y) + 4, y);
+    for (double y = a->y0; y <= a->y1 + a->ys * 1e-6; y += a->ys) {
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", L, py(a, y), L + W,
+                py(a, y));
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", L - 6, py(a, y) + 4, y);
     }
-    for (double x = x0; x <= x1 + xs * 1e-6; x += xs) {
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", PX(x), T, PX(x), T + H);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.6g</text>\n", PX(x), T + H + 16, x);
+    for (double x = a->x0; x <= a->x1 + a->xs * 1e-6; x += a->xs) {
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", px(a, x), T,
+                px(a, x), T + H);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.6g</text>\n", px(a, x), T + H + 16, x);
     }
     fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"black\"/>\n", L, T,
             W, H);
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">optimizer step</text>\n", L + W / 2, T + H + 38);
     fprintf(f, "<text transform=\"translate(18 %.1f) rotate(-90)\" text-anchor=\"middle\">loss</text>\n", T + H / 2);
-    /* curves */
-    for (int k = 0; k < n; k++) {
-        const char *c = COLORS[k % 10];
-        const char *dash = k >= 10 ? " stroke-dasharray=\"1 2\"" : "";
-        if (tr[k].n) {
-            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"%s points=\"", c, dash);
-            for (int i = 0; i < tr[k].n; i++) fprintf(f, "%.1f,%.1f ", PX(tr[k].step[i]), PY(tr[k].loss[i]));
-            fputs("\"/>\n", f);
-        }
-        if (va[k].n) {
-            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" stroke-dasharray=\"6 4\" points=\"",
-                    c);
-            for (int i = 0; i < va[k].n; i++) fprintf(f, "%.1f,%.1f ", PX(va[k].step[i]), PY(va[k].loss[i]));
-            fputs("\"/>\n", f);
-            for (int i = 0; i < va[k].n; i++)
-                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", PX(va[k].step[i]),
-                        PY(va[k].loss[i]), c);
-        }
+}
+
+/* Trial k's curves in its colour: train solid, valid dashed with dots. */
+static void write_curves(FILE *f, const plot_axes *a, const series *tr, const series *va, int k) {
+    const char *c = COLORS[k % 10];
+    const char *dash = k >= 10 ? " stroke-dasharray=\"1 2\"" : "";
+    if (tr->n) {
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"%s points=\"", c, dash);
+        for (int i = 0; i < tr->n; i++) fprintf(f, "%.1f,%.1f ", px(a, tr->step[i]), py(a, tr->loss[i]));
+        fputs("\"/>\n", f);
     }
-    /* legend, best first */
-    double lx = L + W + 20, ly = T + 6;
+    if (va->n) {
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" stroke-dasharray=\"6 4\" points=\"", c);
+        for (int i = 0; i < va->n; i++) fprintf(f, "%.1f,%.1f ", px(a, va->step[i]), py(a, va->loss[i]));
+        fputs("\"/>\n", f);
+        for (int i = 0; i < va->n; i++)
+            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", px(a, va->step[i]),
+                    py(a, va->loss[i]), c);
+    }
+}
+
+/* The legend, best trial first, each with its best validation loss. */
+static void write_legend(FILE *f, const lc_sweep_result *res) {
+    double lx = PLOT_L + PLOT_W + 20, ly = PLOT_T + 6;
     fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" font-weight=\"bold\">trial (best valid loss)</text>\n", lx, ly);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < res->n_trials; i++) {
         int k = res->rank ? res->rank[i] : i;
         double y = ly + 18 * (i + 1);
         fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"%s\" stroke-width=\"3\"/>\n", lx,
@@ -179,14 +182,32 @@ lc_status lc_sweep_write_svg(const lc_sweep_result *res, const char *path) {
         if (isfinite(res->trials[k].best_valid_loss)) fprintf(f, " (%.4f)", res->trials[k].best_valid_loss);
         fputs("</text>\n", f);
     }
+}
+
+/* The whole SVG for the trials' series, written atomically to path. */
+static lc_status write_svg(const lc_sweep_result *res, const series *tr, const series *va, const char *path) {
+    plot_axes a = axes_for(tr, va, res->n_trials);
+    char *svg = NULL;
+    size_t svg_len = 0;
+    FILE *f = open_memstream(&svg, &svg_len); /* written to path atomically at the end */
+    if (!f) return lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
+    write_frame(f, &a);
+    for (int k = 0; k < res->n_trials; k++) write_curves(f, &a, &tr[k], &va[k], k);
+    write_legend(f, res);
     fputs("</svg>\n", f);
-#undef PX
-#undef PY
-    st = fclose(f) ? lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path) : lc_fs_write_atomic(path, svg, svg_len);
+    lc_status st =
+        fclose(f) ? lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path) : lc_fs_write_atomic(path, svg, svg_len);
     free(svg);
-    f = NULL;
-done:
-    if (f) fclose(f);
+    return st;
+}
+
+lc_status lc_sweep_write_svg(const lc_sweep_result *res, const char *path) {
+    int n = res->n_trials;
+    series *tr = calloc((size_t)n + 1, sizeof *tr), *va = calloc((size_t)n + 1, sizeof *va);
+    lc_status st = LC_OK;
+    if (!tr || !va) st = lc_errorf(LC_ERR_NOMEM, "out of memory");
+    for (int k = 0; !st && k < n; k++) st = read_curves(res->trials[k].dir, &tr[k], &va[k]);
+    if (!st) st = write_svg(res, tr, va, path);
     for (int k = 0; tr && va && k < n; k++) {
         free(tr[k].step);
         free(tr[k].loss);

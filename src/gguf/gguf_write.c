@@ -8,6 +8,7 @@
  * copied to the file by lc_gguf_writer_write.
  */
 #include "lc_gguf.h"
+#include "lc_path.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -277,8 +278,8 @@ static int write_all(lc_gguf_writer *w, FILE *f) {
 
 lc_status lc_gguf_writer_write(lc_gguf_writer *w, const char *path) {
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return lc_errorf(LC_ERR_ARG, "GGUF writer: path too long: %s", path);
+    lc_status pst = lc_path_fmt(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (pst) return lc_error_wrap(pst, "GGUF writer");
     unlink(tmp); /* a stale temp of ours or a planted symlink: removed, never followed */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;

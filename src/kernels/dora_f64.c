@@ -3,7 +3,7 @@
  * bodies as dora_f32.c (dora_generic.inc) with dgemm; only the
  * finite-difference tests call them.
  */
-#include "lc_dora.h"
+#include "lc_dora_kernels.h"
 
 #include "lc_kernels.h" /* before cblas.h: its complex.h defines the macro I */
 

@@ -7,6 +7,7 @@
 #include "lc_loader.h"
 
 #include "hf_gpt2.h"
+#include "hf_keys.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -35,7 +36,7 @@ static char *json_repr(const json_t *v) {
     return s;
 }
 
-static lc_status bad_value(const char *path, const char *key, const char *want, const json_t *v) {
+lc_status hf_key_bad(const char *path, const char *key, const char *want, const json_t *v) {
     char *r = json_repr(v);
     lc_status rc = lc_errorf(LC_ERR_CONFIG, "%s: \"%s\" must be %s, found %s", path, key, want, r ? r : "?");
     free(r);
@@ -43,7 +44,7 @@ static lc_status bad_value(const char *path, const char *key, const char *want, 
 }
 
 /* Positive int key; absent or null gives `def` (def < 0: required). */
-static lc_status get_pos_int(const char *path, json_t *o, const char *key, int def, int *out) {
+lc_status hf_key_pos_int(const char *path, json_t *o, const char *key, int def, int *out) {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) {
         if (def < 0) return lc_errorf(LC_ERR_CONFIG, "%s: required key \"%s\" is missing", path, key);
@@ -51,41 +52,41 @@ static lc_status get_pos_int(const char *path, json_t *o, const char *key, int d
         return LC_OK;
     }
     if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > INT_MAX)
-        return bad_value(path, key, "a positive integer", v);
+        return hf_key_bad(path, key, "a positive integer", v);
     *out = (int)json_integer_value(v);
     return LC_OK;
 }
 
-static lc_status get_pos_float(const char *path, json_t *o, const char *key, double def, float *out) {
+lc_status hf_key_pos_float(const char *path, json_t *o, const char *key, double def, float *out) {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) {
         *out = (float)def;
         return LC_OK;
     }
-    if (!json_is_number(v) || !(json_number_value(v) > 0)) return bad_value(path, key, "a positive number", v);
+    if (!json_is_number(v) || !(json_number_value(v) > 0)) return hf_key_bad(path, key, "a positive number", v);
     *out = (float)json_number_value(v);
     return LC_OK;
 }
 
-static lc_status get_bool(const char *path, json_t *o, const char *key, int def, int *out) {
+lc_status hf_key_bool(const char *path, json_t *o, const char *key, int def, int *out) {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) {
         *out = def;
         return LC_OK;
     }
-    if (!json_is_boolean(v)) return bad_value(path, key, "true or false", v);
+    if (!json_is_boolean(v)) return hf_key_bad(path, key, "true or false", v);
     *out = json_is_true(v);
     return LC_OK;
 }
 
 /* Token id: int, null (-1) or a list (first element; empty = -1). */
-static lc_status get_token_id(const char *path, json_t *o, const char *key, int *out) {
+lc_status hf_key_token_id(const char *path, json_t *o, const char *key, int *out) {
     json_t *v = json_object_get(o, key);
     *out = -1;
     if (json_is_array(v)) v = json_array_size(v) ? json_array_get(v, 0) : NULL;
     if (!v || json_is_null(v)) return LC_OK;
     if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT_MAX)
-        return bad_value(path, key, "a token id, a list of ids or null", v);
+        return hf_key_bad(path, key, "a token id, a list of ids or null", v);
     *out = (int)json_integer_value(v);
     return LC_OK;
 }
@@ -95,7 +96,7 @@ static lc_status parse_arch(const char *path, json_t *root, lc_arch *arch) {
     json_t *mt = json_object_get(root, "model_type");
     if (json_is_array(archs) && json_array_size(archs) > 0) {
         const char *a = json_string_value(json_array_get(archs, 0));
-        if (!a) return bad_value(path, "architectures", "a list of strings", archs);
+        if (!a) return hf_key_bad(path, "architectures", "a list of strings", archs);
         for (int i = 0; i < N_ARCHS; i++)
             if (!strcmp(a, ARCHS[i].hf_arch)) {
                 *arch = ARCHS[i].arch;
@@ -105,7 +106,7 @@ static lc_status parse_arch(const char *path, json_t *root, lc_arch *arch) {
                          path, a);
     }
     if (archs && !json_is_null(archs) && !json_is_array(archs))
-        return bad_value(path, "architectures", "a list of strings", archs);
+        return hf_key_bad(path, "architectures", "a list of strings", archs);
     if (json_is_string(mt)) {
         for (int i = 0; i < N_ARCHS; i++)
             if (!strcmp(json_string_value(mt), ARCHS[i].model_type)) {
@@ -124,17 +125,17 @@ static lc_status parse_arch(const char *path, json_t *root, lc_arch *arch) {
 static lc_status check_rope(const char *path, json_t *root, const char *key, float *theta) {
     json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v)) return LC_OK;
-    if (!json_is_object(v)) return bad_value(path, key, "null or an object", v);
+    if (!json_is_object(v)) return hf_key_bad(path, key, "null or an object", v);
     json_t *t = json_object_get(v, "rope_type");
     if (!t) t = json_object_get(v, "type");
-    if (t && !json_is_null(t) && !json_is_string(t)) return bad_value(path, key, "an object with a string type", v);
+    if (t && !json_is_null(t) && !json_is_string(t)) return hf_key_bad(path, key, "an object with a string type", v);
     const char *type = json_is_string(t) ? json_string_value(t) : "default";
     if (strcmp(type, "default"))
         return lc_errorf(LC_ERR_UNSUPPORTED,
                          "%s: \"%s\" has type \"%s\": rope scaling is not supported (only null or type "
                          "\"default\")",
                          path, key, type);
-    return get_pos_float(path, v, "rope_theta", *theta, theta);
+    return hf_key_pos_float(path, v, "rope_theta", *theta, theta);
 }
 
 /* Sizes no real model has (they would only fail later as "out of memory" or
@@ -159,32 +160,32 @@ static lc_status parse_config(const char *path, json_t *root, lc_model_config *c
     memset(c, 0, sizeof *c);
     if ((rc = parse_arch(path, root, &c->arch))) return rc;
     if (c->arch == LC_ARCH_GPT2) return lc_hf_gpt2_config(path, root, c);
-    if ((rc = get_pos_int(path, root, "vocab_size", -1, &c->vocab_size)) ||
-        (rc = get_pos_int(path, root, "hidden_size", -1, &c->hidden_size)) ||
-        (rc = get_pos_int(path, root, "intermediate_size", -1, &c->intermediate_size)) ||
-        (rc = get_pos_int(path, root, "num_hidden_layers", -1, &c->n_layers)) ||
-        (rc = get_pos_int(path, root, "num_attention_heads", -1, &c->n_heads)) ||
-        (rc = get_pos_int(path, root, "num_key_value_heads", c->n_heads, &c->n_kv_heads)) ||
-        (rc = get_pos_int(path, root, "max_position_embeddings", -1, &c->max_position)))
+    if ((rc = hf_key_pos_int(path, root, "vocab_size", -1, &c->vocab_size)) ||
+        (rc = hf_key_pos_int(path, root, "hidden_size", -1, &c->hidden_size)) ||
+        (rc = hf_key_pos_int(path, root, "intermediate_size", -1, &c->intermediate_size)) ||
+        (rc = hf_key_pos_int(path, root, "num_hidden_layers", -1, &c->n_layers)) ||
+        (rc = hf_key_pos_int(path, root, "num_attention_heads", -1, &c->n_heads)) ||
+        (rc = hf_key_pos_int(path, root, "num_key_value_heads", c->n_heads, &c->n_kv_heads)) ||
+        (rc = hf_key_pos_int(path, root, "max_position_embeddings", -1, &c->max_position)))
         return rc;
     if (c->hidden_size % c->n_heads && !json_is_integer(json_object_get(root, "head_dim")))
         return lc_errorf(LC_ERR_CONFIG, "%s: hidden_size %d is not a multiple of num_attention_heads %d and "
                          "head_dim is not set", path, c->hidden_size, c->n_heads);
-    if ((rc = get_pos_int(path, root, "head_dim", c->hidden_size / c->n_heads, &c->head_dim)) ||
-        (rc = get_pos_float(path, root, "rms_norm_eps", 1e-6, &c->rms_eps)) ||
-        (rc = get_pos_float(path, root, "rope_theta", 10000.0, &c->rope_theta)) ||
+    if ((rc = hf_key_pos_int(path, root, "head_dim", c->hidden_size / c->n_heads, &c->head_dim)) ||
+        (rc = hf_key_pos_float(path, root, "rms_norm_eps", 1e-6, &c->rms_eps)) ||
+        (rc = hf_key_pos_float(path, root, "rope_theta", 10000.0, &c->rope_theta)) ||
         (rc = check_rope(path, root, "rope_scaling", &c->rope_theta)) ||
         (rc = check_rope(path, root, "rope_parameters", &c->rope_theta)) ||
-        (rc = get_bool(path, root, "tie_word_embeddings", 0, &c->tie_embeddings)) ||
-        (rc = get_token_id(path, root, "bos_token_id", &c->bos_id)) ||
-        (rc = get_token_id(path, root, "eos_token_id", &c->eos_id)))
+        (rc = hf_key_bool(path, root, "tie_word_embeddings", 0, &c->tie_embeddings)) ||
+        (rc = hf_key_token_id(path, root, "bos_token_id", &c->bos_id)) ||
+        (rc = hf_key_token_id(path, root, "eos_token_id", &c->eos_id)))
         return rc;
     /* Qwen2 always has q/k/v biases; Llama has them (and an o_proj bias) with attention_bias. */
     int bias = 0;
-    if ((rc = get_bool(path, root, "attention_bias", 0, &bias))) return rc;
+    if ((rc = hf_key_bool(path, root, "attention_bias", 0, &bias))) return rc;
     c->attn_bias = c->arch == LC_ARCH_QWEN2 || (c->arch == LC_ARCH_LLAMA && bias);
     int mlp_bias = 0;
-    if ((rc = get_bool(path, root, "mlp_bias", 0, &mlp_bias))) return rc;
+    if ((rc = hf_key_bool(path, root, "mlp_bias", 0, &mlp_bias))) return rc;
     if (mlp_bias) return lc_errorf(LC_ERR_UNSUPPORTED, "%s: \"mlp_bias\": true is not supported", path);
     json_t *act = json_object_get(root, "hidden_act");
     if (act && !json_is_null(act) && (!json_is_string(act) || strcmp(json_string_value(act), "silu"))) {
@@ -196,8 +197,8 @@ static lc_status parse_config(const char *path, json_t *root, lc_model_config *c
     }
     /* Sliding-window attention: recorded; lorac trains with T <= window. */
     int window = 0, use_window = 1;
-    if ((rc = get_pos_int(path, root, "sliding_window", 0, &window))) return rc;
-    if (c->arch == LC_ARCH_QWEN2 && (rc = get_bool(path, root, "use_sliding_window", 0, &use_window))) return rc;
+    if ((rc = hf_key_pos_int(path, root, "sliding_window", 0, &window))) return rc;
+    if (c->arch == LC_ARCH_QWEN2 && (rc = hf_key_bool(path, root, "use_sliding_window", 0, &use_window))) return rc;
     if (c->arch == LC_ARCH_LLAMA || !use_window || window >= c->max_position) window = 0;
     if (info) info->sliding_window = window;
     if ((rc = lc_model_config_validate(c))) return lc_error_wrap(rc, "%s", path);

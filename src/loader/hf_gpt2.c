@@ -15,6 +15,8 @@
  * and lm_head.weight (tied to wte).
  */
 #include "hf_gpt2.h"
+#include "hf_keys.h"
+#include "lc_path.h"
 
 #include "lc_quant.h"
 #include "lc_safetensors.h"
@@ -26,66 +28,27 @@
 
 /* ------------------------------------------------------------------ config */
 
-static lc_status bad_key(const char *path, const char *key, const char *want, const json_t *v) {
-    char *r = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    if (r && strlen(r) > 80) strcpy(r + 76, "...");
-    lc_status st = lc_errorf(LC_ERR_CONFIG, "%s: \"%s\" must be %s, found %s", path, key, want, r ? r : "?");
-    free(r);
-    return st;
-}
-
-/* Positive int; absent/null gives def (def < 0: required). */
-static lc_status pos_int(const char *path, json_t *o, const char *key, int def, int *out) {
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v)) {
-        if (def < 0) return lc_errorf(LC_ERR_CONFIG, "%s: required key \"%s\" is missing", path, key);
-        *out = def;
-        return LC_OK;
-    }
-    if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > INT_MAX)
-        return bad_key(path, key, "a positive integer", v);
-    *out = (int)json_integer_value(v);
-    return LC_OK;
-}
-
-static lc_status token_id(const char *path, json_t *o, const char *key, int *out) {
-    json_t *v = json_object_get(o, key);
-    *out = -1;
-    if (json_is_array(v)) v = json_array_size(v) ? json_array_get(v, 0) : NULL;
-    if (!v || json_is_null(v)) return LC_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT_MAX)
-        return bad_key(path, key, "a token id, a list of ids or null", v);
-    *out = (int)json_integer_value(v);
-    return LC_OK;
-}
-
 lc_status lc_hf_gpt2_config(const char *path, json_t *root, lc_model_config *c) {
     lc_status st;
     memset(c, 0, sizeof *c);
     c->arch = LC_ARCH_GPT2;
-    if ((st = pos_int(path, root, "vocab_size", -1, &c->vocab_size)) ||
-        (st = pos_int(path, root, "n_embd", -1, &c->hidden_size)) ||
-        (st = pos_int(path, root, "n_layer", -1, &c->n_layers)) ||
-        (st = pos_int(path, root, "n_head", -1, &c->n_heads)) ||
-        (st = pos_int(path, root, "n_positions", -1, &c->max_position)))
+    if ((st = hf_key_pos_int(path, root, "vocab_size", -1, &c->vocab_size)) ||
+        (st = hf_key_pos_int(path, root, "n_embd", -1, &c->hidden_size)) ||
+        (st = hf_key_pos_int(path, root, "n_layer", -1, &c->n_layers)) ||
+        (st = hf_key_pos_int(path, root, "n_head", -1, &c->n_heads)) ||
+        (st = hf_key_pos_int(path, root, "n_positions", -1, &c->max_position)))
         return st;
     if (c->hidden_size % c->n_heads)
         return lc_errorf(LC_ERR_CONFIG, "%s: n_embd %d is not a multiple of n_head %d", path, c->hidden_size,
                          c->n_heads);
-    if ((st = pos_int(path, root, "n_inner", 4 * c->hidden_size, &c->intermediate_size))) return st;
+    if ((st = hf_key_pos_int(path, root, "n_inner", 4 * c->hidden_size, &c->intermediate_size))) return st;
     c->n_kv_heads = c->n_heads;
     c->head_dim = c->hidden_size / c->n_heads;
     c->tie_embeddings = 1;
     c->rope_theta = 10000.0f; /* unused by GPT-2 */
     c->rms_eps = 1e-5f;       /* unused by GPT-2 */
-    c->layer_norm_eps = 1e-5f;
-    json_t *v = json_object_get(root, "layer_norm_epsilon");
-    if (v && !json_is_null(v)) {
-        if (!json_is_number(v) || !(json_number_value(v) > 0))
-            return bad_key(path, "layer_norm_epsilon", "a positive number", v);
-        c->layer_norm_eps = (float)json_number_value(v);
-    }
-    v = json_object_get(root, "activation_function");
+    if ((st = hf_key_pos_float(path, root, "layer_norm_epsilon", 1e-5, &c->layer_norm_eps))) return st;
+    json_t *v = json_object_get(root, "activation_function");
     if (v && !json_is_null(v)) {
         const char *a = json_string_value(v);
         if (!a || (strcmp(a, "gelu_new") && strcmp(a, "gelu_pytorch_tanh")))
@@ -107,8 +70,8 @@ lc_status lc_hf_gpt2_config(const char *path, json_t *root, lc_model_config *c) 
     v = json_object_get(root, "tie_word_embeddings");
     if (json_is_false(v))
         return lc_errorf(LC_ERR_UNSUPPORTED, "%s: \"tie_word_embeddings\": false is not supported for GPT-2", path);
-    if ((st = token_id(path, root, "bos_token_id", &c->bos_id)) ||
-        (st = token_id(path, root, "eos_token_id", &c->eos_id)))
+    if ((st = hf_key_token_id(path, root, "bos_token_id", &c->bos_id)) ||
+        (st = hf_key_token_id(path, root, "eos_token_id", &c->eos_id)))
         return st;
     if ((st = lc_model_config_validate(c))) return lc_error_wrap(st, "%s", path);
     return LC_OK;
@@ -232,7 +195,8 @@ static lc_status add_used(g2_load *ld, int f) {
 
 static lc_status open_files(g2_load *ld, json_t **index) {
     char path[2048];
-    snprintf(path, sizeof path, "%s/model.safetensors", ld->dir);
+    lc_status rc = lc_path_join(path, sizeof path, ld->dir, "model.safetensors");
+    if (rc) return rc;
     FILE *fp = fopen(path, "rb");
     if (fp) {
         fclose(fp);
@@ -243,7 +207,7 @@ static lc_status open_files(g2_load *ld, json_t **index) {
         lc_status st = lc_safetensors_open(&ld->files[0], path);
         return st ? st : add_used(ld, 0);
     }
-    snprintf(path, sizeof path, "%s/model.safetensors.index.json", ld->dir);
+    if ((rc = lc_path_join(path, sizeof path, ld->dir, "model.safetensors.index.json"))) return rc;
     json_error_t jerr;
     if (!(*index = json_load_file(path, 0, &jerr)))
         return lc_errorf(LC_ERR_IO, "%s: neither model.safetensors nor a readable model.safetensors.index.json (%s)",
@@ -272,7 +236,7 @@ static lc_status open_files(g2_load *ld, json_t **index) {
         for (int i = 0; i < ld->n_files && !seen; i++) seen = !strcmp(names[i], fn);
         if (seen) continue;
         char fp2[2048];
-        snprintf(fp2, sizeof fp2, "%s/%s", ld->dir, fn);
+        if ((st = lc_path_join(fp2, sizeof fp2, ld->dir, fn))) break;
         names[ld->n_files] = fn;
         if ((st = lc_safetensors_open(&ld->files[ld->n_files++], fp2)) || (st = add_used(ld, ld->n_files - 1)))
             break;

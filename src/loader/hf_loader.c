@@ -10,6 +10,7 @@
  * source pages behind it so peak memory stays near the fp32 size.
  */
 #include "lc_loader.h"
+#include "lc_path.h"
 #include "hf_gpt2.h"
 #include "lc_quant.h"
 #include "lc_safetensors.h"
@@ -121,7 +122,8 @@ static lc_status add_file(hf_load *ld, const char *rel) {
         return lc_errorf(LC_ERR_FORMAT, "%s/model.safetensors.index.json: shard name \"%s\" is not a plain file name",
                          ld->dir, rel);
     char path[2048];
-    snprintf(path, sizeof path, "%s/%s", ld->dir, rel);
+    lc_status st = lc_path_join(path, sizeof path, ld->dir, rel);
+    if (st) return st;
     ld->file_names[ld->n_files] = strdup(rel);
     if (!ld->file_names[ld->n_files]) return lc_errorf(LC_ERR_NOMEM, "out of memory");
     lc_status rc = lc_safetensors_open(&ld->files[ld->n_files], path);
@@ -133,14 +135,14 @@ static lc_status add_file(hf_load *ld, const char *rel) {
 static lc_status open_files(hf_load *ld, json_t **index_root) {
     char path[2048];
     lc_status rc;
-    snprintf(path, sizeof path, "%s/model.safetensors", ld->dir);
+    if ((rc = lc_path_join(path, sizeof path, ld->dir, "model.safetensors"))) return rc;
     if (file_exists(path)) {
         ld->files = calloc(1, sizeof *ld->files);
         ld->file_names = calloc(1, sizeof *ld->file_names);
         if (!ld->files || !ld->file_names) return lc_errorf(LC_ERR_NOMEM, "out of memory");
         return add_file(ld, "model.safetensors");
     }
-    snprintf(path, sizeof path, "%s/model.safetensors.index.json", ld->dir);
+    if ((rc = lc_path_join(path, sizeof path, ld->dir, "model.safetensors.index.json"))) return rc;
     if (!file_exists(path))
         return lc_errorf(LC_ERR_IO, "%s: neither model.safetensors nor model.safetensors.index.json found",
                          ld->dir);
@@ -344,7 +346,7 @@ lc_status lc_model_load_hf_ex(lc_model *m, const char *dir, lc_hf_info *info) {
     lc_hf_info local;
     if (!info) info = &local;
     memset(m, 0, sizeof *m);
-    snprintf(path, sizeof path, "%s/config.json", dir);
+    if ((rc = lc_path_join(path, sizeof path, dir, "config.json"))) goto fail;
     if ((rc = lc_hf_config_load(path, &m->cfg, info))) goto fail;
     m->layers = calloc((size_t)m->cfg.n_layers, sizeof *m->layers); /* freed by lc_model_free */
     if (!m->layers) {

@@ -6,6 +6,7 @@
  * against the file size before a pointer into the mapping is handed out.
  */
 #include "lc_safetensors.h"
+#include "lc_fsafe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -308,20 +309,6 @@ void lc_safetensors_close(lc_safetensors *st) {
 
 /* ---- writer ---- */
 
-static int write_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 typedef struct {
     const lc_st_tensor *t;
     int index;
@@ -450,8 +437,8 @@ lc_status lc_safetensors_write(const char *path, const lc_st_tensor *tensors, in
     }
     unsigned char le[8];
     for (int i = 0; i < 8; i++) le[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    int bad = fchmod(fd, 0644) || write_all(fd, le, 8) || write_all(fd, hdr, hlen);
-    for (int i = 0; i < n && !bad; i++) bad = write_all(fd, slots[i].t->data, slots[i].t->nbytes);
+    int bad = fchmod(fd, 0644) || lc_fs_write_full(fd, le, 8) || lc_fs_write_full(fd, hdr, hlen);
+    for (int i = 0; i < n && !bad; i++) bad = lc_fs_write_full(fd, slots[i].t->data, slots[i].t->nbytes);
     if (bad || fsync(fd)) {
         rc = lc_errorf(LC_ERR_IO, "%s: writing %s failed: %s", path, tmp, strerror(errno));
         goto fail;

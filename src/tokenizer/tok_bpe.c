@@ -80,6 +80,18 @@ static tk_cand heap_pop(tk_heap *h) {
     return top;
 }
 
+int tk_bpe_add_merge(tk_bpe *m, tk_buf *cat, const char *a, size_t la, const char *c, size_t lc, int32_t rank) {
+    cat->n = 0;
+    if (tk_buf_put(cat, a, la) || tk_buf_put(cat, c, lc)) return -1;
+    int32_t ia = tk_strmap_get(&m->map, a, la), ic = tk_strmap_get(&m->map, c, lc);
+    int32_t inew = tk_strmap_get(&m->map, cat->p, cat->n);
+    if (ia < 0) return TK_MERGE_NO_LEFT;
+    if (ic < 0) return TK_MERGE_NO_RIGHT;
+    if (inew < 0) return TK_MERGE_NO_MERGED;
+    tk_mergemap_put(&m->merges, ia, ic, rank, inew);
+    return 0;
+}
+
 int tk_bpe_finish(tk_bpe *m) {
     for (int b = 0; b < 256; b++) {
         char name[8];

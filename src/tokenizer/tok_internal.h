@@ -116,6 +116,11 @@ typedef struct {
 } tk_bpe;
 
 int tk_bpe_finish(tk_bpe *m); /* build small_cp_id/byte_id, init the cache; 0 ok */
+/* Merge rule `rank`: parts a (la bytes) and c (lc bytes) become the vocab
+ * token a+c (cat is scratch). 0 ok, -1 out of memory, else which token is
+ * not in the vocab: TK_MERGE_NO_LEFT, TK_MERGE_NO_RIGHT, TK_MERGE_NO_MERGED. */
+enum { TK_MERGE_NO_LEFT = 1, TK_MERGE_NO_RIGHT, TK_MERGE_NO_MERGED };
+int tk_bpe_add_merge(tk_bpe *m, tk_buf *cat, const char *a, size_t la, const char *c, size_t lc, int32_t rank);
 void tk_bpe_free(tk_bpe *m);
 /* Tokenize one pre-tokenized piece, appending ids to out. 0 ok, -1 OOM. */
 int tk_bpe_encode_piece(tk_bpe *m, const char *s, size_t n, tk_ivec *out);

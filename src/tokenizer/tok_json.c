@@ -39,8 +39,8 @@ static lc_status oom(void) { return lc_errorf(LC_ERR_NOMEM, "tokenizer: out of m
 
 /* ---------------------------------------------------------------- model */
 
-static lc_status load_model(tk_ld *ld, const json_t *m) {
-    tk_bpe *b = &ld->t->bpe;
+/* Refuse the BPE options lorac does not implement. */
+static lc_status check_bpe_options(const tk_ld *ld, const json_t *m) {
     const char *type = jstr(m, "type");
     if (type ? strcmp(type, "BPE") != 0 : !json_object_get(m, "merges"))
         return lc_errorf(LC_ERR_UNSUPPORTED, "%s: model type \"%s\" is not supported (only BPE)",
@@ -53,7 +53,13 @@ static lc_status load_model(tk_ld *ld, const json_t *m) {
     const json_t *dr = json_object_get(m, "dropout");
     if (json_is_number(dr) && json_number_value(dr) > 0)
         return lc_errorf(LC_ERR_UNSUPPORTED, "%s: BPE dropout is not supported", ld->file);
-    const json_t *vocab = json_object_get(m, "vocab");
+    return LC_OK;
+}
+
+/* model.vocab {token: id}: n_vocab = max id + 1, the token strings and the
+ * string -> id map. */
+static lc_status load_vocab(tk_ld *ld, const json_t *vocab) {
+    tk_bpe *b = &ld->t->bpe;
     if (!json_is_object(vocab))
         return lc_errorf(LC_ERR_FORMAT, "%s: model.vocab: expected an object", ld->file);
     const char *key;
@@ -79,52 +85,62 @@ static lc_status load_model(tk_ld *ld, const json_t *m) {
         b->tok_len[id] = (uint32_t)kl;
         tk_strmap_put(&b->map, id);
     }
-    const json_t *merges = json_object_get(m, "merges");
+    return LC_OK;
+}
+
+/* The two parts of merge rule i: "a b" (older files) or ["a", "b"]. */
+static lc_status merge_parts(const tk_ld *ld, const json_t *e, size_t i, const char **a, size_t *la,
+                             const char **c, size_t *lc) {
+    if (json_is_string(e)) {
+        *a = json_string_value(e);
+        const char *sp = strchr(*a, ' ');
+        if (!sp)
+            return lc_errorf(LC_ERR_FORMAT, "%s: model.merges[%zu] \"%s\": expected \"a b\"", ld->file, i, *a);
+        *la = (size_t)(sp - *a), *c = sp + 1, *lc = strlen(*c);
+        return LC_OK;
+    }
+    if (json_is_array(e) && json_array_size(e) == 2 && json_is_string(json_array_get(e, 0)) &&
+        json_is_string(json_array_get(e, 1))) {
+        *a = json_string_value(json_array_get(e, 0)), *la = json_string_length(json_array_get(e, 0));
+        *c = json_string_value(json_array_get(e, 1)), *lc = json_string_length(json_array_get(e, 1));
+        return LC_OK;
+    }
+    return lc_errorf(LC_ERR_FORMAT, "%s: model.merges[%zu]: expected \"a b\" or [\"a\", \"b\"]", ld->file, i);
+}
+
+/* model.merges: rank i merges its two parts into the vocab's token a+b; all
+ * three must be in the vocab. cat is scratch for a+b. */
+static lc_status load_merges(tk_ld *ld, const json_t *merges, tk_buf *cat) {
+    tk_bpe *b = &ld->t->bpe;
     if (merges && !json_is_array(merges))
         return lc_errorf(LC_ERR_FORMAT, "%s: model.merges: expected an array", ld->file);
     size_t nm = json_array_size(merges);
     if (tk_mergemap_init(&b->merges, (uint32_t)nm)) return oom();
-    tk_buf cat = {0};
     for (size_t i = 0; i < nm; i++) {
-        const json_t *e = json_array_get(merges, i);
-        const char *a, *c;
-        size_t la, lc;
-        if (json_is_string(e)) {
-            a = json_string_value(e);
-            const char *sp = strchr(a, ' ');
-            if (!sp) {
-                tk_buf_free(&cat);
-                return lc_errorf(LC_ERR_FORMAT, "%s: model.merges[%zu] \"%s\": expected \"a b\"",
-                                 ld->file, i, a);
-            }
-            la = (size_t)(sp - a), c = sp + 1, lc = strlen(c);
-        } else if (json_is_array(e) && json_array_size(e) == 2 &&
-                   json_is_string(json_array_get(e, 0)) && json_is_string(json_array_get(e, 1))) {
-            a = json_string_value(json_array_get(e, 0)), la = json_string_length(json_array_get(e, 0));
-            c = json_string_value(json_array_get(e, 1)), lc = json_string_length(json_array_get(e, 1));
-        } else {
-            tk_buf_free(&cat);
+        const char *a = NULL, *c = NULL;
+        size_t la = 0, lc = 0;
+        lc_status st = merge_parts(ld, json_array_get(merges, i), i, &a, &la, &c, &lc);
+        if (st) return st;
+        int rc = tk_bpe_add_merge(b, cat, a, la, c, lc, (int32_t)i);
+        if (rc < 0) return oom();
+        if (rc)
             return lc_errorf(LC_ERR_FORMAT,
-                             "%s: model.merges[%zu]: expected \"a b\" or [\"a\", \"b\"]", ld->file, i);
-        }
-        int32_t ia = tk_strmap_get(&b->map, a, la), ic = tk_strmap_get(&b->map, c, lc);
-        cat.n = 0;
-        if (tk_buf_put(&cat, a, la) || tk_buf_put(&cat, c, lc)) {
-            tk_buf_free(&cat);
-            return oom();
-        }
-        int32_t inew = tk_strmap_get(&b->map, cat.p, cat.n);
-        if (ia < 0 || ic < 0 || inew < 0) {
-            lc_status st = lc_errorf(LC_ERR_FORMAT,
-                                     "%s: model.merges[%zu] (\"%.*s\" + \"%.*s\"): %s is not in "
-                                     "the vocab", ld->file, i, (int)la, a, (int)lc, c,
-                                     ia < 0 ? "left part" : ic < 0 ? "right part" : "merged token");
-            tk_buf_free(&cat);
-            return st;
-        }
-        tk_mergemap_put(&b->merges, ia, ic, (int32_t)i, inew);
+                             "%s: model.merges[%zu] (\"%.*s\" + \"%.*s\"): %s is not in "
+                             "the vocab", ld->file, i, (int)la, a, (int)lc, c,
+                             rc == TK_MERGE_NO_LEFT ? "left part" : rc == TK_MERGE_NO_RIGHT ? "right part"
+                                                                                       : "merged token");
     }
+    return LC_OK;
+}
+
+static lc_status load_model(tk_ld *ld, const json_t *m) {
+    tk_bpe *b = &ld->t->bpe;
+    lc_status st;
+    if ((st = check_bpe_options(ld, m)) || (st = load_vocab(ld, json_object_get(m, "vocab")))) return st;
+    tk_buf cat = {0};
+    st = load_merges(ld, json_object_get(m, "merges"), &cat);
     tk_buf_free(&cat);
+    if (st) return st;
     const char *unk = jstr(m, "unk_token");
     b->unk_id = unk ? tk_strmap_get(&b->map, unk, strlen(unk)) : -1;
     b->fuse_unk = jbool(m, "fuse_unk", 0);

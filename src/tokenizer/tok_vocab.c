@@ -104,17 +104,8 @@ static lc_status llama_pipeline(lc_tokenizer *t) {
     return LC_OK;
 }
 
-lc_status lc_tokenizer_from_vocab(lc_tokenizer **out, const char *model, const char *pre,
-                                  const char *const *tokens, const float *scores,
-                                  const int32_t *token_types, int n_tokens,
-                                  const char *const *merges, int n_merges, int bos_id,
-                                  int eos_id, int unk_id, int add_bos) {
-    lc_status st;
-    lc_tokenizer *t = NULL;
-    tk_buf cat = {0};
-    if (!out || !model || !tokens || n_tokens <= 0 || n_merges < 0 || (n_merges && !merges))
-        return lc_errorf(LC_ERR_ARG, "lc_tokenizer_from_vocab: bad arguments");
-    *out = NULL;
+/* Refuse models and argument combinations lorac cannot build. */
+static lc_status check_vocab_args(const char *model, int n_merges, const float *scores) {
     int is_gpt2 = !strcmp(model, "gpt2"), is_llama = !strcmp(model, "llama");
     if (!is_gpt2 && !is_llama)
         return lc_errorf(LC_ERR_UNSUPPORTED,
@@ -124,83 +115,105 @@ lc_status lc_tokenizer_from_vocab(lc_tokenizer **out, const char *model, const c
     if (is_llama && !n_merges && !scores)
         return lc_errorf(LC_ERR_FORMAT,
                          "GGUF tokenizer model llama needs tokenizer.ggml.merges or .scores");
-    if (!(t = calloc(1, sizeof *t))) return oom();
+    return LC_OK;
+}
+
+/* The vocab (strings, map, scores when there are no merges) and the added
+ * tokens: unknown (2), control (3) and user-defined (4) types. */
+static lc_status load_tokens(lc_tokenizer *t, const char *const *tokens, const float *scores,
+                             const int32_t *token_types, int n_tokens) {
     tk_bpe *b = &t->bpe;
-    b->n_vocab = n_tokens;
-    b->unk_id = unk_id >= 0 && unk_id < n_tokens ? unk_id : -1;
-    b->mode = n_merges ? TK_BPE_MERGES : TK_BPE_SCORES;
     b->tok = calloc((size_t)n_tokens, sizeof *b->tok);
     b->tok_len = calloc((size_t)n_tokens, sizeof *b->tok_len);
     t->added = calloc((size_t)n_tokens, sizeof *t->added);
-    if (!b->tok || !b->tok_len || !t->added ||
-        tk_strmap_init(&b->map, (uint32_t)n_tokens, b->tok, b->tok_len))
-        goto oom;
-    if (!n_merges) {
-        if (!(b->scores = malloc((size_t)n_tokens * sizeof *b->scores))) goto oom;
+    if (!b->tok || !b->tok_len || !t->added || tk_strmap_init(&b->map, (uint32_t)n_tokens, b->tok, b->tok_len))
+        return oom();
+    if (b->mode == TK_BPE_SCORES) {
+        if (!(b->scores = malloc((size_t)n_tokens * sizeof *b->scores))) return oom();
         memcpy(b->scores, scores, (size_t)n_tokens * sizeof *scores);
     }
     for (int i = 0; i < n_tokens; i++) {
-        if (!tokens[i]) {
-            st = lc_errorf(LC_ERR_FORMAT, "GGUF tokenizer.ggml.tokens[%d] is missing", i);
-            goto fail;
-        }
+        if (!tokens[i]) return lc_errorf(LC_ERR_FORMAT, "GGUF tokenizer.ggml.tokens[%d] is missing", i);
         b->tok_len[i] = (uint32_t)strlen(tokens[i]);
-        if (!(b->tok[i] = strdup(tokens[i]))) goto oom;
+        if (!(b->tok[i] = strdup(tokens[i]))) return oom();
         tk_strmap_put(&b->map, i);
         int type = token_types ? token_types[i] : 1;
         if (type == 2 || type == 3 || type == 4) {
             tk_added *a = &t->added[t->n_added++];
             a->len = b->tok_len[i];
-            if (!(a->content = strdup(tokens[i]))) goto oom;
+            if (!(a->content = strdup(tokens[i]))) return oom();
             a->id = i;
             a->special = type != 4;
         }
     }
-    if (tk_mergemap_init(&b->merges, (uint32_t)n_merges)) goto oom;
+    return LC_OK;
+}
+
+/* tokenizer.ggml.merges: "a b" per rank; cat is scratch. */
+static lc_status load_ggml_merges(tk_bpe *b, const char *const *merges, int n_merges, tk_buf *cat) {
+    if (tk_mergemap_init(&b->merges, (uint32_t)n_merges)) return oom();
     for (int i = 0; i < n_merges; i++) {
         const char *m = merges[i], *sp = m ? strchr(m, ' ') : NULL;
-        if (!sp) {
-            st = lc_errorf(LC_ERR_FORMAT, "GGUF tokenizer.ggml.merges[%d] \"%s\": expected \"a b\"",
-                           i, m ? m : "(null)");
-            goto fail;
-        }
-        size_t la = (size_t)(sp - m), lc = strlen(sp + 1);
-        cat.n = 0;
-        if (tk_buf_put(&cat, m, la) || tk_buf_put(&cat, sp + 1, lc)) goto oom;
-        int32_t ia = tk_strmap_get(&b->map, m, la), ic = tk_strmap_get(&b->map, sp + 1, lc);
-        int32_t inew = tk_strmap_get(&b->map, cat.p, cat.n);
-        if (ia < 0 || ic < 0 || inew < 0) {
-            st = lc_errorf(LC_ERR_FORMAT, "GGUF tokenizer.ggml.merges[%d] \"%s\": a token is not "
-                           "in tokenizer.ggml.tokens", i, m);
-            goto fail;
-        }
-        tk_mergemap_put(&b->merges, ia, ic, i, inew);
+        if (!sp)
+            return lc_errorf(LC_ERR_FORMAT, "GGUF tokenizer.ggml.merges[%d] \"%s\": expected \"a b\"", i,
+                             m ? m : "(null)");
+        int rc = tk_bpe_add_merge(b, cat, m, (size_t)(sp - m), sp + 1, strlen(sp + 1), i);
+        if (rc < 0) return oom();
+        if (rc)
+            return lc_errorf(LC_ERR_FORMAT, "GGUF tokenizer.ggml.merges[%d] \"%s\": a token is not "
+                             "in tokenizer.ggml.tokens", i, m);
     }
-    if (is_gpt2) {
-        t->byte_level = 1;
-        if ((st = gpt2_pre(t, pre))) goto fail;
-        if (!(t->decs = calloc(1, sizeof *t->decs))) goto oom;
-        t->decs[0].type = TK_DEC_BYTELEVEL;
-        t->n_decs = 1;
-        t->has_decoder = 1;
-    } else if ((st = llama_pipeline(t))) {
-        goto fail;
-    }
+    return LC_OK;
+}
+
+/* Byte-level BPE: the pre-tokenizer llama.cpp picks for `pre`, a ByteLevel decoder. */
+static lc_status gpt2_pipeline(lc_tokenizer *t, const char *pre) {
+    t->byte_level = 1;
+    lc_status st = gpt2_pre(t, pre);
+    if (st) return st;
+    if (!(t->decs = calloc(1, sizeof *t->decs))) return oom();
+    t->decs[0].type = TK_DEC_BYTELEVEL;
+    t->n_decs = 1;
+    t->has_decoder = 1;
+    return LC_OK;
+}
+
+lc_status lc_tokenizer_from_vocab(lc_tokenizer **out, const char *model, const char *pre,
+                                  const char *const *tokens, const float *scores,
+                                  const int32_t *token_types, int n_tokens,
+                                  const char *const *merges, int n_merges, int bos_id,
+                                  int eos_id, int unk_id, int add_bos) {
+    if (!out || !model || !tokens || n_tokens <= 0 || n_merges < 0 || (n_merges && !merges))
+        return lc_errorf(LC_ERR_ARG, "lc_tokenizer_from_vocab: bad arguments");
+    *out = NULL;
+    lc_status st = check_vocab_args(model, n_merges, scores);
+    if (st) return st;
+    lc_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return oom();
+    tk_bpe *b = &t->bpe;
+    b->n_vocab = n_tokens;
+    b->unk_id = unk_id >= 0 && unk_id < n_tokens ? unk_id : -1;
+    b->mode = n_merges ? TK_BPE_MERGES : TK_BPE_SCORES;
+    tk_buf cat = {0};
+    if (!(st = load_tokens(t, tokens, scores, token_types, n_tokens)))
+        st = load_ggml_merges(b, merges, n_merges, &cat);
+    tk_buf_free(&cat);
+    if (st) goto fail;
+    if ((st = !strcmp(model, "gpt2") ? gpt2_pipeline(t, pre) : llama_pipeline(t))) goto fail;
     if (add_bos && bos_id >= 0) {
-        if (!(t->post_prefix = malloc(sizeof(int32_t)))) goto oom;
+        if (!(t->post_prefix = malloc(sizeof(int32_t)))) {
+            st = oom();
+            goto fail;
+        }
         t->post_prefix[0] = bos_id;
         t->n_post_prefix = 1;
     }
     t->bos_id = bos_id >= 0 && bos_id < n_tokens ? bos_id : -1;
     t->eos_id = eos_id >= 0 && eos_id < n_tokens ? eos_id : -1;
     if ((st = tk_tokenizer_finish(t))) goto fail;
-    tk_buf_free(&cat);
     *out = t;
     return LC_OK;
-oom:
-    st = oom();
 fail:
-    tk_buf_free(&cat);
     lc_tokenizer_free(t);
     return st;
 }

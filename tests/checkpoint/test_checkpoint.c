@@ -28,27 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static int g_fail = 0;
 
-#define CHECK(cond, ...)                                                         \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);      \
-            fprintf(stderr, __VA_ARGS__);                                        \
-            fprintf(stderr, "\n");                                               \
-            g_fail++;                                                            \
-        }                                                                        \
-    } while (0)
-
-#define OK(expr)                                                                 \
-    do {                                                                         \
-        lc_status st_ = (expr);                                                  \
-        if (st_ != LC_OK) {                                                      \
-            fprintf(stderr, "FAIL %s:%d: %s -> %s: %s\n", __FILE__, __LINE__,    \
-                    #expr, lc_status_name(st_), lc_error_msg());                 \
-            exit(1);                                                             \
-        }                                                                        \
-    } while (0)
+#include "../lc_test.h"
 
 /* Expect status `want` and a message containing `needle`. */
 static void expect_err(lc_status got, lc_status want, const char *needle, const char *what) {
@@ -211,51 +192,51 @@ static void sample_free(sample *s) {
 
 static lc_ckpt *sample_ckpt(const sample *s) {
     lc_ckpt *c;
-    OK(lc_ckpt_create(&c));
-    OK(lc_ckpt_add_f32(c, "scalar", 0, NULL, &s->scalar));
-    OK(lc_ckpt_add_f32(c, "vec7", 1, (int64_t[]){7}, s->v7));
-    OK(lc_ckpt_add_f32(c, QA, 2, (int64_t[]){8, 64}, s->qa));
-    OK(lc_ckpt_add_f32(c, "/" QB, 2, (int64_t[]){64, 8}, s->qb));
-    OK(lc_ckpt_add_f32(c, "deep/a/b/t3", 3, (int64_t[]){2, 3, 5}, s->t3));
-    OK(lc_ckpt_add_f32(c, "optimizer/m/big", 2, (int64_t[]){512, 576}, s->big));
-    OK(lc_ckpt_add_f32(c, "empty", 2, (int64_t[]){0, 4}, NULL));
-    OK(lc_ckpt_add_i64(c, "state/i64", 6, s->i64));
-    OK(lc_ckpt_add_u64(c, "state/rng", 5, s->u64));
-    OK(lc_ckpt_add_bytes(c, "state/blob", s->bytes, sizeof s->bytes));
-    OK(lc_ckpt_add_string(c, "config/train.yaml", k_yaml));
-    OK(lc_ckpt_add_string(c, "config/empty", ""));
-    OK(lc_ckpt_set_attr_str(c, "", "format", "lorac-checkpoint"));
-    OK(lc_ckpt_set_attr_i64(c, "/", "step", 999));  /* replaced below */
-    OK(lc_ckpt_set_attr_i64(c, "/", "step", -1234567890123));
-    OK(lc_ckpt_set_attr_f64(c, "", "loss", 2.718281828459045));
-    OK(lc_ckpt_set_attr_i64(c, "adapter", "r", 8));
-    OK(lc_ckpt_set_attr_f64(c, "adapter", "lora_alpha", 16.0));
-    OK(lc_ckpt_set_attr_str(c, "adapter", "target_modules", "q_proj,v_proj"));
-    OK(lc_ckpt_set_attr_str(c, QA, "role", "lora_A"));
-    OK(lc_ckpt_set_attr_str(c, "meta/tokenizer", "chat_template", s->long_attr));
-    OK(lc_ckpt_set_attr_f64(c, "meta", "tiny", 5e-324));
+    REQUIRE_OK(lc_ckpt_create(&c));
+    REQUIRE_OK(lc_ckpt_add_f32(c, "scalar", 0, NULL, &s->scalar));
+    REQUIRE_OK(lc_ckpt_add_f32(c, "vec7", 1, (int64_t[]){7}, s->v7));
+    REQUIRE_OK(lc_ckpt_add_f32(c, QA, 2, (int64_t[]){8, 64}, s->qa));
+    REQUIRE_OK(lc_ckpt_add_f32(c, "/" QB, 2, (int64_t[]){64, 8}, s->qb));
+    REQUIRE_OK(lc_ckpt_add_f32(c, "deep/a/b/t3", 3, (int64_t[]){2, 3, 5}, s->t3));
+    REQUIRE_OK(lc_ckpt_add_f32(c, "optimizer/m/big", 2, (int64_t[]){512, 576}, s->big));
+    REQUIRE_OK(lc_ckpt_add_f32(c, "empty", 2, (int64_t[]){0, 4}, NULL));
+    REQUIRE_OK(lc_ckpt_add_i64(c, "state/i64", 6, s->i64));
+    REQUIRE_OK(lc_ckpt_add_u64(c, "state/rng", 5, s->u64));
+    REQUIRE_OK(lc_ckpt_add_bytes(c, "state/blob", s->bytes, sizeof s->bytes));
+    REQUIRE_OK(lc_ckpt_add_string(c, "config/train.yaml", k_yaml));
+    REQUIRE_OK(lc_ckpt_add_string(c, "config/empty", ""));
+    REQUIRE_OK(lc_ckpt_set_attr_str(c, "", "format", "lorac-checkpoint"));
+    REQUIRE_OK(lc_ckpt_set_attr_i64(c, "/", "step", 999));  /* replaced below */
+    REQUIRE_OK(lc_ckpt_set_attr_i64(c, "/", "step", -1234567890123));
+    REQUIRE_OK(lc_ckpt_set_attr_f64(c, "", "loss", 2.718281828459045));
+    REQUIRE_OK(lc_ckpt_set_attr_i64(c, "adapter", "r", 8));
+    REQUIRE_OK(lc_ckpt_set_attr_f64(c, "adapter", "lora_alpha", 16.0));
+    REQUIRE_OK(lc_ckpt_set_attr_str(c, "adapter", "target_modules", "q_proj,v_proj"));
+    REQUIRE_OK(lc_ckpt_set_attr_str(c, QA, "role", "lora_A"));
+    REQUIRE_OK(lc_ckpt_set_attr_str(c, "meta/tokenizer", "chat_template", s->long_attr));
+    REQUIRE_OK(lc_ckpt_set_attr_f64(c, "meta", "tiny", 5e-324));
     return c;
 }
 
 static void check_sample(const lc_ckpt *c, const sample *s) {
     const float *x;
     const lc_ckpt_entry *e;
-    OK(lc_ckpt_get_tensor(c, "scalar", &e, &x));
+    REQUIRE_OK(lc_ckpt_get_tensor(c, "scalar", &e, &x));
     CHECK(e->ndim == 0 && e->numel == 1, "scalar ndim %d numel %zu", e->ndim, e->numel);
     compare_f32("scalar", x, &s->scalar, 1);
-    OK(lc_ckpt_get_tensor_shaped(c, "vec7", 1, (int64_t[]){7}, &x));
+    REQUIRE_OK(lc_ckpt_get_tensor_shaped(c, "vec7", 1, (int64_t[]){7}, &x));
     compare_f32("vec7 (7)", x, s->v7, 7);
-    OK(lc_ckpt_get_tensor_shaped(c, QA, 2, (int64_t[]){8, 64}, &x));
+    REQUIRE_OK(lc_ckpt_get_tensor_shaped(c, QA, 2, (int64_t[]){8, 64}, &x));
     compare_f32(QA " (8, 64)", x, s->qa, 8 * 64);
     float *copy = malloc(64 * 8 * sizeof(float));
-    OK(lc_ckpt_copy_tensor(c, "/" QB, 2, (int64_t[]){64, 8}, copy));
+    REQUIRE_OK(lc_ckpt_copy_tensor(c, "/" QB, 2, (int64_t[]){64, 8}, copy));
     compare_f32(QB " (64, 8) copy", copy, s->qb, 64 * 8);
     free(copy);
-    OK(lc_ckpt_get_tensor_shaped(c, "deep/a/b/t3", 3, (int64_t[]){2, 3, 5}, &x));
+    REQUIRE_OK(lc_ckpt_get_tensor_shaped(c, "deep/a/b/t3", 3, (int64_t[]){2, 3, 5}, &x));
     compare_f32("deep/a/b/t3 (2, 3, 5)", x, s->t3, 30);
-    OK(lc_ckpt_get_tensor_shaped(c, "optimizer/m/big", 2, (int64_t[]){512, 576}, &x));
+    REQUIRE_OK(lc_ckpt_get_tensor_shaped(c, "optimizer/m/big", 2, (int64_t[]){512, 576}, &x));
     compare_f32("optimizer/m/big (512, 576)", x, s->big, 512 * 576);
-    OK(lc_ckpt_get_tensor(c, "empty", &e, &x));
+    REQUIRE_OK(lc_ckpt_get_tensor(c, "empty", &e, &x));
     CHECK(e->ndim == 2 && e->shape[0] == 0 && e->shape[1] == 4 && e->numel == 0,
           "empty: ndim %d shape %" PRId64 "x%" PRId64, e->ndim, e->shape[0], e->shape[1]);
 
@@ -264,40 +245,40 @@ static void check_sample(const lc_ckpt *c, const sample *s) {
     const uint8_t *bv;
     const char *text;
     size_t n;
-    OK(lc_ckpt_get_i64(c, "state/i64", &iv, &n));
+    REQUIRE_OK(lc_ckpt_get_i64(c, "state/i64", &iv, &n));
     CHECK(n == 6 && memcmp(iv, s->i64, sizeof s->i64) == 0, "i64 array differs (n %zu)", n);
-    OK(lc_ckpt_get_u64(c, "state/rng", &uv, &n));
+    REQUIRE_OK(lc_ckpt_get_u64(c, "state/rng", &uv, &n));
     CHECK(n == 5 && memcmp(uv, s->u64, sizeof s->u64) == 0, "u64 array differs (n %zu)", n);
-    OK(lc_ckpt_get_bytes(c, "state/blob", &bv, &n));
+    REQUIRE_OK(lc_ckpt_get_bytes(c, "state/blob", &bv, &n));
     CHECK(n == 300 && memcmp(bv, s->bytes, 300) == 0, "bytes differ (n %zu)", n);
-    OK(lc_ckpt_get_string(c, "config/train.yaml", &text));
+    REQUIRE_OK(lc_ckpt_get_string(c, "config/train.yaml", &text));
     CHECK(strcmp(text, k_yaml) == 0, "yaml text differs: '%s'", text);
-    OK(lc_ckpt_get_string(c, "config/empty", &text));
+    REQUIRE_OK(lc_ckpt_get_string(c, "config/empty", &text));
     CHECK(text[0] == 0, "empty string reads back as '%s'", text);
     printf("  int64/uint64/bytes/strings: exact\n");
 
     const char *sv;
     int64_t i;
     double d;
-    OK(lc_ckpt_get_attr_str(c, "", "format", &sv));
+    REQUIRE_OK(lc_ckpt_get_attr_str(c, "", "format", &sv));
     CHECK(strcmp(sv, "lorac-checkpoint") == 0, "format attr '%s'", sv);
-    OK(lc_ckpt_get_attr_i64(c, "/", "step", &i));
+    REQUIRE_OK(lc_ckpt_get_attr_i64(c, "/", "step", &i));
     CHECK(i == -1234567890123, "step attr %" PRId64, i);
-    OK(lc_ckpt_get_attr_f64(c, "", "loss", &d));
+    REQUIRE_OK(lc_ckpt_get_attr_f64(c, "", "loss", &d));
     CHECK(d == 2.718281828459045, "loss attr %.17g", d);
-    OK(lc_ckpt_get_attr_i64(c, "adapter", "r", &i));
+    REQUIRE_OK(lc_ckpt_get_attr_i64(c, "adapter", "r", &i));
     CHECK(i == 8, "r attr %" PRId64, i);
-    OK(lc_ckpt_get_attr_f64(c, "adapter", "r", &d));  /* int attr read as double */
+    REQUIRE_OK(lc_ckpt_get_attr_f64(c, "adapter", "r", &d));  /* int attr read as double */
     CHECK(d == 8.0, "r as double %g", d);
-    OK(lc_ckpt_get_attr_f64(c, "/adapter", "lora_alpha", &d));
+    REQUIRE_OK(lc_ckpt_get_attr_f64(c, "/adapter", "lora_alpha", &d));
     CHECK(d == 16.0, "lora_alpha %g", d);
-    OK(lc_ckpt_get_attr_str(c, "adapter", "target_modules", &sv));
+    REQUIRE_OK(lc_ckpt_get_attr_str(c, "adapter", "target_modules", &sv));
     CHECK(strcmp(sv, "q_proj,v_proj") == 0, "target_modules '%s'", sv);
-    OK(lc_ckpt_get_attr_str(c, QA, "role", &sv));
+    REQUIRE_OK(lc_ckpt_get_attr_str(c, QA, "role", &sv));
     CHECK(strcmp(sv, "lora_A") == 0, "role '%s'", sv);
-    OK(lc_ckpt_get_attr_str(c, "meta/tokenizer", "chat_template", &sv));
+    REQUIRE_OK(lc_ckpt_get_attr_str(c, "meta/tokenizer", "chat_template", &sv));
     CHECK(strcmp(sv, s->long_attr) == 0, "100 KB chat_template attribute differs");
-    OK(lc_ckpt_get_attr_f64(c, "meta", "tiny", &d));
+    REQUIRE_OK(lc_ckpt_get_attr_f64(c, "meta", "tiny", &d));
     CHECK(d == 5e-324, "tiny %g", d);
     printf("  attributes (str/int64/double, root/group/dataset, 100 KB string): exact\n");
 }
@@ -312,9 +293,9 @@ static int cmd_roundtrip(const char *dir) {
     snprintf(path2, sizeof path2, "%s/again.h5", dir);
     printf("in-memory container:\n");
     check_sample(c, &s);
-    OK(lc_ckpt_write(c, path));
+    REQUIRE_OK(lc_ckpt_write(c, path));
     usleep(1100000);  /* a second apart: any timestamp in the file would differ */
-    OK(lc_ckpt_write(c, path2));
+    REQUIRE_OK(lc_ckpt_write(c, path2));
     CHECK(count_files(dir, ".tmp.") == 0, "temp files left behind");
 
     size_t n1, n2;
@@ -330,7 +311,7 @@ static int cmd_roundtrip(const char *dir) {
     free(b2);
 
     lc_ckpt *r;
-    OK(lc_ckpt_read(&r, path));
+    REQUIRE_OK(lc_ckpt_read(&r, path));
     printf("read back from %s:\n", path);
     check_sample(r, &s);
     CHECK(strcmp(lc_ckpt_source(r), path) == 0, "source '%s'", lc_ckpt_source(r));
@@ -403,28 +384,28 @@ static int cmd_roundtrip(const char *dir) {
 
     /* a read container can be extended and written again */
     float extra[3] = {1, 2, 3};
-    OK(lc_ckpt_add_f32(r, "extra", 1, (int64_t[]){3}, extra));
-    OK(lc_ckpt_set_attr_i64(r, "adapter", "new_attr", 7));
-    OK(lc_ckpt_write(r, path2));
+    REQUIRE_OK(lc_ckpt_add_f32(r, "extra", 1, (int64_t[]){3}, extra));
+    REQUIRE_OK(lc_ckpt_set_attr_i64(r, "adapter", "new_attr", 7));
+    REQUIRE_OK(lc_ckpt_write(r, path2));
     lc_ckpt *r2;
-    OK(lc_ckpt_read(&r2, path2));
+    REQUIRE_OK(lc_ckpt_read(&r2, path2));
     printf("read, extended, written, read again:\n");
     check_sample(r2, &s);
     int64_t na;
-    OK(lc_ckpt_get_attr_i64(r2, "adapter", "new_attr", &na));
+    REQUIRE_OK(lc_ckpt_get_attr_i64(r2, "adapter", "new_attr", &na));
     CHECK(na == 7, "new_attr after rewrite %" PRId64, na);
-    OK(lc_ckpt_get_tensor_shaped(r2, "extra", 1, (int64_t[]){3}, &x));
+    REQUIRE_OK(lc_ckpt_get_tensor_shaped(r2, "extra", 1, (int64_t[]){3}, &x));
     compare_f32("extra (3)", x, extra, 3);
     lc_ckpt_free(r2);
 
     /* an attribute on a path through a dataset fails cleanly, old file kept */
     lc_ckpt *bad;
-    OK(lc_ckpt_create(&bad));
-    OK(lc_ckpt_add_f32(bad, "t", 1, (int64_t[]){1}, &one));
-    OK(lc_ckpt_set_attr_i64(bad, "t/sub", "k", 1));
+    REQUIRE_OK(lc_ckpt_create(&bad));
+    REQUIRE_OK(lc_ckpt_add_f32(bad, "t", 1, (int64_t[]){1}, &one));
+    REQUIRE_OK(lc_ckpt_set_attr_i64(bad, "t/sub", "k", 1));
     expect_err(lc_ckpt_write(bad, path2), LC_ERR_FORMAT, "t", "attr under a dataset");
     CHECK(count_files(dir, ".tmp.") == 0, "temp file left after a failed write");
-    OK(lc_ckpt_read(&r2, path2));
+    REQUIRE_OK(lc_ckpt_read(&r2, path2));
     CHECK(lc_ckpt_find(r2, "extra") != NULL, "previous file damaged by a failed write");
     lc_ckpt_free(r2);
     lc_ckpt_free(bad);
@@ -445,10 +426,10 @@ static int cmd_nan(const char *dir) {
     float good[1000], bad[1000];
     for (int i = 0; i < 1000; i++) good[i] = bad[i] = pattern(9, i);
     lc_ckpt *c;
-    OK(lc_ckpt_create(&c));
-    OK(lc_ckpt_add_f32(c, "adapter/w", 2, (int64_t[]){10, 100}, good));
-    OK(lc_ckpt_set_attr_i64(c, "", "step", 1));
-    OK(lc_ckpt_write(c, path));
+    REQUIRE_OK(lc_ckpt_create(&c));
+    REQUIRE_OK(lc_ckpt_add_f32(c, "adapter/w", 2, (int64_t[]){10, 100}, good));
+    REQUIRE_OK(lc_ckpt_set_attr_i64(c, "", "step", 1));
+    REQUIRE_OK(lc_ckpt_write(c, path));
     lc_ckpt_free(c);
     size_t n0, n1;
     unsigned char *before = slurp(path, &n0);
@@ -459,10 +440,10 @@ static int cmd_nan(const char *dir) {
     const char *names[3] = {"NaN", "inf", "inf"};
     for (int k = 0; k < 3; k++) {
         bad[777] = specials[k];
-        OK(lc_ckpt_create(&c));
-        OK(lc_ckpt_add_f32(c, "adapter/w", 2, (int64_t[]){10, 100}, good));
-        OK(lc_ckpt_add_f32(c, "optimizer/m/adapter.w", 2, (int64_t[]){10, 100}, bad));
-        OK(lc_ckpt_set_attr_i64(c, "", "step", 2));
+        REQUIRE_OK(lc_ckpt_create(&c));
+        REQUIRE_OK(lc_ckpt_add_f32(c, "adapter/w", 2, (int64_t[]){10, 100}, good));
+        REQUIRE_OK(lc_ckpt_add_f32(c, "optimizer/m/adapter.w", 2, (int64_t[]){10, 100}, bad));
+        REQUIRE_OK(lc_ckpt_set_attr_i64(c, "", "step", 2));
         expect_err(lc_ckpt_write(c, path), LC_ERR_NUMERIC, "optimizer/m/adapter.w",
                    "non-finite over an old file");
         CHECK(strstr(lc_error_msg(), "element 777") && strstr(lc_error_msg(), names[k]),
@@ -480,9 +461,9 @@ static int cmd_nan(const char *dir) {
     }
     /* and the old one still loads with step 1 */
     lc_ckpt *r;
-    OK(lc_ckpt_read(&r, path));
+    REQUIRE_OK(lc_ckpt_read(&r, path));
     int64_t step;
-    OK(lc_ckpt_get_attr_i64(r, "", "step", &step));
+    REQUIRE_OK(lc_ckpt_get_attr_i64(r, "", "step", &step));
     CHECK(step == 1, "step %" PRId64, step);
     lc_ckpt_free(r);
     printf("NaN/+inf/-inf refused; old file byte-identical (%zu bytes, same inode), "
@@ -555,12 +536,12 @@ static int cmd_crash(const char *dir) {
     /* version 0 written by us, so there is always a previous checkpoint */
     fill_version(a, b, 0);
     lc_ckpt *c;
-    OK(lc_ckpt_create(&c));
-    OK(lc_ckpt_add_f32(c, "adapter/a", 2, (int64_t[]){2048, 1024}, a));
-    OK(lc_ckpt_add_f32(c, "optimizer/b", 1, (int64_t[]){CRASH_N}, b));
-    OK(lc_ckpt_set_attr_i64(c, "", "version", 0));
+    REQUIRE_OK(lc_ckpt_create(&c));
+    REQUIRE_OK(lc_ckpt_add_f32(c, "adapter/a", 2, (int64_t[]){2048, 1024}, a));
+    REQUIRE_OK(lc_ckpt_add_f32(c, "optimizer/b", 1, (int64_t[]){CRASH_N}, b));
+    REQUIRE_OK(lc_ckpt_set_attr_i64(c, "", "version", 0));
     double t0 = lc_time_now();
-    OK(lc_ckpt_write(c, path));
+    REQUIRE_OK(lc_ckpt_write(c, path));
     double t_write = lc_time_now() - t0;
     lc_ckpt_free(c);
     printf("one 16 MiB write takes %.0f ms\n", t_write * 1e3);
@@ -595,7 +576,7 @@ static int cmd_crash(const char *dir) {
         if (v > last) last = v;
         next_first += 1000;  /* each child writes its own version range */
         int removed;
-        OK(lc_ckpt_cleanup_temp(dir, &removed));
+        REQUIRE_OK(lc_ckpt_cleanup_temp(dir, &removed));
         CHECK(removed == tmps, "cleanup removed %d of %d temp files", removed, tmps);
         CHECK(count_files(dir, ".tmp.") == 0, "temp files remain after cleanup");
     }
@@ -611,8 +592,8 @@ static int cmd_crash(const char *dir) {
 
 static lc_ckpt *small_ckpt(float *buf) {
     lc_ckpt *c;
-    OK(lc_ckpt_create(&c));
-    OK(lc_ckpt_add_f32(c, "w", 1, (int64_t[]){4}, buf));
+    REQUIRE_OK(lc_ckpt_create(&c));
+    REQUIRE_OK(lc_ckpt_add_f32(c, "w", 1, (int64_t[]){4}, buf));
     return c;
 }
 
@@ -642,7 +623,7 @@ static int cmd_io(const char *dir) {
     snprintf(ro, sizeof ro, "%s/readonly", dir);
     snprintf(old, sizeof old, "%s/readonly/ckpt.h5", dir);
     mkdir(ro, 0755);
-    OK(lc_ckpt_write(c, old));
+    REQUIRE_OK(lc_ckpt_write(c, old));
     chmod(old, 0644);
     chmod(ro, 0555);
     fflush(stdout);
@@ -663,8 +644,8 @@ static int cmd_io(const char *dir) {
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
               "read-only dir did not give LC_ERR_IO 'Permission denied'");
         const float *x;
-        OK(lc_ckpt_read(&r, old));
-        OK(lc_ckpt_get_tensor(r, "w", NULL, &x));
+        REQUIRE_OK(lc_ckpt_read(&r, old));
+        REQUIRE_OK(lc_ckpt_get_tensor(r, "w", NULL, &x));
         CHECK(x[0] == 1.0f, "old file changed: w[0] = %g", x[0]);
         lc_ckpt_free(r);
         r = NULL;
@@ -685,11 +666,11 @@ static int cmd_io(const char *dir) {
     /* truncated copies of a real checkpoint */
     float big[20000];
     for (int i = 0; i < 20000; i++) big[i] = pattern(11, i);
-    OK(lc_ckpt_create(&c));
-    OK(lc_ckpt_add_f32(c, "adapter/big", 2, (int64_t[]){100, 200}, big));
-    OK(lc_ckpt_set_attr_str(c, "adapter", "note", "x"));
+    REQUIRE_OK(lc_ckpt_create(&c));
+    REQUIRE_OK(lc_ckpt_add_f32(c, "adapter/big", 2, (int64_t[]){100, 200}, big));
+    REQUIRE_OK(lc_ckpt_set_attr_str(c, "adapter", "note", "x"));
     snprintf(path, sizeof path, "%s/full.h5", dir);
-    OK(lc_ckpt_write(c, path));
+    REQUIRE_OK(lc_ckpt_write(c, path));
     lc_ckpt_free(c);
     size_t n;
     unsigned char *bytes = slurp(path, &n);
@@ -725,9 +706,9 @@ static int cmd_prune(const char *dir) {
     CHECK(lc_ckpt_newest_step(dir, "other") == 3 && lc_ckpt_newest_step(dir, "none") == -1,
           "newest step of other prefixes");
     int del = -1;
-    OK(lc_ckpt_prune(dir, "ckpt", 0, &del));
+    REQUIRE_OK(lc_ckpt_prune(dir, "ckpt", 0, &del));
     CHECK(del == 0 && count_files(dir, NULL) == (int)nf, "keep_last 0 deleted %d", del);
-    OK(lc_ckpt_prune(dir, "ckpt", 2, &del));
+    REQUIRE_OK(lc_ckpt_prune(dir, "ckpt", 2, &del));
     CHECK(del == 3, "deleted %d, expected 3", del);
     const char *kept[] = {"ckpt-100.h5", "ckpt-10.h5", "ckpt-best.h5", "ckpt-5.h5.tmp.123",
                           "other-3.h5", "ckpt-7.txt", "ckpt-.h5", "ckpt-3.h5x"};
@@ -735,7 +716,7 @@ static int cmd_prune(const char *dir) {
         CHECK(exists(dir, kept[i]), "%s was deleted", kept[i]);
     CHECK(!exists(dir, "ckpt-1.h5") && !exists(dir, "ckpt-2.h5") && !exists(dir, "ckpt-9.h5"),
           "old checkpoints kept");
-    OK(lc_ckpt_prune(dir, "ckpt", 5, &del));
+    REQUIRE_OK(lc_ckpt_prune(dir, "ckpt", 5, &del));
     CHECK(del == 0, "second prune deleted %d", del);
     printf("prune keep_last=2: deleted ckpt-1, -2, -9; kept ckpt-10, -100 and non-matching\n");
     char missing[4096];
@@ -759,7 +740,7 @@ static int cmd_prune(const char *dir) {
     touch(dir, mine);
     touch(dir, "notes.tmp.txt");
     int removed = -1;
-    OK(lc_ckpt_cleanup_temp(dir, &removed));
+    REQUIRE_OK(lc_ckpt_cleanup_temp(dir, &removed));
     CHECK(!exists(dir, name), "dead writer's temp %s kept", name);
     CHECK(!exists(dir, mine), "own stale temp %s kept", mine);
     CHECK(exists(dir, live), "live process's temp %s removed", live);
@@ -785,21 +766,21 @@ static int cmd_write_sample(const char *path) {
     for (int i = 0; i < 1000; i++) order[i] = (i * 37) % 1000;
     uint64_t rng[4] = {1, 2, UINT64_MAX, 0x0123456789abcdefull};
     lc_ckpt *c;
-    OK(lc_ckpt_create(&c));
-    OK(lc_ckpt_add_f32(c, QA, 2, (int64_t[]){8, 64}, qa));
-    OK(lc_ckpt_add_f32(c, QB, 2, (int64_t[]){64, 8}, qb));
-    OK(lc_ckpt_add_f32(c, "optimizer/m/big", 2, (int64_t[]){512, 576}, m));
-    OK(lc_ckpt_add_i64(c, "state/data_order", 1000, order));
-    OK(lc_ckpt_add_u64(c, "state/rng", 4, rng));
-    OK(lc_ckpt_add_bytes(c, "state/blob", "\x00\x01\xff", 3));
-    OK(lc_ckpt_add_string(c, "config/train.yaml", k_yaml));
-    OK(lc_ckpt_set_attr_str(c, "", "format", "lorac-checkpoint"));
-    OK(lc_ckpt_set_attr_i64(c, "", "step", 1234));
-    OK(lc_ckpt_set_attr_f64(c, "", "loss", 1.25));
-    OK(lc_ckpt_set_attr_i64(c, "adapter", "r", 8));
-    OK(lc_ckpt_set_attr_f64(c, "adapter", "lora_alpha", 16.0));
-    OK(lc_ckpt_set_attr_str(c, "adapter", "target_modules", "q_proj,v_proj"));
-    OK(lc_ckpt_write(c, path));
+    REQUIRE_OK(lc_ckpt_create(&c));
+    REQUIRE_OK(lc_ckpt_add_f32(c, QA, 2, (int64_t[]){8, 64}, qa));
+    REQUIRE_OK(lc_ckpt_add_f32(c, QB, 2, (int64_t[]){64, 8}, qb));
+    REQUIRE_OK(lc_ckpt_add_f32(c, "optimizer/m/big", 2, (int64_t[]){512, 576}, m));
+    REQUIRE_OK(lc_ckpt_add_i64(c, "state/data_order", 1000, order));
+    REQUIRE_OK(lc_ckpt_add_u64(c, "state/rng", 4, rng));
+    REQUIRE_OK(lc_ckpt_add_bytes(c, "state/blob", "\x00\x01\xff", 3));
+    REQUIRE_OK(lc_ckpt_add_string(c, "config/train.yaml", k_yaml));
+    REQUIRE_OK(lc_ckpt_set_attr_str(c, "", "format", "lorac-checkpoint"));
+    REQUIRE_OK(lc_ckpt_set_attr_i64(c, "", "step", 1234));
+    REQUIRE_OK(lc_ckpt_set_attr_f64(c, "", "loss", 1.25));
+    REQUIRE_OK(lc_ckpt_set_attr_i64(c, "adapter", "r", 8));
+    REQUIRE_OK(lc_ckpt_set_attr_f64(c, "adapter", "lora_alpha", 16.0));
+    REQUIRE_OK(lc_ckpt_set_attr_str(c, "adapter", "target_modules", "q_proj,v_proj"));
+    REQUIRE_OK(lc_ckpt_write(c, path));
     lc_ckpt_free(c);
     free(qa);
     free(qb);
@@ -811,7 +792,7 @@ static int cmd_write_sample(const char *path) {
 /* Check the file check_h5py.py wrote with h5py (see that script). */
 static int cmd_read_foreign(const char *path) {
     lc_ckpt *r;
-    OK(lc_ckpt_read(&r, path));
+    REQUIRE_OK(lc_ckpt_read(&r, path));
     for (size_t i = 0; i < lc_ckpt_count(r); i++) {
         const lc_ckpt_entry *e = lc_ckpt_entry_at(r, i);
         printf("  %-40s kind %d ndim %d numel %zu %s\n", e->name, e->kind, e->ndim, e->numel,
@@ -819,24 +800,24 @@ static int cmd_read_foreign(const char *path) {
     }
     const float *x;
     float want[6] = {0.1f, -2.5f, 1e-3f, 3.0f, 1e30f, -0.0f};
-    OK(lc_ckpt_get_tensor_shaped(r, "f64", 2, (int64_t[]){2, 3}, &x));
+    REQUIRE_OK(lc_ckpt_get_tensor_shaped(r, "f64", 2, (int64_t[]){2, 3}, &x));
     compare_f32("f64 -> f32 (2, 3)", x, want, 6);
-    OK(lc_ckpt_get_tensor_shaped(r, "grp/f32", 1, (int64_t[]){6}, &x));
+    REQUIRE_OK(lc_ckpt_get_tensor_shaped(r, "grp/f32", 1, (int64_t[]){6}, &x));
     compare_f32("grp/f32 (6)", x, want, 6);
     float half[3] = {1.5f, -2.0f, 0.0009765625f};
-    OK(lc_ckpt_get_tensor_shaped(r, "f16", 1, (int64_t[]){3}, &x));
+    REQUIRE_OK(lc_ckpt_get_tensor_shaped(r, "f16", 1, (int64_t[]){3}, &x));
     compare_f32("f16 -> f32 (3)", x, half, 3);
     const int64_t *iv;
     const uint64_t *uv;
     size_t n;
-    OK(lc_ckpt_get_i64(r, "i32", &iv, &n));
+    REQUIRE_OK(lc_ckpt_get_i64(r, "i32", &iv, &n));
     CHECK(n == 3 && iv[0] == -7 && iv[1] == 0 && iv[2] == 2147483647, "i32 widened wrong");
-    OK(lc_ckpt_get_u64(r, "u16", &uv, &n));
+    REQUIRE_OK(lc_ckpt_get_u64(r, "u16", &uv, &n));
     CHECK(n == 2 && uv[0] == 65535 && uv[1] == 1, "u16 widened wrong");
     const char *s;
-    OK(lc_ckpt_get_string(r, "vlen_text", &s));
+    REQUIRE_OK(lc_ckpt_get_string(r, "vlen_text", &s));
     CHECK(strcmp(s, "h\xc3\xa9llo\nworld") == 0, "vlen text '%s'", s);
-    OK(lc_ckpt_get_string(r, "fixed_text", &s));
+    REQUIRE_OK(lc_ckpt_get_string(r, "fixed_text", &s));
     CHECK(strcmp(s, "abc") == 0, "fixed text '%s'", s);
     expect_err(lc_ckpt_get_string(r, "str_list", &s), LC_ERR_FORMAT, "array of 2 strings",
                "array of strings");
@@ -847,19 +828,19 @@ static int cmd_read_foreign(const char *path) {
     CHECK(lc_ckpt_find(r, "soft") == NULL, "soft link was followed");
     int64_t i;
     double d;
-    OK(lc_ckpt_get_attr_str(r, "", "vlen_attr", &s));
+    REQUIRE_OK(lc_ckpt_get_attr_str(r, "", "vlen_attr", &s));
     CHECK(strcmp(s, "\xe2\x9c\x93 ok") == 0, "vlen attr '%s'", s);
-    OK(lc_ckpt_get_attr_i64(r, "", "np_int32", &i));
+    REQUIRE_OK(lc_ckpt_get_attr_i64(r, "", "np_int32", &i));
     CHECK(i == -5, "np_int32 %" PRId64, i);
-    OK(lc_ckpt_get_attr_i64(r, "", "py_int", &i));
+    REQUIRE_OK(lc_ckpt_get_attr_i64(r, "", "py_int", &i));
     CHECK(i == 1234567890123, "py_int %" PRId64, i);
-    OK(lc_ckpt_get_attr_f64(r, "grp", "py_float", &d));
+    REQUIRE_OK(lc_ckpt_get_attr_f64(r, "grp", "py_float", &d));
     CHECK(d == 0.1, "py_float %.17g", d);
     expect_err(lc_ckpt_get_attr_str(r, "", "list_attr", &s), LC_ERR_FORMAT, "(3 elements)",
                "array attribute");
     expect_err(lc_ckpt_get_attr_i64(r, "", "bool_attr", &i), LC_ERR_FORMAT, "enum or bool",
                "bool attribute");
-    OK(lc_ckpt_get_attr_i64(r, "grp/f32", "dset_attr", &i));
+    REQUIRE_OK(lc_ckpt_get_attr_i64(r, "grp/f32", "dset_attr", &i));
     CHECK(i == 3, "dset_attr %" PRId64, i);
     lc_ckpt_free(r);
     return g_fail;

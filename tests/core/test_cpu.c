@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
+#include "../lc_test.h"
 
 static void check(int ok, const char *what) {
-    checks++;
-    if (!ok) failures++;
+    g_checks++;
+    if (!ok) g_fail++;
     printf("  %-78s %s\n", what, ok ? "ok" : "FAIL");
 }
 
@@ -155,6 +155,6 @@ int main(int argc, char **argv) {
     core_table();
     path_table();
     live(expect);
-    printf("%d checks, %d failed: %s\n", checks, failures, failures ? "FAIL" : "PASS");
-    return failures ? 1 : 0;
+    printf("%d checks, %d failed: %s\n", g_checks, g_fail, g_fail ? "FAIL" : "PASS");
+    return g_fail ? 1 : 0;
 }

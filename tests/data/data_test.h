@@ -1,6 +1,6 @@
 /*
- * data_test.h — tiny assertion helpers shared by the tests in tests/data:
- * CHECK counts failures (the test exits non-zero if any), temp files.
+ * data_test.h — temp files for the tests in tests/data, and test_finish
+ * (removes them, then lc_test_finish). The checks are tests/lc_test.h's.
  */
 #ifndef LC_DATA_TEST_H
 #define LC_DATA_TEST_H
@@ -13,48 +13,7 @@
 
 #include "lc_common.h"
 
-static int g_fail = 0, g_checks = 0;
-
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        g_checks++;                                                                   \
-        if (!(cond)) {                                                                \
-            g_fail++;                                                                 \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);           \
-        }                                                                             \
-    } while (0)
-
-/* status must be `code` and the error message must contain every needle. */
-#define CHECK_ERR(st, code, ...) check_err_impl((st), (code), __FILE__, __LINE__, __VA_ARGS__, NULL)
-static inline void check_err_impl(lc_status st, lc_status code, const char *file, int line, ...) {
-    va_list ap;
-    g_checks++;
-    if (st != code) {
-        g_fail++;
-        fprintf(stderr, "FAIL %s:%d: status %s, expected %s (message: %s)\n", file, line,
-                lc_status_name(st), lc_status_name(code), st ? lc_error_msg() : "-");
-        return;
-    }
-    va_start(ap, line);
-    for (const char *s; (s = va_arg(ap, const char *));) {
-        if (!strstr(lc_error_msg(), s)) {
-            g_fail++;
-            fprintf(stderr, "FAIL %s:%d: message lacks \"%s\": %s\n", file, line, s, lc_error_msg());
-        }
-    }
-    va_end(ap);
-}
-
-#define CHECK_OK(st)                                                                  \
-    do {                                                                              \
-        lc_status st_ = (st);                                                         \
-        g_checks++;                                                                   \
-        if (st_ != LC_OK) {                                                           \
-            g_fail++;                                                                 \
-            fprintf(stderr, "FAIL %s:%d: %s -> %s: %s\n", __FILE__, __LINE__, #st,    \
-                    lc_status_name(st_), lc_error_msg());                             \
-        }                                                                             \
-    } while (0)
+#include "../lc_test.h" /* CHECK, CHECK_OK, CHECK_ERR, g_fail, g_checks */
 
 static char g_tmpdir[256];
 
@@ -89,8 +48,7 @@ static int test_finish(const char *name) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmpdir);
         if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_tmpdir);
     }
-    printf("%s: %d checks, %d failed\n", name, g_checks, g_fail);
-    return g_fail ? 1 : 0;
+    return lc_test_finish(name);
 }
 
 #endif

@@ -29,7 +29,6 @@
 #define T_LEN 16
 #define N_PROBES 3
 
-static int failures = 0;
 
 /* Merged vs unmerged in fp32 cannot agree better than fp32 rounding allows:
  * storing W + dW in fp32 alone (merge +s then -s) moves stories260K's logits
@@ -44,25 +43,7 @@ static int failures = 0;
 #define FP32_REL 2e-6
 #define FLOOR_MULT 6.0
 
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);          \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fprintf(stderr, "\n");                                        \
-            failures++;                                                   \
-        }                                                                 \
-    } while (0)
-
-#define OK(expr)                                                                                 \
-    do {                                                                                         \
-        lc_status s_ = (expr);                                                                   \
-        if (s_) {                                                                                \
-            fprintf(stderr, "FAIL %s:%d: %s -> %s: %s\n", __FILE__, __LINE__, #expr,             \
-                    lc_status_name(s_), lc_error_msg());                                         \
-            exit(1);                                                                             \
-        }                                                                                        \
-    } while (0)
+#include "../lc_test.h"
 
 static int is_gguf(const char *p) {
     size_t n = strlen(p);
@@ -71,7 +52,7 @@ static int is_gguf(const char *p) {
 
 static void load_model(lc_model *m, const char *path) {
     memset(m, 0, sizeof *m);
-    OK(is_gguf(path) ? lc_model_load_gguf(m, path, NULL) : lc_model_load_hf(m, path));
+    REQUIRE_OK(is_gguf(path) ? lc_model_load_gguf(m, path, NULL) : lc_model_load_hf(m, path));
 }
 
 static void rm_rf(const char *path) {
@@ -107,10 +88,10 @@ static void make_adapter_dora(lc_lora *lora, const lc_model *m, uint64_t seed, i
     c.r = r;
     c.alpha = alpha;
     c.rslora = rslora;
-    OK(lc_lora_targets_parse_arch(targets, m->cfg.arch, &c.targets));
+    REQUIRE_OK(lc_lora_targets_parse_arch(targets, m->cfg.arch, &c.targets));
     lc_rng rng;
     lc_rng_seed(&rng, seed);
-    OK(lc_lora_init(lora, m, &c, &rng));
+    REQUIRE_OK(lc_lora_init(lora, m, &c, &rng));
     for (int l = 0; l < lora->n_layers; l++)
         for (int t = 0; t < LC_T_COUNT; t++) {
             lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
@@ -142,7 +123,7 @@ static float *probe_logits(const lc_model *m, const lc_lora *lora, float mult, i
     size_t V = (size_t)m->cfg.vocab_size, per = T_LEN * V;
     float *out = malloc(N_PROBES * per * sizeof(float));
     lc_deploy_probe_tokens(tokens, N_PROBES, T_LEN, m->cfg.vocab_size, m->cfg.bos_id);
-    for (int i = 0; i < N_PROBES; i++) OK(lc_deploy_logits(m, lora, mult, tokens + i * T_LEN, T_LEN, out + i * per));
+    for (int i = 0; i < N_PROBES; i++) REQUIRE_OK(lc_deploy_logits(m, lora, mult, tokens + i * T_LEN, T_LEN, out + i * per));
     return out;
 }
 
@@ -171,14 +152,14 @@ static double compare_merged(const lc_model *base, const lc_lora *lora, float sc
 static double rounding_floor(const lc_model *m, const char *path, const lc_lora *l, float s) {
     lc_model mr;
     load_model(&mr, path);
-    OK(lc_model_dequantize_all(&mr));
+    REQUIRE_OK(lc_model_dequantize_all(&mr));
     int32_t tok[N_PROBES * T_LEN];
     size_t n = (size_t)N_PROBES * T_LEN * m->cfg.vocab_size;
     float *x = probe_logits(m, NULL, 1, tok), *y = probe_logits(&mr, NULL, 1, tok);
     double fa = max_diff(y, x, n, NULL);
     free(y);
-    OK(lc_merge_lora(&mr, l, s));
-    OK(lc_merge_lora(&mr, l, -s));
+    REQUIRE_OK(lc_merge_lora(&mr, l, s));
+    REQUIRE_OK(lc_merge_lora(&mr, l, -s));
     y = probe_logits(&mr, NULL, 1, tok);
     double fb = max_diff(y, x, n, NULL);
     printf("fp32 floor: dequantised vs stored base %.3g; merge +s then -s vs base %.3g\n", fa, fb);
@@ -202,8 +183,8 @@ static int test_merge_hf(const char *model, const char *work) {
     make_adapter(&l2, &m, 2, 2, 4.0f, "q_proj,v_proj,down_proj", 1, bstd);
     snprintf(a1, sizeof a1, "%s/a1.h5", work);
     snprintf(a2, sizeof a2, "%s/a2.h5", work);
-    OK(lc_adapter_save(a1, &l1, &m, NULL, NULL, NULL));
-    OK(lc_adapter_save(a2, &l2, &m, NULL, NULL, NULL));
+    REQUIRE_OK(lc_adapter_save(a1, &l1, &m, NULL, NULL, NULL));
+    REQUIRE_OK(lc_adapter_save(a2, &l2, &m, NULL, NULL, NULL));
 
     double floor = rounding_floor(&m, model, &l1, 0.7f);
     /* one adapter, fp32 output, scale 0.7: the library's own check and an independent one */
@@ -218,7 +199,7 @@ static int test_merge_hf(const char *model, const char *work) {
     p.out_path = out;
     lc_merge_report rep;
     double t0 = lc_time_now();
-    OK(lc_deploy_merge(&p, &rep));
+    REQUIRE_OK(lc_deploy_merge(&p, &rep));
     printf("merge 1 adapter: %.3f s (merge %.3f, write %.3f); report max diff %.3g\n", lc_time_now() - t0,
            rep.seconds_merge, rep.seconds_write, rep.max_abs_diff);
     CHECK(rep.max_abs_diff <= fmax(fmax(1e-5, FLOOR_MULT * floor), FP32_REL * rep.max_abs_logit), "report diff %.3g",
@@ -228,7 +209,7 @@ static int test_merge_hf(const char *model, const char *work) {
     snprintf(f, sizeof f, "%s/config.json", out);
     CHECK(exists(f), "no config.json");
     lc_model_config c2;
-    OK(lc_hf_config_load(f, &c2, NULL));
+    REQUIRE_OK(lc_hf_config_load(f, &c2, NULL));
     CHECK(c2.tie_embeddings == m.cfg.tie_embeddings && c2.rms_eps == m.cfg.rms_eps &&
           c2.rope_theta == m.cfg.rope_theta && c2.arch == m.cfg.arch && c2.n_kv_heads == m.cfg.n_kv_heads,
           "config.json does not round-trip");
@@ -241,7 +222,7 @@ static int test_merge_hf(const char *model, const char *work) {
     /* two adapters: the library compares against a rank-concatenated adapter */
     p.n_adapters = 2;
     snprintf(out, sizeof out, "%s/merged2", work);
-    OK(lc_deploy_merge(&p, &rep));
+    REQUIRE_OK(lc_deploy_merge(&p, &rep));
     double tol2 = fmax(fmax(1e-5, FLOOR_MULT * floor), FP32_REL * rep.max_abs_logit);
     printf("%-44s max |logit diff| %.3g (max |logit| %.3g, tol %.2g)\n", "fp32 merge, 2 adapters (0.7, 1.3, rsLoRA)",
            rep.max_abs_diff, rep.max_abs_logit, tol2);
@@ -253,7 +234,7 @@ static int test_merge_hf(const char *model, const char *work) {
         p.n_adapters = 1;
         p.hf_dtype = dts[i];
         snprintf(out, sizeof out, "%s/merged_%s", work, lc_dtype_name(dts[i]));
-        OK(lc_deploy_merge(&p, &rep));
+        REQUIRE_OK(lc_deploy_merge(&p, &rep));
         char label[64];
         snprintf(label, sizeof label, "%s merge (weight rounding)", lc_dtype_name(dts[i]));
         compare_merged(&m, &l1, 0.7f, out, i == 0 ? 0.05 : 0.5, 0, label);
@@ -261,7 +242,7 @@ static int test_merge_hf(const char *model, const char *work) {
     lc_lora_free(&l1);
     lc_lora_free(&l2);
     lc_model_free(&m);
-    return failures ? 1 : 0;
+    return g_fail ? 1 : 0;
 }
 
 /* ---------------- roundtrip ---------------- */
@@ -274,18 +255,18 @@ static int same_lora(const lc_lora *a, const lc_lora *b) {
 
 static void check_gguf_adapter(const char *path, const lc_lora *lora, const lc_model *m) {
     lc_gguf *g = NULL;
-    OK(lc_gguf_open(&g, path));
+    REQUIRE_OK(lc_gguf_open(&g, path));
     const char *s;
     double alpha;
-    OK(lc_gguf_get_str(g, "general.type", &s));
+    REQUIRE_OK(lc_gguf_get_str(g, "general.type", &s));
     CHECK(!strcmp(s, "adapter"), "general.type %s", s);
-    OK(lc_gguf_get_str(g, "adapter.type", &s));
+    REQUIRE_OK(lc_gguf_get_str(g, "adapter.type", &s));
     CHECK(!strcmp(s, "lora"), "adapter.type %s", s);
-    OK(lc_gguf_get_str(g, "general.architecture", &s));
+    REQUIRE_OK(lc_gguf_get_str(g, "general.architecture", &s));
     CHECK(!strcmp(s, m->cfg.arch == LC_ARCH_QWEN2 ? "qwen2" : "llama"), "architecture %s", s);
     CHECK(lc_gguf_find(g, "adapter.lora.alpha") && lc_gguf_find(g, "adapter.lora.alpha")->type == LC_GGUF_FLOAT32,
           "adapter.lora.alpha is not float32");
-    OK(lc_gguf_get_float(g, "adapter.lora.alpha", &alpha));
+    REQUIRE_OK(lc_gguf_get_float(g, "adapter.lora.alpha", &alpha));
     double want = lora->cfg.rslora ? lora->cfg.alpha * sqrtf((float)lora->cfg.r) : lora->cfg.alpha;
     CHECK(fabs(alpha / lora->cfg.r - lora->scale) < 1e-6 * lora->scale && (float)alpha == (float)want,
           "alpha %g gives llama.cpp scale %g, adapter scale %g", alpha, alpha / lora->cfg.r, lora->scale);
@@ -338,14 +319,14 @@ static int test_roundtrip(const char *model, const char *work) {
         snprintf(dir, sizeof dir, "%s/peft%d", work, v);
         snprintf(h5, sizeof h5, "%s/back%d.h5", work, v);
         snprintf(gg, sizeof gg, "%s/adapter%d.gguf", work, v);
-        OK(lc_adapter_save(a, &l, &m, NULL, NULL, NULL));
-        OK(lc_deploy_export_peft(&l, &m, NULL, dir));
-        OK(lc_deploy_import_peft(dir, &m, &back));
+        REQUIRE_OK(lc_adapter_save(a, &l, &m, NULL, NULL, NULL));
+        REQUIRE_OK(lc_deploy_export_peft(&l, &m, NULL, dir));
+        REQUIRE_OK(lc_deploy_import_peft(dir, &m, &back));
         CHECK(same_lora(&l, &back), "variant %d: PEFT export -> import is not bit-exact", v);
         CHECK(back.cfg.init_gaussian == l.cfg.init_gaussian, "init_lora_weights lost");
         /* through the HDF5 file too */
-        OK(lc_adapter_save(h5, &back, &m, NULL, NULL, NULL));
-        OK(lc_adapter_load(h5, &m, &back2, NULL, NULL, 0));
+        REQUIRE_OK(lc_adapter_save(h5, &back, &m, NULL, NULL, NULL));
+        REQUIRE_OK(lc_adapter_load(h5, &m, &back2, NULL, NULL, 0));
         CHECK(same_lora(&l, &back2), "variant %d: export -> import -> save -> load is not bit-exact", v);
         printf("roundtrip variant %d (r %d, alpha %g, rslora %d): %zu params bit-exact: %s\n", v, l.cfg.r, l.cfg.alpha,
                l.cfg.rslora, l.n_params, same_lora(&l, &back2) ? "yes" : "NO");
@@ -353,7 +334,7 @@ static int test_roundtrip(const char *model, const char *work) {
         lc_safetensors st;
         char wp[4600], dir3[4400];
         snprintf(wp, sizeof wp, "%s/adapter_model.safetensors", dir);
-        OK(lc_safetensors_open(&st, wp));
+        REQUIRE_OK(lc_safetensors_open(&st, wp));
         lc_st_tensor *ts = calloc((size_t)st.n_tensors, sizeof *ts);
         char (*nm)[200] = calloc((size_t)st.n_tensors, sizeof *nm);
         for (int i = 0; i < st.n_tensors; i++) {
@@ -365,20 +346,20 @@ static int test_roundtrip(const char *model, const char *work) {
         snprintf(dir3, sizeof dir3, "%s/peft_default%d", work, v);
         mkdir(dir3, 0755);
         snprintf(wp, sizeof wp, "%s/adapter_model.safetensors", dir3);
-        OK(lc_safetensors_write(wp, ts, st.n_tensors, NULL, NULL, 0));
+        REQUIRE_OK(lc_safetensors_write(wp, ts, st.n_tensors, NULL, NULL, 0));
         char cs[4600], cd[9400];
         snprintf(cs, sizeof cs, "%s/adapter_config.json", dir);
         snprintf(cd, sizeof cd, "cp '%s' '%s/'", cs, dir3);
         CHECK(system(cd) == 0, "cp failed");
         lc_lora back3;
-        OK(lc_deploy_import_peft(dir3, &m, &back3));
+        REQUIRE_OK(lc_deploy_import_peft(dir3, &m, &back3));
         CHECK(same_lora(&l, &back3), "'.default' names: not bit-exact");
         lc_lora_free(&back3);
         free(ts);
         free(nm);
         lc_safetensors_close(&st);
         /* GGUF adapter */
-        OK(lc_deploy_export_gguf(&l, &m, gg));
+        REQUIRE_OK(lc_deploy_export_gguf(&l, &m, gg));
         check_gguf_adapter(gg, &l, &m);
         /* exporting again over an existing PEFT dir is refused and leaves it alone */
         snprintf(dir2, sizeof dir2, "%s/adapter_config.json", dir);
@@ -392,7 +373,7 @@ static int test_roundtrip(const char *model, const char *work) {
         lc_lora_free(&back2);
     }
     lc_model_free(&m);
-    return failures ? 1 : 0;
+    return g_fail ? 1 : 0;
 }
 
 /* ---------------- refuse ---------------- */
@@ -424,8 +405,8 @@ static int test_refuse(const char *model, const char *other, const char *work) {
     make_adapter(&l, &m, 4, 4, 8.0f, "q_proj,v_proj,gate_proj", 0, 0.1f);
     snprintf(o, sizeof o, "%s/other.h5", work);
     snprintf(a, sizeof a, "%s/a.h5", work);
-    OK(lc_adapter_save(o, &lo, &mo, NULL, NULL, NULL));
-    OK(lc_adapter_save(a, &l, &m, NULL, NULL, NULL));
+    REQUIRE_OK(lc_adapter_save(o, &lo, &mo, NULL, NULL, NULL));
+    REQUIRE_OK(lc_adapter_save(a, &l, &m, NULL, NULL, NULL));
     int n0 = count_entries(work);
 
     /* adapter of another base */
@@ -462,20 +443,20 @@ static int test_refuse(const char *model, const char *other, const char *work) {
 
     /* import: rank mismatch, missing tensor, unknown tensor, other base */
     snprintf(dir, sizeof dir, "%s/peft", work);
-    OK(lc_deploy_export_peft(&l, &m, NULL, dir));
+    REQUIRE_OK(lc_deploy_export_peft(&l, &m, NULL, dir));
     n0 = count_entries(work);
     lc_lora back;
     set_config_r(dir, 2);
     expect_error(lc_deploy_import_peft(dir, &m, &back), LC_ERR_MISMATCH, "expected [2, 64]", "import: rank mismatch");
     set_config_r(dir, 4);
-    OK(lc_deploy_import_peft(dir, &m, &back));
+    REQUIRE_OK(lc_deploy_import_peft(dir, &m, &back));
     lc_lora_free(&back);
     expect_error(lc_deploy_import_peft(dir, &mo, &back), LC_ERR_MISMATCH, NULL, "import: PEFT dir of another base");
     /* drop one tensor / add one */
     char wp[4400];
     snprintf(wp, sizeof wp, "%s/adapter_model.safetensors", dir);
     lc_safetensors st;
-    OK(lc_safetensors_open(&st, wp));
+    REQUIRE_OK(lc_safetensors_open(&st, wp));
     int n = st.n_tensors;
     lc_st_tensor *ts = calloc((size_t)n + 1, sizeof *ts);
     for (int i = 0; i < n; i++) ts[i] = st.tensors[i];
@@ -485,12 +466,12 @@ static int test_refuse(const char *model, const char *other, const char *work) {
     mkdir(dir_missing, 0755);
     mkdir(dir_extra, 0755);
     snprintf(p2, sizeof p2, "%s/adapter_model.safetensors", dir_missing);
-    OK(lc_safetensors_write(p2, ts + 1, n - 1, NULL, NULL, 0));
+    REQUIRE_OK(lc_safetensors_write(p2, ts + 1, n - 1, NULL, NULL, 0));
     float bias[64] = {0};
     ts[n] = (lc_st_tensor){.name = "base_model.model.lm_head.lora_A.weight", .dtype = LC_ST_F32, .ndim = 1,
                            .shape = {64}, .data = bias, .nbytes = sizeof bias};
     snprintf(p2, sizeof p2, "%s/adapter_model.safetensors", dir_extra);
-    OK(lc_safetensors_write(p2, ts, n + 1, NULL, NULL, 0));
+    REQUIRE_OK(lc_safetensors_write(p2, ts, n + 1, NULL, NULL, 0));
     snprintf(cmd, sizeof cmd, "cp '%s/adapter_config.json' '%s/' && cp '%s/adapter_config.json' '%s/'", dir,
              dir_missing, dir, dir_extra);
     CHECK(system(cmd) == 0, "cp failed");
@@ -512,7 +493,7 @@ static int test_refuse(const char *model, const char *other, const char *work) {
     expect_error(lc_deploy_export_gguf(&ld, &m, file), LC_ERR_UNSUPPORTED, "lorac merge", "export gguf: DoRA");
     char ad[4200];
     snprintf(ad, sizeof ad, "%s/dora.h5", work);
-    OK(lc_adapter_save(ad, &ld, &m, NULL, NULL, NULL));
+    REQUIRE_OK(lc_adapter_save(ad, &ld, &m, NULL, NULL, NULL));
     const char *two[2] = {a, ad};
     float two_s[2] = {1.0f, 1.0f};
     p.adapter_paths = two, p.adapter_scales = two_s, p.n_adapters = 2;
@@ -525,7 +506,7 @@ static int test_refuse(const char *model, const char *other, const char *work) {
     lc_lora_free(&l);
     lc_model_free(&m);
     lc_model_free(&mo);
-    return failures ? 1 : 0;
+    return g_fail ? 1 : 0;
 }
 
 /* ---------------- GGUF ---------------- */
@@ -533,7 +514,7 @@ static int test_refuse(const char *model, const char *other, const char *work) {
 static void add_t(lc_gguf_writer *w, char *store, const char *name, int nd, int64_t ne0, int64_t ne1, const void *d) {
     int64_t ne[2] = {ne0, ne1};
     snprintf(store, 64, "%s", name);
-    OK(lc_gguf_writer_add_tensor(w, store, LC_DT_F32, nd, ne, d));
+    REQUIRE_OK(lc_gguf_writer_add_tensor(w, store, LC_DT_F32, nd, ne, d));
 }
 
 /* Write a llama GGUF from an HF llama model (F32, q/k permuted, stub vocabulary). */
@@ -542,27 +523,27 @@ static int make_gguf(const char *hf, const char *out) {
     load_model(&m, hf);
     const lc_model_config *c = &m.cfg;
     lc_gguf_writer *w;
-    OK(lc_gguf_writer_init(&w, 0));
-    OK(lc_gguf_writer_add_str(w, "general.architecture", "llama"));
-    OK(lc_gguf_writer_add_str(w, "general.name", "test model"));
-    OK(lc_gguf_writer_add_u32(w, "llama.block_count", (uint32_t)c->n_layers));
-    OK(lc_gguf_writer_add_u32(w, "llama.context_length", (uint32_t)c->max_position));
-    OK(lc_gguf_writer_add_u32(w, "llama.embedding_length", (uint32_t)c->hidden_size));
-    OK(lc_gguf_writer_add_u32(w, "llama.feed_forward_length", (uint32_t)c->intermediate_size));
-    OK(lc_gguf_writer_add_u32(w, "llama.attention.head_count", (uint32_t)c->n_heads));
-    OK(lc_gguf_writer_add_u32(w, "llama.attention.head_count_kv", (uint32_t)c->n_kv_heads));
-    OK(lc_gguf_writer_add_f32(w, "llama.rope.freq_base", c->rope_theta));
-    OK(lc_gguf_writer_add_f32(w, "llama.attention.layer_norm_rms_epsilon", c->rms_eps));
-    OK(lc_gguf_writer_add_u32(w, "general.file_type", 0));
-    OK(lc_gguf_writer_add_str(w, "tokenizer.ggml.model", "llama"));
+    REQUIRE_OK(lc_gguf_writer_init(&w, 0));
+    REQUIRE_OK(lc_gguf_writer_add_str(w, "general.architecture", "llama"));
+    REQUIRE_OK(lc_gguf_writer_add_str(w, "general.name", "test model"));
+    REQUIRE_OK(lc_gguf_writer_add_u32(w, "llama.block_count", (uint32_t)c->n_layers));
+    REQUIRE_OK(lc_gguf_writer_add_u32(w, "llama.context_length", (uint32_t)c->max_position));
+    REQUIRE_OK(lc_gguf_writer_add_u32(w, "llama.embedding_length", (uint32_t)c->hidden_size));
+    REQUIRE_OK(lc_gguf_writer_add_u32(w, "llama.feed_forward_length", (uint32_t)c->intermediate_size));
+    REQUIRE_OK(lc_gguf_writer_add_u32(w, "llama.attention.head_count", (uint32_t)c->n_heads));
+    REQUIRE_OK(lc_gguf_writer_add_u32(w, "llama.attention.head_count_kv", (uint32_t)c->n_kv_heads));
+    REQUIRE_OK(lc_gguf_writer_add_f32(w, "llama.rope.freq_base", c->rope_theta));
+    REQUIRE_OK(lc_gguf_writer_add_f32(w, "llama.attention.layer_norm_rms_epsilon", c->rms_eps));
+    REQUIRE_OK(lc_gguf_writer_add_u32(w, "general.file_type", 0));
+    REQUIRE_OK(lc_gguf_writer_add_str(w, "tokenizer.ggml.model", "llama"));
     lc_gguf_str *toks = calloc((size_t)c->vocab_size, sizeof *toks);
     char (*tk)[16] = calloc((size_t)c->vocab_size, sizeof *tk);
     for (int i = 0; i < c->vocab_size; i++) {
         snprintf(tk[i], sizeof tk[i], "<t%d>", i);
         toks[i] = (lc_gguf_str){tk[i], strlen(tk[i])};
     }
-    OK(lc_gguf_writer_add_arr(w, "tokenizer.ggml.tokens", LC_GGUF_STRING, toks, (uint64_t)c->vocab_size));
-    OK(lc_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)(c->bos_id >= 0 ? c->bos_id : 1)));
+    REQUIRE_OK(lc_gguf_writer_add_arr(w, "tokenizer.ggml.tokens", LC_GGUF_STRING, toks, (uint64_t)c->vocab_size));
+    REQUIRE_OK(lc_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)(c->bos_id >= 0 ? c->bos_id : 1)));
     char (*names)[64] = calloc((size_t)c->n_layers * 12 + 4, sizeof *names);
     float **perm = calloc((size_t)c->n_layers * 2, sizeof *perm);
     int k = 0;
@@ -599,7 +580,7 @@ static int make_gguf(const char *hf, const char *out) {
     if (!c->tie_embeddings) MAT("output.weight", &m.lm_head);
 #undef MAT
 #undef VEC
-    OK(lc_gguf_writer_write(w, out));
+    REQUIRE_OK(lc_gguf_writer_write(w, out));
     lc_gguf_writer_free(w);
     for (int i = 0; i < 2 * c->n_layers; i++) free(perm[i]);
     free(perm);
@@ -618,7 +599,7 @@ static int make_gguf(const char *hf, const char *out) {
     free(b);
     lc_model_free(&g);
     lc_model_free(&m);
-    return failures ? 1 : 0;
+    return g_fail ? 1 : 0;
 }
 
 static int test_gguf_merge(const char *gguf, const char *work_prefix, const char *type_name) {
@@ -642,7 +623,7 @@ static int test_gguf_merge(const char *gguf, const char *work_prefix, const char
     char a[4200], out[4200];
     snprintf(a, sizeof a, "%s/a.h5", work);
     snprintf(out, sizeof out, "%s/merged.gguf", work);
-    OK(lc_adapter_save(a, &l, &m, NULL, NULL, NULL));
+    REQUIRE_OK(lc_adapter_save(a, &l, &m, NULL, NULL, NULL));
     /* merge +s then -s does not undo a DoRA merge (it rescales rows): no measured floor there */
     double floor = dora ? 0 : rounding_floor(&m, gguf, &l, 1.0f);
     lc_merge_params p = lc_merge_default_params();
@@ -656,7 +637,7 @@ static int test_gguf_merge(const char *gguf, const char *work_prefix, const char
     p.gguf_type = type;
     lc_merge_report rep;
     double t0 = lc_time_now();
-    OK(lc_deploy_merge(&p, &rep));
+    REQUIRE_OK(lc_deploy_merge(&p, &rep));
     double total = lc_time_now() - t0;
     struct stat sb;
     stat(out, &sb);
@@ -668,8 +649,8 @@ static int test_gguf_merge(const char *gguf, const char *work_prefix, const char
     compare_merged(&m, &l, 1.0f, out, tol, type == LC_DT_F32 ? floor : 0, label);
     /* metadata kept, file type updated, q/k back in GGUF order: the base's untouched tensors are identical */
     lc_gguf *gb, *gm;
-    OK(lc_gguf_open(&gb, gguf));
-    OK(lc_gguf_open(&gm, out));
+    REQUIRE_OK(lc_gguf_open(&gb, gguf));
+    REQUIRE_OK(lc_gguf_open(&gm, out));
     CHECK(lc_gguf_n_kv(gb) == lc_gguf_n_kv(gm) || lc_gguf_n_kv(gb) + 1 == lc_gguf_n_kv(gm), "kv count %lld vs %lld",
           (long long)lc_gguf_n_kv(gb), (long long)lc_gguf_n_kv(gm));
     const lc_gguf_value *tv = lc_gguf_find(gb, "tokenizer.ggml.tokens"), *tm = lc_gguf_find(gm, "tokenizer.ggml.tokens");
@@ -684,7 +665,7 @@ static int test_gguf_merge(const char *gguf, const char *work_prefix, const char
     rmdir(work);
     lc_lora_free(&l);
     lc_model_free(&m);
-    return failures ? 1 : 0;
+    return g_fail ? 1 : 0;
 }
 
 /* ---------------- helpers for the Python oracle ---------------- */
@@ -695,7 +676,7 @@ static int cmd_make_adapter(char **av) {
     lc_lora l;
     make_adapter_dora(&l, &m, strtoull(av[2], NULL, 10), atoi(av[3]), strtof(av[4], NULL), av[5], atoi(av[6]), 0.05f,
                       av[7] ? atoi(av[7]) : 0);
-    OK(lc_adapter_save(av[1], &l, &m, NULL, NULL, NULL));
+    REQUIRE_OK(lc_adapter_save(av[1], &l, &m, NULL, NULL, NULL));
     lc_lora_free(&l);
     lc_model_free(&m);
     return 0;
@@ -706,7 +687,7 @@ static int cmd_logits(char **av) {
     load_model(&m, av[0]);
     lc_lora l;
     int have = strcmp(av[1], "-") != 0;
-    if (have) OK(lc_adapter_load(av[1], &m, &l, NULL, NULL, 0));
+    if (have) REQUIRE_OK(lc_adapter_load(av[1], &m, &l, NULL, NULL, 0));
     int32_t tok[N_PROBES * T_LEN];
     float *x = probe_logits(&m, have ? &l : NULL, 1.0f, tok);
     FILE *f = fopen(av[2], "wb");
@@ -736,7 +717,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(c, "make-adapter") && (argc == 9 || argc == 10)) rc = cmd_make_adapter(argv + 2);
     else if (!strcmp(c, "logits") && argc == 5) rc = cmd_logits(argv + 2);
     else goto usage;
-    if (rc == 0 && failures) rc = 1;
+    if (rc == 0 && g_fail) rc = 1;
     printf("%s: %s\n", c, rc == 0 ? "OK" : rc == 77 ? "SKIPPED" : "FAILED");
     return rc;
 usage:

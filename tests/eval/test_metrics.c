@@ -13,17 +13,8 @@
 
 #include "lc_metrics.h"
 
-static int g_fail = 0;
 
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                         \
-            fprintf(stderr, __VA_ARGS__);                                                \
-            fputc('\n', stderr);                                                         \
-            g_fail = 1;                                                                  \
-        }                                                                                \
-    } while (0)
+#include "../lc_test.h"
 
 static double num(json_t *o, const char *k) { return json_number_value(json_object_get(o, k)); }
 static const char *str(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
@@ -177,5 +168,5 @@ int main(int argc, char **argv) {
     printf("metrics: %zu label cases, %d mismatches\n", json_array_size(labs), lab_bad);
     json_decref(root);
     printf("%s\n", g_fail ? "test_metrics: FAILED" : "test_metrics: OK");
-    return g_fail;
+    return lc_test_failed();
 }

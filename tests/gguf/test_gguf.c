@@ -19,16 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_fail = 0;
-#define CHECK(c, ...)                                               \
-    do {                                                            \
-        if (!(c)) {                                                 \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);    \
-            fprintf(stderr, __VA_ARGS__);                           \
-            fprintf(stderr, "\n");                                  \
-            g_fail = 1;                                             \
-        }                                                           \
-    } while (0)
+#include "../lc_test.h"
 
 /* ---------------- the test file's content ---------------- */
 
@@ -212,7 +203,7 @@ static int run_roundtrip(const char *dir) {
         free(g_tdata[t]);
     }
     free(f);
-    return g_fail;
+    return lc_test_failed();
 }
 
 /* ---------------- corrupt files ---------------- */
@@ -372,7 +363,7 @@ static int run_corrupt(const char *dir) {
           "missing file");
     free(p);
     free(q);
-    return g_fail;
+    return lc_test_failed();
 }
 
 /* ---------------- a tiny synthetic model through lc_model_load_gguf ---------------- */
@@ -504,7 +495,7 @@ static int run_model(const char *dir) {
     CHECK(s == LC_ERR_UNSUPPORTED && strstr(lc_error_msg(), "gpt9"), "unknown arch error");
     free(hq);
     free(hk);
-    return g_fail;
+    return lc_test_failed();
 }
 
 int main(int argc, char **argv) {

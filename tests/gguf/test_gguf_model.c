@@ -18,16 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int g_fail = 0;
-#define CHECK(c, ...)                                               \
-    do {                                                            \
-        if (!(c)) {                                                 \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);    \
-            fprintf(stderr, __VA_ARGS__);                           \
-            fprintf(stderr, "\n");                                  \
-            g_fail = 1;                                             \
-        }                                                           \
-    } while (0)
+#include "../lc_test.h"
 
 static float *read_f32(const char *dir, const char *name, size_t n) {
     char path[4096];
@@ -194,5 +185,5 @@ int main(int argc, char **argv) {
     lc_model m;
     lc_status s = lc_model_load_gguf(&m, "/nonexistent.gguf", NULL);
     CHECK(s == LC_ERR_IO, "missing file should be an I/O error");
-    return g_fail;
+    return lc_test_failed();
 }

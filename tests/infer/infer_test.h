@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stddef.h>
 
-static int g_checks, g_failures;
+#include "../lc_test.h" /* g_checks, g_fail */
 
 /* Pass iff max|got - ref| <= rtol * max|ref| (NaN fails). */
 __attribute__((unused)) static int compare_rel(const char *what, const float *got, const float *ref, size_t n, double rtol) {
@@ -26,7 +26,7 @@ __attribute__((unused)) static int compare_rel(const char *what, const float *go
     printf("  %-60s max_abs %9.3e  max|ref| %9.3e  rel %9.3e  tol %9.3e  %s\n", what, max_err, max_ref,
            max_ref > 0 ? max_err / max_ref : max_err, tol, ok ? "ok" : (nan ? "FAIL (NaN)" : "FAIL"));
     g_checks++;
-    if (!ok) g_failures++;
+    if (!ok) g_fail++;
     return ok;
 }
 
@@ -34,13 +34,10 @@ __attribute__((unused)) static int compare_rel(const char *what, const float *go
 static int check(int cond, const char *what) {
     printf("  %-60s %s\n", what, cond ? "ok" : "FAIL");
     g_checks++;
-    if (!cond) g_failures++;
+    if (!cond) g_fail++;
     return cond;
 }
 
-static int finish(const char *name) {
-    printf("%s: %d checks, %d failed\n", name, g_checks, g_failures);
-    return g_failures ? 1 : 0;
-}
+static int finish(const char *name) { return lc_test_finish(name); }
 
 #endif

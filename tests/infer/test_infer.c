@@ -67,7 +67,7 @@ static void check_decode(const char *tag, const lc_model *m, const lc_infer_adap
     char what[160];
     if (!got || lc_infer_create(&s, m, ad, n_ad, T)) {
         fprintf(stderr, "lc_infer_create: %s\n", lc_error_msg());
-        g_failures++;
+        g_fail++;
         goto done;
     }
     int ok = lc_infer_prefill(s, tok, n0, got + (size_t)(n0 - 1) * V) == LC_OK;

@@ -2,7 +2,8 @@
  * kernel_check.h — helpers shared by the kernels tests (test_kernels.c,
  * test_attention.c): double/float buffers, random inputs rounded to float,
  * tolerance checks that print max abs/rel error, and the central
- * finite-difference check. Each test file gets its own g_fail and g_rng.
+ * finite-difference check. Each test file gets its own g_rng; the failure
+ * count g_fail is tests/lc_test.h's.
  */
 #ifndef LC_KERNEL_CHECK_H
 #define LC_KERNEL_CHECK_H
@@ -14,7 +15,8 @@
 
 #include "lc_common.h"
 
-static int g_fail = 0;
+#include "../lc_test.h" /* g_fail and the CHECK macros */
+
 static lc_rng g_rng;
 
 #define FD_H 1e-5

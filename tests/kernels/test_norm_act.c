@@ -28,7 +28,7 @@
 #define FORMULA_RTOL 1e-13
 #define LN_EPS 1e-5f
 
-static int g_fail = 0;
+#include "../lc_test.h"
 static lc_rng g_rng;
 
 static double *dalloc(size_t n) {

@@ -30,17 +30,8 @@
 #include "lc_quant.h"
 #include "lc_safetensors.h"
 
-static int g_fail = 0;
 
-#define CHECK(cond, ...)                                                           \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
-            g_fail++;                                                              \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);        \
-            fprintf(stderr, __VA_ARGS__);                                          \
-            fprintf(stderr, "\n");                                                 \
-        }                                                                          \
-    } while (0)
+#include "../lc_test.h"
 
 /* ---- small file helpers ---- */
 

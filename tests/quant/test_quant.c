@@ -17,16 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_fail = 0;
-#define CHECK(c, ...)                                               \
-    do {                                                            \
-        if (!(c)) {                                                 \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);    \
-            fprintf(stderr, __VA_ARGS__);                           \
-            fprintf(stderr, "\n");                                  \
-            g_fail = 1;                                             \
-        }                                                           \
-    } while (0)
+#include "../lc_test.h"
 
 static void *read_all(const char *dir, const char *name, const char *ext, size_t *n) {
     char path[4096];
@@ -109,7 +100,7 @@ static int run_refs(const char *dir) {
         free(deq);
         free(src);
     }
-    return g_fail;
+    return lc_test_failed();
 }
 
 static int run_self(void) {
@@ -203,7 +194,7 @@ static int run_self(void) {
         free(w);
         free(o);
     }
-    return g_fail;
+    return lc_test_failed();
 }
 
 int main(int argc, char **argv) {
