@@ -130,8 +130,7 @@ int cli_eval(int argc, char **argv) {
     }
     lc_compare_print(stdout, &res);
     lc_report_eval(o.p.out_dir, stderr); /* out_dir/report.html */
-    if (o.p.out_dir) printf("wrote %s/eval.json, %s/eval.csv, %s/generations.jsonl
-", o.p.out_dir, o.p.out_dir, o.p.out_dir);
+    if (o.p.out_dir) printf("wrote %s/eval.json, %s/eval.csv, %s/generations.jsonl\n", o.p.out_dir, o.p.out_dir, o.p.out_dir);
     lc_compare_result_free(&res);
     eval_opts_free(&o);
     return 0;

@@ -1,5 +1,5 @@
 /*
- * test_dora.c — the DoRA kernels (lc_dora.h) in double against central finite
+ * test_dora.c — the DoRA kernels (lc_dora_kernels.h) in double against central finite
  * differences, and the float kernels against the double ones.
  *
  * One DoRA projection, composed exactly as transformer.c composes it (frozen
@@ -19,7 +19,7 @@
  */
 #include "kernel_check.h"
 
-#include "lc_dora.h"
+#include "lc_dora_kernels.h"
 
 enum { N = 6, IN = 9, OUT = 7, R = 3 };
 static const double S = 1.7;
