@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_progress.h"
 #include "lc_sweep.h"
 
 static void usage(FILE *f) {
@@ -49,7 +50,7 @@ int cli_eval(int argc, char **argv) {
     const char **adapters = NULL, **merged = NULL;
     char **adapter_paths = NULL;
     float *mults = NULL;
-    int n_ad = 0, n_me = 0, rc = 2;
+    int n_ad = 0, n_me = 0, rc = 2, quiet = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -58,7 +59,7 @@ int cli_eval(int argc, char **argv) {
             goto done;
         }
         if (!strcmp(a, "--quiet")) {
-            p.quiet = 1;
+            quiet = 1;
             continue;
         }
         if (strncmp(a, "--", 2) || !v) {
@@ -128,6 +129,8 @@ int cli_eval(int argc, char **argv) {
     p.n_adapters = n_ad;
     p.merged = merged;
     p.n_merged = n_me;
+    cli_progress progress;
+    p.reporter = cli_progress_init(&progress, quiet);
     lc_compare_result res;
     if (lc_compare_run(&p, &res)) {
         fprintf(stderr, "lorac eval: %s\n", lc_error_msg());
