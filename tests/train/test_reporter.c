@@ -17,7 +17,9 @@
  *            resumed run with lr, r and seed changed fails with LC_ERR_CONFIG
  *            naming all three keys with both values and none of the keys that
  *            may change; with only max_steps (6 -> 8) and log_every changed it
- *            runs, and its events start at step 4.
+ *            runs, and its events start at step 4. A metrics.jsonl line
+ *            without a step is refused naming file:line; a torn last line
+ *            (a killed run's) is dropped, leaving steps 0..8 once each.
  *   diff     lc_train_config_diff names exactly the keys set differently, in
  *            KEYS order, with the values YAML writes.
  *
@@ -199,6 +201,15 @@ static int jsonl_line(const char *dir, int64_t step, double *loss, double *lr, d
     return found;
 }
 
+/* The first size-1 bytes of path, NUL-terminated; the count read. */
+static size_t read_file(const char *path, char *buf, size_t size) {
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, size - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = 0;
+    return n;
+}
+
 /* ------------------------------------------------------------- events */
 
 static void check_metrics_event(const event *e, const lc_train_config *c, int64_t step) {
@@ -320,7 +331,25 @@ static void test_resume(const char *model, const char *work) {
           "the error names r, lr and seed with both values in KEYS order: %s", msg);
     check(!strstr(msg, "max_steps 6") && !strstr(msg, "threads 0"), "the error names a key that may change: %s", msg);
 
+    /* metrics.jsonl as a killed run may leave it: a line without a step in the middle is refused
+     * (file:line named); a torn last line (no newline) is dropped */
+    char path[1200], saved[8192];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", c.out_dir);
+    size_t n_saved = read_file(path, saved, sizeof saved);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"step\":0}\n{\"no_step\":1}\n%s", saved);
+    fclose(f);
     changed = c;
+    st = lc_train_run(&changed, &opt, &res);
+    msg = lc_error_msg();
+    printf("resume: metrics.jsonl with a line without a step: %s: %s\n", lc_status_name(st), msg);
+    check(st == LC_ERR_FORMAT && strstr(msg, "metrics.jsonl:2:") && strstr(msg, "no_step"),
+          "a metrics line without a step: %s, expected LC_ERR_FORMAT naming metrics.jsonl:2", lc_status_name(st));
+    f = fopen(path, "w");
+    fwrite(saved, 1, n_saved, f);
+    fputs("{\"step\":4,\"epoch\":0,\"lo", f); /* torn */
+    fclose(f);
+
     changed.max_steps = 8;
     changed.log_every = 1;
     r.n = 0;
@@ -331,6 +360,19 @@ static void test_resume(const char *model, const char *work) {
     check(has_message(&r, "resumed from"), "no 'resumed from' message");
     changed.eval_every = 3;
     if (!st) check_step_events(&r, &changed, 4, 8);
+    /* steps 0, 1..8 once each, every line whole */
+    char text[8192];
+    read_file(path, text, sizeof text);
+    int64_t want = 0;
+    int bad = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *o = json_loads(line, 0, NULL);
+        if (!o || json_integer_value(json_object_get(o, "step")) != want) bad++;
+        if (o && json_object_get(o, "lr")) want++; /* the test-loss line has none */
+        json_decref(o);
+    }
+    printf("resume: metrics.jsonl after resuming: steps 0..%lld, %d bad line(s)\n", (long long)want - 1, bad);
+    check(want == 9 && bad == 0, "metrics.jsonl after the resume: steps 0..%lld, %d bad lines", (long long)want - 1, bad);
 }
 
 /* ----------------------------------------------------------------- diff */
