@@ -6,6 +6,13 @@
  *         1/targets of the whole step) → lc_lora_optimizer_step (clip + AdamW)
  *         → metrics → eval / checkpoint / early stop.
  *
+ * Three phases, in this order in the file's second half: set-up (setup:
+ * trials, inputs, adapters, batches, files, header, step-0 evaluation), the
+ * loop (train_loop: one short function per phase of a step) and finish
+ * (final adapters, test set, results). Nothing here prints: messages,
+ * metrics rows and per-step progress go to the caller's lc_reporter
+ * (lc_report.h); the CLI draws them (cli/cli_progress.c).
+ *
  * Determinism: every random choice derives from cfg->seed and the step, and
  * all state that changes is saved in checkpoints, so a resumed run repeats
  * the uninterrupted one bit for bit (for the same thread count).
