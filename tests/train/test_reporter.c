@@ -20,6 +20,8 @@
  *            runs, and its events start at step 4. A metrics.jsonl line
  *            without a step is refused naming file:line; a torn last line
  *            (a killed run's) is dropped, leaving steps 0..8 once each.
+ *   fsize    a metrics file that cannot grow (RLIMIT_FSIZE 4096) stops the
+ *            run mid-way with LC_ERR_IO naming metrics.jsonl.
  *   diff     lc_train_config_diff names exactly the keys set differently, in
  *            KEYS order, with the values YAML writes.
  *
@@ -28,10 +30,12 @@
 #include <ftw.h>
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "lc_config.h"
@@ -375,6 +379,34 @@ static void test_resume(const char *model, const char *work) {
     check(want == 9 && bad == 0, "metrics.jsonl after the resume: steps 0..%lld, %d bad lines", (long long)want - 1, bad);
 }
 
+/* ----------------------------------------------------------- write error */
+
+/* A metrics file that cannot grow (RLIMIT_FSIZE, as a full disk): the run
+ * stops at that step with LC_ERR_IO naming the file, instead of training on
+ * with a log that has lost its lines. */
+static void test_write_error(const char *model, const char *work) {
+    lc_train_config c = small_config(model, work, "fsize");
+    c.valid_data[0] = 0;
+    c.max_steps = 60;
+    c.eval_every = 0;
+    c.save_every = 0;
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = 4096; /* config.yaml (~1.5 KB) fits; metrics.jsonl (~180 B a step) fills it by step ~23 */
+    signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &lim);
+    lc_train_result res;
+    lc_status st = lc_train_run(&c, NULL, &res);
+    setrlimit(RLIMIT_FSIZE, &old);
+    const char *msg = lc_error_msg();
+    printf("write error: metrics files limited to 4096 bytes: %s after %lld steps: %s\n", lc_status_name(st),
+           (long long)res.steps_done, msg);
+    check(st == LC_ERR_IO && strstr(msg, "metrics.jsonl") && res.steps_done > 5 && res.steps_done < 40,
+          "a failed metrics write: %s after %lld steps (%s), expected LC_ERR_IO naming metrics.jsonl mid-run",
+          lc_status_name(st), (long long)res.steps_done, msg);
+}
+
 /* ----------------------------------------------------------------- diff */
 
 typedef struct {
@@ -423,6 +455,7 @@ int main(int argc, char **argv) {
     test_diff();
     test_events(model, work);
     test_resume(model, work);
+    test_write_error(model, work);
     printf(g_fail ? "test_reporter: %d check(s) FAILED\n" : "test_reporter: all checks passed\n", g_fail);
     return g_fail ? 1 : 0;
 }
