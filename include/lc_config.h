@@ -111,6 +111,9 @@ lc_train_config lc_train_config_default(void);
  * *cfg may hold the keys applied before the bad one. */
 lc_status lc_train_config_load_yaml(lc_train_config *cfg, const char *path);
 
+/* The same from YAML text in memory (e.g. the config stored in a
+ * checkpoint); name stands for the file in error messages. */
+lc_status lc_train_config_load_yaml_text(lc_train_config *cfg, const char *text, const char *name);
 /* Set one key from a string, as a `--key value` flag does. Dashes in the key
  * are read as underscores (--max-seq-len). Same validation and messages as
  * the YAML loader, with "--key" in place of "PATH:LINE". */
@@ -128,6 +131,12 @@ lc_status lc_train_config_to_yaml(const lc_train_config *cfg, FILE *f);
  * option tables: every key is a --KEY flag of train and sweep). */
 const char *lc_train_config_key_name(int i);
 
+/* Walk the KEYS table and call fn(user, key, value in a, value in b) for
+ * every key whose value differs (values as lc_train_config_to_yaml writes
+ * them, so equal text means an equal value), in table order. Returns the
+ * number of differing keys, -1 when out of memory. */
+typedef void (*lc_config_diff_fn)(void *user, const char *key, const char *value_a, const char *value_b);
+int lc_train_config_diff(const lc_train_config *a, const lc_train_config *b, lc_config_diff_fn fn, void *user);
 /* One line per key: name, default, allowed values (for `lorac train --help`). */
 void lc_train_config_help(FILE *f);
 

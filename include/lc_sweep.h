@@ -24,6 +24,7 @@
 #include "lc_common.h"
 #include "lc_config.h"
 #include "lc_metrics.h"
+#include "lc_reporter.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,7 +52,7 @@ typedef struct {
     int batch_size;                 /* rows per forward pass for the loss */
     int threads;                    /* 0: OMP_NUM_THREADS or all cores */
     const char *out_dir;            /* NULL: write no files */
-    int quiet;                      /* no progress on stderr */
+    const lc_reporter *reporter;    /* messages and generation progress (lc_reporter.h); NULL: none */
 } lc_compare_params;
 
 /* max_new_tokens 128, metrics all, max_seq_len 512, batch_size 8; the rest 0/NULL. */
@@ -133,14 +134,16 @@ typedef struct {
  * done.json is written atomically when a trial's lc_train_run returns. Then
  * writes out_dir/summary.csv, summary.json (grid, best trial, trials by rank)
  * and curves.svg. Stops at the first failing trial (LC_ERR_INTERRUPTED when
- * lc_train_request_stop was called). quiet: no training progress.
+ * lc_train_request_stop was called). rep: the sweep's own lines (which
+ * trial trains, resumes or is skipped, its best loss) as LC_REPORT_NOTICE,
+ * and every trial's training events (lc_train_run's reporter); NULL: none.
  * one_pass: the unfinished trials train together (lc_train_run_multi: the
  * frozen matmuls once per step for all of them), each trial's numbers
  * bit-identical to the sequential mode's; only adapter/optimizer/schedule
  * keys may be swept (LC_ERR_CONFIG names any other); a trial's train_s is
  * then its pass's wall time. */
 lc_status lc_sweep_run(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes, const char *out_dir,
-                       int one_pass, int quiet, lc_sweep_result *res);
+                       int one_pass, const lc_reporter *rep, lc_sweep_result *res);
 void lc_sweep_result_free(lc_sweep_result *res);
 /* The summary table, best first. */
 void lc_sweep_print(FILE *f, const lc_sweep_result *res);

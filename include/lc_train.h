@@ -15,6 +15,7 @@
 
 #include "lc_common.h"
 #include "lc_config.h"
+#include "lc_reporter.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,36 +39,53 @@ typedef struct {
     char matmul_path[32];      /* the frozen-matmul path that ran: "fp32", "bf16-emulated", "bf16-onednn" */
 } lc_train_result;
 
-/* Run training as configured. resume: continue from the newest
- * checkpoint-<step>.h5 in cfg->out_dir. The CLI passes the run's saved
- * config.yaml (plus any flags); the run continues bit-identically when the
- * config is unchanged, and keys changed on resume (e.g. max_steps) apply from
- * the resumed step on — nothing here checks that the two configs agree.
- * quiet: no progress line (metrics files are still written). */
-lc_status lc_train_run(const lc_train_config *cfg, int resume, int quiet, lc_train_result *res);
+/* Test hooks, passed in lc_train_options.debug (never set by the CLI). Each
+ * fires once per run. */
+typedef struct {
+    int64_t inject_nan_step; /* make the gradient of this step (1-based) non-finite, to check that such a
+                                step is skipped and never saved; 0: off */
+    int64_t stop_after_step; /* behave as if Ctrl-C came right after this many steps; 0: off */
+} lc_train_debug;
+
+/* How to run: all zero (or a NULL pointer) is a fresh, silent run. */
+typedef struct {
+    int resume;                  /* continue from the newest checkpoint-<step>.h5 in out_dir */
+    const lc_reporter *reporter; /* progress, metrics and messages (lc_reporter.h); NULL: none */
+    const lc_train_debug *debug; /* test hooks; NULL: none */
+} lc_train_options;
+
+/* Run training as configured (opt may be NULL).
+ *
+ * resume: continue from the newest checkpoint-<step>.h5 in cfg->out_dir
+ * (the CLI passes the run's saved config.yaml plus any flags). The config
+ * stored in that checkpoint is compared with cfg key by key (through the
+ * config KEYS table, lc_train_config_diff); every key that differs is named
+ * in one LC_ERR_CONFIG ("lr 0.001 -> 0.5; r 8 -> 16"), except the keys a
+ * resumed run may change, which only stop, extend, log or place the run and
+ * never alter the trajectory up to the resumed step: max_steps, epochs,
+ * eval_every, save_every, keep_last, log_every, threads,
+ * early_stopping_patience, max_nan_steps, out_dir, test_data. The run then
+ * continues bit-identically (for the same thread count), the changed keys
+ * applying from the resumed step on. */
+lc_status lc_train_run(const lc_train_config *cfg, const lc_train_options *opt, lc_train_result *res);
 
 /* Train K trials in one pass: cfgs (K) differ only in the adapter, optimizer
  * and schedule keys (r, alpha, dropout, target_modules, rslora, init, lr,
  * lr_schedule, warmup_*, weight_decay, max_grad_norm, adam_*,
  * loraplus_lr_ratio) and in out_dir, keep_last, early_stopping_patience and
- * max_nan_steps; any other difference is LC_ERR_CONFIG naming the key. Every
- * step runs the one shared batch through lc_forward_backward_multi; each
- * trial writes its own run directory exactly as lc_train_run would, and its
- * numbers are bit-identical to lc_train_run with its config (same thread
- * count). A trial that stops early drops out; the others go on. resume:
- * every trial continues from its newest checkpoint, which must be of the
- * same step. res (K) receives each trial's result. K <= LC_MAX_TRIALS. */
-lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int quiet, lc_train_result *res);
+ * max_nan_steps; any other difference is LC_ERR_CONFIG naming every such
+ * key. Every step runs the one shared batch through
+ * lc_forward_backward_multi; each trial writes its own run directory exactly
+ * as lc_train_run would, and its numbers are bit-identical to lc_train_run
+ * with its config (same thread count). A trial that stops early drops out;
+ * the others go on. opt->resume: every trial continues from its newest
+ * checkpoint, which must be of the same step. res (K) receives each trial's
+ * result. K <= LC_MAX_TRIALS. */
+lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, const lc_train_options *opt, lc_train_result *res);
 
 /* Ask a running lc_train_run to save a checkpoint and stop after the current
  * step (async-signal-safe: only sets a flag). */
 void lc_train_request_stop(void);
-
-/* Test hook: make the gradient of step `step` (1-based) non-finite, to check
- * that such a step is skipped and never saved. 0 disables. */
-void lc_train_debug_inject_nan(int64_t step);
-/* Test hook: behave as if Ctrl-C came right after `step` steps (0 disables). */
-void lc_train_debug_stop_after(int64_t step);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_progress.h"
 #include "lc_report.h"
 #include "lc_sweep.h"
 
@@ -52,6 +53,7 @@ typedef struct {
     char **paths; /* adapter paths (malloc'd) */
     float *mults;
     int n_ad, n_me;
+    int quiet; /* --quiet: no progress on stderr */
 } eval_opts;
 
 static void eval_opts_free(eval_opts *o) {
@@ -71,7 +73,7 @@ static int set_opt(eval_opts *o, const cli_arg *a) {
     case O_TEMPLATE: p->chat_template = a->val; return 0;
     case O_LABELS: p->labels = a->val; return 0;
     case O_OUT: p->out_dir = a->val; return 0;
-    case O_QUIET: p->quiet = 1; return 0;
+    case O_QUIET: o->quiet = 1; return 0;
     case O_MAX_NEW: return cli_parse_int("eval", a->name, a->val, 1, 1 << 30, &p->max_new_tokens);
     case O_LIMIT: return cli_parse_int("eval", a->name, a->val, 0, 1 << 30, &p->limit);
     case O_MAX_SEQ: return cli_parse_int("eval", a->name, a->val, 2, 1 << 30, &p->max_seq_len);
@@ -122,6 +124,8 @@ int cli_eval(int argc, char **argv) {
     o.p.n_adapters = o.n_ad;
     o.p.merged = o.merged;
     o.p.n_merged = o.n_me;
+    cli_progress progress;
+    o.p.reporter = cli_progress_init(&progress, o.quiet);
     lc_compare_result res;
     if (lc_compare_run(&o.p, &res)) {
         fprintf(stderr, "lorac eval: %s\n", lc_error_msg());

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_progress.h"
 #include "lc_dist.h"
 #include "lc_report.h"
 #include "lc_sweep.h"
@@ -111,7 +112,8 @@ int cli_sweep(int argc, char **argv) {
     }
     cli_install_signals(on_sigint);
     lc_sweep_result res;
-    lc_status st = lc_sweep_run(&cfg, axes, n_axes, out, one_pass, quiet, &res);
+    cli_progress progress;
+    lc_status st = lc_sweep_run(&cfg, axes, n_axes, out, one_pass, cli_progress_init(&progress, quiet), &res);
     if (st == LC_ERR_INTERRUPTED) {
         fprintf(stderr, "lorac sweep: %s (run the same command again to continue)\n", lc_error_msg());
         return 130;

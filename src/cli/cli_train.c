@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_progress.h"
 #include "lc_ckpt.h"
 #include "lc_config.h"
 #include "lc_dist.h"
@@ -102,7 +103,9 @@ int cli_train(int argc, char **argv) {
     cfg.overwrite = overwrite;
     cli_install_signals(on_sigint);
     lc_train_result res;
-    lc_status st = lc_train_run(&cfg, resume_dir != NULL, quiet, &res);
+    cli_progress progress;
+    lc_train_options opt = {.resume = resume_dir != NULL, .reporter = cli_progress_init(&progress, quiet)};
+    lc_status st = lc_train_run(&cfg, &opt, &res);
     lc_report_train(cfg.out_dir, &res, st, stderr); /* out_dir/report.html (also of a stopped run) */
     if (st == LC_ERR_INTERRUPTED) {
         if (lc_ckpt_newest_step(cfg.out_dir, "checkpoint") >= 0)

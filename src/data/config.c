@@ -499,7 +499,8 @@ static lc_status refuse_second_document(yaml_parser_t *parser, const char *path)
     return LC_OK;
 }
 
-lc_status lc_train_config_load_yaml(lc_train_config *cfg, const char *path) {
+/* The YAML mapping in f (named `path` in messages) over *cfg. */
+static lc_status load_yaml_stream(lc_train_config *cfg, FILE *f, const char *path) {
     lc_status st = LC_OK;
     yaml_parser_t parser;
     yaml_document_t doc;
@@ -507,8 +508,6 @@ lc_status lc_train_config_load_yaml(lc_train_config *cfg, const char *path) {
     int seen_line[N_KEYS];
     memset(seen_line, 0, sizeof seen_line);
 
-    FILE *f = fopen(path, "rb");
-    if (!f) return lc_errorf(LC_ERR_IO, "%s: cannot open config: %s", path, strerror(errno));
     if (!yaml_parser_initialize(&parser)) {
         st = lc_errorf(LC_ERR_NOMEM, "%s: cannot initialise the YAML parser", path);
         goto fail;
@@ -538,6 +537,22 @@ lc_status lc_train_config_load_yaml(lc_train_config *cfg, const char *path) {
 fail:
     if (doc_ok) yaml_document_delete(&doc);
     if (parser_ok) yaml_parser_delete(&parser);
+    return st;
+}
+
+lc_status lc_train_config_load_yaml(lc_train_config *cfg, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return lc_errorf(LC_ERR_IO, "%s: cannot open config: %s", path, strerror(errno));
+    lc_status st = load_yaml_stream(cfg, f, path);
+    fclose(f);
+    return st;
+}
+
+lc_status lc_train_config_load_yaml_text(lc_train_config *cfg, const char *text, const char *name) {
+    if (!*text) return LC_OK; /* fmemopen refuses size 0; an empty document applies nothing */
+    FILE *f = fmemopen((void *)text, strlen(text), "rb");
+    if (!f) return lc_errorf(LC_ERR_NOMEM, "%s: cannot read the config text: %s", name, strerror(errno));
+    lc_status st = load_yaml_stream(cfg, f, name);
     fclose(f);
     return st;
 }
@@ -651,6 +666,40 @@ lc_status lc_train_config_to_yaml(const lc_train_config *cfg, FILE *f) {
 }
 
 const char *lc_train_config_key_name(int i) { return i >= 0 && i < N_KEYS ? KEYS[i].name : NULL; }
+
+/* One key's value as YAML writes it (shortest round-trip form for numbers),
+ * into a malloc'd string; NULL when out of memory. */
+static char *value_text(const lc_train_config *cfg, const key_desc *k) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return NULL;
+    write_value(f, cfg, k);
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+int lc_train_config_diff(const lc_train_config *a, const lc_train_config *b, lc_config_diff_fn fn, void *user) {
+    int n = 0;
+    for (int i = 0; i < N_KEYS; i++) {
+        char *va = value_text(a, &KEYS[i]), *vb = value_text(b, &KEYS[i]);
+        if (!va || !vb) {
+            free(va);
+            free(vb);
+            return -1;
+        }
+        if (strcmp(va, vb)) {
+            n++;
+            if (fn) fn(user, KEYS[i].name, va, vb);
+        }
+        free(va);
+        free(vb);
+    }
+    return n;
+}
 
 void lc_train_config_help(FILE *f) {
     lc_train_config d = lc_train_config_default();

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "eval_io.h"
+#include "lc_path.h"
 #include "lc_adapter.h"
 #include "lc_base.h"
 #include "lc_data.h"
@@ -225,8 +226,9 @@ static int clamp_new_tokens(compare *C, const lc_base *b, int max_prompt) {
     if (ctx <= 0 || max_prompt + want <= ctx) return want;
     int got = ctx - max_prompt > 1 ? ctx - max_prompt : 1;
     if (!C->warned_ctx)
-        fprintf(stderr, "lorac eval: warning: --max-new-tokens %d does not fit the model's context of %d tokens "
-                "(longest prompt %d tokens); generating at most %d\n", want, ctx, max_prompt, got);
+        lc_reporter_msg(C->p->reporter, LC_REPORT_NOTICE,
+                      "lorac eval: warning: --max-new-tokens %d does not fit the model's context of %d tokens "
+                      "(longest prompt %d tokens); generating at most %d", want, ctx, max_prompt, got);
     C->warned_ctx = 1;
     return got;
 }
@@ -262,7 +264,8 @@ static lc_status run_candidate(compare *C, int ci, const lc_base *b, const lc_lo
     lc_metric_sums sums = {.mask = p->metrics & LC_METRIC_GENERATION};
     if (!C->n_labels) sums.mask &= ~(unsigned)LC_METRIC_ACCURACY;
     double t0 = lc_time_now();
-    int tty = isatty(STDERR_FILENO);
+    char what[128];
+    snprintf(what, sizeof what, "lorac eval: %s: generated", row->name);
     for (int i = 0; i < C->view.n; i++) {
         if (!P->ids[i]) continue;
         lc_gen_stats gs;
@@ -283,9 +286,9 @@ static lc_status run_candidate(compare *C, int ci, const lc_base *b, const lc_lo
         row->n_gen_examples++;
         if ((st = lc_metric_sums_add(&sums, text, C->gx[i].reference, (const char *const *)C->labels, C->n_labels)))
             goto done;
-        if (!p->quiet && tty) fprintf(stderr, "\r\033[Klorac eval: %s: generated %d/%d", row->name, i + 1, C->view.n);
+        lc_reporter_count(p->reporter, what, i + 1, C->view.n);
     }
-    if (!p->quiet && tty) fputc('\n', stderr);
+    lc_reporter_phase_end(p->reporter);
     row->gen_s = lc_time_now() - t0;
     for (int bit = 1; bit < 6; bit++) row->metric[bit] = lc_metric_sums_value(&sums, 1u << bit);
 done:
@@ -331,7 +334,8 @@ static lc_status run_group(compare *C, const char *model_path, const char *tok_p
             have_lora = 1;
             lora.scale *= row->mult;
         }
-        if (!C->p->quiet) fprintf(stderr, "lorac eval: %s (%s): loss and %d generations\n", row->name, row->path, C->view.n);
+        lc_reporter_msg(C->p->reporter, LC_REPORT_DETAIL, "lorac eval: %s (%s): loss and %d generations", row->name,
+                      row->path, C->view.n);
         if ((st = run_candidate(C, ci, &b, have_lora ? &lora : NULL, &rows, &P))) goto done;
         if (have_lora) lc_lora_free(&lora);
         have_lora = 0;
@@ -395,6 +399,8 @@ static lc_status mem_commit(FILE *f, char **buf, size_t *len, const char *path) 
     return st;
 }
 
+/* dir/name into buf, or LC_ERR_ARG when it does not fit (never a cut path). */
+
 /* Before any work: out_dir can be created, and none of the files eval
  * writes there is one of its inputs (the test file, a model, an adapter). */
 static lc_status check_outputs(const lc_compare_params *p) {
@@ -408,18 +414,14 @@ static lc_status check_outputs(const lc_compare_params *p) {
     for (int i = 0; i < p->n_merged && n < 3 + 2 * LC_COMPARE_MAX_CANDS; i++) in[n] = p->merged[i], role[n++] = "a merged model";
     lc_status st = lc_fs_mkdir_p(p->out_dir);
     char path[1200];
-    for (int k = 0; k < 3 && !st; k++) {
-        snprintf(path, sizeof path, "%s/%s", p->out_dir, OUT[k]);
-        st = lc_fs_refuse_input(path, in, role, n);
-    }
+    for (int k = 0; k < 3 && !st; k++)
+        if (!(st = lc_path_join(path, sizeof path, p->out_dir, OUT[k]))) st = lc_fs_refuse_input(path, in, role, n);
     return st;
 }
 
-static lc_status write_outputs(compare *C) {
-    const char *dir = C->p->out_dir;
-    lc_compare_result *res = C->res;
-    char path[1200];
-    if (mkdir(dir, 0755) && errno != EEXIST) return lc_errorf(LC_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
+/* eval.json: the run's settings and one object per candidate. */
+static lc_status write_eval_json(const compare *C, const char *path) {
+    const lc_compare_result *res = C->res;
     json_t *root = json_object(), *cands = json_array();
     json_object_set_new(root, "model", json_string(C->p->model));
     json_object_set_new(root, "data", json_string(C->p->data));
@@ -427,7 +429,7 @@ static lc_status write_outputs(compare *C) {
     json_object_set_new(root, "chat_template", json_string(res->template_name));
     json_object_set_new(root, "max_new_tokens", json_integer(C->p->max_new_tokens));
     for (int i = 0; i < res->n_rows; i++) {
-        lc_compare_row *r = &res->rows[i];
+        const lc_compare_row *r = &res->rows[i];
         json_t *o = json_object();
         json_object_set_new(o, "name", json_string(r->name));
         json_object_set_new(o, "kind", json_string(kind_name(r->kind)));
@@ -446,15 +448,17 @@ static lc_status write_outputs(compare *C) {
         json_array_append_new(cands, o);
     }
     json_object_set_new(root, "candidates", cands);
-    snprintf(path, sizeof path, "%s/eval.json", dir);
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
     json_decref(root);
     if (!text) return lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
     lc_status st = lc_fs_write_atomic(path, text, strlen(text));
     free(text);
-    if (st) return st;
+    return st;
+}
 
-    snprintf(path, sizeof path, "%s/eval.csv", dir);
+/* eval.csv: one row per candidate. */
+static lc_status write_eval_csv(const compare *C, const char *path) {
+    const lc_compare_result *res = C->res;
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -462,7 +466,7 @@ static lc_status write_outputs(compare *C) {
     fputs("candidate,kind,path,loss,perplexity,loss_tokens,em,f1,rougeL,bleu,accuracy,generated_examples,"
           "generated_tokens,generation_s\n", f);
     for (int i = 0; i < res->n_rows; i++) {
-        lc_compare_row *r = &res->rows[i];
+        const lc_compare_row *r = &res->rows[i];
         eval_csv_field(f, r->name);
         fprintf(f, ",%s,", kind_name(r->kind));
         eval_csv_field(f, r->path);
@@ -470,10 +474,15 @@ static lc_status write_outputs(compare *C) {
         for (int k = 1; k < 6; k++) fprintf(f, ",%.9g", r->metric[k]);
         fprintf(f, ",%d,%lld,%.3f\n", r->n_gen_examples, (long long)r->gen_tokens, r->gen_s);
     }
-    if ((st = mem_commit(f, &buf, &len, path))) return st;
+    return mem_commit(f, &buf, &len, path);
+}
 
-    snprintf(path, sizeof path, "%s/generations.jsonl", dir);
-    f = open_memstream(&buf, &len);
+/* generations.jsonl: per example its prompt, reference and every
+ * candidate's answer. */
+static lc_status write_generations(const compare *C, const char *path) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
     if (!f) return lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
     for (int i = 0; i < C->view.n; i++) {
         if (!C->gx[i].reference) continue;
@@ -482,8 +491,8 @@ static lc_status write_outputs(compare *C) {
         json_object_set_new(o, "line", json_integer(C->gx[i].ex->line));
         json_object_set_new(o, "prompt", json_string(C->prompts[i] ? C->prompts[i] : ""));
         json_object_set_new(o, "reference", json_string(C->gx[i].reference));
-        for (int c = 0; c < res->n_rows; c++)
-            if (C->answers[c][i]) json_object_set_new(ans, res->rows[c].name, json_string(C->answers[c][i]));
+        for (int c = 0; c < C->res->n_rows; c++)
+            if (C->answers[c][i]) json_object_set_new(ans, C->res->rows[c].name, json_string(C->answers[c][i]));
         json_object_set_new(o, "answers", ans);
         char *line = json_dumps(o, JSON_COMPACT);
         json_decref(o);
@@ -496,6 +505,18 @@ static lc_status write_outputs(compare *C) {
         free(line);
     }
     return mem_commit(f, &buf, &len, path);
+}
+
+/* eval.json, eval.csv and generations.jsonl in out_dir, each atomically. */
+static lc_status write_outputs(compare *C) {
+    const char *dir = C->p->out_dir;
+    char path[1200];
+    lc_status st = LC_OK;
+    if (mkdir(dir, 0755) && errno != EEXIST) return lc_errorf(LC_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
+    if (!(st = lc_path_join(path, sizeof path, dir, "eval.json"))) st = write_eval_json(C, path);
+    if (!st && !(st = lc_path_join(path, sizeof path, dir, "eval.csv"))) st = write_eval_csv(C, path);
+    if (!st && !(st = lc_path_join(path, sizeof path, dir, "generations.jsonl"))) st = write_generations(C, path);
+    return st;
 }
 
 /* ---------------------------------------------------------------- main */

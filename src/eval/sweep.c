@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lc_path.h"
 #include "lc_fsafe.h"
 #include "eval_io.h"
 #include "lc_ckpt.h"
@@ -55,6 +56,8 @@ lc_status lc_sweep_axis_parse(lc_sweep_axis *ax, const char *key, const char *va
     if (ax->n == 0) return lc_errorf(LC_ERR_CONFIG, "--%s: no values", key);
     return LC_OK;
 }
+
+/* dir/name into buf, or LC_ERR_ARG when it does not fit (never a cut path). */
 
 static int file_exists(const char *path) {
     struct stat sb;
@@ -99,7 +102,8 @@ static lc_status write_json_atomic(json_t *o, const char *path) {
 /* done.json: the trial's result, written atomically. */
 static lc_status write_done(const lc_sweep_trial *t) {
     char path[1400];
-    snprintf(path, sizeof path, "%s/done.json", t->dir);
+    lc_status st = lc_path_join(path, sizeof path, t->dir, "done.json");
+    if (st) return st;
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(t->name));
     json_object_set_new(o, "best_valid_loss", eval_json_num(t->best_valid_loss));
@@ -113,7 +117,8 @@ static lc_status write_done(const lc_sweep_trial *t) {
 
 static lc_status read_done(lc_sweep_trial *t) {
     char path[1400];
-    snprintf(path, sizeof path, "%s/done.json", t->dir);
+    lc_status st = lc_path_join(path, sizeof path, t->dir, "done.json");
+    if (st) return st;
     json_error_t e;
     json_t *o = json_load_file(path, 0, &e);
     if (!o) return lc_errorf(LC_ERR_FORMAT, "%s:%d: %s (delete it to retrain the trial)", path, e.line, e.text);
@@ -128,13 +133,15 @@ static lc_status read_done(lc_sweep_trial *t) {
 }
 
 /* A trial finished before (adapter.h5 and done.json): its numbers read back. */
-static int finished_before(lc_sweep_trial *t, int n_trials, lc_status *st) {
+static int finished_before(lc_sweep_trial *t, int n_trials, const lc_reporter *rep, lc_status *st) {
     char adapter[1400], done[1400];
-    snprintf(adapter, sizeof adapter, "%s/adapter.h5", t->dir);
-    snprintf(done, sizeof done, "%s/done.json", t->dir);
+    if ((*st = lc_path_join(adapter, sizeof adapter, t->dir, "adapter.h5")) ||
+        (*st = lc_path_join(done, sizeof done, t->dir, "done.json")))
+        return 1;
     if (!file_exists(adapter) || !file_exists(done)) return 0;
     t->status = LC_TRIAL_SKIPPED;
-    fprintf(stderr, "lorac sweep: [%d/%d] %s: finished before, skipped\n", t->index + 1, n_trials, t->name);
+    lc_reporter_msg(rep, LC_REPORT_NOTICE, "lorac sweep: [%d/%d] %s: finished before, skipped", t->index + 1, n_trials,
+                  t->name);
     *st = read_done(t);
     return 1;
 }
@@ -161,25 +168,36 @@ static void take_result(lc_sweep_trial *t, const lc_train_result *r) {
 }
 
 static lc_status run_trial(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes, lc_sweep_trial *t,
-                           int n_trials, int quiet) {
+                           int n_trials, const lc_reporter *rep) {
     lc_status st = LC_OK;
-    if (finished_before(t, n_trials, &st)) return st;
+    if (finished_before(t, n_trials, rep, &st)) return st;
     lc_train_config cfg;
     if ((st = trial_config(base, axes, n_axes, t, &cfg))) return st;
     int resume = has_checkpoint(t->dir);
     cfg.overwrite = !resume; /* the trial dir is the sweep's own: one that never saved a checkpoint restarts */
     t->status = resume ? LC_TRIAL_RESUMED : LC_TRIAL_TRAINED;
-    fprintf(stderr, "lorac sweep: [%d/%d] %s: %s\n", t->index + 1, n_trials, t->name,
-            resume ? "resuming from its newest checkpoint" : "training");
+    lc_reporter_msg(rep, LC_REPORT_NOTICE, "lorac sweep: [%d/%d] %s: %s", t->index + 1, n_trials, t->name,
+                  resume ? "resuming from its newest checkpoint" : "training");
     lc_train_result r;
+    lc_train_options opt = {.resume = resume, .reporter = rep};
     double t0 = lc_time_now();
-    st = lc_train_run(&cfg, resume, quiet, &r);
+    st = lc_train_run(&cfg, &opt, &r);
     t->train_s = lc_time_now() - t0;
     if (st) return lc_error_wrap(st, "sweep trial %s", t->name);
     take_result(t, &r);
-    fprintf(stderr, "lorac sweep: [%d/%d] %s: best valid loss %.4f at step %lld (%.1f s)\n", t->index + 1, n_trials,
-            t->name, t->best_valid_loss, (long long)t->best_step, t->train_s);
+    lc_reporter_msg(rep, LC_REPORT_NOTICE, "lorac sweep: [%d/%d] %s: best valid loss %.4f at step %lld (%.1f s)",
+                  t->index + 1, n_trials, t->name, t->best_valid_loss, (long long)t->best_step, t->train_s);
     return write_done(t);
+}
+
+/* "lorac sweep: training 4 trial(s) in one pass: trial-0-... trial-1-..." */
+static void report_pass(const lc_reporter *rep, const lc_sweep_result *res, const int *idx, int K, int resume) {
+    char line[4096];
+    size_t o = (size_t)snprintf(line, sizeof line, "lorac sweep: %s %d trial(s) in one pass:",
+                                resume ? "resuming" : "training", K);
+    for (int j = 0; j < K && o < sizeof line; j++)
+        o += (size_t)snprintf(line + o, sizeof line - o, " %s", res->trials[idx[j]].name);
+    lc_reporter_msg(rep, LC_REPORT_NOTICE, "%s", line);
 }
 
 /* One-pass mode: the unfinished trials train together with
@@ -187,7 +205,7 @@ static lc_status run_trial(const lc_train_config *base, const lc_sweep_axis *axe
  * killed one-pass sweep leaves them all at the same step; trials added to
  * the grid later start fresh in their own pass). */
 static lc_status run_one_pass(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes,
-                              lc_sweep_result *res, int quiet) {
+                              lc_sweep_result *res, const lc_reporter *rep) {
     int n = res->n_trials;
     lc_status st = LC_OK;
     int *todo = calloc((size_t)n, sizeof *todo);
@@ -201,7 +219,7 @@ static lc_status run_one_pass(const lc_train_config *base, const lc_sweep_axis *
     }
     for (int k = 0; k < n && !st; k++) {
         if (k % lc_dist_world_size() != lc_dist_world_rank()) continue; /* dist: another rank's trial */
-        if (finished_before(&res->trials[k], n, &st)) continue;
+        if (finished_before(&res->trials[k], n, rep, &st)) continue;
         todo[k] = 1;
         step[k] = lc_ckpt_newest_step(res->trials[k].dir, "checkpoint");
     }
@@ -219,11 +237,10 @@ static lc_status run_one_pass(const lc_train_config *base, const lc_sweep_axis *
             K++;
         }
         if (st) break;
-        fprintf(stderr, "lorac sweep: %s %d trial(s) in one pass:", step[k0] >= 0 ? "resuming" : "training", K);
-        for (int j = 0; j < K; j++) fprintf(stderr, " %s", res->trials[idx[j]].name);
-        fputc('\n', stderr);
+        report_pass(rep, res, idx, K, step[k0] >= 0);
+        lc_train_options opt = {.resume = step[k0] >= 0, .reporter = rep};
         double t0 = lc_time_now();
-        st = lc_train_run_multi(cfgs, K, step[k0] >= 0, quiet, rs);
+        st = lc_train_run_multi(cfgs, K, &opt, rs);
         double dt = lc_time_now() - t0;
         if (st) {
             lc_error_wrap(st, "sweep pass of %d trials", K);
@@ -233,11 +250,11 @@ static lc_status run_one_pass(const lc_train_config *base, const lc_sweep_axis *
             lc_sweep_trial *t = &res->trials[idx[j]];
             take_result(t, &rs[j]);
             t->train_s = dt; /* the pass's wall time, shared by its trials */
-            fprintf(stderr, "lorac sweep: [%d/%d] %s: best valid loss %.4f at step %lld\n", t->index + 1, n, t->name,
-                    t->best_valid_loss, (long long)t->best_step);
+            lc_reporter_msg(rep, LC_REPORT_NOTICE, "lorac sweep: [%d/%d] %s: best valid loss %.4f at step %lld",
+                          t->index + 1, n, t->name, t->best_valid_loss, (long long)t->best_step);
             st = write_done(t);
         }
-        if (!st) fprintf(stderr, "lorac sweep: the pass of %d trial(s) took %.1f s\n", K, dt);
+        if (!st) lc_reporter_msg(rep, LC_REPORT_NOTICE, "lorac sweep: the pass of %d trial(s) took %.1f s", K, dt);
     }
 out:
     free(todo);
@@ -313,7 +330,8 @@ void lc_sweep_print(FILE *f, const lc_sweep_result *res) {
 
 static lc_status write_summary(const lc_sweep_result *res, const char *out_dir) {
     char path[1200];
-    snprintf(path, sizeof path, "%s/summary.csv", out_dir);
+    lc_status st = lc_path_join(path, sizeof path, out_dir, "summary.csv");
+    if (st) return st;
     char *csv = NULL;
     size_t csv_len = 0;
     FILE *f = open_memstream(&csv, &csv_len);
@@ -334,7 +352,7 @@ static lc_status write_summary(const lc_sweep_result *res, const char *out_dir) 
         fprintf(f, ",%.9g,%lld,%.9g,%.9g,%lld,%s,%.3f\n", t->best_valid_loss, (long long)t->best_step,
                 t->last_valid_loss, t->final_train_loss, (long long)t->steps, status_word(t->status), t->train_s);
     }
-    lc_status st = fclose(f) ? lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path)
+    st = fclose(f) ? lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path)
                              : lc_fs_write_atomic(path, csv, csv_len);
     free(csv);
     if (st) return st;
@@ -367,7 +385,10 @@ static lc_status write_summary(const lc_sweep_result *res, const char *out_dir) 
         json_array_append_new(trials, o);
     }
     json_object_set_new(root, "trials", trials);
-    snprintf(path, sizeof path, "%s/summary.json", out_dir);
+    if ((st = lc_path_join(path, sizeof path, out_dir, "summary.json"))) {
+        json_decref(root);
+        return st;
+    }
     return write_json_atomic(root, path);
 }
 
@@ -378,15 +399,58 @@ static lc_status refuse_inputs(const lc_train_config *base, const char *out_dir)
     const char *role[5] = {"the model", "the tokenizer", "the training data", "the validation data", "the test data"};
     char path[1200];
     for (size_t k = 0; k < sizeof OUT / sizeof OUT[0]; k++) {
-        snprintf(path, sizeof path, "%s/%s", out_dir, OUT[k]);
-        lc_status st = lc_fs_refuse_input(path, in, role, 5);
+        lc_status st = lc_path_join(path, sizeof path, out_dir, OUT[k]);
+        if (!st) st = lc_fs_refuse_input(path, in, role, 5);
         if (st) return st;
     }
     return LC_OK;
 }
 
+/* The grid's trials: values, names and directories (grid order: the last
+ * axis varies fastest). */
+static lc_status make_trials(lc_sweep_result *res, const lc_sweep_axis *axes, int n_axes, const char *out_dir) {
+    int n = 1;
+    for (int a = 0; a < n_axes; a++) n *= axes[a].n;
+    res->n_axes = n_axes;
+    memcpy(res->axes, axes, (size_t)n_axes * sizeof *axes);
+    res->n_trials = n;
+    res->trials = calloc((size_t)n, sizeof *res->trials);
+    res->rank = calloc((size_t)n, sizeof *res->rank);
+    if (!res->trials || !res->rank) return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < n; k++) {
+        lc_sweep_trial *t = &res->trials[k];
+        t->index = k;
+        t->best_valid_loss = t->last_valid_loss = t->final_train_loss = NAN;
+        t->best_step = -1;
+        for (int a = n_axes - 1, rest = k; a >= 0; a--) {
+            snprintf(t->values[a], sizeof t->values[a], "%s", axes[a].values[rest % axes[a].n]);
+            rest /= axes[a].n;
+        }
+        trial_name(t->name, sizeof t->name, k, axes, n_axes, t->values);
+        lc_status st = lc_path_join(t->dir, sizeof t->dir, out_dir, t->name);
+        if (st) return st;
+        res->rank[k] = k;
+    }
+    return LC_OK;
+}
+
+/* Rank the trials by best validation loss; rank 0 writes the summary files
+ * and the plot. */
+static lc_status rank_and_summarise(lc_sweep_result *res, const char *out_dir) {
+    g_sort_res = res;
+    qsort(res->rank, (size_t)res->n_trials, sizeof *res->rank, cmp_rank);
+    g_sort_res = NULL;
+    if (isfinite(res->trials[res->rank[0]].best_valid_loss)) res->best = res->rank[0];
+    if (lc_dist_world_rank() != 0) return LC_OK;
+    char path[1200];
+    lc_status st = lc_path_join(path, sizeof path, out_dir, "curves.svg");
+    if (!st) st = write_summary(res, out_dir);
+    if (!st) st = lc_sweep_write_svg(res, path);
+    return st;
+}
+
 lc_status lc_sweep_run(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes, const char *out_dir,
-                       int one_pass, int quiet, lc_sweep_result *res) {
+                       int one_pass, const lc_reporter *rep, lc_sweep_result *res) {
     memset(res, 0, sizeof *res);
     res->best = -1;
     if (n_axes < 1 || n_axes > LC_SWEEP_MAX_AXES)
@@ -398,58 +462,22 @@ lc_status lc_sweep_run(const lc_train_config *base, const lc_sweep_axis *axes, i
     if (st) return st;
     if (mkdir(out_dir, 0755) && errno != EEXIST)
         return lc_errorf(LC_ERR_IO, "cannot create %s: %s", out_dir, strerror(errno));
-    if ((st = refuse_inputs(base, out_dir))) return st;
-    res->n_axes = n_axes;
-    memcpy(res->axes, axes, (size_t)n_axes * sizeof *axes);
-    int n = 1;
-    for (int a = 0; a < n_axes; a++) n *= axes[a].n;
-    res->n_trials = n;
-    res->trials = calloc((size_t)n, sizeof *res->trials);
-    res->rank = calloc((size_t)n, sizeof *res->rank);
-    if (!res->trials || !res->rank) {
-        lc_sweep_result_free(res);
-        return lc_errorf(LC_ERR_NOMEM, "out of memory");
-    }
-    for (int k = 0; k < n; k++) { /* grid order: the last axis varies fastest */
-        lc_sweep_trial *t = &res->trials[k];
-        t->index = k;
-        t->best_valid_loss = t->last_valid_loss = t->final_train_loss = NAN;
-        t->best_step = -1;
-        for (int a = n_axes - 1, rest = k; a >= 0; a--) {
-            snprintf(t->values[a], sizeof t->values[a], "%s", axes[a].values[rest % axes[a].n]);
-            rest /= axes[a].n;
-        }
-        trial_name(t->name, sizeof t->name, k, axes, n_axes, t->values);
-        snprintf(t->dir, sizeof t->dir, "%s/%s", out_dir, t->name);
-        res->rank[k] = k;
-    }
-    if ((st = dist_check_config(base, axes, n_axes))) {
+    if ((st = refuse_inputs(base, out_dir)) || (st = make_trials(res, axes, n_axes, out_dir)) ||
+        (st = dist_check_config(base, axes, n_axes))) {
         lc_sweep_result_free(res);
         return st;
     }
     lc_dist_solo_begin(); /* dist: each rank trains its own trials alone */
-    if (one_pass) st = run_one_pass(base, axes, n_axes, res, quiet);
+    if (one_pass) st = run_one_pass(base, axes, n_axes, res, rep);
     else
-        for (int k = 0; k < n && !st; k++)
+        for (int k = 0; k < res->n_trials && !st; k++)
             if (k % lc_dist_world_size() == lc_dist_world_rank())
-                st = run_trial(base, axes, n_axes, &res->trials[k], n, quiet);
+                st = run_trial(base, axes, n_axes, &res->trials[k], res->n_trials, rep);
     lc_dist_solo_end();
     st = dist_share_trials(res, st);
-    if (st) {
-        lc_sweep_result_free(res);
-        return st;
-    }
-    g_sort_res = res;
-    qsort(res->rank, (size_t)n, sizeof *res->rank, cmp_rank);
-    g_sort_res = NULL;
-    if (isfinite(res->trials[res->rank[0]].best_valid_loss)) res->best = res->rank[0];
-    char path[1200];
-    snprintf(path, sizeof path, "%s/curves.svg", out_dir);
-    if (lc_dist_world_rank() == 0 && ((st = write_summary(res, out_dir)) || (st = lc_sweep_write_svg(res, path)))) {
-        lc_sweep_result_free(res);
-        return st;
-    }
-    return LC_OK;
+    if (!st) st = rank_and_summarise(res, out_dir);
+    if (st) lc_sweep_result_free(res);
+    return st;
 }
 
 void lc_sweep_result_free(lc_sweep_result *res) {

@@ -5,12 +5,12 @@
  * Plain SVG 1.1 (polylines, lines, text): any browser or rsvg renders it.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lc_fsafe.h"
-#include "lc_path.h"
 #include "lc_sweep.h"
 
 typedef struct {
@@ -35,33 +35,30 @@ static int series_push(series *s, double step, double loss) {
     return 0;
 }
 
-/* The number after "key": in a metrics line (NAN if absent or "nan"). */
-static double field(const char *line, const char *key) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(line, pat);
-    if (!p) return NAN;
-    char *end;
-    double v = strtod(p + strlen(pat), &end);
-    return end == p + strlen(pat) ? NAN : v;
+/* The number under key in a parsed metrics line (NAN if absent or null). */
+static double field(json_t *o, const char *key) {
+    json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-/* Train and valid loss series of one trial; a missing file gives empty series. */
+/* Train and valid loss series of one trial; a missing file gives empty
+ * series, a line that is not JSON (a killed run's torn last line) is skipped. */
 static lc_status read_curves(const char *dir, series *train, series *valid) {
     char path[1400];
-    lc_status st = lc_path_join(path, sizeof path, dir, "metrics.jsonl");
-    if (st) return st;
+    int np = snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    if (np < 0 || (size_t)np >= sizeof path) return lc_errorf(LC_ERR_ARG, "path too long: %s/metrics.jsonl", dir);
     FILE *f = fopen(path, "r");
     if (!f) return LC_OK;
     char *line = NULL;
     size_t cap = 0;
-    while (getline(&line, &cap, f) > 0) {
-        double step = field(line, "step"), loss = field(line, "loss"), vl = field(line, "valid_loss");
+    lc_status st = LC_OK;
+    while (!st && getline(&line, &cap, f) > 0) {
+        json_t *o = json_loads(line, 0, NULL);
+        double step = field(o, "step"), loss = field(o, "loss"), vl = field(o, "valid_loss");
+        json_decref(o);
         if (isnan(step)) continue;
-        if ((isfinite(loss) && series_push(train, step, loss)) || (isfinite(vl) && series_push(valid, step, vl))) {
+        if ((isfinite(loss) && series_push(train, step, loss)) || (isfinite(vl) && series_push(valid, step, vl)))
             st = lc_errorf(LC_ERR_NOMEM, "out of memory reading %s", path);
-            break;
-        }
     }
     free(line);
     fclose(f);
@@ -86,45 +83,44 @@ static void xml_text(FILE *f, const char *s) {
     }
 }
 
-/* The plot area in pixels: [L, L+W] x [T, T+H], the legend to its right. */
-enum { PLOT_W = 620, PLOT_H = 400, PLOT_L = 70, PLOT_T = 40, LEGEND_W = 300 };
-
-/* Data ranges rounded out to whole tick steps xs, ys. */
+/* The plot: data ranges rounded to nice ticks, and the layout in pixels
+ * (plot area [L, L+W] x [T, T+H], legend to the right). */
 typedef struct {
-    double x0, x1, y0, y1, xs, ys;
-} plot_axes;
+    double x0, x1, y0, y1, xs, ys; /* ranges and tick steps */
+} frame;
 
-static double px(const plot_axes *a, double x) { return PLOT_L + (x - a->x0) / (a->x1 - a->x0) * PLOT_W; }
-static double py(const plot_axes *a, double y) { return PLOT_T + PLOT_H - (y - a->y0) / (a->y1 - a->y0) * PLOT_H; }
+static const double W = 620, H = 400, L = 70, T = 40, LEG = 300;
 
-/* Axes covering every point of the n trials' train (tr) and valid (va) series. */
-static plot_axes axes_for(const series *tr, const series *va, int n) {
-    plot_axes a = {INFINITY, -INFINITY, INFINITY, -INFINITY, 0, 0};
+static double px(const frame *fr, double x) { return L + (x - fr->x0) / (fr->x1 - fr->x0) * W; }
+static double py(const frame *fr, double y) { return T + H - (y - fr->y0) / (fr->y1 - fr->y0) * H; }
+
+/* The frame around every point of the n trials' series. */
+static frame frame_of(const series *tr, const series *va, int n) {
+    frame fr = {INFINITY, -INFINITY, INFINITY, -INFINITY, 0, 0};
     for (int k = 0; k < n; k++) {
         const series *both[2] = {&tr[k], &va[k]};
         for (int s = 0; s < 2; s++)
             for (int i = 0; i < both[s]->n; i++) {
-                a.x0 = fmin(a.x0, both[s]->step[i]);
-                a.x1 = fmax(a.x1, both[s]->step[i]);
-                a.y0 = fmin(a.y0, both[s]->loss[i]);
-                a.y1 = fmax(a.y1, both[s]->loss[i]);
+                fr.x0 = fmin(fr.x0, both[s]->step[i]);
+                fr.x1 = fmax(fr.x1, both[s]->step[i]);
+                fr.y0 = fmin(fr.y0, both[s]->loss[i]);
+                fr.y1 = fmax(fr.y1, both[s]->loss[i]);
             }
     }
-    if (!isfinite(a.x0)) a.x0 = 0, a.x1 = 1, a.y0 = 0, a.y1 = 1;
-    if (a.x1 <= a.x0) a.x1 = a.x0 + 1;
-    if (a.y1 <= a.y0) a.y0 -= 0.5, a.y1 += 0.5;
-    a.ys = nice_step(a.y1 - a.y0, 6), a.xs = nice_step(a.x1 - a.x0, 8);
-    a.y0 = floor(a.y0 / a.ys) * a.ys;
-    a.y1 = ceil(a.y1 / a.ys) * a.ys;
-    a.x0 = floor(a.x0 / a.xs) * a.xs;
-    a.x1 = ceil(a.x1 / a.xs) * a.xs;
-    return a;
+    if (!isfinite(fr.x0)) fr.x0 = 0, fr.x1 = 1, fr.y0 = 0, fr.y1 = 1;
+    if (fr.x1 <= fr.x0) fr.x1 = fr.x0 + 1;
+    if (fr.y1 <= fr.y0) fr.y0 -= 0.5, fr.y1 += 0.5;
+    fr.ys = nice_step(fr.y1 - fr.y0, 6), fr.xs = nice_step(fr.x1 - fr.x0, 8);
+    fr.y0 = floor(fr.y0 / fr.ys) * fr.ys;
+    fr.y1 = ceil(fr.y1 / fr.ys) * fr.ys;
+    fr.x0 = floor(fr.x0 / fr.xs) * fr.xs;
+    fr.x1 = ceil(fr.x1 / fr.xs) * fr.xs;
+    return fr;
 }
 
-/* The SVG header, title, grid with tick labels, frame and axis titles. */
-static void write_frame(FILE *f, const plot_axes *a) {
-    const double L = PLOT_L, T = PLOT_T, W = PLOT_W, H = PLOT_H;
-    const double width = L + W + 20 + LEGEND_W, height = T + H + 60;
+/* The SVG header, title, grid, ticks, labels and axis names. */
+static void write_axes(FILE *f, const frame *fr) {
+    const double width = L + W + 20 + LEG, height = T + H + 60;
     fprintf(f,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
@@ -133,15 +129,15 @@ static void write_frame(FILE *f, const plot_axes *a) {
             "<text x=\"%.0f\" y=\"22\" font-size=\"15\">lorac sweep: train loss (solid) and validation loss "
             "(dashed, dots)</text>\n",
             width, height, width, height, L);
-    for (double y = a->y0; y <= a->y1 + a->ys * 1e-6; y += a->ys) {
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", L, py(a, y), L + W,
-                py(a, y));
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", L - 6, py(a, y) + 4, y);
+    for (double y = fr->y0; y <= fr->y1 + fr->ys * 1e-6; y += fr->ys) {
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", L, py(fr, y), L + W,
+                py(fr, y));
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", L - 6, py(fr, y) + 4, y);
     }
-    for (double x = a->x0; x <= a->x1 + a->xs * 1e-6; x += a->xs) {
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", px(a, x), T,
-                px(a, x), T + H);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.6g</text>\n", px(a, x), T + H + 16, x);
+    for (double x = fr->x0; x <= fr->x1 + fr->xs * 1e-6; x += fr->xs) {
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", px(fr, x), T,
+                px(fr, x), T + H);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.6g</text>\n", px(fr, x), T + H + 16, x);
     }
     fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"black\"/>\n", L, T,
             W, H);
@@ -149,28 +145,27 @@ static void write_frame(FILE *f, const plot_axes *a) {
     fprintf(f, "<text transform=\"translate(18 %.1f) rotate(-90)\" text-anchor=\"middle\">loss</text>\n", T + H / 2);
 }
 
-/* Trial k's curves in its colour: train solid, valid dashed with dots. */
-static void write_curves(FILE *f, const plot_axes *a, const series *tr, const series *va, int k) {
+/* Trial k's curves: train loss solid, valid loss dashed with dots. */
+static void write_curves(FILE *f, const frame *fr, int k, const series *tr, const series *va) {
     const char *c = COLORS[k % 10];
     const char *dash = k >= 10 ? " stroke-dasharray=\"1 2\"" : "";
     if (tr->n) {
         fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"%s points=\"", c, dash);
-        for (int i = 0; i < tr->n; i++) fprintf(f, "%.1f,%.1f ", px(a, tr->step[i]), py(a, tr->loss[i]));
+        for (int i = 0; i < tr->n; i++) fprintf(f, "%.1f,%.1f ", px(fr, tr->step[i]), py(fr, tr->loss[i]));
         fputs("\"/>\n", f);
     }
-    if (va->n) {
-        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" stroke-dasharray=\"6 4\" points=\"", c);
-        for (int i = 0; i < va->n; i++) fprintf(f, "%.1f,%.1f ", px(a, va->step[i]), py(a, va->loss[i]));
-        fputs("\"/>\n", f);
-        for (int i = 0; i < va->n; i++)
-            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", px(a, va->step[i]),
-                    py(a, va->loss[i]), c);
-    }
+    if (!va->n) return;
+    fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" stroke-dasharray=\"6 4\" points=\"", c);
+    for (int i = 0; i < va->n; i++) fprintf(f, "%.1f,%.1f ", px(fr, va->step[i]), py(fr, va->loss[i]));
+    fputs("\"/>\n", f);
+    for (int i = 0; i < va->n; i++)
+        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", px(fr, va->step[i]), py(fr, va->loss[i]),
+                c);
 }
 
-/* The legend, best trial first, each with its best validation loss. */
+/* The legend, best trial first. */
 static void write_legend(FILE *f, const lc_sweep_result *res) {
-    double lx = PLOT_L + PLOT_W + 20, ly = PLOT_T + 6;
+    double lx = L + W + 20, ly = T + 6;
     fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" font-weight=\"bold\">trial (best valid loss)</text>\n", lx, ly);
     for (int i = 0; i < res->n_trials; i++) {
         int k = res->rank ? res->rank[i] : i;
@@ -184,30 +179,25 @@ static void write_legend(FILE *f, const lc_sweep_result *res) {
     }
 }
 
-/* The whole SVG for the trials' series, written atomically to path. */
-static lc_status write_svg(const lc_sweep_result *res, const series *tr, const series *va, const char *path) {
-    plot_axes a = axes_for(tr, va, res->n_trials);
-    char *svg = NULL;
-    size_t svg_len = 0;
-    FILE *f = open_memstream(&svg, &svg_len); /* written to path atomically at the end */
-    if (!f) return lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
-    write_frame(f, &a);
-    for (int k = 0; k < res->n_trials; k++) write_curves(f, &a, &tr[k], &va[k], k);
-    write_legend(f, res);
-    fputs("</svg>\n", f);
-    lc_status st =
-        fclose(f) ? lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path) : lc_fs_write_atomic(path, svg, svg_len);
-    free(svg);
-    return st;
-}
-
 lc_status lc_sweep_write_svg(const lc_sweep_result *res, const char *path) {
     int n = res->n_trials;
     series *tr = calloc((size_t)n + 1, sizeof *tr), *va = calloc((size_t)n + 1, sizeof *va);
-    lc_status st = LC_OK;
-    if (!tr || !va) st = lc_errorf(LC_ERR_NOMEM, "out of memory");
-    for (int k = 0; !st && k < n; k++) st = read_curves(res->trials[k].dir, &tr[k], &va[k]);
-    if (!st) st = write_svg(res, tr, va, path);
+    lc_status st = (tr && va) ? LC_OK : lc_errorf(LC_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < n && !st; k++) st = read_curves(res->trials[k].dir, &tr[k], &va[k]);
+    char *svg = NULL;
+    size_t svg_len = 0;
+    FILE *f = st ? NULL : open_memstream(&svg, &svg_len); /* written to path atomically at the end */
+    if (!st && !f) st = lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
+    if (!st) {
+        frame fr = frame_of(tr, va, n);
+        write_axes(f, &fr);
+        for (int k = 0; k < n; k++) write_curves(f, &fr, k, &tr[k], &va[k]);
+        write_legend(f, res);
+        fputs("</svg>\n", f);
+        st = fclose(f) ? lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path)
+                       : lc_fs_write_atomic(path, svg, svg_len);
+    }
+    free(svg);
     for (int k = 0; tr && va && k < n; k++) {
         free(tr[k].step);
         free(tr[k].loss);

@@ -97,7 +97,7 @@ static lc_status refuse_inputs(const lc_train_config *cfg) {
     return LC_OK;
 }
 
-lc_status lc_run_dir_claim(const lc_train_config *cfg, int resume, int quiet, int *lock_fd) {
+lc_status lc_run_dir_claim(const lc_train_config *cfg, int resume, const lc_reporter *rep, int *lock_fd) {
     const char *dir = cfg->out_dir;
     lc_status st = lc_fs_mkdir_p(dir);
     if (st || (st = lc_fs_lock_dir(dir, "train", lock_fd)) || (st = refuse_inputs(cfg)) || resume) return st;
@@ -116,11 +116,11 @@ lc_status lc_run_dir_claim(const lc_train_config *cfg, int resume, int quiet, in
     }
     int n = s.n_saved + s.n_own;
     if ((st = scan(dir, &s, 1))) return st;
-    if (!quiet) fprintf(stderr, "lorac: --overwrite: deleted the previous run's %d file(s) in %s\n", n - 1, dir);
+    lc_reporter_msg(rep, LC_REPORT_DETAIL, "lorac: --overwrite: deleted the previous run's %d file(s) in %s", n - 1, dir);
     return LC_OK;
 }
 
-int64_t lc_run_dir_resume_step(const char *dir) {
+int64_t lc_run_dir_resume_step(const char *dir, const lc_reporter *rep) {
     int64_t s = lc_ckpt_newest_step(dir, "checkpoint");
     if (s < 0) {
         lc_errorf(LC_ERR_IO, "--resume: no checkpoint-<step>.h5 in %s", dir);
@@ -138,8 +138,9 @@ int64_t lc_run_dir_resume_step(const char *dir) {
         char aside[4300];
         snprintf(aside, sizeof aside, "%s.corrupt", path);
         int moved = access(aside, F_OK) != 0 && rename(path, aside) == 0;
-        fprintf(stderr, "lorac: warning: %s is corrupt or unreadable (%s); %s%s; resuming from the previous "
-                "checkpoint\n", path, lc_error_msg(), moved ? "kept as " : "left as it is", moved ? aside : "");
+        lc_reporter_msg(rep, LC_REPORT_NOTICE, "lorac: warning: %s is corrupt or unreadable (%s); %s%s; resuming from "
+                      "the previous checkpoint", path, lc_error_msg(), moved ? "kept as " : "left as it is",
+                      moved ? aside : "");
     }
     lc_errorf(LC_ERR_FORMAT, "--resume: no checkpoint in %s can be read (each is reported above)", dir);
     return -1;

@@ -6,6 +6,13 @@
  *         1/targets of the whole step) → lc_lora_optimizer_step (clip + AdamW)
  *         → metrics → eval / checkpoint / early stop.
  *
+ * Three phases, in this order in the file's second half: set-up (setup:
+ * trials, inputs, adapters, batches, files, header, step-0 evaluation), the
+ * loop (train_loop: one short function per phase of a step) and finish
+ * (final adapters, test set, results). Nothing here prints: messages,
+ * metrics rows and per-step progress go to the caller's lc_reporter
+ * (lc_reporter.h); the CLI draws them (cli/cli_progress.c).
+ *
  * Determinism: every random choice derives from cfg->seed and the step, and
  * all state that changes is saved in checkpoints, so a resumed run repeats
  * the uninterrupted one bit for bit (for the same thread count).
@@ -22,10 +29,12 @@
  * checkpoints in its own run directory. A plain run is the K = 1 case, so
  * both are one code path.
  */
+#include "lc_path.h"
 #include "lc_cpu.h"
 #include "lc_train.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,12 +55,8 @@
 #include "lc_transformer.h"
 
 static volatile sig_atomic_t g_stop_requested = 0;
-static int64_t g_inject_nan_step = 0;
-static int64_t g_stop_after_step = 0;
 
 void lc_train_request_stop(void) { g_stop_requested = 1; }
-void lc_train_debug_inject_nan(int64_t step) { g_inject_nan_step = step; }
-void lc_train_debug_stop_after(int64_t step) { g_stop_after_step = step; }
 
 /* One trial: an adapter with its optimizer state, run directory and files.
  * A plain run is one trial; a one-pass sweep trains several in lockstep. */
@@ -74,6 +79,10 @@ typedef struct {
     const lc_train_config *cfg; /* trial 0's config: the keys every trial shares */
     int K;
     trial *tr;                  /* (K) */
+    int resume;
+    int64_t resume_step;        /* the checkpoint step resumed from; -1 for a fresh run */
+    const lc_reporter *rep;     /* NULL: nothing reported (and on every MPI rank but 0) */
+    lc_train_debug debug;       /* a copy: each hook fires once */
     lc_base base;
     lc_chat_template *tmpl;
     lc_rows train_rows, valid_rows, test_rows;
@@ -81,7 +90,9 @@ typedef struct {
     lc_batcher batcher;
     int batcher_ready;
     int32_t pad_id;
-    int quiet, tty;
+    int threads;
+    int maxT;                   /* longest row of any split: the activations' row length */
+    lc_matmul_path path;        /* the frozen-matmul path that runs */
     int padding_free;           /* the resolved padding_free key */
     /* copies of the micro-batches of one step (shared by all trials): the
      * arrays of micro-batch i at i * mb_cap (seg at i * (mb_cap + 1)) */
@@ -90,8 +101,10 @@ typedef struct {
     lc_batch *mb; /* (grad_accum) */
 } run;
 
-static void out_path(char *buf, size_t size, const trial *t, const char *name) {
-    snprintf(buf, size, "%s/%s", t->cfg->out_dir, name);
+/* dir/name into buf, or LC_ERR_ARG when it does not fit (never a cut path). */
+
+static lc_status out_path(char *buf, size_t size, const trial *t, const char *name) {
+    return lc_path_join(buf, size, t->cfg->out_dir, name);
 }
 
 static char *config_to_string(const lc_train_config *cfg) {
@@ -143,10 +156,10 @@ static lc_status load_rows(run *R) {
         if (!st) st = lc_rows_build(&R->test_rows, &test, R->base.tok, R->tmpl, cfg);
         lc_dataset_free(&test);
     }
-    if (!st && !R->quiet) {
-        fprintf(stderr,
+    if (!st) {
+        lc_reporter_msg(R->rep, LC_REPORT_DETAIL,
                 "lorac: %d training rows (%lld answer tokens, longest %d; %d truncated, %d dropped as too "
-                "long, %d without answer tokens; %d bad rows skipped), %d validation rows, template %s\n",
+                "long, %d without answer tokens; %d bad rows skipped), %d validation rows, template %s",
                 R->train_rows.n_rows, (long long)R->train_rows.n_loss_tokens, R->train_rows.max_len,
                 n_truncated, n_long, n_no_loss, train.n_skipped, R->valid_rows.n_rows,
                 lc_chat_template_name(R->tmpl));
@@ -161,12 +174,10 @@ static lc_status load_rows(run *R) {
 
 /* ---------------------------------------------------------- checkpoints */
 
-/* Keys a resumed run may change: they do not alter the training trajectory
- * up to the resumed step (or only stop/extend it). */
-/* ---------------------------------------------------------- checkpoints */
-
-/* Keys a resumed run may change: they do not alter the training trajectory
- * up to the resumed step (or only stop/extend it). */
+/* Keys a resumed run may change: they only stop, extend, log or place the
+ * run (or choose which checkpoints are kept), never the training trajectory
+ * up to the resumed step. threads: the numbers are bit-identical only for
+ * the same thread count, but a run may go on with fewer or more threads. */
 static const char *const RESUME_MAY_CHANGE[] = {
     "max_steps", "epochs", "eval_every", "save_every", "keep_last", "log_every", "threads",
     "early_stopping_patience", "max_nan_steps", "out_dir", "test_data", NULL};
@@ -179,61 +190,61 @@ static const char *const ONE_PASS_MAY_DIFFER[] = {
     "warmup_ratio", "weight_decay", "max_grad_norm", "adam_beta1", "adam_beta2", "adam_eps", "loraplus_lr_ratio",
     "out_dir", "keep_last", "early_stopping_patience", "max_nan_steps", NULL};
 
-static int yaml_value(const char *yaml, const char *key, char *buf, size_t size) {
-    size_t klen = strlen(key);
-    for (const char *p = yaml; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        if (!strncmp(p, key, klen) && p[klen] == ':') {
-            const char *v = p + klen + 1, *e = strchr(v, '\n');
-            size_t n = e ? (size_t)(e - v) : strlen(v);
-            if (n >= size) n = size - 1;
-            memcpy(buf, v, n);
-            buf[n] = 0;
-            return 1;
-        }
-    }
-    return 0;
+/* The keys two configs may not differ in, listed "key a -> b; key a -> b". */
+typedef struct {
+    const char *const *allowed; /* keys that may differ */
+    FILE *f;                    /* the list (a memory stream) */
+    int n;                      /* keys listed */
+} diff_list;
+
+static void list_diff(void *user, const char *key, const char *a, const char *b) {
+    diff_list *d = user;
+    for (int i = 0; d->allowed[i]; i++)
+        if (!strcmp(key, d->allowed[i])) return;
+    fprintf(d->f, "%s%s %s -> %s", d->n++ ? "; " : "", key, a, b);
 }
 
-/* A resumed run must keep the config its checkpoint was trained with, except
- * for RESUME_MAY_CHANGE keys: LC_ERR_CONFIG naming the first differing key. */
-/* The first top-level key whose value differs between configs a and b and
- * is not in `allowed`, copied into key (with both values); 0 if none. */
-static int config_diff(const char *a, const char *b, const char *const *allowed, char *key, size_t ksize,
-                       char *va, char *vb) {
-    for (const char *p = a; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        const char *colon = strchr(p, ':'), *nl = strchr(p, '\n');
-        if (!colon || (nl && colon > nl) || *p == '#' || *p == ' ') continue;
-        size_t klen = (size_t)(colon - p);
-        if (klen >= ksize) continue;
-        memcpy(key, p, klen);
-        key[klen] = 0;
-        int may = 0;
-        for (int i = 0; allowed[i]; i++) may |= !strcmp(key, allowed[i]);
-        if (may) continue;
-        yaml_value(a, key, va, LC_CFG_TEXT_MAX);
-        if (!yaml_value(b, key, vb, LC_CFG_TEXT_MAX) || strcmp(va, vb)) return 1;
+/* The keys (not in `allowed`) whose values differ between a and b, as one
+ * malloc'd "key a -> b; ..." list in *text ("" when none). */
+static lc_status config_diff_text(const lc_train_config *a, const lc_train_config *b, const char *const *allowed,
+                                  char **text) {
+    size_t len = 0;
+    *text = NULL;
+    diff_list d = {allowed, open_memstream(text, &len), 0};
+    if (!d.f) return lc_errorf(LC_ERR_NOMEM, "out of memory comparing configs");
+    int n = lc_train_config_diff(a, b, list_diff, &d);
+    if (fclose(d.f) != 0 || n < 0) {
+        free(*text);
+        *text = NULL;
+        return lc_errorf(LC_ERR_NOMEM, "out of memory comparing configs");
     }
-    return 0;
-}
-
-/* A resumed run must keep the config its checkpoint was trained with, except
- * for RESUME_MAY_CHANGE keys: LC_ERR_CONFIG naming the first differing key. */
-static lc_status check_resume_config(const char *ckpt_path, const char *saved, const char *now) {
-    if (!saved) return lc_errorf(LC_ERR_FORMAT, "%s: no config.yaml stored in the checkpoint", ckpt_path);
-    char key[128], a[LC_CFG_TEXT_MAX], b[LC_CFG_TEXT_MAX];
-    if (config_diff(saved, now, RESUME_MAY_CHANGE, key, sizeof key, a, b))
-        return lc_errorf(LC_ERR_CONFIG,
-                         "--resume: '%s' was%s in %s but is now%s; a resumed run keeps its training "
-                         "config (only max_steps, epochs, eval_every, save_every, keep_last, log_every, "
-                         "threads, early_stopping_patience, max_nan_steps, test_data may change)",
-                         key, a, ckpt_path, b);
     return LC_OK;
+}
+
+/* A resumed run must keep the config its checkpoint was trained with, except
+ * for RESUME_MAY_CHANGE keys: LC_ERR_CONFIG naming every key that differs. */
+static lc_status check_resume_config(const char *ckpt_path, const char *saved_yaml, const lc_train_config *now) {
+    if (!saved_yaml) return lc_errorf(LC_ERR_FORMAT, "%s: no config.yaml stored in the checkpoint", ckpt_path);
+    lc_train_config saved = lc_train_config_default();
+    lc_status st = lc_train_config_load_yaml_text(&saved, saved_yaml, ckpt_path);
+    if (st) return lc_error_wrap(st, "--resume: the config stored in the checkpoint");
+    char *diff;
+    if ((st = config_diff_text(&saved, now, RESUME_MAY_CHANGE, &diff))) return st;
+    if (diff[0])
+        st = lc_errorf(LC_ERR_CONFIG,
+                       "--resume: the config differs from the one %s was trained with: %s (a resumed run keeps "
+                       "its training config; only max_steps, epochs, eval_every, save_every, keep_last, "
+                       "log_every, threads, early_stopping_patience, max_nan_steps, test_data may change)",
+                       ckpt_path, diff);
+    free(diff);
+    return st;
 }
 
 static lc_status save_checkpoint(run *R, trial *t, const char *name, int with_state) {
     if (!lc_dist_is_root()) return LC_OK; /* dist: rank 0 writes */
     char path[1200];
-    out_path(path, sizeof path, t, name);
+    lc_status st = out_path(path, sizeof path, t, name);
+    if (st) return st;
     if (with_state && R->batcher_ready) {
         lc_batcher_state bs = lc_batcher_get_state(&R->batcher);
         t->state.epoch = bs.epoch;
@@ -243,8 +254,7 @@ static lc_status save_checkpoint(run *R, trial *t, const char *name, int with_st
     /* the template as lc_chat_template_create takes it back: a name, or the custom string itself */
     const char *tmpl = lc_chat_template_name(R->tmpl);
     if (!strcmp(tmpl, "custom")) tmpl = t->cfg->chat_template;
-    lc_status st = lc_adapter_save(path, &t->lora, &R->base.model, tmpl, with_state ? &t->state : NULL,
-                                   t->config_yaml);
+    st = lc_adapter_save(path, &t->lora, &R->base.model, tmpl, with_state ? &t->state : NULL, t->config_yaml);
     if (st) lc_error_wrap(st, "saving %s", path);
     return st;
 }
@@ -257,32 +267,56 @@ static lc_status save_step_checkpoint(run *R, trial *t) {
     return st;
 }
 
+/* The step of one metrics line: jsonl {"step": N, ...} (parsed as JSON),
+ * csv "N,...". 0 on success, -1 when the line has no such step. */
+static int metrics_line_step(const char *line, int is_csv, long long *step) {
+    if (is_csv) {
+        char *end;
+        errno = 0;
+        *step = strtoll(line, &end, 10);
+        return end != line && *end == ',' && errno == 0 ? 0 : -1;
+    }
+    json_error_t e;
+    json_t *o = json_loads(line, 0, &e), *s = json_object_get(o, "step");
+    int ok = json_is_integer(s);
+    if (ok) *step = (long long)json_integer_value(s);
+    json_decref(o);
+    return ok ? 0 : -1;
+}
+
+/* Keep the metrics lines of steps <= last_step (a resumed run rewrites the
+ * rest). A last line without its newline is the torn write of a killed run
+ * and is dropped; any other line without a step is LC_ERR_FORMAT naming it.
+ * The file is replaced atomically; read and write errors are returned. */
 static lc_status trim_metrics(const char *path, int64_t last_step, int is_csv) {
     struct stat sb;
     if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
         return lc_errorf(LC_ERR_IO, "%s is not a regular file (a symlink?); lorac does not follow it", path);
     FILE *f = fopen(path, "r");
-    if (!f) return LC_OK;
+    if (!f) return errno == ENOENT ? LC_OK : lc_errorf(LC_ERR_IO, "cannot read %s: %s", path, strerror(errno));
     char *kept = NULL, *line = NULL;
     size_t kept_len = 0, cap = 0;
     FILE *mem = open_memstream(&kept, &kept_len);
+    lc_status st = mem ? LC_OK : lc_errorf(LC_ERR_NOMEM, "out of memory reading %s", path);
     ssize_t n;
-    int first = 1;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        long long step = -1;
-        if (is_csv) {
-            if (first) { fputs(line, mem); first = 0; continue; }
-            step = atoll(line);
-        } else {
-            const char *p = strstr(line, "\"step\":");
-            if (p) step = atoll(p + 7);
+    for (int lineno = 1; !st && (n = getline(&line, &cap, f)) > 0; lineno++) {
+        long long step;
+        if (line[n - 1] != '\n') break; /* torn last line */
+        if (is_csv && lineno == 1) {    /* the header */
+            fputs(line, mem);
+            continue;
         }
-        if (step <= last_step) fputs(line, mem);
+        if (metrics_line_step(line, is_csv, &step))
+            st = lc_errorf(LC_ERR_FORMAT, "%s:%d: expected a metrics line with a step, found '%.*s'", path, lineno,
+                           (int)(n > 80 ? 80 : n - 1), line);
+        else if (step <= last_step)
+            fputs(line, mem);
     }
+    if (!st && ferror(f)) st = lc_errorf(LC_ERR_IO, "reading %s: %s", path, strerror(errno));
     free(line);
     fclose(f);
-    fclose(mem);
-    lc_status st = lc_fs_write_atomic(path, kept, kept_len); /* temp + rename: a symlink is replaced, not followed */
+    if (mem && fclose(mem) != 0 && !st) st = lc_errorf(LC_ERR_NOMEM, "out of memory reading %s", path);
+    if (!st) st = lc_fs_write_atomic(path, kept, kept_len); /* temp + rename: a symlink is replaced, not followed */
     free(kept);
     return st;
 }
@@ -301,63 +335,51 @@ static void csv_num(FILE *f, double v, const char *sep) {
     fputs(sep, f);
 }
 
-static void log_metrics(trial *t, double loss, double lr, double grad_norm, double tok_s, double valid_loss,
-                        int64_t ntargets) {
-    double rss = lc_peak_rss_bytes() / 1048576.0;
+/* One metrics row: to the reporter, and (rank 0) appended to the trial's
+ * metrics.jsonl and metrics.csv; a failed write is LC_ERR_IO naming the file. */
+static lc_status log_metrics(run *R, trial *t, const lc_train_metrics *m) {
+    lc_reporter_metrics(R->rep, m);
     if (t->jsonl) {
-        fprintf(t->jsonl, "{\"step\":%lld,\"epoch\":%lld", (long long)t->state.step, (long long)t->state.epoch);
-        json_num(t->jsonl, "loss", loss, 1);
-        json_num(t->jsonl, "lr", lr, 1);
-        json_num(t->jsonl, "grad_norm", grad_norm, 1);
+        fprintf(t->jsonl, "{\"step\":%lld,\"epoch\":%lld", (long long)m->step, (long long)m->epoch);
+        json_num(t->jsonl, "loss", m->loss, 1);
+        json_num(t->jsonl, "lr", m->lr, 1);
+        json_num(t->jsonl, "grad_norm", m->grad_norm, 1);
         fprintf(t->jsonl, ",\"targets\":%lld,\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f,\"peak_rss_mb\":%.0f",
-                (long long)ntargets, tok_s, t->state.elapsed_s, rss);
-        if (!isnan(valid_loss)) json_num(t->jsonl, "valid_loss", valid_loss, 1);
+                (long long)m->targets, m->tokens_per_s, m->elapsed_s, m->peak_rss_mb);
+        if (!isnan(m->valid_loss)) json_num(t->jsonl, "valid_loss", m->valid_loss, 1);
         fputs("}\n", t->jsonl);
-        fflush(t->jsonl);
+        if (fflush(t->jsonl) != 0 || ferror(t->jsonl))
+            return lc_errorf(LC_ERR_IO, "writing %s/metrics.jsonl: %s", t->cfg->out_dir, strerror(errno));
     }
     if (t->csv) {
-        fprintf(t->csv, "%lld,%lld,", (long long)t->state.step, (long long)t->state.epoch);
-        csv_num(t->csv, loss, ",");
-        csv_num(t->csv, lr, ",");
-        csv_num(t->csv, grad_norm, ",");
-        fprintf(t->csv, "%lld,%.1f,%.3f,%.0f,", (long long)ntargets, tok_s, t->state.elapsed_s, rss);
-        csv_num(t->csv, valid_loss, "\n");
-        fflush(t->csv);
+        fprintf(t->csv, "%lld,%lld,", (long long)m->step, (long long)m->epoch);
+        csv_num(t->csv, m->loss, ",");
+        csv_num(t->csv, m->lr, ",");
+        csv_num(t->csv, m->grad_norm, ",");
+        fprintf(t->csv, "%lld,%.1f,%.3f,%.0f,", (long long)m->targets, m->tokens_per_s, m->elapsed_s,
+                m->peak_rss_mb);
+        csv_num(t->csv, m->valid_loss, "\n");
+        if (fflush(t->csv) != 0 || ferror(t->csv))
+            return lc_errorf(LC_ERR_IO, "writing %s/metrics.csv: %s", t->cfg->out_dir, strerror(errno));
     }
+    return LC_OK;
 }
 
-/* The progress line: one trial's loss, lr and valid loss; with several
- * trials, each trial's loss (and valid loss) in trial order. tok_s counts
- * the tokens of all trials. */
-static void progress(run *R, const double *vloss, double lr, double tok_s, int force_line) {
-    if (R->quiet) return;
-    const trial *t0 = &R->tr[0];
-    int64_t step = t0->state.step, total = t0->state.total_steps;
-    double per_step = step > 0 ? t0->state.elapsed_s / (double)step : 0;
-    double eta = per_step * (double)(total - step);
-    char line[1024];
-    size_t o = (size_t)snprintf(line, sizeof line, "step %lld/%lld | loss", (long long)step, (long long)total);
-    int any_valid = 0;
-    for (int k = 0; k < R->K && o < sizeof line; k++) {
-        any_valid |= !isnan(vloss[k]);
-        o += (size_t)snprintf(line + o, sizeof line - o, R->tr[k].active ? " %.4f" : " (stopped)", R->tr[k].loss);
-    }
-    if (any_valid && o < sizeof line) {
-        o += (size_t)snprintf(line + o, sizeof line - o, " | valid");
-        for (int k = 0; k < R->K && o < sizeof line; k++)
-            o += (size_t)snprintf(line + o, sizeof line - o, isnan(vloss[k]) ? " -" : " %.4f", vloss[k]);
-    }
-    if (R->K == 1 && o < sizeof line) o += (size_t)snprintf(line + o, sizeof line - o, " | lr %.2e", lr);
-    if (o < sizeof line)
-        snprintf(line + o, sizeof line - o, " | %.0f tok/s | ETA %dm%02ds | mem %.0f MB", tok_s, (int)(eta / 60),
-                 (int)fmod(eta, 60.0), lc_peak_rss_bytes() / 1048576.0);
-    if (R->tty && !force_line) {
-        fprintf(stderr, "\r\033[K%s", line);
-    } else {
-        if (R->tty) fputs("\r\033[K", stderr);
-        fprintf(stderr, "%s\n", line);
-    }
-    fflush(stderr);
+/* The progress event of one step: every trial's loss (and valid loss),
+ * trial 0's lr; tok_s counts the tokens of all trials. */
+static void report_progress(run *R, const double *vloss, double lr, double tok_s, int evaluated) {
+    double loss[LC_MAX_TRIALS];
+    int active[LC_MAX_TRIALS];
+    for (int k = 0; k < R->K; k++) loss[k] = R->tr[k].loss, active[k] = R->tr[k].active;
+    const lc_train_state *s = &R->tr[0].state;
+    double per_step = s->step > 0 ? s->elapsed_s / (double)s->step : 0;
+    int log_every = R->cfg->log_every > 0 ? R->cfg->log_every : 1;
+    lc_train_progress p = {.step = s->step, .total_steps = s->total_steps, .n_trials = R->K, .loss = loss,
+                           .valid_loss = vloss, .active = active, .lr = lr, .tokens_per_s = tok_s,
+                           .eta_s = per_step * (double)(s->total_steps - s->step),
+                           .peak_rss_mb = lc_peak_rss_bytes() / 1048576.0, .evaluated = evaluated,
+                           .log_due = s->step % log_every == 0};
+    lc_reporter_progress(R->rep, &p);
 }
 
 /* ------------------------------------------------------------------- step */
@@ -516,9 +538,8 @@ static lc_status optimizer_step(run *R, trial *t, int64_t step, double lr, doubl
     t->res->skipped_steps++;
     t->skipped = 1;
     char tag[1200];
-    if (!R->quiet)
-        fprintf(stderr, "%slorac: step %lld skipped%s: %s\n", R->tty ? "\r\033[K" : "", (long long)step + 1,
-                trial_tag(R, t, tag, sizeof tag), lc_error_msg());
+    lc_reporter_msg(R->rep, LC_REPORT_DETAIL, "lorac: step %lld skipped%s: %s", (long long)step + 1,
+                  trial_tag(R, t, tag, sizeof tag), lc_error_msg());
     if (t->state.bad_steps > cfg->max_nan_steps)
         return lc_errorf(LC_ERR_NUMERIC,
                          "%lld consecutive steps had non-finite loss or gradients (max_nan_steps %d): "
@@ -529,138 +550,203 @@ static lc_status optimizer_step(run *R, trial *t, int64_t step, double lr, doubl
     return LC_OK;
 }
 
-static lc_status train_loop(run *R) {
+/* ------------------------------------------------------------------ loop
+ *
+ * One optimiser step of the trials still training, in phases:
+ * stop_if_requested → forward_backward → update → count_step → evaluate_step
+ * → log_step → save_step. */
+
+typedef struct {
+    int n, idx[LC_MAX_TRIALS]; /* the trials taking this step */
+    int64_t step;              /* steps done before this one */
+    int64_t ntargets;          /* answer tokens of the step (all micro-batches) */
+    int64_t positions;         /* real tokens of the step, per trial */
+    double t0, tok_s;          /* start time; positions per second of one trial */
+    double lr[LC_MAX_TRIALS], gnorm[LC_MAX_TRIALS], loss_sum[LC_MAX_TRIALS]; /* by j (of idx) */
+    double vloss[LC_MAX_TRIALS];                                              /* by trial k */
+    int which[LC_MAX_TRIALS];                                                 /* by k: evaluate now */
+    int stop_early[LC_MAX_TRIALS];                                            /* by j */
+    int evaluated;             /* some trial got a validation loss */
+} step_ctx;
+
+/* Ctrl-C (or the stop_after_step hook): every trial still training saves a
+ * checkpoint and the run ends with LC_ERR_INTERRUPTED. *stopped 0: go on. */
+static lc_status stop_if_requested(run *R, const step_ctx *S, int *stopped) {
+    if (R->debug.stop_after_step > 0 && S->step == R->debug.stop_after_step) {
+        g_stop_requested = 1;
+        R->debug.stop_after_step = 0; /* fires once */
+    }
+    if (lc_dist_any(g_stop_requested)) g_stop_requested = 1; /* dist: every rank stops at the same step */
+    *stopped = g_stop_requested != 0;
+    if (!*stopped) return LC_OK;
+    lc_status st = LC_OK;
+    for (int j = 0; j < S->n && !st; j++) {
+        st = save_step_checkpoint(R, &R->tr[S->idx[j]]);
+        R->tr[S->idx[j]].res->interrupted = 1;
+    }
+    if (st) return st;
+    if (R->K == 1)
+        return lc_errorf(LC_ERR_INTERRUPTED, "interrupted at step %lld: checkpoint saved in %s", (long long)S->step,
+                         R->cfg->out_dir);
+    return lc_errorf(LC_ERR_INTERRUPTED, "interrupted at step %lld: checkpoints saved in the %d trials' directories",
+                     (long long)S->step, S->n);
+}
+
+/* Each trial's lr, then the step's micro-batches forward and backward for
+ * all trials at once (gradients scaled by 1/targets of the whole step) and,
+ * under MPI, summed over the ranks. */
+static lc_status forward_backward(run *R, step_ctx *S) {
     const lc_train_config *cfg = R->cfg; /* the shared keys */
-    lc_model *m = &R->base.model;
-    int K = R->K;
-    int64_t total = R->tr[0].state.total_steps, step = R->tr[0].state.step;
-    int log_every = cfg->log_every > 0 ? cfg->log_every : 1;
-    double vloss[LC_MAX_TRIALS], lr[LC_MAX_TRIALS], gnorm[LC_MAX_TRIALS], loss_sum[LC_MAX_TRIALS], ls[LC_MAX_TRIALS];
+    int64_t total = R->tr[0].state.total_steps;
     float scales[LC_MAX_TRIALS];
     uint64_t seeds[LC_MAX_TRIALS];
     lc_lora *loras[LC_MAX_TRIALS];
     lc_batch batches[LC_MAX_TRIALS];
-    int idx[LC_MAX_TRIALS], which[LC_MAX_TRIALS];
-    lc_status st = LC_OK;
-    for (;;) {
-        /* the trials still training take this step together */
-        int n = 0;
-        for (int k = 0; k < K; k++)
-            if (R->tr[k].active) idx[n++] = k;
-        if (n == 0 || step >= total) break;
-        if (g_stop_after_step > 0 && step == g_stop_after_step) {
-            g_stop_requested = 1;
-            g_stop_after_step = 0; /* fires once */
-        }
-        if (lc_dist_any(g_stop_requested)) g_stop_requested = 1; /* dist: every rank stops at the same step */
-        if (g_stop_requested) {
-            for (int j = 0; j < n && !st; j++) {
-                st = save_step_checkpoint(R, &R->tr[idx[j]]);
-                R->tr[idx[j]].res->interrupted = 1;
-            }
-            if (!st && K == 1)
-                st = lc_errorf(LC_ERR_INTERRUPTED, "interrupted at step %lld: checkpoint saved in %s",
-                               (long long)step, cfg->out_dir);
-            else if (!st)
-                st = lc_errorf(LC_ERR_INTERRUPTED, "interrupted at step %lld: checkpoints saved in the %d trials' "
-                                                   "directories", (long long)step, n);
-            break;
-        }
-        double t0 = lc_time_now();
-        int64_t ntargets = fetch_step_batches(R, cfg->grad_accum);
-        for (int j = 0; j < n; j++) {
-            trial *t = &R->tr[idx[j]];
-            const lc_train_config *c = t->cfg;
-            long warmup = c->warmup_steps > 0 ? c->warmup_steps : (long)ceil(c->warmup_ratio * (double)total);
-            lr[j] = lc_schedule_lr(c->lr_schedule, c->lr, step, total, warmup);
-            lc_lora_zero_grad(&t->lora);
-            loras[j] = &t->lora;
-            loss_sum[j] = 0;
-            scales[j] = ntargets ? 1.0f / (float)ntargets : 0.0f;
-        }
-        int64_t positions = 0;
-        for (int i = 0; i < cfg->grad_accum && !st; i++) {
-            if (!lc_dist_owns(i)) { /* dist: another rank's micro-batch */
-                positions += lc_batch_tokens(&R->mb[i]);
-                continue;
-            }
-            lc_batch b = R->mb[i];
-            for (int j = 0; j < n; j++) {
-                batches[j] = b; /* every trial trains on the same batch */
-                /* dropout seed of (step, micro-batch): hashed in two levels, so no two
-                 * pairs share one (step·4096 + i collided once grad_accum > 4096) */
-                seeds[j] = lc_hash64(lc_hash64(R->tr[idx[j]].cfg->seed, (uint64_t)step), (uint64_t)i);
-            }
-            st = lc_forward_backward_multi(m, loras, n, R->acts, batches, scales, seeds, ls, NULL);
-            for (int j = 0; j < n; j++) loss_sum[j] += ls[j];
-            positions += lc_batch_tokens(&b); /* real tokens when padding-free */
-        }
-        if (!st) st = dist_sum_step(R, idx, n, loss_sum);
-        if (st) break;
-        int inject = g_inject_nan_step == step + 1;
-        if (inject) g_inject_nan_step = 0; /* fires once */
-        for (int j = 0; j < n && !st; j++) {
-            trial *t = &R->tr[idx[j]];
-            t->loss = ntargets ? loss_sum[j] / (double)ntargets : 0.0;
-            if (inject) t->lora.grads[t->lora.n_params / 2] = NAN;
-            st = optimizer_step(R, t, step, lr[j], &gnorm[j]);
-        }
-        if (st) break;
-        step++;
-        double dt = lc_time_now() - t0;
-        double tok_s = dt > 0 ? (double)positions / dt : 0; /* per trial */
-        int eval_now = (cfg->eval_every > 0 && step % cfg->eval_every == 0) || step == total;
-        int n_done = 0; /* trials whose step counted (not skipped) */
-        for (int k = 0; k < K; k++) which[k] = 0;
-        for (int j = 0; j < n; j++) {
-            trial *t = &R->tr[idx[j]];
-            if (t->skipped) continue;
-            t->state.bad_steps = 0;
-            t->state.step++;
-            t->state.tokens_seen += ntargets;
-            t->state.elapsed_s += dt;
-            which[idx[j]] = eval_now;
-            n_done++;
-        }
-        if (n_done == 0) continue;
-        if ((st = evaluate(R, which, vloss)) == LC_ERR_INTERRUPTED && g_stop_requested) {
-            st = LC_OK; /* this evaluation is dropped; the top of the loop saves the checkpoint */
-            for (int k = 0; k < K; k++) which[k] = 0, vloss[k] = NAN;
-        }
-        if (st) break;
-        int stop_early[LC_MAX_TRIALS] = {0}, any_valid = 0;
-        for (int j = 0; j < n && !st; j++) {
-            trial *t = &R->tr[idx[j]];
-            if (t->skipped) continue;
-            if (which[idx[j]]) {
-                t->res->last_valid_loss = vloss[idx[j]];
-                any_valid |= !isnan(vloss[idx[j]]);
-                st = after_eval(R, t, vloss[idx[j]], &stop_early[j]);
-            }
-            log_metrics(t, t->loss, lr[j], gnorm[j], tok_s, vloss[idx[j]], ntargets);
-        }
-        if (st) break;
-        if (R->tty) progress(R, vloss, lr[0], tok_s * n, any_valid); /* in place; a line per eval */
-        else if (any_valid || step % log_every == 0) progress(R, vloss, lr[0], tok_s * n, 1);
-        for (int j = 0; j < n && !st; j++) {
-            trial *t = &R->tr[idx[j]];
-            if (t->skipped) continue;
-            int save_now = (cfg->save_every > 0 && step % cfg->save_every == 0) || step == total || stop_early[j];
-            if (save_now && (st = save_step_checkpoint(R, t))) break;
-            if (stop_early[j]) {
-                t->res->stopped_early = 1;
-                t->active = 0;
-                char tag[1200];
-                if (!R->quiet)
-                    fprintf(stderr, "%slorac: early stopping%s: no validation improvement in %d evaluations\n",
-                            R->tty ? "\r\033[K" : "", trial_tag(R, t, tag, sizeof tag),
-                            t->cfg->early_stopping_patience);
-            }
-        }
-        if (st) break;
+    double ls[LC_MAX_TRIALS];
+    S->ntargets = fetch_step_batches(R, cfg->grad_accum);
+    for (int j = 0; j < S->n; j++) {
+        trial *t = &R->tr[S->idx[j]];
+        const lc_train_config *c = t->cfg;
+        long warmup = c->warmup_steps > 0 ? c->warmup_steps : (long)ceil(c->warmup_ratio * (double)total);
+        S->lr[j] = lc_schedule_lr(c->lr_schedule, c->lr, S->step, total, warmup);
+        lc_lora_zero_grad(&t->lora);
+        loras[j] = &t->lora;
+        S->loss_sum[j] = 0;
+        scales[j] = S->ntargets ? 1.0f / (float)S->ntargets : 0.0f;
     }
-    if (R->tty && !R->quiet) fputc('\n', stderr);
-    for (int k = 0; k < K; k++) R->tr[k].res->final_train_loss = R->tr[k].loss;
+    S->positions = 0;
+    lc_status st = LC_OK;
+    for (int i = 0; i < cfg->grad_accum && !st; i++) {
+        S->positions += lc_batch_tokens(&R->mb[i]); /* real tokens when padding-free */
+        if (!lc_dist_owns(i)) continue;            /* dist: another rank's micro-batch */
+        for (int j = 0; j < S->n; j++) {
+            batches[j] = R->mb[i]; /* every trial trains on the same batch */
+            /* dropout seed of (step, micro-batch): hashed in two levels, so no two
+             * pairs share one (step·4096 + i collided once grad_accum > 4096) */
+            seeds[j] = lc_hash64(lc_hash64(R->tr[S->idx[j]].cfg->seed, (uint64_t)S->step), (uint64_t)i);
+        }
+        st = lc_forward_backward_multi(&R->base.model, loras, S->n, R->acts, batches, scales, seeds, ls, NULL);
+        for (int j = 0; j < S->n; j++) S->loss_sum[j] += ls[j];
+    }
+    if (!st) st = dist_sum_step(R, S->idx, S->n, S->loss_sum);
+    return st;
+}
+
+/* Each trial's optimizer step (the inject_nan_step hook spoils a gradient
+ * first); a non-finite one is rolled back and skipped. */
+static lc_status update(run *R, step_ctx *S) {
+    int inject = R->debug.inject_nan_step == S->step + 1;
+    if (inject) R->debug.inject_nan_step = 0; /* fires once */
+    lc_status st = LC_OK;
+    for (int j = 0; j < S->n && !st; j++) {
+        trial *t = &R->tr[S->idx[j]];
+        t->loss = S->ntargets ? S->loss_sum[j] / (double)S->ntargets : 0.0;
+        if (inject) t->lora.grads[t->lora.n_params / 2] = NAN;
+        st = optimizer_step(R, t, S->step, S->lr[j], &S->gnorm[j]);
+    }
+    return st;
+}
+
+/* The step counts for every trial that did not skip it; which of them
+ * evaluate now. Returns how many counted it. */
+static int count_step(run *R, step_ctx *S) {
+    int64_t step = S->step + 1, total = R->tr[0].state.total_steps;
+    double dt = lc_time_now() - S->t0;
+    S->tok_s = dt > 0 ? (double)S->positions / dt : 0;
+    int eval_now = (R->cfg->eval_every > 0 && step % R->cfg->eval_every == 0) || step == total;
+    int n_done = 0;
+    for (int k = 0; k < R->K; k++) S->which[k] = 0, S->vloss[k] = NAN;
+    for (int j = 0; j < S->n; j++) {
+        trial *t = &R->tr[S->idx[j]];
+        S->stop_early[j] = 0;
+        if (t->skipped) continue;
+        t->state.bad_steps = 0;
+        t->state.step++;
+        t->state.tokens_seen += S->ntargets;
+        t->state.elapsed_s += dt;
+        S->which[S->idx[j]] = eval_now;
+        n_done++;
+    }
+    return n_done;
+}
+
+/* Validation of the trials due, best.h5 and early stopping. A Ctrl-C during
+ * the evaluation drops it: the next stop_if_requested saves the checkpoint. */
+static lc_status evaluate_step(run *R, step_ctx *S) {
+    lc_status st = evaluate(R, S->which, S->vloss);
+    if (st == LC_ERR_INTERRUPTED && g_stop_requested) {
+        for (int k = 0; k < R->K; k++) S->which[k] = 0, S->vloss[k] = NAN;
+        st = LC_OK;
+    }
+    S->evaluated = 0;
+    for (int j = 0; j < S->n && !st; j++) {
+        trial *t = &R->tr[S->idx[j]];
+        if (t->skipped || !S->which[S->idx[j]]) continue;
+        t->res->last_valid_loss = S->vloss[S->idx[j]];
+        S->evaluated |= !isnan(S->vloss[S->idx[j]]);
+        st = after_eval(R, t, S->vloss[S->idx[j]], &S->stop_early[j]);
+    }
+    return st;
+}
+
+/* Each counted trial's metrics row, then the step's progress event. */
+static lc_status log_step(run *R, const step_ctx *S) {
+    double rss = lc_peak_rss_bytes() / 1048576.0;
+    lc_status st = LC_OK;
+    for (int j = 0; j < S->n && !st; j++) {
+        trial *t = &R->tr[S->idx[j]];
+        if (t->skipped) continue;
+        lc_train_metrics m = {.trial = S->idx[j], .step = t->state.step, .epoch = t->state.epoch, .loss = t->loss,
+                              .lr = S->lr[j], .grad_norm = S->gnorm[j], .valid_loss = S->vloss[S->idx[j]],
+                              .targets = S->ntargets, .tokens_per_s = S->tok_s, .elapsed_s = t->state.elapsed_s,
+                              .peak_rss_mb = rss};
+        st = log_metrics(R, t, &m);
+    }
+    if (!st) report_progress(R, S->vloss, S->lr[0], S->tok_s * S->n, S->evaluated);
+    return st;
+}
+
+/* Checkpoints due at this step; a trial that stops early saves one and
+ * drops out. */
+static lc_status save_step(run *R, const step_ctx *S) {
+    const lc_train_config *cfg = R->cfg;
+    int64_t step = S->step + 1, total = R->tr[0].state.total_steps;
+    for (int j = 0; j < S->n; j++) {
+        trial *t = &R->tr[S->idx[j]];
+        if (t->skipped) continue;
+        int save_now = (cfg->save_every > 0 && step % cfg->save_every == 0) || step == total || S->stop_early[j];
+        lc_status st = save_now ? save_step_checkpoint(R, t) : LC_OK;
+        if (st) return st;
+        if (S->stop_early[j]) {
+            t->res->stopped_early = 1;
+            t->active = 0;
+            char tag[1200];
+            lc_reporter_msg(R->rep, LC_REPORT_DETAIL,
+                          "lorac: early stopping%s: no validation improvement in %d evaluations",
+                          trial_tag(R, t, tag, sizeof tag), t->cfg->early_stopping_patience);
+        }
+    }
+    return LC_OK;
+}
+
+/* Steps until total_steps, every trial stopped early, an error or Ctrl-C. */
+static lc_status train_loop(run *R) {
+    int64_t total = R->tr[0].state.total_steps;
+    lc_status st = LC_OK;
+    for (int64_t step = R->tr[0].state.step; !st; step++) {
+        step_ctx S = {.step = step};
+        for (int k = 0; k < R->K; k++) /* the trials still training take this step together */
+            if (R->tr[k].active) S.idx[S.n++] = k;
+        if (S.n == 0 || step >= total) break;
+        int stopped;
+        if ((st = stop_if_requested(R, &S, &stopped)) || stopped) break;
+        S.t0 = lc_time_now();
+        if ((st = forward_backward(R, &S)) || (st = update(R, &S))) break;
+        if (count_step(R, &S) == 0) continue; /* every trial skipped it */
+        if (!(st = evaluate_step(R, &S)) && !(st = log_step(R, &S))) st = save_step(R, &S);
+    }
+    lc_reporter_phase_end(R->rep);
+    for (int k = 0; k < R->K; k++) R->tr[k].res->final_train_loss = R->tr[k].loss;
     return st;
 }
 
@@ -714,17 +800,20 @@ static lc_status choose_matmul_path(lc_model *m, lc_acts *acts, const lc_train_c
 /* The trials of one pass agree on every key but ONE_PASS_MAY_DIFFER and
  * have distinct run directories. */
 static lc_status check_one_pass(const run *R) {
-    char key[128], a[LC_CFG_TEXT_MAX], b[LC_CFG_TEXT_MAX];
     for (int k = 1; k < R->K; k++) {
         const trial *t = &R->tr[k];
-        if (config_diff(R->tr[0].config_yaml, t->config_yaml, ONE_PASS_MAY_DIFFER, key, sizeof key, a, b))
-            return lc_errorf(LC_ERR_CONFIG,
-                             "trials trained in one pass must share '%s' (it decides the batches or the steps "
-                             "they share): it is%s for %s but%s for %s; only r, alpha, dropout, target_modules, "
-                             "rslora, init, lr, lr_schedule, warmup_steps, warmup_ratio, weight_decay, "
-                             "max_grad_norm, adam_*, loraplus_lr_ratio, keep_last, early_stopping_patience and "
-                             "max_nan_steps may differ",
-                             key, a, R->tr[0].cfg->out_dir, b, t->cfg->out_dir);
+        char *diff;
+        lc_status st = config_diff_text(R->tr[0].cfg, t->cfg, ONE_PASS_MAY_DIFFER, &diff);
+        if (!st && diff[0])
+            st = lc_errorf(LC_ERR_CONFIG,
+                           "trials trained in one pass must share the keys that decide the batches or the steps "
+                           "they share, but %s and %s differ in: %s; only r, alpha, dropout, target_modules, "
+                           "rslora, init, lr, lr_schedule, warmup_steps, warmup_ratio, weight_decay, "
+                           "max_grad_norm, adam_*, loraplus_lr_ratio, keep_last, early_stopping_patience and "
+                           "max_nan_steps may differ",
+                           R->tr[0].cfg->out_dir, t->cfg->out_dir, diff);
+        free(diff);
+        if (st) return st;
         for (int j = 0; j < k; j++)
             if (!strcmp(R->tr[j].cfg->out_dir, t->cfg->out_dir))
                 return lc_errorf(LC_ERR_CONFIG, "two trials share the run directory %s", t->cfg->out_dir);
@@ -734,21 +823,23 @@ static lc_status check_one_pass(const run *R) {
 
 /* Restore every trial from checkpoint-<step>.h5 of the newest step; all
  * trials must be at the same step and batcher position. */
-static lc_status resume_trials(run *R, int64_t *resume_step) {
-    *resume_step = -1;
+static lc_status resume_trials(run *R) {
+    R->resume_step = -1;
     for (int k = 0; k < R->K; k++) {
         trial *t = &R->tr[k];
-        int64_t s = lc_run_dir_resume_step(t->cfg->out_dir); /* skips (and reports) corrupt newer ones */
+        int64_t s = lc_run_dir_resume_step(t->cfg->out_dir, R->rep); /* skips (and reports) corrupt newer ones */
         if (s < 0) return LC_ERR_FORMAT;
-        if (k == 0) *resume_step = s;
-        if (s != *resume_step)
+        if (k == 0) R->resume_step = s;
+        if (s != R->resume_step)
             return lc_errorf(LC_ERR_CONFIG, "--resume: the newest checkpoint of %s is step %lld but that of %s is "
                                             "step %lld; trials resumed in one pass must be at the same step",
-                             R->tr[0].cfg->out_dir, (long long)*resume_step, t->cfg->out_dir, (long long)s);
-        char path[1200];
-        snprintf(path, sizeof path, "%s/checkpoint-%lld.h5", t->cfg->out_dir, (long long)s);
+                             R->tr[0].cfg->out_dir, (long long)R->resume_step, t->cfg->out_dir, (long long)s);
+        char path[1200], name[64];
+        snprintf(name, sizeof name, "checkpoint-%lld.h5", (long long)s);
+        lc_status st = out_path(path, sizeof path, t, name);
+        if (st) return st;
         char *saved = lc_adapter_config_yaml(path);
-        lc_status st = check_resume_config(path, saved, t->config_yaml);
+        st = check_resume_config(path, saved, t->cfg);
         free(saved);
         if (st) return st;
         if ((st = lc_adapter_load(path, &R->base.model, &t->lora, &t->state, NULL, 0))) return st;
@@ -766,13 +857,12 @@ static lc_status resume_trials(run *R, int64_t *resume_step) {
  * resumed step, or new). */
 static lc_status open_trial_files(trial *t, int resume) {
     if (!lc_dist_is_root()) return LC_OK; /* dist: rank 0 writes */
-    char path[1200];
-    out_path(path, sizeof path, t, "config.yaml");
-    lc_status st = lc_fs_write_atomic(path, t->config_yaml, strlen(t->config_yaml));
-    if (st) return st;
-    char jpath[1200], cpath[1200];
-    out_path(jpath, sizeof jpath, t, "metrics.jsonl");
-    out_path(cpath, sizeof cpath, t, "metrics.csv");
+    char path[1200], jpath[1200], cpath[1200];
+    lc_status st;
+    if ((st = out_path(path, sizeof path, t, "config.yaml")) || (st = out_path(jpath, sizeof jpath, t, "metrics.jsonl")) ||
+        (st = out_path(cpath, sizeof cpath, t, "metrics.csv")))
+        return st;
+    if ((st = lc_fs_write_atomic(path, t->config_yaml, strlen(t->config_yaml)))) return st;
     if (resume && ((st = trim_metrics(jpath, t->state.step, 0)) || (st = trim_metrics(cpath, t->state.step, 1))))
         return st;
     t->jsonl = lc_fs_fopen_nofollow(jpath, resume ? "a" : "w");
@@ -780,184 +870,246 @@ static lc_status open_trial_files(trial *t, int resume) {
     if (!t->jsonl || !t->csv)
         return lc_errorf(LC_ERR_IO, "cannot write metrics in %s: %s%s", t->cfg->out_dir, strerror(errno),
                          errno == ELOOP ? " (metrics.jsonl / metrics.csv is a symlink; lorac does not follow it)" : "");
-    if (!resume)
-        fputs("step,epoch,loss,lr,grad_norm,targets,tokens_per_s,elapsed_s,peak_rss_mb,valid_loss\n", t->csv);
+    if (!resume &&
+        (fputs("step,epoch,loss,lr,grad_norm,targets,tokens_per_s,elapsed_s,peak_rss_mb,valid_loss\n", t->csv) < 0 ||
+         fflush(t->csv) != 0))
+        return lc_errorf(LC_ERR_IO, "writing %s: %s", cpath, strerror(errno));
     return LC_OK;
 }
 
-lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int quiet, lc_train_result *res) {
-    run R;
-    memset(&R, 0, sizeof R);
+/* ----------------------------------------------------------------- set-up */
+
+/* The trials: results reset, configs validated and serialised, one-pass
+ * agreement checked. */
+static lc_status setup_trials(run *R, const lc_train_config *cfgs, int K, const lc_train_options *opt,
+                              lc_train_result *res) {
     if (K < 1 || K > LC_MAX_TRIALS) return lc_errorf(LC_ERR_ARG, "1 to %d trials per pass, got %d", LC_MAX_TRIALS, K);
-    const lc_train_config *cfg = &cfgs[0];
-    R.cfg = cfg;
-    R.K = K;
-    R.quiet = quiet = quiet || !lc_dist_is_root(); /* dist: rank 0 reports */
-    R.tty = isatty(STDERR_FILENO);
-    g_stop_requested = 0;
-    lc_status st = LC_OK;
+    R->cfg = &cfgs[0];
+    R->K = K;
+    R->resume = opt && opt->resume;
+    R->resume_step = -1;
+    R->rep = opt && lc_dist_is_root() ? opt->reporter : NULL; /* dist: rank 0 reports */
+    if (opt && opt->debug) R->debug = *opt->debug;
     for (int k = 0; k < K; k++) {
         memset(&res[k], 0, sizeof res[k]);
         res[k].first_valid_loss = res[k].last_valid_loss = res[k].best_valid_loss = NAN;
         res[k].test_loss = res[k].test_loss_base = NAN;
     }
-    if (!(R.tr = calloc((size_t)K, sizeof *R.tr))) return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    if (!(R->tr = calloc((size_t)K, sizeof *R->tr))) return lc_errorf(LC_ERR_NOMEM, "out of memory");
     for (int k = 0; k < K; k++) {
-        trial *t = &R.tr[k];
+        trial *t = &R->tr[k];
         t->cfg = &cfgs[k];
         t->res = &res[k];
         t->active = 1;
         t->loss = NAN;
         t->lock_fd = -1;
-        if ((st = lc_train_config_validate(t->cfg))) goto done;
-        if (!(t->config_yaml = config_to_string(t->cfg))) {
-            st = lc_errorf(LC_ERR_NOMEM, "cannot serialise the config");
-            goto done;
-        }
+        lc_status st = lc_train_config_validate(t->cfg);
+        if (st) return st;
+        if (!(t->config_yaml = config_to_string(t->cfg))) return lc_errorf(LC_ERR_NOMEM, "cannot serialise the config");
     }
-    if ((st = check_one_pass(&R))) goto done;
+    return check_one_pass(R);
+}
+
+/* Threads, the run directories (claimed by rank 0), the base model and
+ * tokenizer, the tokenised rows (the same on every rank). */
+static lc_status setup_inputs(run *R) {
     char layout[512];
-    int threads = lc_threads_init(lc_dist_threads(cfg->threads, layout, sizeof layout));
-    if (lc_dist_active() && !quiet) fprintf(stderr, "lorac: MPI: %s\n", layout);
-    for (int k = 0; k < K && lc_dist_is_root(); k++) { /* dist: rank 0 claims and writes */
-        if ((st = lc_run_dir_claim(&cfgs[k], resume, quiet, &R.tr[k].lock_fd))) goto done;
-        lc_ckpt_cleanup_temp(cfgs[k].out_dir, NULL);
+    R->threads = lc_threads_init(lc_dist_threads(R->cfg->threads, layout, sizeof layout));
+    if (lc_dist_active()) lc_reporter_msg(R->rep, LC_REPORT_DETAIL, "lorac: MPI: %s", layout);
+    lc_status st = LC_OK;
+    for (int k = 0; k < R->K && lc_dist_is_root() && !st; k++) { /* dist: rank 0 claims and writes */
+        st = lc_run_dir_claim(R->tr[k].cfg, R->resume, R->rep, &R->tr[k].lock_fd);
+        if (!st) lc_ckpt_cleanup_temp(R->tr[k].cfg->out_dir, NULL);
     }
-    if ((st = lc_base_open(&R.base, cfg->model, cfg->tokenizer))) goto done;
-    if ((st = load_rows(&R))) goto done;
-    if ((st = dist_check_inputs(&R))) goto done;
-    R.pad_id = lc_tokenizer_eos_id(R.base.tok) >= 0 ? lc_tokenizer_eos_id(R.base.tok) : 0;
-    int64_t resume_step = -1;
-    if (resume) {
-        if ((st = resume_trials(&R, &resume_step))) goto done;
-    } else {
-        for (int k = 0; k < K; k++) {
-            trial *t = &R.tr[k];
-            const lc_train_config *c = t->cfg;
-            lc_lora_config lc = {.r = c->r, .alpha = (float)c->alpha, .rslora = c->rslora,
-                                 .dropout = (float)c->dropout, .init_gaussian = c->init_gaussian,
-                                 .use_dora = c->use_dora};
-            if ((st = lc_lora_targets_parse_arch(c->target_modules, R.base.model.cfg.arch, &lc.targets))) goto done;
-            lc_rng rng;
-            lc_rng_seed(&rng, c->seed);
-            if ((st = lc_lora_init(&t->lora, &R.base.model, &lc, &rng))) goto done;
-            t->lora_ready = 1;
-            t->state.best_valid_loss = INFINITY;
-        }
+    if (st || (st = lc_base_open(&R->base, R->cfg->model, R->cfg->tokenizer)) || (st = load_rows(R)) ||
+        (st = dist_check_inputs(R)))
+        return st;
+    int32_t eos = lc_tokenizer_eos_id(R->base.tok);
+    R->pad_id = eos >= 0 ? eos : 0;
+    return LC_OK;
+}
+
+/* Each trial's adapter and optimizer state: from its checkpoint, or new;
+ * and the room to roll a failed step back. */
+static lc_status setup_adapters(run *R) {
+    lc_status st = R->resume ? resume_trials(R) : LC_OK;
+    for (int k = 0; k < R->K && !R->resume && !st; k++) {
+        trial *t = &R->tr[k];
+        const lc_train_config *c = t->cfg;
+        lc_lora_config lc = {.r = c->r, .alpha = (float)c->alpha, .rslora = c->rslora, .dropout = (float)c->dropout,
+                             .init_gaussian = c->init_gaussian, .use_dora = c->use_dora};
+        if ((st = lc_lora_targets_parse_arch(c->target_modules, R->base.model.cfg.arch, &lc.targets))) break;
+        lc_rng rng;
+        lc_rng_seed(&rng, c->seed);
+        if ((st = lc_lora_init(&t->lora, &R->base.model, &lc, &rng))) break;
+        t->lora_ready = 1;
+        t->state.best_valid_loss = INFINITY;
     }
-    for (int k = 0; k < K; k++)
-        if (!(R.tr[k].backup = lc_alloc(3 * R.tr[k].lora.n_params * sizeof(float)))) {
+    for (int k = 0; k < R->K && !st; k++)
+        if (!(R->tr[k].backup = lc_alloc(3 * R->tr[k].lora.n_params * sizeof(float))))
             st = lc_errorf(LC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-    if ((st = lc_batcher_init(&R.batcher, &R.train_rows, cfg->batch_size, 1, R.pad_id,
-                              lc_hash64(cfg->seed, 0xBA7C4ull))))
-        goto done;
-    R.batcher_ready = 1;
-    if ((st = resolve_layout(&R))) goto done;
-    if (resume) {
-        lc_batcher_state bs = {.epoch = R.tr[0].state.epoch, .pos = R.tr[0].state.pos};
-        memcpy(bs.rng.s, R.tr[0].state.epoch_rng, sizeof bs.rng.s);
-        if ((st = lc_batcher_set_state(&R.batcher, &bs))) goto done;
+    return st;
+}
+
+/* The batcher (at the resumed position), the number of steps, the step's
+ * micro-batch buffers, the activations and the frozen-matmul path. */
+static lc_status setup_batches(run *R) {
+    const lc_train_config *cfg = R->cfg;
+    lc_status st = lc_batcher_init(&R->batcher, &R->train_rows, cfg->batch_size, 1, R->pad_id,
+                                   lc_hash64(cfg->seed, 0xBA7C4ull));
+    if (st) return st;
+    R->batcher_ready = 1;
+    if ((st = resolve_layout(R))) return st;
+    if (R->resume) {
+        lc_batcher_state bs = {.epoch = R->tr[0].state.epoch, .pos = R->tr[0].state.pos};
+        memcpy(bs.rng.s, R->tr[0].state.epoch_rng, sizeof bs.rng.s);
+        if ((st = lc_batcher_set_state(&R->batcher, &bs))) return st;
     }
-    int64_t epoch_steps = cfg->max_steps > 0 ? 0 : lc_batcher_count_steps(&R.batcher, cfg->epochs, cfg->grad_accum);
-    if (epoch_steps < 0) {
-        st = lc_errorf(LC_ERR_NOMEM, "out of memory counting the steps of %d epochs", cfg->epochs);
-        goto done;
-    }
-    for (int k = 0; k < K; k++) R.tr[k].state.total_steps = cfg->max_steps > 0 ? cfg->max_steps : epoch_steps;
-    int maxT = R.train_rows.max_len > R.valid_rows.max_len ? R.train_rows.max_len : R.valid_rows.max_len;
-    if (R.test_rows.max_len > maxT) maxT = R.test_rows.max_len;
-    const lc_lora *loras[LC_MAX_TRIALS];
-    for (int k = 0; k < K; k++) loras[k] = &R.tr[k].lora;
-    if ((st = alloc_step_batches(&R))) goto done;
+    int64_t epoch_steps = cfg->max_steps > 0 ? 0 : lc_batcher_count_steps(&R->batcher, cfg->epochs, cfg->grad_accum);
+    if (epoch_steps < 0) return lc_errorf(LC_ERR_NOMEM, "out of memory counting the steps of %d epochs", cfg->epochs);
+    for (int k = 0; k < R->K; k++) R->tr[k].state.total_steps = cfg->max_steps > 0 ? cfg->max_steps : epoch_steps;
+    R->maxT = R->train_rows.max_len > R->valid_rows.max_len ? R->train_rows.max_len : R->valid_rows.max_len;
+    if (R->test_rows.max_len > R->maxT) R->maxT = R->test_rows.max_len;
+    if ((st = alloc_step_batches(R))) return st;
     /* rows of maxT: batch_size of them (evaluation, padded or not), or enough for a token budget */
-    int64_t acts_rows = (R.mb_cap + maxT - 1) / maxT;
+    int64_t acts_rows = (R->mb_cap + R->maxT - 1) / R->maxT;
     if (acts_rows < cfg->batch_size) acts_rows = cfg->batch_size;
-    if ((st = lc_acts_create_multi(&R.acts, &R.base.model, loras, K, (int)acts_rows, maxT, cfg->grad_checkpointing)))
-        goto done;
-    lc_matmul_path path;
-    if ((st = choose_matmul_path(&R.base.model, R.acts, cfg, &path))) goto done;
-    if (res) snprintf(res->matmul_path, sizeof res->matmul_path, "%s", lc_matmul_path_name(path));
-    for (int k = 0; k < K; k++)
-        if ((st = open_trial_files(&R.tr[k], resume))) goto done;
-    if (!quiet) {
-        const trial *t = &R.tr[0];
-        char bt[48];
-        fprintf(stderr,
-                "lorac: %s (%s, %.1fM params) | LoRA r=%d alpha=%g on %s: %.2fM trainable | %lld steps, "
-                "batch %s x accum %d (%s), %d threads%s\n",
-                cfg->model, lc_arch_name(R.base.model.cfg.arch), lc_model_param_count(&R.base.model) / 1e6,
-                t->lora.cfg.r, t->lora.cfg.alpha, cfg->target_modules, t->lora.n_params / 1e6,
-                (long long)t->state.total_steps, batch_text(cfg, bt, sizeof bt), cfg->grad_accum,
-                R.padding_free ? "padding-free" : "padded", threads, resume ? " (resumed)" : "");
-        if (K == 1) /* exact: what lc_acts_create_multi allocated; O(B T), no T x T buffer */
-            fprintf(stderr, "lorac: activation memory %.0f MB for micro-batches of %s x %d tokens%s\n",
-                    lc_acts_bytes(R.acts) / 1048576.0, bt, maxT,
-                    cfg->grad_checkpointing ? " (gradient checkpointing)" : "");
-        char line[1024];
-        lc_compute_path_describe(line, sizeof line, path, 0);
-        fprintf(stderr, "lorac: precision %s: %s\n", lc_precision_setting_name(cfg->precision), line);
-        if (K > 1) {
-            fprintf(stderr, "lorac: %d trials in one pass (shared frozen matmuls, activations %.0f MB):\n", K,
-                    lc_acts_bytes(R.acts) / 1048576.0);
-            for (int k = 0; k < K; k++)
-                fprintf(stderr, "lorac:   trial %d: r=%d alpha=%g lr=%g %s on %s -> %s\n", k, R.tr[k].lora.cfg.r,
-                        R.tr[k].lora.cfg.alpha, cfgs[k].lr, lc_lr_schedule_name(cfgs[k].lr_schedule),
-                        cfgs[k].target_modules, cfgs[k].out_dir);
-        }
-        if (resume && K == 1)
-            fprintf(stderr, "lorac: resumed from %s/checkpoint-%lld.h5\n", cfg->out_dir, (long long)resume_step);
-        else if (resume)
-            fprintf(stderr, "lorac: resumed every trial from its checkpoint-%lld.h5\n", (long long)resume_step);
-    }
-    if (!resume) {
-        double v0[LC_MAX_TRIALS];
-        int all[LC_MAX_TRIALS];
-        for (int k = 0; k < K; k++) all[k] = 1;
-        if ((st = evaluate(&R, all, v0))) goto done;
-        for (int k = 0; k < K; k++) {
-            res[k].first_valid_loss = v0[k];
-            if (!isnan(v0[k])) log_metrics(&R.tr[k], NAN, 0, NAN, 0, v0[k], 0);
-        }
-        if (!isnan(v0[0]) && !quiet) fprintf(stderr, "lorac: validation loss before training: %.4f\n", v0[0]);
-    }
-    st = train_loop(&R);
-    for (int k = 0; k < K && st == LC_OK; k++) {
-        out_path(res[k].final_adapter, sizeof res[k].final_adapter, &R.tr[k], "adapter.h5");
-        st = save_checkpoint(&R, &R.tr[k], "adapter.h5", 0);
-    }
-    if (st == LC_OK && R.test_rows.n_rows > 0) {
-        /* held-out test set, once at the end: base model vs each final adapter */
-        double base_loss, test_loss[LC_MAX_TRIALS];
-        st = lc_eval_rows_loss(&R.base.model, NULL, R.acts, &R.test_rows, cfg->batch_size, R.padding_free, R.pad_id,
-                               &base_loss, NULL);
-        if (!st)
-            st = lc_eval_rows_loss_multi(&R.base.model, loras, K, R.acts, &R.test_rows, cfg->batch_size,
-                                         R.padding_free, R.pad_id, test_loss, NULL);
-        for (int k = 0; k < K && !st; k++) {
-            res[k].test_loss_base = base_loss;
-            res[k].test_loss = test_loss[k];
-            if (R.tr[k].jsonl) {
-                fprintf(R.tr[k].jsonl, "{\"step\":%lld,\"test_loss_base\":%.9g,\"test_loss\":%.9g}\n",
-                        (long long)R.tr[k].state.step, base_loss, test_loss[k]);
-                fflush(R.tr[k].jsonl);
-            }
+    const lc_lora *loras[LC_MAX_TRIALS];
+    for (int k = 0; k < R->K; k++) loras[k] = &R->tr[k].lora;
+    if ((st = lc_acts_create_multi(&R->acts, &R->base.model, loras, R->K, (int)acts_rows, R->maxT,
+                                   cfg->grad_checkpointing)))
+        return st;
+    return choose_matmul_path(&R->base.model, R->acts, cfg, &R->path);
+}
+
+/* The run's header lines: model, adapter, steps, memory, precision, trials. */
+static void report_header(const run *R) {
+    const lc_train_config *cfg = R->cfg;
+    const trial *t = &R->tr[0];
+    char bt[48], line[1024];
+    lc_reporter_msg(R->rep, LC_REPORT_DETAIL,
+                  "lorac: %s (%s, %.1fM params) | LoRA r=%d alpha=%g on %s: %.2fM trainable | %lld steps, "
+                  "batch %s x accum %d (%s), %d threads%s",
+                  cfg->model, lc_arch_name(R->base.model.cfg.arch), lc_model_param_count(&R->base.model) / 1e6,
+                  t->lora.cfg.r, t->lora.cfg.alpha, cfg->target_modules, t->lora.n_params / 1e6,
+                  (long long)t->state.total_steps, batch_text(cfg, bt, sizeof bt), cfg->grad_accum,
+                  R->padding_free ? "padding-free" : "padded", R->threads, R->resume ? " (resumed)" : "");
+    if (R->K == 1) /* exact: what lc_acts_create_multi allocated; O(B T), no T x T buffer */
+        lc_reporter_msg(R->rep, LC_REPORT_DETAIL, "lorac: activation memory %.0f MB for micro-batches of %s x %d tokens%s",
+                      lc_acts_bytes(R->acts) / 1048576.0, bt, R->maxT,
+                      cfg->grad_checkpointing ? " (gradient checkpointing)" : "");
+    lc_compute_path_describe(line, sizeof line, R->path, 0);
+    lc_reporter_msg(R->rep, LC_REPORT_DETAIL, "lorac: precision %s: %s", lc_precision_setting_name(cfg->precision), line);
+    if (R->K > 1) {
+        lc_reporter_msg(R->rep, LC_REPORT_DETAIL, "lorac: %d trials in one pass (shared frozen matmuls, activations %.0f MB):",
+                      R->K, lc_acts_bytes(R->acts) / 1048576.0);
+        for (int k = 0; k < R->K; k++) {
+            const lc_train_config *c = R->tr[k].cfg;
+            lc_reporter_msg(R->rep, LC_REPORT_DETAIL, "lorac:   trial %d: r=%d alpha=%g lr=%g %s on %s -> %s", k,
+                          R->tr[k].lora.cfg.r, R->tr[k].lora.cfg.alpha, c->lr, lc_lr_schedule_name(c->lr_schedule),
+                          c->target_modules, c->out_dir);
         }
     }
+    if (R->resume && R->K == 1)
+        lc_reporter_msg(R->rep, LC_REPORT_DETAIL, "lorac: resumed from %s/checkpoint-%lld.h5", cfg->out_dir,
+                      (long long)R->resume_step);
+    else if (R->resume)
+        lc_reporter_msg(R->rep, LC_REPORT_DETAIL, "lorac: resumed every trial from its checkpoint-%lld.h5",
+                      (long long)R->resume_step);
+}
+
+/* A fresh run's validation loss before training (step 0 of the metrics). */
+static lc_status first_evaluation(run *R) {
+    double v0[LC_MAX_TRIALS];
+    int all[LC_MAX_TRIALS];
+    for (int k = 0; k < R->K; k++) all[k] = 1;
+    lc_status st = evaluate(R, all, v0);
+    for (int k = 0; k < R->K && !st; k++) {
+        R->tr[k].res->first_valid_loss = v0[k];
+        lc_train_metrics m = {.trial = k, .step = 0, .epoch = R->tr[k].state.epoch, .loss = NAN, .lr = 0,
+                              .grad_norm = NAN, .valid_loss = v0[k], .peak_rss_mb = lc_peak_rss_bytes() / 1048576.0};
+        if (!isnan(v0[k])) st = log_metrics(R, &R->tr[k], &m);
+    }
+    if (!st && !isnan(v0[0]))
+        lc_reporter_msg(R->rep, LC_REPORT_DETAIL, "lorac: validation loss before training: %.4f", v0[0]);
+    return st;
+}
+
+/* Everything before the first step. */
+static lc_status setup(run *R, const lc_train_config *cfgs, int K, const lc_train_options *opt, lc_train_result *res) {
+    lc_status st;
+    if ((st = setup_trials(R, cfgs, K, opt, res)) || (st = setup_inputs(R)) || (st = setup_adapters(R)) ||
+        (st = setup_batches(R)))
+        return st;
     for (int k = 0; k < K; k++) {
-        const lc_train_state *s = &R.tr[k].state;
-        res[k].steps_done = s->step;
-        res[k].total_steps = s->total_steps;
-        res[k].best_valid_loss = isfinite(s->best_valid_loss) ? s->best_valid_loss : NAN;
-        res[k].best_step = s->best_step;
-        res[k].tokens_per_s = s->elapsed_s > 0 ? (double)s->tokens_seen / s->elapsed_s : 0;
+        snprintf(res[k].matmul_path, sizeof res[k].matmul_path, "%s", lc_matmul_path_name(R->path));
+        if ((st = open_trial_files(&R->tr[k], R->resume))) return st;
     }
-done:
+    report_header(R);
+    return R->resume ? LC_OK : first_evaluation(R);
+}
+
+/* ----------------------------------------------------------------- finish */
+
+/* The final adapters, then the held-out test set: base model vs each final
+ * adapter, once. */
+static lc_status finish(run *R) {
+    const lc_train_config *cfg = R->cfg;
+    lc_status st = LC_OK;
+    for (int k = 0; k < R->K && !st; k++) {
+        trial *t = &R->tr[k];
+        if (!(st = out_path(t->res->final_adapter, sizeof t->res->final_adapter, t, "adapter.h5")))
+            st = save_checkpoint(R, t, "adapter.h5", 0);
+    }
+    if (st || R->test_rows.n_rows == 0) return st;
+    double base_loss, test_loss[LC_MAX_TRIALS];
+    const lc_lora *loras[LC_MAX_TRIALS];
+    for (int k = 0; k < R->K; k++) loras[k] = &R->tr[k].lora;
+    st = lc_eval_rows_loss(&R->base.model, NULL, R->acts, &R->test_rows, cfg->batch_size, R->padding_free, R->pad_id,
+                           &base_loss, NULL);
+    if (!st)
+        st = lc_eval_rows_loss_multi(&R->base.model, loras, R->K, R->acts, &R->test_rows, cfg->batch_size,
+                                     R->padding_free, R->pad_id, test_loss, NULL);
+    for (int k = 0; k < R->K && !st; k++) {
+        trial *t = &R->tr[k];
+        t->res->test_loss_base = base_loss;
+        t->res->test_loss = test_loss[k];
+        if (!t->jsonl) continue;
+        fprintf(t->jsonl, "{\"step\":%lld,\"test_loss_base\":%.9g,\"test_loss\":%.9g}\n", (long long)t->state.step,
+                base_loss, test_loss[k]);
+        if (fflush(t->jsonl) != 0 || ferror(t->jsonl))
+            st = lc_errorf(LC_ERR_IO, "writing %s/metrics.jsonl: %s", t->cfg->out_dir, strerror(errno));
+    }
+    return st;
+}
+
+/* Each trial's counters into its result (also after an error or Ctrl-C). */
+static void collect_results(run *R) {
+    for (int k = 0; k < R->K; k++) {
+        const lc_train_state *s = &R->tr[k].state;
+        lc_train_result *res = R->tr[k].res;
+        res->steps_done = s->step;
+        res->total_steps = s->total_steps;
+        res->best_valid_loss = isfinite(s->best_valid_loss) ? s->best_valid_loss : NAN;
+        res->best_step = s->best_step;
+        res->tokens_per_s = s->elapsed_s > 0 ? (double)s->tokens_seen / s->elapsed_s : 0;
+    }
+}
+
+lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, const lc_train_options *opt, lc_train_result *res) {
+    run R;
+    memset(&R, 0, sizeof R);
+    g_stop_requested = 0;
+    lc_status st = setup(&R, cfgs, K, opt, res);
+    if (!st) {
+        st = train_loop(&R);
+        if (!st) st = finish(&R);
+        collect_results(&R);
+    }
     run_free(&R);
     return st;
 }
 
-lc_status lc_train_run(const lc_train_config *cfg, int resume, int quiet, lc_train_result *res) {
-    return lc_train_run_multi(cfg, 1, resume, quiet, res);
+lc_status lc_train_run(const lc_train_config *cfg, const lc_train_options *opt, lc_train_result *res) {
+    return lc_train_run_multi(cfg, 1, opt, res);
 }

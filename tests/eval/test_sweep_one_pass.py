@@ -164,7 +164,7 @@ def main():
     p = subprocess.run([lorac, "sweep", "--config", cfg, "--seed", "1,2", "--one-pass", "--out", D],
                        capture_output=True, text=True, env=env)
     print(p.stderr.strip()[-400:])
-    check(p.returncode == 1 and "'seed'" in p.stderr and "one pass" in p.stderr, "--seed with --one-pass refused")
+    check(p.returncode == 1 and "differ in: seed 1 -> 2" in p.stderr and "one pass" in p.stderr, "--seed with --one-pass refused")
     trained = [t for t in os.listdir(D) if os.path.exists(os.path.join(D, t, "metrics.jsonl"))] if os.path.isdir(D) else []
     check(not trained, f"nothing trained ({trained})")
 

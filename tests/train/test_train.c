@@ -9,7 +9,7 @@
  *                (each padded to its own longest row) give the same LoRA
  *                gradients; lc_train_run with batch 2 x accum 2 gives the
  *                loss curve of batch 4 x accum 1.
- *   resume       a run stopped after step 5 (lc_train_debug_stop_after) and
+ *   resume       a run stopped after step 5 (lc_train_debug.stop_after_step) and
  *                resumed repeats the uninterrupted run bit for bit (metrics
  *                strings, adapter/checkpoint tensors), with the stop inside an
  *                epoch and at an epoch boundary.
@@ -163,6 +163,15 @@ static lc_train_config base_config(const char *model, const char *data, const ch
     c.save_every = 0;
     c.keep_last = 0;
     return c;
+}
+
+/* lc_train_run with the test hooks (lc_train_debug; 0: off), reporting to
+ * rep (NULL: nothing). */
+static lc_status train(const lc_train_config *cfg, int resume, int64_t stop_after, int64_t inject_nan,
+                       const lc_reporter *rep, lc_train_result *res) {
+    lc_train_debug dbg = {.inject_nan_step = inject_nan, .stop_after_step = stop_after};
+    lc_train_options opt = {.resume = resume, .reporter = rep, .debug = &dbg};
+    return lc_train_run(cfg, &opt, res);
 }
 
 /* ----------------------------------------------------------- metrics */
@@ -445,8 +454,8 @@ static void accum_train(const char *model, const char *work) {
     cb.grad_accum = 2;
     lc_train_result ra, rb;
     metric_line ma[32], mb[32];
-    EXPECT_OK(lc_train_run(&ca, 0, 1, &ra));
-    EXPECT_OK(lc_train_run(&cb, 0, 1, &rb));
+    EXPECT_OK(train(&ca, 0, 0, 0, NULL, &ra));
+    EXPECT_OK(train(&cb, 0, 0, 0, NULL, &rb));
     int na = read_metrics(dir_a, ma, 32), nb = read_metrics(dir_b, mb, 32);
     check(na == 8 && nb == 8, "expected 8 metric lines, found %d and %d", na, nb);
     double worst_loss = 0, worst_gn = 0;
@@ -497,12 +506,8 @@ static void resume_variant(const char *model, const char *work, const char *name
     lc_train_result ra, rb;
     lc_base base = {0};
     metric_line ma[32], mb[32];
-
-    lc_train_debug_stop_after(0);
-    EXPECT_OK(lc_train_run(&ca, 0, 1, &ra));
-    lc_train_debug_stop_after(5);
-    lc_status st = lc_train_run(&cb, 0, 1, &rb);
-    lc_train_debug_stop_after(0);
+    EXPECT_OK(train(&ca, 0, 0, 0, NULL, &ra));
+    lc_status st = train(&cb, 0, 5, 0, NULL, &rb);
     printf("resume/%s: stopped run returned %s (%s)\n", name, lc_status_name(st), lc_error_msg());
     check(st == LC_ERR_INTERRUPTED && rb.interrupted && rb.steps_done == 5,
           "stop after 5: status %s, interrupted %d, steps %lld", lc_status_name(st), rb.interrupted,
@@ -521,7 +526,7 @@ static void resume_variant(const char *model, const char *work, const char *name
               "checkpoint-5: step %lld epoch %lld pos %lld, expected step 5 epoch %lld pos %lld", (long long)ts.step,
               (long long)ts.epoch, (long long)ts.pos, (long long)want_epoch, (long long)want_pos);
     }
-    EXPECT_OK(lc_train_run(&cb, 1, 1, &rb));
+    EXPECT_OK(train(&cb, 1, 0, 0, NULL, &rb));
     check(rb.steps_done == 12 && ra.steps_done == 12, "steps done %lld / %lld, expected 12", (long long)ra.steps_done,
           (long long)rb.steps_done);
     check(ra.best_step == rb.best_step, "best step %lld vs %lld", (long long)ra.best_step, (long long)rb.best_step);
@@ -554,7 +559,6 @@ static void resume_variant(const char *model, const char *work, const char *name
         compare_ckpt(pa, pb);
     }
 fail:
-    lc_train_debug_stop_after(0);
     lc_base_close(&base);
 }
 
@@ -601,8 +605,8 @@ static void layout_pair(const char *model, const char *work, int packing) {
     snprintf(cb.out_dir, sizeof cb.out_dir, "%.1000s", dir_b);
     cb.padding_free = LC_PF_ON;
     lc_train_result ra, rb;
-    EXPECT_OK(lc_train_run(&ca, 0, 1, &ra));
-    EXPECT_OK(lc_train_run(&cb, 0, 1, &rb));
+    EXPECT_OK(train(&ca, 0, 0, 0, NULL, &ra));
+    EXPECT_OK(train(&cb, 0, 0, 0, NULL, &rb));
     compare_curves(dir_a, dir_b, 8, 1e-5, packing ? "packed, padded vs padding-free" : "padded vs padding-free");
 fail:;
 }
@@ -625,12 +629,10 @@ static void layout_budget_resume(const char *model, const char *work) {
     lc_train_config cb = ca;
     snprintf(cb.out_dir, sizeof cb.out_dir, "%.1000s", dir_b);
     lc_train_result ra, rb;
-    EXPECT_OK(lc_train_run(&ca, 0, 1, &ra));
-    lc_train_debug_stop_after(3);
-    lc_status st = lc_train_run(&cb, 0, 1, &rb);
-    lc_train_debug_stop_after(0);
+    EXPECT_OK(train(&ca, 0, 0, 0, NULL, &ra));
+    lc_status st = train(&cb, 0, 3, 0, NULL, &rb);
     check(st == LC_ERR_INTERRUPTED && rb.steps_done == 3, "budget run stopped after 3: %s", lc_status_name(st));
-    EXPECT_OK(lc_train_run(&cb, 1, 1, &rb));
+    EXPECT_OK(train(&cb, 1, 0, 0, NULL, &rb));
     printf("layout/batch_tokens 70 x accum 2, 2 epochs: %lld steps; resumed after 3: %lld steps\n",
            (long long)ra.steps_done, (long long)rb.steps_done);
     check(ra.steps_done >= 4 && rb.steps_done == ra.steps_done, "steps %lld vs %lld", (long long)ra.steps_done,
@@ -639,22 +641,26 @@ static void layout_budget_resume(const char *model, const char *work) {
     snprintf(pa, sizeof pa, "%s/adapter.h5", dir_a);
     snprintf(pb, sizeof pb, "%s/adapter.h5", dir_b);
     compare_ckpt(pa, pb);
-fail:
-    lc_train_debug_stop_after(0);
+fail:;
 }
 
 /* ================================================================= nan */
 
-/* Run with stderr redirected into a file; returns the status. */
-static lc_status run_capture(const lc_train_config *cfg, lc_train_result *res, const char *log_path) {
-    fflush(stderr);
-    int saved = dup(2), fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 2);
-    close(fd);
-    lc_status st = lc_train_run(cfg, 0, 0, res);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
+/* A reporter that appends every message line to a FILE. */
+static void message_to_file(void *user, lc_reporter_level level, const char *text) {
+    (void)level;
+    fprintf((FILE *)user, "%s\n", text);
+}
+
+/* Run with NaN injected at step inject_nan, the reported messages written
+ * into log_path; returns the status. */
+static lc_status run_capture(const lc_train_config *cfg, int64_t inject_nan, lc_train_result *res,
+                             const char *log_path) {
+    FILE *log = fopen(log_path, "w");
+    if (!log) return lc_errorf(LC_ERR_IO, "cannot write %s", log_path);
+    lc_reporter rep = {.message = message_to_file, .user = log};
+    lc_status st = train(cfg, 0, 0, inject_nan, &rep, res);
+    fclose(log);
     return st;
 }
 
@@ -688,9 +694,7 @@ static void test_nan(const char *model, const char *work) {
     cfg.log_every = 1;
     snprintf(log, sizeof log, "%s/skip.log", work);
     mkdir_p(dir);
-    lc_train_debug_inject_nan(3);
-    lc_status st = run_capture(&cfg, &res, log);
-    lc_train_debug_inject_nan(0);
+    lc_status st = run_capture(&cfg, 3, &res, log);
     text = slurp(log);
     printf("nan/skip: status %s, skipped_steps %lld, steps_done %lld\n", lc_status_name(st),
            (long long)res.skipped_steps, (long long)res.steps_done);
@@ -736,9 +740,7 @@ static void test_nan(const char *model, const char *work) {
     cfg.max_steps = 3;
     cfg.save_every = 2;
     cfg.max_nan_steps = 1;
-    lc_train_debug_inject_nan(3);
-    st = lc_train_run(&cfg, 0, 1, &res);
-    lc_train_debug_inject_nan(0);
+    st = train(&cfg, 0, 0, 3, NULL, &res);
     check(st == LC_OK && res.skipped_steps == 1, "rollback run: %s skipped %lld", lc_status_name(st),
           (long long)res.skipped_steps);
     char p2[1300];
@@ -768,9 +770,7 @@ static void test_nan(const char *model, const char *work) {
     cfg.max_steps = 8;
     cfg.save_every = 2;
     cfg.max_nan_steps = 0;
-    lc_train_debug_inject_nan(3);
-    st = lc_train_run(&cfg, 0, 1, &res);
-    lc_train_debug_inject_nan(0);
+    st = train(&cfg, 0, 0, 3, NULL, &res);
     printf("nan/fail: status %s: %s\n", lc_status_name(st), lc_error_msg());
     check(st == LC_ERR_NUMERIC, "max_nan_steps 0: expected LC_ERR_NUMERIC, got %s", lc_status_name(st));
     check(strstr(lc_error_msg(), "max_nan_steps") != NULL, "the message should name max_nan_steps");
@@ -785,7 +785,6 @@ static void test_nan(const char *model, const char *work) {
     n = read_metrics(dir, m, 32);
     check(n == 2 && m[n - 1].step == 2, "metrics of the failed run: %d lines, expected steps 1-2", n);
 fail:
-    lc_train_debug_inject_nan(0);
     free(text);
     lc_base_close(&base);
 }
@@ -846,7 +845,7 @@ static void test_sanity(const char *model, const char *work) {
     check(base.model.lm_head.type == LC_DT_F32, "stories260K should be fp32");
     EXPECT_OK(build_rows(&rows, &base, &cfg, data));
     double floor = loss_floor(&base.model, &rows);
-    EXPECT_OK(lc_train_run(&cfg, 0, 1, &res));
+    EXPECT_OK(train(&cfg, 0, 0, 0, NULL, &res));
     int n = read_metrics(dir, m, 160);
     check(n == 150, "expected 150 metric lines, found %d", n);
     double l0 = atof(m[0].loss), lf = res.final_train_loss;
@@ -891,7 +890,7 @@ static void test_checkpoints(const char *model, const char *work) {
     metric_line m[32];
     char *names[64];
     int n_names = 0;
-    EXPECT_OK(lc_train_run(&cfg, 0, 1, &res));
+    EXPECT_OK(train(&cfg, 0, 0, 0, NULL, &res));
 
     /* the directory: exactly these files */
     DIR *d = opendir(dir);

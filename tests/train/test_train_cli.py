@@ -146,10 +146,18 @@ def test_ctrl_c(binary, model, work, data):
     check(cks and cks[-1] < 60, "no checkpoint-N.h5 (N < 60) after the interrupt")
     check(not os.path.exists(os.path.join(run_b, "adapter.h5")), "adapter.h5 written by an interrupted run")
 
-    # a resumed run must keep its training config: a changed lr is refused, naming the key
+    # a resumed run must keep its training config: the keys compared field by field (config KEYS
+    # table), every changed one named with both values; keys that may change on resume are not named
     rc, err = lorac(binary, "--resume", run_b, "--lr", "0.5", "--quiet")
     show("--resume with a changed lr", rc, err)
-    check(rc == 1 and "'lr'" in err and "0.5" in err, f"--resume --lr 0.5: exit {rc}, expected 1 naming 'lr'")
+    check(rc == 1 and "lr 0.003 -> 0.5" in err, f"--resume --lr 0.5: exit {rc}, expected 1 naming 'lr 0.003 -> 0.5'")
+    rc, err = lorac(binary, "--resume", run_b, "--lr", "0.5", "--r", "16", "--lr_schedule", "linear",
+                    "--max_steps", "70", "--log_every", "3", "--threads", "1", "--quiet")
+    show("--resume with lr, r, lr_schedule and allowed keys changed", rc, err)
+    named = re.findall(r"(\w+) \S+ -> \S+", err)
+    check(rc == 1 and named == ["r", "lr", "lr_schedule"] and "r 8 -> 16" in err and "cosine -> linear" in err,
+          f"--resume with 3 changed training keys: exit {rc}, keys named {named}, expected r, lr, lr_schedule "
+          f"(not max_steps, log_every, threads)")
 
     rc, err = lorac(binary, "--resume", run_b, "--quiet")
     print(f"--resume {run_b}: exit {rc}")
