@@ -63,6 +63,10 @@ typedef struct {
     char target_modules[LC_CFG_PATH_MAX]; /* normalised: "q_proj,v_proj" or "all-linear" */
     int rslora;                       /* scale alpha/sqrt(r) instead of alpha/r */
     int init_gaussian;                /* init: "kaiming" (0, PEFT default) or "gaussian" (1) */
+    char rank_pattern[LC_CFG_PATH_MAX];  /* PEFT rank_pattern as JSON text {"regex": r}; "" = none */
+    char alpha_pattern[LC_CFG_PATH_MAX]; /* PEFT alpha_pattern as JSON text; "" = none */
+    char layers_to_transform[LC_CFG_PATH_MAX]; /* JSON: index or [indices]; "" = every layer */
+    char init_adapter[LC_CFG_PATH_MAX];  /* start from this adapter's weights (fresh optimizer); "" = new */
     /* --- optimiser and schedule --- */
     double lr;
     lc_lr_schedule lr_schedule;

@@ -52,6 +52,8 @@ lc_status lc_lora_targets_parse_arch(const char *spec, lc_arch arch, unsigned *m
  * (so a stored GPT-2 target list parses back). */
 lc_status lc_lora_targets_parse(const char *spec, unsigned *mask);
 
+#define LC_LORA_PATTERN_MAX 1024 /* bytes of a rank/alpha pattern or layer list (JSON text) */
+
 typedef struct {
     int r;
     float alpha;
@@ -59,6 +61,16 @@ typedef struct {
     float dropout;       /* on the LoRA input, training only */
     unsigned targets;    /* bitmask of lc_lora_target */
     int init_gaussian;   /* A ~ N(0, std 1/r) as PEFT "gaussian", instead of kaiming-uniform */
+    /* PEFT rank_pattern / alpha_pattern: JSON object text {"regex": value, ...}
+     * ("" = none). A module named e.g. "model.layers.3.self_attn.q_proj"
+     * (GPT-2: "transformer.h.3.attn.c_attn") takes the value of the first key
+     * (in order) for which the regex "(.*\.)?(KEY)$" matches the whole name
+     * (peft.utils.other.get_pattern_key), else r / alpha. */
+    char rank_pattern[LC_LORA_PATTERN_MAX];
+    char alpha_pattern[LC_LORA_PATTERN_MAX];
+    /* PEFT layers_to_transform as JSON text: an integer or a list of layer
+     * indices ("" = every layer). */
+    char layers_to_transform[LC_LORA_PATTERN_MAX];
 } lc_lora_config;
 
 lc_lora_config lc_lora_default_config(void); /* r 8, alpha 16, q_proj+v_proj, no dropout */
@@ -67,11 +79,14 @@ typedef struct {
     float *A, *B;        /* (r, in), (out, r) into params; NULL if not targeted */
     float *dA, *dB;      /* same offsets into grads */
     int in, out;
+    int r;               /* this module's rank (rank_pattern, else cfg.r) */
+    float scale;         /* its alpha / r (alpha / sqrt(r) for rsLoRA) */
 } lc_lora_pair;
 
 typedef struct {
     lc_lora_config cfg;
-    float scale;
+    float scale;         /* cfg.alpha / cfg.r: the default; each pair has its own */
+    int r_max;           /* largest rank of any pair (scratch sizing) */
     int n_layers;
     lc_lora_pair *pairs; /* (n_layers, LC_T_COUNT) */
     size_t n_params;
@@ -87,6 +102,20 @@ typedef struct {
  * LC_ERR_CONFIG error naming the architecture's targets. */
 lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *cfg, lc_rng *rng);
 void lc_lora_free(lc_lora *lora);
+/* Multiply every module's scale (and lora->scale) by mult. */
+void lc_lora_scale_by(lc_lora *lora, float mult);
+/* PEFT's module name of target t in layer l: "model.layers.3.self_attn.q_proj",
+ * GPT-2 "transformer.h.3.mlp.c_proj" (what rank_pattern keys are matched on). */
+void lc_lora_module_name(char *buf, size_t size, lc_arch arch, int layer, lc_lora_target t);
+/* Check rank_pattern, alpha_pattern and layers_to_transform of cfg: JSON of
+ * the right shape, every key a valid regular expression, ranks integers in
+ * [1, 65536], alphas finite > 0, layers integers >= 0. LC_ERR_CONFIG naming
+ * the key and what was expected. */
+lc_status lc_lora_patterns_check(const lc_lora_config *cfg);
+/* Rank and alpha of module (layer, t) under cfg's patterns, and whether
+ * layers_to_transform lets the module be adapted (*on). */
+lc_status lc_lora_module_params(const lc_lora_config *cfg, lc_arch arch, int layer, lc_lora_target t, int *r,
+                                float *alpha, int *on);
 static inline lc_lora_pair *lc_lora_get(const lc_lora *l, int layer, lc_lora_target t) {
     return &l->pairs[layer * LC_T_COUNT + (int)t];
 }

@@ -130,7 +130,7 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
     for (int k = 0; k < K; k++) {
         if (!loras[k]) continue;
         train = 1;
-        if ((size_t)loras[k]->cfg.r > r) r = (size_t)loras[k]->cfg.r;
+        if ((size_t)loras[k]->r_max > r) r = (size_t)loras[k]->r_max;
         targets |= loras[k]->cfg.targets;
         any_dropout |= loras[k]->cfg.dropout > 0;
     }
@@ -521,7 +521,7 @@ static void proj_forward(float *y, lc_acts *a, const trials *tr, const float *x,
         if (!p->A) continue;
         size_t row0 = (size_t)k * Nk;
         const float *xd = lora_input(a, lora, x + row0 * in, Nk, in, tr->slot, tr->seed[k], layer, t, training);
-        lora_forward(y + row0 * out, xa + row0 * a->r, p, xd, Nk, lora->cfg.r, lora->scale * tr->mult[k]);
+        lora_forward(y + row0 * out, xa + row0 * a->r, p, xd, Nk, p->r, p->scale * tr->mult[k]);
     }
 }
 
@@ -537,8 +537,8 @@ static void proj_backward(float *dx, lc_acts *a, const trials *tr, const float *
         if (!p->A) continue;
         size_t row0 = (size_t)k * Nk;
         const float *xd = lora_input(a, lora, x + row0 * in, Nk, in, tr->slot, tr->seed[k], layer, t, 1);
-        lora_backward(dx ? dx + row0 * in : NULL, a, p, dy + row0 * out, xa + row0 * a->r, xd, Nk, lora->cfg.r,
-                      lora->scale, lora->cfg.dropout, tr->slot, tr->seed[k], layer, (int)t);
+        lora_backward(dx ? dx + row0 * in : NULL, a, p, dy + row0 * out, xa + row0 * a->r, xd, Nk, p->r,
+                      p->scale, lora->cfg.dropout, tr->slot, tr->seed[k], layer, (int)t);
     }
 }
 
@@ -734,9 +734,9 @@ static lc_status check_pass(const lc_model *m, const lc_acts *a, lc_lora *const 
             if (training) return lc_errorf(LC_ERR_ARG, "forward_backward needs a LoRA adapter for every trial");
             continue;
         }
-        if (l->cfg.r > a->r)
+        if (l->r_max > a->r)
             return lc_errorf(LC_ERR_ARG, "activations were created for LoRA rank %d, adapter has %d", a->r,
-                             l->cfg.r);
+                             l->r_max);
         for (int t = 0; t < LC_T_COUNT; t++)
             if ((l->cfg.targets & (1u << t)) && !a->layers[0].xa[t])
                 return lc_errorf(LC_ERR_ARG, "activations were created without LoRA on %s, the adapter has it",

@@ -836,11 +836,15 @@ lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int
             const lc_train_config *c = t->cfg;
             lc_lora_config lc = {.r = c->r, .alpha = (float)c->alpha, .rslora = c->rslora,
                                  .dropout = (float)c->dropout, .init_gaussian = c->init_gaussian};
+            memcpy(lc.rank_pattern, c->rank_pattern, sizeof lc.rank_pattern);
+            memcpy(lc.alpha_pattern, c->alpha_pattern, sizeof lc.alpha_pattern);
+            memcpy(lc.layers_to_transform, c->layers_to_transform, sizeof lc.layers_to_transform);
             if ((st = lc_lora_targets_parse_arch(c->target_modules, R.base.model.cfg.arch, &lc.targets))) goto done;
             lc_rng rng;
             lc_rng_seed(&rng, c->seed);
             if ((st = lc_lora_init(&t->lora, &R.base.model, &lc, &rng))) goto done;
             t->lora_ready = 1;
+            if (c->init_adapter[0] && (st = lc_adapter_init_from(&t->lora, &R.base.model, c->init_adapter))) goto done;
             t->state.best_valid_loss = INFINITY;
         }
     }

@@ -3,7 +3,7 @@
  * real stories260K model (HF directory from ../shared), with small jsonl
  * files of simple English Q&A written into a work directory.
  *
- * usage: test_train <accum|resume|layout|nan|sanity|checkpoints> MODEL_DIR WORK_DIR
+ * usage: test_train <accum|resume|layout|nan|sanity|checkpoints|init_adapter> MODEL_DIR WORK_DIR
  *
  *   accum        grad accumulation: one micro-batch of 4 rows vs two of 2
  *                (each padded to its own longest row) give the same LoRA
@@ -44,6 +44,7 @@
 #include "lc_ckpt.h"
 #include "lc_config.h"
 #include "lc_data.h"
+#include "lc_deploy.h"
 #include "lc_eval.h"
 #include "lc_loader.h"
 #include "lc_lora.h"
@@ -983,10 +984,114 @@ fail:
 
 /* ================================================================ main */
 
+/* init_adapter. A: 4 rows in one full batch per step (every step sees the
+ * same rows), constant lr, no dropout, with rank_pattern and
+ * layers_to_transform, checkpoint-2 saved. B: init_adapter = A's
+ * checkpoint-2, one step. C: the same from checkpoint-2 exported as a PEFT
+ * directory. Checks:
+ *  - B's step-1 loss and grad norm equal A's step 3 (same weights, same
+ *    rows; rel 1e-5: only the rows' order in the batch differs);
+ *  - the optimizer started fresh: B's checkpoint-1 is at step 1, and every
+ *    moment pair obeys m^2 / v = (1-b1)^2 / (1-b2) = 10, true only for
+ *    moments that were 0 before the step (A's checkpoint-2 moments are not);
+ *  - C's checkpoint-1 is bit-identical to B's (PEFT dir == HDF5 source);
+ *  - a config whose ranks, targets or layers differ is refused, naming the
+ *    module and both values. */
+static void test_init_adapter(const char *model, const char *work) {
+    char data[1200], dir_a[1200], dir_b[1200], dir_c[1200], peft_dir[1200], ck[1300], pb[1300], pc[1300];
+    snprintf(data, sizeof data, "%s/init_train.jsonl", work);
+    snprintf(dir_a, sizeof dir_a, "%s/init_A", work);
+    snprintf(dir_b, sizeof dir_b, "%s/init_B", work);
+    snprintf(dir_c, sizeof dir_c, "%s/init_C", work);
+    /* as long as the .h5 path, so the config.yaml strings the checkpoints store have one size */
+    snprintf(peft_dir, sizeof peft_dir, "%.1100s/checkpoint-2.hf", dir_a);
+    snprintf(ck, sizeof ck, "%s/checkpoint-2.h5", dir_a);
+    write_first(data, QA, 4);
+    lc_train_config ca = base_config(model, data, NULL, dir_a);
+    ca.batch_size = 4;
+    ca.max_steps = 4;
+    ca.save_every = 2;
+    ca.lr_schedule = LC_SCHED_CONSTANT;
+    snprintf(ca.rank_pattern, sizeof ca.rank_pattern, "{\"q_proj\": 4, \"down_proj\": 2}");
+    snprintf(ca.alpha_pattern, sizeof ca.alpha_pattern, "{\"o_proj\": 4}");
+    snprintf(ca.layers_to_transform, sizeof ca.layers_to_transform, "[0, 2, 4]");
+    lc_train_config cb = ca;
+    snprintf(cb.out_dir, sizeof cb.out_dir, "%.1000s", dir_b);
+    snprintf(cb.init_adapter, sizeof cb.init_adapter, "%.1000s", ck);
+    cb.max_steps = 1;
+    cb.save_every = 1;
+    lc_train_config cc = cb;
+    snprintf(cc.out_dir, sizeof cc.out_dir, "%.1000s", dir_c);
+    snprintf(cc.init_adapter, sizeof cc.init_adapter, "%.1000s", peft_dir);
+    lc_train_result ra, rb, rc;
+    lc_base base = {0};
+    lc_lora l = {0}, lb = {0};
+    lc_train_state ts;
+    metric_line ma[16], mb[16];
+
+    EXPECT_OK(lc_train_run(&ca, 0, 1, &ra));
+    EXPECT_OK(lc_train_run(&cb, 0, 1, &rb));
+    int na = read_metrics(dir_a, ma, 16), nb = read_metrics(dir_b, mb, 16);
+    const metric_line *a3 = metric_at(ma, na, 3), *b1 = metric_at(mb, nb, 1);
+    check(a3 && b1, "metrics: A step 3 or B step 1 missing");
+    if (a3 && b1) {
+        double la = atof(a3->loss), lb1 = atof(b1->loss), ga = atof(a3->grad_norm), gb = atof(b1->grad_norm);
+        printf("init_adapter: loss A step 3 %.9g, B step 1 %.9g; grad norm %.9g / %.9g\n", la, lb1, ga, gb);
+        check(fabs(la - lb1) <= 1e-5 * fabs(la) && fabs(ga - gb) <= 1e-5 * fabs(ga),
+              "B's first step does not start from A's checkpoint-2 weights");
+    }
+    EXPECT_OK(lc_base_open(&base, model, NULL));
+    snprintf(pb, sizeof pb, "%s/checkpoint-1.h5", dir_b);
+    EXPECT_OK(lc_adapter_load(pb, &base.model, &lb, &ts, NULL, 0));
+    check(ts.step == 1, "B's checkpoint-1 is at step %lld, expected 1 (fresh step counter)", (long long)ts.step);
+    double worst = 0;
+    size_t n_nz = 0;
+    for (size_t i = 0; i < lb.n_params; i++) {
+        if (!(lb.v[i] > 1e-30f)) continue;
+        double ratio = (double)lb.m[i] * lb.m[i] / lb.v[i];
+        if (fabs(ratio - 10.0) / 10.0 > worst) worst = fabs(ratio - 10.0) / 10.0;
+        n_nz++;
+    }
+    printf("init_adapter: m^2/v = (1-b1)^2/(1-b2) = 10 over %zu moments: worst rel err %.3g (limit 1e-3)\n", n_nz,
+           worst);
+    check(n_nz > lb.n_params / 2 && worst <= 1e-3, "AdamW moments did not start from zero");
+    /* the same start from a PEFT directory */
+    EXPECT_OK(lc_adapter_load(ck, &base.model, &l, NULL, NULL, 0));
+    EXPECT_OK(lc_deploy_export_peft(&l, &base.model, NULL, peft_dir));
+    EXPECT_OK(lc_train_run(&cc, 0, 1, &rc));
+    snprintf(pc, sizeof pc, "%s/checkpoint-1.h5", dir_c);
+    compare_ckpt(pb, pc);
+    /* refusals: another rank, fewer targets, other layers */
+    lc_train_config bad = cb;
+    snprintf(bad.out_dir, sizeof bad.out_dir, "%s/init_bad", work);
+    bad.rank_pattern[0] = 0;
+    lc_status st = lc_train_run(&bad, 0, 1, &rc);
+    printf("init_adapter: without rank_pattern: %s\n", lc_error_msg());
+    check(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "model.layers.0.self_attn.q_proj has rank 4 in the file, "
+                                                          "the config gives 8"), "rank mismatch not refused");
+    bad = cb;
+    snprintf(bad.out_dir, sizeof bad.out_dir, "%s/init_bad2", work);
+    snprintf(bad.layers_to_transform, sizeof bad.layers_to_transform, "[0, 1, 2, 4]");
+    st = lc_train_run(&bad, 0, 1, &rc);
+    printf("init_adapter: other layers: %s\n", lc_error_msg());
+    check(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "model.layers.1.self_attn.q_proj is not adapted in the file"),
+          "layer mismatch not refused");
+    bad = cb;
+    snprintf(bad.out_dir, sizeof bad.out_dir, "%s/init_bad3", work);
+    bad.alpha = 32;
+    st = lc_train_run(&bad, 0, 1, &rc);
+    printf("init_adapter: other alpha: %s\n", lc_error_msg());
+    check(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "has scale"), "alpha mismatch not refused");
+fail:
+    lc_lora_free(&l);
+    lc_lora_free(&lb);
+    lc_base_close(&base);
+}
+
 int main(int argc, char **argv) {
     lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     if (argc != 4) {
-        fprintf(stderr, "usage: %s <accum|resume|layout|nan|sanity|checkpoints> MODEL_DIR WORK_DIR\n", argv[0]);
+        fprintf(stderr, "usage: %s <accum|resume|layout|nan|sanity|checkpoints|init_adapter> MODEL_DIR WORK_DIR\n", argv[0]);
         return 2;
     }
     const char *what = argv[1], *model = argv[2], *work = argv[3];
@@ -1011,6 +1116,8 @@ int main(int argc, char **argv) {
         test_sanity(model, work);
     } else if (!strcmp(what, "checkpoints")) {
         test_checkpoints(model, work);
+    } else if (!strcmp(what, "init_adapter")) {
+        test_init_adapter(model, work);
     } else {
         fprintf(stderr, "unknown test '%s'\n", what);
         return 2;
