@@ -59,6 +59,7 @@ typedef struct {
     float alpha;
     int rslora;          /* scale = alpha / sqrt(r) instead of alpha / r */
     float dropout;       /* on the LoRA input, training only */
+    float neftune_alpha; /* NEFTune noise on the input embeddings, training only; 0 = off */
     unsigned targets;    /* bitmask of lc_lora_target */
     int init_gaussian;   /* A ~ N(0, std 1/r) as PEFT "gaussian", instead of kaiming-uniform */
     /* PEFT rank_pattern / alpha_pattern: JSON object text {"regex": value, ...}

@@ -88,6 +88,9 @@ static const key_desc KEYS[] = {
     INT(r, 1, 65536, "an integer in [1, 65536]", "LoRA rank"),
     DBL(alpha, 0, 1e9, 1, 0, "a number > 0", "LoRA alpha (scale = alpha / r)"),
     DBL(dropout, 0, 1, 0, 1, "a number in [0, 1)", "dropout on the LoRA input"),
+    DBL(neftune_alpha, 0, 1e6, 0, 0, "a number >= 0",
+        "NEFTune: training adds U(-1,1) * alpha / sqrt(T * hidden) to the input embeddings (T: the micro-batch's "
+        "padded row length), as HF Trainer's neftune_noise_alpha; 0: off"),
     {"target_modules", K_TARGETS, F(target_modules), S(target_modules), 0, 0, 0, 0, NULL,
      "a list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (Llama family), c_attn, c_proj, c_fc (GPT-2), or all-linear",
      "modules that get adapters"},

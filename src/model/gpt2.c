@@ -423,6 +423,8 @@ static void forward_layers(const lc_model *m, const lc_lora *lora, float mult, g
                            const g2_layout *ly, uint64_t seed, int training) {
     const lc_model_config *c = &m->cfg;
     embed(a->layers[0].x_in, m, b->tokens, a->pos, ly->N);
+    if (training && lora) /* on wte's output in HF; the sum with wpe commutes */
+        lc_neftune_add(a->layers[0].x_in, ly->N, c->hidden_size, b->T, ly->slot, seed, lora->cfg.neftune_alpha);
     for (int l = 0; l < c->n_layers; l++) {
         float *x_out = l + 1 < c->n_layers ? a->layers[l + 1].x_in : a->x_final;
         layer_forward(m, lora, mult, a, l, &a->layers[l], x_out, ly, seed, training);

@@ -793,7 +793,12 @@ static void set_layout(trials *tr, lc_acts *a, const lc_batch *b) {
 static void forward_layers(const lc_model *m, const trials *tr, lc_acts *a, const lc_batch *batches, int training) {
     const lc_model_config *c = &m->cfg;
     int N = tr->K * tr->Nk, C = c->hidden_size;
-    for (int k = 0; k < tr->K; k++) embed(a->layers[0].x_in + (size_t)k * tr->Nk * C, m, batches[k].tokens, tr->Nk);
+    for (int k = 0; k < tr->K; k++) {
+        float *x = a->layers[0].x_in + (size_t)k * tr->Nk * C; /* (Nk, C) */
+        embed(x, m, batches[k].tokens, tr->Nk);
+        if (training && tr->lora[k])
+            lc_neftune_add(x, tr->Nk, C, batches[k].T, tr->slot, tr->seed[k], tr->lora[k]->cfg.neftune_alpha);
+    }
     for (int l = 0; l < c->n_layers; l++) {
         float *x_out = (l + 1 < c->n_layers) ? a->layers[l + 1].x_in : a->x_final;
         layer_forward(m, tr, a, l, &a->layers[l], x_out, training);

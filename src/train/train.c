@@ -177,6 +177,7 @@ static const char *const RESUME_MAY_CHANGE[] = {
 static const char *const ONE_PASS_MAY_DIFFER[] = {
     "r", "alpha", "dropout", "target_modules", "rslora", "init", "lr", "lr_schedule", "warmup_steps",
     "warmup_ratio", "weight_decay", "max_grad_norm", "adam_beta1", "adam_beta2", "adam_eps", "loraplus_lr_ratio",
+    "rank_pattern", "alpha_pattern", "layers_to_transform", "init_adapter", "neftune_alpha",
     "out_dir", "keep_last", "early_stopping_patience", "max_nan_steps", NULL};
 
 static int yaml_value(const char *yaml, const char *key, char *buf, size_t size) {
@@ -753,6 +754,7 @@ static lc_status resume_trials(run *R, int64_t *resume_step) {
         if (st) return st;
         if ((st = lc_adapter_load(path, &R->base.model, &t->lora, &t->state, NULL, 0))) return st;
         t->lora_ready = 1;
+        t->lora.cfg.neftune_alpha = (float)t->cfg->neftune_alpha; /* a training setting: not in the adapter */
         const lc_train_state *s0 = &R->tr[0].state;
         if (t->state.epoch != s0->epoch || t->state.pos != s0->pos ||
             memcmp(t->state.epoch_rng, s0->epoch_rng, sizeof s0->epoch_rng))
@@ -836,6 +838,7 @@ lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, int resume, int
             const lc_train_config *c = t->cfg;
             lc_lora_config lc = {.r = c->r, .alpha = (float)c->alpha, .rslora = c->rslora,
                                  .dropout = (float)c->dropout, .init_gaussian = c->init_gaussian};
+            lc.neftune_alpha = (float)c->neftune_alpha;
             memcpy(lc.rank_pattern, c->rank_pattern, sizeof lc.rank_pattern);
             memcpy(lc.alpha_pattern, c->alpha_pattern, sizeof lc.alpha_pattern);
             memcpy(lc.layers_to_transform, c->layers_to_transform, sizeof lc.layers_to_transform);

@@ -84,6 +84,7 @@ static void test_overrides(void) {
          "rank_pattern: {\"q_proj\": 16, \"layers\\\\.0\\\\..*\": 4}"},
         {"alpha_pattern", "{\"v_proj\": 32.5}", "alpha_pattern: {\"v_proj\": 32.5}"},
         {"layers_to_transform", "0,2, 5", "layers_to_transform: [0, 2, 5]"},
+        {"neftune_alpha", "5", "neftune_alpha: 5"},
         {"init_adapter", "runs/a/adapter.h5", "init_adapter: \"runs/a/adapter.h5\""},
         {"init", "gaussian", "init: gaussian"},
         {"lr", "1e-3", "lr: 0.001"},

@@ -474,7 +474,7 @@ fail:;
 /* ============================================================== resume */
 
 static void resume_variant(const char *model, const char *work, const char *name, int n_rows, int batch,
-                           int64_t want_epoch, int64_t want_pos) {
+                           int64_t want_epoch, int64_t want_pos, double neftune_alpha) {
     char data[1200], valid[1200], dir_a[1200], dir_b[1200], pa[1300], pb[1300];
     snprintf(data, sizeof data, "%s/%s_train.jsonl", work, name);
     snprintf(valid, sizeof valid, "%s/valid.jsonl", work);
@@ -492,6 +492,7 @@ static void resume_variant(const char *model, const char *work, const char *name
     ca.lr_schedule = LC_SCHED_COSINE;
     ca.warmup_steps = 2;
     ca.keep_last = 3;
+    ca.neftune_alpha = neftune_alpha;
     lc_train_config cb = ca;
     snprintf(cb.out_dir, sizeof cb.out_dir, "%.1000s", dir_b);
     lc_train_result ra, rb;
@@ -1103,9 +1104,11 @@ int main(int argc, char **argv) {
         accum_train(model, work);
     } else if (!strcmp(what, "resume")) {
         /* 12 rows, 2 x 2 per step: 3 steps per epoch, step 5 ends mid-epoch 1 (row 8) */
-        resume_variant(model, work, "mid_epoch", 12, 2, 1, 8);
+        resume_variant(model, work, "mid_epoch", 12, 2, 1, 8, 0);
         /* 10 rows, 1 x 2 per step: 5 steps per epoch, step 5 ends epoch 0 */
-        resume_variant(model, work, "epoch_end", 10, 1, 0, 10);
+        resume_variant(model, work, "epoch_end", 10, 1, 0, 10, 0);
+        /* NEFTune's noise is drawn from the step's seed: a resumed run draws it again */
+        resume_variant(model, work, "neftune", 12, 2, 1, 8, 5.0);
     } else if (!strcmp(what, "layout")) {
         layout_pair(model, work, 0);
         layout_pair(model, work, 1);
