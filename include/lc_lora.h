@@ -103,6 +103,18 @@ typedef struct {
  * LC_ERR_CONFIG error naming the architecture's targets. */
 lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *cfg, lc_rng *rng);
 void lc_lora_free(lc_lora *lora);
+/* PEFT's weight-derived inits (src/model/lora_init.c). */
+typedef enum { LC_INIT_PISSA = 1, LC_INIT_OLORA = 2 } lc_lora_init_kind;
+/* Re-initialise every module of lora from its frozen weight in m as PEFT's
+ * init_lora_weights="pissa" (A = sqrt(S_r/s) Uh_r, B = V_r sqrt(S_r/s), thin
+ * SVD W = V S Uh) or "olora" (A = R_r, B = Q_r, QR W = Q R), then replace
+ * the weight by the residual W - s·B·A, which makes it an fp32 buffer m owns
+ * (copied, dequantised if need be). Factorisations by LAPACK in float64;
+ * singular vectors / Householder signs as LAPACK gives them. LC_ERR_CONFIG
+ * if a module's r exceeds min(out, in). Not yet reachable from `lorac
+ * train` (the saved adapter would need PEFT's conversion to the original
+ * base). */
+lc_status lc_lora_init_from_weights(lc_lora *lora, lc_model *m, lc_lora_init_kind kind);
 /* Multiply every module's scale (and lora->scale) by mult. */
 void lc_lora_scale_by(lc_lora *lora, float mult);
 /* PEFT's module name of target t in layer l: "model.layers.3.self_attn.q_proj",
