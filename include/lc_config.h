@@ -62,7 +62,7 @@ typedef struct {
     double dropout;                   /* [0, 1) */
     char target_modules[LC_CFG_PATH_MAX]; /* normalised: "q_proj,v_proj" or "all-linear" */
     int rslora;                       /* scale alpha/sqrt(r) instead of alpha/r */
-    int init_gaussian;                /* init: "kaiming" (0, PEFT default) or "gaussian" (1) */
+    int init_gaussian;                /* init: "kaiming" (0, PEFT default), "gaussian" (1), "pissa" (2), "olora" (3) */
     char rank_pattern[LC_CFG_PATH_MAX];  /* PEFT rank_pattern as JSON text {"regex": r}; "" = none */
     char alpha_pattern[LC_CFG_PATH_MAX]; /* PEFT alpha_pattern as JSON text; "" = none */
     char layers_to_transform[LC_CFG_PATH_MAX]; /* JSON: index or [indices]; "" = every layer */

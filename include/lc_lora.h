@@ -111,10 +111,16 @@ typedef enum { LC_INIT_PISSA = 1, LC_INIT_OLORA = 2 } lc_lora_init_kind;
  * the weight by the residual W - s·B·A, which makes it an fp32 buffer m owns
  * (copied, dequantised if need be). Factorisations by LAPACK in float64;
  * singular vectors / Householder signs as LAPACK gives them. LC_ERR_CONFIG
- * if a module's r exceeds min(out, in). Not yet reachable from `lorac
- * train` (the saved adapter would need PEFT's conversion to the original
- * base). */
+ * if a module's r exceeds min(out, in). */
 lc_status lc_lora_init_from_weights(lc_lora *lora, lc_model *m, lc_lora_init_kind kind);
+/* PEFT's conversion of a PiSSA / OLoRA adapter for the original base
+ * (path_initial_model_for_weight_conversion): out (allocated here, free with
+ * lc_lora_free) gets rank 2r per module, A = [A'; A0], B = [B', -B0], alpha
+ * x2 (x sqrt 2 with rsLoRA) and rank/alpha patterns scaled alike, so each
+ * module's scale is unchanged. trained: A', B' trained on the residual;
+ * init0 (trained->n_params): A0, B0 in trained's layout; m: the model the
+ * adapters are for. */
+lc_status lc_lora_convert_to_base(lc_lora *out, const lc_lora *trained, const float *init0, const lc_model *m);
 /* Multiply every module's scale (and lora->scale) by mult. */
 void lc_lora_scale_by(lc_lora *lora, float mult);
 /* PEFT's module name of target t in layer l: "model.layers.3.self_attn.q_proj",

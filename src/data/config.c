@@ -49,7 +49,7 @@ static const char *const FORMAT_NAMES[] = {"auto", "prompt_completion", "alpaca"
                                            "text", "csv", NULL};
 static const char *const SCHED_NAMES[] = {"constant", "linear", "cosine", NULL};
 static const char *const TRUNC_NAMES[] = {"truncate", "drop", NULL};
-static const char *const INIT_NAMES[] = {"kaiming", "gaussian", NULL};
+static const char *const INIT_NAMES[] = {"kaiming", "gaussian", "pissa", "olora", NULL};
 static const char *const PF_NAMES[] = {"auto", "true", "false", NULL}; /* lc_padding_free */
 /* lc_matmul_path_parse's words (lc_cpu.h). The default is fp32 (index 0): the
  * oneDNN bf16 path `auto` takes on CPUs with bf16 units has not yet been run
@@ -104,7 +104,9 @@ static const key_desc KEYS[] = {
      "a mapping of module regex to alpha, e.g. {\"v_proj\": 32}", "per-module alpha (PEFT alpha_pattern)"},
     {"layers_to_transform", K_JSON, F(layers_to_transform), S(layers_to_transform), 0, 0, 0, 0, NULL,
      "a layer index or a list of layer indices, e.g. [0, 1, 5]", "adapt only these layers; empty: all"},
-    ENUM(init, init_gaussian, INIT_NAMES, "one of kaiming, gaussian", "lora_A init (lora_B is zero)"),
+    ENUM(init, init_gaussian, INIT_NAMES, "one of kaiming, gaussian, pissa, olora",
+         "lora_A init (lora_B is zero); pissa / olora: A and B from the SVD / QR of the frozen weight, the base "
+         "becomes the residual, adapter.h5 and best.h5 are PEFT's rank-2r conversion for the original base"),
     DBL(lr, 0, 10, 1, 0, "a number in (0, 10]", "peak learning rate"),
     ENUM(lr_schedule, lr_schedule, SCHED_NAMES, "one of constant, linear, cosine", "decay after warmup"),
     INT(warmup_steps, 0, INT_MAX, "an integer >= 0", "linear warmup steps"),

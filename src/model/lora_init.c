@@ -19,7 +19,13 @@
  * quantised) is first replaced by an owned fp32 copy: the residual is kept
  * in fp32. (PEFT refuses PiSSA on quantised bitsandbytes weights and
  * dequantises them for OLoRA, re-quantising the residual.)
+ *
+ * lc_lora_convert_to_base is PEFT's save_pretrained(...,
+ * path_initial_model_for_weight_conversion=...): the trained A', B' on the
+ * residual base as an adapter of rank 2r on the ORIGINAL base,
+ * A = [A'; A0], B = [B', -B0], so s·B·A = s·B'A' - s·B0A0.
  */
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +171,62 @@ lc_status lc_lora_init_from_weights(lc_lora *lora, lc_model *m, lc_lora_init_kin
             /* the residual: W (out, in) -= s · B (out, r) · A (r, in) */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->out, p->in, p->r, -p->scale, p->B, p->r, p->A,
                         p->in, 1.0f, (float *)w->data, p->in);
+        }
+    return LC_OK;
+}
+
+/* Pattern JSON text with every value multiplied by f (into out, cap bytes). */
+static lc_status scale_pattern(const char *text, double f, int integer, char *out, size_t cap) {
+    out[0] = 0;
+    if (!text[0]) return LC_OK;
+    json_t *o = json_loads(text, 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return lc_errorf(LC_ERR_CONFIG, "pattern '%s' is not a JSON object", text);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        double x = json_number_value(v) * f;
+        json_object_set_new(o, k, integer ? json_integer((json_int_t)llround(x)) : json_real(x));
+    }
+    char *s = json_dumps(o, JSON_ENCODE_ANY);
+    json_decref(o);
+    if (!s) return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    size_t n = strlen(s);
+    lc_status st = n < cap ? LC_OK : lc_errorf(LC_ERR_CONFIG, "doubled pattern exceeds %zu bytes", cap - 1);
+    if (!st) memcpy(out, s, n + 1);
+    free(s);
+    return st;
+}
+
+lc_status lc_lora_convert_to_base(lc_lora *out, const lc_lora *trained, const float *init0, const lc_model *m) {
+    lc_lora_config c = trained->cfg;
+    /* rank 2r with the same scale: alpha x2 (x sqrt 2 with rsLoRA, whose scale is alpha / sqrt r) */
+    double fa = c.rslora ? sqrt(2.0) : 2.0;
+    c.r = 2 * trained->cfg.r;
+    c.alpha = (float)(fa * trained->cfg.alpha);
+    lc_status st = scale_pattern(trained->cfg.rank_pattern, 2.0, 1, c.rank_pattern, sizeof c.rank_pattern);
+    if (!st) st = scale_pattern(trained->cfg.alpha_pattern, fa, 0, c.alpha_pattern, sizeof c.alpha_pattern);
+    lc_rng rng;
+    lc_rng_seed(&rng, 0);
+    if (!st) st = lc_lora_init(out, m, &c, &rng);
+    if (st) return st;
+    for (int l = 0; l < out->n_layers; l++)
+        for (int t = 0; t < LC_T_COUNT; t++) {
+            lc_lora_pair *q = lc_lora_get(out, l, (lc_lora_target)t);
+            const lc_lora_pair *p = lc_lora_get(trained, l, (lc_lora_target)t);
+            if (!q->A) continue;
+            LC_ASSERT(p->A && q->r == 2 * p->r && fabsf(q->scale - p->scale) <= 1e-6f * fabsf(p->scale));
+            int r = p->r, in = p->in;
+            const float *A0 = init0 + (p->A - trained->params), *B0 = init0 + (p->B - trained->params);
+            memcpy(q->A, p->A, (size_t)r * in * sizeof(float));        /* A = [A'; A0]  (2r, in) */
+            memcpy(q->A + (size_t)r * in, A0, (size_t)r * in * sizeof(float));
+            for (int o = 0; o < p->out; o++)                            /* B = [B', -B0] (out, 2r) */
+                for (int i = 0; i < r; i++) {
+                    q->B[(size_t)o * 2 * r + i] = p->B[(size_t)o * r + i];
+                    q->B[(size_t)o * 2 * r + r + i] = -B0[(size_t)o * r + i];
+                }
         }
     return LC_OK;
 }

@@ -3,7 +3,7 @@
  * real stories260K model (HF directory from ../shared), with small jsonl
  * files of simple English Q&A written into a work directory.
  *
- * usage: test_train <accum|resume|layout|nan|sanity|checkpoints|init_adapter> MODEL_DIR WORK_DIR
+ * usage: test_train <accum|resume|layout|nan|sanity|checkpoints|init_adapter|weight_init> MODEL_DIR WORK_DIR
  *
  *   accum        grad accumulation: one micro-batch of 4 rows vs two of 2
  *                (each padded to its own longest row) give the same LoRA
@@ -1089,10 +1089,97 @@ fail:
     lc_base_close(&base);
 }
 
+/* init pissa / olora (weight_init in train.c). P: PiSSA, 3 steps on 4 rows
+ * in one batch, validation and test on 4 other rows; K: the same with the
+ * default init (B = 0: the original model). Checks:
+ *  - the residual base + the initial A/B is the original model: P's step-0
+ *    validation loss and its base test loss equal K's (rel 1e-5: the
+ *    residual W - s·B0·A0 and the adapter re-add s·B0·A0 in fp32);
+ *  - adapter.h5 is PEFT's conversion: rank 2r, and on the ORIGINAL base it
+ *    gives P's final validation loss (rel 1e-4: the same function, once as
+ *    residual + trained adapter, once as W + converted adapter, in fp32);
+ *  - resume: stopped after step 1 and resumed (the residual recomputed)
+ *    gives checkpoint-3 bit-identical to the uninterrupted run;
+ *  - OLoRA's step-0 validation loss equals K's as well. */
+static void test_weight_init(const char *model, const char *work) {
+    char data[1200], valid[1200], dir_p[1200], dir_r[1200], dir_k[1200], dir_o[1200], pa[1300], pb[1300];
+    snprintf(data, sizeof data, "%s/wi_train.jsonl", work);
+    snprintf(valid, sizeof valid, "%s/wi_valid.jsonl", work);
+    snprintf(dir_p, sizeof dir_p, "%s/wi_pissa", work);
+    snprintf(dir_r, sizeof dir_r, "%s/wi_piss2", work); /* as long as dir_p: equal config strings */
+    snprintf(dir_k, sizeof dir_k, "%s/wi_kaiming", work);
+    snprintf(dir_o, sizeof dir_o, "%s/wi_olora", work);
+    write_first(data, QA, 4);
+    write_first(valid, QA_VALID, 4);
+    lc_train_config cp = base_config(model, data, valid, dir_p);
+    snprintf(cp.test_data, sizeof cp.test_data, "%.1000s", valid);
+    cp.batch_size = 4;
+    cp.max_steps = 3;
+    cp.eval_every = 3;
+    cp.save_every = 3;
+    cp.init_gaussian = 2; /* init: pissa */
+    snprintf(cp.rank_pattern, sizeof cp.rank_pattern, "{\"q_proj\": 4}");
+    lc_train_config ck = cp, cr = cp, co = cp;
+    ck.init_gaussian = 0;
+    snprintf(ck.out_dir, sizeof ck.out_dir, "%.1000s", dir_k);
+    snprintf(cr.out_dir, sizeof cr.out_dir, "%.1000s", dir_r);
+    co.init_gaussian = 3;
+    co.max_steps = 1;
+    snprintf(co.out_dir, sizeof co.out_dir, "%.1000s", dir_o);
+    lc_train_result rp, rk, rr, ro;
+    lc_base base = {0};
+    lc_lora conv = {0};
+    lc_rows rows = {0};
+    lc_acts *acts = NULL;
+    metric_line mp[16], mk[16], mo[16];
+    EXPECT_OK(lc_train_run(&cp, 0, 1, &rp));
+    EXPECT_OK(lc_train_run(&ck, 0, 1, &rk));
+    EXPECT_OK(lc_train_run(&co, 0, 1, &ro));
+    int np = read_metrics(dir_p, mp, 16), nk = read_metrics(dir_k, mk, 16), no = read_metrics(dir_o, mo, 16);
+    const metric_line *p0 = metric_at(mp, np, 0), *k0 = metric_at(mk, nk, 0), *o0 = metric_at(mo, no, 0);
+    check(p0 && k0 && o0, "step-0 metrics missing");
+    if (p0 && k0 && o0) {
+        double vp = atof(p0->valid_loss), vk = atof(k0->valid_loss), vo = atof(o0->valid_loss);
+        printf("weight_init: step-0 validation loss: kaiming (original model) %.9g, pissa %.9g, olora %.9g\n", vk, vp,
+               vo);
+        check(fabs(vp - vk) <= 1e-5 * vk && fabs(vo - vk) <= 1e-5 * vk,
+              "residual base + initial A/B is not the original model");
+    }
+    printf("weight_init: base test loss: kaiming run %.9g, pissa run %.9g\n", rk.test_loss_base, rp.test_loss_base);
+    check(fabs(rp.test_loss_base - rk.test_loss_base) <= 1e-5 * rk.test_loss_base, "pissa run's base test loss");
+    /* the converted adapter on the original base */
+    snprintf(pa, sizeof pa, "%s/adapter.h5", dir_p);
+    EXPECT_OK(lc_base_open(&base, model, NULL));
+    EXPECT_OK(lc_adapter_load(pa, &base.model, &conv, NULL, NULL, 0));
+    check(conv.cfg.r == 16 && lc_lora_get(&conv, 0, LC_T_Q)->r == 8 && lc_lora_get(&conv, 0, LC_T_V)->r == 16,
+          "adapter.h5 is not the rank-2r conversion (r %d, q_proj %d)", conv.cfg.r, lc_lora_get(&conv, 0, LC_T_Q)->r);
+    EXPECT_OK(build_rows(&rows, &base, &cp, valid));
+    EXPECT_OK(lc_acts_create(&acts, &base.model, &conv, 4, rows.max_len));
+    double vconv = NAN;
+    EXPECT_OK(lc_eval_rows_loss(&base.model, &conv, acts, &rows, 4, 1, 0, &vconv, NULL));
+    printf("weight_init: final validation loss %.9g (residual base), converted adapter on the original base %.9g\n",
+           rp.last_valid_loss, vconv);
+    check(fabs(vconv - rp.last_valid_loss) <= 1e-4 * rp.last_valid_loss, "converted adapter differs");
+    /* resume */
+    lc_train_debug_stop_after(1);
+    lc_status st = lc_train_run(&cr, 0, 1, &rr);
+    lc_train_debug_stop_after(0);
+    check(st == LC_ERR_INTERRUPTED, "stop after 1: %s", lc_status_name(st));
+    EXPECT_OK(lc_train_run(&cr, 1, 1, &rr));
+    snprintf(pa, sizeof pa, "%s/checkpoint-3.h5", dir_p);
+    snprintf(pb, sizeof pb, "%s/checkpoint-3.h5", dir_r);
+    compare_ckpt(pa, pb);
+fail:
+    lc_acts_free(acts);
+    lc_rows_free(&rows);
+    lc_lora_free(&conv);
+    lc_base_close(&base);
+}
+
 int main(int argc, char **argv) {
     lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     if (argc != 4) {
-        fprintf(stderr, "usage: %s <accum|resume|layout|nan|sanity|checkpoints|init_adapter> MODEL_DIR WORK_DIR\n", argv[0]);
+        fprintf(stderr, "usage: %s <accum|resume|layout|nan|sanity|checkpoints|init_adapter|weight_init> MODEL_DIR WORK_DIR\n", argv[0]);
         return 2;
     }
     const char *what = argv[1], *model = argv[2], *work = argv[3];
@@ -1121,6 +1208,8 @@ int main(int argc, char **argv) {
         test_checkpoints(model, work);
     } else if (!strcmp(what, "init_adapter")) {
         test_init_adapter(model, work);
+    } else if (!strcmp(what, "weight_init")) {
+        test_weight_init(model, work);
     } else {
         fprintf(stderr, "unknown test '%s'\n", what);
         return 2;
