@@ -74,6 +74,13 @@ lc_status lc_adapter_read_info(const char *path, lc_adapter_info *info);
 lc_status lc_adapter_load(const char *path, const lc_model *base, lc_lora *lora, lc_train_state *state,
                           lc_adapter_info *info, int allow_other_base);
 
+/* `init_adapter`: copy the weights of the adapter at path (lorac HDF5
+ * adapter or checkpoint for this base, or a PEFT adapter directory) into
+ * lora, made from the run's config by lc_lora_init, and zero its AdamW
+ * moments. Every module must match in presence, rank and scale
+ * (LC_ERR_MISMATCH naming the path, the module and both values). */
+lc_status lc_adapter_init_from(lc_lora *lora, const lc_model *base, const char *path);
+
 /* The run config stored in a checkpoint, malloc'd (caller frees), or NULL
  * with an error. */
 char *lc_adapter_config_yaml(const char *path);

@@ -62,7 +62,12 @@ typedef struct {
     double dropout;                   /* [0, 1) */
     char target_modules[LC_CFG_PATH_MAX]; /* normalised: "q_proj,v_proj" or "all-linear" */
     int rslora;                       /* scale alpha/sqrt(r) instead of alpha/r */
-    int init_gaussian;                /* init: "kaiming" (0, PEFT default) or "gaussian" (1) */
+    int init_gaussian;                /* init: "kaiming" (0, PEFT default), "gaussian" (1), "pissa" (2), "olora" (3) */
+    char rank_pattern[LC_CFG_PATH_MAX];  /* PEFT rank_pattern as JSON text {"regex": r}; "" = none */
+    char alpha_pattern[LC_CFG_PATH_MAX]; /* PEFT alpha_pattern as JSON text; "" = none */
+    char layers_to_transform[LC_CFG_PATH_MAX]; /* JSON: index or [indices]; "" = every layer */
+    double neftune_alpha;             /* NEFTune embedding noise during training; 0 = off */
+    char init_adapter[LC_CFG_PATH_MAX];  /* start from this adapter's weights (fresh optimizer); "" = new */
     int use_dora;                     /* DoRA: trainable magnitude per output feature (lc_dora.h) */
     /* --- optimiser and schedule --- */
     double lr;

@@ -125,8 +125,9 @@ lc_status lc_deploy_export_gguf(const lc_lora *lora, const lc_model *base, const
  * F32/F16/BF16) for `base` into *lora (allocated here as lc_lora_init; free
  * with lc_lora_free). Checks peft_type LORA, r, target_modules, every
  * expected tensor present with its shape and no other tensor; refuses what
- * lorac cannot represent (DoRA, rank/alpha patterns, layers_to_transform,
- * modules_to_save, bias != "none", fan_in_fan_out). */
+ * lorac cannot represent (DoRA, modules_to_save, bias != "none",
+ * fan_in_fan_out, a layers_pattern other than the model's own); takes
+ * rank_pattern, alpha_pattern and layers_to_transform as PEFT does. */
 lc_status lc_deploy_import_peft(const char *dir, const lc_model *base, lc_lora *lora);
 
 /* Reorder q/k rows from HF rotate-half order to llama.cpp's interleaved GGUF

@@ -52,14 +52,27 @@ lc_status lc_lora_targets_parse_arch(const char *spec, lc_arch arch, unsigned *m
  * (so a stored GPT-2 target list parses back). */
 lc_status lc_lora_targets_parse(const char *spec, unsigned *mask);
 
+#define LC_LORA_PATTERN_MAX 1024 /* bytes of a rank/alpha pattern or layer list (JSON text) */
+
 typedef struct {
     int r;
     float alpha;
     int rslora;          /* scale = alpha / sqrt(r) instead of alpha / r */
     float dropout;       /* on the LoRA input, training only */
+    float neftune_alpha; /* NEFTune noise on the input embeddings, training only; 0 = off */
     unsigned targets;    /* bitmask of lc_lora_target */
     int init_gaussian;   /* A ~ N(0, std 1/r) as PEFT "gaussian", instead of kaiming-uniform */
     int use_dora;        /* DoRA (lc_dora.h): a trainable magnitude (out) per targeted module */
+    /* PEFT rank_pattern / alpha_pattern: JSON object text {"regex": value, ...}
+     * ("" = none). A module named e.g. "model.layers.3.self_attn.q_proj"
+     * (GPT-2: "transformer.h.3.attn.c_attn") takes the value of the first key
+     * (in order) for which the regex "(.*\.)?(KEY)$" matches the whole name
+     * (peft.utils.other.get_pattern_key), else r / alpha. */
+    char rank_pattern[LC_LORA_PATTERN_MAX];
+    char alpha_pattern[LC_LORA_PATTERN_MAX];
+    /* PEFT layers_to_transform as JSON text: an integer or a list of layer
+     * indices ("" = every layer). */
+    char layers_to_transform[LC_LORA_PATTERN_MAX];
 } lc_lora_config;
 
 lc_lora_config lc_lora_default_config(void); /* r 8, alpha 16, q_proj+v_proj, no dropout */
@@ -69,11 +82,14 @@ typedef struct {
     float *dA, *dB;      /* same offsets into grads */
     float *mag, *dmag;   /* DoRA magnitude (out) = PEFT lora_magnitude_vector and its gradient; NULL without DoRA */
     int in, out;
+    int r;               /* this module's rank (rank_pattern, else cfg.r) */
+    float scale;         /* its alpha / r (alpha / sqrt(r) for rsLoRA) */
 } lc_lora_pair;
 
 typedef struct {
     lc_lora_config cfg;
-    float scale;
+    float scale;         /* cfg.alpha / cfg.r: the default; each pair has its own */
+    int r_max;           /* largest rank of any pair (scratch sizing) */
     int n_layers;
     lc_lora_pair *pairs; /* (n_layers, LC_T_COUNT) */
     size_t n_params;
@@ -89,6 +105,38 @@ typedef struct {
  * LC_ERR_CONFIG error naming the architecture's targets. */
 lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *cfg, lc_rng *rng);
 void lc_lora_free(lc_lora *lora);
+/* PEFT's weight-derived inits (src/model/lora_init.c). */
+typedef enum { LC_INIT_PISSA = 1, LC_INIT_OLORA = 2 } lc_lora_init_kind;
+/* Re-initialise every module of lora from its frozen weight in m as PEFT's
+ * init_lora_weights="pissa" (A = sqrt(S_r/s) Uh_r, B = V_r sqrt(S_r/s), thin
+ * SVD W = V S Uh) or "olora" (A = R_r, B = Q_r, QR W = Q R), then replace
+ * the weight by the residual W - s·B·A, which makes it an fp32 buffer m owns
+ * (copied, dequantised if need be). Factorisations by LAPACK in float64;
+ * singular vectors / Householder signs as LAPACK gives them. LC_ERR_CONFIG
+ * if a module's r exceeds min(out, in). */
+lc_status lc_lora_init_from_weights(lc_lora *lora, lc_model *m, lc_lora_init_kind kind);
+/* PEFT's conversion of a PiSSA / OLoRA adapter for the original base
+ * (path_initial_model_for_weight_conversion): out (allocated here, free with
+ * lc_lora_free) gets rank 2r per module, A = [A'; A0], B = [B', -B0], alpha
+ * x2 (x sqrt 2 with rsLoRA) and rank/alpha patterns scaled alike, so each
+ * module's scale is unchanged. trained: A', B' trained on the residual;
+ * init0 (trained->n_params): A0, B0 in trained's layout; m: the model the
+ * adapters are for. */
+lc_status lc_lora_convert_to_base(lc_lora *out, const lc_lora *trained, const float *init0, const lc_model *m);
+/* Multiply every module's scale (and lora->scale) by mult. */
+void lc_lora_scale_by(lc_lora *lora, float mult);
+/* PEFT's module name of target t in layer l: "model.layers.3.self_attn.q_proj",
+ * GPT-2 "transformer.h.3.mlp.c_proj" (what rank_pattern keys are matched on). */
+void lc_lora_module_name(char *buf, size_t size, lc_arch arch, int layer, lc_lora_target t);
+/* Check rank_pattern, alpha_pattern and layers_to_transform of cfg: JSON of
+ * the right shape, every key a valid regular expression, ranks integers in
+ * [1, 65536], alphas finite > 0, layers integers >= 0. LC_ERR_CONFIG naming
+ * the key and what was expected. */
+lc_status lc_lora_patterns_check(const lc_lora_config *cfg);
+/* Rank and alpha of module (layer, t) under cfg's patterns, and whether
+ * layers_to_transform lets the module be adapted (*on). */
+lc_status lc_lora_module_params(const lc_lora_config *cfg, lc_arch arch, int layer, lc_lora_target t, int *r,
+                                float *alpha, int *on);
 static inline lc_lora_pair *lc_lora_get(const lc_lora *l, int layer, lc_lora_target t) {
     return &l->pairs[layer * LC_T_COUNT + (int)t];
 }

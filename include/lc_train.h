@@ -70,7 +70,9 @@ typedef struct {
 lc_status lc_train_run(const lc_train_config *cfg, const lc_train_options *opt, lc_train_result *res);
 
 /* Train K trials in one pass: cfgs (K) differ only in the adapter, optimizer
- * and schedule keys (r, alpha, dropout, target_modules, rslora, init, lr,
+ * and schedule keys (r, alpha, dropout, target_modules, rslora, init,
+ * rank_pattern, alpha_pattern, layers_to_transform, init_adapter,
+ * neftune_alpha, lr,
  * lr_schedule, warmup_*, weight_decay, max_grad_norm, adam_*,
  * loraplus_lr_ratio) and in out_dir, keep_last, early_stopping_patience and
  * max_nan_steps; any other difference is LC_ERR_CONFIG naming every such

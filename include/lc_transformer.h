@@ -62,6 +62,14 @@ int64_t lc_batch_tokens(const lc_batch *b);
  * naming the first broken rule. */
 lc_status lc_batch_check(const lc_batch *b);
 
+/* NEFTune: x (n, C) += U(-1, 1) * alpha / sqrt(T * C), as transformers'
+ * neftune_post_forward_hook with T the batch's padded row length. Element
+ * (i, j) hashes seed on NEFTune's own stream at the padded index of token i
+ * (slot as in lc_batch; NULL = padded layout). alpha <= 0: nothing. The
+ * training passes call it on the embeddings when lora->cfg.neftune_alpha > 0
+ * (src/model/neftune.c). */
+void lc_neftune_add(float *x, int n, int C, int T, const int32_t *slot, uint64_t seed, float alpha);
+
 typedef struct lc_acts lc_acts; /* activation and scratch memory, opaque */
 
 /* Allocate activations for micro-batches up to (B, T) for model m with adapter

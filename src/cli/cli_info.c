@@ -100,8 +100,12 @@ static long long lora_params(const lc_model *m, const lc_lora_config *cfg) {
         const lc_layer *L = &m->layers[l];
         const lc_weight *lw[LC_T_COUNT] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (int t = 0; t < LC_T_COUNT; t++)
-            if (cfg->targets & (1u << t))
-                n += (long long)cfg->r * (lw[t]->rows + lw[t]->cols) + (cfg->use_dora ? lw[t]->rows : 0);
+            if (cfg->targets & (1u << t)) {
+                int r, on;
+                float alpha;
+                if (lc_lora_module_params(cfg, m->cfg.arch, l, (lc_lora_target)t, &r, &alpha, &on)) r = cfg->r, on = 1;
+                if (on) n += (long long)r * (lw[t]->rows + lw[t]->cols) + (cfg->use_dora ? lw[t]->rows : 0);
+            }
     }
     return n;
 }

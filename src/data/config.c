@@ -19,13 +19,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <jansson.h>
 #include <yaml.h>
+
+#include "lc_lora.h"
 
 _Static_assert(sizeof(lc_data_format) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(lc_lr_schedule) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(lc_truncation) == sizeof(int), "enums are stored as int");
+_Static_assert(LC_CFG_PATH_MAX == LC_LORA_PATTERN_MAX, "patterns copy between lc_train_config and lc_lora_config");
 
-typedef enum { K_STR, K_INT, K_U64, K_DBL, K_BOOL, K_ENUM, K_TARGETS } key_type;
+/* K_JSON: a PEFT mapping or list (rank_pattern, layers_to_transform) held as
+ * JSON text, which is also YAML flow syntax, so it saves and loads as is. */
+typedef enum { K_STR, K_INT, K_U64, K_DBL, K_BOOL, K_ENUM, K_TARGETS, K_JSON } key_type;
 
 typedef struct {
     const char *name;
@@ -43,7 +49,7 @@ static const char *const FORMAT_NAMES[] = {"auto", "prompt_completion", "alpaca"
                                            "text", "csv", NULL};
 static const char *const SCHED_NAMES[] = {"constant", "linear", "cosine", NULL};
 static const char *const TRUNC_NAMES[] = {"truncate", "drop", NULL};
-static const char *const INIT_NAMES[] = {"kaiming", "gaussian", NULL};
+static const char *const INIT_NAMES[] = {"kaiming", "gaussian", "pissa", "olora", NULL};
 static const char *const PF_NAMES[] = {"auto", "true", "false", NULL}; /* lc_padding_free */
 /* lc_matmul_path_parse's words (lc_cpu.h). The default is fp32 (index 0): the
  * oneDNN bf16 path `auto` takes on CPUs with bf16 units has not yet been run
@@ -82,11 +88,25 @@ static const key_desc KEYS[] = {
     INT(r, 1, 65536, "an integer in [1, 65536]", "LoRA rank"),
     DBL(alpha, 0, 1e9, 1, 0, "a number > 0", "LoRA alpha (scale = alpha / r)"),
     DBL(dropout, 0, 1, 0, 1, "a number in [0, 1)", "dropout on the LoRA input"),
+    DBL(neftune_alpha, 0, 1e6, 0, 0, "a number >= 0",
+        "NEFTune: training adds U(-1,1) * alpha / sqrt(T * hidden) to the input embeddings (T: the micro-batch's "
+        "padded row length), as HF Trainer's neftune_noise_alpha; 0: off"),
     {"target_modules", K_TARGETS, F(target_modules), S(target_modules), 0, 0, 0, 0, NULL,
      "a list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (Llama family), c_attn, c_proj, c_fc (GPT-2), or all-linear",
      "modules that get adapters"},
     BOOL(rslora, "rank-stabilised scale alpha / sqrt(r)"),
-    ENUM(init, init_gaussian, INIT_NAMES, "one of kaiming, gaussian", "lora_A init (lora_B is zero)"),
+    {"rank_pattern", K_JSON, F(rank_pattern), S(rank_pattern), 0, 0, 0, 0, NULL,
+     "a mapping of module regex to rank, e.g. {q_proj: 16, down_proj: 4}",
+     "per-module rank (PEFT rank_pattern: first key whose regex matches the end of the module name after a '.')"},
+    STR(init_adapter, "start from this adapter's weights (lorac .h5 or PEFT directory) with fresh optimizer "
+                      "state; its modules, ranks and scales must match this config; empty: a new adapter"),
+    {"alpha_pattern", K_JSON, F(alpha_pattern), S(alpha_pattern), 0, 0, 0, 0, NULL,
+     "a mapping of module regex to alpha, e.g. {\"v_proj\": 32}", "per-module alpha (PEFT alpha_pattern)"},
+    {"layers_to_transform", K_JSON, F(layers_to_transform), S(layers_to_transform), 0, 0, 0, 0, NULL,
+     "a layer index or a list of layer indices, e.g. [0, 1, 5]", "adapt only these layers; empty: all"},
+    ENUM(init, init_gaussian, INIT_NAMES, "one of kaiming, gaussian, pissa, olora",
+         "lora_A init (lora_B is zero); pissa / olora: A and B from the SVD / QR of the frozen weight, the base "
+         "becomes the residual, adapter.h5 and best.h5 are PEFT's rank-2r conversion for the original base"),
     BOOL(use_dora, "DoRA (PEFT use_dora): a trainable magnitude per output feature times the row-normalised W + s·BA "
                    "(Llama family; the norm is detached as in PEFT)"),
     DBL(lr, 0, 10, 1, 0, "a number in (0, 10]", "peak learning rate"),
@@ -348,6 +368,74 @@ static int parse_targets(const char *spec, char *out, size_t cap, char *bad, siz
     return 1;
 }
 
+/* K_JSON key k from JSON text v (a flag's value, or what the YAML loader
+ * built from a mapping / list), normalised to one line of JSON and checked
+ * as lc_lora_patterns_check does. "", null, {} and [] clear it. A flag may
+ * also give layers_to_transform as "0,2,5". */
+static lc_status set_json(lc_train_config *cfg, const key_desc *k, const char *v, const char *where) {
+    char *base = (char *)cfg + k->off, buf[LC_CFG_PATH_MAX + 2];
+    json_error_t err;
+    while (isspace((unsigned char)*v)) v++;
+    if (!strcmp(k->name, "layers_to_transform") && *v && *v != '[' && strchr(v, ',') &&
+        strlen(v) < sizeof buf - 2) {
+        snprintf(buf, sizeof buf, "[%s]", v);
+        v = buf;
+    }
+    json_t *j = *v ? json_loads(v, JSON_DECODE_ANY, &err) : json_null();
+    if (!j) return lc_errorf(LC_ERR_CONFIG, "%s: bad value '%s' for '%s': %s; expected %s", where, v, k->name, err.text,
+                             k->allowed);
+    char *text = NULL;
+    if (!json_is_null(j) && !(json_is_object(j) && !json_object_size(j)) && !(json_is_array(j) && !json_array_size(j)))
+        text = json_dumps(j, JSON_ENCODE_ANY);
+    json_decref(j);
+    size_t n = text ? strlen(text) : 0;
+    if (n >= k->size) {
+        free(text);
+        return lc_errorf(LC_ERR_CONFIG, "%s: value for '%s' is %zu bytes long; at most %zu allowed", where, k->name, n,
+                         k->size - 1);
+    }
+    lc_lora_config lc;
+    memset(&lc, 0, sizeof lc);
+    char *dst = !strcmp(k->name, "rank_pattern") ? lc.rank_pattern
+                : !strcmp(k->name, "alpha_pattern") ? lc.alpha_pattern : lc.layers_to_transform;
+    memcpy(dst, text ? text : "", n + 1);
+    free(text);
+    lc_status st = lc_lora_patterns_check(&lc);
+    if (st) return lc_error_wrap(st, "%s", where);
+    memcpy(base, dst, n + 1);
+    return LC_OK;
+}
+
+/* JSON text of a YAML node (mapping of scalars to numbers, list of numbers,
+ * or a scalar), for a K_JSON key; NULL for deeper nesting or a bad scalar. */
+static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth) {
+    if (n->type == YAML_SCALAR_NODE) {
+        const char *s = (const char *)n->data.scalar.value;
+        json_t *j = NULL;
+        if (depth > 0 && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) j = json_loads(s, JSON_DECODE_ANY, NULL);
+        if (!j && depth > 0 && n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) j = json_string(s);
+        if (!j && depth == 0) j = json_loads(s, JSON_DECODE_ANY, NULL);
+        return j;
+    }
+    if (depth > 1) return NULL;
+    if (n->type == YAML_SEQUENCE_NODE) {
+        json_t *a = json_array();
+        for (yaml_node_item_t *it = n->data.sequence.items.start; a && it < n->data.sequence.items.top; it++) {
+            json_t *e = yaml_to_json(doc, yaml_document_get_node(doc, *it), depth + 1);
+            if (!e || json_array_append_new(a, e)) json_decref(a), a = NULL;
+        }
+        return a;
+    }
+    json_t *o = json_object();
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; o && p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(doc, p->key);
+        json_t *e = yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1);
+        if (kn->type != YAML_SCALAR_NODE || !e || json_object_set_new(o, (const char *)kn->data.scalar.value, e))
+            json_decref(o), o = NULL;
+    }
+    return o;
+}
+
 /* Set key k from string v; `where` prefixes error messages. */
 static lc_status set_value(lc_train_config *cfg, const key_desc *k, const char *v, const char *where) {
     char *base = (char *)cfg + k->off;
@@ -396,6 +484,7 @@ static lc_status set_value(lc_train_config *cfg, const key_desc *k, const char *
                 return LC_OK;
             }
         return bad_value(where, k, v);
+    case K_JSON: return set_json(cfg, k, v, where);
     case K_TARGETS: {
         char bad[64];
         if (!parse_targets(v, base, k->size, bad, sizeof bad)) {
@@ -453,6 +542,17 @@ static lc_status apply_pair(lc_train_config *cfg, yaml_document_t *doc, yaml_nod
     seen_line[idx] = kline;
     snprintf(where, sizeof where, "%s:%d", path, vline);
 
+    if (k->type == K_JSON && vn->type != YAML_SCALAR_NODE) {
+        json_t *j = yaml_to_json(doc, vn, 0);
+        char *text = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+        json_decref(j);
+        if (!text)
+            return lc_errorf(LC_ERR_CONFIG, "%s: bad value for '%s': expected %s (numbers, no nesting)", where, name,
+                             k->allowed);
+        lc_status st = set_value(cfg, k, text, where);
+        free(text);
+        return st;
+    }
     if (vn->type == YAML_MAPPING_NODE)
         return lc_errorf(LC_ERR_CONFIG, "%s: bad value for '%s': expected %s, found a mapping", where,
                          name, k->allowed);
@@ -477,7 +577,7 @@ static lc_status apply_pair(lc_train_config *cfg, yaml_document_t *doc, yaml_nod
         return set_value(cfg, k, joined, where);
     }
     if (is_null_scalar(vn)) {
-        if (k->type == K_STR) return set_value(cfg, k, "", where);
+        if (k->type == K_STR || k->type == K_JSON) return set_value(cfg, k, "", where);
         return lc_errorf(LC_ERR_CONFIG, "%s: missing value for '%s': expected %s", where, name, k->allowed);
     }
     return set_value(cfg, k, (const char *)vn->data.scalar.value, where);
@@ -651,6 +751,7 @@ static void write_value(FILE *f, const lc_train_config *cfg, const key_desc *k) 
     case K_DBL: write_double(f, *(const double *)base); break;
     case K_BOOL: fputs(*(const int *)base ? "true" : "false", f); break;
     case K_ENUM: fputs(k->choices[*(const int *)base], f); break;
+    case K_JSON: fputs(*base ? base : "null", f); break;
     }
 }
 

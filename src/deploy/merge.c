@@ -61,8 +61,6 @@ static lc_status merge_dora(lc_weight *w, const lc_lora_pair *p, int r, float s)
 lc_status lc_merge_lora(lc_model *m, const lc_lora *lora, float scale) {
     if (lora->n_layers != m->cfg.n_layers)
         return lc_errorf(LC_ERR_MISMATCH, "adapter has %d layers, the model %d", lora->n_layers, m->cfg.n_layers);
-    const int r = lora->cfg.r;
-    const float s = scale * lora->scale;
     for (int l = 0; l < m->cfg.n_layers; l++)
         for (int t = 0; t < LC_T_COUNT; t++) {
             const lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
@@ -91,15 +89,19 @@ lc_status lc_merge_lora(lc_model *m, const lc_lora *lora, float scale) {
                 w->type = LC_DT_F32;
                 w->data = own;
             }
+            /* W (out, in) += s * B (out, r) · A (r, in), s = scale * this module's alpha / r;
+             * DoRA: then each row times m_i / ‖W_i + s (B A)_i‖ */
+            const int r = p->r;
+            const float s = scale * p->scale;
             lc_status dst = p->mag ? merge_dora(w, p, r, s) : LC_OK;
             if (dst) return dst;
-            if (!p->mag) /* W (out, in) += s * B (out, r) · A (r, in) */
+            if (!p->mag)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->out, p->in, r, s, p->B, r, p->A, p->in,
                             1.0f, (float *)w->data, p->in);
             if (!lc_all_finite(w->data, (size_t)w->rows * (size_t)w->cols))
                 return lc_errorf(LC_ERR_NUMERIC, "merging layer %d %s (scale %g x alpha/r %g) gives a non-finite "
                                  "weight; nothing was written", l, lc_lora_target_name((lc_lora_target)t),
-                                 (double)scale, (double)lora->scale);
+                                 (double)scale, (double)p->scale);
         }
     m->identity[0] = 0;
     return LC_OK;
@@ -137,7 +139,7 @@ static lc_status combine(lc_lora *out, const lc_model *m, const lc_lora *loras, 
     cfg.targets = 0;
     cfg.dropout = 0;
     cfg.rslora = 0;
-    for (int i = 0; i < n; i++) cfg.r += loras[i].cfg.r, cfg.targets |= loras[i].cfg.targets;
+    for (int i = 0; i < n; i++) cfg.r += loras[i].r_max, cfg.targets |= loras[i].cfg.targets;
     cfg.alpha = (float)cfg.r;
     lc_rng rng;
     lc_rng_seed(&rng, 0);
@@ -152,14 +154,14 @@ static lc_status combine(lc_lora *out, const lc_model *m, const lc_lora *loras, 
             int off = 0;
             for (int i = 0; i < n; i++) {
                 const lc_lora_pair *p = lc_lora_get(&loras[i], l, (lc_lora_target)t);
-                int r = loras[i].cfg.r;
+                int r = p->r;
                 if (p->A) {
-                    float s = scales[i] * loras[i].scale;
+                    float s = scales[i] * p->scale;
                     for (size_t k = 0; k < (size_t)r * p->in; k++) c->A[(size_t)off * c->in + k] = s * p->A[k];
                     for (int o = 0; o < p->out; o++)
                         memcpy(c->B + (size_t)o * R + off, p->B + (size_t)o * r, (size_t)r * sizeof(float));
                 }
-                off += r;
+                off += loras[i].r_max; /* modules of lower rank leave zero rows */
             }
         }
     return LC_OK;

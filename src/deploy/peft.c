@@ -16,6 +16,58 @@
 #include "lc_fsafe.h"
 #include "lc_safetensors.h"
 
+/* ---------------- per-module rank, alpha and layers ---------------- */
+
+/* JSON value of a pattern / layer-list text ("" gives `dflt`). The text was
+ * checked when the adapter was made (lc_lora_patterns_check). */
+static json_t *pattern_json(const char *text, json_t *dflt) {
+    json_t *v = text[0] ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+    if (!v) return dflt;
+    json_decref(dflt);
+    return v;
+}
+
+/* adapter_config.json's rank_pattern, alpha_pattern, layers_to_transform. */
+static void put_patterns(json_t *root, const lc_lora_config *c) {
+    json_object_set_new(root, "rank_pattern", pattern_json(c->rank_pattern, json_object()));
+    json_object_set_new(root, "alpha_pattern", pattern_json(c->alpha_pattern, json_object()));
+    json_object_set_new(root, "layers_to_transform", pattern_json(c->layers_to_transform, json_null()));
+}
+
+/* JSON text of key into dst ("" when absent, null, {} or []). */
+static lc_status pattern_text(const char *path, json_t *root, const char *key, char *dst, size_t cap) {
+    json_t *v = json_object_get(root, key);
+    dst[0] = 0;
+    if (!v || json_is_null(v) || (json_is_object(v) && !json_object_size(v)) || (json_is_array(v) && !json_array_size(v)))
+        return LC_OK;
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text) return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    size_t n = strlen(text);
+    if (n < cap) memcpy(dst, text, n + 1);
+    free(text);
+    if (n >= cap) return lc_errorf(LC_ERR_UNSUPPORTED, "%s: \"%s\" is %zu bytes of JSON; lorac holds at most %zu", path, key, n, cap - 1);
+    return LC_OK;
+}
+
+/* rank_pattern, alpha_pattern, layers_to_transform (and layers_pattern, which
+ * lorac accepts only as the model's own layer list name: "layers" or "h"). */
+static lc_status take_patterns(const char *path, json_t *root, lc_arch arch, lc_lora_config *cfg) {
+    lc_status st;
+    json_t *lp = json_object_get(root, "layers_pattern");
+    const char *own = arch == LC_ARCH_GPT2 ? "h" : "layers";
+    if (json_is_array(lp) && json_array_size(lp) == 1) lp = json_array_get(lp, 0);
+    if (lp && !json_is_null(lp) && !(json_is_array(lp) && !json_array_size(lp)) &&
+        !(json_is_string(lp) && (!json_string_value(lp)[0] || !strcmp(json_string_value(lp), own))))
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: \"layers_pattern\" must be \"%s\" (this model's layer list) or unset",
+                         path, own);
+    if ((st = pattern_text(path, root, "rank_pattern", cfg->rank_pattern, sizeof cfg->rank_pattern)) ||
+        (st = pattern_text(path, root, "alpha_pattern", cfg->alpha_pattern, sizeof cfg->alpha_pattern)) ||
+        (st = pattern_text(path, root, "layers_to_transform", cfg->layers_to_transform, sizeof cfg->layers_to_transform)))
+        return st;
+    if ((st = lc_lora_patterns_check(cfg))) return lc_error_wrap(st, "%s", path);
+    return LC_OK;
+}
+
 /* ---------------- export ---------------- */
 
 static json_t *peft_config(const lc_lora *lora, const lc_model *base, const char *base_name) {
@@ -29,7 +81,6 @@ static json_t *peft_config(const lc_lora *lora, const lc_model *base, const char
     for (int t = 0; t < LC_T_COUNT; t++)
         if (c->targets & (1u << t)) json_array_append_new(targets, json_string(lc_lora_target_name((lc_lora_target)t)));
     double alpha = dp_float_short(c->alpha);
-    json_object_set_new(root, "alpha_pattern", json_object());
     json_object_set_new(root, "auto_mapping", json_null());
     json_object_set_new(root, "base_model_name_or_path", json_string(base_name ? base_name : base->source));
     json_object_set_new(root, "bias", json_string("none"));
@@ -40,7 +91,6 @@ static json_t *peft_config(const lc_lora *lora, const lc_model *base, const char
     json_object_set_new(root, "init_lora_weights", c->init_gaussian ? json_string("gaussian") : json_true());
     json_object_set_new(root, "layer_replication", json_null());
     json_object_set_new(root, "layers_pattern", json_null());
-    json_object_set_new(root, "layers_to_transform", json_null());
     json_object_set_new(root, "loftq_config", json_object());
     json_object_set_new(root, "lora_alpha", alpha == floor(alpha) && fabs(alpha) < 1e9 ? json_integer((json_int_t)alpha)
                                                                                     : json_real(alpha));
@@ -51,12 +101,12 @@ static json_t *peft_config(const lc_lora *lora, const lc_model *base, const char
     json_object_set_new(root, "modules_to_save", json_null());
     json_object_set_new(root, "peft_type", json_string("LORA"));
     json_object_set_new(root, "r", json_integer(c->r));
-    json_object_set_new(root, "rank_pattern", json_object());
     json_object_set_new(root, "revision", json_null());
     json_object_set_new(root, "target_modules", targets);
     json_object_set_new(root, "task_type", json_string("CAUSAL_LM"));
     json_object_set_new(root, "use_dora", json_boolean(c->use_dora));
     json_object_set_new(root, "use_rslora", json_boolean(c->rslora));
+    put_patterns(root, c);
     return root;
 }
 
@@ -75,7 +125,6 @@ lc_status lc_deploy_export_peft(const lc_lora *lora, const lc_model *base, const
         goto fail;
     }
     int n = 0;
-    const int r = lora->cfg.r;
     for (int l = 0; l < lora->n_layers; l++)
         for (int k = 0; k < LC_T_COUNT; k++) {
             const lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)k);
@@ -85,8 +134,8 @@ lc_status lc_deploy_export_peft(const lc_lora *lora, const lc_model *base, const
                 t[n].name = names[n];
                 t[n].dtype = LC_ST_F32;
                 t[n].ndim = 2;
-                t[n].shape[0] = isB ? p->out : r;
-                t[n].shape[1] = isB ? r : p->in;
+                t[n].shape[0] = isB ? p->out : p->r;
+                t[n].shape[1] = isB ? p->r : p->in;
                 t[n].data = isB ? p->B : p->A;
                 t[n].nbytes = (size_t)t[n].shape[0] * (size_t)t[n].shape[1] * sizeof(float);
             }
@@ -175,10 +224,7 @@ static lc_status parse_config(const char *path, const lc_model *base, lc_lora_co
         goto done;
     v = json_object_get(root, "use_dora");
     cfg->use_dora = json_is_true(v);
-    if ((st = refuse_if_set(path, root, "rank_pattern", "a per-module rank")) ||
-        (st = refuse_if_set(path, root, "alpha_pattern", "a per-module alpha")) ||
-        (st = refuse_if_set(path, root, "layers_to_transform", "adapting only some layers")) ||
-        (st = refuse_if_set(path, root, "modules_to_save", "saving full modules")) ||
+    if ((st = refuse_if_set(path, root, "modules_to_save", "saving full modules")) ||
         (st = refuse_if_set(path, root, "layer_replication", "layer replication")) ||
         (st = refuse_if_set(path, root, "target_parameters", "targeting parameters")) ||
         (st = refuse_if_set(path, root, "trainable_token_indices", "training token embeddings")) ||
@@ -207,7 +253,11 @@ static lc_status parse_config(const char *path, const lc_model *base, lc_lora_co
         st = lc_errorf(LC_ERR_FORMAT, "%s: \"target_modules\" must be a list of module names or \"all-linear\"", path);
         goto done;
     }
-    if ((st = lc_lora_targets_parse_arch(spec, base->cfg.arch, &cfg->targets))) st = lc_error_wrap(st, "%s", path);
+    if ((st = lc_lora_targets_parse_arch(spec, base->cfg.arch, &cfg->targets))) {
+        st = lc_error_wrap(st, "%s", path);
+        goto done;
+    }
+    st = take_patterns(path, root, base->cfg.arch, cfg);
 done:
     json_decref(root);
     return st;
@@ -297,7 +347,7 @@ lc_status lc_deploy_import_peft(const char *dir, const lc_model *base, lc_lora *
                                    lc_lora_target_name((lc_lora_target)t));
                     goto fail;
                 }
-                if ((st = take_tensor(wpath, x, isB ? p->out : cfg.r, isB ? cfg.r : p->in, isB ? p->B : p->A)))
+                if ((st = take_tensor(wpath, x, isB ? p->out : p->r, isB ? p->r : p->in, isB ? p->B : p->A)))
                     goto fail;
                 found++;
             }

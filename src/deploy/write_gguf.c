@@ -197,9 +197,11 @@ lc_status lc_deploy_export_gguf(const lc_lora *lora, const lc_model *base, const
     if (lora->n_layers != c->n_layers)
         return lc_errorf(LC_ERR_MISMATCH, "adapter has %d layers, the model %d", lora->n_layers, c->n_layers);
     const int permute = c->arch != LC_ARCH_QWEN2; /* llama.cpp permutes llama (and mistral) q/k only */
-    const int r = lora->cfg.r;
-    /* llama.cpp scales by alpha / r: for rsLoRA store alpha * sqrt(r) so it gets alpha / sqrt(r) */
-    const float alpha = lora->cfg.rslora ? lora->cfg.alpha * sqrtf((float)r) : lora->cfg.alpha;
+    /* llama.cpp scales by alpha / r, r read from each lora_b: for rsLoRA store
+     * alpha * sqrt(r) so it gets alpha / sqrt(r). A module whose own scale
+     * differs from alpha / (its r) (alpha_pattern, rsLoRA with rank_pattern)
+     * gets the ratio folded into its lora_b. */
+    const float alpha = lora->cfg.rslora ? lora->cfg.alpha * sqrtf((float)lora->cfg.r) : lora->cfg.alpha;
     lc_gguf_writer *w = NULL;
     size_t cap = (size_t)c->n_layers * LC_T_COUNT;
     float **perm = calloc(cap, sizeof *perm);
@@ -228,14 +230,21 @@ lc_status lc_deploy_export_gguf(const lc_lora *lora, const lc_model *base, const
                 break;
             }
             const float *B = p->B; /* (out, r) */
+            const int r = p->r;
             int heads = t == LC_T_Q ? c->n_heads : t == LC_T_K ? c->n_kv_heads : 0;
-            if (permute && heads) {
-                float *pb = perm[l * LC_T_COUNT + t] = lc_alloc((size_t)p->out * r * sizeof(float));
+            float fold = p->scale * (float)r / alpha; /* 1 unless alpha or rank patterns make it differ */
+            int refold = fabsf(fold - 1.0f) > 1e-6f;
+            if ((permute && heads) || refold) {
+                size_t nb = (size_t)p->out * r;
+                float *pb = perm[l * LC_T_COUNT + t] = lc_alloc(nb * sizeof(float));
                 if (!pb) {
                     st = lc_errorf(LC_ERR_NOMEM, "out of memory");
                     break;
                 }
-                lc_deploy_permute_rows(pb, p->B, heads, p->out / heads, (size_t)r * sizeof(float));
+                if (permute && heads) lc_deploy_permute_rows(pb, p->B, heads, p->out / heads, (size_t)r * sizeof(float));
+                else memcpy(pb, p->B, nb * sizeof(float));
+                if (refold)
+                    for (size_t i = 0; i < nb; i++) pb[i] *= fold;
                 B = pb;
             }
             int64_t neA[2] = {p->in, r}, neB[2] = {r, p->out};

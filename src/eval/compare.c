@@ -332,7 +332,7 @@ static lc_status run_group(compare *C, const char *model_path, const char *tok_p
             lc_adapter_info info;
             if ((st = lc_adapter_load(row->path, &b.model, &lora, NULL, &info, 0))) goto done;
             have_lora = 1;
-            lora.scale *= row->mult;
+            lc_lora_scale_by(&lora, row->mult);
         }
         lc_reporter_msg(C->p->reporter, LC_REPORT_DETAIL, "lorac eval: %s (%s): loss and %d generations", row->name,
                       row->path, C->view.n);

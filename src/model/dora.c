@@ -89,7 +89,7 @@ lc_status lc_dora_init_magnitude(lc_lora *lora, const lc_model *m) {
             lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
             if (!p->A || !p->mag) continue;
             lc_status st = lc_dora_pair_norms(p->mag, lc_dora_target_weight(m, l, (lc_lora_target)t), p,
-                                              lora->cfg.r, lora->scale);
+                                              p->r, p->scale);
             if (st) return st;
         }
     return LC_OK;

@@ -117,7 +117,7 @@ static int lora_on(const lc_lora *lora, int t) { return lora && (lora->cfg.targe
 static size_t layer_floats(size_t N, size_t C, size_t F, size_t BHT, const lc_lora *lora) {
     size_t n = 4 * padded(N) + 5 * padded(N * C) + padded(BHT) + padded(N * F);
     for (int t = 0; t < N_GT; t++)
-        if (lora_on(lora, LC_T_C_ATTN + t)) n += padded(N * (size_t)lora->cfg.r);
+        if (lora_on(lora, LC_T_C_ATTN + t)) n += padded(N * (size_t)lora->r_max);
     return n;
 }
 
@@ -135,7 +135,7 @@ static void carve_layer(g2_layer *la, float **cur, size_t N, size_t C, size_t F,
     la->rstd2 = take(cur, N);
     la->fc = take(cur, N * F);
     for (int t = 0; t < N_GT; t++)
-        la->xa[t] = lora_on(lora, LC_T_C_ATTN + t) ? take(cur, N * (size_t)lora->cfg.r) : NULL;
+        la->xa[t] = lora_on(lora, LC_T_C_ATTN + t) ? take(cur, N * (size_t)lora->r_max) : NULL;
 }
 
 static lc_status check_f32(const lc_weight *w, const char *what, int layer) {
@@ -161,7 +161,7 @@ lc_status lc_gpt2_acts_create(lc_acts **out, const lc_model *m, const lc_lora *l
             return st;
     }
     size_t N = (size_t)B * T, C = c->hidden_size, F = c->intermediate_size, L = c->n_layers;
-    size_t BHT = (size_t)B * c->n_heads * T, r = lora ? (size_t)lora->cfg.r : 0;
+    size_t BHT = (size_t)B * c->n_heads * T, r = lora ? (size_t)lora->r_max : 0;
     size_t wide = F > C ? F : C;
     int train = lora != NULL, ckpt = grad_checkpointing && train;
     size_t per_layer = padded(N * C), shared = layer_floats(N, C, F, BHT, lora);
@@ -284,10 +284,11 @@ static void proj_forward(float *y, g2_acts *a, const lc_lora *lora, float lora_m
     lc_linear_forward(y, x, (const float *)W->data, bias, N, In, O);
     if (!lora || !xa) return;
     const lc_lora_pair *p = lc_lora_get(lora, layer, t);
-    int r = lora->cfg.r;
+    if (!p->A) return; /* layers_to_transform left this layer out */
+    int r = p->r;
     const float *xd = lora_input(a, lora, x, N, In, ly->slot, seed, layer, (int)t, training);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, r, In, 1.0f, xd, In, p->A, In, 0.0f, xa, r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, r, lora->scale * lora_mult, xa, r, p->B, r, 1.0f,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, r, p->scale * lora_mult, xa, r, p->B, r, 1.0f,
                 y, O);
 }
 
@@ -299,8 +300,9 @@ static void proj_backward(float *dx, g2_acts *a, lc_lora *lora, const float *x, 
     if (dx) lc_linear_backward_input(dx, dy, (const float *)W->data, N, In, O);
     if (!xa) return;
     lc_lora_pair *p = lc_lora_get(lora, layer, t);
-    int r = lora->cfg.r;
-    float s = lora->scale, drop = lora->cfg.dropout;
+    if (!p->A) return;
+    int r = p->r;
+    float s = p->scale, drop = lora->cfg.dropout;
     const float *xd = lora_input(a, lora, x, N, In, ly->slot, seed, layer, (int)t, 1);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, r, N, s, dy, O, xa, r, 1.0f, p->dB, r);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, r, O, s, dy, O, p->B, r, 0.0f, a->dxa, r);
@@ -421,6 +423,8 @@ static void forward_layers(const lc_model *m, const lc_lora *lora, float mult, g
                            const g2_layout *ly, uint64_t seed, int training) {
     const lc_model_config *c = &m->cfg;
     embed(a->layers[0].x_in, m, b->tokens, a->pos, ly->N);
+    if (training && lora) /* on wte's output in HF; the sum with wpe commutes */
+        lc_neftune_add(a->layers[0].x_in, ly->N, c->hidden_size, b->T, ly->slot, seed, lora->cfg.neftune_alpha);
     for (int l = 0; l < c->n_layers; l++) {
         float *x_out = l + 1 < c->n_layers ? a->layers[l + 1].x_in : a->x_final;
         layer_forward(m, lora, mult, a, l, &a->layers[l], x_out, ly, seed, training);
@@ -475,12 +479,12 @@ static lc_status check_call(const lc_model *m, const lc_lora *lora, const g2_act
     if (b->slot ? n > (int64_t)a->B * a->T || b->T > a->T : b->B > a->B || b->T > a->T)
         return lc_errorf(LC_ERR_ARG, "batch (%d, %d) (%lld tokens) exceeds the activations' capacity (%d, %d)", b->B,
                          b->T, (long long)n, a->B, a->T);
-    if (lora && (a->r != lora->cfg.r || lora->arch != LC_ARCH_GPT2))
+    if (lora && (a->r != lora->r_max || lora->arch != LC_ARCH_GPT2))
         return lc_errorf(LC_ERR_ARG, "adapter (rank %d, made for %s) does not fit these GPT-2 activations (rank %d)",
-                         lora->cfg.r, lc_arch_name(lora->arch), a->r);
+                         lora->r_max, lc_arch_name(lora->arch), a->r);
     for (int l = 0; lora && l < m->cfg.n_layers; l++)
         for (int t = LC_T_C_ATTN; t < LC_T_COUNT; t++)
-            if (!!lc_lora_get(lora, l, (lc_lora_target)t)->A != !!a->layers[l].xa[t - LC_T_C_ATTN])
+            if (!!(lora->cfg.targets & (1u << t)) != !!a->layers[l].xa[t - LC_T_C_ATTN])
                 return lc_errorf(LC_ERR_ARG, "adapter targets differ from those the activations were made for");
     for (size_t i = 0; i < (size_t)n; i++) {
         if (b->tokens[i] < 0 || b->tokens[i] >= m->cfg.vocab_size)

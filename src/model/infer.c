@@ -111,7 +111,7 @@ static lc_status dora_gains(lc_infer *s) {
                 if (!p->mag) continue;
                 float *g = dora_gain(s, i, l, (lc_lora_target)t);
                 lc_status st = lc_dora_pair_norms(g, lc_dora_target_weight(s->m, l, (lc_lora_target)t), p,
-                                                  lo->cfg.r, lo->scale * s->ad[i].mult);
+                                                  p->r, p->scale * s->ad[i].mult);
                 if (st) return st;
                 lc_dora_gain(g, p->mag, g, p->out);
             }
@@ -142,7 +142,7 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
     for (int i = 0; i < n_adapters; i++) {
         lc_status st = check_adapter(m, adapters[i].lora, i);
         if (st) return st;
-        if (adapters[i].lora->cfg.r > r_max) r_max = adapters[i].lora->cfg.r;
+        if (adapters[i].lora->r_max > r_max) r_max = adapters[i].lora->r_max;
     }
     lc_infer *s = lc_calloc(sizeof *s);
     if (!s) return lc_errorf(LC_ERR_NOMEM, "out of memory");
@@ -435,10 +435,10 @@ static void proj(lc_infer *s, float *y, const float *x, const lc_weight *W, cons
         const lc_lora *l = s->ad[i].lora;
         const lc_lora_pair *p = lc_lora_get(l, layer, t);
         if (!p->A) continue;
-        int r = l->cfg.r;
+        int r = p->r;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, r, p->in, 1.0f, x, p->in, p->A, p->in, 0.0f,
                     s->xa, r);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, p->out, r, l->scale * s->ad[i].mult, s->xa,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, p->out, r, p->scale * s->ad[i].mult, s->xa,
                     r, p->B, r, 1.0f, y, p->out);
         if (p->mag) dora_apply(y, dora_gain(s, i, layer, t), bias, N, p->out, 0, p->out);
     }
@@ -624,8 +624,8 @@ static void proj_rows(lc_infer *s, float *y, const float *x, const float *xsum, 
         const lc_lora *l = s->ad[i].lora;
         const lc_lora_pair *p = lc_lora_get(l, layer, t);
         if (!p->A) continue;
-        int r = l->cfg.r;
-        float sc = l->scale * s->ad[i].mult;
+        int r = p->r;
+        float sc = p->scale * s->ad[i].mult;
         for (int j = 0; j < r; j++) xa[j] = dot(p->A + (size_t)j * p->in, x, p->in);
         for (int o = lo; o < hi; o++) y[o] += sc * dot(p->B + (size_t)o * r, xa, r);
         if (p->mag) dora_apply(y, dora_gain(s, i, layer, t), bias, 1, p->out, lo, hi);

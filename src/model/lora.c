@@ -1,7 +1,8 @@
 /*
  * lora.c — LoRA adapter parameters for an lc_model: PEFT names and shapes
  * (Llama family and GPT-2), target_modules parsing, initialisation, and the optimizer step (global-norm clipping + AdamW, with
- * LoRA+ learning-rate ratio for B).
+ * LoRA+ learning-rate ratio for B). Per-module rank and alpha (rank_pattern,
+ * alpha_pattern, layers_to_transform) are resolved in lora_pattern.c.
  */
 #include "lc_lora.h"
 
@@ -122,6 +123,11 @@ static void target_dims(const lc_model_config *c, lc_lora_target t, int *in, int
     }
 }
 
+/* PEFT's scaling: alpha / r, or alpha / sqrt(r) with use_rslora. */
+static float module_scale(const lc_lora_config *cfg, int r, float alpha) {
+    return cfg->rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
+}
+
 lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *cfg, lc_rng *rng) {
     memset(lora, 0, sizeof *lora);
     if (cfg->r <= 0) return lc_errorf(LC_ERR_CONFIG, "LoRA rank r must be > 0 (got %d)", cfg->r);
@@ -138,23 +144,45 @@ lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *c
     if (cfg->use_dora && m->cfg.arch == LC_ARCH_GPT2)
         return lc_errorf(LC_ERR_UNSUPPORTED, "use_dora: DoRA is implemented for the Llama family only, not GPT-2 "
                                              "(set use_dora: false)");
+    lc_status st = lc_lora_patterns_check(cfg);
+    if (st) return st;
     lora->cfg = *cfg;
     lora->cfg.targets = cfg->targets & have;
     lora->arch = m->cfg.arch;
     cfg = &lora->cfg;
-    lora->scale = cfg->rslora ? cfg->alpha / sqrtf((float)cfg->r) : cfg->alpha / (float)cfg->r;
+    lora->scale = module_scale(cfg, cfg->r, cfg->alpha);
     lora->n_layers = m->cfg.n_layers;
-    int L = m->cfg.n_layers, r = cfg->r;
+    int L = m->cfg.n_layers;
     lora->pairs = calloc((size_t)L * LC_T_COUNT, sizeof *lora->pairs);
     if (!lora->pairs) return lc_errorf(LC_ERR_NOMEM, "out of memory for LoRA tables");
+    /* each module's rank, scale and whether layers_to_transform keeps it */
     size_t total = 0;
+    int any = 0;
     for (int l = 0; l < L; l++)
         for (int t = 0; t < LC_T_COUNT; t++) {
             if (!(cfg->targets & (1u << t))) continue;
-            int in, out;
-            target_dims(&m->cfg, (lc_lora_target)t, &in, &out);
-            total += (size_t)r * in + (size_t)out * r + (cfg->use_dora ? (size_t)out : 0);
+            lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
+            int on;
+            float alpha;
+            if ((st = lc_lora_module_params(cfg, m->cfg.arch, l, (lc_lora_target)t, &p->r, &alpha, &on))) {
+                lc_lora_free(lora);
+                return st;
+            }
+            if (!on) {
+                p->r = 0;
+                continue;
+            }
+            any = 1;
+            p->scale = module_scale(cfg, p->r, alpha);
+            if (p->r > lora->r_max) lora->r_max = p->r;
+            target_dims(&m->cfg, (lc_lora_target)t, &p->in, &p->out);
+            total += (size_t)p->r * p->in + (size_t)p->out * p->r + (cfg->use_dora ? (size_t)p->out : 0);
         }
+    if (!any) {
+        lc_lora_free(lora);
+        return lc_errorf(LC_ERR_CONFIG, "layers_to_transform %s selects no layer of the model's %d",
+                         cfg->layers_to_transform, L);
+    }
     lora->n_params = total;
     lora->params = lc_calloc(total * sizeof(float));
     lora->grads = lc_calloc(total * sizeof(float));
@@ -167,9 +195,9 @@ lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *c
     size_t off = 0;
     for (int l = 0; l < L; l++)
         for (int t = 0; t < LC_T_COUNT; t++) {
-            if (!(cfg->targets & (1u << t))) continue;
             lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
-            target_dims(&m->cfg, (lc_lora_target)t, &p->in, &p->out);
+            if (!p->r) continue;
+            int r = p->r;
             p->A = lora->params + off;
             p->dA = lora->grads + off;
             off += (size_t)r * p->in;
@@ -210,6 +238,11 @@ void lc_lora_free(lc_lora *lora) {
     memset(lora, 0, sizeof *lora);
 }
 
+void lc_lora_scale_by(lc_lora *lora, float mult) {
+    lora->scale *= mult;
+    for (int i = 0; i < lora->n_layers * LC_T_COUNT; i++) lora->pairs[i].scale *= mult;
+}
+
 void lc_lora_tensor_name(char *buf, size_t size, int layer, lc_lora_target t, int is_B) {
     const char *leaf = ((int)t >= 0 && t < LC_T_COUNT) ? LEAF_NAMES[t] : "?";
     const char *fmt = t >= LC_T_C_ATTN ? "base_model.model.transformer.h.%d.%s.%s.lora_%s.weight"
@@ -237,14 +270,13 @@ lc_status lc_lora_optimizer_step(lc_lora *lora, const lc_adamw_params *p, long t
         float coef = (float)(p->max_grad_norm / (float)(norm + 1e-6));
         if (coef < 1.0f) lc_scale(lora->grads, lora->n_params, coef);
     }
-    int r = lora->cfg.r;
     float ratio = (p->loraplus_lr_ratio > 0) ? p->loraplus_lr_ratio : 1.0f;
     for (int l = 0; l < lora->n_layers; l++)
         for (int k = 0; k < LC_T_COUNT; k++) {
             lc_lora_pair *q = lc_lora_get(lora, l, (lc_lora_target)k);
             if (!q->A) continue;
-            size_t oA = (size_t)(q->A - lora->params), nA = (size_t)r * q->in;
-            size_t oB = (size_t)(q->B - lora->params), nB = (size_t)q->out * r;
+            size_t oA = (size_t)(q->A - lora->params), nA = (size_t)q->r * q->in;
+            size_t oB = (size_t)(q->B - lora->params), nB = (size_t)q->out * q->r;
             lc_adamw_step(q->A, q->dA, lora->m + oA, lora->v + oA, nA, p->lr, p->beta1, p->beta2,
                           p->eps, p->weight_decay, t);
             lc_adamw_step(q->B, q->dB, lora->m + oB, lora->v + oB, nB, p->lr * ratio, p->beta1,

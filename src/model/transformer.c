@@ -163,7 +163,7 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
     for (int k = 0; k < K; k++) {
         if (!loras[k]) continue;
         train = 1;
-        if ((size_t)loras[k]->cfg.r > r) r = (size_t)loras[k]->cfg.r;
+        if ((size_t)loras[k]->r_max > r) r = (size_t)loras[k]->r_max;
         targets |= loras[k]->cfg.targets;
         any_dropout |= loras[k]->cfg.dropout > 0;
         any_dora |= loras[k]->cfg.use_dora;
@@ -600,7 +600,7 @@ static void dora_backward(float *dx, lc_acts *a, lc_lora_pair *p, const float *x
                           const lc_weight *W, const lc_lora *lora, const trials *tr, int layer, lc_lora_target t,
                           int k, int r) {
     int Nk = tr->Nk, out = p->out;
-    float s = lora->scale, dropout = lora->cfg.dropout;
+    float s = p->scale, dropout = lora->cfg.dropout;
     const float *norm = dora_norm(a, k, layer, t);
     float *dyg = a->dora_dy + (size_t)k * Nk * out, *base = a->dora_base;
     lc_dora_gain(a->dora_g, p->mag, norm, out);
@@ -657,11 +657,11 @@ static void proj_forward(float *y, lc_acts *a, const trials *tr, const float *x,
         size_t row0 = (size_t)k * Nk;
         const float *xd = lora_input(a, lora, x + row0 * in, Nk, in, tr->slot, tr->seed[k], layer, t, training);
         if (p->mag) {
-            dora_forward(y + row0 * out, a, p, x + row0 * in, xd, xa + row0 * a->r, W, bias, layer, t, k, Nk,
-                         lora->cfg.r, lora->scale * tr->mult[k]);
+            dora_forward(y + row0 * out, a, p, x + row0 * in, xd, xa + row0 * a->r, W, bias, layer, t, k, Nk, p->r,
+                         p->scale * tr->mult[k]);
             continue;
         }
-        lora_forward(y + row0 * out, xa + row0 * a->r, p, xd, Nk, lora->cfg.r, lora->scale * tr->mult[k]);
+        lora_forward(y + row0 * out, xa + row0 * a->r, p, xd, Nk, p->r, p->scale * tr->mult[k]);
     }
 }
 
@@ -679,11 +679,11 @@ static void proj_backward(float *dx, lc_acts *a, const trials *tr, const float *
         const float *xd = lora_input(a, lora, x + row0 * in, Nk, in, tr->slot, tr->seed[k], layer, t, 1);
         if (p->mag) {
             dora_backward(dx ? dx + row0 * in : NULL, a, p, xd, dy + row0 * out, xa + row0 * a->r, W, lora, tr, layer,
-                          t, k, lora->cfg.r);
+                          t, k, p->r);
             continue;
         }
-        lora_backward(dx ? dx + row0 * in : NULL, a, p, dy + row0 * out, xa + row0 * a->r, xd, Nk, lora->cfg.r,
-                      lora->scale, lora->cfg.dropout, tr->slot, tr->seed[k], layer, (int)t);
+        lora_backward(dx ? dx + row0 * in : NULL, a, p, dy + row0 * out, xa + row0 * a->r, xd, Nk, p->r,
+                      p->scale, lora->cfg.dropout, tr->slot, tr->seed[k], layer, (int)t);
     }
 }
 
@@ -879,9 +879,9 @@ static lc_status check_pass(const lc_model *m, const lc_acts *a, lc_lora *const 
             if (training) return lc_errorf(LC_ERR_ARG, "forward_backward needs a LoRA adapter for every trial");
             continue;
         }
-        if (l->cfg.r > a->r)
+        if (l->r_max > a->r)
             return lc_errorf(LC_ERR_ARG, "activations were created for LoRA rank %d, adapter has %d", a->r,
-                             l->cfg.r);
+                             l->r_max);
         for (int t = 0; t < LC_T_COUNT; t++)
             if ((l->cfg.targets & (1u << t)) && !a->layers[0].xa[t])
                 return lc_errorf(LC_ERR_ARG, "activations were created without LoRA on %s, the adapter has it",
@@ -940,7 +940,12 @@ static void set_layout(trials *tr, lc_acts *a, const lc_batch *b) {
 static void forward_layers(const lc_model *m, const trials *tr, lc_acts *a, const lc_batch *batches, int training) {
     const lc_model_config *c = &m->cfg;
     int N = tr->K * tr->Nk, C = c->hidden_size;
-    for (int k = 0; k < tr->K; k++) embed(a->layers[0].x_in + (size_t)k * tr->Nk * C, m, batches[k].tokens, tr->Nk);
+    for (int k = 0; k < tr->K; k++) {
+        float *x = a->layers[0].x_in + (size_t)k * tr->Nk * C; /* (Nk, C) */
+        embed(x, m, batches[k].tokens, tr->Nk);
+        if (training && tr->lora[k])
+            lc_neftune_add(x, tr->Nk, C, batches[k].T, tr->slot, tr->seed[k], tr->lora[k]->cfg.neftune_alpha);
+    }
     for (int l = 0; l < c->n_layers; l++) {
         float *x_out = (l + 1 < c->n_layers) ? a->layers[l + 1].x_in : a->x_final;
         layer_forward(m, tr, a, l, &a->layers[l], x_out, training);

@@ -20,6 +20,33 @@ static void targets_string(char *buf, size_t size, unsigned mask) {
     }
 }
 
+/* rank_pattern, alpha_pattern, layers_to_transform: JSON text attributes,
+ * written only when set (files without them read as "none"). */
+static lc_status save_patterns(lc_ckpt *c, const lc_lora_config *cfg) {
+    lc_status st = LC_OK;
+    if (cfg->rank_pattern[0]) st = lc_ckpt_set_attr_str(c, "adapter", "rank_pattern", cfg->rank_pattern);
+    if (!st && cfg->alpha_pattern[0]) st = lc_ckpt_set_attr_str(c, "adapter", "alpha_pattern", cfg->alpha_pattern);
+    if (!st && cfg->layers_to_transform[0])
+        st = lc_ckpt_set_attr_str(c, "adapter", "layers_to_transform", cfg->layers_to_transform);
+    return st;
+}
+
+static lc_status read_patterns(const lc_ckpt *c, const char *path, lc_lora_config *cfg) {
+    static const char *const keys[3] = {"rank_pattern", "alpha_pattern", "layers_to_transform"};
+    char *dst[3] = {cfg->rank_pattern, cfg->alpha_pattern, cfg->layers_to_transform};
+    for (int i = 0; i < 3; i++) {
+        const char *s;
+        dst[i][0] = 0;
+        if (lc_ckpt_get_attr_str(c, "adapter", keys[i], &s)) continue; /* absent: none */
+        if (strlen(s) >= LC_LORA_PATTERN_MAX)
+            return lc_errorf(LC_ERR_FORMAT, "%s: attribute adapter/%s is %zu bytes long (at most %d)", path, keys[i],
+                             strlen(s), LC_LORA_PATTERN_MAX - 1);
+        strcpy(dst[i], s);
+    }
+    lc_status st = lc_lora_patterns_check(cfg);
+    return st ? lc_error_wrap(st, "%s", path) : LC_OK;
+}
+
 lc_status lc_adapter_save(const char *path, const lc_lora *lora, const lc_model *base,
                           const char *chat_template, const lc_train_state *state,
                           const char *config_yaml) {
@@ -33,7 +60,7 @@ lc_status lc_adapter_save(const char *path, const lc_lora *lora, const lc_model 
         for (int t = 0; t < LC_T_COUNT && !st; t++) {
             const lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
             if (!p->A) continue;
-            int64_t shA[2] = {r, p->in}, shB[2] = {p->out, r};
+            int64_t shA[2] = {p->r, p->in}, shB[2] = {p->out, p->r};
             strcpy(name, "adapter/");
             lc_lora_tensor_name(name + 8, sizeof name - 8, l, (lc_lora_target)t, 0);
             st = lc_ckpt_add_f32(c, name, 2, shA, p->A);
@@ -58,6 +85,7 @@ lc_status lc_adapter_save(const char *path, const lc_lora *lora, const lc_model 
     if (!st) st = lc_ckpt_set_attr_str(c, "adapter", "target_modules", targets);
     if (!st) st = lc_ckpt_set_attr_str(c, "adapter", "init_lora_weights", lora->cfg.init_gaussian ? "gaussian" : "kaiming");
     if (!st) st = lc_ckpt_set_attr_i64(c, "adapter", "num_layers", lora->n_layers);
+    if (!st) st = save_patterns(c, &lora->cfg);
     if (!st) st = lc_ckpt_set_attr_str(c, "base", "identity", base->identity);
     if (!st) st = lc_ckpt_set_attr_str(c, "base", "architecture", lc_arch_name(mc->arch));
     if (!st) st = lc_ckpt_set_attr_str(c, "base", "source", base->source);
@@ -98,6 +126,7 @@ static const lc_ckpt_want META[] = {
     ATTR("base", "hidden_size"),     ATTR("base", "intermediate_size"),   ATTR("base", "num_hidden_layers"),
     ATTR("base", "num_attention_heads"), ATTR("base", "num_key_value_heads"), ATTR("base", "head_dim"),
     ATTR("tokenizer", "chat_template"), ATTR("state", "best_valid_loss"), ATTR("adapter", "use_dora"), ATTR("state", "elapsed_s"),
+    ATTR("adapter", "rank_pattern"), ATTR("adapter", "alpha_pattern"), ATTR("adapter", "layers_to_transform"),
     {"state/counters", NULL, 1, {8}, LC_CKPT_I64}, {"state/epoch_rng", NULL, 1, {4}, LC_CKPT_U64},
 };
 #undef ATTR
@@ -158,6 +187,7 @@ static lc_status read_info(const lc_ckpt *c, const char *path, lc_adapter_info *
         if ((st = lc_ckpt_get_attr_i64(c, "adapter", "use_dora", &i64))) return st;
         info->cfg.use_dora = i64 != 0;
     }
+    if ((st = read_patterns(c, path, &info->cfg))) return st;
     if ((st = lc_ckpt_get_attr_str(c, "base", "identity", &s))) return st;
     snprintf(info->base_identity, sizeof info->base_identity, "%s", s);
     if ((st = lc_ckpt_get_attr_str(c, "base", "architecture", &s))) return st;
@@ -196,7 +226,7 @@ static lc_status read_tensors(lc_ckpt **c, const char *path, const lc_lora *lora
             for (int isB = 0; isB < 2; isB++) {
                 strcpy(names[n], "adapter/");
                 lc_lora_tensor_name(names[n] + 8, sizeof names[n] - 8, l, (lc_lora_target)t, isB);
-                w[n] = (lc_ckpt_want){names[n], NULL, 2, {isB ? p->out : lora->cfg.r, isB ? lora->cfg.r : p->in},
+                w[n] = (lc_ckpt_want){names[n], NULL, 2, {isB ? p->out : p->r, isB ? p->r : p->in},
                                       LC_CKPT_F32};
                 n++;
             }
@@ -248,12 +278,11 @@ lc_status lc_adapter_load(const char *path, const lc_model *base, lc_lora *lora,
     }
     if ((st = read_tensors(&c, path, lora, state != NULL))) goto done;
     char name[512];
-    int r = info.cfg.r;
     for (int l = 0; l < lora->n_layers && !st; l++)
         for (int t = 0; t < LC_T_COUNT && !st; t++) {
             lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
             if (!p->A) continue;
-            int64_t shA[2] = {r, p->in}, shB[2] = {p->out, r};
+            int64_t shA[2] = {p->r, p->in}, shB[2] = {p->out, p->r};
             strcpy(name, "adapter/");
             lc_lora_tensor_name(name + 8, sizeof name - 8, l, (lc_lora_target)t, 0);
             st = lc_ckpt_copy_tensor(c, name, 2, shA, p->A);

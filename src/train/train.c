@@ -73,6 +73,7 @@ typedef struct {
     int skipped;     /* this step was skipped (non-finite) */
     double loss;     /* mean loss of the last step */
     int lock_fd;     /* flock on out_dir/.lorac.lock for the life of the run; -1 none */
+    float *init0;    /* init pissa / olora: the initial A/B (n_params); the base holds the residual */
 } trial;
 
 typedef struct {
@@ -188,6 +189,7 @@ static const char *const RESUME_MAY_CHANGE[] = {
 static const char *const ONE_PASS_MAY_DIFFER[] = {
     "r", "alpha", "dropout", "target_modules", "rslora", "init", "lr", "lr_schedule", "warmup_steps",
     "warmup_ratio", "weight_decay", "max_grad_norm", "adam_beta1", "adam_beta2", "adam_eps", "loraplus_lr_ratio",
+    "rank_pattern", "alpha_pattern", "layers_to_transform", "init_adapter", "neftune_alpha",
     "out_dir", "keep_last", "early_stopping_patience", "max_nan_steps", NULL};
 
 /* The keys two configs may not differ in, listed "key a -> b; key a -> b". */
@@ -254,7 +256,16 @@ static lc_status save_checkpoint(run *R, trial *t, const char *name, int with_st
     /* the template as lc_chat_template_create takes it back: a name, or the custom string itself */
     const char *tmpl = lc_chat_template_name(R->tmpl);
     if (!strcmp(tmpl, "custom")) tmpl = t->cfg->chat_template;
-    st = lc_adapter_save(path, &t->lora, &R->base.model, tmpl, with_state ? &t->state : NULL, t->config_yaml);
+    if (t->init0 && !with_state) { /* best.h5, adapter.h5: PEFT's conversion, for the original base */
+        lc_lora conv;
+        st = lc_lora_convert_to_base(&conv, &t->lora, t->init0, &R->base.model);
+        if (!st) {
+            st = lc_adapter_save(path, &conv, &R->base.model, tmpl, NULL, t->config_yaml);
+            lc_lora_free(&conv);
+        }
+    } else {
+        st = lc_adapter_save(path, &t->lora, &R->base.model, tmpl, with_state ? &t->state : NULL, t->config_yaml);
+    }
     if (st) lc_error_wrap(st, "saving %s", path);
     return st;
 }
@@ -761,6 +772,7 @@ static void run_free(run *R) {
         if (t->lora_ready) lc_lora_free(&t->lora);
         free(t->config_yaml);
         lc_free(t->backup);
+        lc_free(t->init0);
     }
     free(R->tr);
     if (R->batcher_ready) lc_batcher_free(&R->batcher);
@@ -823,6 +835,40 @@ static lc_status check_one_pass(const run *R) {
 
 /* Restore every trial from checkpoint-<step>.h5 of the newest step; all
  * trials must be at the same step and batcher position. */
+/* init: pissa (2) / olora (3), stored in the init_gaussian slot of the config. */
+static lc_lora_init_kind weight_init_kind(const lc_train_config *c) {
+    return c->init_gaussian == 2 ? LC_INIT_PISSA : c->init_gaussian == 3 ? LC_INIT_OLORA : (lc_lora_init_kind)0;
+}
+
+/* PiSSA / OLoRA: factor the base weights of t's modules into t->init0 and
+ * turn the base into the residual. A fresh run starts from those factors;
+ * a resumed one (params from its checkpoint) recomputes them, so the base
+ * becomes the same residual (LAPACK with the same threads is deterministic). */
+static lc_status weight_init(run *R, trial *t, int fresh) {
+    lc_lora_init_kind kind = weight_init_kind(t->cfg);
+    if (!kind) return LC_OK;
+    if (R->K > 1)
+        return lc_errorf(LC_ERR_CONFIG, "init %s rewrites the base weights: it cannot share one pass with other trials",
+                         kind == LC_INIT_PISSA ? "pissa" : "olora");
+    if (t->cfg->init_adapter[0])
+        return lc_errorf(LC_ERR_CONFIG, "init %s and init_adapter both set: use one",
+                         kind == LC_INIT_PISSA ? "pissa" : "olora");
+    lc_lora scratch;
+    lc_lora *l = &t->lora;
+    lc_status st = LC_OK;
+    if (!fresh) {
+        lc_rng rng;
+        lc_rng_seed(&rng, 0);
+        if ((st = lc_lora_init(&scratch, &R->base.model, &t->lora.cfg, &rng))) return st;
+        l = &scratch;
+    }
+    if (!(t->init0 = lc_alloc(l->n_params * sizeof(float)))) st = lc_errorf(LC_ERR_NOMEM, "out of memory");
+    if (!st) st = lc_lora_init_from_weights(l, &R->base.model, kind);
+    if (!st) memcpy(t->init0, l->params, l->n_params * sizeof(float));
+    if (!fresh) lc_lora_free(&scratch);
+    return st;
+}
+
 static lc_status resume_trials(run *R) {
     R->resume_step = -1;
     for (int k = 0; k < R->K; k++) {
@@ -844,6 +890,8 @@ static lc_status resume_trials(run *R) {
         if (st) return st;
         if ((st = lc_adapter_load(path, &R->base.model, &t->lora, &t->state, NULL, 0))) return st;
         t->lora_ready = 1;
+        t->lora.cfg.neftune_alpha = (float)t->cfg->neftune_alpha; /* a training setting: not in the adapter */
+        if ((st = weight_init(R, t, 0))) return st;
         const lc_train_state *s0 = &R->tr[0].state;
         if (t->state.epoch != s0->epoch || t->state.pos != s0->pos ||
             memcmp(t->state.epoch_rng, s0->epoch_rng, sizeof s0->epoch_rng))
@@ -937,12 +985,18 @@ static lc_status setup_adapters(run *R) {
         trial *t = &R->tr[k];
         const lc_train_config *c = t->cfg;
         lc_lora_config lc = {.r = c->r, .alpha = (float)c->alpha, .rslora = c->rslora, .dropout = (float)c->dropout,
-                             .init_gaussian = c->init_gaussian, .use_dora = c->use_dora};
+                             .init_gaussian = c->init_gaussian == 1, .use_dora = c->use_dora};
+        lc.neftune_alpha = (float)c->neftune_alpha;
+        memcpy(lc.rank_pattern, c->rank_pattern, sizeof lc.rank_pattern);
+        memcpy(lc.alpha_pattern, c->alpha_pattern, sizeof lc.alpha_pattern);
+        memcpy(lc.layers_to_transform, c->layers_to_transform, sizeof lc.layers_to_transform);
         if ((st = lc_lora_targets_parse_arch(c->target_modules, R->base.model.cfg.arch, &lc.targets))) break;
         lc_rng rng;
         lc_rng_seed(&rng, c->seed);
         if ((st = lc_lora_init(&t->lora, &R->base.model, &lc, &rng))) break;
         t->lora_ready = 1;
+        if (c->init_adapter[0] && (st = lc_adapter_init_from(&t->lora, &R->base.model, c->init_adapter))) break;
+        if ((st = weight_init(R, t, 1))) break;
         t->state.best_valid_loss = INFINITY;
     }
     for (int k = 0; k < R->K && !st; k++)
@@ -1051,6 +1105,25 @@ static lc_status setup(run *R, const lc_train_config *cfgs, int K, const lc_trai
 
 /* ----------------------------------------------------------------- finish */
 
+/* The test loss of the original base model. With PiSSA/OLoRA the base holds
+ * the residual: the original model is it plus the initial A/B (t->init0). */
+static lc_status test_loss_base(run *R, double *base_loss) {
+    const lc_train_config *cfg = R->cfg;
+    lc_lora *l0 = &R->tr[0].lora;
+    if (!R->tr[0].init0)
+        return lc_eval_rows_loss(&R->base.model, NULL, R->acts, &R->test_rows, cfg->batch_size, R->padding_free,
+                                 R->pad_id, base_loss, NULL);
+    float *trained = lc_alloc(l0->n_params * sizeof(float));
+    if (!trained) return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    memcpy(trained, l0->params, l0->n_params * sizeof(float));
+    memcpy(l0->params, R->tr[0].init0, l0->n_params * sizeof(float));
+    lc_status st = lc_eval_rows_loss(&R->base.model, l0, R->acts, &R->test_rows, cfg->batch_size, R->padding_free,
+                                     R->pad_id, base_loss, NULL);
+    memcpy(l0->params, trained, l0->n_params * sizeof(float));
+    lc_free(trained);
+    return st;
+}
+
 /* The final adapters, then the held-out test set: base model vs each final
  * adapter, once. */
 static lc_status finish(run *R) {
@@ -1065,8 +1138,7 @@ static lc_status finish(run *R) {
     double base_loss, test_loss[LC_MAX_TRIALS];
     const lc_lora *loras[LC_MAX_TRIALS];
     for (int k = 0; k < R->K; k++) loras[k] = &R->tr[k].lora;
-    st = lc_eval_rows_loss(&R->base.model, NULL, R->acts, &R->test_rows, cfg->batch_size, R->padding_free, R->pad_id,
-                           &base_loss, NULL);
+    st = test_loss_base(R, &base_loss);
     if (!st)
         st = lc_eval_rows_loss_multi(&R->base.model, loras, R->K, R->acts, &R->test_rows, cfg->batch_size,
                                      R->padding_free, R->pad_id, test_loss, NULL);

@@ -81,6 +81,12 @@ static void test_overrides(void) {
         {"target_modules", "v_proj, q_proj,down_proj", "target_modules: \"q_proj,v_proj,down_proj\""},
         {"rslora", "true", "rslora: true"},
         {"use_dora", "true", "use_dora: true"},
+        {"rank_pattern", "{\"q_proj\":16, \"layers\\\\.0\\\\..*\": 4}",
+         "rank_pattern: {\"q_proj\": 16, \"layers\\\\.0\\\\..*\": 4}"},
+        {"alpha_pattern", "{\"v_proj\": 32.5}", "alpha_pattern: {\"v_proj\": 32.5}"},
+        {"layers_to_transform", "0,2, 5", "layers_to_transform: [0, 2, 5]"},
+        {"neftune_alpha", "5", "neftune_alpha: 5"},
+        {"init_adapter", "runs/a/adapter.h5", "init_adapter: \"runs/a/adapter.h5\""},
         {"init", "gaussian", "init: gaussian"},
         {"lr", "1e-3", "lr: 0.001"},
         {"lr_schedule", "linear", "lr_schedule: linear"},
@@ -232,6 +238,49 @@ static void test_yaml_load(void) {
 }
 
 /* Each bad YAML: the message names the file and line, the key and the value. */
+/* rank_pattern / alpha_pattern as YAML mappings (key order kept: PEFT's
+ * first match wins), layers_to_transform as a list; saved YAML loads back
+ * identical; bad regex, rank and layer values name the line and key. */
+static void test_yaml_patterns(void) {
+    lc_train_config c = lc_train_config_default();
+    const char *p = tmp_write("patterns.yaml",
+                              "rank_pattern:\n"
+                              "  'model\\.layers\\.2\\.self_attn\\.q_proj': 5\n"
+                              "  q_proj: 2\n"
+                              "alpha_pattern: {o_proj: 3.5}\n"
+                              "layers_to_transform: [0, 2]\n", -1);
+    CHECK_OK(lc_train_config_load_yaml(&c, p));
+    CHECK(!strcmp(c.rank_pattern, "{\"model\\\\.layers\\\\.2\\\\.self_attn\\\\.q_proj\": 5, \"q_proj\": 2}"));
+    CHECK(!strcmp(c.alpha_pattern, "{\"o_proj\": 3.5}"));
+    CHECK(!strcmp(c.layers_to_transform, "[0, 2]"));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    lc_train_config_to_yaml(&c, f);
+    fclose(f);
+    const char *q = tmp_write("patterns_saved.yaml", buf, -1);
+    lc_train_config back = lc_train_config_default();
+    CHECK_OK(lc_train_config_load_yaml(&back, q));
+    CHECK(!strcmp(back.rank_pattern, c.rank_pattern) && !strcmp(back.alpha_pattern, c.alpha_pattern) &&
+          !strcmp(back.layers_to_transform, c.layers_to_transform));
+    free(buf);
+    /* the defaults save as null and load back empty */
+    lc_train_config d = lc_train_config_default();
+    CHECK(!strcmp(yaml_line(&d, "rank_pattern"), "rank_pattern: null"));
+    p = tmp_write("bad_regex.yaml", "r: 8\nrank_pattern: {'q_proj(': 4}\n", -1);
+    CHECK_ERR(lc_train_config_load_yaml(&c, p), LC_ERR_CONFIG, "bad_regex.yaml:2", "rank_pattern",
+              "'q_proj('", "not a valid regular expression");
+    p = tmp_write("bad_rank.yaml", "rank_pattern:\n  q_proj: 2.5\n", -1);
+    CHECK_ERR(lc_train_config_load_yaml(&c, p), LC_ERR_CONFIG, "bad_rank.yaml:2", "integer rank");
+    p = tmp_write("bad_layers.yaml", "layers_to_transform: [0, -1]\n", -1);
+    CHECK_ERR(lc_train_config_load_yaml(&c, p), LC_ERR_CONFIG, "bad_layers.yaml:1", "layers_to_transform",
+              "integers >= 0");
+    p = tmp_write("nested.yaml", "rank_pattern: {q_proj: [1, 2]}\n", -1);
+    CHECK_ERR(lc_train_config_load_yaml(&c, p), LC_ERR_CONFIG, "nested.yaml:1", "rank_pattern");
+    CHECK_ERR(lc_train_config_set(&c, "rank_pattern", "{\"q_proj\": 0}"), LC_ERR_CONFIG, "--rank_pattern",
+              "[1, 65536]");
+}
+
 static void test_yaml_errors(void) {
     lc_train_config c = lc_train_config_default();
     const char *p = tmp_write("config.yaml", "model: m\n\nlrr: 0.1\n", -1);
@@ -340,6 +389,7 @@ int main(void) {
     tmp_init("cfg");
     test_defaults();
     test_overrides();
+    test_yaml_patterns();
     test_bad_flags();
     test_yaml_load();
     test_yaml_errors();

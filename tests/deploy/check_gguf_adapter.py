@@ -8,6 +8,10 @@ adapter.type "lora", adapter.lora.alpha float32). Read with the `gguf` package.
 Skipped (77) without numpy / gguf / safetensors.
 Difference on purpose: for rsLoRA lorac stores alpha*sqrt(r) (llama.cpp scales
 by alpha/r), where the converter would store alpha and get the scale wrong.
+Per-module rank / alpha (rank_pattern, alpha_pattern; a PEFT dir written
+here and `lorac import`ed): llama.cpp scales each module by alpha / (its
+lora_b rank), so lorac folds any other module scale into lora_b; checked as
+(alpha / r_module) · B·A of the GGUF == PEFT's scaling · B·A (1e-6 rel).
 usage: check_gguf_adapter.py LORAC TEST_DEPLOY MODEL_DIR [MODEL_DIR ...] WORK_DIR"""
 import json
 import math
@@ -104,6 +108,62 @@ for model in models:
             maxd = max(maxd, float(np.max(np.abs(d - e))))
         print(f"{w}: {len(got)} tensors, arch {arch}, alpha {alpha:g}, max |data - converter's| {maxd:.3g}")
         check(maxd == 0.0, "tensor data differ")
+
+
+def peft_key(keys, name):  # peft.utils.other.get_pattern_key
+    import re
+    for k in keys:
+        if re.match(rf"(.*\.)?({k})$", name):
+            return k
+    return None
+
+
+from safetensors.numpy import save_file  # noqa: E402
+
+for model in models:
+    cfg = json.load(open(os.path.join(model, "config.json")))
+    C, F, L = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+    nh, nkv = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
+    hd = cfg.get("head_dim") or C // nh
+    dims = {"q_proj": (C, nh * hd), "v_proj": (C, nkv * hd), "down_proj": (F, C)}
+    lcfg = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": list(dims), "bias": "none",
+            "rank_pattern": {r"layers\.0\.self_attn\.q_proj": 6, "v_proj": 2}, "alpha_pattern": {"down_proj": 3.0},
+            "layers_to_transform": [0, L - 1], "use_rslora": False}
+    w = os.path.join(work, f"{os.path.basename(model.rstrip('/'))}_patterns")
+    pdir = os.path.join(w, "peft")
+    os.makedirs(pdir)
+    rng = np.random.default_rng(5)
+    tensors, scale = {}, {}
+    for layer in lcfg["layers_to_transform"]:
+        for mod, (fin, fout) in dims.items():
+            parent = "mlp" if mod == "down_proj" else "self_attn"
+            name = f"model.layers.{layer}.{parent}.{mod}"
+            rk, ak = peft_key(lcfg["rank_pattern"], name), peft_key(lcfg["alpha_pattern"], name)
+            r = lcfg["rank_pattern"][rk] if rk else lcfg["r"]
+            alpha = lcfg["alpha_pattern"][ak] if ak else lcfg["lora_alpha"]
+            scale[f"blk.{layer}.{NAMES[parent + '.' + mod]}.weight"] = alpha / r
+            tensors[f"base_model.model.{name}.lora_A.weight"] = rng.standard_normal((r, fin)).astype(np.float32) * 0.1
+            tensors[f"base_model.model.{name}.lora_B.weight"] = rng.standard_normal((fout, r)).astype(np.float32) * 0.1
+    json.dump(lcfg, open(os.path.join(pdir, "adapter_config.json"), "w"))
+    save_file(tensors, os.path.join(pdir, "adapter_model.safetensors"), metadata={"format": "pt"})
+    h5, gg = os.path.join(w, "a.h5"), os.path.join(w, "a.gguf")
+    run(lorac, "import", "--peft", pdir, "--model", model, "--out", h5)
+    run(lorac, "export", "--adapter", h5, "--model", model, "--format", "gguf", "--out", gg)
+    arch, _, want = expected(pdir, model)
+    r = gguf.GGUFReader(gg)
+    fa = r.fields["adapter.lora.alpha"]
+    alpha_g = float(fa.parts[fa.data[0]][0])
+    got = {t.name: np.asarray(t.data) for t in r.tensors}
+    check(set(got) == set(want), f"patterns: tensor names differ: {sorted(set(got) ^ set(want))[:4]}")
+    worst = 0.0
+    for g, s_m in scale.items():
+        a_e, b_e = want[g + ".lora_a"], want[g + ".lora_b"]
+        a_g, b_g = got[g + ".lora_a"].reshape(a_e.shape), got[g + ".lora_b"].reshape(b_e.shape)
+        ref = s_m * (b_e.astype(np.float64) @ a_e)
+        have = alpha_g / b_g.shape[1] * (b_g.astype(np.float64) @ a_g)
+        worst = max(worst, float(np.max(np.abs(have - ref)) / np.max(np.abs(ref))))
+    print(f"{w}: {len(scale)} modules with per-module r/alpha: llama.cpp's (alpha/r)·B·A vs PEFT's, worst rel {worst:.3g}")
+    check(worst <= 1e-6, "per-module scale not carried into the GGUF adapter")
 
 print("deploy_gguf_adapter_py:", "FAILED" if failures else "OK")
 sys.exit(1 if failures else 0)

@@ -7,6 +7,9 @@ without torch + peft + transformers):
   4. DoRA (use_dora): 1 and 3 with a DoRA adapter (magnitudes != ||W + sBA||), PEFT's
      merge_and_unload == lorac's merged weights (1e-5), and a PEFT-made DoRA adapter ->
      lorac import (1e-4)
+  5. a PEFT adapter with rank_pattern, alpha_pattern and layers_to_transform ->
+     lorac import (logits == PEFT's), -> lorac export (PeftModel loads it with the
+     same patterns and logits), -> lorac merge (== PEFT's merge_and_unload)
 usage: test_peft_interop.py LORAC TEST_DEPLOY MODEL_DIR [MODEL_DIR ...] WORK_DIR"""
 import os
 import shutil
@@ -115,6 +118,36 @@ for mi, model in enumerate(models):
         tok, ours = lorac_logits(model, h5, os.path.join(w, f"imported{int(dora)}.bin"))
         compare(f"{name}: PEFT {'DoRA ' if dora else ''}adapter -> lorac import", ours,
                 torch_logits(pm, tok).astype(np.float64))
+
+    # 4. per-module rank / alpha and a subset of layers, through import, export and merge
+    L = base(model).config.num_hidden_layers
+    pat = dict(rank_pattern={r"layers\.0\.self_attn\.q_proj": 7, "v_proj": 2},
+               alpha_pattern={"down_proj": 3.0}, layers_to_transform=[0, L - 1])
+    cfg = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
+                          init_lora_weights=False, task_type="CAUSAL_LM", **pat)
+    pm = peft.get_peft_model(base(model), cfg).eval()
+    with torch.no_grad():
+        for n_, p_ in pm.named_parameters():
+            if "lora_B" in n_:
+                p_.mul_(0.05)
+    pdir = os.path.join(w, "peft_patterns")
+    pm.save_pretrained(pdir)
+    h5 = os.path.join(w, "patterns.h5")
+    run(lorac, "import", "--peft", pdir, "--model", model, "--out", h5)
+    tok, ours = lorac_logits(model, h5, os.path.join(w, "patterns.bin"))
+    compare(f"{name}: PEFT patterns adapter -> lorac import", ours, torch_logits(pm, tok).astype(np.float64))
+    edir = os.path.join(w, "patterns_export")
+    run(lorac, "export", "--adapter", h5, "--model", model, "--format", "peft", "--out", edir)
+    pe = peft.PeftModel.from_pretrained(base(model), edir).eval()
+    ec = pe.peft_config["default"]
+    if (ec.rank_pattern, ec.alpha_pattern, list(ec.layers_to_transform)) != \
+            (pat["rank_pattern"], pat["alpha_pattern"], pat["layers_to_transform"]):
+        print("FAIL: exported patterns", ec.rank_pattern, ec.alpha_pattern, ec.layers_to_transform)
+        failures += 1
+    compare(f"{name}: patterns: lorac export -> PeftModel", torch_logits(pe, tok), ours)
+    mdir = os.path.join(w, "patterns_merged")
+    run(lorac, "merge", "--model", model, "--adapter", h5, "--out", mdir)
+    compare(f"{name}: patterns: lorac merge -> AutoModelForCausalLM", torch_logits(base(mdir), tok), ours)
 
 print("deploy_peft_interop:", "FAILED" if failures else "OK")
 sys.exit(1 if failures else 0)

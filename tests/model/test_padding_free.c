@@ -128,7 +128,7 @@ static double worst_tensor_diff(const lc_model *m, const lc_lora *lora, const fl
             const lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
             if (!p->A) continue;
             size_t offs[2] = {(size_t)(p->dA - lora->grads), (size_t)(p->dB - lora->grads)};
-            size_t ns[2] = {(size_t)lora->cfg.r * p->in, (size_t)p->out * lora->cfg.r};
+            size_t ns[2] = {(size_t)p->r * p->in, (size_t)p->out * p->r};
             for (int w = 0; w < 2; w++) {
                 double mx = 1e-2 * global, d = 0;
                 for (size_t i = offs[w]; i < offs[w] + ns[w]; i++) {
@@ -328,6 +328,9 @@ static void case_gpt2(lc_rng *rng) {
     printf("GPT-2:\n");
     case_rows(&m, &lora, mixed, 6, rng, "GPT-2, mixed lengths, dropout 0.1");
     case_rows(&m, &lora, one, 1, rng, "GPT-2, one row, dropout 0.1");
+    lora.cfg.neftune_alpha = 5.0f;
+    case_rows(&m, &lora, mixed, 6, rng, "GPT-2, mixed lengths, dropout 0.1, NEFTune alpha 5");
+    lora.cfg.neftune_alpha = 0.0f;
     lora.cfg.dropout = 0; /* packed examples sit at other padded slots than as rows: other masks */
     case_packed(&m, &lora, rng);
     lc_lora_free(&lora);
@@ -360,6 +363,9 @@ int main(void) {
     case_rows(&m, &loras[0], one, 1, &rng, "one row");
     case_rows(&m, &loras[0], tiny, 3, &rng, "rows of 1, 2, 1 tokens");
     case_rows(&m, &loras[2], mixed, 6, &rng, "mixed lengths, dropout 0.1 (same masks)");
+    loras[2].cfg.neftune_alpha = 5.0f; /* NEFTune noise hashes padded indices too */
+    case_rows(&m, &loras[2], mixed, 6, &rng, "mixed lengths, dropout 0.1, NEFTune alpha 5 (same noise)");
+    loras[2].cfg.neftune_alpha = 0.0f;
     case_packed(&m, &loras[0], &rng);
     case_multi(&m, loras, &rng);
     case_refused(&m, &loras[0], &rng);

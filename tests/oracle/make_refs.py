@@ -128,20 +128,25 @@ def ref_name(param_name):
     return param_name.replace(".default.weight", ".weight")
 
 
-def run_case(case, model_dir, B, T, pad_tail, seed, dtype=torch.float32):
-    """Compute every reference tensor of one case; returns (tensors, metadata)."""
+def run_case(case, model_dir, B, T, pad_tail, seed, dtype=torch.float32, lora_kw=None):
+    """Compute every reference tensor of one case; returns (tensors, metadata).
+    lora_kw: extra LoraConfig fields (rank_pattern, alpha_pattern,
+    layers_to_transform, use_rslora), also written to the metadata as JSON so
+    test_oracle builds the same adapter; each module's scaling is then saved
+    as "<module>.scaling"."""
+    lora_kw = dict(lora_kw or {})
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32,
                                                  attn_implementation="eager").eval()
     model.to(dtype)
     lcfg = LoraConfig(r=LORA_R, lora_alpha=LORA_ALPHA, target_modules=TARGETS,
-                      lora_dropout=0.0, bias="none")
+                      lora_dropout=0.0, bias="none", **lora_kw)
     pm = get_peft_model(model, lcfg)
     pm.eval()  # dropout is 0 anyway; keep everything deterministic
 
     lora = [(n, p) for n, p in pm.named_parameters() if p.requires_grad]
     assert all(".lora_A." in n or ".lora_B." in n for n, _ in lora), "unexpected trainable params"
     L = model.config.num_hidden_layers
-    assert len(lora) == L * len(TARGETS) * 2, len(lora)
+    assert lora_kw.get("layers_to_transform") is not None or len(lora) == L * len(TARGETS) * 2, len(lora)
 
     # Overwrite A and B with deterministic values (B non-zero so dA is non-trivial).
     g = torch.Generator().manual_seed(seed + 1)
@@ -158,6 +163,11 @@ def run_case(case, model_dir, B, T, pad_tail, seed, dtype=torch.float32):
     out = {"tokens": tokens.to(torch.int32), "targets": targets.to(torch.int32)}
     for n, p in lora:
         out[ref_name(n)] = p.detach().clone()
+    if lora_kw:  # PEFT's own per-module scaling, as the module holds it
+        for mn, mod in pm.named_modules():
+            if hasattr(mod, "scaling") and isinstance(mod.scaling, dict) and "default" in mod.scaling:
+                out[mn + ".scaling"] = \
+                    torch.tensor([mod.scaling["default"]], dtype=torch.float32)
 
     # Forward with adapter, loss, gradients.
     pm.zero_grad(set_to_none=True)
@@ -189,7 +199,7 @@ def run_case(case, model_dir, B, T, pad_tail, seed, dtype=torch.float32):
     for n, p in lora:
         out[ref_name(n) + ".after10"] = p.detach().clone()
 
-    scaling = LORA_ALPHA / LORA_R
+    scaling = LORA_ALPHA / (LORA_R ** 0.5 if lora_kw.get("use_rslora") else LORA_R)
     out["meta.r"] = torch.tensor([LORA_R], dtype=torch.int32)
     out["meta.alpha"] = torch.tensor([LORA_ALPHA], dtype=torch.float32)
     out["meta.scaling"] = torch.tensor([scaling], dtype=torch.float32)
@@ -198,6 +208,8 @@ def run_case(case, model_dir, B, T, pad_tail, seed, dtype=torch.float32):
             "target_modules": ",".join(TARGETS), "lr": "1e-2", "betas": "0.9,0.999",
             "eps": "1e-8", "weight_decay": "0.01", "max_grad_norm": "1.0",
             "torch": torch.__version__, "generator": "tests/oracle/make_refs.py"}
+    for k, v in lora_kw.items():
+        meta[k] = json.dumps(v)
     out = {k: v.contiguous() for k, v in out.items()}
     diff = (out["logits"] - out["base_logits"]).abs().max().item()
     print(f"{case} ({dtype}): B={B} T={T} n_targets={n_targets} loss={loss.item():.6f} "

@@ -80,12 +80,13 @@ static int load_adapter(lc_lora *lora, const lc_safetensors *st) {
         for (int t = 0; t < LC_T_COUNT; t++) {
             if (!(lora->cfg.targets & (1u << t))) continue; /* not a target of this architecture */
             lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
+            if (!p->A && lora->cfg.layers_to_transform[0]) continue; /* layer left out (checked by count) */
             if (!p->A) {
                 fprintf(stderr, "adapter has no %s on layer %d\n", lc_lora_target_name(t), l);
                 return -1;
             }
             for (int isB = 0; isB < 2; isB++) {
-                size_t numel = (size_t)lora->cfg.r * (isB ? p->out : p->in);
+                size_t numel = (size_t)p->r * (isB ? p->out : p->in);
                 lc_lora_tensor_name(name, sizeof name, l, (lc_lora_target)t, isB);
                 float *v = oracle_ref_get(st, name, LC_ST_F32, numel);
                 if (!v) return -1;
@@ -115,8 +116,9 @@ static int compare_adapter(const lc_lora *lora, const lc_safetensors *st, int gr
         for (int t = 0; t < LC_T_COUNT; t++) {
             if (!(lora->cfg.targets & (1u << t))) continue;
             const lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
+            if (!p->A) continue; /* layers_to_transform left it out */
             for (int isB = 0; isB < 2; isB++) {
-                size_t numel = (size_t)lora->cfg.r * (isB ? p->out : p->in);
+                size_t numel = (size_t)p->r * (isB ? p->out : p->in);
                 lc_lora_tensor_name(name, sizeof name, l, (lc_lora_target)t, isB);
                 snprintf(full, sizeof full, "%s%s", name, suffix);
                 float *ref = oracle_ref_get(st, full, LC_ST_F32, numel);
@@ -170,11 +172,57 @@ int oracle_open(oracle_case *c, const char *dir, const char *ref_path) {
     return 0;
 }
 
+/* rank_pattern, alpha_pattern, layers_to_transform, use_rslora from the
+ * reference's metadata (JSON, written by make_refs.run_case's lora_kw). */
+static int patterns_from_meta(lc_lora_config *cfg, const lc_safetensors *st) {
+    static const char *const keys[3] = {"rank_pattern", "alpha_pattern", "layers_to_transform"};
+    char *dst[3] = {cfg->rank_pattern, cfg->alpha_pattern, cfg->layers_to_transform};
+    for (int i = 0; i < 3; i++) {
+        const char *v = lc_safetensors_meta(st, keys[i]);
+        if (!v) continue;
+        if (strlen(v) >= LC_LORA_PATTERN_MAX) return -1;
+        strcpy(dst[i], v);
+    }
+    const char *rs = lc_safetensors_meta(st, "use_rslora");
+    cfg->rslora = rs && !strcmp(rs, "true");
+    return 0;
+}
+
+/* Every module's scaling against PEFT's ("<module>.scaling", when the
+ * reference has them), and as many adapted modules as the reference. */
+static void compare_module_scales(const lc_lora *lora, const lc_safetensors *st) {
+    char name[256];
+    int n_ref = 0, n_got = 0;
+    for (int i = 0; i < st->n_tensors; i++) {
+        const char *nm = st->tensors[i].name;
+        size_t len = strlen(nm), suf = strlen(".lora_A.weight");
+        n_ref += len > suf && !strcmp(nm + len - suf, ".lora_A.weight");
+    }
+    for (int l = 0; l < lora->n_layers; l++)
+        for (int t = 0; t < LC_T_COUNT; t++) {
+            const lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
+            if (!p->A) continue;
+            n_got++;
+            lc_lora_tensor_name(name, sizeof name, l, (lc_lora_target)t, 0);
+            strcpy(strstr(name, ".lora_A.weight"), ".scaling");
+            if (!lc_safetensors_find(st, name)) continue;
+            float ref;
+            if (oracle_ref_scalar_f32(st, name, &ref) == 0) oracle_compare_scalar(short_name(name), p->scale, ref, 1e-7);
+        }
+    char what[96];
+    snprintf(what, sizeof what, "adapted modules: lorac %d, PEFT %d", n_got, n_ref);
+    oracle_check(n_got == n_ref, what);
+}
+
 int oracle_adapter(oracle_case *c) {
     lc_lora_config lcfg = lc_lora_default_config();
     lcfg.r = c->r;
     lcfg.alpha = c->alpha;
     lcfg.dropout = 0;
+    if (patterns_from_meta(&lcfg, &c->st)) {
+        fprintf(stderr, "reference metadata: a pattern is too long\n");
+        return -1;
+    }
     if (lc_lora_targets_parse_arch("all-linear", c->m.cfg.arch, &lcfg.targets) != LC_OK) {
         fprintf(stderr, "lc_lora_targets_parse_arch: %s\n", lc_error_msg());
         return -1;
@@ -187,6 +235,7 @@ int oracle_adapter(oracle_case *c) {
     }
     c->have_lora = 1;
     if (load_adapter(&c->lora, &c->st)) return -1;
+    compare_module_scales(&c->lora, &c->st);
     if (lc_acts_create(&c->acts, &c->m, &c->lora, c->B, c->T) != LC_OK) {
         fprintf(stderr, "lc_acts_create: %s\n", lc_error_msg());
         return -1;
@@ -246,7 +295,7 @@ int oracle_forward_checks(oracle_case *c, int targets_row) {
     for (int l = 0; l < lora->n_layers; l++)
         for (int t = 0; t < LC_T_COUNT; t++) {
             lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
-            if (p->B) memset(p->B, 0, (size_t)p->out * c->r * sizeof(float));
+            if (p->B) memset(p->B, 0, (size_t)p->out * p->r * sizeof(float));
         }
     if (lc_forward(&c->m, lora, 1.0f, c->acts, &c->batch, NULL, NULL, c->logits) != LC_OK) {
         fprintf(stderr, "lc_forward (B = 0): %s\n", lc_error_msg());

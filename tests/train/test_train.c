@@ -3,7 +3,7 @@
  * real stories260K model (HF directory from ../shared), with small jsonl
  * files of simple English Q&A written into a work directory.
  *
- * usage: test_train <accum|resume|resume_dora|layout|nan|sanity|checkpoints> MODEL_DIR WORK_DIR
+ * usage: test_train <accum|resume|resume_dora|layout|nan|sanity|checkpoints|init_adapter|weight_init> MODEL_DIR WORK_DIR
  *
  *   accum        grad accumulation: one micro-batch of 4 rows vs two of 2
  *                (each padded to its own longest row) give the same LoRA
@@ -44,6 +44,7 @@
 #include "lc_ckpt.h"
 #include "lc_config.h"
 #include "lc_data.h"
+#include "lc_deploy.h"
 #include "lc_eval.h"
 #include "lc_loader.h"
 #include "lc_lora.h"
@@ -482,7 +483,7 @@ fail:;
 /* ============================================================== resume */
 
 static void resume_variant(const char *model, const char *work, const char *name, int n_rows, int batch,
-                           int64_t want_epoch, int64_t want_pos, int dora) {
+                           int64_t want_epoch, int64_t want_pos, int dora, double neftune_alpha) {
     char data[1200], valid[1200], dir_a[1200], dir_b[1200], pa[1300], pb[1300];
     snprintf(data, sizeof data, "%s/%s_train.jsonl", work, name);
     snprintf(valid, sizeof valid, "%s/valid.jsonl", work);
@@ -501,6 +502,7 @@ static void resume_variant(const char *model, const char *work, const char *name
     ca.lr_schedule = LC_SCHED_COSINE;
     ca.warmup_steps = 2;
     ca.keep_last = 3;
+    ca.neftune_alpha = neftune_alpha;
     lc_train_config cb = ca;
     snprintf(cb.out_dir, sizeof cb.out_dir, "%.1000s", dir_b);
     lc_train_result ra, rb;
@@ -983,10 +985,199 @@ fail:
 
 /* ================================================================ main */
 
+/* init_adapter. A: 4 rows in one full batch per step (every step sees the
+ * same rows), constant lr, no dropout, with rank_pattern and
+ * layers_to_transform, checkpoint-2 saved. B: init_adapter = A's
+ * checkpoint-2, one step. C: the same from checkpoint-2 exported as a PEFT
+ * directory. Checks:
+ *  - B's step-1 loss and grad norm equal A's step 3 (same weights, same
+ *    rows; rel 1e-5: only the rows' order in the batch differs);
+ *  - the optimizer started fresh: B's checkpoint-1 is at step 1, and every
+ *    moment pair obeys m^2 / v = (1-b1)^2 / (1-b2) = 10, true only for
+ *    moments that were 0 before the step (A's checkpoint-2 moments are not);
+ *  - C's checkpoint-1 is bit-identical to B's (PEFT dir == HDF5 source);
+ *  - a config whose ranks, targets or layers differ is refused, naming the
+ *    module and both values. */
+static void test_init_adapter(const char *model, const char *work) {
+    char data[1200], dir_a[1200], dir_b[1200], dir_c[1200], peft_dir[1200], ck[1300], pb[1300], pc[1300];
+    snprintf(data, sizeof data, "%s/init_train.jsonl", work);
+    snprintf(dir_a, sizeof dir_a, "%s/init_A", work);
+    snprintf(dir_b, sizeof dir_b, "%s/init_B", work);
+    snprintf(dir_c, sizeof dir_c, "%s/init_C", work);
+    /* as long as the .h5 path, so the config.yaml strings the checkpoints store have one size */
+    snprintf(peft_dir, sizeof peft_dir, "%.1100s/checkpoint-2.hf", dir_a);
+    snprintf(ck, sizeof ck, "%s/checkpoint-2.h5", dir_a);
+    write_first(data, QA, 4);
+    lc_train_config ca = base_config(model, data, NULL, dir_a);
+    ca.batch_size = 4;
+    ca.max_steps = 4;
+    ca.save_every = 2;
+    ca.lr_schedule = LC_SCHED_CONSTANT;
+    snprintf(ca.rank_pattern, sizeof ca.rank_pattern, "{\"q_proj\": 4, \"down_proj\": 2}");
+    snprintf(ca.alpha_pattern, sizeof ca.alpha_pattern, "{\"o_proj\": 4}");
+    snprintf(ca.layers_to_transform, sizeof ca.layers_to_transform, "[0, 2, 4]");
+    lc_train_config cb = ca;
+    snprintf(cb.out_dir, sizeof cb.out_dir, "%.1000s", dir_b);
+    snprintf(cb.init_adapter, sizeof cb.init_adapter, "%.1000s", ck);
+    cb.max_steps = 1;
+    cb.save_every = 1;
+    lc_train_config cc = cb;
+    snprintf(cc.out_dir, sizeof cc.out_dir, "%.1000s", dir_c);
+    snprintf(cc.init_adapter, sizeof cc.init_adapter, "%.1000s", peft_dir);
+    lc_train_result ra, rb, rc;
+    lc_base base = {0};
+    lc_lora l = {0}, lb = {0};
+    lc_train_state ts;
+    metric_line ma[16], mb[16];
+
+    EXPECT_OK(train(&ca, 0, 0, 0, NULL, &ra));
+    EXPECT_OK(train(&cb, 0, 0, 0, NULL, &rb));
+    int na = read_metrics(dir_a, ma, 16), nb = read_metrics(dir_b, mb, 16);
+    const metric_line *a3 = metric_at(ma, na, 3), *b1 = metric_at(mb, nb, 1);
+    check(a3 && b1, "metrics: A step 3 or B step 1 missing");
+    if (a3 && b1) {
+        double la = atof(a3->loss), lb1 = atof(b1->loss), ga = atof(a3->grad_norm), gb = atof(b1->grad_norm);
+        printf("init_adapter: loss A step 3 %.9g, B step 1 %.9g; grad norm %.9g / %.9g\n", la, lb1, ga, gb);
+        check(fabs(la - lb1) <= 1e-5 * fabs(la) && fabs(ga - gb) <= 1e-5 * fabs(ga),
+              "B's first step does not start from A's checkpoint-2 weights");
+    }
+    EXPECT_OK(lc_base_open(&base, model, NULL));
+    snprintf(pb, sizeof pb, "%s/checkpoint-1.h5", dir_b);
+    EXPECT_OK(lc_adapter_load(pb, &base.model, &lb, &ts, NULL, 0));
+    check(ts.step == 1, "B's checkpoint-1 is at step %lld, expected 1 (fresh step counter)", (long long)ts.step);
+    double worst = 0;
+    size_t n_nz = 0;
+    for (size_t i = 0; i < lb.n_params; i++) {
+        if (!(lb.v[i] > 1e-30f)) continue;
+        double ratio = (double)lb.m[i] * lb.m[i] / lb.v[i];
+        if (fabs(ratio - 10.0) / 10.0 > worst) worst = fabs(ratio - 10.0) / 10.0;
+        n_nz++;
+    }
+    printf("init_adapter: m^2/v = (1-b1)^2/(1-b2) = 10 over %zu moments: worst rel err %.3g (limit 1e-3)\n", n_nz,
+           worst);
+    check(n_nz > lb.n_params / 2 && worst <= 1e-3, "AdamW moments did not start from zero");
+    /* the same start from a PEFT directory */
+    EXPECT_OK(lc_adapter_load(ck, &base.model, &l, NULL, NULL, 0));
+    EXPECT_OK(lc_deploy_export_peft(&l, &base.model, NULL, peft_dir));
+    EXPECT_OK(train(&cc, 0, 0, 0, NULL, &rc));
+    snprintf(pc, sizeof pc, "%s/checkpoint-1.h5", dir_c);
+    compare_ckpt(pb, pc);
+    /* refusals: another rank, fewer targets, other layers */
+    lc_train_config bad = cb;
+    snprintf(bad.out_dir, sizeof bad.out_dir, "%s/init_bad", work);
+    bad.rank_pattern[0] = 0;
+    lc_status st = train(&bad, 0, 0, 0, NULL, &rc);
+    printf("init_adapter: without rank_pattern: %s\n", lc_error_msg());
+    check(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "model.layers.0.self_attn.q_proj has rank 4 in the file, "
+                                                          "the config gives 8"), "rank mismatch not refused");
+    bad = cb;
+    snprintf(bad.out_dir, sizeof bad.out_dir, "%s/init_bad2", work);
+    snprintf(bad.layers_to_transform, sizeof bad.layers_to_transform, "[0, 1, 2, 4]");
+    st = train(&bad, 0, 0, 0, NULL, &rc);
+    printf("init_adapter: other layers: %s\n", lc_error_msg());
+    check(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "model.layers.1.self_attn.q_proj is not adapted in the file"),
+          "layer mismatch not refused");
+    bad = cb;
+    snprintf(bad.out_dir, sizeof bad.out_dir, "%s/init_bad3", work);
+    bad.alpha = 32;
+    st = train(&bad, 0, 0, 0, NULL, &rc);
+    printf("init_adapter: other alpha: %s\n", lc_error_msg());
+    check(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "has scale"), "alpha mismatch not refused");
+fail:
+    lc_lora_free(&l);
+    lc_lora_free(&lb);
+    lc_base_close(&base);
+}
+
+/* init pissa / olora (weight_init in train.c). P: PiSSA, 3 steps on 4 rows
+ * in one batch, validation and test on 4 other rows; K: the same with the
+ * default init (B = 0: the original model). Checks:
+ *  - the residual base + the initial A/B is the original model: P's step-0
+ *    validation loss and its base test loss equal K's (rel 1e-5: the
+ *    residual W - s·B0·A0 and the adapter re-add s·B0·A0 in fp32);
+ *  - adapter.h5 is PEFT's conversion: rank 2r, and on the ORIGINAL base it
+ *    gives P's final validation loss (rel 1e-4: the same function, once as
+ *    residual + trained adapter, once as W + converted adapter, in fp32);
+ *  - resume: stopped after step 1 and resumed (the residual recomputed)
+ *    gives checkpoint-3 bit-identical to the uninterrupted run;
+ *  - OLoRA's step-0 validation loss equals K's as well. */
+static void test_weight_init(const char *model, const char *work) {
+    char data[1200], valid[1200], dir_p[1200], dir_r[1200], dir_k[1200], dir_o[1200], pa[1300], pb[1300];
+    snprintf(data, sizeof data, "%s/wi_train.jsonl", work);
+    snprintf(valid, sizeof valid, "%s/wi_valid.jsonl", work);
+    snprintf(dir_p, sizeof dir_p, "%s/wi_pissa", work);
+    snprintf(dir_r, sizeof dir_r, "%s/wi_piss2", work); /* as long as dir_p: equal config strings */
+    snprintf(dir_k, sizeof dir_k, "%s/wi_kaiming", work);
+    snprintf(dir_o, sizeof dir_o, "%s/wi_olora", work);
+    write_first(data, QA, 4);
+    write_first(valid, QA_VALID, 4);
+    lc_train_config cp = base_config(model, data, valid, dir_p);
+    snprintf(cp.test_data, sizeof cp.test_data, "%.1000s", valid);
+    cp.batch_size = 4;
+    cp.max_steps = 3;
+    cp.eval_every = 3;
+    cp.save_every = 3;
+    cp.init_gaussian = 2; /* init: pissa */
+    snprintf(cp.rank_pattern, sizeof cp.rank_pattern, "{\"q_proj\": 4}");
+    lc_train_config ck = cp, cr = cp, co = cp;
+    ck.init_gaussian = 0;
+    snprintf(ck.out_dir, sizeof ck.out_dir, "%.1000s", dir_k);
+    snprintf(cr.out_dir, sizeof cr.out_dir, "%.1000s", dir_r);
+    co.init_gaussian = 3;
+    co.max_steps = 1;
+    snprintf(co.out_dir, sizeof co.out_dir, "%.1000s", dir_o);
+    lc_train_result rp, rk, rr, ro;
+    lc_base base = {0};
+    lc_lora conv = {0};
+    lc_rows rows = {0};
+    lc_acts *acts = NULL;
+    metric_line mp[16], mk[16], mo[16];
+    EXPECT_OK(train(&cp, 0, 0, 0, NULL, &rp));
+    EXPECT_OK(train(&ck, 0, 0, 0, NULL, &rk));
+    EXPECT_OK(train(&co, 0, 0, 0, NULL, &ro));
+    int np = read_metrics(dir_p, mp, 16), nk = read_metrics(dir_k, mk, 16), no = read_metrics(dir_o, mo, 16);
+    const metric_line *p0 = metric_at(mp, np, 0), *k0 = metric_at(mk, nk, 0), *o0 = metric_at(mo, no, 0);
+    check(p0 && k0 && o0, "step-0 metrics missing");
+    if (p0 && k0 && o0) {
+        double vp = atof(p0->valid_loss), vk = atof(k0->valid_loss), vo = atof(o0->valid_loss);
+        printf("weight_init: step-0 validation loss: kaiming (original model) %.9g, pissa %.9g, olora %.9g\n", vk, vp,
+               vo);
+        check(fabs(vp - vk) <= 1e-5 * vk && fabs(vo - vk) <= 1e-5 * vk,
+              "residual base + initial A/B is not the original model");
+    }
+    printf("weight_init: base test loss: kaiming run %.9g, pissa run %.9g\n", rk.test_loss_base, rp.test_loss_base);
+    check(fabs(rp.test_loss_base - rk.test_loss_base) <= 1e-5 * rk.test_loss_base, "pissa run's base test loss");
+    /* the converted adapter on the original base */
+    snprintf(pa, sizeof pa, "%s/adapter.h5", dir_p);
+    EXPECT_OK(lc_base_open(&base, model, NULL));
+    EXPECT_OK(lc_adapter_load(pa, &base.model, &conv, NULL, NULL, 0));
+    check(conv.cfg.r == 16 && lc_lora_get(&conv, 0, LC_T_Q)->r == 8 && lc_lora_get(&conv, 0, LC_T_V)->r == 16,
+          "adapter.h5 is not the rank-2r conversion (r %d, q_proj %d)", conv.cfg.r, lc_lora_get(&conv, 0, LC_T_Q)->r);
+    EXPECT_OK(build_rows(&rows, &base, &cp, valid));
+    EXPECT_OK(lc_acts_create(&acts, &base.model, &conv, 4, rows.max_len));
+    double vconv = NAN;
+    EXPECT_OK(lc_eval_rows_loss(&base.model, &conv, acts, &rows, 4, 1, 0, &vconv, NULL));
+    printf("weight_init: final validation loss %.9g (residual base), converted adapter on the original base %.9g\n",
+           rp.last_valid_loss, vconv);
+    check(fabs(vconv - rp.last_valid_loss) <= 1e-4 * rp.last_valid_loss, "converted adapter differs");
+    /* resume */
+    lc_status st = train(&cr, 0, 1, 0, NULL, &rr);
+    check(st == LC_ERR_INTERRUPTED, "stop after 1: %s", lc_status_name(st));
+    EXPECT_OK(train(&cr, 1, 0, 0, NULL, &rr));
+    snprintf(pa, sizeof pa, "%s/checkpoint-3.h5", dir_p);
+    snprintf(pb, sizeof pb, "%s/checkpoint-3.h5", dir_r);
+    compare_ckpt(pa, pb);
+fail:
+    lc_acts_free(acts);
+    lc_rows_free(&rows);
+    lc_lora_free(&conv);
+    lc_base_close(&base);
+}
+
 int main(int argc, char **argv) {
     lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     if (argc != 4) {
-        fprintf(stderr, "usage: %s <accum|resume|resume_dora|layout|nan|sanity|checkpoints> MODEL_DIR WORK_DIR\n", argv[0]);
+        fprintf(stderr, "usage: %s <accum|resume|resume_dora|layout|nan|sanity|checkpoints|init_adapter|weight_init> MODEL_DIR WORK_DIR\n", argv[0]);
         return 2;
     }
     const char *what = argv[1], *model = argv[2], *work = argv[3];
@@ -998,11 +1189,13 @@ int main(int argc, char **argv) {
         accum_train(model, work);
     } else if (!strcmp(what, "resume")) {
         /* 12 rows, 2 x 2 per step: 3 steps per epoch, step 5 ends mid-epoch 1 (row 8) */
-        resume_variant(model, work, "mid_epoch", 12, 2, 1, 8, 0);
+        resume_variant(model, work, "mid_epoch", 12, 2, 1, 8, 0, 0);
         /* 10 rows, 1 x 2 per step: 5 steps per epoch, step 5 ends epoch 0 */
-        resume_variant(model, work, "epoch_end", 10, 1, 0, 10, 0);
+        resume_variant(model, work, "epoch_end", 10, 1, 0, 10, 0, 0);
+        /* NEFTune's noise is drawn from the step's seed: a resumed run draws it again */
+        resume_variant(model, work, "neftune", 12, 2, 1, 8, 0, 5.0);
     } else if (!strcmp(what, "resume_dora")) { /* use_dora with dropout 0.1, stopped mid-epoch */
-        resume_variant(model, work, "dora", 12, 2, 1, 8, 1);
+        resume_variant(model, work, "dora", 12, 2, 1, 8, 1, 0);
     } else if (!strcmp(what, "layout")) {
         layout_pair(model, work, 0);
         layout_pair(model, work, 1);
@@ -1013,6 +1206,10 @@ int main(int argc, char **argv) {
         test_sanity(model, work);
     } else if (!strcmp(what, "checkpoints")) {
         test_checkpoints(model, work);
+    } else if (!strcmp(what, "init_adapter")) {
+        test_init_adapter(model, work);
+    } else if (!strcmp(what, "weight_init")) {
+        test_weight_init(model, work);
     } else {
         fprintf(stderr, "unknown test '%s'\n", what);
         return 2;
