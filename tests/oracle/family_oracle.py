@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""
+family_oracle.py — lorac on model families built at test time by transformers
+(ctest oracle_family_<case>): a tiny random model is written to a temporary
+directory, then
+
+  1. make_refs.run_case computes the PyTorch + PEFT references (logits, loss,
+     every LoRA gradient, 10 AdamW steps; float64 rerun for the after10
+     tolerances) and test_oracle (argv[1]) checks lorac against them with
+     test_oracle's tolerances (logits 1e-5 of max|ref|, gradients 1e-4);
+  2. test_infer (argv[2]) checks the KV-cache forward (prefill, decode,
+     rewind, adapters, Q4_1/Q8_0 copies) against lc_forward on the same dir;
+  3. `lorac generate` (argv[3]) greedy on a prompt equals transformers'
+     greedy generate() token for token (the stories260K tokenizer is copied
+     into the temporary directory; vocabulary 512).
+
+Cases:
+  qwen3          Qwen3ForCausalLM: q/k RMSNorm per head before RoPE, no qkv
+                 bias, head_dim 24 != hidden / heads = 16, GQA 2, untied
+  llama3-rope    LlamaForCausalLM with rope_scaling llama3 (factor 8, low 1,
+                 high 4, original_max_position_embeddings 32: over head_dim 16
+                 one frequency is kept, one smoothed, six divided), tied
+  linear-rope    LlamaForCausalLM with rope_scaling linear (factor 4)
+
+Nothing is committed; fixed seeds. Fails (never skips) when torch,
+transformers or peft are missing: the imports raise.
+
+Usage: family_oracle.py <test_oracle> <test_infer> <lorac> <stories260K-hf dir> <case>
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import Qwen3Config, Qwen3ForCausalLM
+from transformers.utils import logging as hf_logging
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_refs  # noqa: E402  (the oracle case machinery)
+
+V = 512  # the stories260K tokenizer's vocabulary, so `lorac generate` can run
+PROMPT = "Once upon a time"
+N_NEW = 24
+
+
+def randomise(model, seed):
+    """Norm weights U(0.5, 1.5), embeddings N(0, 1), (out, in) matrices
+    N(0, 1/in): unit-scale activations, so attention is far from uniform and
+    greedy argmaxes are well separated."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(0.5 + torch.rand(p.shape, generator=g))
+            elif name.endswith(".bias"):
+                p.copy_(0.5 * torch.randn(p.shape, generator=g))
+            elif "embed_tokens" in name:
+                p.copy_(torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) / p.shape[1] ** 0.5)
+
+
+def byte_token_ids(stories):
+    """Ids of the tokenizer's raw-byte pieces <0xNN>."""
+    tok = AutoTokenizer.from_pretrained(stories)
+    pieces = tok.convert_ids_to_tokens(list(range(V)))
+    return [i for i, p in enumerate(pieces) if len(p) == 6 and p.startswith("<0x") and p.endswith(">")]
+
+
+def build(case, out_dir):
+    common = dict(vocab_size=V, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                  rms_norm_eps=1e-6, rope_theta=10000.0, hidden_act="silu", attention_dropout=0.0,
+                  bos_token_id=1, eos_token_id=2)
+    if case == "qwen3":
+        cfg = Qwen3Config(head_dim=24, tie_word_embeddings=False, attention_bias=False,
+                          use_sliding_window=False, **common)
+        model = Qwen3ForCausalLM(cfg)
+    elif case == "llama3-rope":
+        cfg = LlamaConfig(head_dim=16, tie_word_embeddings=True, attention_bias=False, mlp_bias=False,
+                          rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                        "high_freq_factor": 4.0, "original_max_position_embeddings": 32},
+                          **common)
+        model = LlamaForCausalLM(cfg)
+    elif case == "linear-rope":
+        cfg = LlamaConfig(head_dim=16, tie_word_embeddings=False, attention_bias=False, mlp_bias=False,
+                          rope_scaling={"rope_type": "linear", "factor": 4.0}, **common)
+        model = LlamaForCausalLM(cfg)
+    else:
+        sys.exit(f"unknown case {case}")
+    model = model.float().eval()
+    randomise(model, 4321)
+    model.save_pretrained(out_dir)
+    gen = os.path.join(out_dir, "generation_config.json")
+    if os.path.exists(gen):
+        os.remove(gen)
+    return out_dir
+
+
+def generation_copy(d, out_dir, stories):
+    """The model with the stories260K tokenizer and zero head rows (logit 0)
+    for the raw-byte tokens, so greedy text is whole pieces: a lone byte of a
+    multi-byte character is printed as U+FFFD by a streaming decoder, which
+    would hide the token compared. (The oracle above runs on the unchanged
+    model.)"""
+    model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
+    with torch.no_grad():
+        model.get_output_embeddings().weight[byte_token_ids(stories)] = 0
+    model.save_pretrained(out_dir)
+    gen = os.path.join(out_dir, "generation_config.json")
+    if os.path.exists(gen):
+        os.remove(gen)
+    for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(os.path.join(stories, f), out_dir)
+    return out_dir
+
+
+def greedy_matches(lorac, d):
+    """`lorac generate` greedy text == transformers greedy generate() text."""
+    tok = AutoTokenizer.from_pretrained(d)
+    model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
+    ids = tok(PROMPT, return_tensors="pt").input_ids
+    with torch.no_grad():
+        out = model.generate(ids, max_new_tokens=N_NEW, do_sample=False, eos_token_id=None, pad_token_id=0)
+    new = out[0, ids.shape[1]:].tolist()
+    # margins of the greedy picks: a near-tie would make the comparison a coin toss
+    with torch.no_grad():
+        logits = model(out[:, :-1]).logits[0, ids.shape[1] - 1:]
+    top2 = logits.topk(2, dim=-1).values
+    margin = (top2[:, 0] - top2[:, 1]).min().item()
+    eos = tok.eos_token_id
+    if eos in new:  # lorac stops at EOS (not printed)
+        new = new[:new.index(eos)]
+    # the expected bytes, piece by piece (SentencePiece: "▁" is a space,
+    # "<0xNN>" a raw byte; a random model emits byte tokens that are not
+    # valid UTF-8 on their own, so bytes are compared, not decoded text)
+    want = bytearray()
+    for piece in tok.convert_ids_to_tokens(new):
+        if len(piece) == 6 and piece.startswith("<0x") and piece.endswith(">"):
+            want.append(int(piece[3:5], 16))
+        else:
+            want += piece.replace("\u2581", " ").encode()
+    r = subprocess.run([lorac, "generate", "--model", d, "--prompt", PROMPT, "--chat-template", "none",
+                        "--max-tokens", str(N_NEW), "--quiet", "--threads", "2"], capture_output=True)
+    got = r.stdout
+    print(f"greedy: transformers ids {new}, smallest top-2 logit margin {margin:.3g}")
+    print(f"  transformers: {bytes(want)!r}")
+    print(f"  lorac:        {got!r}")
+    if r.returncode != 0:
+        print(r.stderr.decode(errors="replace"))
+        return False
+    # a decoder drops the leading space of the first piece (SentencePiece
+    # decoding, as transformers' decode() does): compare without it
+    ok = got.rstrip(b"\n").lstrip(b" ") == bytes(want).rstrip(b"\n").lstrip(b" ") and len(new) > 0
+    print("  greedy continuation", "equal" if ok else "DIFFERS")
+    return ok
+
+
+def main():
+    if len(sys.argv) != 6:
+        sys.exit("usage: family_oracle.py <test_oracle> <test_infer> <lorac> <stories260K-hf dir> <case>")
+    test_oracle, test_infer, lorac, stories, case = sys.argv[1:]
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="lorac_family_") as tmp:
+        d = build(case, os.path.join(tmp, case))
+        kw = dict(B=2, T=40, pad_tail=5, seed=17)  # T > original_max_position 32 of llama3-rope
+        out, meta = make_refs.run_case(case, d, **kw)
+        f64, _ = make_refs.run_case(case, d, dtype=torch.float64, **kw)
+        make_refs.f64_check(out, f64)
+        ref = os.path.join(tmp, "ref.safetensors")
+        make_refs.save_sorted(out, ref, meta)
+        env = dict(os.environ, OMP_NUM_THREADS="2")
+        failures += subprocess.run([test_oracle, d, ref], env=env).returncode != 0
+        failures += subprocess.run([test_infer, d], env=env).returncode != 0
+        failures += not greedy_matches(lorac, generation_copy(d, os.path.join(tmp, "gen"), stories))
+    print(f"{case}: {'all passed' if not failures else f'{failures} part(s) FAILED'}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
