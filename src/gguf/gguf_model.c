@@ -223,6 +223,38 @@ static lc_status load_vector(loader *L, const char *name, int n, float **out) {
     return LC_OK;
 }
 
+/* llama.cpp's RoPE scaling keys: <arch>.rope.scaling.type "none" or
+ * "linear" with <arch>.rope.scaling.factor, or the older
+ * <arch>.rope.scale_linear; other types (yarn, longrope) are refused. Llama
+ * 3.1's scaling comes as the rope_freqs.weight tensor instead. */
+static lc_status load_rope_scaling(loader *L, const char *arch) {
+    lc_rope_scaling *rs = &L->m->cfg.rope_scaling;
+    char key[256];
+    const char *type = "none";
+    float factor = 1.0f, linear = 1.0f;
+    lc_status s;
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    if (lc_gguf_find(L->g, key) && (s = lc_gguf_get_str(L->g, key, &type))) return s;
+    if ((s = get_cfg_float(L, arch, "rope.scaling.factor", 1.0, &factor)) ||
+        (s = get_cfg_float(L, arch, "rope.scale_linear", 1.0, &linear)))
+        return s;
+    if (strcmp(type, "none") && strcmp(type, "linear"))
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: %s is '%s': this RoPE scaling is not supported (none, linear; "
+                         "Llama 3.1 scaling as rope_freqs.weight)", L->path, key, type);
+    if (!strcmp(type, "none") && linear != 1.0f) factor = linear, type = "linear";
+    if (!strcmp(type, "linear") && factor != 1.0f) {
+        if (!(factor > 0))
+            return lc_errorf(LC_ERR_FORMAT, "%s: %s.rope.scaling.factor is %g, expected > 0", L->path, arch,
+                             (double)factor);
+        rs->type = LC_ROPE_LINEAR;
+        rs->factor = factor;
+        char line[96];
+        int n = snprintf(line, sizeof line, "rope_linear=%.9g;", (double)factor);
+        sha_update(&L->sha, line, (size_t)n);
+    }
+    return LC_OK;
+}
+
 static lc_status load_config(loader *L, const char *arch) {
     lc_model_config *c = &L->m->cfg;
     lc_status s;
@@ -340,7 +372,7 @@ lc_status lc_model_load_gguf(lc_model *m, const char *path, lc_gguf **keep) {
                       path, arch);
         goto fail;
     }
-    if ((s = load_config(&L, arch)) || (s = load_rope_freqs(&L))) goto fail;
+    if ((s = load_config(&L, arch)) || (s = load_rope_scaling(&L, arch)) || (s = load_rope_freqs(&L))) goto fail;
     if ((s = lc_model_describe(m))) {
         s = lc_error_wrap(s, "%s", path);
         goto fail;

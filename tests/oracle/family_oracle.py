@@ -10,7 +10,10 @@ directory, then
      test_oracle's tolerances (logits 1e-5 of max|ref|, gradients 1e-4);
   2. test_infer (argv[2]) checks the KV-cache forward (prefill, decode,
      rewind, adapters, Q4_1/Q8_0 copies) against lc_forward on the same dir;
-  3. `lorac generate` (argv[3]) greedy on a prompt equals transformers'
+  3. the model converted to GGUF as llama.cpp's convert_hf_to_gguf.py
+     does (llama q/k permuted, llama3 scaling as rope_freqs.weight, linear
+     as rope.scaling.* keys) passes test_oracle against the same references;
+  4. `lorac generate` (argv[3]) greedy on a prompt equals transformers'
      greedy generate() token for token (the stories260K tokenizer is copied
      into the temporary directory; vocabulary 512).
 
@@ -27,6 +30,8 @@ transformers or peft are missing: the imports raise.
 
 Usage: family_oracle.py <test_oracle> <test_infer> <lorac> <stories260K-hf dir> <case>
 """
+import json
+import math
 import os
 import shutil
 import subprocess
@@ -34,7 +39,10 @@ import sys
 import tempfile
 import warnings
 
+import gguf
+import numpy as np
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from transformers import Qwen3Config, Qwen3ForCausalLM
 from transformers.utils import logging as hf_logging
@@ -99,6 +107,88 @@ def build(case, out_dir):
     if os.path.exists(gen):
         os.remove(gen)
     return out_dir
+
+
+def hf_permute(w, n_head):
+    """llama.cpp convert_hf_to_gguf.py's q/k row interleave for its RoPE."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def llama3_rope_factors(cfg):
+    """convert_hf_to_gguf.py (LlamaModel) rope_freqs for rope_type llama3:
+    the divisor of each inverse frequency."""
+    rs = cfg["rope_scaling"]
+    base, dim = cfg["rope_theta"], cfg["head_dim"]
+    freqs = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    factor, lo, hi, old = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"], \
+        rs["original_max_position_embeddings"]
+    out = []
+    for freq in freqs.tolist():
+        wavelen = 2 * math.pi / freq
+        if wavelen < old / hi:
+            out.append(1)
+        elif wavelen > old / lo:
+            out.append(factor)
+        else:
+            smooth = (old / wavelen - lo) / (hi - lo)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
+
+
+def write_gguf(d, path, case):
+    """The HF model as llama.cpp's converter writes it (F32 tensors, llama.cpp
+    names, llama's q/k permuted, llama3 scaling as rope_freqs.weight, linear
+    as rope.scaling.* keys); no tokenizer (lorac takes the vocabulary from
+    token_embd)."""
+    with open(os.path.join(d, "config.json")) as f:
+        cfg = json.load(f)
+    rs = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
+    cfg["rope_theta"] = cfg.get("rope_theta", rs.get("rope_theta", 10000.0))
+    cfg["rope_scaling"] = rs
+    sd = {k: v.numpy() for k, v in load_file(os.path.join(d, "model.safetensors")).items()}
+    arch = "qwen3" if case == "qwen3" else "llama"
+    H, Hkv, hd = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
+    w = gguf.GGUFWriter(path, arch)
+    w.add_block_count(cfg["num_hidden_layers"])
+    w.add_context_length(cfg["max_position_embeddings"])
+    w.add_embedding_length(cfg["hidden_size"])
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_head_count(H)
+    w.add_head_count_kv(Hkv)
+    w.add_key_length(hd)
+    w.add_value_length(hd)
+    w.add_rope_dimension_count(hd)
+    w.add_rope_freq_base(cfg["rope_theta"])
+    w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    if rs.get("rope_type") == "linear":
+        w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        w.add_rope_scaling_factor(rs["factor"])
+    w.add_tensor("token_embd.weight", sd["model.embed_tokens.weight"])
+    if rs.get("rope_type") == "llama3":
+        w.add_tensor("rope_freqs.weight", llama3_rope_factors(cfg))
+    names = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+             "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm",
+             "self_attn.k_norm": "attn_k_norm", "post_attention_layernorm": "ffn_norm",
+             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    for l in range(cfg["num_hidden_layers"]):
+        for hf, gg in names.items():
+            k = f"model.layers.{l}.{hf}.weight"
+            if k not in sd:
+                continue
+            t = sd[k]
+            if arch == "llama" and hf == "self_attn.q_proj":
+                t = hf_permute(t, H)
+            if arch == "llama" and hf == "self_attn.k_proj":
+                t = hf_permute(t, Hkv)
+            w.add_tensor(f"blk.{l}.{gg}.weight", np.ascontiguousarray(t))
+    w.add_tensor("output_norm.weight", sd["model.norm.weight"])
+    if "lm_head.weight" in sd and not cfg.get("tie_word_embeddings"):
+        w.add_tensor("output.weight", sd["lm_head.weight"])
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
 
 
 def generation_copy(d, out_dir, stories):
@@ -182,6 +272,9 @@ def main():
         env = dict(os.environ, OMP_NUM_THREADS="2")
         failures += subprocess.run([test_oracle, d, ref], env=env).returncode != 0
         failures += subprocess.run([test_infer, d], env=env).returncode != 0
+        g = write_gguf(d, os.path.join(tmp, case + ".gguf"), case)
+        print(f"--- the same model as GGUF ({g}) against the same references")
+        failures += subprocess.run([test_oracle, g, ref], env=env).returncode != 0
         failures += not greedy_matches(lorac, generation_copy(d, os.path.join(tmp, "gen"), stories))
     print(f"{case}: {'all passed' if not failures else f'{failures} part(s) FAILED'}")
     sys.exit(1 if failures else 0)
