@@ -34,7 +34,7 @@ static const struct {
     {LC_ARCH_QWEN3,
      {.name = "qwen3", .layer = LC_LAYER_ROPE_RMS, .norm = LC_NORM_RMS, .norm_place = LC_NORM_PRE,
       .act = LC_ACT_SWIGLU, .qk_norm = 1, .pos = LC_POS_ROPE, .embed_scale = 1.0f, .lora_targets = LLAMA_T,
-      .hf_arch = "Qwen3ForCausalLM", .model_type = "qwen3", .gguf_arch = NULL, .gguf_permute_qk = 0}},
+      .hf_arch = "Qwen3ForCausalLM", .model_type = "qwen3", .gguf_arch = "qwen3", .gguf_permute_qk = 0}},
     {LC_ARCH_GPT2,
      {.name = "gpt2", .layer = LC_LAYER_GPT2, .norm = LC_NORM_LAYER, .norm_place = LC_NORM_PRE,
       .act = LC_ACT_GELU_TANH, .pos = LC_POS_LEARNED, .embed_scale = 1.0f, .all_bias = 1, .fused_qkv = 1,

@@ -15,7 +15,9 @@ directory, then
      as rope.scaling.* keys) passes test_oracle against the same references;
   4. `lorac generate` (argv[3]) greedy on a prompt equals transformers'
      greedy generate() token for token (the stories260K tokenizer is copied
-     into the temporary directory; vocabulary 512).
+     into the temporary directory; vocabulary 512);
+  5. a PEFT adapter through `lorac import` and `lorac merge` (HF directory):
+     transformers on the merged directory equals PEFT's merge_and_unload().
 
 Cases:
   qwen3          Qwen3ForCausalLM: q/k RMSNorm per head before RoPE, no qkv
@@ -250,6 +252,42 @@ def greedy_matches(lorac, d):
     return ok
 
 
+def merge_matches(lorac, d, tmp):
+    """A PEFT adapter imported (`lorac import`) and merged (`lorac merge`,
+    HF directory out): transformers on the merged directory gives PEFT's
+    merge_and_unload() logits within 1e-5 of max|ref|."""
+    from peft import LoraConfig, get_peft_model
+    model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
+    pm = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=make_refs.TARGETS, lora_dropout=0.0))
+    g = torch.Generator().manual_seed(99)
+    with torch.no_grad():
+        for n, p in pm.named_parameters():
+            if ".lora_B." in n:
+                p.copy_(0.05 * torch.randn(p.shape, generator=g))
+    adir, h5, out = (os.path.join(tmp, x) for x in ("peft", "adapter.h5", "merged"))
+    pm.save_pretrained(adir)
+    tokens = torch.randint(0, V, (2, 24), generator=g)
+    with torch.no_grad(), pm.disable_adapter():
+        base = pm(input_ids=tokens).logits
+    with torch.no_grad():
+        ref = pm.merge_and_unload()(input_ids=tokens).logits
+    for cmd in ([lorac, "import", "--peft", adir, "--model", d, "--out", h5],
+                [lorac, "merge", "--model", d, "--adapter", h5, "--out", out]):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            print(" ".join(cmd), "failed:", r.stdout, r.stderr)
+            return False
+    merged = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32, attn_implementation="eager").eval()
+    with torch.no_grad():
+        got = merged(input_ids=tokens).logits
+    err, scale = (got - ref).abs().max().item(), ref.abs().max().item()
+    delta = (ref - base).abs().max().item()  # what the adapter changes: the check must see it
+    ok = err <= 1e-5 * scale and delta > 100 * 1e-5 * scale
+    print(f"merged HF dir: transformers logits vs PEFT merge_and_unload: max_abs {err:.3e} max|ref| {scale:.3e} "
+          f"(adapter moves them by {delta:.3e}) {'ok' if ok else 'FAIL'}")
+    return ok
+
+
 def main():
     if len(sys.argv) != 6:
         sys.exit("usage: family_oracle.py <test_oracle> <test_infer> <lorac> <stories260K-hf dir> <case>")
@@ -275,7 +313,9 @@ def main():
         g = write_gguf(d, os.path.join(tmp, case + ".gguf"), case)
         print(f"--- the same model as GGUF ({g}) against the same references")
         failures += subprocess.run([test_oracle, g, ref], env=env).returncode != 0
-        failures += not greedy_matches(lorac, generation_copy(d, os.path.join(tmp, "gen"), stories))
+        gen = generation_copy(d, os.path.join(tmp, "gen"), stories)
+        failures += not greedy_matches(lorac, gen)
+        failures += not merge_matches(lorac, gen, tmp)
     print(f"{case}: {'all passed' if not failures else f'{failures} part(s) FAILED'}")
     sys.exit(1 if failures else 0)
 
