@@ -51,12 +51,15 @@ static int map_tensor(const lc_model *m, const char *name, const unsigned *mask,
     if (!strcmp(name, "token_embd.weight")) return s->w = &m->tok_emb, 1;
     if (!strcmp(name, "output.weight") && !c->tie_embeddings) return s->w = &m->lm_head, 1;
     if (!strcmp(name, "output_norm.weight")) return s->vec = m->final_norm, 1;
+    if (!strcmp(name, "rope_freqs.weight") && m->rope_freqs) return s->vec = m->rope_freqs, 1; /* Llama 3.1 */
     int l, n = 0;
     char rest[64];
     if (sscanf(name, "blk.%d.%63s%n", &l, rest, &n) != 2 || name[n] || l < 0 || l >= c->n_layers) return 0;
     lc_layer *L = &m->layers[l];
     if (!strcmp(rest, "attn_norm.weight")) return s->vec = L->attn_norm, 1;
     if (!strcmp(rest, "ffn_norm.weight")) return s->vec = L->mlp_norm, 1;
+    if (L->q_norm && !strcmp(rest, "attn_q_norm.weight")) return s->vec = L->q_norm, 1; /* Qwen3 */
+    if (L->k_norm && !strcmp(rest, "attn_k_norm.weight")) return s->vec = L->k_norm, 1;
     if (c->attn_bias) {
         if (!strcmp(rest, "attn_q.bias")) return s->vec = L->bq, 1;
         if (!strcmp(rest, "attn_k.bias")) return s->vec = L->bk, 1;

@@ -17,7 +17,8 @@ directory, then
      greedy generate() token for token (the stories260K tokenizer is copied
      into the temporary directory; vocabulary 512);
   5. a PEFT adapter through `lorac import` and `lorac merge` (HF directory):
-     transformers on the merged directory equals PEFT's merge_and_unload().
+     transformers on the merged directory equals PEFT's merge_and_unload();
+     merged into the GGUF of step 3, lorac merge's own reload check passes.
 
 Cases:
   qwen3          Qwen3ForCausalLM: q/k RMSNorm per head before RoPE, no qkv
@@ -252,7 +253,7 @@ def greedy_matches(lorac, d):
     return ok
 
 
-def merge_matches(lorac, d, tmp):
+def merge_matches(lorac, d, tmp, gguf_base):
     """A PEFT adapter imported (`lorac import`) and merged (`lorac merge`,
     HF directory out): transformers on the merged directory gives PEFT's
     merge_and_unload() logits within 1e-5 of max|ref|."""
@@ -277,6 +278,16 @@ def merge_matches(lorac, d, tmp):
         if r.returncode != 0:
             print(" ".join(cmd), "failed:", r.stdout, r.stderr)
             return False
+    # GGUF base -> merged .gguf: lorac merge reloads it and compares its
+    # logits with base + unmerged adapter (exit status 0 only if equal)
+    hg, og = os.path.join(tmp, "adapter_gguf.h5"), os.path.join(tmp, "merged.gguf")
+    for cmd in ([lorac, "import", "--peft", adir, "--model", gguf_base, "--out", hg],
+                [lorac, "merge", "--model", gguf_base, "--adapter", hg, "--out", og]):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            print(" ".join(cmd), "failed:", r.stdout, r.stderr)
+            return False
+    print("merged GGUF from the GGUF base: lorac merge's reload check passed")
     merged = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32, attn_implementation="eager").eval()
     with torch.no_grad():
         got = merged(input_ids=tokens).logits
@@ -315,7 +326,7 @@ def main():
         failures += subprocess.run([test_oracle, g, ref], env=env).returncode != 0
         gen = generation_copy(d, os.path.join(tmp, "gen"), stories)
         failures += not greedy_matches(lorac, gen)
-        failures += not merge_matches(lorac, gen, tmp)
+        failures += not merge_matches(lorac, gen, tmp, g)
     print(f"{case}: {'all passed' if not failures else f'{failures} part(s) FAILED'}")
     sys.exit(1 if failures else 0)
 
