@@ -3,8 +3,11 @@
  * its weights (fp32 or quantised, possibly memory-mapped), and the forward /
  * backward pass used for LoRA training and inference.
  *
- * Architectures: Llama (Llama 2/3, SmolLM/SmolLM2, TinyLlama), Mistral, Qwen2
- * (q/k/v biases). RMSNorm, rotate-half RoPE, grouped-query attention, SwiGLU.
+ * Architectures: Llama (Llama 2/3.x with linear / llama3 RoPE scaling,
+ * SmolLM/SmolLM2, TinyLlama), Mistral, Qwen2 (q/k/v biases), Qwen3 (per-head
+ * q/k RMSNorm, explicit head_dim). RMSNorm, rotate-half RoPE, grouped-query
+ * attention, SwiGLU. What a family computes is its description, lc_model.fam
+ * (lc_family.h), filled at load.
  * GPT-2 (LC_ARCH_GPT2): LayerNorm with biases, learned absolute position
  * embeddings, fused q|k|v projection, biases on every linear, GELU (tanh
  * approximation) MLP, tied lm_head; it uses the GPT-2 fields marked below and
