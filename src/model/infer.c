@@ -94,8 +94,8 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
     if (max_len < 1) return lc_errorf(LC_ERR_ARG, "inference context length must be >= 1 (got %d)", max_len);
     if (m->fam.layer != LC_LAYER_ROPE_RMS)
         return lc_errorf(LC_ERR_UNSUPPORTED,
-                         "generation with a KV cache is not implemented for GPT-2 yet (training and loss "
-                         "evaluation are)");
+                         "generation with a KV cache is not implemented for %s yet (training and loss "
+                         "evaluation are)", m->fam.name);
     if (n_adapters < 0 || (n_adapters > 0 && !adapters))
         return lc_errorf(LC_ERR_ARG, "bad adapter list (%d adapters)", n_adapters);
     int r_max = 0;
@@ -124,8 +124,8 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
      * norm rstd (Hq) */
     s->tstride = 2 * padded(C) + padded(KV) + padded((size_t)(r_max ? r_max : 1)) + padded(wide / 32 + 1) +
                  padded((size_t)c->n_heads);
-    size_t total = 2 * padded(L * KV * T) + 2 * padded(T * hd / 2) + 2 * padded(CHUNK * C) + padded(CHUNK * (size_t)c->n_heads) +
-                   2 * padded(CHUNK * Q) + 2 * padded(CHUNK * KV) + 2 * padded(CHUNK * F) +
+    size_t total = 2 * padded(L * KV * T) + 2 * padded(T * hd / 2) + 2 * padded(CHUNK * C) +
+                   padded(CHUNK * (size_t)c->n_heads) + 2 * padded(CHUNK * Q) + 2 * padded(CHUNK * KV) + 2 * padded(CHUNK * F) +
                    padded(CHUNK * (size_t)(r_max ? r_max : 1)) + padded(LC_INFER_DEQ_ROWS * wide) +
                    padded((size_t)s->nthr * wide) + (size_t)s->nthr * s->tstride + padded((size_t)s->nthr * T);
     s->mem = lc_alloc(total * sizeof(float));
