@@ -43,16 +43,23 @@ typedef enum { LC_POS_ROPE = 0, LC_POS_LEARNED } lc_pos_kind;
  *  - llama3: wavelength 2π/inv_freq above original_max_position /
  *            low_freq_factor: inv_freq / factor; below original / high_freq_factor:
  *            unchanged; between: (1 - s) inv_freq / factor + s inv_freq with
- *            s = (original / wavelength - low) / (high - low). */
-typedef enum { LC_ROPE_NONE = 0, LC_ROPE_LINEAR, LC_ROPE_LLAMA3 } lc_rope_scaling_type;
+ *            s = (original / wavelength - low) / (high - low);
+ *  - yarn:   per frequency a ramp between inv_freq / factor (interpolation)
+ *            and inv_freq (extrapolation) over the dimensions between the
+ *            correction range of beta_fast and beta_slow rotations in
+ *            original_max_position; cos and sin multiplied by attn_factor. */
+typedef enum { LC_ROPE_NONE = 0, LC_ROPE_LINEAR, LC_ROPE_LLAMA3, LC_ROPE_YARN } lc_rope_scaling_type;
 typedef struct {
     lc_rope_scaling_type type;
-    float factor;               /* linear, llama3 */
+    float factor;               /* linear, llama3, yarn */
     float low_freq_factor;      /* llama3 */
     float high_freq_factor;     /* llama3 */
-    int original_max_position;  /* llama3: original_max_position_embeddings */
+    int original_max_position;  /* llama3, yarn: original_max_position_embeddings */
+    float beta_fast, beta_slow; /* yarn (HF defaults 32, 1) */
+    int truncate;               /* yarn: correction range rounded outwards (HF default true) */
+    float attn_factor;          /* yarn: cos/sin multiplier (HF attention_factor / mscale) */
 } lc_rope_scaling;
-/* "none", "linear", "llama3". */
+/* "none", "linear", "llama3", "yarn". */
 const char *lc_rope_scaling_name(lc_rope_scaling_type t);
 
 typedef struct {

@@ -55,6 +55,13 @@ static lc_status build_config(json_t **out, const lc_model *m, const char *base_
         json_t *o = json_object();
         json_object_set_new(o, "rope_type", json_string(lc_rope_scaling_name(rs->type)));
         json_object_set_new(o, "factor", json_real(dp_float_short(rs->factor)));
+        if (rs->type == LC_ROPE_YARN) {
+            json_object_set_new(o, "original_max_position_embeddings", json_integer(rs->original_max_position));
+            json_object_set_new(o, "beta_fast", json_real(dp_float_short(rs->beta_fast)));
+            json_object_set_new(o, "beta_slow", json_real(dp_float_short(rs->beta_slow)));
+            json_object_set_new(o, "truncate", json_boolean(rs->truncate));
+            json_object_set_new(o, "attention_factor", json_real(dp_float_short(rs->attn_factor)));
+        }
         if (rs->type == LC_ROPE_LLAMA3) {
             json_object_set_new(o, "low_freq_factor", json_real(dp_float_short(rs->low_freq_factor)));
             json_object_set_new(o, "high_freq_factor", json_real(dp_float_short(rs->high_freq_factor)));

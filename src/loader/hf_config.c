@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,49 @@ static lc_status rope_number(const char *path, const char *key, json_t *v, const
     return LC_OK;
 }
 
+/* An optional positive number of a rope_scaling object (absent or null: def). */
+static lc_status rope_opt(const char *path, const char *key, json_t *v, const char *name, double def, double *out) {
+    json_t *x = json_object_get(v, name);
+    if (!x || json_is_null(x)) {
+        *out = def;
+        return LC_OK;
+    }
+    if (!json_is_number(x) || !(json_number_value(x) > 0))
+        return lc_errorf(LC_ERR_CONFIG, "%s: \"%s\": \"%s\" must be a positive number", path, key, name);
+    *out = json_number_value(x);
+    return LC_OK;
+}
+
+/* HF's yarn_get_mscale: 0.1 mscale ln(scale) + 1, 1 for scale <= 1. */
+static double yarn_mscale(double scale, double mscale) { return scale <= 1 ? 1.0 : 0.1 * mscale * log(scale) + 1.0; }
+
+/* yarn (transformers' _compute_yarn_parameters): original_max_position_embeddings
+ * required; beta_fast 32, beta_slow 1, truncate true by default; the cos/sin
+ * factor is attention_factor, else mscale(factor, mscale) / mscale(factor,
+ * mscale_all_dim) when both are set, else mscale(factor). */
+static lc_status parse_yarn(const char *path, const char *key, json_t *v, double factor, lc_rope_scaling *rs) {
+    double orig = 0, bf = 0, bs = 0, af = 0, ms = 0, msa = 0;
+    lc_status rc;
+    if ((rc = rope_number(path, key, v, "original_max_position_embeddings", "yarn", &orig)) ||
+        (rc = rope_opt(path, key, v, "beta_fast", 32, &bf)) || (rc = rope_opt(path, key, v, "beta_slow", 1, &bs)) ||
+        (rc = rope_opt(path, key, v, "attention_factor", 0, &af)) || (rc = rope_opt(path, key, v, "mscale", 0, &ms)) ||
+        (rc = rope_opt(path, key, v, "mscale_all_dim", 0, &msa)))
+        return rc;
+    if (orig != (double)(int)orig)
+        return lc_errorf(LC_ERR_CONFIG, "%s: \"%s\": original_max_position_embeddings (%g) must be an integer", path,
+                         key, orig);
+    json_t *tr = json_object_get(v, "truncate");
+    if (tr && !json_is_null(tr) && !json_is_boolean(tr)) return bad_value(path, "truncate", "true or false", tr);
+    rs->type = LC_ROPE_YARN;
+    rs->original_max_position = (int)orig;
+    rs->beta_fast = (float)bf;
+    rs->beta_slow = (float)bs;
+    rs->truncate = !tr || json_is_null(tr) || json_is_true(tr);
+    if (af == 0) af = ms > 0 && msa > 0 ? yarn_mscale(factor, ms) / yarn_mscale(factor, msa) : yarn_mscale(factor, 1);
+    rs->attn_factor = (float)af;
+    return LC_OK;
+}
+
 /* rope_scaling / rope_parameters (transformers v5): null, or type "default",
  * "linear" (factor) or "llama3" (factor, low_freq_factor, high_freq_factor,
  * original_max_position_embeddings) into rs; other types are refused. Reads
@@ -145,7 +189,7 @@ static lc_status parse_rope(const char *path, json_t *root, const char *key, flo
     const char *type = json_is_string(t) ? json_string_value(t) : "default";
     lc_status rc;
     double factor = 0, lo = 0, hi = 0, orig = 0;
-    if (!strcmp(type, "linear") || !strcmp(type, "llama3")) {
+    if (!strcmp(type, "linear") || !strcmp(type, "llama3") || !strcmp(type, "yarn")) {
         if ((rc = rope_number(path, key, v, "factor", type, &factor))) return rc;
         memset(rs, 0, sizeof *rs);
         rs->type = LC_ROPE_LINEAR;
@@ -153,7 +197,7 @@ static lc_status parse_rope(const char *path, json_t *root, const char *key, flo
     } else if (strcmp(type, "default")) {
         return lc_errorf(LC_ERR_UNSUPPORTED,
                          "%s: \"%s\" has type \"%s\": this rope scaling is not supported (supported: null, "
-                         "\"default\", \"linear\", \"llama3\")",
+                         "\"default\", \"linear\", \"llama3\", \"yarn\")",
                          path, key, type);
     }
     if (!strcmp(type, "llama3")) {
@@ -169,6 +213,7 @@ static lc_status parse_rope(const char *path, json_t *root, const char *key, flo
         rs->high_freq_factor = (float)hi;
         rs->original_max_position = (int)orig;
     }
+    if (!strcmp(type, "yarn") && (rc = parse_yarn(path, key, v, factor, rs))) return rc;
     return get_pos_float(path, v, "rope_theta", *theta, theta);
 }
 

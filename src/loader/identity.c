@@ -124,6 +124,9 @@ lc_status lc_model_identity_compute(const lc_model *m, char hex[65]) {
         cl = snprintf(cfg, sizeof cfg, " rope=%s factor=%a low=%a high=%a orig=%d", lc_rope_scaling_name(r->type),
                       (double)r->factor, (double)r->low_freq_factor, (double)r->high_freq_factor,
                       r->original_max_position);
+        if (r->type == LC_ROPE_YARN)
+            cl += snprintf(cfg + cl, sizeof cfg - (size_t)cl, " beta=%a,%a trunc=%d attn=%a", (double)r->beta_fast,
+                           (double)r->beta_slow, r->truncate, (double)r->attn_factor);
         lc_digest_update(&d, cfg, (size_t)cl);
     }
     if (m->rope_freqs) digest_vec(&d, "rope_freqs", m->rope_freqs, c->head_dim / 2);

@@ -47,6 +47,7 @@ const char *lc_rope_scaling_name(lc_rope_scaling_type t) {
     case LC_ROPE_NONE: return "none";
     case LC_ROPE_LINEAR: return "linear";
     case LC_ROPE_LLAMA3: return "llama3";
+    case LC_ROPE_YARN: return "yarn";
     }
     return "?";
 }

@@ -145,9 +145,10 @@ static void test_rope_scaled(void)
     double *tc = dalloc((size_t)T * h2), *ts = dalloc((size_t)T * h2);
     /* wavelengths 2π·10000^(i/8) = 6.3, 20, 63, ...: with original 32, low 1,
      * high 4 the first is kept, the second smoothed, the rest divided */
-    const lc_rope_scaling cases[3] = {{LC_ROPE_NONE, 0, 0, 0, 0},
-                                      {LC_ROPE_LINEAR, 4.0f, 0, 0, 0},
-                                      {LC_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 32}};
+    const lc_rope_scaling cases[3] = {{.type = LC_ROPE_NONE},
+                                      {.type = LC_ROPE_LINEAR, .factor = 4.0f},
+                                      {.type = LC_ROPE_LLAMA3, .factor = 8.0f, .low_freq_factor = 1.0f,
+                                       .high_freq_factor = 4.0f, .original_max_position = 32}};
     static const char *names[3] = {"none", "linear", "llama3"};
     double inv_ll[64];
     for (int k = 0; k < 3; k++) {
@@ -169,6 +170,23 @@ static void test_rope_scaled(void)
     }
     expect(inv_ll[0] == pow(10000.0, 0) && fabs(inv_ll[7] - pow(10000.0, -14.0 / 16) / 8) < 1e-15,
            "llama3: the highest frequency kept, the lowest divided by factor");
+    /* yarn (factor 4, original 32, betas 32 / 1, truncate): the correction
+     * range over hd 16 is dims [0, 3] -> blend; cos/sin times 1.1386 */
+    {
+        lc_rope_scaling y = {LC_ROPE_YARN, 4.0f, 0, 0, 32, 32.0f, 1.0f, 1, 1.1386294f};
+        lc_rope_table_scaled(cf, sf, T, hd, theta, &y, NULL);
+        double lo = floor(hd * log(32 / (32 * 2 * M_PI)) / (2 * log(10000.0)));
+        double hi = ceil(hd * log(32 / (1 * 2 * M_PI)) / (2 * log(10000.0)));
+        lo = lo < 0 ? 0 : lo, hi = hi > hd - 1 ? hd - 1 : hi;
+        for (int i = 0; i < h2; i++) {
+            double ramp = fmin(fmax((i - lo) / (hi - lo), 0), 1), ex = 1 - ramp;
+            double pos = pow(10000.0, 2.0 * i / hd), inv = (1 / (4 * pos)) * (1 - ex) + (1 / pos) * ex;
+            for (int t = 0; t < T; t++)
+                tc[t * h2 + i] = 1.1386294 * cos(t * inv), ts[t * h2 + i] = 1.1386294 * sin(t * inv);
+        }
+        check_close_f("yarn table cos vs double", cf, tc, (size_t)T * h2, 2e-5);
+        check_close_f("yarn table sin vs double", sf, ts, (size_t)T * h2, 2e-5);
+    }
     /* GGUF rope_freqs: inv_freq / ratio, with llama.cpp's ratio = unscaled / scaled */
     float div[8];
     for (int i = 0; i < h2; i++) div[i] = (float)(pow(10000.0, -2.0 * i / hd) / inv_ll[i]);

@@ -601,9 +601,12 @@ static int test_errors(const char *stories, const char *tmp) {
     expect_load_error("untied without lm_head", dir, LC_ERR_FORMAT, "missing tensor 'lm_head.weight'",
                       "expected shape [512, 64]", NULL);
 
-    case_dir(dir, sizeof dir, tmp, "rope", "{\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 2.0}}", 1);
-    expect_load_error("rope_scaling yarn", dir, LC_ERR_UNSUPPORTED, "\"rope_scaling\" has type \"yarn\"",
+    case_dir(dir, sizeof dir, tmp, "rope", "{\"rope_scaling\": {\"type\": \"dynamic\", \"factor\": 2.0}}", 1);
+    expect_load_error("rope_scaling dynamic", dir, LC_ERR_UNSUPPORTED, "\"rope_scaling\" has type \"dynamic\"",
                       "rope/config.json", NULL);
+    case_dir(dir, sizeof dir, tmp, "ropey", "{\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 2.0}}", 1);
+    expect_load_error("rope_scaling yarn without original", dir, LC_ERR_CONFIG,
+                      "\"rope_scaling\" of type \"yarn\" needs \"original_max_position_embeddings\"", NULL, NULL);
     case_dir(dir, sizeof dir, tmp, "rope3", "{\"rope_parameters\": {\"rope_type\": \"llama3\", \"factor\": 8.0}}", 1);
     expect_load_error("rope_parameters llama3 incomplete", dir, LC_ERR_CONFIG,
                       "\"rope_parameters\" of type \"llama3\" needs \"low_freq_factor\"", NULL, NULL);

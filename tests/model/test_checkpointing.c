@@ -42,7 +42,8 @@ int main(int argc, char **argv) {
                            .tie_embeddings = 0, .attn_bias = 1, .bos_id = -1, .eos_id = -1};
     if (argc > 1 && !strcmp(argv[1], "qwen3")) {
         cfg.arch = LC_ARCH_QWEN3, cfg.qk_norm = 1, cfg.attn_bias = 0, cfg.head_dim = 12;
-        cfg.rope_scaling = (lc_rope_scaling){LC_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 16};
+        cfg.rope_scaling = (lc_rope_scaling){.type = LC_ROPE_LLAMA3, .factor = 8.0f, .low_freq_factor = 1.0f,
+                                             .high_freq_factor = 4.0f, .original_max_position = 16};
     }
     lc_model m;
     lc_lora lora;
