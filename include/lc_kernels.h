@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "lc_common.h"
+#include "lc_family.h" /* lc_rope_scaling */
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,12 +41,23 @@ void lc_linear_backward_weight(float *dW, float *dbias, const float *dout, const
                                int N, int In, int O);
 
 /* ---- RMSNorm: out = inp * rstd * weight, rstd = 1/sqrt(mean(inp^2) + eps) ---- */
-/* out (N, C), rstd (N) saved for backward, inp (N, C), weight (C). */
+/* out (N, C), rstd (N) saved for backward, inp (N, C), weight (C).
+ * A few rows (N < 8, decode) run on the calling thread. */
 void lc_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight,
                         int N, int C, float eps);
 /* dinp (N, C) += d/dinp; the norm weight is frozen, so no dweight. */
 void lc_rmsnorm_backward(float *dinp, const float *dout, const float *inp, const float *weight,
                          const float *rstd, int N, int C);
+
+/* ---- q/k norm (Qwen3, Gemma 3): RMSNorm over each head of q or k ------
+ * x (N, H, hd) viewed as N*H rows of hd, one weight (hd) shared by the heads:
+ * out (N, H, hd), rstd (N*H) saved for backward. Same arithmetic as
+ * lc_rmsnorm_forward / _backward on those rows. */
+void lc_qknorm_forward(float *out, float *rstd, const float *inp, const float *weight,
+                       int N, int H, int hd, float eps);
+/* dinp (N, H, hd) += d/dinp (the weight is frozen). */
+void lc_qknorm_backward(float *dinp, const float *dout, const float *inp, const float *weight,
+                        const float *rstd, int N, int H, int hd);
 
 /* ---- RoPE, HF rotate-half order ------------------------------------------
  * For each head vector x (hd), i < hd/2, position p:
@@ -56,7 +68,13 @@ void lc_rmsnorm_backward(float *dinp, const float *dout, const float *inp, const
  * and angle = inv_freq * t rounded to float at each step, then cos/sin of that
  * float angle evaluated in double and rounded to float. */
 void lc_rope_table(float *cos_t, float *sin_t, int T, int hd, float theta);
-/* x (B, T, H, hd), rotated in place. */
+/* The same with scaled frequencies (lc_family.h, lc_rope_scaling; sc NULL or
+ * type none: unscaled), each step in float as transformers'
+ * modeling_rope_utils.py; then inv_freq[i] /= freq_div[i] when freq_div
+ * (hd/2) is given (GGUF rope_freqs.weight, as ggml_rope_ext's freq_factors). */
+void lc_rope_table_scaled(float *cos_t, float *sin_t, int T, int hd, float theta,
+                          const lc_rope_scaling *sc, const float *freq_div);
+/* x (B, T, H, hd), rotated in place (B*T < 8 rows: on the calling thread). */
 void lc_rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T, int H, int hd);
 /* dx (B, T, H, hd): gradient w.r.t. the rotated vector, rotated back in place
  * (the transpose of the rotation). Not accumulating: it transforms in place. */

@@ -3,8 +3,10 @@
  * model.safetensors or a sharded model.safetensors.index.json) into an
  * lc_model, and the 256-bit digest that gives a model its identity.
  *
- * Supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM
- * (model_type llama / mistral / qwen2), SiLU MLP, no rope scaling.
+ * Supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
+ * Qwen3ForCausalLM (model_type llama / mistral / qwen2 / qwen3), GPT-2;
+ * SiLU MLP; rope_scaling none, "linear", "llama3" or "yarn". The family
+ * description (lc_model.fam) is filled from the config at load.
  * F32 weights are used in place from the memory-mapped file when aligned;
  * F16 / BF16 weights are converted to fp32, one tensor at a time.
  */
@@ -35,7 +37,8 @@ typedef struct {
  * bos/eos = -1 (eos may be a list: the first is taken).
  * Errors: LC_ERR_IO (unreadable), LC_ERR_FORMAT (not JSON), LC_ERR_CONFIG
  * (missing / ill-typed key), LC_ERR_UNSUPPORTED (unknown architecture,
- * rope_scaling other than "default", hidden_act other than silu, mlp_bias). */
+ * rope_scaling other than default / linear / llama3 / yarn, hidden_act other than
+ * silu, mlp_bias). */
 lc_status lc_hf_config_load(const char *path, lc_model_config *cfg, lc_hf_info *info);
 
 /* Load the HF model directory `dir` into *m. *m is overwritten (any previous

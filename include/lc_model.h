@@ -3,8 +3,11 @@
  * its weights (fp32 or quantised, possibly memory-mapped), and the forward /
  * backward pass used for LoRA training and inference.
  *
- * Architectures: Llama (Llama 2/3, SmolLM/SmolLM2, TinyLlama), Mistral, Qwen2
- * (q/k/v biases). RMSNorm, rotate-half RoPE, grouped-query attention, SwiGLU.
+ * Architectures: Llama (Llama 2/3.x with linear / llama3 RoPE scaling,
+ * SmolLM/SmolLM2, TinyLlama), Mistral, Qwen2 (q/k/v biases), Qwen3 (per-head
+ * q/k RMSNorm, explicit head_dim). RMSNorm, rotate-half RoPE, grouped-query
+ * attention, SwiGLU. What a family computes is its description, lc_model.fam
+ * (lc_family.h), filled at load.
  * GPT-2 (LC_ARCH_GPT2): LayerNorm with biases, learned absolute position
  * embeddings, fused q|k|v projection, biases on every linear, GELU (tanh
  * approximation) MLP, tied lm_head; it uses the GPT-2 fields marked below and
@@ -20,6 +23,7 @@
 #include <stdint.h>
 
 #include "lc_common.h"
+#include "lc_family.h"
 #include "lc_quant.h"
 
 #ifdef __cplusplus
@@ -31,11 +35,12 @@ typedef enum {
     LC_ARCH_MISTRAL,
     LC_ARCH_QWEN2,
     LC_ARCH_GPT2,
+    LC_ARCH_QWEN3,
 } lc_arch;
 
 const char *lc_arch_name(lc_arch a); /* HF architecture name, e.g. "LlamaForCausalLM" */
 
-typedef struct {
+typedef struct lc_model_config {
     lc_arch arch;
     int vocab_size;        /* V */
     int hidden_size;       /* C */
@@ -49,6 +54,8 @@ typedef struct {
     float rope_theta;
     int tie_embeddings;    /* lm_head shares tok_emb */
     int attn_bias;         /* q/k/v projections have biases (Qwen2) */
+    int qk_norm;           /* RMSNorm on each q/k head before RoPE (Qwen3: always) */
+    lc_rope_scaling rope_scaling; /* rope_scaling of config.json (type none: unscaled) */
     int bos_id, eos_id;    /* -1 if unknown */
     /* GPT-2 only: LayerNorm epsilon (layer_norm_epsilon). max_position is
      * n_positions (rows of pos_emb); F = n_inner; rms_eps, rope_theta unused. */
@@ -70,6 +77,7 @@ typedef struct {
     lc_weight wv;                      /* (Hkv*hd, C) */
     lc_weight wo;                      /* (C, Hq*hd) */
     float *bq, *bk, *bv;               /* (Hq*hd), (Hkv*hd), (Hkv*hd); NULL unless attn_bias */
+    float *q_norm, *k_norm;            /* (hd) each; NULL unless qk_norm */
     float *mlp_norm;                   /* (C) */
     lc_weight w_gate;                  /* (F, C) */
     lc_weight w_up;                    /* (F, C) */
@@ -105,7 +113,21 @@ typedef struct {
     /* GPT-2 only (empty / NULL otherwise) */
     lc_weight pos_emb;    /* (max_position, C) learned position embeddings (wpe) */
     float *final_norm_b;  /* (C) ln_f bias; final_norm is ln_f's weight */
+    /* The family description (lc_family.h), filled at load from cfg. */
+    lc_family fam;
+    float *rope_freqs;    /* (hd/2) GGUF rope_freqs.weight divisors of inv_freq, or NULL */
 } lc_model;
+
+/* Fill f from c (c->arch selects the row of the family table, c's
+ * per-model fields the rest). LC_ERR_UNSUPPORTED naming the feature when the
+ * description holds something no layer implementation computes. */
+lc_status lc_family_describe(lc_family *f, const lc_model_config *c);
+/* m->fam = the description of m->cfg (loaders call it once, after the
+ * config and before the weights; rope_freqs set later updates fam). */
+lc_status lc_model_describe(lc_model *m);
+/* cos, sin (T, hd/2): the RoPE table of m's family (theta, scaling, GGUF
+ * rope_freqs), HF's float32 arithmetic (lc_rope_table_scaled). */
+void lc_model_rope_table(const lc_model *m, float *cos_t, float *sin_t, int T);
 
 /* Take ownership of a buffer (freed by lc_model_free). Returns LC_OK or LC_ERR_NOMEM. */
 lc_status lc_model_own(lc_model *m, void *ptr, size_t size, int is_mmap);

@@ -14,7 +14,7 @@ set(LC_MODULES core dist kernels quant model loader gguf checkpoint tokenizer da
 
 set(LC_HEADERS_core       lc_common.h lc_cpu.h lc_fsafe.h lc_path.h)
 set(LC_HEADERS_dist       lc_dist.h)
-set(LC_HEADERS_kernels    lc_kernels.h lc_dora_kernels.h)
+set(LC_HEADERS_kernels    lc_kernels.h lc_dora_kernels.h lc_family.h)
 set(LC_HEADERS_quant      lc_quant.h)
 set(LC_HEADERS_model      lc_model.h lc_lora.h lc_infer.h lc_sample.h lc_transformer.h lc_dora.h)
 set(LC_HEADERS_loader     lc_loader.h lc_safetensors.h)

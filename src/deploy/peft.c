@@ -86,7 +86,7 @@ static json_t *peft_config(const lc_lora *lora, const lc_model *base, const char
     json_object_set_new(root, "bias", json_string("none"));
     json_object_set_new(root, "exclude_modules", json_null());
     /* PEFT sets fan_in_fan_out for GPT-2's Conv1D; the A/B tensors are the same */
-    json_object_set_new(root, "fan_in_fan_out", json_boolean(base->cfg.arch == LC_ARCH_GPT2));
+    json_object_set_new(root, "fan_in_fan_out", json_boolean(base->fam.layer == LC_LAYER_GPT2));
     json_object_set_new(root, "inference_mode", json_true());
     json_object_set_new(root, "init_lora_weights", c->init_gaussian ? json_string("gaussian") : json_true());
     json_object_set_new(root, "layer_replication", json_null());
@@ -220,7 +220,7 @@ static lc_status parse_config(const char *path, const lc_model *base, lc_lora_co
         st = lc_errorf(LC_ERR_UNSUPPORTED, "%s: \"bias\" must be \"none\" (trained biases are not supported)", path);
         goto done;
     }
-    if (base->cfg.arch != LC_ARCH_GPT2 && (st = refuse_if_set(path, root, "fan_in_fan_out", "fan_in_fan_out")))
+    if (base->fam.layer != LC_LAYER_GPT2 && (st = refuse_if_set(path, root, "fan_in_fan_out", "fan_in_fan_out")))
         goto done;
     v = json_object_get(root, "use_dora");
     cfg->use_dora = json_is_true(v);

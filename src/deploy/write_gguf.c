@@ -51,12 +51,15 @@ static int map_tensor(const lc_model *m, const char *name, const unsigned *mask,
     if (!strcmp(name, "token_embd.weight")) return s->w = &m->tok_emb, 1;
     if (!strcmp(name, "output.weight") && !c->tie_embeddings) return s->w = &m->lm_head, 1;
     if (!strcmp(name, "output_norm.weight")) return s->vec = m->final_norm, 1;
+    if (!strcmp(name, "rope_freqs.weight") && m->rope_freqs) return s->vec = m->rope_freqs, 1; /* Llama 3.1 */
     int l, n = 0;
     char rest[64];
     if (sscanf(name, "blk.%d.%63s%n", &l, rest, &n) != 2 || name[n] || l < 0 || l >= c->n_layers) return 0;
     lc_layer *L = &m->layers[l];
     if (!strcmp(rest, "attn_norm.weight")) return s->vec = L->attn_norm, 1;
     if (!strcmp(rest, "ffn_norm.weight")) return s->vec = L->mlp_norm, 1;
+    if (L->q_norm && !strcmp(rest, "attn_q_norm.weight")) return s->vec = L->q_norm, 1; /* Qwen3 */
+    if (L->k_norm && !strcmp(rest, "attn_k_norm.weight")) return s->vec = L->k_norm, 1;
     if (c->attn_bias) {
         if (!strcmp(rest, "attn_q.bias")) return s->vec = L->bq, 1;
         if (!strcmp(rest, "attn_k.bias")) return s->vec = L->bk, 1;
@@ -68,7 +71,7 @@ static int map_tensor(const lc_model *m, const char *name, const unsigned *mask,
         if (strcmp(rest, want)) continue;
         s->w = dp_target_weight((lc_model *)m, l, LAYER_TARGETS[i]);
         s->changed = !mask || (mask[l] >> LAYER_TARGETS[i] & 1u);
-        if (c->arch != LC_ARCH_QWEN2 && i < 2) s->permute_heads = i == 0 ? c->n_heads : c->n_kv_heads;
+        if (m->fam.gguf_permute_qk && i < 2) s->permute_heads = i == 0 ? c->n_heads : c->n_kv_heads;
         return 1;
     }
     return 0;
@@ -122,8 +125,9 @@ lc_status lc_deploy_write_gguf(const lc_model *m, const lc_gguf *base, const uns
         type != LC_DT_Q4_1)
         return lc_errorf(LC_ERR_ARG, "%s: GGUF output type must be f32, f16, bf16, q8_0, q4_0 or q4_1 (got %s)",
                          out_path, lc_dtype_name(type));
-    if (m->cfg.arch != LC_ARCH_LLAMA && m->cfg.arch != LC_ARCH_QWEN2)
-        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: GGUF output supports llama and qwen2 models", out_path);
+    if (!m->fam.gguf_arch)
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: GGUF output supports llama, qwen2 and qwen3 models, not %s",
+                         out_path, m->fam.name);
     lc_gguf_writer *w = NULL;
     int64_t nt = lc_gguf_n_tensors(base);
     void **bufs = calloc((size_t)nt + 1, sizeof *bufs);
@@ -186,8 +190,9 @@ static const char *gguf_target_name(lc_lora_target t) {
 
 lc_status lc_deploy_export_gguf(const lc_lora *lora, const lc_model *base, const char *out_path) {
     const lc_model_config *c = &base->cfg;
-    if (c->arch == LC_ARCH_GPT2)
-        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: GGUF export of GPT-2 adapters is not supported yet", out_path);
+    if (!base->fam.gguf_arch)
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: GGUF export of %s adapters is not supported yet", out_path,
+                         base->fam.name);
     if (lora->cfg.use_dora)
         return lc_errorf(LC_ERR_UNSUPPORTED,
                          "%s: a DoRA adapter cannot be written as a llama.cpp GGUF LoRA: llama.cpp's LoRA format holds "
@@ -196,7 +201,7 @@ lc_status lc_deploy_export_gguf(const lc_lora *lora, const lc_model *base, const
                          "--adapter ADAPTER.h5 --out MERGED.gguf), or export --format peft", out_path);
     if (lora->n_layers != c->n_layers)
         return lc_errorf(LC_ERR_MISMATCH, "adapter has %d layers, the model %d", lora->n_layers, c->n_layers);
-    const int permute = c->arch != LC_ARCH_QWEN2; /* llama.cpp permutes llama (and mistral) q/k only */
+    const int permute = base->fam.gguf_permute_qk; /* llama.cpp permutes llama (and mistral) q/k only */
     /* llama.cpp scales by alpha / r, r read from each lora_b: for rsLoRA store
      * alpha * sqrt(r) so it gets alpha / sqrt(r). A module whose own scale
      * differs from alpha / (its r) (alpha_pattern, rsLoRA with rank_pattern)
@@ -212,7 +217,7 @@ lc_status lc_deploy_export_gguf(const lc_lora *lora, const lc_model *base, const
         return lc_errorf(LC_ERR_NOMEM, "out of memory");
     }
     lc_status st = lc_gguf_writer_init(&w, 0);
-    if (!st) st = lc_gguf_writer_add_str(w, "general.architecture", c->arch == LC_ARCH_QWEN2 ? "qwen2" : "llama");
+    if (!st) st = lc_gguf_writer_add_str(w, "general.architecture", base->fam.gguf_arch);
     if (!st) st = lc_gguf_writer_add_str(w, "general.type", "adapter");
     if (!st) st = lc_gguf_writer_add_str(w, "general.name", "lorac LoRA adapter");
     if (!st) st = lc_gguf_writer_add_u32(w, "general.file_type", 0);

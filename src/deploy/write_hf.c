@@ -12,14 +12,6 @@
 #include "lc_path.h"
 #include "lc_safetensors.h"
 
-static const char *model_type(lc_arch a) {
-    switch (a) {
-    case LC_ARCH_MISTRAL: return "mistral";
-    case LC_ARCH_QWEN2: return "qwen2";
-    default: return "llama";
-    }
-}
-
 static const char *torch_dtype(lc_dtype t) {
     return t == LC_DT_F16 ? "float16" : t == LC_DT_BF16 ? "bfloat16" : "float32";
 }
@@ -45,7 +37,7 @@ static lc_status build_config(json_t **out, const lc_model *m, const char *base_
     json_t *arch = json_array();
     json_array_append_new(arch, json_string(lc_arch_name(c->arch)));
     json_object_set_new(root, "architectures", arch);
-    json_object_set_new(root, "model_type", json_string(model_type(c->arch)));
+    json_object_set_new(root, "model_type", json_string(m->fam.model_type));
     json_object_set_new(root, "hidden_size", json_integer(c->hidden_size));
     json_object_set_new(root, "intermediate_size", json_integer(c->intermediate_size));
     json_object_set_new(root, "num_hidden_layers", json_integer(c->n_layers));
@@ -58,6 +50,26 @@ static lc_status build_config(json_t **out, const lc_model *m, const char *base_
     json_object_set_new(root, "rope_theta", json_real(dp_float_short(c->rope_theta)));
     json_t *rp = json_object_get(root, "rope_parameters");
     if (json_is_object(rp)) json_object_set_new(rp, "rope_theta", json_real(dp_float_short(c->rope_theta)));
+    const lc_rope_scaling *rs = &m->fam.rope; /* a base's config keeps its own rope_scaling */
+    if (rs->type != LC_ROPE_NONE && !json_object_get(root, "rope_scaling") &&
+        !json_is_string(json_object_get(json_object_get(root, "rope_parameters"), "rope_type"))) {
+        json_t *o = json_object();
+        json_object_set_new(o, "rope_type", json_string(lc_rope_scaling_name(rs->type)));
+        json_object_set_new(o, "factor", json_real(dp_float_short(rs->factor)));
+        if (rs->type == LC_ROPE_YARN) {
+            json_object_set_new(o, "original_max_position_embeddings", json_integer(rs->original_max_position));
+            json_object_set_new(o, "beta_fast", json_real(dp_float_short(rs->beta_fast)));
+            json_object_set_new(o, "beta_slow", json_real(dp_float_short(rs->beta_slow)));
+            json_object_set_new(o, "truncate", json_boolean(rs->truncate));
+            json_object_set_new(o, "attention_factor", json_real(dp_float_short(rs->attn_factor)));
+        }
+        if (rs->type == LC_ROPE_LLAMA3) {
+            json_object_set_new(o, "low_freq_factor", json_real(dp_float_short(rs->low_freq_factor)));
+            json_object_set_new(o, "high_freq_factor", json_real(dp_float_short(rs->high_freq_factor)));
+            json_object_set_new(o, "original_max_position_embeddings", json_integer(rs->original_max_position));
+        }
+        json_object_set_new(root, "rope_scaling", o);
+    }
     json_object_set_new(root, "hidden_act", json_string("silu"));
     json_object_set_new(root, "tie_word_embeddings", json_boolean(c->tie_embeddings));
     if (c->arch != LC_ARCH_QWEN2) { /* Qwen2 always has q/k/v biases and no such key */
@@ -101,6 +113,10 @@ static int collect(hf_entry *e, const lc_model *m) {
             VEC(L->bk, kvr, "model.layers.%d.self_attn.k_proj.bias", l);
             VEC(L->bv, kvr, "model.layers.%d.self_attn.v_proj.bias", l);
         }
+        if (L->q_norm) { /* q/k-norm families (Qwen3) */
+            VEC(L->q_norm, c->head_dim, "model.layers.%d.self_attn.q_norm.weight", l);
+            VEC(L->k_norm, c->head_dim, "model.layers.%d.self_attn.k_norm.weight", l);
+        }
         MAT(&L->wo, "model.layers.%d.self_attn.o_proj.weight", l);
         VEC(L->mlp_norm, C, "model.layers.%d.post_attention_layernorm.weight", l);
         MAT(&L->w_gate, "model.layers.%d.mlp.gate_proj.weight", l);
@@ -126,7 +142,7 @@ static void *convert(const float *x, size_t n, lc_dtype dtype) {
 
 static lc_status write_weights(const lc_model *m, lc_dtype dtype, const char *path) {
     const int L = m->cfg.n_layers;
-    const int cap = 3 + L * 12;
+    const int cap = 3 + L * 14;
     hf_entry *e = calloc((size_t)cap, sizeof *e);
     lc_st_tensor *t = calloc((size_t)cap, sizeof *t);
     void **bufs = calloc((size_t)cap, sizeof *bufs);
@@ -195,8 +211,12 @@ static const char *TOKENIZER_FILES[] = {"tokenizer.json", "tokenizer_config.json
 
 lc_status lc_deploy_write_hf(const lc_model *m, const char *base_dir, const char *tokenizer_json, lc_dtype dtype,
                              const char *out_dir) {
-    if (m->cfg.arch == LC_ARCH_GPT2)
-        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: writing a merged GPT-2 model is not supported yet", out_dir);
+    if (m->fam.layer != LC_LAYER_ROPE_RMS)
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: writing a merged %s model is not supported yet", out_dir,
+                         m->fam.name);
+    if (m->rope_freqs && !base_dir)
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: the GGUF base scales RoPE by rope_freqs.weight, which an HF "
+                         "config.json cannot state exactly: write a .gguf instead", out_dir);
     if (dtype != LC_DT_F32 && dtype != LC_DT_F16 && dtype != LC_DT_BF16)
         return lc_errorf(LC_ERR_ARG, "%s: HF output dtype must be f32, f16 or bf16 (got %s)", out_dir,
                          lc_dtype_name(dtype));

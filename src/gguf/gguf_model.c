@@ -2,8 +2,9 @@
  * gguf_model.c — a Llama-family GGUF file as an lc_model, and its tokenizer
  * metadata.
  *
- * Config comes from the "<arch>.*" keys (arch = general.architecture, "llama"
- * or "qwen2"); tensors from llama.cpp's names (token_embd, blk.N.attn_q, ...,
+ * Config comes from the "<arch>.*" keys (arch = general.architecture, "llama",
+ * "qwen2" or "qwen3"; rope_freqs.weight, llama.cpp's Llama 3.1 RoPE scaling, is
+ * read when present); tensors from llama.cpp's names (token_embd, blk.N.attn_q, ...,
  * output_norm, output). Matrices keep their storage type and point into the
  * mapping (which the model owns), except llama's attn_q/attn_k: llama.cpp's
  * converter interleaves each head's rows for its RoPE kernel, so those are
@@ -222,6 +223,38 @@ static lc_status load_vector(loader *L, const char *name, int n, float **out) {
     return LC_OK;
 }
 
+/* llama.cpp's RoPE scaling keys: <arch>.rope.scaling.type "none" or
+ * "linear" with <arch>.rope.scaling.factor, or the older
+ * <arch>.rope.scale_linear; other types (yarn, longrope) are refused. Llama
+ * 3.1's scaling comes as the rope_freqs.weight tensor instead. */
+static lc_status load_rope_scaling(loader *L, const char *arch) {
+    lc_rope_scaling *rs = &L->m->cfg.rope_scaling;
+    char key[256];
+    const char *type = "none";
+    float factor = 1.0f, linear = 1.0f;
+    lc_status s;
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    if (lc_gguf_find(L->g, key) && (s = lc_gguf_get_str(L->g, key, &type))) return s;
+    if ((s = get_cfg_float(L, arch, "rope.scaling.factor", 1.0, &factor)) ||
+        (s = get_cfg_float(L, arch, "rope.scale_linear", 1.0, &linear)))
+        return s;
+    if (strcmp(type, "none") && strcmp(type, "linear"))
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: %s is '%s': this RoPE scaling is not supported (none, linear; "
+                         "Llama 3.1 scaling as rope_freqs.weight)", L->path, key, type);
+    if (!strcmp(type, "none") && linear != 1.0f) factor = linear, type = "linear";
+    if (!strcmp(type, "linear") && factor != 1.0f) {
+        if (!(factor > 0))
+            return lc_errorf(LC_ERR_FORMAT, "%s: %s.rope.scaling.factor is %g, expected > 0", L->path, arch,
+                             (double)factor);
+        rs->type = LC_ROPE_LINEAR;
+        rs->factor = factor;
+        char line[96];
+        int n = snprintf(line, sizeof line, "rope_linear=%.9g;", (double)factor);
+        sha_update(&L->sha, line, (size_t)n);
+    }
+    return LC_OK;
+}
+
 static lc_status load_config(loader *L, const char *arch) {
     lc_model_config *c = &L->m->cfg;
     lc_status s;
@@ -243,9 +276,6 @@ static lc_status load_config(loader *L, const char *arch) {
     if (rope_dim != c->head_dim)
         return lc_errorf(LC_ERR_UNSUPPORTED, "%s: %s.rope.dimension_count = %d but head_dim = %d: partial "
                          "rotary embeddings are not supported", L->path, arch, rope_dim, c->head_dim);
-    if (lc_gguf_find_tensor(L->g, "rope_freqs.weight"))
-        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: tensor 'rope_freqs.weight' (Llama 3.1 RoPE scaling) is not "
-                         "supported", L->path);
     const lc_gguf_value *tok = lc_gguf_find(L->g, "tokenizer.ggml.tokens");
     const lc_gguf_tensor *emb = lc_gguf_find_tensor(L->g, "token_embd.weight");
     int64_t vocab = tok && tok->type == LC_GGUF_ARRAY ? (int64_t)tok->arr.n : emb ? emb->ne[1] : 0;
@@ -257,6 +287,7 @@ static lc_status load_config(loader *L, const char *arch) {
     c->eos_id = get_opt_id(L->g, "tokenizer.ggml.eos_token_id");
     c->tie_embeddings = lc_gguf_find_tensor(L->g, "output.weight") == NULL;
     c->attn_bias = lc_gguf_find_tensor(L->g, "blk.0.attn_q.bias") != NULL;
+    c->qk_norm = c->arch == LC_ARCH_QWEN3;
     if ((s = lc_model_config_validate(c))) return lc_error_wrap(s, "%s", L->path);
     char line[512];
     int n = snprintf(line, sizeof line,
@@ -265,6 +296,20 @@ static lc_status load_config(loader *L, const char *arch) {
                      c->n_kv_heads, c->head_dim, c->max_position, c->rms_eps, c->rope_theta,
                      c->tie_embeddings, c->attn_bias);
     sha_update(&L->sha, line, (size_t)n);
+    return LC_OK;
+}
+
+/* Llama 3.1+ RoPE scaling as llama.cpp stores it: rope_freqs.weight (hd/2),
+ * the divisor of each inverse frequency (ggml_rope_ext's freq_factors). */
+static lc_status load_rope_freqs(loader *L) {
+    if (!lc_gguf_find_tensor(L->g, "rope_freqs.weight")) return LC_OK;
+    int h2 = L->m->cfg.head_dim / 2;
+    lc_status s = load_vector(L, "rope_freqs.weight", h2, &L->m->rope_freqs);
+    if (s) return s;
+    for (int i = 0; i < h2; i++)
+        if (!(L->m->rope_freqs[i] > 0))
+            return lc_errorf(LC_ERR_FORMAT, "%s: rope_freqs.weight[%d] is %g, expected a positive divisor", L->path,
+                             i, (double)L->m->rope_freqs[i]);
     return LC_OK;
 }
 
@@ -285,6 +330,9 @@ static lc_status load_layer(loader *L, int l, int permute) {
         (s = load_matrix(L, NAME("ffn_gate.weight"), F, C, 0, &ly->w_gate)) ||
         (s = load_matrix(L, NAME("ffn_up.weight"), F, C, 0, &ly->w_up)) ||
         (s = load_matrix(L, NAME("ffn_down.weight"), C, F, 0, &ly->w_down)))
+        return s;
+    if (c->qk_norm && ((s = load_vector(L, NAME("attn_q_norm.weight"), c->head_dim, &ly->q_norm)) ||
+                       (s = load_vector(L, NAME("attn_k_norm.weight"), c->head_dim, &ly->k_norm))))
         return s;
     if (c->attn_bias) {
         if ((s = load_vector(L, NAME("attn_q.bias"), q_rows, &ly->bq)) ||
@@ -316,14 +364,19 @@ lc_status lc_model_load_gguf(lc_model *m, const char *path, lc_gguf **keep) {
     if (strcmp(arch, "llama") == 0) {
         m->cfg.arch = LC_ARCH_LLAMA;
         permute = 1;
-    } else if (strcmp(arch, "qwen2") == 0) {
-        m->cfg.arch = LC_ARCH_QWEN2;
-        permute = 0; /* llama.cpp's converter does not permute qwen2's q/k */
+    } else if (strcmp(arch, "qwen2") == 0 || strcmp(arch, "qwen3") == 0) {
+        m->cfg.arch = arch[4] == '2' ? LC_ARCH_QWEN2 : LC_ARCH_QWEN3;
+        permute = 0; /* llama.cpp's converter does not permute qwen2's / qwen3's q/k */
     } else {
-        s = lc_errorf(LC_ERR_UNSUPPORTED, "%s: general.architecture is '%s', expected 'llama' or 'qwen2'", path, arch);
+        s = lc_errorf(LC_ERR_UNSUPPORTED, "%s: general.architecture is '%s', expected 'llama', 'qwen2' or 'qwen3'",
+                      path, arch);
         goto fail;
     }
-    if ((s = load_config(&L, arch))) goto fail;
+    if ((s = load_config(&L, arch)) || (s = load_rope_scaling(&L, arch)) || (s = load_rope_freqs(&L))) goto fail;
+    if ((s = lc_model_describe(m))) {
+        s = lc_error_wrap(s, "%s", path);
+        goto fail;
+    }
     const lc_model_config *c = &m->cfg;
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     if (!m->layers) {

@@ -20,6 +20,10 @@ void lc_rmsnorm_forward_f64(double *out, double *rstd, const double *inp, const 
                             int N, int C, float eps);
 void lc_rmsnorm_backward_f64(double *dinp, const double *dout, const double *inp,
                              const double *weight, const double *rstd, int N, int C);
+void lc_qknorm_forward_f64(double *out, double *rstd, const double *inp, const double *weight, int N,
+                           int H, int hd, float eps);
+void lc_qknorm_backward_f64(double *dinp, const double *dout, const double *inp, const double *weight,
+                            const double *rstd, int N, int H, int hd);
 void lc_rope_forward_f64(double *x, const double *cos_t, const double *sin_t, int B, int T, int H,
                          int hd);
 void lc_rope_backward_f64(double *dx, const double *cos_t, const double *sin_t, int B, int T,

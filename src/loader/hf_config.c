@@ -1,8 +1,8 @@
 /*
- * hf_config.c — config.json of a Hugging Face Llama / Mistral / Qwen2 model
- * into an lc_model_config: architecture, sizes with HF's defaults, and a
- * clear refusal of what lorac does not compute (rope scaling, non-SiLU MLPs,
- * MLP biases).
+ * hf_config.c — config.json of a Hugging Face Llama / Mistral / Qwen2 / Qwen3 model
+ * (Qwen3) into an lc_model_config: architecture, sizes with HF's defaults,
+ * RoPE scaling (linear, llama3), and a clear refusal of what lorac does not
+ * compute (other RoPE scalings, non-SiLU MLPs, MLP biases).
  */
 #include "lc_loader.h"
 
@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +23,13 @@ static const struct {
     {"LlamaForCausalLM", "llama", LC_ARCH_LLAMA},
     {"MistralForCausalLM", "mistral", LC_ARCH_MISTRAL},
     {"Qwen2ForCausalLM", "qwen2", LC_ARCH_QWEN2},
+    {"Qwen3ForCausalLM", "qwen3", LC_ARCH_QWEN3},
     {"GPT2LMHeadModel", "gpt2", LC_ARCH_GPT2}, /* its keys: hf_gpt2.c */
 };
 #define N_ARCHS ((int)(sizeof ARCHS / sizeof ARCHS[0]))
 #define SUPPORTED_MSG                                                                              \
-    "supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel (model_type " \
-    "llama, mistral, qwen2, gpt2)"
+    "supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GPT2LMHeadModel " \
+    "(model_type llama, mistral, qwen2, qwen3, gpt2)"
 
 /* Short JSON rendering of a value for messages (caller frees). */
 static char *json_repr(const json_t *v) {
@@ -120,9 +122,65 @@ static lc_status parse_arch(const char *path, json_t *root, lc_arch *arch) {
                      path);
 }
 
-/* rope_scaling / rope_parameters: null or type "default" only. Reads rope_theta
- * from rope_parameters (transformers v5 layout) when present. */
-static lc_status check_rope(const char *path, json_t *root, const char *key, float *theta) {
+/* A required positive number of a rope_scaling object. */
+static lc_status rope_number(const char *path, const char *key, json_t *v, const char *name, const char *type,
+                             double *out) {
+    json_t *x = json_object_get(v, name);
+    if (!json_is_number(x) || !(json_number_value(x) > 0))
+        return lc_errorf(LC_ERR_CONFIG, "%s: \"%s\" of type \"%s\" needs \"%s\" as a positive number%s", path, key,
+                         type, name, x ? "" : " (missing)");
+    *out = json_number_value(x);
+    return LC_OK;
+}
+
+/* An optional positive number of a rope_scaling object (absent or null: def). */
+static lc_status rope_opt(const char *path, const char *key, json_t *v, const char *name, double def, double *out) {
+    json_t *x = json_object_get(v, name);
+    if (!x || json_is_null(x)) {
+        *out = def;
+        return LC_OK;
+    }
+    if (!json_is_number(x) || !(json_number_value(x) > 0))
+        return lc_errorf(LC_ERR_CONFIG, "%s: \"%s\": \"%s\" must be a positive number", path, key, name);
+    *out = json_number_value(x);
+    return LC_OK;
+}
+
+/* HF's yarn_get_mscale: 0.1 mscale ln(scale) + 1, 1 for scale <= 1. */
+static double yarn_mscale(double scale, double mscale) { return scale <= 1 ? 1.0 : 0.1 * mscale * log(scale) + 1.0; }
+
+/* yarn (transformers' _compute_yarn_parameters): original_max_position_embeddings
+ * required; beta_fast 32, beta_slow 1, truncate true by default; the cos/sin
+ * factor is attention_factor, else mscale(factor, mscale) / mscale(factor,
+ * mscale_all_dim) when both are set, else mscale(factor). */
+static lc_status parse_yarn(const char *path, const char *key, json_t *v, double factor, lc_rope_scaling *rs) {
+    double orig = 0, bf = 0, bs = 0, af = 0, ms = 0, msa = 0;
+    lc_status rc;
+    if ((rc = rope_number(path, key, v, "original_max_position_embeddings", "yarn", &orig)) ||
+        (rc = rope_opt(path, key, v, "beta_fast", 32, &bf)) || (rc = rope_opt(path, key, v, "beta_slow", 1, &bs)) ||
+        (rc = rope_opt(path, key, v, "attention_factor", 0, &af)) || (rc = rope_opt(path, key, v, "mscale", 0, &ms)) ||
+        (rc = rope_opt(path, key, v, "mscale_all_dim", 0, &msa)))
+        return rc;
+    if (orig != (double)(int)orig)
+        return lc_errorf(LC_ERR_CONFIG, "%s: \"%s\": original_max_position_embeddings (%g) must be an integer", path,
+                         key, orig);
+    json_t *tr = json_object_get(v, "truncate");
+    if (tr && !json_is_null(tr) && !json_is_boolean(tr)) return hf_key_bad(path, "truncate", "true or false", tr);
+    rs->type = LC_ROPE_YARN;
+    rs->original_max_position = (int)orig;
+    rs->beta_fast = (float)bf;
+    rs->beta_slow = (float)bs;
+    rs->truncate = !tr || json_is_null(tr) || json_is_true(tr);
+    if (af == 0) af = ms > 0 && msa > 0 ? yarn_mscale(factor, ms) / yarn_mscale(factor, msa) : yarn_mscale(factor, 1);
+    rs->attn_factor = (float)af;
+    return LC_OK;
+}
+
+/* rope_scaling / rope_parameters (transformers v5): null, or type "default",
+ * "linear" (factor) or "llama3" (factor, low_freq_factor, high_freq_factor,
+ * original_max_position_embeddings) into rs; other types are refused. Reads
+ * rope_theta from the object when present (the v5 layout). */
+static lc_status parse_rope(const char *path, json_t *root, const char *key, float *theta, lc_rope_scaling *rs) {
     json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v)) return LC_OK;
     if (!json_is_object(v)) return hf_key_bad(path, key, "null or an object", v);
@@ -130,11 +188,33 @@ static lc_status check_rope(const char *path, json_t *root, const char *key, flo
     if (!t) t = json_object_get(v, "type");
     if (t && !json_is_null(t) && !json_is_string(t)) return hf_key_bad(path, key, "an object with a string type", v);
     const char *type = json_is_string(t) ? json_string_value(t) : "default";
-    if (strcmp(type, "default"))
+    lc_status rc;
+    double factor = 0, lo = 0, hi = 0, orig = 0;
+    if (!strcmp(type, "linear") || !strcmp(type, "llama3") || !strcmp(type, "yarn")) {
+        if ((rc = rope_number(path, key, v, "factor", type, &factor))) return rc;
+        memset(rs, 0, sizeof *rs);
+        rs->type = LC_ROPE_LINEAR;
+        rs->factor = (float)factor;
+    } else if (strcmp(type, "default")) {
         return lc_errorf(LC_ERR_UNSUPPORTED,
-                         "%s: \"%s\" has type \"%s\": rope scaling is not supported (only null or type "
-                         "\"default\")",
+                         "%s: \"%s\" has type \"%s\": this rope scaling is not supported (supported: null, "
+                         "\"default\", \"linear\", \"llama3\", \"yarn\")",
                          path, key, type);
+    }
+    if (!strcmp(type, "llama3")) {
+        if ((rc = rope_number(path, key, v, "low_freq_factor", type, &lo)) ||
+            (rc = rope_number(path, key, v, "high_freq_factor", type, &hi)) ||
+            (rc = rope_number(path, key, v, "original_max_position_embeddings", type, &orig)))
+            return rc;
+        if (!(hi > lo) || orig != (double)(int)orig)
+            return lc_errorf(LC_ERR_CONFIG, "%s: \"%s\": llama3 needs high_freq_factor (%g) > low_freq_factor (%g) "
+                             "and an integer original_max_position_embeddings (%g)", path, key, hi, lo, orig);
+        rs->type = LC_ROPE_LLAMA3;
+        rs->low_freq_factor = (float)lo;
+        rs->high_freq_factor = (float)hi;
+        rs->original_max_position = (int)orig;
+    }
+    if (!strcmp(type, "yarn") && (rc = parse_yarn(path, key, v, factor, rs))) return rc;
     return hf_key_pos_float(path, v, "rope_theta", *theta, theta);
 }
 
@@ -174,16 +254,18 @@ static lc_status parse_config(const char *path, json_t *root, lc_model_config *c
     if ((rc = hf_key_pos_int(path, root, "head_dim", c->hidden_size / c->n_heads, &c->head_dim)) ||
         (rc = hf_key_pos_float(path, root, "rms_norm_eps", 1e-6, &c->rms_eps)) ||
         (rc = hf_key_pos_float(path, root, "rope_theta", 10000.0, &c->rope_theta)) ||
-        (rc = check_rope(path, root, "rope_scaling", &c->rope_theta)) ||
-        (rc = check_rope(path, root, "rope_parameters", &c->rope_theta)) ||
+        (rc = parse_rope(path, root, "rope_scaling", &c->rope_theta, &c->rope_scaling)) ||
+        (rc = parse_rope(path, root, "rope_parameters", &c->rope_theta, &c->rope_scaling)) ||
         (rc = hf_key_bool(path, root, "tie_word_embeddings", 0, &c->tie_embeddings)) ||
         (rc = hf_key_token_id(path, root, "bos_token_id", &c->bos_id)) ||
         (rc = hf_key_token_id(path, root, "eos_token_id", &c->eos_id)))
         return rc;
-    /* Qwen2 always has q/k/v biases; Llama has them (and an o_proj bias) with attention_bias. */
+    /* Qwen2 always has q/k/v biases; Llama and Qwen3 have them (and an o_proj
+     * bias) with attention_bias. Qwen3 norms each q/k head (q_norm, k_norm). */
     int bias = 0;
     if ((rc = hf_key_bool(path, root, "attention_bias", 0, &bias))) return rc;
-    c->attn_bias = c->arch == LC_ARCH_QWEN2 || (c->arch == LC_ARCH_LLAMA && bias);
+    c->attn_bias = c->arch == LC_ARCH_QWEN2 || ((c->arch == LC_ARCH_LLAMA || c->arch == LC_ARCH_QWEN3) && bias);
+    c->qk_norm = c->arch == LC_ARCH_QWEN3;
     int mlp_bias = 0;
     if ((rc = hf_key_bool(path, root, "mlp_bias", 0, &mlp_bias))) return rc;
     if (mlp_bias) return lc_errorf(LC_ERR_UNSUPPORTED, "%s: \"mlp_bias\": true is not supported", path);
@@ -198,7 +280,9 @@ static lc_status parse_config(const char *path, json_t *root, lc_model_config *c
     /* Sliding-window attention: recorded; lorac trains with T <= window. */
     int window = 0, use_window = 1;
     if ((rc = hf_key_pos_int(path, root, "sliding_window", 0, &window))) return rc;
-    if (c->arch == LC_ARCH_QWEN2 && (rc = hf_key_bool(path, root, "use_sliding_window", 0, &use_window))) return rc;
+    if ((c->arch == LC_ARCH_QWEN2 || c->arch == LC_ARCH_QWEN3) &&
+        (rc = hf_key_bool(path, root, "use_sliding_window", 0, &use_window)))
+        return rc;
     if (c->arch == LC_ARCH_LLAMA || !use_window || window >= c->max_position) window = 0;
     if (info) info->sliding_window = window;
     if ((rc = lc_model_config_validate(c))) return lc_error_wrap(rc, "%s", path);

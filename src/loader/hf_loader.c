@@ -67,8 +67,8 @@ static lc_status plan_slots(hf_load *ld, lc_model *m) {
     const lc_model_config *c = &m->cfg;
     int C = c->hidden_size, F = c->intermediate_size, V = c->vocab_size;
     int qd = c->n_heads * c->head_dim, kd = c->n_kv_heads * c->head_dim;
-    ld->slots = calloc((size_t)c->n_layers * 12 + 3, sizeof *ld->slots);
-    ld->by_name = calloc((size_t)c->n_layers * 12 + 3, sizeof *ld->by_name);
+    ld->slots = calloc((size_t)c->n_layers * 14 + 3, sizeof *ld->slots);
+    ld->by_name = calloc((size_t)c->n_layers * 14 + 3, sizeof *ld->by_name);
     if (!ld->slots || !ld->by_name) return lc_errorf(LC_ERR_NOMEM, "out of memory");
     char n[128];
     add_slot(ld, "model.embed_tokens.weight", V, C, &m->tok_emb, NULL);
@@ -88,6 +88,10 @@ static lc_status plan_slots(hf_load *ld, lc_model *m) {
             LAYER_SLOT("self_attn.q_proj.bias", qd, 0, NULL, &ly->bq);
             LAYER_SLOT("self_attn.k_proj.bias", kd, 0, NULL, &ly->bk);
             LAYER_SLOT("self_attn.v_proj.bias", kd, 0, NULL, &ly->bv);
+        }
+        if (m->fam.qk_norm) { /* Qwen3: RMSNorm weights (head_dim) shared by the heads */
+            LAYER_SLOT("self_attn.q_norm.weight", c->head_dim, 0, NULL, &ly->q_norm);
+            LAYER_SLOT("self_attn.k_norm.weight", c->head_dim, 0, NULL, &ly->k_norm);
         }
         LAYER_SLOT("post_attention_layernorm.weight", C, 0, NULL, &ly->mlp_norm);
         LAYER_SLOT("mlp.gate_proj.weight", F, C, &ly->w_gate, NULL);
@@ -227,7 +231,7 @@ static lc_status check_extra(const lc_model_config *c, const lc_safetensors *st,
         t->shape[1] == c->hidden_size)
         return LC_OK; /* tied: HF ignores a saved copy too */
     int layer = 0, used = 0;
-    if (c->arch == LC_ARCH_LLAMA && c->attn_bias &&
+    if ((c->arch == LC_ARCH_LLAMA || c->arch == LC_ARCH_QWEN3) && c->attn_bias &&
         sscanf(t->name, "model.layers.%d.self_attn.o_proj.bias%n", &layer, &used) == 1 &&
         used == (int)strlen(t->name)) {
         /* Llama's attention_bias also gives o_proj a bias, which lc_layer has no room for. */
@@ -348,6 +352,10 @@ lc_status lc_model_load_hf_ex(lc_model *m, const char *dir, lc_hf_info *info) {
     memset(m, 0, sizeof *m);
     if ((rc = lc_path_join(path, sizeof path, dir, "config.json"))) goto fail;
     if ((rc = lc_hf_config_load(path, &m->cfg, info))) goto fail;
+    if ((rc = lc_model_describe(m))) {
+        rc = lc_error_wrap(rc, "%s", path);
+        goto fail;
+    }
     m->layers = calloc((size_t)m->cfg.n_layers, sizeof *m->layers); /* freed by lc_model_free */
     if (!m->layers) {
         rc = lc_errorf(LC_ERR_NOMEM, "out of memory");

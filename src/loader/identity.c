@@ -119,6 +119,17 @@ lc_status lc_model_identity_compute(const lc_model *m, char hex[65]) {
                       c->n_heads, c->n_kv_heads, c->head_dim, (double)c->rms_eps, (double)c->rope_theta,
                       c->tie_embeddings, c->attn_bias);
     lc_digest_update(&d, cfg, (size_t)cl);
+    if (c->rope_scaling.type != LC_ROPE_NONE) { /* only then: older identities stay as they were */
+        const lc_rope_scaling *r = &c->rope_scaling;
+        cl = snprintf(cfg, sizeof cfg, " rope=%s factor=%a low=%a high=%a orig=%d", lc_rope_scaling_name(r->type),
+                      (double)r->factor, (double)r->low_freq_factor, (double)r->high_freq_factor,
+                      r->original_max_position);
+        if (r->type == LC_ROPE_YARN)
+            cl += snprintf(cfg + cl, sizeof cfg - (size_t)cl, " beta=%a,%a trunc=%d attn=%a", (double)r->beta_fast,
+                           (double)r->beta_slow, r->truncate, (double)r->attn_factor);
+        lc_digest_update(&d, cfg, (size_t)cl);
+    }
+    if (m->rope_freqs) digest_vec(&d, "rope_freqs", m->rope_freqs, c->head_dim / 2);
     if ((rc = digest_weight(&d, "tok_emb", &m->tok_emb))) return rc;
     int qd = c->n_heads * c->head_dim, kd = c->n_kv_heads * c->head_dim;
     for (int l = 0; l < c->n_layers; l++) {
@@ -134,6 +145,12 @@ lc_status lc_model_identity_compute(const lc_model *m, char hex[65]) {
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
             snprintf(role, sizeof role, "layers.%d.%s", l, ws[i].n);
             if ((rc = digest_weight(&d, role, ws[i].w))) return rc;
+        }
+        if (ly->q_norm) { /* q/k-norm families (Qwen3) */
+            snprintf(role, sizeof role, "layers.%d.q_norm", l);
+            digest_vec(&d, role, ly->q_norm, c->head_dim);
+            snprintf(role, sizeof role, "layers.%d.k_norm", l);
+            digest_vec(&d, role, ly->k_norm, c->head_dim);
         }
         if (c->attn_bias) {
             snprintf(role, sizeof role, "layers.%d.bq", l);

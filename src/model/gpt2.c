@@ -20,8 +20,9 @@
  * inputs and the GELU output are recomputed in backward.
  *
  * The activations are a GPT-2-specific object behind the opaque lc_acts
- * handle; the live ones are kept in a small list so lc_acts_free and
- * lc_acts_bytes (transformer.c) can recognise and hand them back here.
+ * handle. Both layouts start with the layer kind (lc_family.h) that made
+ * them, so lc_acts_free and lc_acts_bytes (transformer.c) recognise them by
+ * that tag and hand them back here.
  * Frozen weights must be fp32 (lc_model_dequantize_all converts others).
  */
 #include "gpt2.h"
@@ -48,7 +49,7 @@ typedef struct {
 } g2_layer;
 
 typedef struct g2_acts {
-    struct g2_acts *next;  /* list of live GPT-2 activations */
+    lc_layer_kind kind;    /* LC_LAYER_GPT2: first, as in transformer.c's lc_acts */
     int B, T, r;
     int ckpt;              /* gradient checkpointing: layers share one saved set */
     g2_layer *layers;
@@ -80,26 +81,8 @@ typedef struct {
     const int32_t *slot;
 } g2_layout;
 
-static g2_acts *g_live; /* guarded by omp critical(lc_gpt2_live) */
-
-static int live_remove(const void *a) {
-    int found = 0;
-#pragma omp critical(lc_gpt2_live)
-    for (g2_acts **p = &g_live; *p; p = &(*p)->next)
-        if ((const void *)*p == a) {
-            *p = (*p)->next;
-            found = 1;
-            break;
-        }
-    return found;
-}
-
-static int live_has(const void *a) {
-    int found = 0;
-#pragma omp critical(lc_gpt2_live)
-    for (g2_acts *p = g_live; p && !found; p = p->next) found = (const void *)p == a;
-    return found;
-}
+/* a (any lc_acts) holds GPT-2 activations: the tag both layouts start with. */
+static int live_has(const void *a) { return *(const lc_layer_kind *)a == LC_LAYER_GPT2; }
 
 /* ---------------------------------------------------------------- memory */
 
@@ -231,17 +214,13 @@ lc_status lc_gpt2_acts_create(lc_acts **out, const lc_model *m, const lc_lora *l
         return lc_errorf(LC_ERR_NOMEM, "out of memory for GPT-2 activations");
     }
     a->bytes = total * sizeof(float) + L * sizeof *a->layers + sizeof *a + (N + B + 1) * sizeof(int32_t);
-#pragma omp critical(lc_gpt2_live)
-    {
-        a->next = g_live;
-        g_live = a;
-    }
+    a->kind = LC_LAYER_GPT2;
     *out = (lc_acts *)a;
     return LC_OK;
 }
 
 int lc_gpt2_acts_free(lc_acts *acts) {
-    if (!acts || !live_remove(acts)) return 0;
+    if (!acts || !live_has(acts)) return 0;
     g2_acts *a = (g2_acts *)acts;
     lc_free(a->mem);
     lc_free(a->layers);

@@ -12,6 +12,10 @@
  * whole token in one OpenMP region, each thread taking a slice of every
  * matrix's output rows: F32 rows 4 at a time through an AVX2/FMA kernel
  * (dot4_f32), quantised rows through fused dequantise-and-dot (row_dot).
+ * The family description (m->fam) adds a per-head q/k RMSNorm before RoPE
+ * (qk_norm) and scales the RoPE table; RMSNorm, RoPE and the q/k norm are the
+ * training path's kernels.
+ *
  * A DoRA adapter i (lc_dora.h, no dropout at inference) turns the output
  * accumulated so far into y ← b + g ⊙ (y − b + s·mult·B A x), g = m / ‖W +
  * s·mult·BA‖ computed once at create — PEFT's order: each DoRA adapter's
@@ -29,7 +33,6 @@
 
 #define CHUNK 64                /* rows per prefill pass */
 #define LC_INFER_DEQ_ROWS 256   /* rows of a quantised weight dequantised per GEMM tile */
-#define SMALL_N 4                /* up to this many rows, norms and RoPE run on one thread */
 #define PAR_MIN_WORK 65536      /* multiply-adds below which a loop runs on one thread */
 
 struct lc_infer {
@@ -43,7 +46,7 @@ struct lc_infer {
     float *cos_t, *sin_t;  /* (max_len, hd/2) */
     float *x;              /* (CHUNK, C) residual stream */
     float *xn;             /* (CHUNK, C) normed input / projection output */
-    float *rstd;           /* (CHUNK) */
+    float *rstd;           /* (CHUNK * Hq) norm scratch */
     float *q, *att;        /* (CHUNK, Hq*hd) */
     float *k, *v;          /* (CHUNK, Hkv*hd) */
     float *gate, *up;      /* (CHUNK, F) */
@@ -132,10 +135,10 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
     const lc_model_config *c = &m->cfg;
     *out = NULL;
     if (max_len < 1) return lc_errorf(LC_ERR_ARG, "inference context length must be >= 1 (got %d)", max_len);
-    if (c->arch == LC_ARCH_GPT2)
+    if (m->fam.layer != LC_LAYER_ROPE_RMS)
         return lc_errorf(LC_ERR_UNSUPPORTED,
-                         "generation with a KV cache is not implemented for GPT-2 yet (training and loss "
-                         "evaluation are)");
+                         "generation with a KV cache is not implemented for %s yet (training and loss "
+                         "evaluation are)", m->fam.name);
     if (n_adapters < 0 || (n_adapters > 0 && !adapters))
         return lc_errorf(LC_ERR_ARG, "bad adapter list (%d adapters)", n_adapters);
     int r_max = 0;
@@ -160,10 +163,12 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
         lc_infer_free(s);
         return lc_errorf(LC_ERR_UNSUPPORTED, "head_dim %zu > 256 is not supported by inference", hd);
     }
-    /* per thread: x, xn (C), roped k (KV), LoRA x·A^T (r_max), block sums (wide / 32 + 1) */
-    s->tstride = 2 * padded(C) + padded(KV) + padded((size_t)(r_max ? r_max : 1)) + padded(wide / 32 + 1);
-    size_t total = 2 * padded(L * KV * T) + 2 * padded(T * hd / 2) + 2 * padded(CHUNK * C) + padded(CHUNK) +
-                   2 * padded(CHUNK * Q) + 2 * padded(CHUNK * KV) + 2 * padded(CHUNK * F) +
+    /* per thread: x, xn (C), roped k (KV), LoRA x·A^T (r_max), block sums (wide / 32 + 1),
+     * norm rstd (Hq) */
+    s->tstride = 2 * padded(C) + padded(KV) + padded((size_t)(r_max ? r_max : 1)) + padded(wide / 32 + 1) +
+                 padded((size_t)c->n_heads);
+    size_t total = 2 * padded(L * KV * T) + 2 * padded(T * hd / 2) + 2 * padded(CHUNK * C) +
+                   padded(CHUNK * (size_t)c->n_heads) + 2 * padded(CHUNK * Q) + 2 * padded(CHUNK * KV) + 2 * padded(CHUNK * F) +
                    padded(CHUNK * (size_t)(r_max ? r_max : 1)) + padded(LC_INFER_DEQ_ROWS * wide) +
                    padded((size_t)s->nthr * wide) + (size_t)s->nthr * s->tstride + padded((size_t)s->nthr * T);
     s->mem = lc_alloc(total * sizeof(float));
@@ -182,7 +187,7 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
     s->sin_t = take(&cur, T * hd / 2);
     s->x = take(&cur, CHUNK * C);
     s->xn = take(&cur, CHUNK * C);
-    s->rstd = take(&cur, CHUNK);
+    s->rstd = take(&cur, CHUNK * (size_t)c->n_heads);
     s->q = take(&cur, CHUNK * Q);
     s->att = take(&cur, CHUNK * Q);
     s->k = take(&cur, CHUNK * KV);
@@ -196,7 +201,7 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
     s->scores = take(&cur, (size_t)s->nthr * T);
     LC_ASSERT((size_t)(cur - s->mem) <= total);
     s->bytes = total * sizeof(float) + T * sizeof(int32_t);
-    lc_rope_table(s->cos_t, s->sin_t, max_len, c->head_dim, c->rope_theta);
+    lc_model_rope_table(m, s->cos_t, s->sin_t, max_len);
     lc_status st = dora_gains(s);
     if (st) {
         lc_infer_free(s);
@@ -467,42 +472,22 @@ static void attend(lc_infer *s, float *att, const float *q, const float *kc, con
 
 /* ------------------------------------------------------------ the pass */
 
-/* Decode-sized (few rows) RMSNorm and RoPE on the calling thread: the kernels
- * in lc_kernels.h fork an OpenMP team per call, which costs more than the
- * work for one row. Same arithmetic as lc_rmsnorm_forward / lc_rope_forward
- * (sum of squares in double, then float scaling). out, x (N, C); w (C). */
-static void rmsnorm_rows(float *out, const float *x, const float *w, int N, int C, float eps) {
-    for (int n = 0; n < N; n++, x += C, out += C) {
-        double ss[4] = {0, 0, 0, 0};
-        int i = 0;
-        for (; i + 4 <= C; i += 4)
-            for (int u = 0; u < 4; u++) ss[u] += (double)x[i + u] * x[i + u];
-        for (; i < C; i++) ss[0] += (double)x[i] * x[i];
-        float r = (float)(1.0 / sqrt(((ss[0] + ss[1]) + (ss[2] + ss[3])) / C + (double)eps));
-        for (i = 0; i < C; i++) out[i] = (x[i] * r) * w[i];
-    }
+/* RMSNorm and RoPE are the training path's kernels (lc_kernels.h); with a
+ * few rows (decode) they run on the calling thread, and inside decode_one's
+ * parallel region each thread runs them on its own copy. out, x (N, C);
+ * w (C); rstd (N). */
+static void rmsnorm(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
+    lc_rmsnorm_forward(out, rstd, x, w, N, C, eps);
 }
 
 /* x (N, H, hd) at consecutive positions whose table rows start at cs, sn (N, hd/2). */
-static void rope_rows(float *x, const float *cs, const float *sn, int N, int H, int hd) {
-    int h2 = hd / 2;
-    for (int n = 0; n < N; n++, cs += h2, sn += h2)
-        for (int h = 0; h < H; h++, x += hd)
-            for (int i = 0; i < h2; i++) {
-                float a = x[i], b = x[i + h2];
-                x[i] = a * cs[i] - b * sn[i];
-                x[i + h2] = b * cs[i] + a * sn[i];
-            }
-}
-
-static void rmsnorm(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
-    if (N <= SMALL_N) rmsnorm_rows(out, x, w, N, C, eps);
-    else lc_rmsnorm_forward(out, rstd, x, w, N, C, eps);
-}
-
 static void rope(float *x, const float *cs, const float *sn, int N, int H, int hd) {
-    if (N <= SMALL_N) rope_rows(x, cs, sn, N, H, hd);
-    else lc_rope_forward(x, cs, sn, 1, N, H, hd);
+    lc_rope_forward(x, cs, sn, 1, N, H, hd);
+}
+
+/* q/k-norm families: x (N, H, hd) normed per head in place; rstd (N*H) scratch. */
+static void qknorm(float *x, float *rstd, const float *w, int N, int H, int hd, float eps) {
+    if (w) lc_qknorm_forward(x, rstd, x, w, N, H, hd, eps);
 }
 
 static void add_inplace(float *x, const float *y, size_t n) {
@@ -551,6 +536,8 @@ static void forward_chunk(lc_infer *s, const int32_t *tokens, int N) {
         proj(s, s->q, s->xn, &w->wq, w->bq, l, LC_T_Q, N);
         proj(s, s->k, s->xn, &w->wk, w->bk, l, LC_T_K, N);
         proj(s, s->v, s->xn, &w->wv, w->bv, l, LC_T_V, N);
+        qknorm(s->q, s->rstd, w->q_norm, N, Hq, hd, c->rms_eps);
+        qknorm(s->k, s->rstd, w->k_norm, N, Hkv, hd, c->rms_eps);
         rope(s->q, cs, sn, N, Hq, hd);
         rope(s->k, cs, sn, N, Hkv, hd);
         cache_store(s, l, p0, N);
@@ -593,6 +580,7 @@ typedef struct {
     float *kr; /* (Hkv * hd) roped k */
     float *xa; /* (r_max) x · A^T of one LoRA */
     float *xs; /* (wide / 32 + 1) block sums of a Q4 input */
+    float *rs; /* (Hq) norm rstd scratch */
 } tslice;
 
 static tslice thread_slice(const lc_infer *s, int t) {
@@ -603,6 +591,7 @@ static tslice thread_slice(const lc_infer *s, int t) {
     ts.kr = ts.xn + padded((size_t)c->hidden_size);
     ts.xa = ts.kr + padded((size_t)c->n_kv_heads * c->head_dim);
     ts.xs = ts.xa + padded((size_t)(s->r_max ? s->r_max : 1));
+    ts.rs = ts.xs + padded((size_t)s->wide / 32 + 1);
     return ts;
 }
 
@@ -639,7 +628,7 @@ static void proj_rows(lc_infer *s, float *y, const float *x, const float *xsum, 
  * key, then one softmax (the prefill's tiled kernel pays off from a few rows on). */
 static void attend_head(const lc_infer *s, float *att, const float *q, const float *kc, const float *vc,
                         const float *kcur, const float *vcur, const float *cs, const float *sn, int h, int p0,
-                        float *sc) {
+                        float *sc, const float *q_norm, float *rs) {
     const lc_model_config *c = &s->m->cfg;
     int hd = c->head_dim, g = h / (c->n_heads / c->n_kv_heads), len = p0 + 1;
     size_t T = (size_t)s->max_len;
@@ -647,7 +636,8 @@ static void attend_head(const lc_infer *s, float *att, const float *q, const flo
     const float *kh = kc + (size_t)g * T * hd, *vh = vc + (size_t)g * T * hd; /* (max_len, hd) */
     float qs[256];
     memcpy(qs, q, (size_t)hd * sizeof(float));
-    rope_rows(qs, cs, sn, 1, 1, hd);
+    qknorm(qs, rs, q_norm, 1, 1, hd, c->rms_eps);
+    rope(qs, cs, sn, 1, 1, hd);
     for (int d = 0; d < hd; d++) qs[d] *= scale;
     float mx = -INFINITY;
     for (int j = 0; j < len; j++) {
@@ -680,7 +670,7 @@ static void decode_one(lc_infer *s, int32_t token, float *logits) {
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
         tslice ts = thread_slice(s, t);
-        float *x = ts.x, *xn = ts.xn, *kr = ts.kr, *xa = ts.xa, *xs = ts.xs;
+        float *x = ts.x, *xn = ts.xn, *kr = ts.kr, *xa = ts.xa, *xs = ts.xs, *rs = ts.rs;
         float *tmp = s->rowbuf + (size_t)t * s->wide; /* (wide) */
         float *sc = s->scores + (size_t)t * T;        /* (p0 + 1) */
         int qlo, qhi, klo, khi, clo, chi, flo, fhi, vlo, vhi;
@@ -694,27 +684,29 @@ static void decode_one(lc_infer *s, int32_t token, float *logits) {
         for (int l = 0; l < c->n_layers; l++) {
             const lc_layer *w = &m->layers[l];
             float *kc = s->kc + l * kv_layer, *vc = s->vc + l * kv_layer;
-            rmsnorm_rows(xn, x, w->attn_norm, 1, C, c->rms_eps);
+            rmsnorm(xn, rs, x, w->attn_norm, 1, C, c->rms_eps);
             block_sums(xs, xn, C);
             proj_rows(s, s->q, xn, xs, &w->wq, w->bq, l, LC_T_Q, qlo, qhi, xa, tmp);
             proj_rows(s, s->k, xn, xs, &w->wk, w->bk, l, LC_T_K, klo, khi, xa, tmp);
             proj_rows(s, s->v, xn, xs, &w->wv, w->bv, l, LC_T_V, klo, khi, xa, tmp);
 #pragma omp barrier
             memcpy(kr, s->k, (size_t)KV * sizeof(float));
-            rope_rows(kr, cs, sn, 1, Hkv, hd);
+            qknorm(kr, rs, w->k_norm, 1, Hkv, hd, c->rms_eps);
+            rope(kr, cs, sn, 1, Hkv, hd);
             if (t == 0)
                 for (int g = 0; g < Hkv; g++) {
                     memcpy(kc + ((size_t)g * T + p0) * hd, kr + (size_t)g * hd, (size_t)hd * sizeof(float));
                     memcpy(vc + ((size_t)g * T + p0) * hd, s->v + (size_t)g * hd, (size_t)hd * sizeof(float));
                 }
             for (int h = hlo; h < hhi; h++)
-                attend_head(s, s->att + (size_t)h * hd, s->q + (size_t)h * hd, kc, vc, kr, s->v, cs, sn, h, p0, sc);
+                attend_head(s, s->att + (size_t)h * hd, s->q + (size_t)h * hd, kc, vc, kr, s->v, cs, sn, h, p0, sc,
+                            w->q_norm, rs);
 #pragma omp barrier
             block_sums(xs, s->att, Q);
             proj_rows(s, s->xn, s->att, xs, &w->wo, NULL, l, LC_T_O, clo, chi, xa, tmp);
 #pragma omp barrier
             add_inplace(x, s->xn, (size_t)C);
-            rmsnorm_rows(xn, x, w->mlp_norm, 1, C, c->rms_eps);
+            rmsnorm(xn, rs, x, w->mlp_norm, 1, C, c->rms_eps);
             block_sums(xs, xn, C);
             proj_rows(s, s->gate, xn, xs, &w->w_gate, NULL, l, LC_T_GATE, flo, fhi, xa, tmp);
             proj_rows(s, s->up, xn, xs, &w->w_up, NULL, l, LC_T_UP, flo, fhi, xa, tmp);
@@ -725,7 +717,7 @@ static void decode_one(lc_infer *s, int32_t token, float *logits) {
 #pragma omp barrier
             add_inplace(x, s->xn, (size_t)C);
         }
-        rmsnorm_rows(xn, x, m->final_norm, 1, C, c->rms_eps);
+        rmsnorm(xn, rs, x, m->final_norm, 1, C, c->rms_eps);
         if (logits) {
             block_sums(xs, xn, C);
             rows_forward(logits, xn, xs, &m->lm_head, NULL, vlo, vhi, tmp);

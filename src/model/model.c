@@ -16,6 +16,7 @@ const char *lc_arch_name(lc_arch a) {
     case LC_ARCH_MISTRAL: return "MistralForCausalLM";
     case LC_ARCH_QWEN2: return "Qwen2ForCausalLM";
     case LC_ARCH_GPT2: return "GPT2LMHeadModel";
+    case LC_ARCH_QWEN3: return "Qwen3ForCausalLM";
     }
     return "unknown";
 }
@@ -101,6 +102,7 @@ int64_t lc_model_param_count(const lc_model *m) {
                         + C * c->n_kv_heads * hd * 2           /* k, v */
                         + 3 * C * F;                           /* gate, up, down */
     if (c->attn_bias) per_layer += (int64_t)(c->n_heads + 2 * c->n_kv_heads) * hd;
+    if (c->qk_norm) per_layer += 2 * hd;
     int64_t total = per_layer * c->n_layers + (int64_t)c->vocab_size * C + C;
     if (!c->tie_embeddings) total += (int64_t)c->vocab_size * C;
     return total;
@@ -161,7 +163,8 @@ lc_status lc_model_init_random(lc_model *m, const lc_model_config *cfg, float st
     lc_status st = lc_model_config_validate(cfg);
     if (st) return st;
     m->cfg = *cfg;
-    if (cfg->arch == LC_ARCH_GPT2) {
+    if ((st = lc_model_describe(m))) return st;
+    if (m->fam.layer == LC_LAYER_GPT2) {
         m->layers = calloc((size_t)cfg->n_layers, sizeof *m->layers);
         if (!m->layers || !random_gpt2(m, std, seed * 1000003u)) {
             lc_model_free(m);
@@ -186,6 +189,9 @@ lc_status lc_model_init_random(lc_model *m, const lc_model_config *cfg, float st
         if (ok && cfg->attn_bias)
             ok = (L->bq = random_floats(m, Q, 0.0f, std, s++)) && (L->bk = random_floats(m, KV, 0.0f, std, s++)) &&
                  (L->bv = random_floats(m, KV, 0.0f, std, s++));
+        if (ok && m->fam.qk_norm)
+            ok = (L->q_norm = random_floats(m, cfg->head_dim, 1.0f, std, s++)) &&
+                 (L->k_norm = random_floats(m, cfg->head_dim, 1.0f, std, s++));
     }
     ok = ok && (m->final_norm = random_floats(m, C, 1.0f, std, s++));
     if (ok) {
@@ -258,7 +264,7 @@ static int model_uses(const lc_model *m, const char *lo, const char *hi) {
         if ((const char *)p[i] >= lo && (const char *)p[i] < hi) return 1;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const lc_layer *L = &m->layers[l];
-        const void *q[] = {L->attn_norm, L->mlp_norm, L->bq, L->bk, L->bv, L->attn_norm_b, L->mlp_norm_b, L->bqkv,
+        const void *q[] = {L->attn_norm, L->mlp_norm, L->bq, L->bk, L->bv, L->q_norm, L->k_norm, L->attn_norm_b, L->mlp_norm_b, L->bqkv,
                            L->bo, L->b_up, L->b_down, L->wq.data, L->wk.data, L->wv.data, L->wo.data,
                            L->w_gate.data, L->w_up.data, L->w_down.data, L->wqkv.data};
         for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
@@ -288,7 +294,7 @@ static void release_unused(lc_model *m, const void *old, size_t bytes) {
 }
 
 lc_status lc_model_frozen_to_bf16(lc_model *m) {
-    if (m->cfg.arch == LC_ARCH_GPT2)
+    if (m->fam.layer == LC_LAYER_GPT2)
         return lc_errorf(LC_ERR_UNSUPPORTED, "precision bf16 is implemented for the Llama family only, not GPT-2 "
                                              "(use precision: fp32)");
     lc_status st = LC_OK;

@@ -10,6 +10,10 @@
  *   x_mid ─ rmsnorm ─ xn2 ─┬─ gate_proj(+LoRA) ─ gate ┐
  *                          └─ up_proj(+LoRA)   ─ up   ┴─ swiglu ─ h ─ down_proj(+LoRA) ─┐
  *   x_out = x_mid + ───────────────────────────────────────────────────────────────────┘
+ * The family description (m->fam, lc_family.h) decides the variants: with
+ * qk_norm, q and k pass a per-head RMSNorm between projection and RoPE
+ * (Qwen3); the RoPE table carries the family's frequency scaling; GPT-2's
+ * LayerNorm / learned-position layers run in gpt2.c (fam.layer).
  * Backward walks the same path in reverse, recomputing xn1, xn2 and h.
  * The N rows are a token stream cut into causal segments (lc_batch): padded
  * rows of T, or padding-free rows / packed examples of any length. Everything
@@ -50,9 +54,14 @@ typedef struct {
     float *rstd2;      /* (N) */
     float *gate, *up;  /* (N, F) */
     float *xa[LC_T_COUNT]; /* (N, r) LoRA intermediates; NULL when not targeted */
+    /* q/k norm families only (NULL otherwise): the projections before the
+     * per-head RMSNorm, and its rstd */
+    float *q_raw, *k_raw;    /* (N, Hq*hd), (N, Hkv*hd) */
+    float *rstd_q, *rstd_k;  /* (N*Hq), (N*Hkv) */
 } layer_acts;
 
 struct lc_acts {
+    lc_layer_kind kind; /* LC_LAYER_ROPE_RMS; first, as in gpt2.c's activations (lc_acts_free tells them apart) */
     int B, T, r;
     int ckpt;          /* gradient checkpointing: layers share one set of activations */
     float *x_tmp;      /* (N, C) recomputed layer output (checkpointing only) */
@@ -147,7 +156,7 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
                                int T, int grad_checkpointing) {
     *out = NULL;
     if (K <= 0) return lc_errorf(LC_ERR_ARG, "number of trials must be positive (K %d)", K);
-    if (m->cfg.arch == LC_ARCH_GPT2) { /* GPT-2: gpt2.c, one adapter at a time */
+    if (m->fam.layer == LC_LAYER_GPT2) { /* GPT-2: gpt2.c, one adapter at a time */
         if (K > 1)
             return lc_errorf(LC_ERR_ARG, "training several adapters in one pass is implemented for the Llama "
                                          "family only, not GPT-2");
@@ -170,6 +179,7 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
     }
     lc_acts *a = lc_calloc(sizeof *a);
     if (!a) return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    a->kind = LC_LAYER_ROPE_RMS;
     B *= K; /* trial k owns rows [k N/K, (k+1) N/K) */
     size_t N = (size_t)B * T, C = c->hidden_size, F = c->intermediate_size;
     size_t Q = (size_t)c->n_heads * c->head_dim, KV = (size_t)c->n_kv_heads * c->head_dim;
@@ -186,6 +196,8 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
     size_t per_layer = padded(N * C), shared = padded(N) + padded(N * Q) + 2 * padded(N * KV) +
                        padded(N * Q) + padded((size_t)B * c->n_heads * T) + padded(N * C) +
                        padded(N) + 2 * padded(N * F);
+    int qkn = m->fam.qk_norm;
+    if (qkn) shared += padded(N * Q) + padded(N * KV) + padded(N * c->n_heads) + padded(N * c->n_kv_heads);
     size_t n_lora_targets = 0;
     for (int t = 0; t < LC_T_COUNT; t++)
         if (targets & (1u << t)) n_lora_targets++;
@@ -234,6 +246,12 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
         la->up = take(&cur, N * F);
         for (int t = 0; t < LC_T_COUNT; t++)
             if (targets & (1u << t)) la->xa[t] = take(&cur, N * r);
+        if (qkn) {
+            la->q_raw = take(&cur, N * Q);
+            la->k_raw = take(&cur, N * KV);
+            la->rstd_q = take(&cur, N * c->n_heads);
+            la->rstd_k = take(&cur, N * c->n_kv_heads);
+        }
     }
     if (ckpt) a->x_tmp = take(&cur, N * C);
     a->x_final = take(&cur, N * C);
@@ -274,7 +292,7 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
     a->bytes = total * sizeof(float) + L * sizeof(layer_acts) + ((size_t)B + 1) * sizeof(int32_t);
     /* The first layer's x_in is the block start: remember it for freeing. */
     LC_ASSERT(a->layers[0].x_in == mem);
-    lc_rope_table(a->rope_cos, a->rope_sin, T, c->head_dim, c->rope_theta);
+    lc_model_rope_table(m, a->rope_cos, a->rope_sin, T);
     if (!(a->row_seg = lc_alloc(((size_t)B + 1) * sizeof(int32_t)))) {
         lc_acts_free(a);
         return lc_errorf(LC_ERR_NOMEM, "out of memory");
@@ -324,7 +342,7 @@ static lc_status onednn_probe(void) {
 
 lc_status lc_acts_set_matmul_path(lc_acts *a, const lc_model *m, lc_matmul_path path) {
     if (path == LC_MATMUL_FP32) return LC_OK;
-    if (m->cfg.arch == LC_ARCH_GPT2)
+    if (m->fam.layer == LC_LAYER_GPT2)
         return lc_errorf(LC_ERR_UNSUPPORTED, "precision %s is implemented for the Llama family only, not GPT-2 "
                                              "(use precision: fp32)", lc_matmul_path_name(path));
     if (path == LC_MATMUL_BF16_ONEDNN) {
@@ -896,6 +914,19 @@ static lc_status check_pass(const lc_model *m, const lc_acts *a, lc_lora *const 
     return LC_OK;
 }
 
+/* dq (N, Hq*hd), dk (N, Hkv*hd): gradients w.r.t. the normed q, k become
+ * gradients w.r.t. the projections q_raw, k_raw (a->big as scratch). */
+static void qknorm_backward(lc_acts *a, const layer_acts *la, const lc_layer *w, int N, const lc_model_config *c) {
+    int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
+    size_t nq = (size_t)N * Hq * hd, nk = (size_t)N * Hkv * hd;
+    memset(a->big, 0, nq * sizeof(float));
+    lc_qknorm_backward(a->big, a->dq, la->q_raw, w->q_norm, la->rstd_q, N, Hq, hd);
+    memcpy(a->dq, a->big, nq * sizeof(float));
+    memset(a->big, 0, nk * sizeof(float));
+    lc_qknorm_backward(a->big, a->dk, la->k_raw, w->k_norm, la->rstd_k, N, Hkv, hd);
+    memcpy(a->dk, a->big, nk * sizeof(float));
+}
+
 /* One layer forward from x_in into x_out, filling la's saved activations. */
 static void layer_forward(const lc_model *m, const trials *tr, lc_acts *a, int l, layer_acts *la, float *x_out,
                           int training) {
@@ -904,9 +935,14 @@ static void layer_forward(const lc_model *m, const trials *tr, lc_acts *a, int l
     int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
     const lc_layer *w = &m->layers[l];
     lc_rmsnorm_forward(a->xn, la->rstd1, la->x_in, w->attn_norm, N, C, c->rms_eps);
-    proj_forward(la->q, a, tr, a->xn, &w->wq, w->bq, l, LC_T_Q, la->xa[LC_T_Q], training);
-    proj_forward(la->k, a, tr, a->xn, &w->wk, w->bk, l, LC_T_K, la->xa[LC_T_K], training);
+    int qkn = m->fam.qk_norm; /* q, k = per-head RMSNorm of the projections (q_raw, k_raw) */
+    proj_forward(qkn ? la->q_raw : la->q, a, tr, a->xn, &w->wq, w->bq, l, LC_T_Q, la->xa[LC_T_Q], training);
+    proj_forward(qkn ? la->k_raw : la->k, a, tr, a->xn, &w->wk, w->bk, l, LC_T_K, la->xa[LC_T_K], training);
     proj_forward(la->v, a, tr, a->xn, &w->wv, w->bv, l, LC_T_V, la->xa[LC_T_V], training);
+    if (qkn) {
+        lc_qknorm_forward(la->q, la->rstd_q, la->q_raw, w->q_norm, N, Hq, hd, c->rms_eps);
+        lc_qknorm_forward(la->k, la->rstd_k, la->k_raw, w->k_norm, N, Hkv, hd, c->rms_eps);
+    }
     rope_segments(la->q, a, tr, Hq, hd, 0);
     rope_segments(la->k, a, tr, Hkv, hd, 0);
     attention_segments_forward(la, tr, c);
@@ -966,7 +1002,7 @@ static int64_t count_targets(const lc_batch *b) {
 
 lc_status lc_forward_multi(const lc_model *m, const lc_lora *const *loras, const float *lora_scale_mults, int K,
                            lc_acts *a, const lc_batch *batches, double *loss_sums, int64_t *n_targets) {
-    if (m->cfg.arch == LC_ARCH_GPT2) { /* GPT-2: gpt2.c, one adapter at a time */
+    if (m->fam.layer == LC_LAYER_GPT2) { /* GPT-2: gpt2.c, one adapter at a time */
         lc_status st = LC_OK;
         for (int k = 0; k < K && !st; k++)
             st = lc_gpt2_forward(m, loras[k], lora_scale_mults ? lora_scale_mults[k] : 1.0f, a, &batches[k],
@@ -996,7 +1032,7 @@ lc_status lc_forward_multi(const lc_model *m, const lc_lora *const *loras, const
 
 lc_status lc_forward(const lc_model *m, const lc_lora *lora, float lora_scale_mult, lc_acts *a,
                      const lc_batch *batch, double *loss_sum, int64_t *n_targets, float *logits) {
-    if (m->cfg.arch == LC_ARCH_GPT2) /* GPT-2: gpt2.c */
+    if (m->fam.layer == LC_LAYER_GPT2) /* GPT-2: gpt2.c */
         return lc_gpt2_forward(m, lora, lora_scale_mult, a, batch, loss_sum, n_targets, logits);
     lc_lora *ls = (lc_lora *)lora; /* forward only reads it */
     lc_status st = check_pass(m, a, &ls, 1, batch, 0);
@@ -1020,7 +1056,7 @@ lc_status lc_forward(const lc_model *m, const lc_lora *lora, float lora_scale_mu
 lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, int K, lc_acts *a,
                                     const lc_batch *batches, const float *grad_scales, const uint64_t *seeds,
                                     double *loss_sums, int64_t *n_targets) {
-    if (m->cfg.arch == LC_ARCH_GPT2) { /* GPT-2: gpt2.c, one adapter at a time */
+    if (m->fam.layer == LC_LAYER_GPT2) { /* GPT-2: gpt2.c, one adapter at a time */
         if (K != 1)
             return lc_errorf(LC_ERR_ARG, "training several adapters in one pass is implemented for the Llama "
                                          "family only, not GPT-2");
@@ -1078,6 +1114,7 @@ lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, in
         attention_segments_backward(a, la, &tr, c);
         rope_segments(a->dq, a, &tr, Hq, hd, 1);
         rope_segments(a->dk, a, &tr, Hkv, hd, 1);
+        if (m->fam.qk_norm) qknorm_backward(a, la, w, N, c); /* dq, dk: w.r.t. the projections */
         lc_rmsnorm_forward(a->xn, la->rstd1, la->x_in, w->attn_norm, N, C, c->rms_eps); /* recompute xn1 */
         /* Layer 0's input is the frozen embedding: its gradient is not needed. */
         float *dxn1 = l > 0 ? a->dxn : NULL;

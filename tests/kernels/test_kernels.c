@@ -2,7 +2,7 @@
  * test_kernels.c — checks of the math kernels (lc_kernels.h).
  *
  * Usage: test_kernels <group>, group one of rmsnorm rope swiglu linear
- * lmhead adamw sumsq (each is its own ctest, kernels_<group>); attention has
+ * lmhead adamw sumsq qknorm rope_scaled (each is its own ctest, kernels_<group>); attention has
  * its own program, test_attention.c.
  *
  * Every backward is checked against central finite differences of the scalar
@@ -72,6 +72,136 @@ static void test_rmsnorm(void)
     check_close_f("f32 dinp vs f64", dx, dinp, NC, F32_RTOL);
     free(c.out), free(c.rstd), free(c.inp), free(c.w), free(c.R), free(ref), free(g0);
     free(dinp), free(an), free(x), free(w), free(R), free(out), free(rstd), free(dx);
+}
+
+/* ---- q/k norm (per-head RMSNorm, Qwen3) ------------------------------------- */
+
+typedef struct {
+    double *out, *rstd, *inp, *w, *R;
+    int N, H, hd;
+} qkn_ctx;
+
+static double qkn_loss(void *p)
+{
+    qkn_ctx *c = p;
+    lc_qknorm_forward_f64(c->out, c->rstd, c->inp, c->w, c->N, c->H, c->hd, 1e-6f);
+    return dot(c->R, c->out, (size_t)c->N * c->H * c->hd);
+}
+
+static void test_qknorm(void)
+{
+    const int N = 4, H = 3, hd = 10;
+    const size_t n = (size_t)N * H * hd;
+    qkn_ctx c = {dalloc(n), dalloc((size_t)N * H), dalloc(n), dalloc(hd), dalloc(n), N, H, hd};
+    randn(c.inp, n, 1.0);
+    randn(c.w, hd, 1.0);
+    randn(c.R, n, 1.0);
+    /* forward vs the formula: each head of each row normed alone, one weight (hd) */
+    double *ref = dalloc(n);
+    for (int v = 0; v < N * H; v++) {
+        const double *x = c.inp + (size_t)v * hd;
+        double ss = 0;
+        for (int i = 0; i < hd; i++) ss += x[i] * x[i];
+        double r = 1 / sqrt(ss / hd + (double)1e-6f);
+        for (int i = 0; i < hd; i++) ref[(size_t)v * hd + i] = x[i] * r * c.w[i];
+    }
+    qkn_loss(&c);
+    check_close("forward vs per-head formula", c.out, ref, n, 1e-14);
+    double *g0 = dalloc(n), *dinp = dalloc(n), *an = dalloc(n);
+    randn(g0, n, 1.0);
+    memcpy(dinp, g0, n * sizeof(double));
+    lc_qknorm_backward_f64(dinp, c.R, c.inp, c.w, c.rstd, N, H, hd);
+    for (size_t i = 0; i < n; i++) an[i] = dinp[i] - g0[i]; /* backward accumulates */
+    fd_check("dinp", c.inp, n, an, qkn_loss, &c);
+    float *x = to_f32(c.inp, n), *w = to_f32(c.w, hd), *R = to_f32(c.R, n);
+    float *out = falloc(n), *rstd = falloc((size_t)N * H), *dx = to_f32(g0, n);
+    lc_qknorm_forward(out, rstd, x, w, N, H, hd, 1e-6f);
+    lc_qknorm_backward(dx, R, x, w, rstd, N, H, hd);
+    check_close_f("f32 out vs f64", out, c.out, n, F32_RTOL);
+    check_close_f("f32 dinp vs f64", dx, dinp, n, F32_RTOL);
+    lc_qknorm_forward(x, rstd, x, w, N, H, hd, 1e-6f); /* in place, as inference runs it */
+    check_close_f("f32 in place vs f64", x, c.out, n, F32_RTOL);
+    free(c.out), free(c.rstd), free(c.inp), free(c.w), free(c.R), free(ref), free(g0), free(dinp), free(an);
+    free(x), free(w), free(R), free(out), free(rstd), free(dx);
+}
+
+/* ---- scaled RoPE tables (linear, llama3, GGUF rope_freqs) ------------------- */
+
+/* transformers' llama3 inv_freq in double (modeling_rope_utils.py). */
+static double llama3_inv(double inv, double factor, double lo, double hi, double orig)
+{
+    double wavelen = 2 * M_PI / inv;
+    double f = wavelen > orig / lo ? inv / factor : inv;
+    double smooth = (orig / wavelen - lo) / (hi - lo);
+    int medium = !(wavelen < orig / hi) && !(wavelen > orig / lo);
+    return medium ? (1 - smooth) * f / factor + smooth * f : f;
+}
+
+static void test_rope_scaled(void)
+{
+    const int T = 40, hd = 16, h2 = hd / 2;
+    const float theta = 10000.0f;
+    float *cf = falloc((size_t)T * h2), *sf = falloc((size_t)T * h2);
+    double *tc = dalloc((size_t)T * h2), *ts = dalloc((size_t)T * h2);
+    /* wavelengths 2π·10000^(i/8) = 6.3, 20, 63, ...: with original 32, low 1,
+     * high 4 the first is kept, the second smoothed, the rest divided */
+    const lc_rope_scaling cases[3] = {{.type = LC_ROPE_NONE},
+                                      {.type = LC_ROPE_LINEAR, .factor = 4.0f},
+                                      {.type = LC_ROPE_LLAMA3, .factor = 8.0f, .low_freq_factor = 1.0f,
+                                       .high_freq_factor = 4.0f, .original_max_position = 32}};
+    static const char *names[3] = {"none", "linear", "llama3"};
+    double inv_ll[64];
+    for (int k = 0; k < 3; k++) {
+        const lc_rope_scaling *sc = &cases[k];
+        lc_rope_table_scaled(cf, sf, T, hd, theta, sc, NULL);
+        for (int i = 0; i < h2; i++) {
+            double inv = pow(10000.0, -2.0 * i / hd);
+            if (sc->type == LC_ROPE_LINEAR) inv /= sc->factor;
+            if (sc->type == LC_ROPE_LLAMA3) inv = inv_ll[i] = llama3_inv(inv, 8, 1, 4, 32);
+            for (int t = 0; t < T; t++) tc[t * h2 + i] = cos(t * inv), ts[t * h2 + i] = sin(t * inv);
+        }
+        /* float rounding of inv_freq and of the angle (|angle| < T): a few
+         * ulp of T = 40 */
+        char what[64];
+        snprintf(what, sizeof what, "%s table cos vs double", names[k]);
+        check_close_f(what, cf, tc, (size_t)T * h2, 2e-5);
+        snprintf(what, sizeof what, "%s table sin vs double", names[k]);
+        check_close_f(what, sf, ts, (size_t)T * h2, 2e-5);
+    }
+    expect(inv_ll[0] == pow(10000.0, 0) && fabs(inv_ll[7] - pow(10000.0, -14.0 / 16) / 8) < 1e-15,
+           "llama3: the highest frequency kept, the lowest divided by factor");
+    /* yarn (factor 4, original 32, betas 32 / 1, truncate): the correction
+     * range over hd 16 is dims [0, 3] -> blend; cos/sin times 1.1386 */
+    {
+        lc_rope_scaling y = {LC_ROPE_YARN, 4.0f, 0, 0, 32, 32.0f, 1.0f, 1, 1.1386294f};
+        lc_rope_table_scaled(cf, sf, T, hd, theta, &y, NULL);
+        double lo = floor(hd * log(32 / (32 * 2 * M_PI)) / (2 * log(10000.0)));
+        double hi = ceil(hd * log(32 / (1 * 2 * M_PI)) / (2 * log(10000.0)));
+        lo = lo < 0 ? 0 : lo, hi = hi > hd - 1 ? hd - 1 : hi;
+        for (int i = 0; i < h2; i++) {
+            double ramp = fmin(fmax((i - lo) / (hi - lo), 0), 1), ex = 1 - ramp;
+            double pos = pow(10000.0, 2.0 * i / hd), inv = (1 / (4 * pos)) * (1 - ex) + (1 / pos) * ex;
+            for (int t = 0; t < T; t++)
+                tc[t * h2 + i] = 1.1386294 * cos(t * inv), ts[t * h2 + i] = 1.1386294 * sin(t * inv);
+        }
+        check_close_f("yarn table cos vs double", cf, tc, (size_t)T * h2, 2e-5);
+        check_close_f("yarn table sin vs double", sf, ts, (size_t)T * h2, 2e-5);
+    }
+    /* GGUF rope_freqs: inv_freq / ratio, with llama.cpp's ratio = unscaled / scaled */
+    float div[8];
+    for (int i = 0; i < h2; i++) div[i] = (float)(pow(10000.0, -2.0 * i / hd) / inv_ll[i]);
+    lc_rope_table_scaled(cf, sf, T, hd, theta, NULL, div);
+    for (int i = 0; i < h2; i++)
+        for (int t = 0; t < T; t++) tc[t * h2 + i] = cos(t * inv_ll[i]), ts[t * h2 + i] = sin(t * inv_ll[i]);
+    check_close_f("rope_freqs table cos vs llama3 double", cf, tc, (size_t)T * h2, 2e-5);
+    check_close_f("rope_freqs table sin vs llama3 double", sf, ts, (size_t)T * h2, 2e-5);
+    /* unscaled: identical to lc_rope_table */
+    float *c0 = falloc((size_t)T * h2), *s0 = falloc((size_t)T * h2);
+    lc_rope_table(c0, s0, T, hd, theta);
+    lc_rope_table_scaled(cf, sf, T, hd, theta, NULL, NULL);
+    expect(!memcmp(c0, cf, (size_t)T * h2 * sizeof(float)) && !memcmp(s0, sf, (size_t)T * h2 * sizeof(float)),
+           "unscaled table bit-identical to lc_rope_table");
+    free(cf), free(sf), free(tc), free(ts), free(c0), free(s0);
 }
 
 /* ---- rope --------------------------------------------------------------- */
@@ -398,7 +528,7 @@ int main(int argc, char **argv)
         void (*fn)(void);
     } groups[] = {{"rmsnorm", test_rmsnorm}, {"rope", test_rope},     {"swiglu", test_swiglu},
                   {"linear", test_linear},   {"lmhead", test_lmhead}, {"adamw", test_adamw},
-                  {"sumsq", test_sumsq}};
+                  {"sumsq", test_sumsq},     {"qknorm", test_qknorm}, {"rope_scaled", test_rope_scaled}};
     const int ng = (int)(sizeof groups / sizeof groups[0]);
     lc_rng_seed(&g_rng, 1234);
     int ran = 0;

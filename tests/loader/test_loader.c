@@ -592,12 +592,18 @@ static int test_errors(const char *stories, const char *tmp) {
     expect_load_error("untied without lm_head", dir, LC_ERR_FORMAT, "missing tensor 'lm_head.weight'",
                       "expected shape [512, 64]", NULL);
 
-    case_dir(dir, sizeof dir, tmp, "rope", "{\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}}", 1);
-    expect_load_error("rope_scaling set", dir, LC_ERR_UNSUPPORTED, "\"rope_scaling\" has type \"linear\"",
+    case_dir(dir, sizeof dir, tmp, "rope", "{\"rope_scaling\": {\"type\": \"dynamic\", \"factor\": 2.0}}", 1);
+    expect_load_error("rope_scaling dynamic", dir, LC_ERR_UNSUPPORTED, "\"rope_scaling\" has type \"dynamic\"",
                       "rope/config.json", NULL);
+    case_dir(dir, sizeof dir, tmp, "ropey", "{\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 2.0}}", 1);
+    expect_load_error("rope_scaling yarn without original", dir, LC_ERR_CONFIG,
+                      "\"rope_scaling\" of type \"yarn\" needs \"original_max_position_embeddings\"", NULL, NULL);
     case_dir(dir, sizeof dir, tmp, "rope3", "{\"rope_parameters\": {\"rope_type\": \"llama3\", \"factor\": 8.0}}", 1);
-    expect_load_error("rope_parameters llama3", dir, LC_ERR_UNSUPPORTED, "\"rope_parameters\" has type \"llama3\"",
-                      NULL, NULL);
+    expect_load_error("rope_parameters llama3 incomplete", dir, LC_ERR_CONFIG,
+                      "\"rope_parameters\" of type \"llama3\" needs \"low_freq_factor\"", NULL, NULL);
+    case_dir(dir, sizeof dir, tmp, "rope1", "{\"rope_scaling\": {\"type\": \"linear\"}}", 1);
+    expect_load_error("rope_scaling linear without factor", dir, LC_ERR_CONFIG,
+                      "\"rope_scaling\" of type \"linear\" needs \"factor\"", NULL, NULL);
     case_dir(dir, sizeof dir, tmp, "ropebad", "{\"rope_scaling\": 2.0}", 1);
     expect_load_error("rope_scaling not an object", dir, LC_ERR_CONFIG, "\"rope_scaling\" must be null or an object",
                       "found 2.0", NULL);

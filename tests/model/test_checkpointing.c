@@ -3,6 +3,8 @@
  * numbers: loss and every LoRA gradient must be bit-identical with and
  * without it (random GQA model with q/k/v biases, LoRA on all seven
  * projections with non-zero B and dropout 0.1, two micro-batch shapes).
+ * With argument "qwen3": a random Qwen3 instead (per-head q/k norm, no
+ * biases, head_dim 12 != hidden / heads, llama3 RoPE scaling).
  */
 #include <math.h>
 #include <stdio.h>
@@ -34,11 +36,15 @@ static int run(const lc_model *m, lc_lora *lora, int ckpt, const lc_batch *b, do
 
 int main(int argc, char **argv) {
     lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
-    (void)argc;
     lc_model_config cfg = {.arch = LC_ARCH_QWEN2, .vocab_size = 101, .hidden_size = 48,
                            .intermediate_size = 80, .n_layers = 3, .n_heads = 6, .n_kv_heads = 2,
                            .head_dim = 8, .max_position = 64, .rms_eps = 1e-6f, .rope_theta = 10000.0f,
                            .tie_embeddings = 0, .attn_bias = 1, .bos_id = -1, .eos_id = -1};
+    if (argc > 1 && !strcmp(argv[1], "qwen3")) {
+        cfg.arch = LC_ARCH_QWEN3, cfg.qk_norm = 1, cfg.attn_bias = 0, cfg.head_dim = 12;
+        cfg.rope_scaling = (lc_rope_scaling){.type = LC_ROPE_LLAMA3, .factor = 8.0f, .low_freq_factor = 1.0f,
+                                             .high_freq_factor = 4.0f, .original_max_position = 16};
+    }
     lc_model m;
     lc_lora lora;
     lc_rng rng;

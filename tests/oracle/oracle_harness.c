@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "lc_common.h"
+#include "lc_gguf.h"
 #include "lc_loader.h"
 
 int oracle_checks, oracle_failures;
@@ -144,7 +145,10 @@ int oracle_compare_grads(const lc_lora *lora, const lc_safetensors *st, const ch
 
 int oracle_open(oracle_case *c, const char *dir, const char *ref_path) {
     memset(c, 0, sizeof *c);
-    if (lc_model_load_hf(&c->m, dir) != LC_OK || lc_safetensors_open(&c->st, ref_path) != LC_OK) {
+    size_t n = strlen(dir);
+    int gguf = n > 5 && !strcmp(dir + n - 5, ".gguf"); /* the same model converted to GGUF */
+    if ((gguf ? lc_model_load_gguf(&c->m, dir, NULL) : lc_model_load_hf(&c->m, dir)) != LC_OK ||
+        lc_safetensors_open(&c->st, ref_path) != LC_OK) {
         fprintf(stderr, "%s\n", lc_error_msg());
         return -1;
     }
