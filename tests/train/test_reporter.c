@@ -279,7 +279,7 @@ static void test_events(const char *model, const char *work) {
     lc_train_options opt = {.reporter = &rep};
     lc_train_result res;
     lc_status st = lc_train_run(&c, &opt, &res);
-    CHECK(st == LC_OK, "events run: %s", lc_error_msg());
+    CHECK_OK(st, "events run");
     if (st) return;
     int n_kind[5] = {0};
     for (int i = 0; i < r.n; i++) n_kind[r.ev[i].kind]++;

@@ -952,7 +952,7 @@ static void test_checkpoints(const char *model, const char *work) {
     CHECK(strstr(lc_error_msg(), "random(seed=12345)") != NULL, "the refusal should name the other base");
     if (st == LC_OK) lc_lora_free(&l);
     st = lc_adapter_load(path, &other, &l, NULL, NULL, 1);
-    CHECK(st == LC_OK, "allow_other_base should load it: %s", lc_error_msg());
+    CHECK_OK(st, "allow_other_base should load it");
     if (st == LC_OK) lc_lora_free(&l);
 fail:
     for (int i = 0; i < n_names; i++) free(names[i]);
