@@ -179,6 +179,38 @@ int cli_merge(int argc, char **argv) {
     return rc;
 }
 
+/* The current error, for `lorac VERB`: exit code 1. */
+static int failed(const char *verb) {
+    fprintf(stderr, "lorac %s: %s\n", verb, lc_error_msg());
+    return 1;
+}
+
+/* What export and import do once their arguments are checked. */
+typedef enum { JOB_EXPORT_PEFT, JOB_EXPORT_GGUF, JOB_IMPORT_PEFT } adapter_job;
+
+/* Open the base model, read the adapter src (a lorac adapter to export, a
+ * PEFT directory to import), write it to out in the job's format (base_name:
+ * for a PEFT export) and say so. Exit code 0, or 1 with the error printed. */
+static int convert_adapter(adapter_job job, const char *src, const char *model, const char *out,
+                           const char *base_name) {
+    int import = job == JOB_IMPORT_PEFT;
+    lc_model m;
+    lc_lora lora;
+    memset(&m, 0, sizeof m);
+    memset(&lora, 0, sizeof lora);
+    lc_status st = open_model(&m, model);
+    if (!st) st = import ? lc_deploy_import_peft(src, &m, &lora) : lc_adapter_load(src, &m, &lora, NULL, NULL, 0);
+    if (!st) st = import                    ? lc_adapter_save(out, &lora, &m, NULL, NULL, NULL)
+                  : job == JOB_EXPORT_GGUF ? lc_deploy_export_gguf(&lora, &m, out)
+                                           : lc_deploy_export_peft(&lora, &m, base_name, out);
+    if (!st) printf("%s %s (r %d, alpha %g%s) %s %s -> %s\n", import ? "imported" : "exported", src, lora.cfg.r,
+                    lora.cfg.alpha, lora.cfg.rslora ? ", rsLoRA" : "", import ? "for" : "as",
+                    import ? model : job == JOB_EXPORT_GGUF ? "gguf" : "peft", out);
+    lc_lora_free(&lora);
+    lc_model_free(&m);
+    return st ? failed(import ? "import" : "export") : 0;
+}
+
 enum { E_ADAPTER, E_MODEL, E_FORMAT, E_OUT, E_BASE_NAME, E_FORCE, E_COUNT };
 
 static const cli_opt EXPORT_OPTS[E_COUNT] = {
@@ -230,26 +262,8 @@ int cli_export(int argc, char **argv) {
     }
     const char *in[2] = {adapter, model}, *roles[2] = {"the adapter", "the base model"};
     lc_status st = gguf ? check_out_file(out, in, roles, 2, 'g', force) : lc_fs_refuse_input(out, in, roles, 2);
-    if (st) {
-        fprintf(stderr, "lorac export: %s\n", lc_error_msg());
-        return 1;
-    }
-    lc_model m;
-    lc_lora lora;
-    memset(&m, 0, sizeof m);
-    memset(&lora, 0, sizeof lora);
-    st = open_model(&m, model);
-    if (!st) st = lc_adapter_load(adapter, &m, &lora, NULL, NULL, 0);
-    if (!st) st = gguf ? lc_deploy_export_gguf(&lora, &m, out) : lc_deploy_export_peft(&lora, &m, base_name, out);
-    if (!st) printf("exported %s (r %d, alpha %g%s) as %s -> %s\n", adapter, lora.cfg.r, lora.cfg.alpha,
-                    lora.cfg.rslora ? ", rsLoRA" : "", format, out);
-    lc_lora_free(&lora);
-    lc_model_free(&m);
-    if (st) {
-        fprintf(stderr, "lorac export: %s\n", lc_error_msg());
-        return 1;
-    }
-    return 0;
+    if (st) return failed("export");
+    return convert_adapter(gguf ? JOB_EXPORT_GGUF : JOB_EXPORT_PEFT, adapter, model, out, base_name);
 }
 
 enum { I_PEFT, I_MODEL, I_OUT, I_FORCE, I_COUNT };
@@ -278,25 +292,6 @@ int cli_import(int argc, char **argv) {
         return 2;
     }
     const char *in[2] = {peft, model}, *roles[2] = {"the PEFT adapter", "the base model"};
-    lc_status st = check_out_file(out, in, roles, 2, 'h', force);
-    if (st) {
-        fprintf(stderr, "lorac import: %s\n", lc_error_msg());
-        return 1;
-    }
-    lc_model m;
-    lc_lora lora;
-    memset(&m, 0, sizeof m);
-    memset(&lora, 0, sizeof lora);
-    st = open_model(&m, model);
-    if (!st) st = lc_deploy_import_peft(peft, &m, &lora);
-    if (!st) st = lc_adapter_save(out, &lora, &m, NULL, NULL, NULL);
-    if (!st) printf("imported %s (r %d, alpha %g%s) for %s -> %s\n", peft, lora.cfg.r, lora.cfg.alpha,
-                    lora.cfg.rslora ? ", rsLoRA" : "", model, out);
-    lc_lora_free(&lora);
-    lc_model_free(&m);
-    if (st) {
-        fprintf(stderr, "lorac import: %s\n", lc_error_msg());
-        return 1;
-    }
-    return 0;
+    if (check_out_file(out, in, roles, 2, 'h', force)) return failed("import");
+    return convert_adapter(JOB_IMPORT_PEFT, peft, model, out, NULL);
 }

@@ -445,19 +445,31 @@ static int run_prompts_file(session *s, const gen_opts *o) {
     return rc;
 }
 
+/* What generate and chat (chat 1) do first: parse the options, set the
+ * threads, open the model. 1 when the session is open (end it with
+ * session_end); else 0, o freed and *rc the exit code (0 after --help). */
+static int session_start(gen_opts *o, session *s, int argc, char **argv, int chat, int *rc) {
+    int r = parse_opts(o, argc, argv, chat);
+    *rc = r == 1 ? 0 : r;
+    if (!r) {
+        lc_threads_init(o->threads);
+        if (!session_open(s, o, 4096)) return 1;
+        *rc = 1;
+    }
+    opts_free(o);
+    return 0;
+}
+
+static void session_end(session *s, gen_opts *o) {
+    session_close(s);
+    opts_free(o);
+}
+
 int cli_generate(int argc, char **argv) {
     gen_opts o;
-    int rc = parse_opts(&o, argc, argv, 0);
-    if (rc) {
-        opts_free(&o);
-        return rc == 1 ? 0 : rc;
-    }
-    lc_threads_init(o.threads);
     session s;
-    if (session_open(&s, &o, 4096)) {
-        opts_free(&o);
-        return 1;
-    }
+    int rc;
+    if (!session_start(&o, &s, argc, argv, 0, &rc)) return rc;
     if (o.prompts_file) {
         rc = run_prompts_file(&s, &o);
     } else {
@@ -465,8 +477,7 @@ int cli_generate(int argc, char **argv) {
         int sys = o.system != NULL;
         rc = answer(&s, &o, msgs + !sys, 1 + sys, NULL) ? 1 : 0;
     }
-    session_close(&s);
-    opts_free(&o);
+    session_end(&s, &o);
     return rc;
 }
 
@@ -498,17 +509,9 @@ static int convo_add(convo_t *c, const char *role, const char *content) {
 
 int cli_chat(int argc, char **argv) {
     gen_opts o;
-    int rc = parse_opts(&o, argc, argv, 1);
-    if (rc) {
-        opts_free(&o);
-        return rc == 1 ? 0 : rc;
-    }
-    lc_threads_init(o.threads);
     session s;
-    if (session_open(&s, &o, 4096)) {
-        opts_free(&o);
-        return 1;
-    }
+    int rc;
+    if (!session_start(&o, &s, argc, argv, 1, &rc)) return rc;
     if (o.raw) fprintf(stderr, "lorac chat: --raw keeps no conversation; each line is a fresh prompt\n");
     int tty = isatty(0), keep = 0;
     convo_t c = {0};
@@ -549,7 +552,6 @@ int cli_chat(int argc, char **argv) {
     free(line);
     convo_clear(&c, 0);
     free(c.v);
-    session_close(&s);
-    opts_free(&o);
+    session_end(&s, &o);
     return rc;
 }

@@ -13,6 +13,7 @@
 #include "lc_ckpt.h"
 #include "lc_config.h"
 #include "lc_dist.h"
+#include "lc_path.h"
 #include "lc_report.h"
 #include "lc_train.h"
 
@@ -67,8 +68,8 @@ static int parse_train(int argc, char **argv, lc_train_config *cfg, const char *
     static char resumed_cfg[1200];
     if (*resume_dir && !config_path) {
         config_path = resumed_cfg;
-        if (snprintf(resumed_cfg, sizeof resumed_cfg, "%s/config.yaml", *resume_dir) >= (int)sizeof resumed_cfg) {
-            fprintf(stderr, "lorac train: --resume %s: the path is too long\n", *resume_dir);
+        if (lc_path_join(resumed_cfg, sizeof resumed_cfg, *resume_dir, "config.yaml")) {
+            fprintf(stderr, "lorac train: --resume: %s\n", lc_error_msg());
             cli_args_free(&args);
             return 2;
         }

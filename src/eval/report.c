@@ -26,6 +26,7 @@
 #include "lc_dist.h"
 #include "lc_fsafe.h"
 #include "lc_metrics.h"
+#include "lc_path.h"
 
 /* ---------------------------------------------------------------- text */
 
@@ -336,16 +337,16 @@ static void compute_section(FILE *f, const char *line, const char *note) {
 /* Finish the memstream and write it to dir/report.html atomically. */
 static lc_status page_write(FILE *f, char **buf, size_t *len, const char *dir) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/report.html", dir);
-    if (fclose(f)) return lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
-    return lc_fs_write_atomic(path, *buf, *len);
+    lc_status st = lc_path_join(path, sizeof path, dir, "report.html");
+    if (fclose(f) && !st) st = lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
+    return st ? st : lc_fs_write_atomic(path, *buf, *len);
 }
 
 /* ------------------------------------------------------------ train run */
 
 static double jnum(json_t *o, const char *key);
 static void eval_table(FILE *f, json_t *cands);
-static void eval_generations(FILE *f, const char *dir, json_t *cands, const char *data);
+static void eval_generations(FILE *f, const char *path, json_t *cands, const char *data);
 
 typedef struct {
     series train, valid, lr, targets;
@@ -359,18 +360,19 @@ static double jnum(json_t *o, const char *key) {
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-/* metrics.jsonl of a run dir. LC_ERR_IO if it does not exist. */
+/* metrics.jsonl of a run dir. LC_ERR_IO if it does not exist (LC_ERR_ARG,
+ * with a message, when its path does not fit). */
 static lc_status read_metrics(const char *dir, run_metrics *m) {
     memset(m, 0, sizeof *m);
     m->test_base = m->test_tuned = m->elapsed_s = m->peak_rss_mb = NAN;
     m->last_step = -1;
     char path[4200];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    lc_status st = lc_path_join(path, sizeof path, dir, "metrics.jsonl");
+    if (st) return st;
     FILE *fp = fopen(path, "r");
     if (!fp) return LC_ERR_IO;
     char *line = NULL;
     size_t cap = 0;
-    lc_status st = LC_OK;
     while (getline(&line, &cap, fp) > 0 && !st) {
         json_t *o = json_loads(line, 0, NULL);
         double step = o ? jnum(o, "step") : NAN;
@@ -410,13 +412,28 @@ static void metrics_free(run_metrics *m) {
     series_free(&m->targets);
 }
 
+/* The files of a run dir that its page reads, joined before the page is
+ * begun so that a path too long fails the report instead of cutting it. */
+typedef struct {
+    char adapter[4200], config[4200], eval_json[4200], eval_gen[4200];
+} run_paths;
+
+static lc_status run_paths_of(const char *dir, run_paths *p) {
+    lc_status st;
+    if ((st = lc_path_join(p->adapter, sizeof p->adapter, dir, "adapter.h5")) ||
+        (st = lc_path_join(p->config, sizeof p->config, dir, "config.yaml")) ||
+        (st = lc_path_join(p->eval_json, sizeof p->eval_json, dir, "eval/eval.json")) ||
+        (st = lc_path_join(p->eval_gen, sizeof p->eval_gen, dir, "eval/generations.jsonl")))
+        return st;
+    return LC_OK;
+}
+
 /* state: 0 finished, 1 stopped (resumable), 2 from the files (adapter.h5: finished) */
-static void run_body(FILE *f, const char *dir, const run_metrics *m, int state,
+static void run_body(FILE *f, const char *dir, const run_paths *p, const run_metrics *m, int state,
                      const char *compute, const char *trial_note) {
-    char buf[4400];
+    char buf[512];
     int64_t ck = lc_ckpt_newest_step(dir, "checkpoint");
-    snprintf(buf, sizeof buf, "%s/adapter.h5", dir);
-    int has_adapter = file_exists(buf);
+    int has_adapter = file_exists(p->adapter);
     if (state == 2) state = has_adapter ? 0 : 1;
     fputs("<p>", f);
     if (state == 0) {
@@ -480,21 +497,19 @@ static void run_body(FILE *f, const char *dir, const run_metrics *m, int state,
                    "</tr>\n</table>\n",
                 m->test_base, exp(m->test_base), m->test_tuned, exp(m->test_tuned));
     } else fputs("<p class=\"empty\">no test_data in the config (or the run has not finished)</p>\n", f);
-    snprintf(buf, sizeof buf, "%s/eval/eval.json", dir);
-    json_t *ev = json_load_file(buf, 0, NULL);
+    json_t *ev = json_load_file(p->eval_json, 0, NULL);
     if (ev) { /* `lorac eval --out <run>/eval` */
         fputs("<h2>Generated answers (<a href=\"eval/report.html\">lorac eval</a> of ", f);
         ESC(f, json_string_value(json_object_get(ev, "data")));
         fputs(")</h2>\n", f);
         eval_table(f, json_object_get(ev, "candidates"));
-        snprintf(buf, sizeof buf, "%s/eval", dir);
-        eval_generations(f, buf, json_object_get(ev, "candidates"), json_string_value(json_object_get(ev, "data")));
+        eval_generations(f, p->eval_gen, json_object_get(ev, "candidates"),
+                         json_string_value(json_object_get(ev, "data")));
         json_decref(ev);
     } else
         fputs("<p class=\"sub\">Generated answers: <code>lorac eval --adapter RUN/adapter.h5 --out RUN/eval</code> "
               "scores them and adds them to this page.</p>\n", f);
-    snprintf(buf, sizeof buf, "%s/config.yaml", dir);
-    file_section(f, "Config (config.yaml)", buf);
+    file_section(f, "Config (config.yaml)", p->config);
     compute_section(f, compute, NULL);
 }
 
@@ -509,12 +524,13 @@ static lc_status write_run_report(const char *dir, int state, const char *path_n
         metrics_free(&m);
         return LC_OK;
     }
-    char compute[1024], cfgpath[4200];
+    char compute[1024];
+    run_paths paths;
+    if (!st) st = run_paths_of(dir, &paths);
     int precision = 0;
-    if (!path_name || !path_name[0]) {
+    if (!st && (!path_name || !path_name[0])) {
         lc_train_config cfg = lc_train_config_default();
-        snprintf(cfgpath, sizeof cfgpath, "%s/config.yaml", dir);
-        if (!lc_train_config_load_yaml(&cfg, cfgpath)) precision = cfg.precision;
+        if (!lc_train_config_load_yaml(&cfg, paths.config)) precision = cfg.precision;
     }
     compute_line(compute, sizeof compute, path_name, precision);
     char *buf = NULL;
@@ -523,7 +539,7 @@ static lc_status write_run_report(const char *dir, int state, const char *path_n
     if (!st && !f) st = lc_errorf(LC_ERR_NOMEM, "out of memory writing %s/report.html", dir);
     if (!st) {
         page_begin(f, "train", dir);
-        run_body(f, dir, &m, state, compute, trial_note);
+        run_body(f, dir, &paths, &m, state, compute, trial_note);
         page_end(f);
         st = page_write(f, &buf, &len, dir);
     }
@@ -654,10 +670,8 @@ static char *data_question(const char *data, long long line) {
     return q;
 }
 
-/* Every example of dir/generations.jsonl (eval_example); data: the test file. */
-static void eval_generations(FILE *f, const char *dir, json_t *cands, const char *data) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/generations.jsonl", dir);
+/* Every example of path (an eval's generations.jsonl: eval_example); data: the test file. */
+static void eval_generations(FILE *f, const char *path, json_t *cands, const char *data) {
     FILE *g = fopen(path, "r");
     int n = 0;
     if (g) {
@@ -677,8 +691,11 @@ static void eval_generations(FILE *f, const char *dir, json_t *cands, const char
 }
 
 static lc_status eval_page(FILE *f, const char *dir) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/eval.json", dir);
+    char path[4200], gen_path[4200];
+    lc_status st;
+    if ((st = lc_path_join(path, sizeof path, dir, "eval.json")) ||
+        (st = lc_path_join(gen_path, sizeof gen_path, dir, "generations.jsonl")))
+        return st;
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr);
     if (!root) return lc_errorf(LC_ERR_FORMAT, "%s:%d: %s", path, jerr.line, jerr.text);
@@ -689,7 +706,7 @@ static lc_status eval_page(FILE *f, const char *dir) {
     fputs("</p>\n<h2>Candidates</h2>\n", f);
     eval_table(f, cands);
     fputs("<h2>Generations</h2>\n", f);
-    eval_generations(f, dir, cands, json_string_value(json_object_get(root, "data")));
+    eval_generations(f, gen_path, cands, json_string_value(json_object_get(root, "data")));
     fputs("<h2>Settings</h2>\n<table class=\"settings\">", f);
     static const char *const KEYS[] = {"model", "data", "chat_template", "max_new_tokens", "n_examples"};
     for (size_t k = 0; k < sizeof KEYS / sizeof KEYS[0]; k++) {
@@ -728,17 +745,14 @@ lc_status lc_report_eval(const char *dir, FILE *warn) {
     else if (!st) st = page_write(f, &buf, &len, dir);
     free(buf);
     /* out_dir inside a run dir (RUN/eval): that run's report shows the answers too */
-    char parent[4200], probe[4300];
-    snprintf(parent, sizeof parent, "%s", dir);
-    size_t n = strlen(parent);
-    while (n > 1 && parent[n - 1] == '/') parent[--n] = 0;
-    char *slash = strrchr(parent, '/');
-    if (slash) *slash = 0;
-    else snprintf(parent, sizeof parent, ".");
-    snprintf(probe, sizeof probe, "%s/metrics.jsonl", parent[0] ? parent : "/");
-    int is_run = file_exists(probe);
-    snprintf(probe, sizeof probe, "%s/config.yaml", parent[0] ? parent : "/");
-    if (!st && is_run && file_exists(probe)) st = write_run_report(parent, 2, NULL, NULL);
+    char trimmed[4200], parent[4200], probe[4300];
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--; /* "RUN/eval/" is in RUN too */
+    if (!st && !(st = lc_path_fmt(trimmed, sizeof trimmed, "%.*s", (int)n, dir)) &&
+        !(st = lc_path_dirname(parent, sizeof parent, trimmed)) &&
+        !(st = lc_path_join(probe, sizeof probe, parent, "metrics.jsonl")) && file_exists(probe) &&
+        !(st = lc_path_join(probe, sizeof probe, parent, "config.yaml")) && file_exists(probe))
+        st = write_run_report(parent, 2, NULL, NULL);
     return finish(st, warn, LC_OK, NULL);
 }
 
@@ -778,6 +792,12 @@ static void sweep_table(FILE *f, const lc_sweep_result *res) {
 }
 
 static lc_status sweep_page(FILE *f, const char *dir, const lc_sweep_result *res) {
+    const char *cfg_trial = res->best >= 0 ? res->trials[res->best].dir : res->n_trials ? res->trials[0].dir : NULL;
+    char svg_path[4200], cfg_path[4200];
+    lc_status st;
+    if ((st = lc_path_join(svg_path, sizeof svg_path, dir, "curves.svg")) ||
+        (cfg_trial && (st = lc_path_join(cfg_path, sizeof cfg_path, cfg_trial, "config.yaml"))))
+        return st;
     page_begin(f, "sweep", dir);
     fprintf(f, "<p><span class=\"status ok\">finished</span> %d trials over ", res->n_trials);
     for (int a = 0; a < res->n_axes; a++) {
@@ -800,20 +820,16 @@ static lc_status sweep_page(FILE *f, const char *dir, const lc_sweep_result *res
     fputs("<h2>Trials, best first</h2>\n", f);
     sweep_table(f, res);
     fputs("<h2>Loss curves (curves.svg)</h2>\n<div class=\"sweep-curves\">\n", f);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/curves.svg", dir);
-    char *svg = read_text(path);
+    char *svg = read_text(svg_path);
     const char *body = svg ? strstr(svg, "<svg") : NULL;
     if (body) fputs(body, f); /* written by lc_sweep_write_svg: its text is escaped already */
     else fputs("<p class=\"empty\">curves.svg is missing</p>\n", f);
     free(svg);
     fputs("</div>\n", f);
-    const char *cfg_trial = res->best >= 0 ? res->trials[res->best].dir : res->n_trials ? res->trials[0].dir : NULL;
     lc_train_config cfg = lc_train_config_default();
     if (cfg_trial) {
-        snprintf(path, sizeof path, "%s/config.yaml", cfg_trial);
-        file_section(f, res->best >= 0 ? "Config of the best trial" : "Config of the first trial", path);
-        if (lc_train_config_load_yaml(&cfg, path)) cfg = lc_train_config_default();
+        file_section(f, res->best >= 0 ? "Config of the best trial" : "Config of the first trial", cfg_path);
+        if (lc_train_config_load_yaml(&cfg, cfg_path)) cfg = lc_train_config_default();
     }
     char compute[1024];
     compute_line(compute, sizeof compute, NULL, cfg.precision);

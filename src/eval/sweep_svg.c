@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lc_fsafe.h"
+#include "lc_path.h"
 #include "lc_sweep.h"
 
 typedef struct {
@@ -45,13 +46,12 @@ static double field(json_t *o, const char *key) {
  * series, a line that is not JSON (a killed run's torn last line) is skipped. */
 static lc_status read_curves(const char *dir, series *train, series *valid) {
     char path[1400];
-    int np = snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    if (np < 0 || (size_t)np >= sizeof path) return lc_errorf(LC_ERR_ARG, "path too long: %s/metrics.jsonl", dir);
+    lc_status st = lc_path_join(path, sizeof path, dir, "metrics.jsonl");
+    if (st) return st;
     FILE *f = fopen(path, "r");
     if (!f) return LC_OK;
     char *line = NULL;
     size_t cap = 0;
-    lc_status st = LC_OK;
     while (!st && getline(&line, &cap, f) > 0) {
         json_t *o = json_loads(line, 0, NULL);
         double step = field(o, "step"), loss = field(o, "loss"), vl = field(o, "valid_loss");

@@ -16,6 +16,7 @@
 #include "lc_adapter.h"
 #include "lc_ckpt.h"
 #include "lc_fsafe.h"
+#include "lc_path.h"
 
 /* "checkpoint-<digits>.h5" */
 static int is_checkpoint(const char *n) {
@@ -42,11 +43,12 @@ static int run_file_kind(const char *n) {
     return 0;
 }
 
-/* "model M, data D" from a run's config.yaml, or "" */
+/* "model M, data D" from a run's config.yaml, or "" (also when the path does
+ * not fit: this only adds detail to another error, which names dir). */
 static void describe_run(const char *dir, char *out, size_t size) {
     char path[4200], line[256], model[300] = "", data[300] = "";
     out[0] = 0;
-    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    if (lc_path_join(path, sizeof path, dir, "config.yaml")) return;
     FILE *f = fopen(path, "r");
     if (!f) return;
     while (fgets(line, sizeof line, f)) {
@@ -75,7 +77,7 @@ static lc_status scan(const char *dir, dir_scan *s, int delete_own) {
         s->n_saved += k == 2;
         s->n_own += k == 1;
         if (delete_own && k && strcmp(e->d_name, LC_FS_LOCK_NAME)) {
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if ((st = lc_path_join(path, sizeof path, dir, e->d_name))) break;
             if (unlink(path) != 0) st = lc_errorf(LC_ERR_IO, "--overwrite: cannot delete %s: %s", path, strerror(errno));
         }
     }
@@ -90,8 +92,8 @@ static lc_status refuse_inputs(const lc_train_config *cfg) {
     const char *role[5] = {"the model", "the tokenizer", "the training data", "the validation data", "the test data"};
     char path[4200];
     for (size_t k = 0; k < sizeof OUT / sizeof OUT[0]; k++) {
-        snprintf(path, sizeof path, "%s/%s", cfg->out_dir, OUT[k]);
-        lc_status st = lc_fs_refuse_input(path, in, role, 5);
+        lc_status st = lc_path_join(path, sizeof path, cfg->out_dir, OUT[k]);
+        if (!st) st = lc_fs_refuse_input(path, in, role, 5);
         if (st) return lc_error_wrap(st, "out_dir");
     }
     return LC_OK;
@@ -129,15 +131,19 @@ int64_t lc_run_dir_resume_step(const char *dir, const lc_reporter *rep) {
     for (; s >= 0; s = lc_ckpt_step_before(dir, "checkpoint", s)) {
         char path[4200];
         lc_adapter_info info;
-        snprintf(path, sizeof path, "%s/checkpoint-%lld.h5", dir, (long long)s);
+        if (lc_path_fmt(path, sizeof path, "%s/checkpoint-%lld.h5", dir, (long long)s)) {
+            lc_error_wrap(LC_ERR_ARG, "--resume");
+            return -1;
+        }
         lc_status st = lc_adapter_read_info(path, &info);
         if (!st && !info.has_train_state)
             st = lc_errorf(LC_ERR_FORMAT, "%s holds no training state", path);
         if (!st) return s;
         /* kept (renamed, so that neither this resume's own save of that step nor a later --resume trips on it) */
         char aside[4300];
-        snprintf(aside, sizeof aside, "%s.corrupt", path);
-        int moved = access(aside, F_OK) != 0 && rename(path, aside) == 0;
+        /* aside has room for path + ".corrupt" (4300 > 4200 + 8): this cannot fail */
+        int moved = !lc_path_fmt(aside, sizeof aside, "%s.corrupt", path) && access(aside, F_OK) != 0 &&
+                    rename(path, aside) == 0;
         lc_reporter_msg(rep, LC_REPORT_NOTICE, "lorac: warning: %s is corrupt or unreadable (%s); %s%s; resuming from "
                       "the previous checkpoint", path, lc_error_msg(), moved ? "kept as " : "left as it is",
                       moved ? aside : "");

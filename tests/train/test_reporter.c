@@ -43,19 +43,7 @@
 #include "lc_schedule.h"
 #include "lc_train.h"
 
-static int g_fail = 0;
-
-static void check(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int cond, const char *fmt, ...) {
-    if (cond) return;
-    va_list ap;
-    va_start(ap, fmt);
-    printf("FAIL: ");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    g_fail++;
-}
+#include "../lc_test.h"
 
 /* ----------------------------------------------------------- recorder */
 
@@ -80,7 +68,7 @@ typedef struct {
 
 static event *next_event(recorder *r, ev_kind kind) {
     if (r->n == MAX_EV) {
-        check(0, "more than %d reporter events", MAX_EV);
+        CHECK(0, "more than %d reporter events", MAX_EV);
         return NULL;
     }
     event *e = &r->ev[r->n++];
@@ -219,17 +207,17 @@ static size_t read_file(const char *path, char *buf, size_t size) {
 static void check_metrics_event(const event *e, const lc_train_config *c, int64_t step) {
     char a[64], b[64];
     double loss, lr, valid;
-    check(jsonl_line(c->out_dir, step, &loss, &lr, &valid), "no metrics.jsonl line for step %lld", (long long)step);
+    CHECK(jsonl_line(c->out_dir, step, &loss, &lr, &valid), "no metrics.jsonl line for step %lld", (long long)step);
     num_text(a, sizeof a, e->m.loss), num_text(b, sizeof b, loss);
-    check(!strcmp(a, b), "step %lld: metrics event loss %s, metrics.jsonl %s", (long long)step, a, b);
+    CHECK(!strcmp(a, b), "step %lld: metrics event loss %s, metrics.jsonl %s", (long long)step, a, b);
     num_text(a, sizeof a, e->m.valid_loss), num_text(b, sizeof b, valid);
-    check(!strcmp(a, b), "step %lld: metrics event valid_loss %s, metrics.jsonl %s", (long long)step, a, b);
+    CHECK(!strcmp(a, b), "step %lld: metrics event valid_loss %s, metrics.jsonl %s", (long long)step, a, b);
     int evaluated = step == 0 || step % c->eval_every == 0 || step == c->max_steps;
-    check(evaluated == !isnan(e->m.valid_loss), "step %lld: valid_loss %g, expected %s", (long long)step,
+    CHECK(evaluated == !isnan(e->m.valid_loss), "step %lld: valid_loss %g, expected %s", (long long)step,
           e->m.valid_loss, evaluated ? "a number" : "NAN");
     if (step == 0) return;
     double want = lc_schedule_lr(c->lr_schedule, c->lr, (long)step - 1, c->max_steps, c->warmup_steps);
-    check(e->m.lr == want && isfinite(e->m.loss) && e->m.targets > 0,
+    CHECK(e->m.lr == want && isfinite(e->m.loss) && e->m.targets > 0,
           "step %lld: lr %.9g (schedule %.9g), loss %g, targets %lld", (long long)step, e->m.lr, want, e->m.loss,
           (long long)e->m.targets);
 }
@@ -245,7 +233,7 @@ static void check_step_events(const recorder *r, const lc_train_config *c, int64
         if (e->kind == EV_MESSAGE) {
             n_notice += e->level == LC_REPORT_NOTICE;
         } else if (e->kind == EV_METRICS) {
-            check(!want_progress && e->m.step == want_step && e->m.trial == 0,
+            CHECK(!want_progress && e->m.step == want_step && e->m.trial == 0,
                   "event %d: metrics of step %lld (trial %d), expected step %lld", i, (long long)e->m.step,
                   e->m.trial, (long long)want_step);
             check_metrics_event(e, c, e->m.step);
@@ -254,26 +242,26 @@ static void check_step_events(const recorder *r, const lc_train_config *c, int64
             if (!want_progress) want_step++;
         } else if (e->kind == EV_PROGRESS) {
             int64_t s = e->p.step;
-            check(want_progress && s == want_step && e->p.total_steps == c->max_steps && e->p.n_trials == 1,
+            CHECK(want_progress && s == want_step && e->p.total_steps == c->max_steps && e->p.n_trials == 1,
                   "event %d: progress of step %lld/%lld, expected step %lld/%d after its metrics", i, (long long)s,
                   (long long)e->p.total_steps, (long long)want_step, c->max_steps);
-            check(e->p.log_due == (s % c->log_every == 0) && e->p.evaluated == (s % c->eval_every == 0 || s == c->max_steps),
+            CHECK(e->p.log_due == (s % c->log_every == 0) && e->p.evaluated == (s % c->eval_every == 0 || s == c->max_steps),
                   "step %lld: log_due %d evaluated %d", (long long)s, e->p.log_due, e->p.evaluated);
-            check(e->p_loss == last_loss && e->p_active && e->p.tokens_per_s > 0 && e->p.eta_s >= 0,
+            CHECK(e->p_loss == last_loss && e->p_active && e->p.tokens_per_s > 0 && e->p.eta_s >= 0,
                   "step %lld: progress loss %g (metrics %g), active %d, %g tok/s, eta %g", (long long)s, e->p_loss,
                   last_loss, e->p_active, e->p.tokens_per_s, e->p.eta_s);
-            check(isnan(e->p_valid) == !e->p.evaluated, "step %lld: progress valid loss %g", (long long)s, e->p_valid);
+            CHECK(isnan(e->p_valid) == !e->p.evaluated, "step %lld: progress valid loss %g", (long long)s, e->p_valid);
             want_progress = 0;
             want_step++;
         } else if (e->kind == EV_PHASE_END) {
             n_phase_end++;
-            check(want_step == last + 1, "phase_end after step %lld, expected after %lld", (long long)want_step - 1,
+            CHECK(want_step == last + 1, "phase_end after step %lld, expected after %lld", (long long)want_step - 1,
                   (long long)last);
         } else {
-            check(0, "event %d: a count event from training (%s)", i, e->text);
+            CHECK(0, "event %d: a count event from training (%s)", i, e->text);
         }
     }
-    check(want_step == last + 1 && n_phase_end == 1 && n_notice == 0,
+    CHECK(want_step == last + 1 && n_phase_end == 1 && n_notice == 0,
           "events end at step %lld (expected %lld), %d phase_end (expected 1), %d notices (expected 0)",
           (long long)want_step - 1, (long long)last, n_phase_end, n_notice);
 }
@@ -291,17 +279,17 @@ static void test_events(const char *model, const char *work) {
     lc_train_options opt = {.reporter = &rep};
     lc_train_result res;
     lc_status st = lc_train_run(&c, &opt, &res);
-    check(st == LC_OK, "events run: %s", lc_error_msg());
+    CHECK_OK(st, "events run");
     if (st) return;
     int n_kind[5] = {0};
     for (int i = 0; i < r.n; i++) n_kind[r.ev[i].kind]++;
     printf("events: %d recorded: %d messages, %d metrics, %d progress, %d count, %d phase_end; final loss %.4f\n",
            r.n, n_kind[EV_MESSAGE], n_kind[EV_METRICS], n_kind[EV_PROGRESS], n_kind[EV_COUNT], n_kind[EV_PHASE_END],
            res.final_train_loss);
-    check(n_kind[EV_METRICS] == 7 && n_kind[EV_PROGRESS] == 6, "expected 7 metrics events (steps 0-6), 6 progress");
+    CHECK(n_kind[EV_METRICS] == 7 && n_kind[EV_PROGRESS] == 6, "expected 7 metrics events (steps 0-6), 6 progress");
     check_step_events(&r, &c, 0, 6);
     const char *want[] = {"training rows", "LoRA r=8", "precision", "validation loss before training"};
-    for (int i = 0; i < 4; i++) check(has_message(&r, want[i]), "no message containing '%s'", want[i]);
+    for (int i = 0; i < 4; i++) CHECK(has_message(&r, want[i]), "no message containing '%s'", want[i]);
     for (int i = 0; i < r.n; i++)
         if (r.ev[i].kind == EV_MESSAGE) printf("  message (%s): %.100s\n", r.ev[i].level ? "notice" : "detail", r.ev[i].text);
 }
@@ -317,7 +305,7 @@ static void test_resume(const char *model, const char *work) {
     lc_train_result res;
     lc_status st = lc_train_run(&c, &opt, &res);
     printf("resume: stopped after step 3: %s (%s)\n", lc_status_name(st), lc_error_msg());
-    check(st == LC_ERR_INTERRUPTED && res.interrupted && res.steps_done == 3, "stop_after_step 3: %s, %lld steps",
+    CHECK(st == LC_ERR_INTERRUPTED && res.interrupted && res.steps_done == 3, "stop_after_step 3: %s, %lld steps",
           lc_status_name(st), (long long)res.steps_done);
 
     lc_train_config changed = c;
@@ -330,10 +318,10 @@ static void test_resume(const char *model, const char *work) {
     st = lc_train_run(&changed, &opt, &res);
     const char *msg = lc_error_msg();
     printf("resume: lr, r, seed, max_steps, threads changed: %s: %s\n", lc_status_name(st), msg);
-    check(st == LC_ERR_CONFIG, "a resume with lr, r and seed changed: %s, expected LC_ERR_CONFIG", lc_status_name(st));
-    check(strstr(msg, "r 8 -> 16; lr 0.003 -> 0.002; seed 42 -> 43") != NULL,
+    CHECK(st == LC_ERR_CONFIG, "a resume with lr, r and seed changed: %s, expected LC_ERR_CONFIG", lc_status_name(st));
+    CHECK(strstr(msg, "r 8 -> 16; lr 0.003 -> 0.002; seed 42 -> 43") != NULL,
           "the error names r, lr and seed with both values in KEYS order: %s", msg);
-    check(!strstr(msg, "max_steps 6") && !strstr(msg, "threads 0"), "the error names a key that may change: %s", msg);
+    CHECK(!strstr(msg, "max_steps 6") && !strstr(msg, "threads 0"), "the error names a key that may change: %s", msg);
 
     /* metrics.jsonl as a killed run may leave it: a line without a step in the middle is refused
      * (file:line named); a torn last line (no newline) is dropped */
@@ -347,7 +335,7 @@ static void test_resume(const char *model, const char *work) {
     st = lc_train_run(&changed, &opt, &res);
     msg = lc_error_msg();
     printf("resume: metrics.jsonl with a line without a step: %s: %s\n", lc_status_name(st), msg);
-    check(st == LC_ERR_FORMAT && strstr(msg, "metrics.jsonl:2:") && strstr(msg, "no_step"),
+    CHECK(st == LC_ERR_FORMAT && strstr(msg, "metrics.jsonl:2:") && strstr(msg, "no_step"),
           "a metrics line without a step: %s, expected LC_ERR_FORMAT naming metrics.jsonl:2", lc_status_name(st));
     f = fopen(path, "w");
     fwrite(saved, 1, n_saved, f);
@@ -359,9 +347,9 @@ static void test_resume(const char *model, const char *work) {
     r.n = 0;
     st = lc_train_run(&changed, &opt, &res);
     printf("resume: max_steps 6 -> 8, log_every 2 -> 1: %s, %lld steps\n", lc_status_name(st), (long long)res.steps_done);
-    check(st == LC_OK && res.steps_done == 8, "resume with max_steps and log_every changed: %s (%s)",
+    CHECK(st == LC_OK && res.steps_done == 8, "resume with max_steps and log_every changed: %s (%s)",
           lc_status_name(st), lc_error_msg());
-    check(has_message(&r, "resumed from"), "no 'resumed from' message");
+    CHECK(has_message(&r, "resumed from"), "no 'resumed from' message");
     changed.eval_every = 3;
     if (!st) check_step_events(&r, &changed, 4, 8);
     /* steps 0, 1..8 once each, every line whole */
@@ -376,7 +364,7 @@ static void test_resume(const char *model, const char *work) {
         json_decref(o);
     }
     printf("resume: metrics.jsonl after resuming: steps 0..%lld, %d bad line(s)\n", (long long)want - 1, bad);
-    check(want == 9 && bad == 0, "metrics.jsonl after the resume: steps 0..%lld, %d bad lines", (long long)want - 1, bad);
+    CHECK(want == 9 && bad == 0, "metrics.jsonl after the resume: steps 0..%lld, %d bad lines", (long long)want - 1, bad);
 }
 
 /* ----------------------------------------------------------- write error */
@@ -402,7 +390,7 @@ static void test_write_error(const char *model, const char *work) {
     const char *msg = lc_error_msg();
     printf("write error: metrics files limited to 4096 bytes: %s after %lld steps: %s\n", lc_status_name(st),
            (long long)res.steps_done, msg);
-    check(st == LC_ERR_IO && strstr(msg, "metrics.jsonl") && res.steps_done > 5 && res.steps_done < 40,
+    CHECK(st == LC_ERR_IO && strstr(msg, "metrics.jsonl") && res.steps_done > 5 && res.steps_done < 40,
           "a failed metrics write: %s after %lld steps (%s), expected LC_ERR_IO naming metrics.jsonl mid-run",
           lc_status_name(st), (long long)res.steps_done, msg);
 }
@@ -424,7 +412,7 @@ static void test_diff(void) {
     lc_train_config a = lc_train_config_default(), b = a;
     diff_text d = {"", 0};
     int n = lc_train_config_diff(&a, &b, add_diff, &d);
-    check(n == 0 && d.n == 0, "equal configs: %d differences (%s)", n, d.text);
+    CHECK(n == 0 && d.n == 0, "equal configs: %d differences (%s)", n, d.text);
     b.lr = 3e-4;
     b.r = 16;
     b.lr_schedule = LC_SCHED_LINEAR;
@@ -436,7 +424,7 @@ static void test_diff(void) {
              "packing %s -> %s", lc_lr_schedule_name(a.lr_schedule), a.packing ? "true" : "false",
              b.packing ? "true" : "false");
     printf("diff: %d keys: %s\n", n, d.text);
-    check(n == 5 && !strcmp(d.text, want), "lc_train_config_diff: %d keys '%s', expected 5 '%s'", n, d.text, want);
+    CHECK(n == 5 && !strcmp(d.text, want), "lc_train_config_diff: %d keys '%s', expected 5 '%s'", n, d.text, want);
 }
 
 int main(int argc, char **argv) {
@@ -456,6 +444,5 @@ int main(int argc, char **argv) {
     test_events(model, work);
     test_resume(model, work);
     test_write_error(model, work);
-    printf(g_fail ? "test_reporter: %d check(s) FAILED\n" : "test_reporter: all checks passed\n", g_fail);
-    return g_fail ? 1 : 0;
+    return lc_test_finish("test_reporter");
 }

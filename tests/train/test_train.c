@@ -52,30 +52,15 @@
 #include "lc_train.h"
 #include "lc_transformer.h"
 
-static int g_fail = 0;
+#include "../lc_test.h"
 
-static void check(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int cond, const char *fmt, ...) {
-    if (cond) return;
-    va_list ap;
-    va_start(ap, fmt);
-    printf("FAIL: ");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    g_fail++;
-}
-
-/* A call that must succeed; on failure print the library message and count. */
-#define EXPECT_OK(expr)                                                                             \
-    do {                                                                                            \
-        lc_status st_ = (expr);                                                                     \
-        if (st_ != LC_OK) {                                                                         \
-            printf("FAIL: %s:%d: %s -> %s: %s\n", __FILE__, __LINE__, #expr, lc_status_name(st_),  \
-                   lc_error_msg());                                                                 \
-            g_fail++;                                                                               \
-            goto fail;                                                                              \
-        }                                                                                           \
+/* A call that must succeed: CHECK_OK (the library message is printed), and
+ * on failure the rest of the function is skipped (its `fail:` label). */
+#define EXPECT_OK(expr)                                                                                                \
+    do {                                                                                                               \
+        int failed_before_ = g_fail;                                                                                   \
+        CHECK_OK(expr);                                                                                                \
+        if (g_fail != failed_before_) goto fail;                                                                       \
     } while (0)
 
 /* ------------------------------------------------------------- files */
@@ -201,11 +186,8 @@ static int read_metrics(const char *dir, metric_line *m, int cap) {
     char path[1200], line[1024], step[40];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     FILE *f = fopen(path, "r");
-    if (!f) {
-        printf("FAIL: cannot read %s\n", path);
-        g_fail++;
-        return 0;
-    }
+    CHECK(f != NULL, "cannot read %s", path);
+    if (!f) return 0;
     int n = 0;
     while (n < cap && fgets(line, sizeof line, f)) {
         metric_line *x = &m[n++];
@@ -239,12 +221,12 @@ static void compare_ckpt(const char *a_path, const char *b_path) {
     double worst = 0;
     EXPECT_OK(lc_ckpt_read(&a, a_path));
     EXPECT_OK(lc_ckpt_read(&b, b_path));
-    check(lc_ckpt_count(a) == lc_ckpt_count(b), "%s has %zu datasets, %s %zu", a_path, lc_ckpt_count(a), b_path,
+    CHECK(lc_ckpt_count(a) == lc_ckpt_count(b), "%s has %zu datasets, %s %zu", a_path, lc_ckpt_count(a), b_path,
           lc_ckpt_count(b));
     for (size_t i = 0; i < lc_ckpt_count(a); i++) {
         const lc_ckpt_entry *ea = lc_ckpt_entry_at(a, i), *eb = lc_ckpt_find(b, ea->name);
         if (!eb || eb->kind != ea->kind || eb->numel != ea->numel) {
-            check(0, "%s: dataset %s missing or of another kind/size in %s", a_path, ea->name, b_path);
+            CHECK(0, "%s: dataset %s missing or of another kind/size in %s", a_path, ea->name, b_path);
             continue;
         }
         if (ea->kind == LC_CKPT_F32) {
@@ -283,7 +265,7 @@ static void compare_ckpt(const char *a_path, const char *b_path) {
     }
     printf("  %s vs %s: %zu float tensors (max abs diff %.3g), %zu integer arrays, %zu differ\n", a_path, b_path,
            n_f32, worst, n_int, n_bad);
-    check(n_bad == 0 && n_f32 > 0, "%s and %s are not bit-identical", a_path, b_path);
+    CHECK(n_bad == 0 && n_f32 > 0, "%s and %s are not bit-identical", a_path, b_path);
 fail:
     lc_ckpt_free(a);
     lc_ckpt_free(b);
@@ -296,7 +278,7 @@ static int load_finite(const lc_base *base, const char *path, lc_train_state *st
     int ok = 0;
     EXPECT_OK(lc_adapter_load(path, &base->model, &l, state ? state : &st_local, NULL, 0));
     ok = lc_all_finite(l.params, l.n_params) && lc_all_finite(l.m, l.n_params) && lc_all_finite(l.v, l.n_params);
-    check(ok, "%s holds non-finite parameters or moments", path);
+    CHECK(ok, "%s holds non-finite parameters or moments", path);
     lc_lora_free(&l);
 fail:
     return ok;
@@ -333,7 +315,7 @@ static void accum_direct(const char *model, const char *work) {
     float *g_full = NULL;
     EXPECT_OK(lc_base_open(&base, model, NULL));
     EXPECT_OK(build_rows(&rows, &base, &cfg, data));
-    check(rows.n_rows == 4, "expected 4 rows, found %d", rows.n_rows);
+    CHECK(rows.n_rows == 4, "expected 4 rows, found %d", rows.n_rows);
     lc_lora_config lc = lc_lora_default_config();
     lc.r = 8;
     lc.alpha = 16;
@@ -368,7 +350,7 @@ static void accum_direct(const char *model, const char *work) {
         EXPECT_OK(lc_forward_backward(&base.model, &lora, acts, &b, scale, 1, &again, NULL));
         int same = again == loss4 && !memcmp(g_full, lora.grads, np * sizeof(float));
         printf("accum: the same batch twice: %s\n", same ? "bit-identical" : "DIFFERENT");
-        check(same, "lc_forward_backward is not deterministic");
+        CHECK(same, "lc_forward_backward is not deterministic");
     }
 
     /* two micro-batches of 2 rows, same scale, accumulated */
@@ -386,12 +368,12 @@ static void accum_direct(const char *model, const char *work) {
     }
     printf("accum: T of the 4-row batch %d, of the 2-row batches %d and %d; %lld targets\n", T4, T2[0], T2[1],
            (long long)n_all);
-    check(T2[0] != T2[1] && T2[0] < T4, "the micro-batches should have different padded lengths");
-    check(nt4 == n_all && nt2 == n_all, "targets: one batch %lld, two batches %lld, counted %lld", (long long)nt4,
+    CHECK(T2[0] != T2[1] && T2[0] < T4, "the micro-batches should have different padded lengths");
+    CHECK(nt4 == n_all && nt2 == n_all, "targets: one batch %lld, two batches %lld, counted %lld", (long long)nt4,
           (long long)nt2, (long long)n_all);
     double lrel = fabs(loss4 - loss2) / fabs(loss4);
     printf("accum: summed loss %.9g (one batch) vs %.9g (two), rel diff %.3g\n", loss4, loss2, lrel);
-    check(lrel < 1e-6, "summed losses differ by %.3g relative", lrel);
+    CHECK(lrel < 1e-6, "summed losses differ by %.3g relative", lrel);
     double gmax = 0, dmax = 0;
     for (size_t i = 0; i < np; i++) {
         gmax = fmax(gmax, fabs(g_full[i]));
@@ -412,7 +394,7 @@ static void accum_direct(const char *model, const char *work) {
                 trivial++;
             }
         }
-    check(trivial == 0, "%d LoRA modules have (near-)zero gradients", trivial);
+    CHECK(trivial == 0, "%d LoRA modules have (near-)zero gradients", trivial);
     /* Limit: fp32 rounding. Against a float64 PyTorch evaluation of this very
      * batch (same weights, adapter and rows), lorac's gradients are off by
      * 1.0e-5 x max|g| whatever the grouping (4, 2+2 or 1+1+1+1 rows), and the
@@ -423,7 +405,7 @@ static void accum_direct(const char *model, const char *work) {
      * (= for +=, a per-micro-batch 1/targets, padding counted) is O(1e-1). */
     printf("accum: LoRA grads (%zu): max|g| %.6g, max abs diff %.3g, relative to max|g| %.3g (limit 2e-5)\n", np, gmax,
            dmax, dmax / gmax);
-    check(gmax > 0 && dmax <= 2e-5 * gmax, "accumulated gradients differ: %.3g relative", dmax / gmax);
+    CHECK(gmax > 0 && dmax <= 2e-5 * gmax, "accumulated gradients differ: %.3g relative", dmax / gmax);
 fail:
     free(g_full);
     lc_batcher_free(&b4);
@@ -458,7 +440,7 @@ static void accum_train(const char *model, const char *work) {
     EXPECT_OK(train(&ca, 0, 0, 0, NULL, &ra));
     EXPECT_OK(train(&cb, 0, 0, 0, NULL, &rb));
     int na = read_metrics(dir_a, ma, 32), nb = read_metrics(dir_b, mb, 32);
-    check(na == 8 && nb == 8, "expected 8 metric lines, found %d and %d", na, nb);
+    CHECK(na == 8 && nb == 8, "expected 8 metric lines, found %d and %d", na, nb);
     double worst_loss = 0, worst_gn = 0;
     for (int i = 0; i < na && i < nb; i++) {
         double la = atof(ma[i].loss), lb = atof(mb[i].loss);
@@ -466,7 +448,7 @@ static void accum_train(const char *model, const char *work) {
         double rl = fabs(la - lb) / fabs(la), rg = fabs(ga - gb) / fabs(ga);
         worst_loss = fmax(worst_loss, rl);
         worst_gn = fmax(worst_gn, rg);
-        check(ma[i].step == mb[i].step && !strcmp(ma[i].targets, mb[i].targets),
+        CHECK(ma[i].step == mb[i].step && !strcmp(ma[i].targets, mb[i].targets),
               "step %lld: targets %s vs %s (steps must see the same rows)", ma[i].step, ma[i].targets, mb[i].targets);
         if (i < 3 || i == na - 1)
             printf("  step %lld: loss %s vs %s, grad_norm %s vs %s\n", ma[i].step, ma[i].loss, mb[i].loss,
@@ -474,9 +456,9 @@ static void accum_train(const char *model, const char *work) {
     }
     printf("accum: lc_train_run 4x1 vs 2x2 over %d steps: max rel diff loss %.3g, grad_norm %.3g (limit 1e-5)\n", na,
            worst_loss, worst_gn);
-    check(worst_loss <= 1e-5, "loss curves differ by %.3g relative", worst_loss);
-    check(worst_gn <= 1e-5, "grad norms differ by %.3g relative", worst_gn);
-    check(ma[0].loss[0] && atof(ma[na - 1].loss) < atof(ma[0].loss), "the loss should fall over 8 steps");
+    CHECK(worst_loss <= 1e-5, "loss curves differ by %.3g relative", worst_loss);
+    CHECK(worst_gn <= 1e-5, "grad norms differ by %.3g relative", worst_gn);
+    CHECK(ma[0].loss[0] && atof(ma[na - 1].loss) < atof(ma[0].loss), "the loss should fall over 8 steps");
 fail:;
 }
 
@@ -511,30 +493,30 @@ static void resume_variant(const char *model, const char *work, const char *name
     EXPECT_OK(train(&ca, 0, 0, 0, NULL, &ra));
     lc_status st = train(&cb, 0, 5, 0, NULL, &rb);
     printf("resume/%s: stopped run returned %s (%s)\n", name, lc_status_name(st), lc_error_msg());
-    check(st == LC_ERR_INTERRUPTED && rb.interrupted && rb.steps_done == 5,
+    CHECK(st == LC_ERR_INTERRUPTED && rb.interrupted && rb.steps_done == 5,
           "stop after 5: status %s, interrupted %d, steps %lld", lc_status_name(st), rb.interrupted,
           (long long)rb.steps_done);
     snprintf(pb, sizeof pb, "%s/checkpoint-5.h5", dir_b);
     snprintf(pa, sizeof pa, "%s/adapter.h5", dir_b);
-    check(file_exists(pb), "%s missing after the stop", pb);
-    check(!file_exists(pa), "%s should not exist after an interrupted run", pa);
+    CHECK(file_exists(pb), "%s missing after the stop", pb);
+    CHECK(!file_exists(pa), "%s should not exist after an interrupted run", pa);
     /* where the batcher stood: the variant's point */
     EXPECT_OK(lc_base_open(&base, model, NULL));
     lc_train_state ts;
     if (load_finite(&base, pb, &ts)) {
         printf("resume/%s: checkpoint-5 at epoch %lld, position %lld of %d rows\n", name, (long long)ts.epoch,
                (long long)ts.pos, n_rows);
-        check(ts.step == 5 && ts.epoch == want_epoch && ts.pos == want_pos,
+        CHECK(ts.step == 5 && ts.epoch == want_epoch && ts.pos == want_pos,
               "checkpoint-5: step %lld epoch %lld pos %lld, expected step 5 epoch %lld pos %lld", (long long)ts.step,
               (long long)ts.epoch, (long long)ts.pos, (long long)want_epoch, (long long)want_pos);
     }
     EXPECT_OK(train(&cb, 1, 0, 0, NULL, &rb));
-    check(rb.steps_done == 12 && ra.steps_done == 12, "steps done %lld / %lld, expected 12", (long long)ra.steps_done,
+    CHECK(rb.steps_done == 12 && ra.steps_done == 12, "steps done %lld / %lld, expected 12", (long long)ra.steps_done,
           (long long)rb.steps_done);
-    check(ra.best_step == rb.best_step, "best step %lld vs %lld", (long long)ra.best_step, (long long)rb.best_step);
+    CHECK(ra.best_step == rb.best_step, "best step %lld vs %lld", (long long)ra.best_step, (long long)rb.best_step);
 
     int na = read_metrics(dir_a, ma, 32), nb = read_metrics(dir_b, mb, 32);
-    check(na == 13 && nb == na, "metrics lines: %d uninterrupted, %d resumed (expected 13: step 0 + 12)", na, nb);
+    CHECK(na == 13 && nb == na, "metrics lines: %d uninterrupted, %d resumed (expected 13: step 0 + 12)", na, nb);
     int n_cmp = 0, n_diff = 0;
     for (int i = 0; i < na && i < nb; i++) {
         const metric_line *x = &ma[i], *y = &mb[i];
@@ -550,10 +532,10 @@ static void resume_variant(const char *model, const char *work, const char *name
         }
     }
     const metric_line *v4 = metric_at(ma, na, 4), *v12 = metric_at(ma, na, 12);
-    check(v4 && v4->valid_loss[0] && v12 && v12->valid_loss[0], "valid_loss missing at steps 4/12");
+    CHECK(v4 && v4->valid_loss[0] && v12 && v12->valid_loss[0], "valid_loss missing at steps 4/12");
     printf("resume/%s: %d metric values over %d lines compared as strings, %d lines differ (e.g. step 6 loss %s)\n",
            name, n_cmp, na, n_diff, na > 6 ? ma[6].loss : "?");
-    check(n_diff == 0, "resumed metrics differ from the uninterrupted run");
+    CHECK(n_diff == 0, "resumed metrics differ from the uninterrupted run");
     const char *files[] = {"adapter.h5", "checkpoint-12.h5", "checkpoint-8.h5", "best.h5"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(pa, sizeof pa, "%s/%s", dir_a, files[i]);
@@ -573,20 +555,20 @@ static void compare_curves(const char *dir_a, const char *dir_b, int want_lines,
     metric_line ma[40], mb[40];
     int na = read_metrics(dir_a, ma, 40), nb = read_metrics(dir_b, mb, 40); /* no validation: no step-0 line */
     if (na < 1 || nb < 1) {
-        check(0, "%s: no metrics", name);
+        CHECK(0, "%s: no metrics", name);
         return;
     }
-    check(na == want_lines && nb == na, "%s: %d and %d metric lines, expected %d", name, na, nb, want_lines);
+    CHECK(na == want_lines && nb == na, "%s: %d and %d metric lines, expected %d", name, na, nb, want_lines);
     double worst = 0;
     for (int i = 0; i < na && i < nb; i++) {
         double la = atof(ma[i].loss), lb = atof(mb[i].loss), ga = atof(ma[i].grad_norm), gb = atof(mb[i].grad_norm);
         worst = fmax(worst, fmax(fabs(la - lb) / fabs(la), fabs(ga - gb) / fabs(ga)));
-        check(!strcmp(ma[i].targets, mb[i].targets), "%s step %lld: targets %s vs %s", name, ma[i].step,
+        CHECK(!strcmp(ma[i].targets, mb[i].targets), "%s step %lld: targets %s vs %s", name, ma[i].step,
               ma[i].targets, mb[i].targets);
     }
     printf("layout/%s: %d steps, loss %s -> %s vs %s -> %s, max rel diff of loss and grad_norm %.3g (limit %g)\n",
            name, na, ma[0].loss, ma[na - 1].loss, mb[0].loss, mb[nb - 1].loss, worst, rel_tol);
-    check(worst <= rel_tol, "%s: curves differ by %.3g relative", name, worst);
+    CHECK(worst <= rel_tol, "%s: curves differ by %.3g relative", name, worst);
 }
 
 /* Padded vs padding-free training (dropout 0.1: both layouts draw the same
@@ -633,11 +615,11 @@ static void layout_budget_resume(const char *model, const char *work) {
     lc_train_result ra, rb;
     EXPECT_OK(train(&ca, 0, 0, 0, NULL, &ra));
     lc_status st = train(&cb, 0, 3, 0, NULL, &rb);
-    check(st == LC_ERR_INTERRUPTED && rb.steps_done == 3, "budget run stopped after 3: %s", lc_status_name(st));
+    CHECK(st == LC_ERR_INTERRUPTED && rb.steps_done == 3, "budget run stopped after 3: %s", lc_status_name(st));
     EXPECT_OK(train(&cb, 1, 0, 0, NULL, &rb));
     printf("layout/batch_tokens 70 x accum 2, 2 epochs: %lld steps; resumed after 3: %lld steps\n",
            (long long)ra.steps_done, (long long)rb.steps_done);
-    check(ra.steps_done >= 4 && rb.steps_done == ra.steps_done, "steps %lld vs %lld", (long long)ra.steps_done,
+    CHECK(ra.steps_done >= 4 && rb.steps_done == ra.steps_done, "steps %lld vs %lld", (long long)ra.steps_done,
           (long long)rb.steps_done);
     compare_curves(dir_a, dir_b, (int)ra.steps_done, 0, "batch_tokens resumed (bit-identical)");
     snprintf(pa, sizeof pa, "%s/adapter.h5", dir_a);
@@ -700,20 +682,20 @@ static void test_nan(const char *model, const char *work) {
     text = slurp(log);
     printf("nan/skip: status %s, skipped_steps %lld, steps_done %lld\n", lc_status_name(st),
            (long long)res.skipped_steps, (long long)res.steps_done);
-    check(st == LC_OK && res.skipped_steps == 1 && res.steps_done == 8, "NaN at step 3 with max_nan_steps 2: %s, %s",
+    CHECK(st == LC_OK && res.skipped_steps == 1 && res.steps_done == 8, "NaN at step 3 with max_nan_steps 2: %s, %s",
           lc_status_name(st), lc_error_msg());
     const char *rep = strstr(text, "step 3 skipped");
     printf("nan/skip: report line: %.*s\n", rep ? (int)strcspn(rep, "\n") : 4, rep ? rep : "none");
-    check(rep != NULL, "no 'step 3 skipped' report on stderr");
+    CHECK(rep != NULL, "no 'step 3 skipped' report on stderr");
     int n = read_metrics(dir, m, 32);
-    check(n == 7, "metrics: %d lines, expected 7 (steps 1-8 without 3)", n);
-    check(metric_at(m, n, 3) == NULL, "the skipped step 3 appears in metrics.jsonl");
+    CHECK(n == 7, "metrics: %d lines, expected 7 (steps 1-8 without 3)", n);
+    CHECK(metric_at(m, n, 3) == NULL, "the skipped step 3 appears in metrics.jsonl");
     /* the skipped step still used its schedule slot: step s logs lr(s-1) */
     for (int i = 0; i < n; i++) {
         char want[40];
         snprintf(want, sizeof want, "%.9g", lc_schedule_lr(cfg.lr_schedule, cfg.lr, (long)m[i].step - 1, 8, 2));
-        check(!strcmp(m[i].lr, want), "step %lld: lr %s, schedule gives %s", m[i].step, m[i].lr, want);
-        check(isfinite(atof(m[i].loss)) && isfinite(atof(m[i].grad_norm)), "step %lld: loss %s grad_norm %s",
+        CHECK(!strcmp(m[i].lr, want), "step %lld: lr %s, schedule gives %s", m[i].step, m[i].lr, want);
+        CHECK(isfinite(atof(m[i].loss)) && isfinite(atof(m[i].grad_norm)), "step %lld: loss %s grad_norm %s",
               m[i].step, m[i].loss, m[i].grad_norm);
     }
     int n_ck = 0;
@@ -722,14 +704,14 @@ static void test_nan(const char *model, const char *work) {
         snprintf(path, sizeof path, "%s/checkpoint-%d.h5", dir, s);
         if (load_finite(&base, path, &ts)) {
             n_ck++;
-            check(ts.step == s && ts.bad_steps == 0, "%s: step %lld bad_steps %lld", path, (long long)ts.step,
+            CHECK(ts.step == s && ts.bad_steps == 0, "%s: step %lld bad_steps %lld", path, (long long)ts.step,
                   (long long)ts.bad_steps);
         }
     }
     snprintf(path, sizeof path, "%s/adapter.h5", dir);
     lc_lora l;
     EXPECT_OK(lc_adapter_load(path, &base.model, &l, NULL, NULL, 0));
-    check(lc_all_finite(l.params, l.n_params), "adapter.h5 not finite");
+    CHECK(lc_all_finite(l.params, l.n_params), "adapter.h5 not finite");
     lc_lora_free(&l);
     printf("nan/skip: %d checkpoints + adapter.h5 load and are finite\n", n_ck);
     free(text);
@@ -743,7 +725,7 @@ static void test_nan(const char *model, const char *work) {
     cfg.save_every = 2;
     cfg.max_nan_steps = 1;
     st = train(&cfg, 0, 0, 3, NULL, &res);
-    check(st == LC_OK && res.skipped_steps == 1, "rollback run: %s skipped %lld", lc_status_name(st),
+    CHECK(st == LC_OK && res.skipped_steps == 1, "rollback run: %s skipped %lld", lc_status_name(st),
           (long long)res.skipped_steps);
     char p2[1300];
     snprintf(path, sizeof path, "%s/checkpoint-2.h5", dir);
@@ -761,7 +743,7 @@ static void test_nan(const char *model, const char *work) {
         double d = 0;
         for (size_t i = 0; i < a.n_params; i++) d = fmax(d, fabs((double)a.params[i] - b.params[i]));
         printf("  %zu parameters, max abs diff %.3g\n", a.n_params, d);
-        check(!memcmp(a.params, b.params, a.n_params * sizeof(float)), "a skipped step changed the parameters");
+        CHECK(!memcmp(a.params, b.params, a.n_params * sizeof(float)), "a skipped step changed the parameters");
         lc_lora_free(&a);
         lc_lora_free(&b);
     }
@@ -774,18 +756,18 @@ static void test_nan(const char *model, const char *work) {
     cfg.max_nan_steps = 0;
     st = train(&cfg, 0, 0, 3, NULL, &res);
     printf("nan/fail: status %s: %s\n", lc_status_name(st), lc_error_msg());
-    check(st == LC_ERR_NUMERIC, "max_nan_steps 0: expected LC_ERR_NUMERIC, got %s", lc_status_name(st));
-    check(strstr(lc_error_msg(), "max_nan_steps") != NULL, "the message should name max_nan_steps");
+    CHECK(st == LC_ERR_NUMERIC, "max_nan_steps 0: expected LC_ERR_NUMERIC, got %s", lc_status_name(st));
+    CHECK(strstr(lc_error_msg(), "max_nan_steps") != NULL, "the message should name max_nan_steps");
     snprintf(path, sizeof path, "%s/checkpoint-2.h5", dir);
     lc_train_state ts;
     if (load_finite(&base, path, &ts))
-        check(ts.step == 2, "checkpoint-2.h5 holds step %lld", (long long)ts.step);
+        CHECK(ts.step == 2, "checkpoint-2.h5 holds step %lld", (long long)ts.step);
     snprintf(path, sizeof path, "%s/checkpoint-4.h5", dir);
-    check(!file_exists(path), "%s written after the failure", path);
+    CHECK(!file_exists(path), "%s written after the failure", path);
     snprintf(path, sizeof path, "%s/adapter.h5", dir);
-    check(!file_exists(path), "%s written by a failed run", path);
+    CHECK(!file_exists(path), "%s written by a failed run", path);
     n = read_metrics(dir, m, 32);
-    check(n == 2 && m[n - 1].step == 2, "metrics of the failed run: %d lines, expected steps 1-2", n);
+    CHECK(n == 2 && m[n - 1].step == 2, "metrics of the failed run: %d lines, expected steps 1-2", n);
 fail:
     free(text);
     lc_base_close(&base);
@@ -844,21 +826,21 @@ static void test_sanity(const char *model, const char *work) {
     lc_train_result res;
     metric_line m[160];
     EXPECT_OK(lc_base_open(&base, model, NULL));
-    check(base.model.lm_head.type == LC_DT_F32, "stories260K should be fp32");
+    CHECK(base.model.lm_head.type == LC_DT_F32, "stories260K should be fp32");
     EXPECT_OK(build_rows(&rows, &base, &cfg, data));
     double floor = loss_floor(&base.model, &rows);
     EXPECT_OK(train(&cfg, 0, 0, 0, NULL, &res));
     int n = read_metrics(dir, m, 160);
-    check(n == 150, "expected 150 metric lines, found %d", n);
+    CHECK(n == 150, "expected 150 metric lines, found %d", n);
     double l0 = atof(m[0].loss), lf = res.final_train_loss;
     double drop = 1 - lf / l0, gap_closed = (l0 - lf) / (l0 - floor);
     printf("sanity: %lld answer tokens; loss step 1 %.6f -> step 150 %.6f (drop %.1f%%); RMSNorm floor >= %.6f "
            "(the most a drop can be: %.1f%%); gap to the floor closed %.2f%%\n",
            (long long)rows.n_loss_tokens, l0, lf, 100 * drop, floor, 100 * (1 - floor / l0), 100 * gap_closed);
-    check(lf >= floor - 1e-4, "final loss %.6f is below what the maths allows (%.6f): the loss is miscomputed", lf,
+    CHECK(lf >= floor - 1e-4, "final loss %.6f is below what the maths allows (%.6f): the loss is miscomputed", lf,
           floor);
-    check(drop > 0.85, "loss fell by %.1f%%, expected > 85%%", 100 * drop);
-    check(gap_closed > 0.98, "only %.2f%% of the gap to the floor closed (expected > 98%%)", 100 * gap_closed);
+    CHECK(drop > 0.85, "loss fell by %.1f%%, expected > 85%%", 100 * drop);
+    CHECK(gap_closed > 0.98, "only %.2f%% of the gap to the floor closed (expected > 98%%)", 100 * gap_closed);
 fail:
     lc_rows_free(&rows);
     lc_base_close(&base);
@@ -910,7 +892,7 @@ static void test_checkpoints(const char *model, const char *work) {
         if (same && strcmp(names[i], want[i])) same = 0;
     }
     printf("\n");
-    check(same, "keep_last 2: expected exactly checkpoint-8/10.h5, best.h5, adapter.h5, config.yaml, metrics");
+    CHECK(same, "keep_last 2: expected exactly checkpoint-8/10.h5, best.h5, adapter.h5, config.yaml, metrics");
 
     /* best.h5 is the adapter of the step with the lowest validation loss */
     int n = read_metrics(dir, m, 32);
@@ -926,14 +908,14 @@ static void test_checkpoints(const char *model, const char *work) {
     char rbest[40];
     snprintf(rbest, sizeof rbest, "%.9g", res.best_valid_loss);
     const metric_line *mb = metric_at(m, n, best_step);
-    check(best_step == res.best_step && mb && !strcmp(rbest, mb->valid_loss), "best step/loss disagree with metrics");
-    check(best_step < 10, "this config should make an earlier step the best one (lr 2e-2), found %lld", best_step);
+    CHECK(best_step == res.best_step && mb && !strcmp(rbest, mb->valid_loss), "best step/loss disagree with metrics");
+    CHECK(best_step < 10, "this config should make an earlier step the best one (lr 2e-2), found %lld", best_step);
     EXPECT_OK(lc_base_open(&base, model, NULL));
     EXPECT_OK(build_rows(&vrows, &base, &cfg, valid));
     snprintf(path, sizeof path, "%s/best.h5", dir);
     lc_adapter_info info;
     EXPECT_OK(lc_adapter_load(path, &base.model, &l, NULL, &info, 0));
-    check(!info.has_train_state, "best.h5 should hold no training state");
+    CHECK(!info.has_train_state, "best.h5 should hold no training state");
     EXPECT_OK(lc_acts_create(&acts, &base.model, &l, cfg.batch_size, vrows.max_len));
     double vloss = NAN;
     EXPECT_OK(lc_eval_rows_loss(&base.model, &l, acts, &vrows, cfg.batch_size, 1, lc_tokenizer_eos_id(base.tok),
@@ -942,22 +924,22 @@ static void test_checkpoints(const char *model, const char *work) {
     snprintf(vbuf, sizeof vbuf, "%.9g", vloss);
     printf("checkpoints: best.h5 re-evaluated: valid loss %s, metrics at step %lld: %s\n", vbuf, best_step,
            mb ? mb->valid_loss : "?");
-    check(mb && !strcmp(vbuf, mb->valid_loss), "best.h5 is not the adapter of step %lld", best_step);
+    CHECK(mb && !strcmp(vbuf, mb->valid_loss), "best.h5 is not the adapter of step %lld", best_step);
     lc_lora_free(&l);
 
     /* adapter.h5 = the final weights, the same as checkpoint-10's */
     lc_lora fin, ck;
     snprintf(path, sizeof path, "%s/adapter.h5", dir);
     EXPECT_OK(lc_adapter_load(path, &base.model, &fin, NULL, &info, 0));
-    check(!info.has_train_state && info.cfg.r == 8 && fabs(info.scale - 2.0) < 1e-12,
+    CHECK(!info.has_train_state && info.cfg.r == 8 && fabs(info.scale - 2.0) < 1e-12,
           "adapter.h5 info: state %d r %d scale %g", info.has_train_state, info.cfg.r, info.scale);
     snprintf(path, sizeof path, "%s/checkpoint-10.h5", dir);
     lc_status st = lc_adapter_load(path, &base.model, &ck, NULL, NULL, 0);
     if (!st) {
-        check(!memcmp(fin.params, ck.params, fin.n_params * sizeof(float)), "adapter.h5 != checkpoint-10.h5 weights");
+        CHECK(!memcmp(fin.params, ck.params, fin.n_params * sizeof(float)), "adapter.h5 != checkpoint-10.h5 weights");
         lc_lora_free(&ck);
     } else {
-        check(0, "checkpoint-10.h5: %s", lc_error_msg());
+        CHECK(0, "checkpoint-10.h5: %s", lc_error_msg());
     }
     lc_lora_free(&fin);
 
@@ -967,12 +949,12 @@ static void test_checkpoints(const char *model, const char *work) {
     snprintf(path, sizeof path, "%s/adapter.h5", dir);
     st = lc_adapter_load(path, &other, &l, NULL, NULL, 0);
     printf("checkpoints: on a random base of the same shapes: %s: %s\n", lc_status_name(st), lc_error_msg());
-    check(st == LC_ERR_MISMATCH, "an adapter for another base must be refused (LC_ERR_MISMATCH), got %s",
+    CHECK(st == LC_ERR_MISMATCH, "an adapter for another base must be refused (LC_ERR_MISMATCH), got %s",
           lc_status_name(st));
-    check(strstr(lc_error_msg(), "random(seed=12345)") != NULL, "the refusal should name the other base");
+    CHECK(strstr(lc_error_msg(), "random(seed=12345)") != NULL, "the refusal should name the other base");
     if (st == LC_OK) lc_lora_free(&l);
     st = lc_adapter_load(path, &other, &l, NULL, NULL, 1);
-    check(st == LC_OK, "allow_other_base should load it: %s", lc_error_msg());
+    CHECK_OK(st, "allow_other_base should load it");
     if (st == LC_OK) lc_lora_free(&l);
 fail:
     for (int i = 0; i < n_names; i++) free(names[i]);
@@ -1214,6 +1196,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "unknown test '%s'\n", what);
         return 2;
     }
-    printf("train %s: %s (%.1f s)\n", what, g_fail ? "FAILED" : "ok", lc_time_now() - t0);
-    return g_fail ? 1 : 0;
+    char name[64];
+    snprintf(name, sizeof name, "train %s (%.1f s)", what, lc_time_now() - t0);
+    return lc_test_finish(name);
 }
