@@ -27,11 +27,6 @@ lc_status dp_copy_file(const char *src, const char *dst);
 lc_status dp_write_json(const char *path, const json_t *root);
 /* The double whose shortest decimal form round-trips to float f (1e-5f -> 1e-05). */
 double dp_float_short(float f);
-/* Path joining is lc_path_join (lc_path.h). dp_join is its old name, kept
- * only while peft.c (being edited elsewhere) still calls it. */
-static inline lc_status dp_join(char *dst, size_t size, const char *dir, const char *name) {
-    return lc_path_join(dst, size, dir, name);
-}
 /* 1 if s ends with suffix. */
 int dp_ends_with(const char *s, const char *suffix);
 

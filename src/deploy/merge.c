@@ -195,16 +195,10 @@ static lc_status check_output(const lc_merge_params *p, int is_gguf, const int32
     return st;
 }
 
-lc_status lc_deploy_merge(const lc_merge_params *p, lc_merge_report *rep) {
-    memset(rep, 0, sizeof *rep);
-    lc_model m;
-    memset(&m, 0, sizeof m);
-    lc_gguf *g = NULL;
-    lc_lora *loras = NULL, comb;
-    memset(&comb, 0, sizeof comb);
-    float *ref = NULL;
-    unsigned *mask = NULL;
-    int32_t probes[PROBES * PROBE_LEN];
+/* Everything checked before the base is loaded: the adapters, the output kind
+ * against the base kind, no overwriting of an input; then the parent
+ * directories are made. Sets whether the output and the base are GGUF. */
+static lc_status merge_preflight(const lc_merge_params *p, int *out_is_gguf, int *base_is_gguf) {
     lc_status st = LC_OK;
     if (p->n_adapters < 1) return lc_errorf(LC_ERR_ARG, "merge: no adapter given (--adapter FILE.h5[:scale])");
     const int out_gguf = dp_ends_with(p->out_path, ".gguf");
@@ -235,7 +229,47 @@ lc_status lc_deploy_merge(const lc_merge_params *p, lc_merge_report *rep) {
     if (out_gguf && (st = lc_fs_check_overwrite(p->out_path, "GGUF", 4, "a GGUF file", p->force))) return st;
     for (int i = 0; i < p->n_adapters; i++)
         if ((st = lc_adapter_check_mult(p->adapter_paths[i], p->adapter_scales[i]))) return st;
-    if ((st = lc_fs_mkdir_parents(p->out_path))) return st;
+    *out_is_gguf = out_gguf;
+    *base_is_gguf = base_gguf;
+    return lc_fs_mkdir_parents(p->out_path);
+}
+
+/* The reference: logits of base + adapters unmerged on the probes (written to
+ * probes and ref (PROBES, T, V)); multiple adapters go through their
+ * concatenation comb. */
+static lc_status merge_reference(const lc_merge_params *p, lc_model *m, const lc_lora *loras, lc_lora *comb,
+                                 int32_t *probes, float *ref, size_t per_probe, lc_merge_report *rep) {
+    lc_status st;
+    lc_deploy_probe_tokens(probes, PROBES, PROBE_LEN, m->cfg.vocab_size, m->cfg.bos_id);
+    const lc_lora *ref_lora = &loras[0];
+    float ref_mult = p->adapter_scales[0];
+    if (p->n_adapters > 1) {
+        if ((st = combine(comb, m, loras, p->adapter_scales, p->n_adapters))) return st;
+        ref_lora = comb;
+        ref_mult = 1.0f;
+    }
+    for (int i = 0; i < PROBES; i++)
+        if ((st = lc_deploy_logits(m, ref_lora, ref_mult, probes + i * PROBE_LEN, PROBE_LEN, ref + i * per_probe)))
+            return st;
+    rep->max_abs_logit = max_abs(ref, PROBES * per_probe);
+    rep->n_probes = PROBES;
+    rep->probe_len = PROBE_LEN;
+    return LC_OK;
+}
+
+lc_status lc_deploy_merge(const lc_merge_params *p, lc_merge_report *rep) {
+    memset(rep, 0, sizeof *rep);
+    lc_model m;
+    memset(&m, 0, sizeof m);
+    lc_gguf *g = NULL;
+    lc_lora *loras = NULL, comb;
+    memset(&comb, 0, sizeof comb);
+    float *ref = NULL;
+    unsigned *mask = NULL;
+    int32_t probes[PROBES * PROBE_LEN];
+    lc_status st = LC_OK;
+    int out_gguf = 0, base_gguf = 0;
+    if ((st = merge_preflight(p, &out_gguf, &base_gguf))) return st;
 
     double t0 = lc_time_now();
     st = base_gguf ? lc_model_load_gguf(&m, p->model_path, &g) : lc_model_load_hf(&m, p->model_path);
@@ -255,20 +289,7 @@ lc_status lc_deploy_merge(const lc_merge_params *p, lc_merge_report *rep) {
     }
 
     /* reference: base + adapters unmerged */
-    lc_deploy_probe_tokens(probes, PROBES, PROBE_LEN, V, m.cfg.bos_id);
-    const lc_lora *ref_lora = &loras[0];
-    float ref_mult = p->adapter_scales[0];
-    if (p->n_adapters > 1) {
-        if ((st = combine(&comb, &m, loras, p->adapter_scales, p->n_adapters))) goto fail;
-        ref_lora = &comb;
-        ref_mult = 1.0f;
-    }
-    for (int i = 0; i < PROBES; i++)
-        if ((st = lc_deploy_logits(&m, ref_lora, ref_mult, probes + i * PROBE_LEN, PROBE_LEN, ref + i * per_probe)))
-            goto fail;
-    rep->max_abs_logit = max_abs(ref, PROBES * per_probe);
-    rep->n_probes = PROBES;
-    rep->probe_len = PROBE_LEN;
+    if ((st = merge_reference(p, &m, loras, &comb, probes, ref, per_probe, rep))) goto fail;
     double t1 = lc_time_now();
 
     for (int i = 0; i < p->n_adapters; i++)

@@ -14,6 +14,7 @@
 
 #include "deploy_internal.h"
 #include "lc_fsafe.h"
+#include "lc_path.h"
 #include "lc_safetensors.h"
 
 /* ---------------- per-module rank, alpha and layers ---------------- */
@@ -147,9 +148,9 @@ lc_status lc_deploy_export_peft(const lc_lora *lora, const lc_model *base, const
         }
     if ((st = lc_fs_mkdir_parents(out_dir)) || (st = dp_tmpdir_create(out_dir, tmp, sizeof tmp))) goto fail;
     have_tmp = 1;
-    if ((st = dp_join(path, sizeof path, tmp, "adapter_config.json")) || (st = dp_write_json(path, cfg))) goto fail;
+    if ((st = lc_path_join(path, sizeof path, tmp, "adapter_config.json")) || (st = dp_write_json(path, cfg))) goto fail;
     const char *keys[] = {"format"}, *vals[] = {"pt"};
-    if ((st = dp_join(path, sizeof path, tmp, "adapter_model.safetensors")) ||
+    if ((st = lc_path_join(path, sizeof path, tmp, "adapter_model.safetensors")) ||
         (st = lc_safetensors_write(path, t, n, keys, vals, 1)))
         goto fail;
     have_tmp = 0;
@@ -173,6 +174,72 @@ static lc_status refuse_if_set(const char *path, json_t *root, const char *key, 
     return LC_OK;
 }
 
+/* The scalar keys of adapter_config.json (peft_type, r, lora_alpha, dropout,
+ * rslora, init, bias, use_dora) and the keys lorac refuses when set. */
+static lc_status parse_scalars(const char *path, json_t *root, const lc_model *base, lc_lora_config *cfg) {
+    lc_status st;
+    json_t *v;
+    v = json_object_get(root, "peft_type");
+    if (v && (!json_is_string(v) || strcmp(json_string_value(v), "LORA")))
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: peft_type is %s, expected \"LORA\"", path,
+                         json_is_string(v) ? json_string_value(v) : "not a string");
+    v = json_object_get(root, "r");
+    if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > 65536)
+        return lc_errorf(LC_ERR_FORMAT, "%s: \"r\" must be a positive integer", path);
+    cfg->r = (int)json_integer_value(v);
+    v = json_object_get(root, "lora_alpha");
+    if (v && !json_is_number(v))
+        return lc_errorf(LC_ERR_FORMAT, "%s: \"lora_alpha\" must be a number", path);
+    cfg->alpha = v ? (float)json_number_value(v) : 8.0f; /* PEFT's default */
+    if (!isfinite(cfg->alpha) || !(cfg->alpha > 0) || cfg->alpha > 1e9f)
+        return lc_errorf(LC_ERR_NUMERIC, "%s: \"lora_alpha\" is %g: expected a finite number in (0, 1e9]", path,
+                         v ? json_number_value(v) : 8.0);
+    v = json_object_get(root, "lora_dropout");
+    cfg->dropout = json_is_number(v) ? (float)json_number_value(v) : 0.0f;
+    v = json_object_get(root, "use_rslora");
+    cfg->rslora = json_is_true(v);
+    v = json_object_get(root, "init_lora_weights");
+    cfg->init_gaussian = json_is_string(v) && !strcmp(json_string_value(v), "gaussian");
+    v = json_object_get(root, "bias");
+    if (v && !json_is_null(v) && (!json_is_string(v) || strcmp(json_string_value(v), "none")))
+        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: \"bias\" must be \"none\" (trained biases are not supported)", path);
+    if (base->fam.layer != LC_LAYER_GPT2 && (st = refuse_if_set(path, root, "fan_in_fan_out", "fan_in_fan_out")))
+        return st;
+    v = json_object_get(root, "use_dora");
+    cfg->use_dora = json_is_true(v);
+    if ((st = refuse_if_set(path, root, "modules_to_save", "saving full modules")) ||
+        (st = refuse_if_set(path, root, "layer_replication", "layer replication")) ||
+        (st = refuse_if_set(path, root, "target_parameters", "targeting parameters")) ||
+        (st = refuse_if_set(path, root, "trainable_token_indices", "training token embeddings")) ||
+        (st = refuse_if_set(path, root, "use_qalora", "QA-LoRA")))
+        return st;
+    return LC_OK;
+}
+
+/* target_modules (a list of names or "all-linear") as a comma-separated spec. */
+static lc_status parse_target_modules(const char *path, json_t *root, char *spec, size_t size) {
+    json_t *v = json_object_get(root, "target_modules");
+    if (json_is_string(v)) {
+        if (strcmp(json_string_value(v), "all-linear")) {
+            return lc_errorf(LC_ERR_UNSUPPORTED, "%s: target_modules \"%s\" is a regular expression; lorac takes a list "
+                             "of module names or \"all-linear\"", path, json_string_value(v));
+        }
+        snprintf(spec, size, "all-linear");
+    } else if (json_is_array(v) && json_array_size(v) > 0) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            size_t n = strlen(spec);
+            if (!json_is_string(e) || strchr(json_string_value(e), ','))
+                return lc_errorf(LC_ERR_FORMAT, "%s: target_modules[%zu] is not a module name", path, i);
+            snprintf(spec + n, size - n, "%s%s", n ? "," : "", json_string_value(e));
+        }
+    } else {
+        return lc_errorf(LC_ERR_FORMAT, "%s: \"target_modules\" must be a list of module names or \"all-linear\"", path);
+    }
+    return LC_OK;
+}
+
 static lc_status parse_config(const char *path, const lc_model *base, lc_lora_config *cfg) {
     json_error_t err;
     json_t *root = json_load_file(path, 0, &err);
@@ -181,78 +248,12 @@ static lc_status parse_config(const char *path, const lc_model *base, lc_lora_co
     lc_status st = LC_OK;
     char spec[1024] = "";
     *cfg = lc_lora_default_config();
-    json_t *v;
     if (!json_is_object(root)) {
         st = lc_errorf(LC_ERR_FORMAT, "%s: expected a JSON object", path);
         goto done;
     }
-    v = json_object_get(root, "peft_type");
-    if (v && (!json_is_string(v) || strcmp(json_string_value(v), "LORA"))) {
-        st = lc_errorf(LC_ERR_UNSUPPORTED, "%s: peft_type is %s, expected \"LORA\"", path,
-                       json_is_string(v) ? json_string_value(v) : "not a string");
+    if ((st = parse_scalars(path, root, base, cfg)) || (st = parse_target_modules(path, root, spec, sizeof spec)))
         goto done;
-    }
-    v = json_object_get(root, "r");
-    if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > 65536) {
-        st = lc_errorf(LC_ERR_FORMAT, "%s: \"r\" must be a positive integer", path);
-        goto done;
-    }
-    cfg->r = (int)json_integer_value(v);
-    v = json_object_get(root, "lora_alpha");
-    if (v && !json_is_number(v)) {
-        st = lc_errorf(LC_ERR_FORMAT, "%s: \"lora_alpha\" must be a number", path);
-        goto done;
-    }
-    cfg->alpha = v ? (float)json_number_value(v) : 8.0f; /* PEFT's default */
-    if (!isfinite(cfg->alpha) || !(cfg->alpha > 0) || cfg->alpha > 1e9f) {
-        st = lc_errorf(LC_ERR_NUMERIC, "%s: \"lora_alpha\" is %g: expected a finite number in (0, 1e9]", path,
-                       v ? json_number_value(v) : 8.0);
-        goto done;
-    }
-    v = json_object_get(root, "lora_dropout");
-    cfg->dropout = json_is_number(v) ? (float)json_number_value(v) : 0.0f;
-    v = json_object_get(root, "use_rslora");
-    cfg->rslora = json_is_true(v);
-    v = json_object_get(root, "init_lora_weights");
-    cfg->init_gaussian = json_is_string(v) && !strcmp(json_string_value(v), "gaussian");
-    v = json_object_get(root, "bias");
-    if (v && !json_is_null(v) && (!json_is_string(v) || strcmp(json_string_value(v), "none"))) {
-        st = lc_errorf(LC_ERR_UNSUPPORTED, "%s: \"bias\" must be \"none\" (trained biases are not supported)", path);
-        goto done;
-    }
-    if (base->fam.layer != LC_LAYER_GPT2 && (st = refuse_if_set(path, root, "fan_in_fan_out", "fan_in_fan_out")))
-        goto done;
-    v = json_object_get(root, "use_dora");
-    cfg->use_dora = json_is_true(v);
-    if ((st = refuse_if_set(path, root, "modules_to_save", "saving full modules")) ||
-        (st = refuse_if_set(path, root, "layer_replication", "layer replication")) ||
-        (st = refuse_if_set(path, root, "target_parameters", "targeting parameters")) ||
-        (st = refuse_if_set(path, root, "trainable_token_indices", "training token embeddings")) ||
-        (st = refuse_if_set(path, root, "use_qalora", "QA-LoRA")))
-        goto done;
-    v = json_object_get(root, "target_modules");
-    if (json_is_string(v)) {
-        if (strcmp(json_string_value(v), "all-linear")) {
-            st = lc_errorf(LC_ERR_UNSUPPORTED, "%s: target_modules \"%s\" is a regular expression; lorac takes a list "
-                           "of module names or \"all-linear\"", path, json_string_value(v));
-            goto done;
-        }
-        snprintf(spec, sizeof spec, "all-linear");
-    } else if (json_is_array(v) && json_array_size(v) > 0) {
-        size_t i;
-        json_t *e;
-        json_array_foreach(v, i, e) {
-            size_t n = strlen(spec);
-            if (!json_is_string(e) || strchr(json_string_value(e), ',')) {
-                st = lc_errorf(LC_ERR_FORMAT, "%s: target_modules[%zu] is not a module name", path, i);
-                goto done;
-            }
-            snprintf(spec + n, sizeof spec - n, "%s%s", n ? "," : "", json_string_value(e));
-        }
-    } else {
-        st = lc_errorf(LC_ERR_FORMAT, "%s: \"target_modules\" must be a list of module names or \"all-linear\"", path);
-        goto done;
-    }
     if ((st = lc_lora_targets_parse_arch(spec, base->cfg.arch, &cfg->targets))) {
         st = lc_error_wrap(st, "%s", path);
         goto done;
@@ -323,8 +324,8 @@ lc_status lc_deploy_import_peft(const char *dir, const lc_model *base, lc_lora *
     lc_safetensors st_file;
     memset(&st_file, 0, sizeof st_file);
     lc_status st;
-    if ((st = dp_join(cpath, sizeof cpath, dir, "adapter_config.json")) ||
-        (st = dp_join(wpath, sizeof wpath, dir, "adapter_model.safetensors")))
+    if ((st = lc_path_join(cpath, sizeof cpath, dir, "adapter_config.json")) ||
+        (st = lc_path_join(wpath, sizeof wpath, dir, "adapter_model.safetensors")))
         return st;
     if ((st = parse_config(cpath, base, &cfg))) return st;
     if ((st = lc_safetensors_open(&st_file, wpath))) return st;

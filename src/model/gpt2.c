@@ -128,6 +128,46 @@ static lc_status check_f32(const lc_weight *w, const char *what, int layer) {
                      what, layer, (int)w->type);
 }
 
+/* Every weight the GPT-2 kernels read must be fp32. */
+static lc_status check_all_f32(const lc_model *m) {
+    lc_status st;
+    if ((st = check_f32(&m->tok_emb, "wte", -1)) || (st = check_f32(&m->pos_emb, "wpe", -1))) return st;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const lc_layer *w = &m->layers[l];
+        if ((st = check_f32(&w->wqkv, "c_attn", l)) || (st = check_f32(&w->wo, "attn.c_proj", l)) ||
+            (st = check_f32(&w->w_up, "c_fc", l)) || (st = check_f32(&w->w_down, "mlp.c_proj", l)))
+            return st;
+    }
+    return LC_OK;
+}
+
+/* Carve the scratch after the layers (x_tmp under checkpointing, the final
+ * norm, the forward buffers, the gradients when training) out of *cur. */
+static void carve_scratch(g2_acts *a, float **cur, size_t N, size_t C, size_t F, int V, const lc_lora *lora) {
+    size_t r = lora ? (size_t)lora->r_max : 0, wide = F > C ? F : C;
+    if (a->ckpt) a->x_tmp = take(cur, N * C);
+    a->x_final = take(cur, N * C);
+    a->hf = take(cur, N * C);
+    a->mean_f = take(cur, N);
+    a->rstd_f = take(cur, N);
+    a->xn = take(cur, N * C);
+    a->qkv = take(cur, 3 * N * C);
+    a->h = take(cur, N * F);
+    a->xent = take(cur, lc_lmhead_xent_scratch_floats(XENT_CHUNK, (int)C, V));
+    if (lora) { /* training */
+        a->dx = take(cur, N * C);
+        a->dxn = take(cur, N * C);
+        a->dq = take(cur, N * C);
+        a->dk = take(cur, N * C);
+        a->dv = take(cur, N * C);
+        a->datt = take(cur, N * C);
+        a->dfc = take(cur, N * F);
+        a->dh = take(cur, N * F);
+        a->dxa = take(cur, N * (r ? r : 1));
+        if (lora->cfg.dropout > 0) a->drop = take(cur, N * wide);
+    }
+}
+
 lc_status lc_gpt2_acts_create(lc_acts **out, const lc_model *m, const lc_lora *lora, int B, int T,
                               int grad_checkpointing) {
     const lc_model_config *c = &m->cfg;
@@ -136,13 +176,7 @@ lc_status lc_gpt2_acts_create(lc_acts **out, const lc_model *m, const lc_lora *l
     if (B <= 0 || T <= 0) return lc_errorf(LC_ERR_ARG, "batch shape must be positive (B %d, T %d)", B, T);
     if (T > c->max_position)
         return lc_errorf(LC_ERR_ARG, "GPT-2: sequence length %d exceeds n_positions %d", T, c->max_position);
-    if ((st = check_f32(&m->tok_emb, "wte", -1)) || (st = check_f32(&m->pos_emb, "wpe", -1))) return st;
-    for (int l = 0; l < c->n_layers; l++) {
-        const lc_layer *w = &m->layers[l];
-        if ((st = check_f32(&w->wqkv, "c_attn", l)) || (st = check_f32(&w->wo, "attn.c_proj", l)) ||
-            (st = check_f32(&w->w_up, "c_fc", l)) || (st = check_f32(&w->w_down, "mlp.c_proj", l)))
-            return st;
-    }
+    if ((st = check_all_f32(m))) return st;
     size_t N = (size_t)B * T, C = c->hidden_size, F = c->intermediate_size, L = c->n_layers;
     size_t BHT = (size_t)B * c->n_heads * T, r = lora ? (size_t)lora->r_max : 0;
     size_t wide = F > C ? F : C;
@@ -181,27 +215,7 @@ lc_status lc_gpt2_acts_create(lc_acts **out, const lc_model *m, const lc_lora *l
         }
         carve_layer(&a->layers[l], &cur, N, C, F, BHT, lora);
     }
-    if (ckpt) a->x_tmp = take(&cur, N * C);
-    a->x_final = take(&cur, N * C);
-    a->hf = take(&cur, N * C);
-    a->mean_f = take(&cur, N);
-    a->rstd_f = take(&cur, N);
-    a->xn = take(&cur, N * C);
-    a->qkv = take(&cur, 3 * N * C);
-    a->h = take(&cur, N * F);
-    a->xent = take(&cur, lc_lmhead_xent_scratch_floats(XENT_CHUNK, (int)C, c->vocab_size));
-    if (train) {
-        a->dx = take(&cur, N * C);
-        a->dxn = take(&cur, N * C);
-        a->dq = take(&cur, N * C);
-        a->dk = take(&cur, N * C);
-        a->dv = take(&cur, N * C);
-        a->datt = take(&cur, N * C);
-        a->dfc = take(&cur, N * F);
-        a->dh = take(&cur, N * F);
-        a->dxa = take(&cur, N * (r ? r : 1));
-        if (lora->cfg.dropout > 0) a->drop = take(&cur, N * wide);
-    }
+    carve_scratch(a, &cur, N, C, F, c->vocab_size, lora);
     LC_ASSERT((size_t)(cur - a->mem) <= total);
     a->row_seg = lc_alloc(((size_t)B + 1) * sizeof(int32_t));
     a->pos = lc_alloc(N * sizeof(int32_t));

@@ -128,8 +128,9 @@ static float module_scale(const lc_lora_config *cfg, int r, float alpha) {
     return cfg->rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
 }
 
-lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *cfg, lc_rng *rng) {
-    memset(lora, 0, sizeof *lora);
+/* The checks of a LoRA config against the model before anything is made;
+ * *have gets the modules the model's architecture offers. */
+static lc_status lora_check_config(const lc_model *m, const lc_lora_config *cfg, unsigned *have_out) {
     if (cfg->r <= 0) return lc_errorf(LC_ERR_CONFIG, "LoRA rank r must be > 0 (got %d)", cfg->r);
     if (!(cfg->dropout >= 0.0f && cfg->dropout < 1.0f))
         return lc_errorf(LC_ERR_CONFIG, "LoRA dropout must be in [0, 1) (got %g)", cfg->dropout);
@@ -144,18 +145,15 @@ lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *c
     if (cfg->use_dora && m->cfg.arch == LC_ARCH_GPT2)
         return lc_errorf(LC_ERR_UNSUPPORTED, "use_dora: DoRA is implemented for the Llama family only, not GPT-2 "
                                              "(set use_dora: false)");
-    lc_status st = lc_lora_patterns_check(cfg);
-    if (st) return st;
-    lora->cfg = *cfg;
-    lora->cfg.targets = cfg->targets & have;
-    lora->arch = m->cfg.arch;
-    cfg = &lora->cfg;
-    lora->scale = module_scale(cfg, cfg->r, cfg->alpha);
-    lora->n_layers = m->cfg.n_layers;
+    *have_out = have;
+    return lc_lora_patterns_check(cfg);
+}
+
+/* Each module's rank, scale, shape and whether layers_to_transform keeps it;
+ * *total gets the number of parameters (A, B and DoRA magnitudes). */
+static lc_status lora_plan_modules(lc_lora *lora, const lc_model *m, size_t *total_out) {
+    const lc_lora_config *cfg = &lora->cfg;
     int L = m->cfg.n_layers;
-    lora->pairs = calloc((size_t)L * LC_T_COUNT, sizeof *lora->pairs);
-    if (!lora->pairs) return lc_errorf(LC_ERR_NOMEM, "out of memory for LoRA tables");
-    /* each module's rank, scale and whether layers_to_transform keeps it */
     size_t total = 0;
     int any = 0;
     for (int l = 0; l < L; l++)
@@ -164,10 +162,8 @@ lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *c
             lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
             int on;
             float alpha;
-            if ((st = lc_lora_module_params(cfg, m->cfg.arch, l, (lc_lora_target)t, &p->r, &alpha, &on))) {
-                lc_lora_free(lora);
-                return st;
-            }
+            lc_status st = lc_lora_module_params(cfg, m->cfg.arch, l, (lc_lora_target)t, &p->r, &alpha, &on);
+            if (st) return st;
             if (!on) {
                 p->r = 0;
                 continue;
@@ -178,22 +174,20 @@ lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *c
             target_dims(&m->cfg, (lc_lora_target)t, &p->in, &p->out);
             total += (size_t)p->r * p->in + (size_t)p->out * p->r + (cfg->use_dora ? (size_t)p->out : 0);
         }
-    if (!any) {
-        lc_lora_free(lora);
+    if (!any)
         return lc_errorf(LC_ERR_CONFIG, "layers_to_transform %s selects no layer of the model's %d",
                          cfg->layers_to_transform, L);
-    }
-    lora->n_params = total;
-    lora->params = lc_calloc(total * sizeof(float));
-    lora->grads = lc_calloc(total * sizeof(float));
-    lora->m = lc_calloc(total * sizeof(float));
-    lora->v = lc_calloc(total * sizeof(float));
-    if (!lora->params || !lora->grads || !lora->m || !lora->v) {
-        lc_lora_free(lora);
-        return lc_errorf(LC_ERR_NOMEM, "out of memory for %zu LoRA parameters", total);
-    }
+    *total_out = total;
+    return LC_OK;
+}
+
+/* Point every module's A, B (and DoRA magnitude) into the parameter block
+ * and draw A: Gaussian / r or PEFT's Kaiming-uniform bound 1/sqrt(in); B
+ * stays zero. Returns the floats used. */
+static size_t lora_carve_and_draw(lc_lora *lora, lc_rng *rng) {
+    const lc_lora_config *cfg = &lora->cfg;
     size_t off = 0;
-    for (int l = 0; l < L; l++)
+    for (int l = 0; l < lora->n_layers; l++)
         for (int t = 0; t < LC_T_COUNT; t++) {
             lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
             if (!p->r) continue;
@@ -204,7 +198,7 @@ lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *c
             p->B = lora->params + off;
             p->dB = lora->grads + off;
             off += (size_t)p->out * r;
-            if (cfg->use_dora) { /* set by lc_dora_init_magnitude below */
+            if (cfg->use_dora) { /* set by lc_dora_init_magnitude */
                 p->mag = lora->params + off;
                 p->dmag = lora->grads + off;
                 off += (size_t)p->out;
@@ -217,13 +211,42 @@ lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *c
                 for (size_t i = 0; i < nA; i++) p->A[i] = (2.0f * lc_rng_uniform(rng) - 1.0f) * bound;
             }
         }
+    return off;
+}
+
+lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *cfg, lc_rng *rng) {
+    memset(lora, 0, sizeof *lora);
+    unsigned have = 0;
+    lc_status st = lora_check_config(m, cfg, &have);
+    if (st) return st;
+    lora->cfg = *cfg;
+    lora->cfg.targets = cfg->targets & have;
+    lora->arch = m->cfg.arch;
+    cfg = &lora->cfg;
+    lora->scale = module_scale(cfg, cfg->r, cfg->alpha);
+    lora->n_layers = m->cfg.n_layers;
+    int L = m->cfg.n_layers;
+    lora->pairs = calloc((size_t)L * LC_T_COUNT, sizeof *lora->pairs);
+    if (!lora->pairs) return lc_errorf(LC_ERR_NOMEM, "out of memory for LoRA tables");
+    size_t total = 0;
+    if ((st = lora_plan_modules(lora, m, &total))) {
+        lc_lora_free(lora);
+        return st;
+    }
+    lora->n_params = total;
+    lora->params = lc_calloc(total * sizeof(float));
+    lora->grads = lc_calloc(total * sizeof(float));
+    lora->m = lc_calloc(total * sizeof(float));
+    lora->v = lc_calloc(total * sizeof(float));
+    if (!lora->params || !lora->grads || !lora->m || !lora->v) {
+        lc_lora_free(lora);
+        return lc_errorf(LC_ERR_NOMEM, "out of memory for %zu LoRA parameters", total);
+    }
+    size_t off = lora_carve_and_draw(lora, rng);
     LC_ASSERT(off == total);
-    if (cfg->use_dora) {
-        lc_status st = lc_dora_init_magnitude(lora, m);
-        if (st) {
-            lc_lora_free(lora);
-            return st;
-        }
+    if (cfg->use_dora && (st = lc_dora_init_magnitude(lora, m))) {
+        lc_lora_free(lora);
+        return st;
     }
     return LC_OK;
 }

@@ -152,148 +152,154 @@ static lc_status dora_weight_norms(lc_acts *a, const lc_model *m, const lc_lora 
     return LC_OK;
 }
 
-lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *const *loras, int K, int B,
-                               int T, int grad_checkpointing) {
-    *out = NULL;
-    if (K <= 0) return lc_errorf(LC_ERR_ARG, "number of trials must be positive (K %d)", K);
-    if (m->fam.layer == LC_LAYER_GPT2) { /* GPT-2: gpt2.c, one adapter at a time */
-        if (K > 1)
-            return lc_errorf(LC_ERR_ARG, "training several adapters in one pass is implemented for the Llama "
-                                         "family only, not GPT-2");
-        return lc_gpt2_acts_create(out, m, loras[0], B, T, grad_checkpointing);
-    }
+/* Sizes of one Llama-family activation set: what the K adapters need
+ * together (the widest rank, every targeted projection, dropout scratch if
+ * any of them drops out) and the shapes of the N = B T rows. */
+typedef struct {
+    int train, any_dropout, any_dora, ckpt, qkn;
+    unsigned targets;
+    size_t r, N, C, F, Q, KV, L, wide, wout;
+    size_t per_layer, shared, scratch, total; /* floats, see acts_plan_count */
+} acts_plan;
+
+static void acts_plan_init(acts_plan *p, const lc_model *m, const lc_lora *const *loras, int K, int B, int T,
+                           int grad_checkpointing) {
     const lc_model_config *c = &m->cfg;
-    if (B <= 0 || T <= 0) return lc_errorf(LC_ERR_ARG, "batch shape must be positive (B %d, T %d)", B, T);
-    /* what the K adapters need together: the widest rank, every targeted
-     * projection, dropout scratch if any of them drops out */
-    int train = 0, any_dropout = 0, any_dora = 0;
-    size_t r = 0;
-    unsigned targets = 0;
+    memset(p, 0, sizeof *p);
     for (int k = 0; k < K; k++) {
         if (!loras[k]) continue;
-        train = 1;
-        if ((size_t)loras[k]->r_max > r) r = (size_t)loras[k]->r_max;
-        targets |= loras[k]->cfg.targets;
-        any_dropout |= loras[k]->cfg.dropout > 0;
-        any_dora |= loras[k]->cfg.use_dora;
+        p->train = 1;
+        if ((size_t)loras[k]->r_max > p->r) p->r = (size_t)loras[k]->r_max;
+        p->targets |= loras[k]->cfg.targets;
+        p->any_dropout |= loras[k]->cfg.dropout > 0;
+        p->any_dora |= loras[k]->cfg.use_dora;
     }
-    lc_acts *a = lc_calloc(sizeof *a);
-    if (!a) return lc_errorf(LC_ERR_NOMEM, "out of memory");
-    a->kind = LC_LAYER_ROPE_RMS;
-    B *= K; /* trial k owns rows [k N/K, (k+1) N/K) */
-    size_t N = (size_t)B * T, C = c->hidden_size, F = c->intermediate_size;
-    size_t Q = (size_t)c->n_heads * c->head_dim, KV = (size_t)c->n_kv_heads * c->head_dim;
-    size_t L = c->n_layers;
-    size_t wide = F > Q ? F : Q;
-    if (C > wide) wide = C;
-    a->B = B;
-    a->T = T;
-    a->r = (int)r;
-    int ckpt = grad_checkpointing && train;
-    a->ckpt = ckpt;
-    /* count floats: per-layer activations (with checkpointing only x_in is per
-     * layer; the rest is one shared set), then scratch */
+    p->N = (size_t)B * T; /* B already counts all K trials */
+    p->C = c->hidden_size;
+    p->F = c->intermediate_size;
+    p->Q = (size_t)c->n_heads * c->head_dim;
+    p->KV = (size_t)c->n_kv_heads * c->head_dim;
+    p->L = c->n_layers;
+    p->wide = p->F > p->Q ? p->F : p->Q;
+    if (p->C > p->wide) p->wide = p->C;
+    p->ckpt = grad_checkpointing && p->train;
+    p->qkn = m->fam.qk_norm;
+    p->wout = dora_wout(c);
+}
+
+/* Count floats: per-layer activations (with checkpointing only x_in is per
+ * layer; the rest is one shared set), then scratch. */
+static void acts_plan_count(acts_plan *p, const lc_model_config *c, int K, int B, int T) {
+    size_t N = p->N, C = p->C, F = p->F, Q = p->Q, KV = p->KV, L = p->L, r = p->r, wide = p->wide,
+           wout = p->wout;
     size_t per_layer = padded(N * C), shared = padded(N) + padded(N * Q) + 2 * padded(N * KV) +
                        padded(N * Q) + padded((size_t)B * c->n_heads * T) + padded(N * C) +
                        padded(N) + 2 * padded(N * F);
-    int qkn = m->fam.qk_norm;
-    if (qkn) shared += padded(N * Q) + padded(N * KV) + padded(N * c->n_heads) + padded(N * c->n_kv_heads);
+    if (p->qkn) shared += padded(N * Q) + padded(N * KV) + padded(N * c->n_heads) + padded(N * c->n_kv_heads);
     size_t n_lora_targets = 0;
     for (int t = 0; t < LC_T_COUNT; t++)
-        if (targets & (1u << t)) n_lora_targets++;
+        if (p->targets & (1u << t)) n_lora_targets++;
     shared += n_lora_targets * padded(N * r);
-    if (ckpt) shared += padded(N * C); /* x_tmp */
+    if (p->ckpt) shared += padded(N * C); /* x_tmp */
     else per_layer += shared;
     size_t scratch = 3 * padded(N * C) + padded(N) + padded(N * C) + padded(N * wide);
-    if (train)
+    if (p->train)
         scratch += padded(N * C) + 2 * padded(N * Q) + 2 * padded(N * KV) + 3 * padded(N * F) +
-                   padded(N * (r ? r : 1)) + (any_dropout ? padded(N * wide) : 0);
+                   padded(N * (r ? r : 1)) + (p->any_dropout ? padded(N * wide) : 0);
     scratch += padded(deq_floats(c)) + 2 * padded((size_t)T * c->head_dim / 2);
-    size_t wout = dora_wout(c);
-    if (any_dora) /* norms, gain, W Aᵀ / A Aᵀ, lr and base (+ scaled dy when training); w2 is doubles */
+    if (p->any_dora) /* norms, gain, W Aᵀ / A Aᵀ, lr and base (+ scaled dy when training); w2 is doubles */
         scratch += padded((size_t)K * L * LC_T_COUNT * wout) + padded(wout) + padded(wout * r + r * r) +
-                   (2 + train) * padded(N * wide) + padded(2 * L * LC_T_COUNT * wout);
+                   (2 + p->train) * padded(N * wide) + padded(2 * L * LC_T_COUNT * wout);
     scratch += padded(lc_lmhead_xent_scratch_floats(LC_XENT_CHUNK, (int)C, c->vocab_size));
-    size_t total = L * per_layer + (ckpt ? shared : 0) + scratch;
-    float *mem = lc_alloc(total * sizeof(float));
-    a->layers = lc_calloc(L * sizeof(layer_acts));
-    if (!mem || !a->layers) {
-        lc_free(mem);
-        lc_free(a->layers);
-        lc_free(a);
-        return lc_errorf(LC_ERR_NOMEM, "out of memory for activations (%.1f MB)",
-                         total * 4.0 / 1e6);
-    }
-    float *cur = mem;
-    for (size_t l = 0; l < L; l++) a->layers[l].x_in = take(&cur, N * C);
+    p->per_layer = per_layer;
+    p->shared = shared;
+    p->scratch = scratch;
+    p->total = L * per_layer + (p->ckpt ? shared : 0) + scratch;
+}
+
+/* Carve the per-layer activations out of the block at *cur: every x_in
+ * first, then each layer's set (layers > 0 alias layer 0's under
+ * checkpointing). */
+static void acts_carve_layers(lc_acts *a, const acts_plan *p, const lc_model_config *c, float **cur) {
+    size_t N = p->N, C = p->C, F = p->F, Q = p->Q, KV = p->KV, L = p->L, r = p->r;
+    for (size_t l = 0; l < L; l++) a->layers[l].x_in = take(cur, N * C);
     for (size_t l = 0; l < L; l++) {
         layer_acts *la = &a->layers[l];
-        if (ckpt && l > 0) { /* alias layer 0's shared set */
+        if (p->ckpt && l > 0) { /* alias layer 0's shared set */
             float *x_in = la->x_in;
             *la = a->layers[0];
             la->x_in = x_in;
             continue;
         }
-        la->rstd1 = take(&cur, N);
-        la->q = take(&cur, N * Q);
-        la->k = take(&cur, N * KV);
-        la->v = take(&cur, N * KV);
-        la->att = take(&cur, N * Q);
-        la->lse = take(&cur, (size_t)B * c->n_heads * T);
-        la->x_mid = take(&cur, N * C);
-        la->rstd2 = take(&cur, N);
-        la->gate = take(&cur, N * F);
-        la->up = take(&cur, N * F);
+        la->rstd1 = take(cur, N);
+        la->q = take(cur, N * Q);
+        la->k = take(cur, N * KV);
+        la->v = take(cur, N * KV);
+        la->att = take(cur, N * Q);
+        la->lse = take(cur, (size_t)a->B * c->n_heads * a->T);
+        la->x_mid = take(cur, N * C);
+        la->rstd2 = take(cur, N);
+        la->gate = take(cur, N * F);
+        la->up = take(cur, N * F);
         for (int t = 0; t < LC_T_COUNT; t++)
-            if (targets & (1u << t)) la->xa[t] = take(&cur, N * r);
-        if (qkn) {
-            la->q_raw = take(&cur, N * Q);
-            la->k_raw = take(&cur, N * KV);
-            la->rstd_q = take(&cur, N * c->n_heads);
-            la->rstd_k = take(&cur, N * c->n_kv_heads);
+            if (p->targets & (1u << t)) la->xa[t] = take(cur, N * r);
+        if (p->qkn) {
+            la->q_raw = take(cur, N * Q);
+            la->k_raw = take(cur, N * KV);
+            la->rstd_q = take(cur, N * c->n_heads);
+            la->rstd_k = take(cur, N * c->n_kv_heads);
         }
     }
-    if (ckpt) a->x_tmp = take(&cur, N * C);
-    a->x_final = take(&cur, N * C);
-    a->hf = take(&cur, N * C);
-    a->xn = take(&cur, N * C);
-    a->rstd_f = take(&cur, N);
-    a->dx = take(&cur, N * C);
-    a->big = take(&cur, N * wide);
-    if (train) {
-        a->dxn = take(&cur, N * C);
-        a->dq = take(&cur, N * Q);
-        a->datt = take(&cur, N * Q);
-        a->dk = take(&cur, N * KV);
-        a->dv = take(&cur, N * KV);
-        a->dgate = take(&cur, N * F);
-        a->dup = take(&cur, N * F);
-        a->dh = take(&cur, N * F);
-        a->dxa = take(&cur, N * (r ? r : 1));
-        if (any_dropout) a->drop = take(&cur, N * wide);
+}
+
+/* Carve the scratch buffers (after the layers) out of the block at *cur. */
+static void acts_carve_scratch(lc_acts *a, const acts_plan *p, const lc_model_config *c, int K, float **cur) {
+    size_t N = p->N, C = p->C, F = p->F, Q = p->Q, KV = p->KV, L = p->L, r = p->r, wide = p->wide,
+           wout = p->wout;
+    int T = a->T;
+    if (p->ckpt) a->x_tmp = take(cur, N * C);
+    a->x_final = take(cur, N * C);
+    a->hf = take(cur, N * C);
+    a->xn = take(cur, N * C);
+    a->rstd_f = take(cur, N);
+    a->dx = take(cur, N * C);
+    a->big = take(cur, N * wide);
+    if (p->train) {
+        a->dxn = take(cur, N * C);
+        a->dq = take(cur, N * Q);
+        a->datt = take(cur, N * Q);
+        a->dk = take(cur, N * KV);
+        a->dv = take(cur, N * KV);
+        a->dgate = take(cur, N * F);
+        a->dup = take(cur, N * F);
+        a->dh = take(cur, N * F);
+        a->dxa = take(cur, N * (r ? r : 1));
+        if (p->any_dropout) a->drop = take(cur, N * wide);
     }
-    a->deq = take(&cur, deq_floats(c));
+    a->deq = take(cur, deq_floats(c));
     a->deq_cap = deq_floats(c);
     a->L = (int)L;
     a->wout = (int)wout;
-    if (any_dora) {
-        a->dora_norm = take(&cur, (size_t)K * L * LC_T_COUNT * wout);
-        a->dora_g = take(&cur, wout);
-        a->dora_wa = take(&cur, wout * r + r * r);
-        a->dora_lr = take(&cur, N * wide);
-        a->dora_base = take(&cur, N * wide);
-        if (train) a->dora_dy = take(&cur, N * wide);
-        a->dora_w2 = (double *)take(&cur, 2 * L * LC_T_COUNT * wout);
+    if (p->any_dora) {
+        a->dora_norm = take(cur, (size_t)K * L * LC_T_COUNT * wout);
+        a->dora_g = take(cur, wout);
+        a->dora_wa = take(cur, wout * r + r * r);
+        a->dora_lr = take(cur, N * wide);
+        a->dora_base = take(cur, N * wide);
+        if (p->train) a->dora_dy = take(cur, N * wide);
+        a->dora_w2 = (double *)take(cur, 2 * L * LC_T_COUNT * wout);
     }
-    a->rope_cos = take(&cur, (size_t)T * c->head_dim / 2);
-    a->rope_sin = take(&cur, (size_t)T * c->head_dim / 2);
-    a->xent = take(&cur, lc_lmhead_xent_scratch_floats(LC_XENT_CHUNK, (int)C, c->vocab_size));
-    LC_ASSERT((size_t)(cur - mem) <= total);
-    a->bytes = total * sizeof(float) + L * sizeof(layer_acts) + ((size_t)B + 1) * sizeof(int32_t);
-    /* The first layer's x_in is the block start: remember it for freeing. */
-    LC_ASSERT(a->layers[0].x_in == mem);
-    lc_model_rope_table(m, a->rope_cos, a->rope_sin, T);
-    if (!(a->row_seg = lc_alloc(((size_t)B + 1) * sizeof(int32_t)))) {
+    a->rope_cos = take(cur, (size_t)T * c->head_dim / 2);
+    a->rope_sin = take(cur, (size_t)T * c->head_dim / 2);
+    a->xent = take(cur, lc_lmhead_xent_scratch_floats(LC_XENT_CHUNK, (int)C, c->vocab_size));
+}
+
+/* The allocations after the block: row segments, the DoRA weight norms and,
+ * for a quantised lm_head, its f32 copy. On error a is freed. */
+static lc_status acts_finish(lc_acts *a, const lc_model *m, const lc_lora *const *loras, int K, int any_dora) {
+    const lc_model_config *c = &m->cfg;
+    size_t C = c->hidden_size;
+    if (!(a->row_seg = lc_alloc(((size_t)a->B + 1) * sizeof(int32_t)))) {
         lc_acts_free(a);
         return lc_errorf(LC_ERR_NOMEM, "out of memory");
     }
@@ -313,6 +319,52 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
         lc_dequantize_rows(m->lm_head.type, m->lm_head.data, (int64_t)rb, 0, c->vocab_size, (int)C, a->head_f32);
         a->bytes += n * sizeof(float);
     }
+    return LC_OK;
+}
+
+lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *const *loras, int K, int B,
+                               int T, int grad_checkpointing) {
+    *out = NULL;
+    if (K <= 0) return lc_errorf(LC_ERR_ARG, "number of trials must be positive (K %d)", K);
+    if (m->fam.layer == LC_LAYER_GPT2) { /* GPT-2: gpt2.c, one adapter at a time */
+        if (K > 1)
+            return lc_errorf(LC_ERR_ARG, "training several adapters in one pass is implemented for the Llama "
+                                         "family only, not GPT-2");
+        return lc_gpt2_acts_create(out, m, loras[0], B, T, grad_checkpointing);
+    }
+    const lc_model_config *c = &m->cfg;
+    if (B <= 0 || T <= 0) return lc_errorf(LC_ERR_ARG, "batch shape must be positive (B %d, T %d)", B, T);
+    lc_acts *a = lc_calloc(sizeof *a);
+    if (!a) return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    a->kind = LC_LAYER_ROPE_RMS;
+    B *= K; /* trial k owns rows [k N/K, (k+1) N/K) */
+    acts_plan p;
+    acts_plan_init(&p, m, loras, K, B, T, grad_checkpointing);
+    acts_plan_count(&p, c, K, B, T);
+    a->B = B;
+    a->T = T;
+    a->r = (int)p.r;
+    a->ckpt = p.ckpt;
+    size_t total = p.total, L = p.L;
+    float *mem = lc_alloc(total * sizeof(float));
+    a->layers = lc_calloc(L * sizeof(layer_acts));
+    if (!mem || !a->layers) {
+        lc_free(mem);
+        lc_free(a->layers);
+        lc_free(a);
+        return lc_errorf(LC_ERR_NOMEM, "out of memory for activations (%.1f MB)",
+                         total * 4.0 / 1e6);
+    }
+    float *cur = mem;
+    acts_carve_layers(a, &p, c, &cur);
+    acts_carve_scratch(a, &p, c, K, &cur);
+    LC_ASSERT((size_t)(cur - mem) <= total);
+    a->bytes = total * sizeof(float) + L * sizeof(layer_acts) + ((size_t)B + 1) * sizeof(int32_t);
+    /* The first layer's x_in is the block start: remember it for freeing. */
+    LC_ASSERT(a->layers[0].x_in == mem);
+    lc_model_rope_table(m, a->rope_cos, a->rope_sin, T);
+    lc_status st = acts_finish(a, m, loras, K, p.any_dora);
+    if (st) return st;
     *out = a;
     return LC_OK;
 }

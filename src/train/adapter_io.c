@@ -247,6 +247,62 @@ done:
     return st;
 }
 
+/* Copy every module's A, B (and DoRA magnitude) from the opened checkpoint
+ * into lora, checking each shape. */
+static lc_status copy_adapter_tensors(lc_ckpt *c, lc_lora *lora) {
+    lc_status st = LC_OK;
+    char name[512];
+    for (int l = 0; l < lora->n_layers && !st; l++)
+        for (int t = 0; t < LC_T_COUNT && !st; t++) {
+            lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
+            if (!p->A) continue;
+            int64_t shA[2] = {p->r, p->in}, shB[2] = {p->out, p->r};
+            strcpy(name, "adapter/");
+            lc_lora_tensor_name(name + 8, sizeof name - 8, l, (lc_lora_target)t, 0);
+            st = lc_ckpt_copy_tensor(c, name, 2, shA, p->A);
+            if (st) break;
+            lc_lora_tensor_name(name + 8, sizeof name - 8, l, (lc_lora_target)t, 1);
+            st = lc_ckpt_copy_tensor(c, name, 2, shB, p->B);
+            if (st || !p->mag) continue;
+            int64_t shM[1] = {p->out};
+            lc_lora_magnitude_name(name + 8, sizeof name - 8, l, (lc_lora_target)t);
+            st = lc_ckpt_copy_tensor(c, name, 1, shM, p->mag);
+        }
+    return st;
+}
+
+/* The training state of a resumable adapter: AdamW moments into lora->m and
+ * lora->v, the counters and epoch RNG into state. */
+static lc_status read_train_state(lc_ckpt *c, const char *path, int has_train_state, lc_lora *lora,
+                                  lc_train_state *state) {
+    lc_status st;
+    if (!has_train_state)
+        return lc_errorf(LC_ERR_FORMAT, "%s: an adapter without training state cannot be resumed", path);
+    int64_t n = (int64_t)lora->n_params;
+    const int64_t *cnt;
+    const uint64_t *rng;
+    size_t ncnt, nrng;
+    if ((st = lc_ckpt_copy_tensor(c, "optimizer/exp_avg", 1, &n, lora->m))) return st;
+    if ((st = lc_ckpt_copy_tensor(c, "optimizer/exp_avg_sq", 1, &n, lora->v))) return st;
+    if ((st = lc_ckpt_get_i64(c, "state/counters", &cnt, &ncnt))) return st;
+    if ((st = lc_ckpt_get_u64(c, "state/epoch_rng", &rng, &nrng))) return st;
+    if (ncnt != 8 || nrng != 4)
+        return lc_errorf(LC_ERR_FORMAT, "%s: state/counters has %zu values (expected 8), state/epoch_rng %zu (expected 4)",
+                         path, ncnt, nrng);
+    memset(state, 0, sizeof *state);
+    state->step = cnt[0];
+    state->total_steps = cnt[1];
+    state->epoch = cnt[2];
+    state->pos = cnt[3];
+    state->best_step = cnt[4];
+    state->evals_since_best = cnt[5];
+    state->tokens_seen = cnt[6];
+    state->bad_steps = cnt[7];
+    memcpy(state->epoch_rng, rng, sizeof state->epoch_rng);
+    if ((st = lc_ckpt_get_attr_f64(c, "state", "best_valid_loss", &state->best_valid_loss))) return st;
+    return lc_ckpt_get_attr_f64(c, "state", "elapsed_s", &state->elapsed_s);
+}
+
 lc_status lc_adapter_load(const char *path, const lc_model *base, lc_lora *lora, lc_train_state *state,
                           lc_adapter_info *info_out, int allow_other_base) {
     memset(lora, 0, sizeof *lora);
@@ -277,55 +333,8 @@ lc_status lc_adapter_load(const char *path, const lc_model *base, lc_lora *lora,
         goto done;
     }
     if ((st = read_tensors(&c, path, lora, state != NULL))) goto done;
-    char name[512];
-    for (int l = 0; l < lora->n_layers && !st; l++)
-        for (int t = 0; t < LC_T_COUNT && !st; t++) {
-            lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
-            if (!p->A) continue;
-            int64_t shA[2] = {p->r, p->in}, shB[2] = {p->out, p->r};
-            strcpy(name, "adapter/");
-            lc_lora_tensor_name(name + 8, sizeof name - 8, l, (lc_lora_target)t, 0);
-            st = lc_ckpt_copy_tensor(c, name, 2, shA, p->A);
-            if (st) break;
-            lc_lora_tensor_name(name + 8, sizeof name - 8, l, (lc_lora_target)t, 1);
-            st = lc_ckpt_copy_tensor(c, name, 2, shB, p->B);
-            if (st || !p->mag) continue;
-            int64_t shM[1] = {p->out};
-            lc_lora_magnitude_name(name + 8, sizeof name - 8, l, (lc_lora_target)t);
-            st = lc_ckpt_copy_tensor(c, name, 1, shM, p->mag);
-        }
-    if (st) goto done;
-    if (state) {
-        if (!info.has_train_state) {
-            st = lc_errorf(LC_ERR_FORMAT, "%s: an adapter without training state cannot be resumed", path);
-            goto done;
-        }
-        int64_t n = (int64_t)lora->n_params;
-        const int64_t *cnt;
-        const uint64_t *rng;
-        size_t ncnt, nrng;
-        if ((st = lc_ckpt_copy_tensor(c, "optimizer/exp_avg", 1, &n, lora->m))) goto done;
-        if ((st = lc_ckpt_copy_tensor(c, "optimizer/exp_avg_sq", 1, &n, lora->v))) goto done;
-        if ((st = lc_ckpt_get_i64(c, "state/counters", &cnt, &ncnt))) goto done;
-        if ((st = lc_ckpt_get_u64(c, "state/epoch_rng", &rng, &nrng))) goto done;
-        if (ncnt != 8 || nrng != 4) {
-            st = lc_errorf(LC_ERR_FORMAT, "%s: state/counters has %zu values (expected 8), state/epoch_rng %zu (expected 4)",
-                           path, ncnt, nrng);
-            goto done;
-        }
-        memset(state, 0, sizeof *state);
-        state->step = cnt[0];
-        state->total_steps = cnt[1];
-        state->epoch = cnt[2];
-        state->pos = cnt[3];
-        state->best_step = cnt[4];
-        state->evals_since_best = cnt[5];
-        state->tokens_seen = cnt[6];
-        state->bad_steps = cnt[7];
-        memcpy(state->epoch_rng, rng, sizeof state->epoch_rng);
-        if ((st = lc_ckpt_get_attr_f64(c, "state", "best_valid_loss", &state->best_valid_loss))) goto done;
-        if ((st = lc_ckpt_get_attr_f64(c, "state", "elapsed_s", &state->elapsed_s))) goto done;
-    }
+    if ((st = copy_adapter_tensors(c, lora))) goto done;
+    if (state && (st = read_train_state(c, path, info.has_train_state, lora, state))) goto done;
     if (info_out) *info_out = info;
 done:
     if (st) lc_lora_free(lora);
