@@ -428,10 +428,11 @@ static lc_status run_paths_of(const char *dir, run_paths *p) {
     return LC_OK;
 }
 
-/* state: 0 finished, 1 stopped (resumable), 2 from the files (adapter.h5: finished) */
-static void run_body(FILE *f, const char *dir, const run_paths *p, const run_metrics *m, int state,
-                     const char *compute, const char *trial_note) {
-    char buf[512];
+/* The status line: finished (with its adapter) or stopped (with the resume
+ * command). state: 0 finished, 1 stopped (resumable), 2 from the files
+ * (adapter.h5 present: finished). */
+static void run_status(FILE *f, const char *dir, const run_paths *p, const run_metrics *m, int state,
+                       const char *trial_note) {
     int64_t ck = lc_ckpt_newest_step(dir, "checkpoint");
     int has_adapter = file_exists(p->adapter);
     if (state == 2) state = has_adapter ? 0 : 1;
@@ -451,7 +452,13 @@ static void run_body(FILE *f, const char *dir, const run_paths *p, const run_met
         fputs(" &middot; ", f);
         ESC(f, trial_note);
     }
-    fputs("</p>\n<div class=\"cards\">\n", f);
+    fputs("</p>\n", f);
+}
+
+/* The key numbers as cards: losses, epochs, time, throughput, memory. */
+static void run_cards(FILE *f, const run_metrics *m) {
+    char buf[512];
+    fputs("<div class=\"cards\">\n", f);
     double tokens = 0;
     for (int i = 0; i < m->targets.n; i++) tokens += m->targets.y[i];
     cardf(f, "final train loss", "%.4f", m->train.n ? m->train.y[m->train.n - 1] : NAN);
@@ -480,7 +487,10 @@ static void run_body(FILE *f, const char *dir, const run_paths *p, const run_met
     if (m->bad_lines)
         fprintf(f, "<p class=\"sub\">%d unreadable line(s) in metrics.jsonl were skipped (a write cut short by a "
                    "crash)</p>\n", m->bad_lines);
+}
 
+/* The curves, the held-out table, the generated answers, config and compute path. */
+static void run_sections(FILE *f, const run_paths *p, const run_metrics *m, const char *compute) {
     fputs("<h2>Loss</h2>\n", f);
     curve lc[2] = {{&m->train, "train loss (each step)", "train-loss", "#1f6fd1", 0, 0},
                    {&m->valid, "validation loss", "valid-loss", "#d9480f", 1, 1}};
@@ -511,6 +521,14 @@ static void run_body(FILE *f, const char *dir, const run_paths *p, const run_met
               "scores them and adds them to this page.</p>\n", f);
     file_section(f, "Config (config.yaml)", p->config);
     compute_section(f, compute, NULL);
+}
+
+/* state: 0 finished, 1 stopped (resumable), 2 from the files (adapter.h5: finished) */
+static void run_body(FILE *f, const char *dir, const run_paths *p, const run_metrics *m, int state,
+                     const char *compute, const char *trial_note) {
+    run_status(f, dir, p, m, state, trial_note);
+    run_cards(f, m);
+    run_sections(f, p, m, compute);
 }
 
 /* Write dir/report.html of a run (none if it has no metrics.jsonl). state

@@ -1016,17 +1016,17 @@ static void test_init_adapter(const char *model, const char *work) {
     EXPECT_OK(train(&cb, 0, 0, 0, NULL, &rb));
     int na = read_metrics(dir_a, ma, 16), nb = read_metrics(dir_b, mb, 16);
     const metric_line *a3 = metric_at(ma, na, 3), *b1 = metric_at(mb, nb, 1);
-    check(a3 && b1, "metrics: A step 3 or B step 1 missing");
+    CHECK(a3 && b1, "metrics: A step 3 or B step 1 missing");
     if (a3 && b1) {
         double la = atof(a3->loss), lb1 = atof(b1->loss), ga = atof(a3->grad_norm), gb = atof(b1->grad_norm);
         printf("init_adapter: loss A step 3 %.9g, B step 1 %.9g; grad norm %.9g / %.9g\n", la, lb1, ga, gb);
-        check(fabs(la - lb1) <= 1e-5 * fabs(la) && fabs(ga - gb) <= 1e-5 * fabs(ga),
+        CHECK(fabs(la - lb1) <= 1e-5 * fabs(la) && fabs(ga - gb) <= 1e-5 * fabs(ga),
               "B's first step does not start from A's checkpoint-2 weights");
     }
     EXPECT_OK(lc_base_open(&base, model, NULL));
     snprintf(pb, sizeof pb, "%s/checkpoint-1.h5", dir_b);
     EXPECT_OK(lc_adapter_load(pb, &base.model, &lb, &ts, NULL, 0));
-    check(ts.step == 1, "B's checkpoint-1 is at step %lld, expected 1 (fresh step counter)", (long long)ts.step);
+    CHECK(ts.step == 1, "B's checkpoint-1 is at step %lld, expected 1 (fresh step counter)", (long long)ts.step);
     double worst = 0;
     size_t n_nz = 0;
     for (size_t i = 0; i < lb.n_params; i++) {
@@ -1037,7 +1037,7 @@ static void test_init_adapter(const char *model, const char *work) {
     }
     printf("init_adapter: m^2/v = (1-b1)^2/(1-b2) = 10 over %zu moments: worst rel err %.3g (limit 1e-3)\n", n_nz,
            worst);
-    check(n_nz > lb.n_params / 2 && worst <= 1e-3, "AdamW moments did not start from zero");
+    CHECK(n_nz > lb.n_params / 2 && worst <= 1e-3, "AdamW moments did not start from zero");
     /* the same start from a PEFT directory */
     EXPECT_OK(lc_adapter_load(ck, &base.model, &l, NULL, NULL, 0));
     EXPECT_OK(lc_deploy_export_peft(&l, &base.model, NULL, peft_dir));
@@ -1050,21 +1050,21 @@ static void test_init_adapter(const char *model, const char *work) {
     bad.rank_pattern[0] = 0;
     lc_status st = train(&bad, 0, 0, 0, NULL, &rc);
     printf("init_adapter: without rank_pattern: %s\n", lc_error_msg());
-    check(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "model.layers.0.self_attn.q_proj has rank 4 in the file, "
+    CHECK(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "model.layers.0.self_attn.q_proj has rank 4 in the file, "
                                                           "the config gives 8"), "rank mismatch not refused");
     bad = cb;
     snprintf(bad.out_dir, sizeof bad.out_dir, "%s/init_bad2", work);
     snprintf(bad.layers_to_transform, sizeof bad.layers_to_transform, "[0, 1, 2, 4]");
     st = train(&bad, 0, 0, 0, NULL, &rc);
     printf("init_adapter: other layers: %s\n", lc_error_msg());
-    check(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "model.layers.1.self_attn.q_proj is not adapted in the file"),
+    CHECK(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "model.layers.1.self_attn.q_proj is not adapted in the file"),
           "layer mismatch not refused");
     bad = cb;
     snprintf(bad.out_dir, sizeof bad.out_dir, "%s/init_bad3", work);
     bad.alpha = 32;
     st = train(&bad, 0, 0, 0, NULL, &rc);
     printf("init_adapter: other alpha: %s\n", lc_error_msg());
-    check(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "has scale"), "alpha mismatch not refused");
+    CHECK(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "has scale"), "alpha mismatch not refused");
 fail:
     lc_lora_free(&l);
     lc_lora_free(&lb);
@@ -1119,21 +1119,21 @@ static void test_weight_init(const char *model, const char *work) {
     EXPECT_OK(train(&co, 0, 0, 0, NULL, &ro));
     int np = read_metrics(dir_p, mp, 16), nk = read_metrics(dir_k, mk, 16), no = read_metrics(dir_o, mo, 16);
     const metric_line *p0 = metric_at(mp, np, 0), *k0 = metric_at(mk, nk, 0), *o0 = metric_at(mo, no, 0);
-    check(p0 && k0 && o0, "step-0 metrics missing");
+    CHECK(p0 && k0 && o0, "step-0 metrics missing");
     if (p0 && k0 && o0) {
         double vp = atof(p0->valid_loss), vk = atof(k0->valid_loss), vo = atof(o0->valid_loss);
         printf("weight_init: step-0 validation loss: kaiming (original model) %.9g, pissa %.9g, olora %.9g\n", vk, vp,
                vo);
-        check(fabs(vp - vk) <= 1e-5 * vk && fabs(vo - vk) <= 1e-5 * vk,
+        CHECK(fabs(vp - vk) <= 1e-5 * vk && fabs(vo - vk) <= 1e-5 * vk,
               "residual base + initial A/B is not the original model");
     }
     printf("weight_init: base test loss: kaiming run %.9g, pissa run %.9g\n", rk.test_loss_base, rp.test_loss_base);
-    check(fabs(rp.test_loss_base - rk.test_loss_base) <= 1e-5 * rk.test_loss_base, "pissa run's base test loss");
+    CHECK(fabs(rp.test_loss_base - rk.test_loss_base) <= 1e-5 * rk.test_loss_base, "pissa run's base test loss");
     /* the converted adapter on the original base */
     snprintf(pa, sizeof pa, "%s/adapter.h5", dir_p);
     EXPECT_OK(lc_base_open(&base, model, NULL));
     EXPECT_OK(lc_adapter_load(pa, &base.model, &conv, NULL, NULL, 0));
-    check(conv.cfg.r == 16 && lc_lora_get(&conv, 0, LC_T_Q)->r == 8 && lc_lora_get(&conv, 0, LC_T_V)->r == 16,
+    CHECK(conv.cfg.r == 16 && lc_lora_get(&conv, 0, LC_T_Q)->r == 8 && lc_lora_get(&conv, 0, LC_T_V)->r == 16,
           "adapter.h5 is not the rank-2r conversion (r %d, q_proj %d)", conv.cfg.r, lc_lora_get(&conv, 0, LC_T_Q)->r);
     EXPECT_OK(build_rows(&rows, &base, &cp, valid));
     EXPECT_OK(lc_acts_create(&acts, &base.model, &conv, 4, rows.max_len));
@@ -1141,10 +1141,10 @@ static void test_weight_init(const char *model, const char *work) {
     EXPECT_OK(lc_eval_rows_loss(&base.model, &conv, acts, &rows, 4, 1, 0, &vconv, NULL));
     printf("weight_init: final validation loss %.9g (residual base), converted adapter on the original base %.9g\n",
            rp.last_valid_loss, vconv);
-    check(fabs(vconv - rp.last_valid_loss) <= 1e-4 * rp.last_valid_loss, "converted adapter differs");
+    CHECK(fabs(vconv - rp.last_valid_loss) <= 1e-4 * rp.last_valid_loss, "converted adapter differs");
     /* resume */
     lc_status st = train(&cr, 0, 1, 0, NULL, &rr);
-    check(st == LC_ERR_INTERRUPTED, "stop after 1: %s", lc_status_name(st));
+    CHECK(st == LC_ERR_INTERRUPTED, "stop after 1: %s", lc_status_name(st));
     EXPECT_OK(train(&cr, 1, 0, 0, NULL, &rr));
     snprintf(pa, sizeof pa, "%s/checkpoint-3.h5", dir_p);
     snprintf(pb, sizeof pb, "%s/checkpoint-3.h5", dir_r);
