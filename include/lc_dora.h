@@ -49,8 +49,6 @@ lc_status lc_dora_weight_sq(double *w2, const lc_weight *W);
  * time (cap >= W->cols), quantised rows dequantised into scratch (cap floats;
  * F32 weights need none and may pass NULL). */
 void lc_dora_weight_at(float *WA, const lc_weight *W, const float *A, int r, float *scratch, size_t cap);
-/* The projection's frozen weight: q_proj → layers[l].wq, ... */
-const lc_weight *lc_dora_target_weight(const lc_model *m, int layer, lc_lora_target t);
 /* norm (p->out) = ‖W + s B A‖ per row for one adapter pair (allocates its own
  * scratch; for merge, init and tools — the engine uses its acts scratch). */
 lc_status lc_dora_pair_norms(float *norm, const lc_weight *W, const lc_lora_pair *p, int r, float s);

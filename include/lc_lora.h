@@ -35,6 +35,9 @@ typedef enum {
 /* PEFT target_modules name, unique per target: "q_proj", ..., "down_proj",
  * "c_attn", "attn.c_proj", "c_fc", "mlp.c_proj". */
 const char *lc_lora_target_name(lc_lora_target t);
+/* The frozen weight a target adapts in layer `layer` (q_proj → wq, c_attn →
+ * wqkv, ...). */
+const lc_weight *lc_lora_target_weight(const lc_model *m, int layer, lc_lora_target t);
 /* The parent module in HF naming: "self_attn" or "mlp"; GPT-2: "attn" or "mlp". */
 const char *lc_lora_target_parent(lc_lora_target t);
 /* Bitmask of the targets a model of architecture `arch` has. */

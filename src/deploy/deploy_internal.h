@@ -34,7 +34,9 @@ int dp_ends_with(const char *s, const char *suffix);
  * *owned = NULL), else a new lc_alloc'd buffer returned in *owned too. */
 lc_status dp_weight_f32(const lc_weight *w, const char *name, const float **out, float **owned);
 
-/* The weight behind a LoRA target in layer l. */
-lc_weight *dp_target_weight(lc_model *m, int l, lc_lora_target t);
+/* The frozen weight a target adapts, writable (lc_lora_target_weight on a model we own). */
+static inline lc_weight *dp_target_weight(lc_model *m, int l, lc_lora_target t) {
+    return (lc_weight *)lc_lora_target_weight(m, l, t);
+}
 
 #endif

@@ -130,21 +130,3 @@ lc_status dp_weight_f32(const lc_weight *w, const char *name, const float **out,
     return LC_OK;
 }
 
-lc_weight *dp_target_weight(lc_model *m, int l, lc_lora_target t) {
-    lc_layer *L = &m->layers[l];
-    switch (t) {
-    case LC_T_Q: return &L->wq;
-    case LC_T_K: return &L->wk;
-    case LC_T_V: return &L->wv;
-    case LC_T_O: return &L->wo;
-    case LC_T_GATE: return &L->w_gate;
-    case LC_T_UP: return &L->w_up;
-    case LC_T_DOWN: return &L->w_down;
-    case LC_T_C_ATTN: return &L->wqkv;
-    case LC_T_ATTN_C_PROJ: return &L->wo;
-    case LC_T_C_FC: return &L->w_up;
-    case LC_T_MLP_C_PROJ: return &L->w_down;
-    default: LC_ASSERT(!"bad LoRA target");
-    }
-    return NULL;
-}

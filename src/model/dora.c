@@ -14,21 +14,6 @@
 
 #define DORA_TILE_FLOATS ((size_t)1 << 20) /* scratch of lc_dora_pair_norms: 4 MB of dequantised rows */
 
-const lc_weight *lc_dora_target_weight(const lc_model *m, int l, lc_lora_target t) {
-    const lc_layer *L = &m->layers[l];
-    switch (t) {
-    case LC_T_Q: return &L->wq;
-    case LC_T_K: return &L->wk;
-    case LC_T_V: return &L->wv;
-    case LC_T_O: return &L->wo;
-    case LC_T_GATE: return &L->w_gate;
-    case LC_T_UP: return &L->w_up;
-    case LC_T_DOWN: return &L->w_down;
-    default: LC_ASSERT(!"DoRA: not a Llama-family target");
-    }
-    return NULL;
-}
-
 /* Rows [r0, r0 + n) of W as floats: W's own memory when F32, else dequantised into scratch. */
 static const float *rows_f32(const lc_weight *W, int r0, int n, float *scratch) {
     if (W->type == LC_DT_F32) return (const float *)W->data + (size_t)r0 * W->cols;
@@ -88,7 +73,7 @@ lc_status lc_dora_init_magnitude(lc_lora *lora, const lc_model *m) {
         for (int t = 0; t < LC_T_COUNT; t++) {
             lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
             if (!p->A || !p->mag) continue;
-            lc_status st = lc_dora_pair_norms(p->mag, lc_dora_target_weight(m, l, (lc_lora_target)t), p,
+            lc_status st = lc_dora_pair_norms(p->mag, lc_lora_target_weight(m, l, (lc_lora_target)t), p,
                                               p->r, p->scale);
             if (st) return st;
         }

@@ -113,7 +113,7 @@ static lc_status dora_gains(lc_infer *s) {
                 const lc_lora_pair *p = lc_lora_get(lo, l, (lc_lora_target)t);
                 if (!p->mag) continue;
                 float *g = dora_gain(s, i, l, (lc_lora_target)t);
-                lc_status st = lc_dora_pair_norms(g, lc_dora_target_weight(s->m, l, (lc_lora_target)t), p,
+                lc_status st = lc_dora_pair_norms(g, lc_lora_target_weight(s->m, l, (lc_lora_target)t), p,
                                                   p->r, p->scale * s->ad[i].mult);
                 if (st) return st;
                 lc_dora_gain(g, p->mag, g, p->out);

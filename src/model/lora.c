@@ -25,6 +25,25 @@ static const char *LEAF_NAMES[LC_T_COUNT] = {"q_proj",    "k_proj",  "v_proj", "
 #define GPT2_TARGETS ((1u << LC_T_C_ATTN) | (1u << LC_T_ATTN_C_PROJ) | (1u << LC_T_C_FC) | (1u << LC_T_MLP_C_PROJ))
 #define C_PROJ_BOTH ((1u << LC_T_ATTN_C_PROJ) | (1u << LC_T_MLP_C_PROJ))
 
+const lc_weight *lc_lora_target_weight(const lc_model *m, int layer, lc_lora_target t) {
+    const lc_layer *L = &m->layers[layer];
+    switch (t) {
+    case LC_T_Q: return &L->wq;
+    case LC_T_K: return &L->wk;
+    case LC_T_V: return &L->wv;
+    case LC_T_O: return &L->wo;
+    case LC_T_GATE: return &L->w_gate;
+    case LC_T_UP: return &L->w_up;
+    case LC_T_DOWN: return &L->w_down;
+    case LC_T_C_ATTN: return &L->wqkv;
+    case LC_T_ATTN_C_PROJ: return &L->wo;
+    case LC_T_C_FC: return &L->w_up;
+    case LC_T_MLP_C_PROJ: return &L->w_down;
+    default: LC_ASSERT(!"bad LoRA target");
+    }
+    return NULL;
+}
+
 const char *lc_lora_target_name(lc_lora_target t) {
     return ((int)t >= 0 && t < LC_T_COUNT) ? TARGET_NAMES[t] : "?";
 }

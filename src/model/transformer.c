@@ -146,7 +146,7 @@ static lc_status dora_weight_norms(lc_acts *a, const lc_model *m, const lc_lora 
         for (int t = 0; t < LC_T_COUNT; t++) {
             if (!(want & (1u << t))) continue;
             lc_status st = lc_dora_weight_sq(a->dora_w2 + ((size_t)l * LC_T_COUNT + t) * a->wout,
-                                             lc_dora_target_weight(m, l, (lc_lora_target)t));
+                                             lc_lora_target_weight(m, l, (lc_lora_target)t));
             if (st) return st;
         }
     return LC_OK;

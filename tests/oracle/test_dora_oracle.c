@@ -44,7 +44,7 @@
 static int quantize_model(lc_model *m, lc_dtype t) {
     for (int l = 0; l < m->cfg.n_layers; l++)
         for (int k = 0; k < 7; k++) {
-            lc_weight *W = (lc_weight *)lc_dora_target_weight(m, l, (lc_lora_target)k);
+            lc_weight *W = (lc_weight *)lc_lora_target_weight(m, l, (lc_lora_target)k);
             size_t rb = lc_dtype_row_bytes(t, W->cols);
             uint8_t *q = lc_alloc(rb * W->rows);
             if (!q || lc_model_own(m, q, rb * W->rows, 0) != LC_OK) return -1;
@@ -102,7 +102,7 @@ static void check_init(const lc_lora *lora, const lc_model *m) {
     for (int l = 0; l < lora->n_layers; l++)
         for (int t = 0; t < 7; t++) {
             const lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
-            const lc_weight *W = lc_dora_target_weight(m, l, (lc_lora_target)t);
+            const lc_weight *W = lc_lora_target_weight(m, l, (lc_lora_target)t);
             float *row = malloc((size_t)W->cols * sizeof(float));
             for (int i = 0; i < W->rows; i++) {
                 lc_dequantize_rows(W->type, W->data, (int64_t)lc_dtype_row_bytes(W->type, W->cols), i, 1, W->cols,
