@@ -15,6 +15,7 @@
 #include "lc_lora.h"
 #include "lc_model.h"
 #include "lc_transformer.h"
+#include "../lc_test.h"
 
 static int run(const lc_model *m, lc_lora *lora, int ckpt, const lc_batch *b, double *loss, float *grads) {
     lc_acts *a = NULL;
@@ -58,7 +59,6 @@ int main(int argc, char **argv) {
         return 1;
     }
     for (size_t i = 0; i < lora.n_params; i++) lora.params[i] = 0.1f * lc_rng_normal(&rng);
-    int fails = 0;
     int shapes[2][2] = {{3, 24}, {2, 17}};
     for (int s = 0; s < 2; s++) {
         int B = shapes[s][0], T = shapes[s][1];
@@ -78,12 +78,11 @@ int main(int argc, char **argv) {
         }
         printf("  loss equal: %s; gradients differing in bits: %zu of %zu (max|g| %.3g)\n",
                l0 == l1 ? "yes" : "NO", ndiff, lora.n_params, maxg);
-        if (l0 != l1 || ndiff || maxg == 0) fails++;
+        CHECK(l0 == l1 && ndiff == 0 && maxg > 0, "batch (%d, %d): checkpointing changed the loss or %zu gradients", B, T, ndiff);
         free(g0);
         free(g1);
     }
     lc_lora_free(&lora);
     lc_model_free(&m);
-    printf("%s\n", fails ? "FAIL" : "PASS");
-    return fails ? 1 : 0;
+    return lc_test_finish("test_checkpointing");
 }

@@ -19,12 +19,11 @@
 #include "lc_model.h"
 #include "lc_quant.h"
 #include "lc_transformer.h"
+#include "../lc_test.h"
 
 #define K 3
 #define B 2
 #define T 20
-
-static int fails = 0;
 
 /* Quantise every projection of m to type t in place (buffers kept in bufs). */
 static void quantize_model(lc_model *m, lc_dtype t, void **bufs) {
@@ -55,13 +54,6 @@ static size_t bit_diff(const float *a, const float *b, size_t n, double *maxd) {
         if (e > *maxd) *maxd = e;
     }
     return d;
-}
-
-static void check(int ok, const char *what) {
-    if (!ok) {
-        printf("  FAIL: %s\n", what);
-        fails++;
-    }
 }
 
 /* The frozen-matmul path of the activations run_case makes (lc_cpu.h). */
@@ -97,7 +89,7 @@ static void run_case(const lc_model *m, lc_lora *loras, int ckpt, const char *na
         if (acts_multi(&a, m, &one, 1, B, T, ckpt) || (lc_lora_zero_grad(&loras[k]), 0) ||
             lc_forward_backward(m, &loras[k], a, &batches[k], scales[k], seeds[k], &loss1[k], &nt1[k])) {
             printf("  alone %d: %s\n", k, lc_error_msg());
-            fails++;
+            g_fail++;
             lc_acts_free(a);
             return;
         }
@@ -113,13 +105,13 @@ static void run_case(const lc_model *m, lc_lora *loras, int ckpt, const char *na
     int64_t ntK[K];
     if (acts_multi(&a, m, cl, K, B + 1, T + 4, ckpt)) {
         printf("  acts: %s\n", lc_error_msg());
-        fails++;
+        g_fail++;
         goto out;
     }
     for (int k = 0; k < K; k++) lc_lora_zero_grad(&loras[k]);
     if (lc_forward_backward_multi(m, ml, K, a, batches, scales, seeds, lossK, ntK)) {
         printf("  multi: %s\n", lc_error_msg());
-        fails++;
+        g_fail++;
         goto out;
     }
     for (int k = 0; k < K; k++) {
@@ -129,10 +121,10 @@ static void run_case(const lc_model *m, lc_lora *loras, int ckpt, const char *na
         printf("  trial %d (r %d): loss %.9g alone, %.9g together (diff %.3g); gradients differing in bits %zu of "
                "%zu, max abs diff %.3g (max|g| %.3g)\n",
                k, loras[k].cfg.r, loss1[k], lossK[k], lossK[k] - loss1[k], nd, loras[k].n_params, maxd, maxg);
-        check(memcmp(&loss1[k], &lossK[k], sizeof(double)) == 0, "loss bit-identical");
-        check(nd == 0, "gradients bit-identical");
-        check(maxg > 0, "gradients non-zero");
-        check(nt1[k] == ntK[k], "target counts equal");
+        CHECK(memcmp(&loss1[k], &lossK[k], sizeof(double)) == 0, "loss bit-identical");
+        CHECK(nd == 0, "gradients bit-identical");
+        CHECK(maxg > 0, "gradients non-zero");
+        CHECK(nt1[k] == ntK[k], "target counts equal");
     }
     /* forward only: multipliers, and a base-only trial */
     {
@@ -141,7 +133,7 @@ static void run_case(const lc_model *m, lc_lora *loras, int ckpt, const char *na
         double lf[K], l1;
         if (lc_forward_multi(m, fl, mults, K, a, batches, lf, NULL)) {
             printf("  forward_multi: %s\n", lc_error_msg());
-            fails++;
+            g_fail++;
             goto out;
         }
         for (int k = 0; k < K; k++) {
@@ -149,14 +141,14 @@ static void run_case(const lc_model *m, lc_lora *loras, int ckpt, const char *na
             if (acts_multi(&a1, m, &fl[k], 1, B, T, 0) ||
                 lc_forward(m, fl[k], mults[k], a1, &batches[k], &l1, NULL, NULL)) {
                 printf("  forward alone: %s\n", lc_error_msg());
-                fails++;
+                g_fail++;
                 lc_acts_free(a1);
                 goto out;
             }
             lc_acts_free(a1);
             printf("  forward trial %d (%s, mult %g): loss %.9g alone, %.9g together\n", k,
                    fl[k] ? "adapter" : "base", mults[k], l1, lf[k]);
-            check(memcmp(&l1, &lf[k], sizeof(double)) == 0, "forward loss bit-identical");
+            CHECK(memcmp(&l1, &lf[k], sizeof(double)) == 0, "forward loss bit-identical");
         }
     }
 out:
@@ -209,13 +201,13 @@ int main(int argc, char **argv) {
         if (lc_acts_create_multi(&a, &m, cl, K, B, T, 0)) return 1;
         lc_status st = lc_forward_backward_multi(&m, ml, K, a, bad, sc, sd, ls, NULL);
         printf("batches of two shapes: %s\n", st ? lc_error_msg() : "accepted");
-        check(st == LC_ERR_ARG && strstr(lc_error_msg(), "one shape"), "shape mismatch refused");
+        CHECK(st == LC_ERR_ARG && strstr(lc_error_msg(), "one shape"), "shape mismatch refused");
         lc_batch big[K] = {{tok, tgt, B, T, NULL, 0, NULL}, {tok, tgt, B, T, NULL, 0, NULL}, {tok, tgt, B, T, NULL, 0, NULL}};
         lc_acts_free(a);
         if (lc_acts_create_multi(&a, &m, cl, 2, B, T, 0)) return 1;
         st = lc_forward_backward_multi(&m, ml, K, a, big, sc, sd, ls, NULL);
         printf("3 batches in activations for 2: %s\n", st ? lc_error_msg() : "accepted");
-        check(st == LC_ERR_ARG && strstr(lc_error_msg(), "capacity"), "capacity refused");
+        CHECK(st == LC_ERR_ARG && strstr(lc_error_msg(), "capacity"), "capacity refused");
         lc_acts_free(a);
     }
 
@@ -234,7 +226,7 @@ int main(int argc, char **argv) {
      * tiles rounded to bf16 */
     g_path = LC_MATMUL_BF16_EMULATED;
     if (lc_model_frozen_to_bf16(&m)) return 1;
-    check(m.layers[0].wq.type == LC_DT_BF16, "projection weights stored as bf16");
+    CHECK(m.layers[0].wq.type == LC_DT_BF16, "projection weights stored as bf16");
     run_case(&m, loras, 0, "bf16 weights");
     run_case(&m, loras, 1, "bf16 weights");
     {
@@ -243,13 +235,13 @@ int main(int argc, char **argv) {
         if (lc_model_init_random(&mq, &cfg, 0.2f, 5)) return 1;
         quantize_model(&mq, LC_DT_Q4_1, bufs);
         if (lc_model_frozen_to_bf16(&mq)) return 1;
-        check(mq.layers[0].wq.type == LC_DT_Q4_1, "quantised weights stay quantised");
+        CHECK(mq.layers[0].wq.type == LC_DT_Q4_1, "quantised weights stay quantised");
         run_case(&mq, loras, 1, "Q4_1 weights");
         for (int i = 0; i < 7 * cfg.n_layers; i++) free(bufs[i]);
         lc_model_free(&mq);
     }
     for (int k = 0; k < K; k++) lc_lora_free(&loras[k]);
     lc_model_free(&m);
-    printf("%s\n", fails ? "FAIL" : "PASS");
-    return fails ? 1 : 0;
+    printf("%s\n", g_fail ? "FAIL" : "PASS");
+    return lc_test_finish("test_multi");
 }

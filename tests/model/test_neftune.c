@@ -25,13 +25,7 @@
 #include "lc_lora.h"
 #include "lc_model.h"
 #include "lc_transformer.h"
-
-static int fails = 0;
-
-static void check(int ok, const char *what) {
-    printf("  %s: %s\n", ok ? "ok" : "FAIL", what);
-    if (!ok) fails++;
-}
+#include "../lc_test.h"
 
 static void stats(void) {
     enum { B = 3, T = 40, C = 64 };
@@ -50,14 +44,14 @@ static void stats(void) {
     double mean = s / n, var = s2 / n - mean * mean, sig_mean = m / sqrt(3.0 * n), want_var = (double)m * m / 3;
     printf("NEFTune noise, alpha %g, T %d, C %d: m = %.6g; mean %.3g (5 sigma %.3g), var / (m^2/3) = %.5f "
            "(5 sigma %.4f), max %.6g\n", alpha, T, C, m, mean, 5 * sig_mean, var / want_var, 5 * sqrt(0.8 / n), mx);
-    check(in_range, "every value within [-m, m]");
-    check(fabs(mean) <= 5 * sig_mean, "mean 0");
-    check(fabs(var / want_var - 1) <= 5 * sqrt(0.8 / n), "variance m^2 / 3");
-    check(mx >= 0.99 * m, "reaches +-m");
+    CHECK(in_range, "every value within [-m, m]");
+    CHECK(fabs(mean) <= 5 * sig_mean, "mean 0");
+    CHECK(fabs(var / want_var - 1) <= 5 * sqrt(0.8 / n), "variance m^2 / 3");
+    CHECK(mx >= 0.99 * m, "reaches +-m");
     lc_neftune_add(y, B * T, C, T, NULL, 1234, alpha);
-    check(!memcmp(x, y, n * sizeof *x), "same seed: same noise");
+    CHECK(!memcmp(x, y, n * sizeof *x), "same seed: same noise");
     lc_neftune_add(z, B * T, C, T, NULL, 1235, alpha);
-    check(memcmp(x, z, n * sizeof *x) != 0, "another seed: other noise");
+    CHECK(memcmp(x, z, n * sizeof *x) != 0, "another seed: other noise");
     /* a stream of rows 0 (len 5) and 2 (len 40): each token draws its padded slot's noise */
     int32_t slot[45];
     for (int i = 0; i < 5; i++) slot[i] = i;
@@ -66,15 +60,15 @@ static void stats(void) {
     lc_neftune_add(f, 45, C, T, slot, 1234, alpha);
     int same = !memcmp(f, x, (size_t)5 * C * sizeof *f) &&
                !memcmp(f + (size_t)5 * C, x + (size_t)2 * T * C, (size_t)40 * C * sizeof *f);
-    check(same, "padding-free tokens draw their padded slot's noise");
+    CHECK(same, "padding-free tokens draw their padded slot's noise");
     /* scale: alpha x2 -> noise x2 exactly; T x4 -> noise / 2 exactly */
     float *g = calloc(n, sizeof *g), *h = calloc(n, sizeof *h);
     lc_neftune_add(g, B * T, C, T, NULL, 1234, 2 * alpha);
     lc_neftune_add(h, B * T, C, 4 * T, NULL, 1234, alpha);
     int dbl = 1, half = 1;
     for (size_t i = 0; i < n; i++) dbl &= g[i] == 2 * x[i], half &= h[i] == 0.5f * x[i];
-    check(dbl, "alpha x2: noise x2 (bit-exact)");
-    check(half, "row length T x4: noise / 2 (bit-exact)");
+    CHECK(dbl, "alpha x2: noise x2 (bit-exact)");
+    CHECK(half, "row length T x4: noise / 2 (bit-exact)");
     free(g);
     free(h);
     free(f);
@@ -89,7 +83,7 @@ static double train_loss(const lc_model *m, lc_lora *lora, lc_acts *a, const lc_
     lc_lora_zero_grad(lora);
     if (lc_forward_backward(m, lora, a, b, 1.0f, 77, &loss, NULL)) {
         printf("  forward_backward: %s\n", lc_error_msg());
-        fails++;
+        g_fail++;
     }
     return loss;
 }
@@ -109,7 +103,7 @@ static void model_checks(void) {
     lc.targets &= lc_lora_arch_targets(LC_ARCH_QWEN2);
     if (lc_model_init_random(&m, &cfg, 0.2f, 3) || lc_lora_init(&lora, &m, &lc, &rng)) {
         printf("init: %s\n", lc_error_msg());
-        fails++;
+        g_fail++;
         return;
     }
     for (size_t i = 0; i < lora.n_params; i++) lora.params[i] = 0.1f * lc_rng_normal(&rng);
@@ -121,19 +115,19 @@ static void model_checks(void) {
     float *l0 = malloc((size_t)B * T * 101 * sizeof(float)), *l1 = malloc((size_t)B * T * 101 * sizeof(float));
     if (lc_acts_create(&a, &m, &lora, B, T)) {
         printf("acts: %s\n", lc_error_msg());
-        fails++;
+        g_fail++;
         goto done;
     }
     lora.cfg.neftune_alpha = 0;
     lc_status s0 = lc_forward(&m, &lora, 1.0f, a, &b, NULL, NULL, l0);
     lora.cfg.neftune_alpha = 5;
     lc_status s1 = lc_forward(&m, &lora, 1.0f, a, &b, NULL, NULL, l1);
-    check(!s0 && !s1 && !memcmp(l0, l1, (size_t)B * T * 101 * sizeof(float)), "eval logits unaffected (bit-identical)");
+    CHECK(!s0 && !s1 && !memcmp(l0, l1, (size_t)B * T * 101 * sizeof(float)), "eval logits unaffected (bit-identical)");
     double base = train_loss(&m, &lora, a, &b, 0), a5 = train_loss(&m, &lora, a, &b, 5.0f),
            again = train_loss(&m, &lora, a, &b, 5.0f), back = train_loss(&m, &lora, a, &b, 0);
     printf("training loss: alpha 0 %.9g, alpha 5 %.9g\n", base, a5);
-    check(a5 != base, "training loss changes with NEFTune");
-    check(a5 == again && back == base, "training pass deterministic (same seed)");
+    CHECK(a5 != base, "training loss changes with NEFTune");
+    CHECK(a5 == again && back == base, "training pass deterministic (same seed)");
 done:
     free(l0);
     free(l1);
@@ -145,6 +139,6 @@ done:
 int main(void) {
     stats();
     model_checks();
-    printf("%s\n", fails ? "FAIL" : "PASS");
-    return fails ? 1 : 0;
+    printf("%s\n", g_fail ? "FAIL" : "PASS");
+    return lc_test_finish("test_neftune");
 }

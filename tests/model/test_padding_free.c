@@ -35,18 +35,12 @@
 #include "lc_lora.h"
 #include "lc_model.h"
 #include "lc_transformer.h"
+#include "../lc_test.h"
 
 #define GRAD_TOL 1e-4
 #define LOSS_TOL 1e-5
 #define MAX_ROWS 8
 #define MAX_T 24
-
-static int fails = 0;
-
-static void check(int ok, const char *what) {
-    printf("  %s: %s\n", ok ? "ok" : "FAIL", what);
-    if (!ok) fails++;
-}
 
 /* A micro-batch built from rows of given lengths, in both layouts. */
 typedef struct {
@@ -150,13 +144,13 @@ static void compare(const lc_model *m, lc_lora *lora, const lc_batch *ref, const
     double l0 = 0, l1 = 0;
     int64_t n0 = 0, n1 = 0;
     if (grads_of(m, lora, ref, ckpt, &l0, &n0, g0) || grads_of(m, lora, alt, ckpt, &l1, &n1, g1)) {
-        check(0, what);
+        CHECK(0, "%s", what);
     } else {
         double dl = fabs(l0 - l1) / fabs(l0), dg = worst_tensor_diff(m, lora, g0, g1);
         printf("  %s: loss %.9g vs %.9g (rel %.2g), targets %lld vs %lld, worst gradient tensor diff %.2g of max\n",
                what, l0, l1, dl, (long long)n0, (long long)n1, dg);
         int equal = n0 == n1 && dl <= LOSS_TOL && dg <= GRAD_TOL;
-        check(want_equal ? equal : (dg > 10 * GRAD_TOL && dl > 10 * LOSS_TOL), what);
+        CHECK(want_equal ? equal : (dg > 10 * GRAD_TOL && dl > 10 * LOSS_TOL), "%s", what);
     }
     free(g0);
     free(g1);
@@ -175,9 +169,9 @@ static void case_rows(const lc_model *m, lc_lora *lora, const int *lens, int B, 
     double l0, l1;
     int64_t n0, n1;
     if (!grads_of(m, lora, &f, 0, &l0, &n0, g0) && !grads_of(m, lora, &f, 1, &l1, &n1, g1))
-        check(l0 == l1 && !memcmp(g0, g1, lora->n_params * sizeof(float)), "checkpointing bit-identical");
+        CHECK(l0 == l1 && !memcmp(g0, g1, lora->n_params * sizeof(float)), "checkpointing bit-identical");
     else
-        check(0, "checkpointing runs");
+        CHECK(0, "checkpointing runs");
     free(g0);
     free(g1);
 }
@@ -235,7 +229,10 @@ static void case_multi(const lc_model *m, lc_lora *loras, lc_rng *rng) {
     lc_acts *a = NULL;
     int ok = 1;
     for (int k = 0, off = 0; k < KT && ok; off += (int)loras[k].n_params, k++) {
-        if (lc_acts_create_ex(&a, m, &loras[k], MAX_ROWS, MAX_T, 0)) return check(0, "acts");
+        if (lc_acts_create_ex(&a, m, &loras[k], MAX_ROWS, MAX_T, 0)) {
+            CHECK(0, "acts");
+            return;
+        }
         lc_lora_zero_grad(&loras[k]);
         ok = !lc_forward_backward(m, &loras[k], a, &f, sc[k], sd[k], &alone[k], NULL);
         memcpy(ga + off, loras[k].grads, loras[k].n_params * sizeof(float));
@@ -248,7 +245,7 @@ static void case_multi(const lc_model *m, lc_lora *loras, lc_rng *rng) {
     for (int k = 0, off = 0; k < KT && ok; off += (int)loras[k].n_params, k++)
         same &= alone[k] == together[k] && !memcmp(ga + off, loras[k].grads, loras[k].n_params * sizeof(float));
     if (!ok) printf("  error: %s\n", lc_error_msg());
-    check(same, "each trial bit-identical alone and together (checkpointing in the pass)");
+    CHECK(same, "each trial bit-identical alone and together (checkpointing in the pass)");
     /* the same pass on the padded batches: each trial within the tolerance */
     float *gf = malloc(tot * sizeof(float));
     for (int k = 0, off = 0; k < KT && ok; off += (int)loras[k].n_params, k++) {
@@ -263,7 +260,7 @@ static void case_multi(const lc_model *m, lc_lora *loras, lc_rng *rng) {
                padded_l[k], together[k], dg);
         pok &= fabs(padded_l[k] - together[k]) <= LOSS_TOL * fabs(padded_l[k]) && dg <= GRAD_TOL;
     }
-    check(pok, "one-pass training: padding-free = padded for every trial");
+    CHECK(pok, "one-pass training: padding-free = padded for every trial");
     free(gf);
     float mults[KT] = {1.0f, 0.5f, 2.0f};
     int fok = ok && !lc_forward_multi(m, cl, mults, KT, a, fs, fl, NULL) &&
@@ -272,7 +269,7 @@ static void case_multi(const lc_model *m, lc_lora *loras, lc_rng *rng) {
         printf("  forward trial %d: loss %.9g padding-free, %.9g padded\n", k, fl[k], pl[k]);
         fok &= fabs(fl[k] - pl[k]) <= LOSS_TOL * fabs(pl[k]);
     }
-    check(fok, "one-pass forward losses: padding-free = padded");
+    CHECK(fok, "one-pass forward losses: padding-free = padded");
     lc_acts_free(a);
     free(ga);
 }
@@ -283,7 +280,10 @@ static void case_refused(const lc_model *m, lc_lora *lora, lc_rng *rng) {
     int lens[3] = {5, 9, 3};
     make_rows(&x, lens, 3, m->cfg.vocab_size, rng);
     lc_acts *a = NULL;
-    if (lc_acts_create_ex(&a, m, lora, 1, 16, 0)) return check(0, "acts"); /* 16 tokens, 17 given */
+    if (lc_acts_create_ex(&a, m, lora, 1, 16, 0)) { /* 16 tokens, 17 given */
+        CHECK(0, "acts");
+        return;
+    }
     printf("refused layouts:\n");
     struct { lc_batch b; const char *what; } cases[5];
     int32_t cross[3] = {0, 12, 27}, gap_slot[17], empty[4] = {0, 5, 5, 17};
@@ -300,7 +300,7 @@ static void case_refused(const lc_model *m, lc_lora *lora, lc_rng *rng) {
     for (int i = 0; i < 5; i++) {
         lc_status st = lc_forward_backward(m, lora, a, &cases[i].b, 1.0f, 1, &loss, NULL);
         printf("  %s -> %s\n", cases[i].what, st ? lc_error_msg() : "accepted");
-        check(st == LC_ERR_ARG, cases[i].what);
+        CHECK(st == LC_ERR_ARG, "%s", cases[i].what);
     }
     lc_acts_free(a);
 }
@@ -320,7 +320,7 @@ static void case_gpt2(lc_rng *rng) {
     lc.dropout = 0.1f;
     if (lc_model_init_random(&m, &cfg, 0.2f, 9) || lc_lora_init(&lora, &m, &lc, rng)) {
         printf("GPT-2 init: %s\n", lc_error_msg());
-        fails++;
+        g_fail++;
         return;
     }
     for (size_t i = 0; i < lora.n_params; i++) lora.params[i] = 0.1f * lc_rng_normal(rng);
@@ -372,6 +372,6 @@ int main(void) {
     for (int k = 0; k < 3; k++) lc_lora_free(&loras[k]);
     lc_model_free(&m);
     case_gpt2(&rng);
-    printf("%s\n", fails ? "FAIL" : "PASS");
-    return fails ? 1 : 0;
+    printf("%s\n", g_fail ? "FAIL" : "PASS");
+    return lc_test_finish("test_padding_free");
 }

@@ -15,15 +15,7 @@
 #include <string.h>
 
 #include "lc_chat.h"
-
-static int n_fail = 0;
-
-static void check(int ok, const char *what) {
-    if (!ok) {
-        n_fail++;
-        printf("FAIL %s\n", what);
-    }
-}
+#include "../lc_test.h"
 
 static char *concat(const lc_chat_segment *s, int n, int only_train) {
     size_t len = 0;
@@ -79,12 +71,12 @@ static void run_case(const json_t *c, int idx) {
     lc_status st = lc_chat_template_detect(&t, tmpl);
     if (!kind) {
         snprintf(what, sizeof what, "case %d: unknown template must be refused", idx);
-        check(st == LC_ERR_UNSUPPORTED && strstr(lc_error_msg(), "chat_template"), what);
+        CHECK(st == LC_ERR_UNSUPPORTED && strstr(lc_error_msg(), "chat_template"), "%s", what);
         printf("  case %d: unrecognised template -> %s\n", idx, lc_error_msg());
         return;
     }
     snprintf(what, sizeof what, "case %d: detect as %s", idx, kind);
-    check(st == LC_OK && !strcmp(lc_chat_template_name(t), kind), what);
+    CHECK(st == LC_OK && !strcmp(lc_chat_template_name(t), kind), "%s", what);
     if (st) return;
     for (int pass = 0; pass < 2; pass++) {
         /* pass 1: the named template, for templates without a default system message */
@@ -93,7 +85,7 @@ static void run_case(const json_t *c, int idx) {
             t = NULL;
             if (strstr(tmpl, "!= 'system'")) break;
             if (lc_chat_template_create(&t, kind)) {
-                check(0, "create named template");
+                CHECK(0, "create named template");
                 break;
             }
         }
@@ -102,22 +94,22 @@ static void run_case(const json_t *c, int idx) {
         st = lc_chat_render(t, m, n, gen, &segs, &ns);
         if (!expected) {
             snprintf(what, sizeof what, "case %d (%s): HF raised, lorac must refuse", idx, kind);
-            check(st == LC_ERR_ARG, what);
+            CHECK(st == LC_ERR_ARG, "%s", what);
             continue;
         }
         snprintf(what, sizeof what, "case %d (%s%s, %d msgs, gen %d): render", idx, kind,
                  pass ? " by name" : "", n, gen);
         if (st) {
             printf("    error: %s\n", lc_error_msg());
-            check(0, what);
+            CHECK(0, "%s", what);
             continue;
         }
         char *got = concat(segs, ns, 0), *train = concat(segs, ns, 1);
-        check(strcmp(got, expected) == 0, what);
+        CHECK(strcmp(got, expected) == 0, "%s", what);
         if (strcmp(got, expected)) show_diff(expected, got);
         snprintf(what, sizeof what, "case %d (%s): train segments = assistant content + end", idx,
                  kind);
-        check(strcmp(train, expected_train(kind, m, n)) == 0, what);
+        CHECK(strcmp(train, expected_train(kind, m, n)) == 0, "%s", what);
         free(got);
         free(train);
         lc_chat_segments_free(segs, ns);
@@ -134,11 +126,11 @@ static void render_expect(const char *spec, const lc_chat_msg *m, int n, int gen
     snprintf(what, sizeof what, "template \"%s\"", spec);
     if (lc_chat_template_create(&t, spec) || lc_chat_render(t, m, n, gen, &s, &ns)) {
         printf("    error: %s\n", lc_error_msg());
-        check(0, what);
+        CHECK(0, "%s", what);
         return;
     }
     char *got = concat(s, ns, 0), *train = concat(s, ns, 1);
-    check(!strcmp(got, want) && !strcmp(train, want_train), what);
+    CHECK(!strcmp(got, want) && !strcmp(train, want_train), "%s", what);
     if (strcmp(got, want)) show_diff(want, got);
     free(got);
     free(train);
@@ -170,18 +162,18 @@ int main(int argc, char **argv) {
                   "Hi!</s>");
     render_expect("none", conv, 3, 1, "Sys\nHello\nHi!", "Hi!");
     lc_chat_template *t = NULL;
-    check(lc_chat_template_create(&t, "chatmk") == LC_ERR_CONFIG, "unknown name is an error");
+    CHECK(lc_chat_template_create(&t, "chatmk") == LC_ERR_CONFIG, "unknown name is an error");
     printf("  unknown name -> %s\n", lc_error_msg());
-    check(lc_chat_template_detect(&t, NULL) == LC_ERR_UNSUPPORTED, "no template is an error");
-    check(lc_chat_template_detect(&t, "{{ '<|start_header_id|>' }} Cutting Knowledge Date") ==
+    CHECK(lc_chat_template_detect(&t, NULL) == LC_ERR_UNSUPPORTED, "no template is an error");
+    CHECK(lc_chat_template_detect(&t, "{{ '<|start_header_id|>' }} Cutting Knowledge Date") ==
               LC_ERR_UNSUPPORTED, "llama 3.1 template refused");
     lc_chat_msg badrole[] = {{"tool", "x"}};
-    check(lc_chat_template_create(&t, "chatml") == LC_OK, "create chatml");
+    CHECK(lc_chat_template_create(&t, "chatml") == LC_OK, "create chatml");
     lc_chat_segment *s;
     int ns;
-    check(lc_chat_render(t, badrole, 1, 0, &s, &ns) == LC_ERR_ARG, "unknown role refused");
+    CHECK(lc_chat_render(t, badrole, 1, 0, &s, &ns) == LC_ERR_ARG, "unknown role refused");
     lc_chat_template_free(t);
-    if (n_fail) printf("FAIL: %d chat checks failed\n", n_fail);
+    if (g_fail) printf("FAIL: %d chat checks failed\n", g_fail);
     else printf("all chat checks passed\n");
-    return n_fail != 0;
+    return lc_test_finish("test_chat");
 }
