@@ -30,6 +30,7 @@ usage: bench/bench_real_jobs.py [--jobs demo,pubmedqa] [--threads 2] [--steps 3]
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -50,6 +51,7 @@ def job_data(job, work):
 def lorac_run(args, job, data, max_len, padding_free):
     out = os.path.join(args.work, f"{job}-{'free' if padding_free else 'padded'}")
     cfg = os.path.join(args.work, f"{job}-{padding_free}.yaml")
+    shutil.rmtree(out, ignore_errors=True)  # the work dir is ours: a run left by an earlier invocation would be resumed
     with open(cfg, "w") as f:
         f.write(f"model: {GGUF}\ndata: {data}\nsplit: 0\nchat_template: auto\nmask_prompt: true\n"
                 f"max_seq_len: {max_len}\nr: 8\nalpha: 16\ndropout: 0.05\ntarget_modules: all-linear\n"
