@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # test.sh — run the whole test suite (ctest). Makes (or reuses) the oracle venv
 # first (scripts/test_env.sh: every Python oracle runs with .venv/bin/python3,
-# CMake's LC_PYTHON), builds, then runs ctest. Extra arguments go to ctest
+# CMake's LC_PYTHON), fetches the real Gemma 3 270M the Gemma tests use, builds, then runs ctest. Extra arguments go to ctest
 # (e.g. -R kernels). With LORAC_NO_SKIP=1 (set by .ci/run) a skipped test fails
 # the run: on CI every oracle must have what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/test_env.sh
+bash scripts/fetch_gemma3.sh   # the Gemma 3 270M tests' model (idempotent, SHA-256 checked)
 export PYTHONNOUSERSITE=1
 unset PYTHONPATH PYTHONHOME
 if [ ! -f build/CMakeCache.txt ]; then
