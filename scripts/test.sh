@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh — run the whole test suite (ctest). Makes (or reuses) the oracle venv
 # first (scripts/test_env.sh: every Python oracle runs with .venv/bin/python3,
-# CMake's LC_PYTHON), fetches the real Gemma 3 270M the Gemma tests use, builds, then runs ctest. Extra arguments go to ctest
-# (e.g. -R kernels). With LORAC_NO_SKIP=1 (set by .ci/run) a skipped test fails
+# CMake's LC_PYTHON), fetches the real Gemma 3 270M the Gemma tests use
+# (scripts/fetch_gemma3.sh), builds, then runs ctest. Extra arguments go to
+# ctest (e.g. -R kernels). With LORAC_NO_SKIP=1 (set by .ci/run) a skipped test fails
 # the run: on CI every oracle must have what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
