@@ -26,7 +26,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import warnings
 
 import numpy as np
 import torch
@@ -34,7 +33,6 @@ from gguf import GGMLQuantizationType as QT
 from gguf import quants
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
-from transformers.utils import logging as hf_logging
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_refs  # noqa: E402  (batch, loss and writer of the oracle cases)
@@ -116,11 +114,7 @@ def run(qtype, dtype):
 def main():
     if len(sys.argv) != 3 or sys.argv[2] not in QTYPES:
         sys.exit("usage: dora_oracle.py <test_dora_oracle binary> <f32|q8_0|q4_1>")
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    warnings.filterwarnings("ignore")
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
+    make_refs.quiet_torch(1)
     qtype = sys.argv[2]
     out = run(qtype, torch.float32)
     f64 = run(qtype, torch.float64)

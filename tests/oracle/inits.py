@@ -26,13 +26,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import warnings
 
 import numpy as np
 import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
-from transformers.utils import logging as hf_logging
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_refs  # noqa: E402
@@ -91,11 +89,7 @@ def run(kind, model_dir, tmp):
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: inits.py <test_lora_init binary>")
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    warnings.filterwarnings("ignore")
-    torch.manual_seed(0)
-    torch.set_num_threads(2)
+    make_refs.quiet_torch(2)
     rc = 0
     with tempfile.TemporaryDirectory(prefix="lorac_inits_") as tmp:
         d = patterns.build_llama(os.path.join(tmp, "llama"))

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 from transformers.utils import logging as hf_logging
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -282,15 +282,50 @@ def f64_check(ref, f64):
         print(f"  f32 vs f64  {kind:14s} worst max_abs/max|ref| = {rel:.3e}")
 
 
+
+def quiet_torch(threads):
+    """The oracle scripts' common start: no progress bars, no deprecation
+    noise (transformers v5), torch seed 0 and `threads` intra-op threads."""
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore")
+    torch.manual_seed(0)
+    torch.set_num_threads(threads)
+
+
+def randomise(model, seed):
+    """Norm weights U(0.5, 1.5), biases N(0, 0.25), embeddings N(0, 1),
+    (out, in) matrices N(0, 1/in): unit-scale activations, so attention is far
+    from uniform and greedy argmaxes are well separated."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(0.5 + torch.rand(p.shape, generator=g))
+            elif name.endswith(".bias"):
+                p.copy_(0.5 * torch.randn(p.shape, generator=g))
+            elif "embed_tokens" in name:
+                p.copy_(torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) / p.shape[1] ** 0.5)
+
+
+def random_llama(out_dir, seed, **cfg):
+    """A LlamaForCausalLM of config `cfg` (untied, SiLU, no biases, RoPE base
+    1e4, eps 1e-6, bos 1 / eos 2 unless given) with randomise()d weights,
+    saved to out_dir (returned)."""
+    base = dict(rms_norm_eps=1e-6, rope_theta=10000.0, tie_word_embeddings=False, hidden_act="silu",
+                attention_bias=False, mlp_bias=False, bos_token_id=1, eos_token_id=2)
+    model = LlamaForCausalLM(LlamaConfig(**{**base, **cfg})).float().eval()
+    randomise(model, seed)
+    model.save_pretrained(out_dir)
+    return out_dir
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--case", default="all", choices=["all", "tiny-qwen2", "stories260K"])
     args = ap.parse_args()
-    hf_logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", category=FutureWarning)  # transformers v5 deprecations
-    hf_logging.set_verbosity_error()
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
+    quiet_torch(1)
     torch.use_deterministic_algorithms(True)
     os.makedirs(FIXTURES, exist_ok=True)
     cases = []

@@ -32,11 +32,8 @@ import os
 import subprocess
 import sys
 import tempfile
-import warnings
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
-from transformers.utils import logging as hf_logging
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_refs  # noqa: E402  (the oracle case machinery)
@@ -48,33 +45,15 @@ LAYERS = [0, 2]
 
 
 def build_llama(out_dir):
-    cfg = LlamaConfig(vocab_size=97, hidden_size=64, intermediate_size=96,
-                      num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
-                      head_dim=16, max_position_embeddings=256, rms_norm_eps=1e-6,
-                      rope_theta=10000.0, tie_word_embeddings=False, hidden_act="silu",
-                      attention_bias=False, mlp_bias=False, bos_token_id=1, eos_token_id=2)
-    model = LlamaForCausalLM(cfg).float().eval()
-    g = torch.Generator().manual_seed(515)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("norm.weight"):
-                p.copy_(0.5 + torch.rand(p.shape, generator=g))
-            elif "embed_tokens" in name:
-                p.copy_(torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(torch.randn(p.shape, generator=g) / p.shape[1] ** 0.5)
-    model.save_pretrained(out_dir)
-    return out_dir
+    return make_refs.random_llama(out_dir, 515, vocab_size=97, hidden_size=64, intermediate_size=96,
+                                  num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+                                  head_dim=16, max_position_embeddings=256)
 
 
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: patterns.py <test_oracle binary>")
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    warnings.filterwarnings("ignore")
-    torch.manual_seed(0)
-    torch.set_num_threads(2)
+    make_refs.quiet_torch(2)
     rc = 0
     with tempfile.TemporaryDirectory(prefix="lorac_patterns_") as tmp:
         d = build_llama(os.path.join(tmp, "llama"))
