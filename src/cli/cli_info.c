@@ -45,7 +45,8 @@ static void weight_types(const lc_model *m, FILE *f) {
             bytes[lw[i]->type] += (double)lc_dtype_row_bytes(lw[i]->type, lw[i]->cols) * lw[i]->rows;
         }
     }
-    int norms = 2 * m->cfg.n_layers + 1, biases = m->cfg.attn_bias ? 3 * m->cfg.n_layers : 0;
+    int per_layer = 2 + (m->fam.qk_norm ? 2 : 0) + (m->fam.norm_place == LC_NORM_SANDWICH ? 2 : 0);
+    int norms = per_layer * m->cfg.n_layers + 1, biases = m->cfg.attn_bias ? 3 * m->cfg.n_layers : 0;
     fprintf(f, "  weights          ");
     for (int t = 0; t < LC_DT_COUNT; t++)
         if (count[t]) fprintf(f, "%s x%d (%.1f MB)  ", lc_dtype_name((lc_dtype)t), count[t], bytes[t] / 1e6);
@@ -75,6 +76,11 @@ static void model_info(const lc_base *b) {
     printf("  rope theta       %g\n  rms eps          %g\n", c->rope_theta, c->rms_eps);
     printf("  tied embeddings  %s\n  q/k/v bias       %s\n", c->tie_embeddings ? "yes" : "no",
            c->attn_bias ? "yes" : "no");
+    if (c->sliding_window > 0) /* Gemma 3 */
+        printf("  sliding window   %d (every %d-th layer global; local rope theta %g)\n", c->sliding_window,
+               c->sliding_pattern, (double)c->rope_local_theta);
+    if (m->fam.attn_scale > 0) printf("  attention scale  %g (query_pre_attn_scalar %g)\n", (double)m->fam.attn_scale,
+                                      (double)c->query_pre_attn_scalar);
     weight_types(m, stdout);
     long long n = (long long)lc_model_param_count(m);
     printf("  parameters       %lld (%.1f M)\n", n, n / 1e6);
