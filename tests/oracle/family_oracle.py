@@ -54,7 +54,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import warnings
 
 import gguf
 import numpy as np
@@ -62,7 +61,6 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from transformers import Gemma3ForCausalLM, Gemma3TextConfig, Qwen3Config, Qwen3ForCausalLM
-from transformers.utils import logging as hf_logging
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_refs  # noqa: E402  (the oracle case machinery)
@@ -70,26 +68,6 @@ import make_refs  # noqa: E402  (the oracle case machinery)
 V = 512  # the stories260K tokenizer's vocabulary, so `lorac generate` can run
 PROMPT = "Once upon a time"
 N_NEW = 24
-
-
-def randomise(model, seed, norm_shift=0.0, embed_std=1.0):
-    """Norm weights U(0.5, 1.5) (as applied: Gemma's (1 + w) weights get
-    norm_shift -1), embeddings N(0, embed_std^2), (out, in) matrices N(0, 1/in):
-    unit-scale activations, so attention is far from uniform and greedy
-    argmaxes are well separated. (Gemma multiplies embeddings by sqrt(C) = 8
-    and ties the head: embed_std 0.1 keeps the embedding from dominating the
-    residual stream, else the tied head just repeats the last token.)"""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("norm.weight"):
-                p.copy_(0.5 + norm_shift + torch.rand(p.shape, generator=g))
-            elif name.endswith(".bias"):
-                p.copy_(0.5 * torch.randn(p.shape, generator=g))
-            elif "embed_tokens" in name:
-                p.copy_(embed_std * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(torch.randn(p.shape, generator=g) / p.shape[1] ** 0.5)
 
 
 def byte_token_ids(stories):
@@ -129,7 +107,7 @@ def build(case, out_dir):
         sys.exit(f"unknown case {case}")
     model = model.float().eval()
     gemma = case.startswith("gemma3")
-    randomise(model, 4321, norm_shift=-1.0 if gemma else 0.0, embed_std=0.1 if gemma else 1.0)
+    make_refs.randomise(model, 4321, norm_shift=-1.0 if gemma else 0.0, embed_std=0.1 if gemma else 1.0)
     model.save_pretrained(out_dir)
     gen = os.path.join(out_dir, "generation_config.json")
     if os.path.exists(gen):
@@ -356,11 +334,7 @@ def main():
     if len(sys.argv) != 6:
         sys.exit("usage: family_oracle.py <test_oracle> <test_infer> <lorac> <stories260K-hf dir> <case>")
     test_oracle, test_infer, lorac, stories, case = sys.argv[1:]
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
+    make_refs.quiet_torch(1)
     torch.use_deterministic_algorithms(True)
     failures = 0
     with tempfile.TemporaryDirectory(prefix="lorac_family_") as tmp:

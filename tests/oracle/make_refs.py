@@ -293,19 +293,22 @@ def quiet_torch(threads):
     torch.set_num_threads(threads)
 
 
-def randomise(model, seed):
-    """Norm weights U(0.5, 1.5), biases N(0, 0.25), embeddings N(0, 1),
-    (out, in) matrices N(0, 1/in): unit-scale activations, so attention is far
-    from uniform and greedy argmaxes are well separated."""
+def randomise(model, seed, norm_shift=0.0, embed_std=1.0):
+    """Norm weights U(0.5, 1.5), biases N(0, 0.25) (as applied: Gemma's (1 + w) weights get
+    norm_shift -1), embeddings N(0, embed_std^2), (out, in) matrices N(0, 1/in):
+    unit-scale activations, so attention is far from uniform and greedy
+    argmaxes are well separated. (Gemma multiplies embeddings by sqrt(C) = 8
+    and ties the head: embed_std 0.1 keeps the embedding from dominating the
+    residual stream, else the tied head just repeats the last token.)"""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("norm.weight"):
-                p.copy_(0.5 + torch.rand(p.shape, generator=g))
+                p.copy_(0.5 + norm_shift + torch.rand(p.shape, generator=g))
             elif name.endswith(".bias"):
                 p.copy_(0.5 * torch.randn(p.shape, generator=g))
             elif "embed_tokens" in name:
-                p.copy_(torch.randn(p.shape, generator=g))
+                p.copy_(embed_std * torch.randn(p.shape, generator=g))
             else:
                 p.copy_(torch.randn(p.shape, generator=g) / p.shape[1] ** 0.5)
 
