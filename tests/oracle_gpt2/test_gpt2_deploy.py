@@ -26,7 +26,10 @@ oracle_gpt2 tolerance) leaves a wide margin and still catches any wrong
 term (a missing bias or LoRA term moves logits by >= 1e-2 of max|ref|).
 Greedy equality is exact; the smallest top-2 logit gap on the reference
 path is printed, so a tie would be visible.
-usage: test_gpt2_deploy.py LORAC GREEDY_IDS TOKENIZER_DIR WORK_DIR"""
+usage: test_gpt2_deploy.py LORAC GREEDY_IDS TOKENIZER_DIR WORK_DIR [124m]
+  124m: the same checks on a GPT-2 124M-shaped model (n_embd 768, 12 layers, 12 heads,
+  n_positions 1024, initializer_range 0.02 as GPT-2's config); a manual check (~0.5 GB
+  per model copy), not run by ctest."""
 import copy
 import json
 import os
@@ -42,7 +45,8 @@ from tokenizers import Tokenizer
 
 TOL = 1e-5
 N_NEW = 24
-lorac, greedy_bin, tokdir, work = sys.argv[1:]
+lorac, greedy_bin, tokdir, work = sys.argv[1:5]
+SHAPE_124M = sys.argv[5:] == ["124m"]
 failures = 0
 
 
@@ -107,8 +111,10 @@ def lorac_greedy(model_dir, adapter, ids, n):
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 torch.manual_seed(0)
-cfg = GPT2Config(vocab_size=50257, n_embd=64, n_layer=2, n_head=4, n_positions=128, initializer_range=0.1,
-                 bos_token_id=50256, eos_token_id=50256, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+shape = dict(n_embd=768, n_layer=12, n_head=12, n_positions=1024, initializer_range=0.02) if SHAPE_124M else \
+    dict(n_embd=64, n_layer=2, n_head=4, n_positions=128, initializer_range=0.1)
+cfg = GPT2Config(vocab_size=50257, bos_token_id=50256, eos_token_id=50256, resid_pdrop=0.0, embd_pdrop=0.0,
+                 attn_pdrop=0.0, **shape)
 base = GPT2LMHeadModel(cfg).eval()
 with torch.no_grad():
     for name, p in base.named_parameters():
