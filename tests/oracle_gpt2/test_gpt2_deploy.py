@@ -14,7 +14,7 @@ fan_in_fan_out) is made by PEFT and brought in with `lorac import`.
      transformers' greedy continuation of the same text prompt;
   3. `lorac merge` to an HF directory: GPT2LMHeadModel.from_pretrained loads
      it and its logits equal PEFT's merge_and_unload within 1e-5 of max|ref|;
-     the tokenizer files are there; `lorac eval` answers with base + adapter
+     the tokenizer files are there; an f16 merge loads too (1e-2); `lorac eval` answers with base + adapter
      and with the merged model give the same text;
   4. `lorac export --format peft`: PeftModel.from_pretrained on the export
      gives the logits of the PEFT adapter lorac imported (1e-5 of max|ref|);
@@ -184,6 +184,13 @@ check(all(os.path.exists(os.path.join(merged_dir, f)) for f in ("config.json", "
                                                                  "vocab.json", "merges.txt")),
       "config.json, model.safetensors and the tokenizer files written")
 compare("merged HF dir vs PEFT unmerged, logits", logits(merged, probe), logits(pm, probe))
+merged16_dir = os.path.join(work, "merged_f16")
+run(lorac, "merge", "--model", base_dir, "--adapter", adapter, "--out", merged16_dir, "--dtype", "f16")
+merged16 = GPT2LMHeadModel.from_pretrained(merged16_dir, dtype=torch.float32).eval()
+# f16 weights: each rounded by <= 2^-11 relative; 1e-2 of max|ref| bounds the logits' drift and is far
+# below what a wrongly laid out (untransposed) Conv1D gives (O(max|ref|))
+d16 = float(np.max(np.abs(logits(merged16, probe) - ref))) / float(np.max(np.abs(ref)))
+check(d16 <= 1e-2, f"merged --dtype f16 HF dir vs merge_and_unload: rel {d16:.3g} (tol 1e-2)")
 
 print("3b. lorac eval (loss and generated answers): base + adapter vs the merged model")
 data = os.path.join(work, "test.jsonl")
