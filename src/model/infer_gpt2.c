@@ -13,8 +13,8 @@
  * with x = wte[token] + wpe[position] on entry and ln_f(x) · wte^T the logits.
  * Every projection is y = x W^T + b plus, per adapter, mult·scale·(x A^T) B^T
  * (PEFT's LoRA on GPT-2's Conv1D, whose weights the loader stored as (out, in)).
- * Decode (N = 1) runs the same code: each weight is one BLAS matrix-vector
- * product, which is bound by the bytes of the weights as decode must be.
+ * Decode (N = 1) runs the same code with each weight as one BLAS
+ * matrix-vector product (sgemv), bound by the bytes of the weights.
  */
 #include "infer_gpt2.h"
 
@@ -153,10 +153,21 @@ void lc_gpt2_infer_free(lc_gpt2_infer *g) {
 
 size_t lc_gpt2_infer_bytes(const lc_gpt2_infer *g) { return g ? g->bytes + sizeof *g : 0; }
 
+/* y (N, O) = x (N, In) W^T + bias; one row (decode) as a BLAS matrix-vector
+ * product: sgemm would pack all of W for a single row. */
+static void linear(float *y, const float *x, const float *W, const float *bias, int N, int In, int O) {
+    if (N > 1) {
+        lc_linear_forward(y, x, W, bias, N, In, O);
+        return;
+    }
+    if (bias) memcpy(y, bias, (size_t)O * sizeof(float));
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, O, In, 1.0f, W, In, x, 1, bias ? 1.0f : 0.0f, y, 1);
+}
+
 /* y (N, out) = x (N, in) W^T + bias + sum over adapters of mult·scale·(x A^T) B^T. */
 static void proj(lc_gpt2_infer *g, float *y, const float *x, const lc_weight *W, const float *bias, int layer,
                  lc_lora_target t, int N) {
-    lc_linear_forward(y, x, (const float *)W->data, bias, N, W->cols, W->rows);
+    linear(y, x, (const float *)W->data, bias, N, W->cols, W->rows);
     for (int i = 0; i < g->n_ad; i++) {
         const lc_lora_pair *p = lc_lora_get(g->ad[i].lora, layer, t);
         if (!p->A) continue;
@@ -236,7 +247,7 @@ void lc_gpt2_infer_run(lc_gpt2_infer *g, const int32_t *tokens, int n, int p0, f
             const float *xl = g->x + (size_t)(N - 1) * C;
             lc_layernorm_forward(g->xn, g->mean, g->rstd, xl, g->m->final_norm, g->m->final_norm_b, 1, C,
                                  c->layer_norm_eps);
-            lc_linear_forward(logits, g->xn, wte, NULL, 1, C, V);
+            linear(logits, g->xn, wte, NULL, 1, C, V);
         }
     }
 }
