@@ -11,9 +11,11 @@ fan_in_fan_out) is made by PEFT and brought in with `lorac import`.
      base + adapter, a text prompt, a 1-token prompt and a 70-token prompt
      (crosses the 64-row prefill chunk); the adapter must change the output;
   2. `lorac generate` (the CLI, template none) prints exactly the bytes of
-     transformers' greedy continuation of the same text prompt;
+     transformers' greedy continuation of the same text prompt (invalid UTF-8
+     as U+FFFD);
   3. `lorac merge` to an HF directory: GPT2LMHeadModel.from_pretrained loads
-     it and its logits equal PEFT's merge_and_unload within 1e-5 of max|ref|;
+     it and its logits equal PEFT's merge_and_unload within 1e-5 of max|ref|
+     (and differ from the unmerged adapter's by at most twice PEFT's own merge's difference);
      the tokenizer files are there; an f16 merge loads too (1e-2); `lorac eval` answers with base + adapter
      and with the merged model give the same text;
   4. `lorac export --format peft`: PeftModel.from_pretrained on the export
@@ -167,6 +169,8 @@ byte_of = {c: b for b, c in bytes_to_unicode().items()}
 want_bytes = b"".join(bytes(byte_of[c] for c in tok.id_to_token(i)) for i in want)
 r = run(lorac, "generate", "--model", base_dir, "--adapter", adapter, "--prompt", text, "--chat-template", "none",
         "--max-tokens", str(N_NEW), "--quiet")
+# lorac prints invalid UTF-8 (a byte-level token cut inside a character) as U+FFFD, as Python's "replace"
+want_bytes = want_bytes.decode("utf-8", "replace").encode("utf-8")
 check(r.stdout == want_bytes + b"\n", f"stdout = transformers' greedy text ({len(want_bytes)} bytes)")
 if r.stdout != want_bytes + b"\n":
     print(f"    lorac {r.stdout!r}\n    torch {want_bytes!r}")
@@ -183,7 +187,13 @@ compare("merged HF dir vs PEFT merge_and_unload, logits (2 x 40)", logits(merged
 check(all(os.path.exists(os.path.join(merged_dir, f)) for f in ("config.json", "model.safetensors", "tokenizer.json",
                                                                  "vocab.json", "merges.txt")),
       "config.json, model.safetensors and the tokenizer files written")
-compare("merged HF dir vs PEFT unmerged, logits", logits(merged, probe), logits(pm, probe))
+# merged vs unmerged differ by fp32 reordering (W + sBA vs Wx + sB(Ax)), growing with depth and width
+# (8e-5 of max|logit| on the 124m shape): bounded by twice PEFT's own merge_and_unload vs unmerged
+unmerged = logits(pm, probe)
+d_lorac = float(np.max(np.abs(logits(merged, probe).astype(np.float64) - unmerged)))
+d_peft = float(np.max(np.abs(ref.astype(np.float64) - unmerged)))
+check(d_lorac <= 2 * d_peft + TOL * float(np.max(np.abs(unmerged))),
+      f"merged vs unmerged: max abs {d_lorac:.3g} (PEFT's merge: {d_peft:.3g})")
 merged16_dir = os.path.join(work, "merged_f16")
 run(lorac, "merge", "--model", base_dir, "--adapter", adapter, "--out", merged16_dir, "--dtype", "f16")
 merged16 = GPT2LMHeadModel.from_pretrained(merged16_dir, dtype=torch.float32).eval()
