@@ -4,7 +4,9 @@
  *
  * Same numerics as lc_forward (lc_transformer.h): RMSNorm, HF rotate-half
  * RoPE at absolute positions, grouped-query attention, SwiGLU, fp32
- * activations. Frozen weights may be quantised: prefill dequantises tiles of
+ * activations; a GPT-2 model (fam.layer LC_LAYER_GPT2) runs its own layer
+ * (src/model/infer_gpt2.c: LayerNorm, learned positions, fused c_attn, GELU,
+ * fp32 weights only). Frozen weights may be quantised: prefill dequantises tiles of
  * rows before each GEMM (as training does); decode (one row) uses a fused
  * dequantise-and-dot matrix-vector product. Zero or more LoRA adapters are
  * applied UNMERGED, each with its own multiplier:
@@ -39,7 +41,8 @@ typedef struct lc_infer lc_infer; /* opaque: cache + scratch */
 
 /* Allocate a cache for sequences of up to max_len tokens (1 <= max_len;
  * positions beyond the model's max_position are allowed but warned about by
- * callers, not here). adapters[n_adapters] (may be NULL when 0) are copied by
+ * callers, not here; GPT-2 refuses them, LC_ERR_ARG: its learned position
+ * table ends there). adapters[n_adapters] (may be NULL when 0) are copied by
  * value; each must have been made for m (layer count and projection shapes
  * are checked: LC_ERR_MISMATCH). */
 lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adapter *adapters,

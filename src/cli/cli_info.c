@@ -27,30 +27,58 @@ static const cli_spec SPEC = {
     "compute path (CPU features, BLAS core, what each precision runs on). Without MODEL: the compute path.",
     OPTS, O_COUNT, 1, 0, NULL};
 
-/* Count each frozen matrix's storage type and bytes. */
+/* Count each frozen matrix's storage type and bytes: the embeddings, an
+ * untied head, learned positions and every projection the family has (its
+ * LoRA targets, lc_family.h). */
 static void weight_types(const lc_model *m, FILE *f) {
     int count[LC_DT_COUNT] = {0};
     double bytes[LC_DT_COUNT] = {0};
-    const lc_weight *ws[2] = {&m->tok_emb, m->cfg.tie_embeddings ? NULL : &m->lm_head};
-    for (int i = 0; i < 2; i++)
+    const lc_family *fam = &m->fam;
+    const lc_weight *ws[3] = {&m->tok_emb, m->cfg.tie_embeddings ? NULL : &m->lm_head,
+                              m->pos_emb.data ? &m->pos_emb : NULL};
+    for (int i = 0; i < 3; i++)
         if (ws[i]) {
             count[ws[i]->type]++;
             bytes[ws[i]->type] += (double)lc_dtype_row_bytes(ws[i]->type, ws[i]->cols) * ws[i]->rows;
         }
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        const lc_layer *L = &m->layers[l];
-        const lc_weight *lw[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7; i++) {
-            count[lw[i]->type]++;
-            bytes[lw[i]->type] += (double)lc_dtype_row_bytes(lw[i]->type, lw[i]->cols) * lw[i]->rows;
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int t = 0; t < LC_T_COUNT; t++) {
+            if (!(fam->lora_targets & (1u << t))) continue;
+            const lc_weight *w = lc_lora_target_weight(m, l, (lc_lora_target)t);
+            count[w->type]++;
+            bytes[w->type] += (double)lc_dtype_row_bytes(w->type, w->cols) * w->rows;
         }
-    }
-    int per_layer = 2 + (m->fam.qk_norm ? 2 : 0) + (m->fam.norm_place == LC_NORM_SANDWICH ? 2 : 0);
-    int norms = per_layer * m->cfg.n_layers + 1, biases = m->cfg.attn_bias ? 3 * m->cfg.n_layers : 0;
+    int L = m->cfg.n_layers, per_norm = fam->norm == LC_NORM_LAYER ? 2 : 1;
+    int sandwich = fam->norm_place == LC_NORM_SANDWICH ? 2 * L : 0; /* post-attention and post-MLP norms */
+    int qk = m->cfg.n_layers > 0 && m->layers[0].q_norm ? 2 * L : 0;
+    int biases = fam->all_bias ? 4 * L : fam->qkv_bias ? 3 * L : 0;
     fprintf(f, "  weights          ");
     for (int t = 0; t < LC_DT_COUNT; t++)
         if (count[t]) fprintf(f, "%s x%d (%.1f MB)  ", lc_dtype_name((lc_dtype)t), count[t], bytes[t] / 1e6);
-    fprintf(f, "\n  vectors          F32 x%d (norm weights%s)\n", norms + biases, biases ? " + q/k/v biases" : "");
+    fprintf(f, "\n  vectors          F32 x%d (norm weights%s%s%s%s)\n", (2 * L + 1) * per_norm + sandwich + qk + biases,
+            per_norm == 2 ? " and biases" : "", sandwich ? " + sandwich norms" : "", qk ? " + q/k norms" : "",
+            !biases ? "" : fam->all_bias ? " + linear biases" : " + q/k/v biases");
+}
+
+/* The family description (lc_family.h): layer, positions and RoPE scaling. */
+static void family_info(const lc_model *m) {
+    const lc_family *f = &m->fam;
+    const lc_rope_scaling *r = &f->rope;
+    static const char *ACT[] = {"SwiGLU", "GeGLU (tanh)", "GELU (tanh)"};
+    printf("  family           %s: %s, %s%s, %s%s%s\n", f->name, f->norm == LC_NORM_LAYER ? "LayerNorm" : "RMSNorm",
+           f->pos == LC_POS_LEARNED ? "learned positions" : "RoPE", f->qk_norm ? ", q/k RMSNorm" : "",
+           ACT[f->act], f->fused_qkv ? ", fused q|k|v" : "", f->all_bias ? ", biases on every linear" : "");
+    printf("  rope scaling     ");
+    if (f->pos == LC_POS_LEARNED) printf("n/a (learned positions)");
+    else if (r->type == LC_ROPE_NONE) printf("none");
+    else printf("%s, factor %g", lc_rope_scaling_name(r->type), r->factor);
+    if (f->pos != LC_POS_LEARNED && r->type == LC_ROPE_LLAMA3)
+        printf(", low_freq_factor %g, high_freq_factor %g, original_max_position %d", r->low_freq_factor,
+               r->high_freq_factor, r->original_max_position);
+    if (f->pos != LC_POS_LEARNED && r->type == LC_ROPE_YARN)
+        printf(", beta_fast %g, beta_slow %g, original_max_position %d, attention_factor %g", r->beta_fast,
+               r->beta_slow, r->original_max_position, r->attn_factor);
+    printf("%s\n", f->rope_freqs ? " (GGUF rope_freqs divisors)" : "");
 }
 
 static void token_line(const lc_tokenizer *t, const char *what, int id) {
@@ -73,9 +101,12 @@ static void model_info(const lc_base *b) {
     printf("  heads            %d query, %d key/value (group %d), head_dim %d\n", c->n_heads, c->n_kv_heads,
            c->n_heads / c->n_kv_heads, c->head_dim);
     printf("  vocab            %d\n  max positions    %d\n", c->vocab_size, c->max_position);
-    printf("  rope theta       %g\n  rms eps          %g\n", c->rope_theta, c->rms_eps);
+    family_info(m);
+    if (m->fam.pos == LC_POS_ROPE) printf("  rope theta       %g\n", c->rope_theta);
+    if (m->fam.norm == LC_NORM_LAYER) printf("  layer norm eps   %g\n", c->layer_norm_eps);
+    else printf("  rms eps          %g\n", c->rms_eps);
     printf("  tied embeddings  %s\n  q/k/v bias       %s\n", c->tie_embeddings ? "yes" : "no",
-           c->attn_bias ? "yes" : "no");
+           m->fam.qkv_bias ? "yes" : "no");
     if (c->sliding_window > 0) /* Gemma 3 */
         printf("  sliding window   %d (every %d-th layer global; local rope theta %g)\n", c->sliding_window,
                c->sliding_pattern, (double)c->rope_local_theta);
@@ -102,17 +133,15 @@ static void model_info(const lc_base *b) {
 /* LoRA parameters of an adapter with config cfg on model m. */
 static long long lora_params(const lc_model *m, const lc_lora_config *cfg) {
     long long n = 0;
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        const lc_layer *L = &m->layers[l];
-        const lc_weight *lw[LC_T_COUNT] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+    for (int l = 0; l < m->cfg.n_layers; l++)
         for (int t = 0; t < LC_T_COUNT; t++)
-            if (cfg->targets & (1u << t)) {
+            if (cfg->targets & m->fam.lora_targets & (1u << t)) {
+                const lc_weight *w = lc_lora_target_weight(m, l, (lc_lora_target)t);
                 int r, on;
                 float alpha;
                 if (lc_lora_module_params(cfg, m->cfg.arch, l, (lc_lora_target)t, &r, &alpha, &on)) r = cfg->r, on = 1;
-                if (on) n += (long long)r * (lw[t]->rows + lw[t]->cols) + (cfg->use_dora ? lw[t]->rows : 0);
+                if (on) n += (long long)r * (w->rows + w->cols) + (cfg->use_dora ? w->rows : 0);
             }
-    }
     return n;
 }
 

@@ -39,4 +39,20 @@ static inline lc_weight *dp_target_weight(lc_model *m, int l, lc_lora_target t) 
     return (lc_weight *)lc_lora_target_weight(m, l, t);
 }
 
+/* One tensor of a merged HF model (write_hf.c), with its HF name. */
+typedef struct {
+    char name[160];
+    const lc_weight *w; /* a matrix, or NULL for a vector */
+    int transpose;      /* written as (cols, rows): GPT-2's Conv1D stores (in, out) */
+    const float *vec;   /* (n) */
+    int n;
+    float shift;        /* added to a vector when written: -1 for the norms of (1 + w) families */
+} hf_entry;
+
+/* GPT-2 (write_hf_gpt2.c): the GPT2Config keys of m set in root (the
+ * base's config.json or a fresh object); the tensors as GPT2LMHeadModel
+ * saves them into e (room for 4 + 12 L); returns their count. */
+void dp_hf_gpt2_config(json_t *root, const lc_model *m);
+int dp_hf_gpt2_collect(hf_entry *e, const lc_model *m);
+
 #endif

@@ -46,6 +46,14 @@ static void gemma3_config(json_t *root, const lc_model *m, json_t *global_rope) 
     for (size_t i = 0; i < sizeof old / sizeof old[0]; i++) json_object_del(root, old[i]);
 }
 
+/* transformers >= 4.56 writes "dtype", older "torch_dtype": update what is there. */
+static void set_dtype(json_t *root, lc_dtype dtype) {
+    int has_dtype = json_object_get(root, "dtype") != NULL;
+    if (has_dtype) json_object_set_new(root, "dtype", json_string(torch_dtype(dtype)));
+    if (!has_dtype || json_object_get(root, "torch_dtype"))
+        json_object_set_new(root, "torch_dtype", json_string(torch_dtype(dtype)));
+}
+
 /* config.json: the base's (when given) with every value lorac knows replaced
  * by the model's, or a fresh one. */
 static lc_status build_config(json_t **out, const lc_model *m, const char *base_dir, lc_dtype dtype) {
@@ -63,6 +71,12 @@ static lc_status build_config(json_t **out, const lc_model *m, const char *base_
         }
     } else if (!(root = json_object())) {
         return lc_errorf(LC_ERR_NOMEM, "out of memory for config.json");
+    }
+    if (m->fam.layer == LC_LAYER_GPT2) { /* GPT2Config's own key names (write_hf_gpt2.c) */
+        dp_hf_gpt2_config(root, m);
+        set_dtype(root, dtype);
+        *out = root;
+        return LC_OK;
     }
     json_t *arch = json_array();
     json_array_append_new(arch, json_string(lc_arch_name(c->arch)));
@@ -113,25 +127,13 @@ static lc_status build_config(json_t **out, const lc_model *m, const char *base_
     }
     json_object_set_new(root, "bos_token_id", c->bos_id >= 0 ? json_integer(c->bos_id) : json_null());
     json_object_set_new(root, "eos_token_id", c->eos_id >= 0 ? json_integer(c->eos_id) : json_null());
-    /* transformers >= 4.56 writes "dtype", older "torch_dtype": update what is there */
-    int has_dtype = json_object_get(root, "dtype") != NULL;
-    if (has_dtype) json_object_set_new(root, "dtype", json_string(torch_dtype(dtype)));
-    if (!has_dtype || json_object_get(root, "torch_dtype"))
-        json_object_set_new(root, "torch_dtype", json_string(torch_dtype(dtype)));
+    set_dtype(root, dtype);
     *out = root;
     return LC_OK;
 }
 
-/* The tensors to write, with their HF names. */
-typedef struct {
-    char name[160];
-    const lc_weight *w; /* a matrix, or NULL for a vector */
-    const float *vec;   /* (n) */
-    int n;
-    float shift;        /* added to a vector when written: -1 for the norms of (1 + w) families */
-} hf_entry;
-
 static int collect(hf_entry *e, const lc_model *m) {
+    if (m->fam.layer == LC_LAYER_GPT2) return dp_hf_gpt2_collect(e, m);
     int k = 0;
 #define MAT(w_, ...) (snprintf(e[k].name, sizeof e[k].name, __VA_ARGS__), e[k].w = (w_), e[k].vec = NULL, k++)
 #define VEC(v_, n_, ...) (snprintf(e[k].name, sizeof e[k].name, __VA_ARGS__), e[k].w = NULL, e[k].vec = (v_), e[k].n = (n_), k++)
@@ -195,6 +197,38 @@ static void *convert(const float *x, size_t n, lc_dtype dtype, float shift) {
     return out;
 }
 
+/* The bytes to write for matrix entry e in dtype: the model's own data when
+ * it is already fp32, untransposed and written as fp32; else a converted
+ * (and, for a Conv1D, transposed to (in, out)) copy returned in *buf too. */
+static lc_status matrix_data(const hf_entry *e, lc_dtype dtype, const void **data, void **buf) {
+    const lc_weight *w = e->w;
+    size_t count = (size_t)w->rows * (size_t)w->cols;
+    if (w->type == LC_DT_F32 && dtype == LC_DT_F32 && !e->transpose) {
+        *data = w->data; /* written straight from the model */
+        return LC_OK;
+    }
+    const float *f;
+    float *tmp, *tr = NULL;
+    lc_status st = dp_weight_f32(w, e->name, &f, &tmp);
+    if (st) return st;
+    if (e->transpose) { /* (rows, cols) -> (cols, rows) */
+        if (!(tr = lc_alloc(count * sizeof(float)))) {
+            lc_free(tmp);
+            return lc_errorf(LC_ERR_NOMEM, "out of memory transposing %s", e->name);
+        }
+        for (size_t r = 0; r < (size_t)w->rows; r++)
+            for (size_t c = 0; c < (size_t)w->cols; c++) tr[c * w->rows + r] = f[r * w->cols + c];
+        lc_free(tmp);
+        f = tmp = tr;
+    }
+    if (dtype == LC_DT_F32) *buf = tmp, tmp = NULL;
+    else *buf = convert(f, count, dtype, 0.0f);
+    lc_free(tmp);
+    if (!*buf) return lc_errorf(LC_ERR_NOMEM, "out of memory converting %s", e->name);
+    *data = *buf;
+    return LC_OK;
+}
+
 static lc_status write_weights(const lc_model *m, lc_dtype dtype, const char *path) {
     const int L = m->cfg.n_layers;
     const int cap = 3 + L * 14;
@@ -218,24 +252,10 @@ static lc_status write_weights(const lc_model *m, lc_dtype dtype, const char *pa
         size_t count;
         if (e[i].w) {
             const lc_weight *w = e[i].w;
-            t[i].shape[0] = w->rows;
-            t[i].shape[1] = w->cols;
+            t[i].shape[0] = e[i].transpose ? w->cols : w->rows;
+            t[i].shape[1] = e[i].transpose ? w->rows : w->cols;
             count = (size_t)w->rows * (size_t)w->cols;
-            if (w->type == LC_DT_F32 && dtype == LC_DT_F32) {
-                t[i].data = w->data; /* written straight from the model */
-            } else {
-                const float *f;
-                float *tmp;
-                if ((st = dp_weight_f32(w, e[i].name, &f, &tmp))) goto fail;
-                if (dtype == LC_DT_F32) bufs[i] = tmp, tmp = NULL;
-                else bufs[i] = convert(f, count, dtype, 0.0f);
-                lc_free(tmp);
-                if (!bufs[i]) {
-                    st = lc_errorf(LC_ERR_NOMEM, "out of memory converting %s", e[i].name);
-                    goto fail;
-                }
-                t[i].data = bufs[i];
-            }
+            if ((st = matrix_data(&e[i], dtype, &t[i].data, &bufs[i]))) goto fail;
         } else {
             t[i].shape[0] = e[i].n;
             count = (size_t)e[i].n;
@@ -262,13 +282,11 @@ fail:
 }
 
 static const char *TOKENIZER_FILES[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                                        "generation_config.json", "tokenizer.model"};
+                                        "generation_config.json", "tokenizer.model", "vocab.json",
+                                        "merges.txt"};
 
 lc_status lc_deploy_write_hf(const lc_model *m, const char *base_dir, const char *tokenizer_json, lc_dtype dtype,
                              const char *out_dir) {
-    if (m->fam.layer != LC_LAYER_ROPE_RMS)
-        return lc_errorf(LC_ERR_UNSUPPORTED, "%s: writing a merged %s model is not supported yet", out_dir,
-                         m->fam.name);
     if (m->rope_freqs && !base_dir)
         return lc_errorf(LC_ERR_UNSUPPORTED, "%s: the GGUF base scales RoPE by rope_freqs.weight, which an HF "
                          "config.json cannot state exactly: write a .gguf instead", out_dir);

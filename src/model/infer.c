@@ -27,6 +27,7 @@
  */
 #include "lc_infer.h"
 
+#include "infer_gpt2.h"
 #include "lc_dora.h"
 #include "lc_kernels.h" /* before cblas.h: its complex.h defines the macro I */
 
@@ -66,6 +67,7 @@ struct lc_infer {
     float *mem;            /* the one block all of the above floats live in */
     float *dora_g;         /* (n_ad, L, LC_T_COUNT, wide) DoRA gains m / norm; NULL when no adapter uses DoRA */
     size_t bytes;
+    lc_gpt2_infer *g2;     /* GPT-2 layers (infer_gpt2.c) keep their own cache; NULL for the RoPE layer */
 };
 
 /* ---------------------------------------------------------------- memory */
@@ -137,17 +139,35 @@ static void dora_apply(float *y, const float *g, const float *bias, int N, int o
         }
 }
 
+/* GPT-2 layers: the cache and the pass are infer_gpt2.c's; this struct keeps
+ * the tokens and the position. */
+static lc_status create_gpt2(lc_infer **out, const lc_model *m, const lc_infer_adapter *adapters, int n_adapters,
+                             int max_len) {
+    lc_infer *s = lc_calloc(sizeof *s);
+    if (!s || !(s->tokens = lc_alloc((size_t)max_len * sizeof(int32_t)))) {
+        lc_free(s);
+        return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    }
+    s->m = m;
+    s->max_len = max_len;
+    lc_status st = lc_gpt2_infer_create(&s->g2, m, adapters, n_adapters, max_len);
+    if (st) {
+        lc_infer_free(s);
+        return st;
+    }
+    s->bytes = (size_t)max_len * sizeof(int32_t) + lc_gpt2_infer_bytes(s->g2);
+    *out = s;
+    return LC_OK;
+}
+
 lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adapter *adapters,
                           int n_adapters, int max_len) {
     const lc_model_config *c = &m->cfg;
     *out = NULL;
     if (max_len < 1) return lc_errorf(LC_ERR_ARG, "inference context length must be >= 1 (got %d)", max_len);
-    if (m->fam.layer != LC_LAYER_ROPE_RMS)
-        return lc_errorf(LC_ERR_UNSUPPORTED,
-                         "generation with a KV cache is not implemented for %s yet (training and loss "
-                         "evaluation are)", m->fam.name);
     if (n_adapters < 0 || (n_adapters > 0 && !adapters))
         return lc_errorf(LC_ERR_ARG, "bad adapter list (%d adapters)", n_adapters);
+    if (m->fam.layer == LC_LAYER_GPT2) return create_gpt2(out, m, adapters, n_adapters, max_len);
     int r_max = 0;
     for (int i = 0; i < n_adapters; i++) {
         lc_status st = check_adapter(m, adapters[i].lora, i);
@@ -227,6 +247,7 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
 
 void lc_infer_free(lc_infer *s) {
     if (!s) return;
+    lc_gpt2_infer_free(s->g2);
     lc_free(s->mem);
     lc_free(s->tokens);
     lc_free(s->ad);
@@ -719,6 +740,12 @@ static void decode_last_logits(lc_infer *s, float *logits, const float *xn) {
 static lc_status run(lc_infer *s, const int32_t *tokens, int n, float *logits, int all) {
     lc_status st = check_input(s, tokens, n);
     if (st) return st;
+    if (s->g2) { /* GPT-2 layers */
+        lc_gpt2_infer_run(s->g2, tokens, n, s->pos, logits, all);
+        memcpy(s->tokens + s->pos, tokens, (size_t)n * sizeof(int32_t));
+        s->pos += n;
+        return LC_OK;
+    }
     int V = s->m->cfg.vocab_size, C = s->m->cfg.hidden_size;
     for (int i0 = 0; i0 < n; i0 += CHUNK) {
         int N = n - i0 < CHUNK ? n - i0 : CHUNK;

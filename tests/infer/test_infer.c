@@ -3,7 +3,9 @@
  * (lc_forward) on a real model: an HF directory, or a GGUF file (SmolLM2:
  * 30 layers wide enough that decode runs on every thread, with adapters).
  *
- * usage: test_infer <hf_model_dir | model.gguf>   (exit 77: the GGUF is absent)
+ * usage: test_infer <hf_model_dir | model.gguf | random-gpt2>   (exit 77: the GGUF is absent)
+ * random-gpt2: a random GPT-2 (lc_model_init_random; n_positions 128, so the
+ * prefill crosses the chunk boundary, which tiny-gpt2's 64 positions cannot).
  *
  * Checks (all logits compared with max_abs <= 1e-5 * max|ref|):
  *   1. prefill of T tokens (crossing the internal chunk boundary): logits at
@@ -116,6 +118,7 @@ static void check_model(const char *tag, const lc_model *m, const lc_lora *lora,
  * lm_head Q8_0); the model owns the new buffers. Returns 0, or -1 if a width
  * is not a multiple of 32 (then m is unchanged). */
 static int quantise_model(lc_model *m) {
+    if (m->fam.layer == LC_LAYER_GPT2) return -1; /* GPT-2 runs fp32 weights only */
     lc_weight *ws[7 * 64 + 2];
     int n = 0;
     ws[n++] = &m->tok_emb;
@@ -171,11 +174,18 @@ int main(int argc, char **argv) {
         printf("SKIP: %s not present (scripts/fetch_smollm2.sh)\n", argv[1]);
         return 77;
     }
-    if ((gguf ? lc_model_load_gguf(&m, argv[1], NULL) : lc_model_load_hf(&m, argv[1])) != LC_OK) {
+    lc_model_config g2 = {.arch = LC_ARCH_GPT2, .vocab_size = 101, .hidden_size = 64, .intermediate_size = 256,
+                          .n_layers = 2, .n_heads = 4, .n_kv_heads = 4, .head_dim = 16, .max_position = 128,
+                          .tie_embeddings = 1, .bos_id = -1, .eos_id = -1, .layer_norm_eps = 1e-5f};
+    lc_status lst = !strcmp(argv[1], "random-gpt2") ? lc_model_init_random(&m, &g2, 0.1f, 5)
+                    : gguf                          ? lc_model_load_gguf(&m, argv[1], NULL)
+                                                    : lc_model_load_hf(&m, argv[1]);
+    if (lst != LC_OK) {
         fprintf(stderr, "%s\n", lc_error_msg());
         return 1;
     }
-    int V = m.cfg.vocab_size, T = T_SEQ;
+    /* GPT-2's learned positions end at n_positions (tiny-gpt2: 64) */
+    int V = m.cfg.vocab_size, T = m.cfg.max_position < T_SEQ ? m.cfg.max_position : T_SEQ;
     int32_t tok[T_SEQ];
     lc_rng rng;
     lc_rng_seed(&rng, 1234);
@@ -184,7 +194,7 @@ int main(int argc, char **argv) {
     lc_lora_config lcfg = lc_lora_default_config();
     lcfg.r = 4;
     lcfg.alpha = 8;
-    lc_lora_targets_parse("all-linear", &lcfg.targets);
+    lc_lora_targets_parse_arch("all-linear", m.cfg.arch, &lcfg.targets);
     lc_lora lora;
     if (lc_lora_init(&lora, &m, &lcfg, &rng) != LC_OK) {
         fprintf(stderr, "lc_lora_init: %s\n", lc_error_msg());
@@ -195,9 +205,10 @@ int main(int argc, char **argv) {
             lc_lora_pair *p = lc_lora_get(&lora, l, (lc_lora_target)t);
             for (int i = 0; i < p->out * lcfg.r; i++) p->B[i] = 0.05f * lc_rng_normal(&rng);
         }
-    int stored_f32 = m.layers[0].wq.type == LC_DT_F32;
+    int stored_f32 = m.fam.layer == LC_LAYER_GPT2 || m.layers[0].wq.type == LC_DT_F32;
     check_model(stored_f32 ? "fp32" : "as stored (quantised)", &m, &lora, tok, T);
     if (quantise_model(&m) == 0) check_model("Q4_1/Q8_0", &m, &lora, tok, T);
+    else if (m.fam.layer == LC_LAYER_GPT2) printf("(GPT-2 runs fp32 weights only: quantised check skipped)\n");
     else if (stored_f32) printf("(widths not multiples of 32: quantised check skipped for this model)\n");
     check_errors(&m);
     lc_lora_free(&lora);
