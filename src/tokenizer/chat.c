@@ -142,8 +142,8 @@ lc_status lc_chat_template_detect(lc_chat_template **out, const char *j) {
         return make(out, CT_LLAMA3, "llama3");
     }
     if (strstr(j, "[INST]") && strstr(j, "<<SYS>>")) return make(out, CT_LLAMA2, "llama2");
-    if (strstr(j, "<start_of_turn>") && (strstr(j, "'model'") || strstr(j, "\"model\"") ||
-                                         strstr(j, "<start_of_turn>model"))) {
+    if (strstr(j, "<start_of_turn>") &&
+        (strstr(j, "'model'") || strstr(j, "\"model\"") || strstr(j, "<start_of_turn>model"))) {
         lc_status st = make(out, CT_GEMMA, "gemma");
         if (st) return st;
         (*out)->no_system = strstr(j, "System role not supported") != NULL;
@@ -228,9 +228,8 @@ static void puts_(segs_t *s, const char *p, int train) { put(s, p, strlen(p), tr
 /* Python's str.isspace() for one code point: what str.strip() and Jinja's
  * trim filter remove. */
 static int py_space(uint32_t c) {
-    return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 ||
-           c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
-           c == 0x202f || c == 0x205f || c == 0x3000;
+    return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
 }
 
 /* The code point of the (valid or not) UTF-8 sequence at s[0..n): *len bytes;
@@ -343,8 +342,7 @@ static void render_llama3(const lc_chat_msg *m, int n, int gen, segs_t *s) {
 /* Gemma 2/3 (google/gemma-3-*'s chat_template): the template writes
  * bos_token; a leading system message is the first turn's prefix, not
  * trimmed; roles alternate user/model (assistant is called "model"). */
-static lc_status render_gemma(const lc_chat_template *t, const lc_chat_msg *m, int n, int gen,
-                              segs_t *s) {
+static lc_status render_gemma(const lc_chat_template *t, const lc_chat_msg *m, int n, int gen, segs_t *s) {
     const char *sys = NULL;
     if (n > 0 && !strcmp(m[0].role, "system")) {
         if (t->no_system)
