@@ -93,15 +93,21 @@ static void print_parts(const lc_pass_profile *p, double opt_s, double step_s, d
     double rest = pass - (fw + bw + lora + att + head);
     double gf = p->frozen_fwd_flop / p->frozen_fwd_s / 1e9, gb = p->frozen_bwd_flop / p->frozen_bwd_s / 1e9;
     double gall = (p->frozen_fwd_flop + p->frozen_bwd_flop) / (p->frozen_fwd_s + p->frozen_bwd_s) / 1e9;
-    struct { const char *name; double s; } row[] = {
-        {"frozen matmuls, forward", fw}, {"frozen matmuls, backward to input", bw}, {"LoRA (both ways)", lora},
-        {"attention + RoPE (both ways)", att}, {"LM head + loss (both ways)", head},
-        {"element-wise rest (norms, SwiGLU, ...)", rest}, {"optimizer (AdamW)", opt}};
+    struct {
+        const char *name;
+        double s;
+    } row[] = {{"frozen matmuls, forward", fw},
+               {"frozen matmuls, backward to input", bw},
+               {"LoRA (both ways)", lora},
+               {"attention + RoPE (both ways)", att},
+               {"LM head + loss (both ways)", head},
+               {"element-wise rest (norms, SwiGLU, ...)", rest},
+               {"optimizer (AdamW)", opt}};
     fprintf(stderr, "bench_train: per step %.3f s; sgemm peak %.1f GFLOP/s\n", step_s, peak);
     for (size_t i = 0; i < sizeof row / sizeof row[0]; i++)
         fprintf(stderr, "  %-40s %7.3f s  %5.1f %%\n", row[i].name, row[i].s, 100.0 * row[i].s / step_s);
-    fprintf(stderr, "  frozen matmuls: forward %.1f, backward %.1f, all %.1f GFLOP/s = %.0f %% of the sgemm peak\n",
-            gf, gb, gall, 100.0 * gall / peak);
+    fprintf(stderr, "  frozen matmuls: forward %.1f, backward %.1f, all %.1f GFLOP/s = %.0f %% of the sgemm peak\n", gf,
+            gb, gall, 100.0 * gall / peak);
     printf("\"parts\":{\"frozen_fwd_s\":%.3f,\"frozen_bwd_s\":%.3f,\"lora_s\":%.3f,\"attention_s\":%.3f,"
            "\"head_s\":%.3f,\"elementwise_s\":%.3f,\"optimizer_s\":%.3f,\"frozen_fwd_gflop_per_s\":%.1f,"
            "\"frozen_bwd_gflop_per_s\":%.1f,\"frozen_gflop_per_s\":%.1f,\"frozen_of_peak\":%.3f},",
