@@ -100,6 +100,23 @@ size_t lc_acts_bytes(const lc_acts *a);
 lc_status lc_acts_set_matmul_path(lc_acts *a, const lc_model *m, lc_matmul_path path);
 lc_matmul_path lc_acts_matmul_path(const lc_acts *a);
 
+/* Optional timing of the parts of a pass (bench_train): while set, the
+ * Llama-family passes ADD wall seconds (and the frozen matmuls' FLOPs) into
+ * *p; NULL (the default) turns it off, at the cost of one pointer test per
+ * part. Parts: the frozen projection matmuls forward and backward to the
+ * input (incl. a DoRA pass's extra ones), the LoRA side of every projection
+ * (dropout, DoRA included), attention (incl. RoPE), the LM head with the loss,
+ * and the whole pass; the rest (norms, SwiGLU, residuals, memsets) is
+ * pass_s minus the parts. Forward-only passes add to the matmul, LoRA and
+ * attention parts only. GPT-2's passes (gpt2.c) ignore it. */
+typedef struct {
+    double frozen_fwd_s, frozen_bwd_s;       /* frozen projection matmuls */
+    double frozen_fwd_flop, frozen_bwd_flop; /* their FLOPs, 2·rows·in·out each */
+    double lora_s, attention_s, head_s;      /* LoRA side, attention + RoPE, LM head + loss */
+    double pass_s;                           /* the whole lc_forward_backward(_multi) */
+} lc_pass_profile;
+void lc_acts_set_profile(lc_acts *a, lc_pass_profile *p);
+
 /* Forward + backward on one micro-batch. LoRA gradients are ACCUMULATED into
  * lora->grads, scaled by grad_scale (pass 1 / number of target tokens of the
  * whole optimizer step, so accumulation over micro-batches is exact).

@@ -110,7 +110,19 @@ struct lc_acts {
     float *dora_lr;    /* (N, wide) (x̃ Aᵀ) Bᵀ of one trial */
     float *dora_base;  /* (N, wide) W x̃ of one trial; backward: (g - 1) ⊙ dy */
     float *dora_dy;    /* (N, wide) training: dy with DoRA trials' rows scaled by g */
+    lc_pass_profile *prof; /* per-part timing (lc_acts_set_profile), NULL = off */
 };
+
+/* Per-part timing (lc_pass_profile): PROF_BEGIN opens a timed part in a
+ * scope, PROF_END adds its wall seconds to a field; both cost one pointer
+ * test when profiling is off. */
+#define PROF_BEGIN(a) double prof_t0_ = (a)->prof ? lc_time_now() : 0.0
+#define PROF_END(a, field)                                                                                    \
+    do {                                                                                                       \
+        if ((a)->prof) (a)->prof->field += lc_time_now() - prof_t0_;                                           \
+    } while (0)
+/* Seconds spent in the frozen matmuls so far (LoRA timing leaves DoRA's out). */
+static double prof_frozen_s(const lc_acts *a) { return a->prof ? a->prof->frozen_fwd_s + a->prof->frozen_bwd_s : 0; }
 
 /* ---------------------------------------------------------------- memory */
 
@@ -455,6 +467,11 @@ lc_status lc_acts_set_matmul_path(lc_acts *a, const lc_model *m, lc_matmul_path 
     return LC_OK;
 }
 
+void lc_acts_set_profile(lc_acts *a, lc_pass_profile *p) {
+    size_t n;
+    if (!lc_gpt2_acts_bytes(a, &n)) a->prof = p;
+}
+
 lc_matmul_path lc_acts_matmul_path(const lc_acts *a) {
     size_t n;
     return lc_gpt2_acts_bytes(a, &n) ? LC_MATMUL_FP32 : a->path;
@@ -575,8 +592,15 @@ static void frozen_matmul_bf16(lc_acts *a, float *y, const float *x, const lc_we
 }
 
 static void frozen_matmul(lc_acts *a, float *y, const float *x, const lc_weight *W, int K, int Nk, int backward) {
+    PROF_BEGIN(a);
     if (a->path == LC_MATMUL_FP32) frozen_matmul_f32(y, x, W, K, Nk, a->deq, backward);
     else frozen_matmul_bf16(a, y, x, W, K, Nk, backward);
+    if (!a->prof) return;
+    double flop = 2.0 * K * Nk * W->rows * W->cols;
+    if (backward) a->prof->frozen_bwd_flop += flop;
+    else a->prof->frozen_fwd_flop += flop;
+    if (backward) PROF_END(a, frozen_bwd_s);
+    else PROF_END(a, frozen_fwd_s);
 }
 
 /* out (K*Nk, O) = inp (K*Nk, I) · W^T + bias, for K trials of Nk rows */
@@ -614,13 +638,28 @@ static const float *lora_input(lc_acts *a, const lc_lora *lora, const float *x, 
     return d;
 }
 
+/* The LoRA matmuls are split by hand as the frozen ones are (part_rows):
+ * OpenBLAS's own threading of these skinny (r-wide) shapes costs more than
+ * the work, and each thread keeps its rows of xa in cache between the two
+ * products. Products over rows (dx, dxa, xa, y) split the rows; the two
+ * reductions over rows (dA, dB) split their output columns instead, so every
+ * element is one sgemm's sum, whatever the thread count splits. */
+
 /* y (N, out) += scale * (xd · A^T) · B^T, saving xa = xd · A^T (N, r). */
 static void lora_forward(float *y, float *xa, const lc_lora_pair *p, const float *xd, int N, int r,
                          float scale) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, r, p->in, 1.0f, xd, p->in, p->A, p->in,
-                0.0f, xa, r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, p->out, r, scale, xa, r, p->B, r, 1.0f, y,
-                p->out);
+    int in = p->in, out = p->out;
+#pragma omp parallel
+    {
+        int r0, r1;
+        part_rows(N, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
+        if (r1 > r0) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r, in, 1.0f, xd + (size_t)r0 * in, in,
+                        p->A, in, 0.0f, xa + (size_t)r0 * r, r);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, out, r, scale, xa + (size_t)r0 * r, r,
+                        p->B, r, 1.0f, y + (size_t)r0 * out, out);
+        }
+    }
 }
 
 /* dx (N, in) += dxd ⊙ the dropout mask of lora_input / (1 - p). */
@@ -640,22 +679,32 @@ static void add_masked(float *dx, const float *dxd, int N, int in_, float dropou
 static void lora_backward(float *dx, lc_acts *a, lc_lora_pair *p, const float *dy, const float *xa,
                           const float *xd, int N, int r, float scale, float dropout, const int32_t *slot,
                           uint64_t seed, int layer, int t) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p->out, r, N, scale, dy, p->out, xa, r, 1.0f,
-                p->dB, r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, r, p->out, scale, dy, p->out, p->B, r,
-                0.0f, a->dxa, r);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, p->in, N, 1.0f, a->dxa, r, xd, p->in, 1.0f,
-                p->dA, p->in);
-    if (!dx) return;
-    if (dropout <= 0) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, p->in, r, 1.0f, a->dxa, r, p->A,
-                    p->in, 1.0f, dx, p->in);
-        return;
+    int in = p->in, out = p->out;
+    float *dxa = a->dxa, *dxd = dropout > 0 ? a->drop : dx; /* with dropout: dxd = dxa · A, masked below */
+#pragma omp parallel
+    {
+        int np = omp_get_num_threads(), id = omp_get_thread_num(), r0, r1, o0, o1, i0, i1;
+        part_rows(N, id, np, &r0, &r1);
+        part_rows(out, id, np, &o0, &o1);
+        part_rows(in, id, np, &i0, &i1);
+        if (o1 > o0) /* dB[o0:o1] += scale dy[:, o0:o1]^T xa */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, r, N, scale, dy + o0, out, xa, r, 1.0f,
+                        p->dB + (size_t)o0 * r, r);
+        if (r1 > r0) /* dxa rows = scale dy rows B */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, r, out, scale, dy + (size_t)r0 * out,
+                        out, p->B, r, 0.0f, dxa + (size_t)r0 * r, r);
+#pragma omp barrier
+        if (i1 > i0) /* dA[:, i0:i1] += dxa^T xd[:, i0:i1] */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, i1 - i0, N, 1.0f, dxa, r, xd + i0, in, 1.0f,
+                        p->dA + i0, in);
+        if (dx && dropout > 0) {
+#pragma omp barrier /* xd is the dropout buffer dxd overwrites: all of dA first */
+        }
+        if (dx && r1 > r0) /* dx rows += dxa rows A (dropout: into dxd) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, in, r, 1.0f, dxa + (size_t)r0 * r, r,
+                        p->A, in, dropout > 0 ? 0.0f : 1.0f, dxd + (size_t)r0 * in, in);
     }
-    /* dxd = dxa · A into the dropout buffer, then mask and scale into dx */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, p->in, r, 1.0f, a->dxa, r, p->A, p->in,
-                0.0f, a->drop, p->in);
-    add_masked(dx, a->drop, N, p->in, dropout, slot, seed, layer, t);
+    if (dx && dropout > 0) add_masked(dx, a->drop, N, in, dropout, slot, seed, layer, t);
 }
 
 /* The adapters of one pass: K trials stacked along the batch, trial k owning
@@ -755,6 +804,8 @@ static void proj_forward(float *y, lc_acts *a, const trials *tr, const float *x,
     weight_forward(a, y, x, W, bias, tr->K, tr->Nk);
     if (!xa) return;
     int in = W->cols, out = W->rows, Nk = tr->Nk;
+    PROF_BEGIN(a);
+    double frozen0 = prof_frozen_s(a);
     for (int k = 0; k < tr->K; k++) {
         const lc_lora *lora = tr->lora[k];
         if (!lora) continue;
@@ -769,6 +820,8 @@ static void proj_forward(float *y, lc_acts *a, const trials *tr, const float *x,
         }
         lora_forward(y + row0 * out, xa + row0 * a->r, p, xd, Nk, p->r, p->scale * tr->mult[k]);
     }
+    if (a->prof) a->prof->lora_s -= prof_frozen_s(a) - frozen0; /* DoRA's frozen matmuls counted there */
+    PROF_END(a, lora_s);
 }
 
 /* Backward of one projection: dx += dy W (if dx) and each trial's LoRA gradients. */
@@ -777,6 +830,8 @@ static void proj_backward(float *dx, lc_acts *a, const trials *tr, const float *
     int in = W->cols, out = W->rows, Nk = tr->Nk;
     if (dx) weight_backward_input(a, dx, xa ? dora_scaled_dy(a, tr, dy, layer, t, out) : dy, W, tr->K, tr->Nk);
     if (!xa) return;
+    PROF_BEGIN(a);
+    double frozen0 = prof_frozen_s(a);
     for (int k = 0; k < tr->K; k++) {
         lc_lora *lora = tr->lora[k];
         lc_lora_pair *p = lc_lora_get(lora, layer, t);
@@ -791,6 +846,8 @@ static void proj_backward(float *dx, lc_acts *a, const trials *tr, const float *
         lora_backward(dx ? dx + row0 * in : NULL, a, p, dy + row0 * out, xa + row0 * a->r, xd, Nk, p->r,
                       p->scale, lora->cfg.dropout, tr->slot, tr->seed[k], layer, (int)t);
     }
+    if (a->prof) a->prof->lora_s -= prof_frozen_s(a) - frozen0; /* DoRA's frozen matmuls counted there */
+    PROF_END(a, lora_s);
 }
 
 /* ------------------------------------------- segments: RoPE and attention */
@@ -808,11 +865,13 @@ static int next_run(const trials *tr, int *it, int *row0, int *count, int *len) 
 static void rope_segments(float *x, const lc_acts *a, const trials *tr, int H, int hd, int backward, int local) {
     int it = 0, row0, count, len;
     const float *cs = local ? a->rope_cos_l : a->rope_cos, *sn = local ? a->rope_sin_l : a->rope_sin;
+    PROF_BEGIN(a);
     while (next_run(tr, &it, &row0, &count, &len)) {
         float *xs = x + (size_t)row0 * H * hd; /* (count, len, H, hd) */
         if (backward) lc_rope_backward(xs, cs, sn, count, len, H, hd);
         else lc_rope_forward(xs, cs, sn, count, len, H, hd);
     }
+    PROF_END(a, attention_s);
 }
 
 /* Block-diagonal causal attention of one layer. One run of equal-length
@@ -1075,7 +1134,7 @@ static void layer_forward(const lc_model *m, const trials *tr, lc_acts *a, int l
     rope_segments(la->q, a, tr, Hq, hd, 0, win > 0);
     rope_segments(la->k, a, tr, Hkv, hd, 0, win > 0);
     if (qs != 1.0f) lc_scale(la->q, (size_t)N * Hq * hd, qs);
-    attention_segments_forward(la, tr, c, win);
+    { PROF_BEGIN(a); attention_segments_forward(la, tr, c, win); PROF_END(a, attention_s); }
     proj_forward(la->o_raw ? la->o_raw : a->xn, a, tr, la->att, &w->wo, NULL, l, LC_T_O, la->xa[LC_T_O], training);
     post_norm(a->xn, la->rstd_po, la->o_raw, w->post_attn_norm, N, C, c->rms_eps);
     residual_add(la->x_mid, la->x_in, a->xn, (size_t)N * C);
@@ -1220,7 +1279,7 @@ static void layer_backward(const lc_model *m, const trials *tr, lc_acts *a, int 
     memset(a->dq, 0, NQ * sizeof(float));
     memset(a->dk, 0, NKV * sizeof(float));
     memset(a->dv, 0, NKV * sizeof(float));
-    attention_segments_backward(a, la, tr, c, win);
+    { PROF_BEGIN(a); attention_segments_backward(a, la, tr, c, win); PROF_END(a, attention_s); }
     if (qs != 1.0f) lc_scale(a->dq, NQ, qs);
     rope_segments(a->dq, a, tr, Hq, hd, 1, win > 0);
     rope_segments(a->dk, a, tr, Hkv, hd, 1, win > 0);
@@ -1246,6 +1305,7 @@ lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, in
     }
     lc_status st = check_pass(m, a, loras, K, batches, 1);
     if (st) return st;
+    PROF_BEGIN(a);
     const lc_model_config *c = &m->cfg;
     float ones[LC_MAX_TRIALS];
     for (int k = 0; k < K; k++) ones[k] = 1.0f;
@@ -1259,16 +1319,19 @@ lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, in
     /* head + loss, fused, each trial on its rows with its own gradient scale:
      * dhf = d loss / d hf, then through the final norm */
     memset(a->dxn, 0, NC * sizeof(float));
+    double head_t0 = a->prof ? lc_time_now() : 0.0;
     for (int k = 0; k < K; k++) {
         size_t off = (size_t)k * Nk * C;
         loss_sums[k] = lc_lmhead_xent(a->dxn + off, a->hf + off, head_weights(m, a), batches[k].targets, Nk, C, V,
                                       grad_scales[k], a->xent, a->xent_chunk);
         if (n_targets) n_targets[k] = count_targets(&batches[k]);
     }
+    if (a->prof) a->prof->head_s += lc_time_now() - head_t0;
     memset(a->dx, 0, NC * sizeof(float));
     lc_rmsnorm_backward(a->dx, a->dxn, a->x_final, m->final_norm, a->rstd_f, N, C);
 
     for (int l = c->n_layers - 1; l >= 0; l--) layer_backward(m, &tr, a, l);
+    PROF_END(a, pass_s);
     return LC_OK;
 }
 
