@@ -30,6 +30,7 @@
 #include "segments.h"
 #include "lc_cpu.h"
 #include "lc_dora.h"
+#include "lc_tokens.h"
 #include "lc_kernels.h" /* before cblas.h: its complex.h defines the macro I */
 
 #include <cblas.h>
@@ -832,7 +833,8 @@ static void attention_segments_backward(lc_acts *a, const layer_acts *la, const 
 
 /* ------------------------------------------------------------- the passes */
 
-static void embed(float *x, const lc_model *m, const int32_t *tokens, int N) {
+/* x (N, C) = the embedding rows of tokens; lora's trainable tokens (lc_tokens.h) replace theirs. */
+static void embed(float *x, const lc_model *m, const int32_t *tokens, int N, const lc_lora *lora) {
     int C = m->cfg.hidden_size;
     const lc_weight *E = &m->tok_emb;
     size_t rb = lc_dtype_row_bytes(E->type, C);
@@ -842,6 +844,7 @@ static void embed(float *x, const lc_model *m, const int32_t *tokens, int N) {
         if (E->type == LC_DT_F32) memcpy(x + (size_t)n * C, row, (size_t)C * sizeof(float));
         else lc_dequantize(E->type, row, x + (size_t)n * C, C);
     }
+    lc_tokens_embed(x, tokens, N, lora);
 }
 
 static void residual_add(float *out, const float *a, const float *b, size_t n) {
@@ -1030,7 +1033,7 @@ static void forward_layers(const lc_model *m, const trials *tr, lc_acts *a, cons
     int N = tr->K * tr->Nk, C = c->hidden_size;
     for (int k = 0; k < tr->K; k++) {
         float *x = a->layers[0].x_in + (size_t)k * tr->Nk * C; /* (Nk, C) */
-        embed(x, m, batches[k].tokens, tr->Nk);
+        embed(x, m, batches[k].tokens, tr->Nk, tr->lora[k]);
         if (training && tr->lora[k])
             lc_neftune_add(x, tr->Nk, C, batches[k].T, tr->slot, tr->seed[k], tr->lora[k]->cfg.neftune_alpha);
     }
@@ -1043,6 +1046,18 @@ static void forward_layers(const lc_model *m, const trials *tr, lc_acts *a, cons
 
 static const float *head_weights(const lc_model *m, const lc_acts *a) {
     return a->head_f32 ? a->head_f32 : (const float *)m->lm_head.data;
+}
+
+/* The fused LM head + loss of one trial's rows (dhf (N, C) += its gradient
+ * when not NULL), with the tied head's trainable-token rows of lora. */
+static double head_xent(float *dhf, const lc_model *m, const lc_acts *a, const lc_lora *lora, const float *hf,
+                        const int32_t *targets, int N, float grad_scale) {
+    const int *ids;
+    const float *rows;
+    float *drows;
+    int n = lc_tokens_head(lora, &ids, &rows, &drows);
+    return lc_lmhead_xent_rows(dhf, dhf ? drows : NULL, hf, head_weights(m, a), targets, N, m->cfg.hidden_size,
+                               m->cfg.vocab_size, grad_scale, ids, rows, n, a->xent, LC_XENT_CHUNK);
 }
 
 static int64_t count_targets(const lc_batch *b) {
@@ -1064,7 +1079,7 @@ lc_status lc_forward_multi(const lc_model *m, const lc_lora *const *loras, const
     lc_lora *const *ls = (lc_lora *const *)loras; /* forward only reads them */
     lc_status st = check_pass(m, a, ls, K, batches, 0);
     if (st) return st;
-    int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
+    int C = m->cfg.hidden_size;
     float mults[LC_MAX_TRIALS];
     uint64_t seeds[LC_MAX_TRIALS] = {0};
     for (int k = 0; k < K; k++) mults[k] = lora_scale_mults ? lora_scale_mults[k] : 1.0f;
@@ -1075,8 +1090,7 @@ lc_status lc_forward_multi(const lc_model *m, const lc_lora *const *loras, const
     int Nk = tr.Nk;
     forward_layers(m, &tr, a, batches, 0);
     for (int k = 0; k < K; k++) {
-        loss_sums[k] = lc_lmhead_xent(NULL, a->hf + (size_t)k * Nk * C, head_weights(m, a), batches[k].targets, Nk,
-                                      C, V, 0.0f, a->xent, LC_XENT_CHUNK);
+        loss_sums[k] = head_xent(NULL, m, a, loras[k], a->hf + (size_t)k * Nk * C, batches[k].targets, Nk, 0.0f);
         if (n_targets) n_targets[k] = count_targets(&batches[k]);
     }
     return LC_OK;
@@ -1096,10 +1110,10 @@ lc_status lc_forward(const lc_model *m, const lc_lora *lora, float lora_scale_mu
     int N = tr.Nk;
     forward_layers(m, &tr, a, batch, 0);
     if (logits) lc_linear_forward(logits, a->hf, head_weights(m, a), NULL, N, C, V);
+    if (logits) lc_tokens_head_logits(logits, a->hf, N, V, lora);
     if (loss_sum) {
         if (!batch->targets) return lc_errorf(LC_ERR_ARG, "loss requested without targets");
-        *loss_sum = lc_lmhead_xent(NULL, a->hf, head_weights(m, a), batch->targets, N, C, V, 0.0f,
-                                   a->xent, LC_XENT_CHUNK);
+        *loss_sum = head_xent(NULL, m, a, lora, a->hf, batch->targets, N, 0.0f);
         if (n_targets) *n_targets = count_targets(batch);
     }
     return LC_OK;
@@ -1122,18 +1136,19 @@ lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, in
     trials tr = {K, 0, loras, ones, seeds, NULL, 0, NULL};
     set_layout(&tr, a, &batches[0]);
     int Nk = tr.Nk, N = K * Nk, C = c->hidden_size;
-    int F = c->intermediate_size, Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, V = c->vocab_size;
+    int F = c->intermediate_size, Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
     size_t NC = (size_t)N * C, NQ = (size_t)N * Hq * hd, NKV = (size_t)N * Hkv * hd, NF = (size_t)N * F;
 
     forward_layers(m, &tr, a, batches, 1);
+    int any_tokens = 0;
+    for (int k = 0; k < K; k++) any_tokens |= loras[k] && loras[k]->tok.n;
 
     /* head + loss, fused, each trial on its rows with its own gradient scale:
      * dhf = d loss / d hf, then through the final norm */
     memset(a->dxn, 0, NC * sizeof(float));
     for (int k = 0; k < K; k++) {
         size_t off = (size_t)k * Nk * C;
-        loss_sums[k] = lc_lmhead_xent(a->dxn + off, a->hf + off, head_weights(m, a), batches[k].targets, Nk, C, V,
-                                      grad_scales[k], a->xent, LC_XENT_CHUNK);
+        loss_sums[k] = head_xent(a->dxn + off, m, a, loras[k], a->hf + off, batches[k].targets, Nk, grad_scales[k]);
         if (n_targets) n_targets[k] = count_targets(&batches[k]);
     }
     memset(a->dx, 0, NC * sizeof(float));
@@ -1168,14 +1183,16 @@ lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, in
         rope_segments(a->dk, a, &tr, Hkv, hd, 1);
         if (m->fam.qk_norm) qknorm_backward(a, la, w, N, c); /* dq, dk: w.r.t. the projections */
         lc_rmsnorm_forward(a->xn, la->rstd1, la->x_in, w->attn_norm, N, C, c->rms_eps); /* recompute xn1 */
-        /* Layer 0's input is the frozen embedding: its gradient is not needed. */
-        float *dxn1 = l > 0 ? a->dxn : NULL;
+        /* Layer 0's input is the frozen embedding: its gradient is needed only for trainable tokens. */
+        float *dxn1 = l > 0 || any_tokens ? a->dxn : NULL;
         if (dxn1) memset(dxn1, 0, NC * sizeof(float));
         proj_backward(dxn1, a, &tr, a->xn, &w->wq, l, LC_T_Q, la->xa[LC_T_Q], a->dq);
         proj_backward(dxn1, a, &tr, a->xn, &w->wk, l, LC_T_K, la->xa[LC_T_K], a->dk);
         proj_backward(dxn1, a, &tr, a->xn, &w->wv, l, LC_T_V, la->xa[LC_T_V], a->dv);
         if (dxn1) lc_rmsnorm_backward(a->dx, dxn1, la->x_in, w->attn_norm, la->rstd1, N, C);
     }
+    for (int k = 0; k < K && any_tokens; k++) /* a->dx: d loss / d embeddings */
+        lc_tokens_embed_backward(loras[k], a->dx + (size_t)k * Nk * C, batches[k].tokens, Nk, m->fam.embed_scale);
     return LC_OK;
 }
 
