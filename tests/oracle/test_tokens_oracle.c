@@ -16,7 +16,8 @@
  *   3. lc_forward logits (1e-5 · max|ref|) and loss (1e-5 rel); the
  *      generation engine (lc_infer: prefill and decode) on row 0;
  *   4. lc_forward_backward: loss, every lora_A / lora_B gradient and the
- *      token rows' gradient (1e-4 · max|ref|);
+ *      token rows' gradient (1e-4 · max|ref|); the same gradients bit for
+ *      bit with gradient checkpointing and as one trial of a two-trial pass;
  *   5. 3 AdamW steps (lr 1e-2, wd 0.01 — Trainer decays the delta, PEFT's
  *      LoRA+ puts it in A's group — clip 1.0, eps 1e-4: see tokens_oracle.py
  *      ADAMW): loss and pre-clip grad norm
@@ -148,6 +149,43 @@ static int infer_check(oracle_case *c, const float *ref) {
     return st ? -1 : 0;
 }
 
+/* Step 4b: the same gradients (bit for bit) with gradient checkpointing, and
+ * as trial 1 of a two-trial pass (lc_forward_backward_multi) whose trial 0
+ * is a plain LoRA adapter: the token rows' gradient stays with its trial.
+ * g0 (n_params): the gradients of the plain pass. */
+static int grad_variants(oracle_case *c, const float *g0) {
+    lc_acts *ck = NULL, *mk = NULL;
+    lc_lora plain;
+    memset(&plain, 0, sizeof plain);
+    double ls[2];
+    int64_t nt[2];
+    size_t bytes = c->lora.n_params * sizeof(float);
+    lc_lora_config pc = c->lora.cfg;
+    pc.trainable_token_indices[0] = 0;
+    lc_rng rng;
+    lc_rng_seed(&rng, 3);
+    lc_status st = lc_acts_create_ex(&ck, &c->m, &c->lora, c->B, c->T, 1);
+    if (!st) lc_lora_zero_grad(&c->lora), st = lc_forward_backward(&c->m, &c->lora, ck, &c->batch,
+                                                                      1.0f / (float)c->n_ref, 0, ls, nt);
+    if (!st) oracle_check(!memcmp(g0, c->lora.grads, bytes), "gradients with grad_checkpointing bit-identical");
+    if (!st) st = lc_lora_init(&plain, &c->m, &pc, &rng);
+    lc_lora *two[2] = {&plain, &c->lora};
+    const lc_lora *ctwo[2] = {&plain, &c->lora};
+    lc_batch bb[2] = {c->batch, c->batch};
+    float gs[2] = {1.0f / (float)c->n_ref, 1.0f / (float)c->n_ref};
+    uint64_t seeds[2] = {0, 0};
+    if (!st) st = lc_acts_create_multi(&mk, &c->m, ctwo, 2, c->B, c->T, 0);
+    if (!st) {
+        lc_lora_zero_grad(&plain), lc_lora_zero_grad(&c->lora);
+        st = lc_forward_backward_multi(&c->m, two, 2, mk, bb, gs, seeds, ls, nt);
+    }
+    if (!st) oracle_check(!memcmp(g0, c->lora.grads, bytes), "gradients as trial 1 of a 2-trial pass bit-identical");
+    lc_lora_free(&plain);
+    lc_acts_free(ck);
+    lc_acts_free(mk);
+    return st ? -1 : 0;
+}
+
 /* Step 5: 3 AdamW steps as make_refs.ADAMW. */
 static int adamw_steps(oracle_case *c) {
     float *losses = oracle_ref_get(&c->st, "losses_3", LC_ST_F32, STEPS);
@@ -208,7 +246,7 @@ static int merge_check(oracle_case *c) {
 static int run(const char *dir, const char *ref_path, const char *peft_dir, const char *export_dir) {
     oracle_case c;
     int rc = -1;
-    float ref_loss = 0, *ref_logits = NULL;
+    float ref_loss = 0, *ref_logits = NULL, *g0 = NULL;
     double loss_sum = 0;
     int64_t nt = 0;
     if (oracle_open(&c, dir, ref_path) || make_adapter(&c) || each_tensor(&c.lora, &c.st, 0)) goto fail;
@@ -228,6 +266,9 @@ static int run(const char *dir, const char *ref_path, const char *peft_dir, cons
         goto fail_msg;
     oracle_compare_scalar("loss (lc_forward_backward)", loss_sum / (double)nt, ref_loss, ORACLE_TOL_LOSS);
     if (each_tensor(&c.lora, &c.st, 1)) goto fail;
+    if (!(g0 = malloc(c.lora.n_params * sizeof(float)))) goto fail;
+    memcpy(g0, c.lora.grads, c.lora.n_params * sizeof(float));
+    if (grad_variants(&c, g0)) goto fail_msg;
     if (adamw_steps(&c)) goto fail_msg;
     if (merge_check(&c)) goto fail_msg;
     rc = 0;
@@ -237,6 +278,7 @@ fail_msg:
 fail:
     if (rc) oracle_failures++;
     free(ref_logits);
+    free(g0);
     oracle_close(&c);
     return rc;
 }
