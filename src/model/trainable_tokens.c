@@ -174,5 +174,6 @@ void lc_tokens_head_logits(float *logits, const float *hidden, int N, int V, con
 void lc_tokens_merge_rows(float *W, int V, const lc_lora *lora) {
     const lc_lora_tokens *t = &lora->tok;
     for (int j = 0; j < t->n; j++)
-        if (t->ids[j] < V) memcpy(W + (size_t)t->ids[j] * t->C, t->delta + (size_t)j * t->C, (size_t)t->C * sizeof(float));
+        if (t->ids[j] < V)
+            memcpy(W + (size_t)t->ids[j] * t->C, t->delta + (size_t)j * t->C, (size_t)t->C * sizeof(float));
 }

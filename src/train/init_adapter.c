@@ -37,8 +37,9 @@ static lc_status compare_layout(const char *path, const lc_lora *have, const lc_
         }
     if (have->tok.n != want->tok.n ||
         (want->tok.n && memcmp(have->tok.ids, want->tok.ids, (size_t)want->tok.n * sizeof *want->tok.ids)))
-        return lc_errorf(LC_ERR_MISMATCH, "init_adapter %s: the file trains %d token rows, the run's config %d or other "
-                         "ids (trainable_token_indices must agree)", path, have->tok.n, want->tok.n);
+        return lc_errorf(LC_ERR_MISMATCH,
+                         "init_adapter %s: the file trains %d token rows, the run's config %d or other ids "
+                         "(trainable_token_indices must agree)", path, have->tok.n, want->tok.n);
     return LC_OK;
 }
 

@@ -9,6 +9,7 @@
  *   make-gguf HF_DIR OUT.gguf     a llama GGUF of an HF model (q/k permuted), for the tests above
  *   make-adapter MODEL OUT.h5 SEED R ALPHA TARGETS RSLORA [DORA]   random adapter with B != 0
  *                                    (DORA 1: use_dora, magnitude ‖W‖ × U(0.8, 1.2))
+ *   make-adapter-tokens MODEL OUT.h5 SEED   all-linear r 8 adapter with trainable tokens [1, 5, 100, 300]
  *   logits MODEL ADAPTER|- OUT.bin   probe tokens (int32) then logits (f32) for the Python oracle
  * Every comparison prints its max abs error; exit 1 on failure, 77 = skipped.
  */
@@ -711,6 +712,17 @@ static int cmd_make_adapter(char **av) {
     return 0;
 }
 
+static int cmd_make_adapter_tokens(char **av) {
+    lc_model m;
+    load_model(&m, av[0]);
+    lc_lora l;
+    make_adapter_tokens(&l, &m, strtoull(av[2], NULL, 10));
+    REQUIRE_OK(lc_adapter_save(av[1], &l, &m, NULL, NULL, NULL));
+    lc_lora_free(&l);
+    lc_model_free(&m);
+    return 0;
+}
+
 static int cmd_logits(char **av) {
     lc_model m;
     load_model(&m, av[0]);
@@ -744,6 +756,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(c, "gguf-merge") && argc == 5) rc = test_gguf_merge(argv[2], argv[3], argv[4]);
     else if (!strcmp(c, "make-gguf") && argc == 4) rc = make_gguf(argv[2], argv[3]);
     else if (!strcmp(c, "make-adapter") && (argc == 9 || argc == 10)) rc = cmd_make_adapter(argv + 2);
+    else if (!strcmp(c, "make-adapter-tokens") && argc == 5) rc = cmd_make_adapter_tokens(argv + 2);
     else if (!strcmp(c, "logits") && argc == 5) rc = cmd_logits(argv + 2);
     else goto usage;
     if (rc == 0 && g_fail) rc = 1;

@@ -490,7 +490,8 @@ static void test_lmhead_rows(void)
     fd_check("d rows", c.rows, nr, an, xent_rows_loss, &c);
     double base = lc_lmhead_xent_f64(NULL, c.hid, c.W, tg, N, C, V, 0, c.scratch, chunk);
     expect(fabs(base - loss) > 1e-3 * fabs(loss), "the replaced rows change the loss (the check can fail)");
-    float *hf = to_f32(c.hid, nh), *Wf = to_f32(c.W, nw), *rf = to_f32(c.rows, nr), *dhf = falloc(nh), *drf = falloc(nr);
+    float *hf = to_f32(c.hid, nh), *Wf = to_f32(c.W, nw), *rf = to_f32(c.rows, nr);
+    float *dhf = falloc(nh), *drf = falloc(nr);
     float *sf = falloc(lc_lmhead_xent_scratch_floats(chunk, C, V));
     for (size_t i = 0; i < nh; i++) dhf[i] = (float)g0v;
     for (size_t i = 0; i < nr; i++) drf[i] = (float)g0v;

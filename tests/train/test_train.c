@@ -1089,6 +1089,13 @@ static void test_init_adapter(const char *model, const char *work) {
     st = train(&bad, 0, 0, 0, NULL, &rc);
     printf("init_adapter: other alpha: %s\n", lc_error_msg());
     CHECK(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "has scale"), "alpha mismatch not refused");
+    bad = cb;
+    snprintf(bad.out_dir, sizeof bad.out_dir, "%s/init_bad4", work);
+    snprintf(bad.trainable_token_indices, sizeof bad.trainable_token_indices, "[1, 2]");
+    st = train(&bad, 0, 0, 0, NULL, &rc);
+    printf("init_adapter: trainable tokens the file lacks: %s\n", lc_error_msg());
+    CHECK(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "trainable_token_indices must agree"),
+          "trainable-token mismatch not refused");
 fail:
     lc_lora_free(&l);
     lc_lora_free(&lb);
