@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 #define LC_ADAPTER_FORMAT "lorac-adapter"
-#define LC_ADAPTER_VERSION 2 /* read up to; written: 2 for a DoRA adapter (magnitudes), else 1 */
+#define LC_ADAPTER_VERSION 3 /* read up to; written: 3 with trainable tokens, 2 for DoRA (magnitudes), else 1 */
 
 /* Training progress saved with a checkpoint (absent in a plain adapter). */
 typedef struct {

@@ -146,6 +146,13 @@ void lc_swiglu_backward(float *dgate, float *dup, const float *dh, const float *
 #define LC_XENT_MAX_CHUNK 4096
 double lc_lmhead_xent(float *dhidden, const float *hidden, const float *W, const int *targets,
                       int N, int C, int V, float grad_scale, float *scratch, int chunk);
+/* lc_lmhead_xent with rows ov_ids (n_ov, distinct, < V) of W replaced by
+ * ov_rows (n_ov, C) — PEFT trainable tokens on a tied LM head — without
+ * copying W. If dhidden != NULL and ov_drows != NULL: ov_drows (n_ov, C) +=
+ * grad_scale * d(sum loss)/d(ov_rows). n_ov = 0 is lc_lmhead_xent. */
+double lc_lmhead_xent_rows(float *dhidden, float *ov_drows, const float *hidden, const float *W, const int *targets,
+                           int N, int C, int V, float grad_scale, const int *ov_ids, const float *ov_rows, int n_ov,
+                           float *scratch, int chunk);
 /* Floats of scratch lc_lmhead_xent needs for a given chunk. */
 size_t lc_lmhead_xent_scratch_floats(int chunk, int C, int V);
 

@@ -7,7 +7,8 @@
  * All A/B parameters live in one flat array (params), with gradients (grads)
  * and AdamW moments (m, v) in arrays of the same layout, so the optimizer is
  * one flat loop. Layout: layer-major, then target in lc_lora_target order,
- * then A followed by B (and, with DoRA, the magnitude (out)).
+ * then A followed by B (and, with DoRA, the magnitude (out)); with
+ * trainable_token_indices the token rows (n, C) come last.
  *
  * GPT-2 (LC_ARCH_GPT2) has its own targets, named as PEFT names its Conv1D
  * modules: c_attn (fused q|k|v: one A (r, C), one B (3C, r)), attn.c_proj,
@@ -76,6 +77,10 @@ typedef struct {
     /* PEFT layers_to_transform as JSON text: an integer or a list of layer
      * indices ("" = every layer). */
     char layers_to_transform[LC_LORA_PATTERN_MAX];
+    /* PEFT trainable_token_indices as JSON text: a list of token ids, or
+     * {"embed_tokens": [ids]} ("" = none). Those rows of the input embedding
+     * (and of a tied LM head) are trained (lc_tokens.h). */
+    char trainable_token_indices[LC_LORA_PATTERN_MAX];
 } lc_lora_config;
 
 lc_lora_config lc_lora_default_config(void); /* r 8, alpha 16, q_proj+v_proj, no dropout */
@@ -89,6 +94,18 @@ typedef struct {
     float scale;         /* its alpha / r (alpha / sqrt(r) for rsLoRA) */
 } lc_lora_pair;
 
+/* PEFT trainable tokens (TrainableTokensLayer, src/model/trainable_tokens.c):
+ * n rows of the input embedding replaced by trainable values; with a tied
+ * head the same rows of the LM head too. */
+typedef struct {
+    int n;               /* rows trained; 0 = none */
+    int C;               /* hidden size */
+    int tied;            /* the model's LM head shares the embedding: its rows follow */
+    int *ids;            /* (n) token ids in the order given (PEFT token_indices) */
+    float *delta;        /* (n, C) the rows' values = PEFT trainable_tokens_delta; into params */
+    float *ddelta;       /* (n, C) their gradient; into grads */
+} lc_lora_tokens;
+
 typedef struct {
     lc_lora_config cfg;
     float scale;         /* cfg.alpha / cfg.r: the default; each pair has its own */
@@ -98,6 +115,7 @@ typedef struct {
     size_t n_params;
     float *params, *grads, *m, *v;
     lc_arch arch;        /* of the model it was made for: picks PEFT tensor names */
+    lc_lora_tokens tok;  /* trainable_token_indices; its delta is the last n*C floats of params */
 } lc_lora;
 
 /* Allocate an adapter for model m with config cfg and initialise it as PEFT

@@ -10,6 +10,7 @@
 
 #include "lc_cpu.h"
 #include "cli.h"
+#include "lc_tokens.h"
 #include "lc_adapter.h"
 #include "lc_base.h"
 #include "lc_chat.h"
@@ -159,8 +160,13 @@ static int adapter_info(const lc_base *b, const char *path) {
         if (ai.cfg.targets & (1u << t)) printf(" %s", lc_lora_target_name((lc_lora_target)t));
     printf("\n  dropout          %g\n", ai.cfg.dropout);
     if (ai.cfg.use_dora) printf("  DoRA             yes (a magnitude per output feature; norm detached, as PEFT)\n");
+    int *ids = NULL, ntok = 0;
+    if (lc_tokens_parse(ai.cfg.trainable_token_indices, 0, &ids, &ntok) == LC_OK && ntok)
+        printf("  trainable tokens %d rows of the embedding%s: %s\n", ntok,
+               b->model.cfg.tie_embeddings ? " (and of the tied head)" : "", ai.cfg.trainable_token_indices);
+    free(ids);
     int match = !strcmp(ai.base_identity, b->model.identity);
-    long long n = lora_params(&b->model, &ai.cfg);
+    long long n = lora_params(&b->model, &ai.cfg) + (long long)ntok * b->model.cfg.hidden_size;
     if (match) printf("  trainable params %lld (%.3f%% of the base)\n", n, 100.0 * n / lc_model_param_count(&b->model));
     printf("  chat template    %s\n", ai.chat_template[0] ? ai.chat_template : "(not recorded)");
     printf("  base             %s (%s)\n", ai.base_source, ai.base_arch);

@@ -104,6 +104,9 @@ static const key_desc KEYS[] = {
      "a mapping of module regex to alpha, e.g. {\"v_proj\": 32}", "per-module alpha (PEFT alpha_pattern)"},
     {"layers_to_transform", K_JSON, F(layers_to_transform), S(layers_to_transform), 0, 0, 0, 0, NULL,
      "a layer index or a list of layer indices, e.g. [0, 1, 5]", "adapt only these layers; empty: all"},
+    {"trainable_token_indices", K_JSON, F(trainable_token_indices), S(trainable_token_indices), 0, 0, 0, 0, NULL,
+     "a list of token ids, e.g. [0, 5], or {embed_tokens: [0, 5]}",
+     "train these rows of the input embedding (and of a tied LM head) as PEFT trainable tokens; empty: none"},
     ENUM(init, init_gaussian, INIT_NAMES, "one of kaiming, gaussian, pissa, olora",
          "lora_A init (lora_B is zero); pissa / olora: A and B from the SVD / QR of the frozen weight, the base "
          "becomes the residual, adapter.h5 and best.h5 are PEFT's rank-2r conversion for the original base"),
@@ -371,12 +374,13 @@ static int parse_targets(const char *spec, char *out, size_t cap, char *bad, siz
 /* K_JSON key k from JSON text v (a flag's value, or what the YAML loader
  * built from a mapping / list), normalised to one line of JSON and checked
  * as lc_lora_patterns_check does. "", null, {} and [] clear it. A flag may
- * also give layers_to_transform as "0,2,5". */
+ * also give layers_to_transform or trainable_token_indices as "0,2,5". */
 static lc_status set_json(lc_train_config *cfg, const key_desc *k, const char *v, const char *where) {
     char *base = (char *)cfg + k->off, buf[LC_CFG_PATH_MAX + 2];
     json_error_t err;
     while (isspace((unsigned char)*v)) v++;
-    if (!strcmp(k->name, "layers_to_transform") && *v && *v != '[' && strchr(v, ',') &&
+    if ((!strcmp(k->name, "layers_to_transform") || !strcmp(k->name, "trainable_token_indices")) && *v &&
+        *v != '[' && *v != '{' && strchr(v, ',') &&
         strlen(v) < sizeof buf - 2) {
         snprintf(buf, sizeof buf, "[%s]", v);
         v = buf;
@@ -397,7 +401,8 @@ static lc_status set_json(lc_train_config *cfg, const key_desc *k, const char *v
     lc_lora_config lc;
     memset(&lc, 0, sizeof lc);
     char *dst = !strcmp(k->name, "rank_pattern") ? lc.rank_pattern
-                : !strcmp(k->name, "alpha_pattern") ? lc.alpha_pattern : lc.layers_to_transform;
+                : !strcmp(k->name, "alpha_pattern") ? lc.alpha_pattern
+                : !strcmp(k->name, "trainable_token_indices") ? lc.trainable_token_indices : lc.layers_to_transform;
     memcpy(dst, text ? text : "", n + 1);
     free(text);
     lc_status st = lc_lora_patterns_check(&lc);

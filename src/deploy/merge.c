@@ -1,7 +1,8 @@
 /*
  * merge.c — `lorac merge`: fold LoRA adapters into the base weights in fp32
  * (W += scale · alpha/r · B·A; DoRA: W ← m/‖W + sBA‖ ⊙ (W + sBA) per row,
- * as PEFT's merge), write the merged model (HF directory or GGUF),
+ * as PEFT's merge; trainable tokens: their embedding rows replaced, a tied
+ * head following), write the merged model (HF directory or GGUF),
  * reload it from disk and check its logits against the base with the
  * adapters applied unmerged, on fixed probe prompts.
  */
@@ -16,6 +17,7 @@
 #include "lc_adapter.h"
 #include "lc_dora.h"
 #include "lc_loader.h"
+#include "lc_tokens.h"
 #include "lc_transformer.h"
 
 #include "lc_fsafe.h"
@@ -58,6 +60,44 @@ static lc_status merge_dora(lc_weight *w, const lc_lora_pair *p, int r, float s)
     return st;
 }
 
+/* w becomes an fp32 matrix m owns and may write (dequantised / copied if need be). */
+static lc_status make_writable_f32(lc_model *m, lc_weight *w, const char *name) {
+    if (w->type == LC_DT_F32 && owns_writable(m, w)) return LC_OK;
+    const float *src;
+    float *tmp;
+    lc_status st = dp_weight_f32(w, name, &src, &tmp);
+    if (st) return st;
+    size_t bytes = (size_t)w->rows * (size_t)w->cols * sizeof(float);
+    float *own = tmp;
+    if (!own) {
+        if (!(own = lc_alloc(bytes))) return lc_errorf(LC_ERR_NOMEM, "out of memory merging %s", name);
+        memcpy(own, src, bytes);
+    }
+    if ((st = lc_model_own(m, own, bytes, 0))) {
+        lc_free(own);
+        return st;
+    }
+    w->type = LC_DT_F32;
+    w->data = own;
+    return LC_OK;
+}
+
+/* Trainable tokens (lc_tokens.h): their rows replace the embedding's, as
+ * PEFT's merge (index_copy; not scaled by the adapter's multiplier); a tied
+ * head keeps sharing the embedding, so its rows follow. */
+static lc_status merge_tokens(lc_model *m, const lc_lora *lora) {
+    if (!lora->tok.n) return LC_OK;
+    if (lora->tok.C != m->cfg.hidden_size)
+        return lc_errorf(LC_ERR_MISMATCH, "trainable tokens have %d columns, the model's embedding %d", lora->tok.C,
+                         m->cfg.hidden_size);
+    int tied = m->lm_head.data == m->tok_emb.data;
+    lc_status st = make_writable_f32(m, &m->tok_emb, "embed_tokens");
+    if (st) return st;
+    lc_tokens_merge_rows((float *)m->tok_emb.data, m->cfg.vocab_size, lora);
+    if (tied) m->lm_head = m->tok_emb;
+    return LC_OK;
+}
+
 lc_status lc_merge_lora(lc_model *m, const lc_lora *lora, float scale) {
     if (lora->n_layers != m->cfg.n_layers)
         return lc_errorf(LC_ERR_MISMATCH, "adapter has %d layers, the model %d", lora->n_layers, m->cfg.n_layers);
@@ -71,24 +111,8 @@ lc_status lc_merge_lora(lc_model *m, const lc_lora *lora, float scale) {
             if (w->rows != p->out || w->cols != p->in)
                 return lc_errorf(LC_ERR_MISMATCH, "layer %d %s: adapter is (%d x %d), the weight (%d x %d)", l,
                                  lc_lora_target_name((lc_lora_target)t), p->out, p->in, w->rows, w->cols);
-            if (w->type != LC_DT_F32 || !owns_writable(m, w)) {
-                const float *src;
-                float *tmp;
-                lc_status st = dp_weight_f32(w, lc_lora_target_name((lc_lora_target)t), &src, &tmp);
-                if (st) return st;
-                size_t bytes = (size_t)w->rows * (size_t)w->cols * sizeof(float);
-                float *own = tmp;
-                if (!own) {
-                    if (!(own = lc_alloc(bytes))) return lc_errorf(LC_ERR_NOMEM, "out of memory merging layer %d", l);
-                    memcpy(own, src, bytes);
-                }
-                if ((st = lc_model_own(m, own, bytes, 0))) {
-                    lc_free(own);
-                    return st;
-                }
-                w->type = LC_DT_F32;
-                w->data = own;
-            }
+            lc_status wst = make_writable_f32(m, w, lc_lora_target_name((lc_lora_target)t));
+            if (wst) return wst;
             /* W (out, in) += s * B (out, r) · A (r, in), s = scale * this module's alpha / r;
              * DoRA: then each row times m_i / ‖W_i + s (B A)_i‖ */
             const int r = p->r;
@@ -103,6 +127,8 @@ lc_status lc_merge_lora(lc_model *m, const lc_lora *lora, float scale) {
                                  "weight; nothing was written", l, lc_lora_target_name((lc_lora_target)t),
                                  (double)scale, (double)p->scale);
         }
+    lc_status tst = merge_tokens(m, lora);
+    if (tst) return tst;
     m->identity[0] = 0;
     return LC_OK;
 }
@@ -134,6 +160,11 @@ static lc_status combine(lc_lora *out, const lc_model *m, const lc_lora *loras, 
             return lc_errorf(LC_ERR_UNSUPPORTED, "adapter %d of %d is a DoRA adapter: DoRA's per-row magnitude does not "
                              "add up with other adapters (it rescales the whole weight), so lorac merges a DoRA adapter "
                              "only on its own: merge it first, then merge the others into that model", i + 1, n);
+    for (int i = 0; i < n; i++)
+        if (loras[i].tok.n)
+            return lc_errorf(LC_ERR_UNSUPPORTED, "adapter %d of %d has trainable tokens, which replace embedding rows "
+                             "rather than add to them: lorac merges such an adapter only on its own: merge it "
+                             "first, then merge the others into that model", i + 1, n);
     lc_lora_config cfg = lc_lora_default_config();
     cfg.r = 0;
     cfg.targets = 0;

@@ -3,7 +3,9 @@
  * adapter_config.json (LoraConfig) and adapter_model.safetensors holding
  * "base_model.model.model.layers.N.<parent>.<module>.lora_A.weight" (r, in)
  * and "...lora_B.weight" (out, r), and for DoRA (use_dora) the magnitude
- * "...<module>.lora_magnitude_vector" (out). Export writes exactly that;
+ * "...<module>.lora_magnitude_vector" (out), and with trainable_token_indices
+ * "base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta"
+ * (n, C). Export writes exactly that;
  * import reads it (also with PEFT's in-memory ".default" infix, and F16/BF16
  * tensors).
  */
@@ -16,6 +18,7 @@
 #include "lc_fsafe.h"
 #include "lc_path.h"
 #include "lc_safetensors.h"
+#include "lc_tokens.h"
 
 /* ---------------- per-module rank, alpha and layers ---------------- */
 
@@ -33,6 +36,7 @@ static void put_patterns(json_t *root, const lc_lora_config *c) {
     json_object_set_new(root, "rank_pattern", pattern_json(c->rank_pattern, json_object()));
     json_object_set_new(root, "alpha_pattern", pattern_json(c->alpha_pattern, json_object()));
     json_object_set_new(root, "layers_to_transform", pattern_json(c->layers_to_transform, json_null()));
+    json_object_set_new(root, "trainable_token_indices", pattern_json(c->trainable_token_indices, json_null()));
 }
 
 /* JSON text of key into dst ("" when absent, null, {} or []). */
@@ -50,7 +54,7 @@ static lc_status pattern_text(const char *path, json_t *root, const char *key, c
     return LC_OK;
 }
 
-/* rank_pattern, alpha_pattern, layers_to_transform (and layers_pattern, which
+/* rank_pattern, alpha_pattern, layers_to_transform, trainable_token_indices (and layers_pattern, which
  * lorac accepts only as the model's own layer list name: "layers" or "h"). */
 static lc_status take_patterns(const char *path, json_t *root, lc_arch arch, lc_lora_config *cfg) {
     lc_status st;
@@ -63,7 +67,9 @@ static lc_status take_patterns(const char *path, json_t *root, lc_arch arch, lc_
                          path, own);
     if ((st = pattern_text(path, root, "rank_pattern", cfg->rank_pattern, sizeof cfg->rank_pattern)) ||
         (st = pattern_text(path, root, "alpha_pattern", cfg->alpha_pattern, sizeof cfg->alpha_pattern)) ||
-        (st = pattern_text(path, root, "layers_to_transform", cfg->layers_to_transform, sizeof cfg->layers_to_transform)))
+        (st = pattern_text(path, root, "layers_to_transform", cfg->layers_to_transform, sizeof cfg->layers_to_transform)) ||
+        (st = pattern_text(path, root, "trainable_token_indices", cfg->trainable_token_indices,
+                           sizeof cfg->trainable_token_indices)))
         return st;
     if ((st = lc_lora_patterns_check(cfg))) return lc_error_wrap(st, "%s", path);
     return LC_OK;
@@ -114,7 +120,7 @@ static json_t *peft_config(const lc_lora *lora, const lc_model *base, const char
 lc_status lc_deploy_export_peft(const lc_lora *lora, const lc_model *base, const char *base_name, const char *out_dir) {
     if (lora->n_layers != base->cfg.n_layers)
         return lc_errorf(LC_ERR_MISMATCH, "adapter has %d layers, the model %d", lora->n_layers, base->cfg.n_layers);
-    size_t cap = (size_t)lora->n_layers * LC_T_COUNT * 3;
+    size_t cap = (size_t)lora->n_layers * LC_T_COUNT * 3 + 1;
     lc_st_tensor *t = calloc(cap, sizeof *t);
     char (*names)[160] = calloc(cap, sizeof *names);
     json_t *cfg = peft_config(lora, base, base_name);
@@ -146,6 +152,10 @@ lc_status lc_deploy_export_peft(const lc_lora *lora, const lc_model *base, const
                                   .nbytes = (size_t)p->out * sizeof(float)};
             n++;
         }
+    if (lora->tok.n) /* trainable tokens (n, C): PEFT's token_adapter.trainable_tokens_delta */
+        t[n++] = (lc_st_tensor){.name = LC_TOKENS_TENSOR, .dtype = LC_ST_F32, .ndim = 2,
+                                .shape = {lora->tok.n, lora->tok.C}, .data = lora->tok.delta,
+                                .nbytes = (size_t)lora->tok.n * lora->tok.C * sizeof(float)};
     if ((st = lc_fs_mkdir_parents(out_dir)) || (st = dp_tmpdir_create(out_dir, tmp, sizeof tmp))) goto fail;
     have_tmp = 1;
     if ((st = lc_path_join(path, sizeof path, tmp, "adapter_config.json")) || (st = dp_write_json(path, cfg))) goto fail;
@@ -210,7 +220,6 @@ static lc_status parse_scalars(const char *path, json_t *root, const lc_model *b
     if ((st = refuse_if_set(path, root, "modules_to_save", "saving full modules")) ||
         (st = refuse_if_set(path, root, "layer_replication", "layer replication")) ||
         (st = refuse_if_set(path, root, "target_parameters", "targeting parameters")) ||
-        (st = refuse_if_set(path, root, "trainable_token_indices", "training token embeddings")) ||
         (st = refuse_if_set(path, root, "use_qalora", "QA-LoRA")))
         return st;
     return LC_OK;
@@ -317,6 +326,23 @@ static const lc_st_tensor *find_magnitude(const lc_safetensors *st, int l, lc_lo
     return x ? x : lc_safetensors_find(st, alt);
 }
 
+/* The trainable tokens' delta under PEFT's saved name or its in-memory ".default". */
+static const lc_st_tensor *find_tokens(const lc_safetensors *st) {
+    const lc_st_tensor *x = lc_safetensors_find(st, LC_TOKENS_TENSOR);
+    return x ? x : lc_safetensors_find(st, LC_TOKENS_TENSOR ".default");
+}
+
+/* trainable_token_indices set: the delta (n, C) into lora; counts it in *found. */
+static lc_status take_tokens(const char *wpath, const lc_safetensors *st, lc_lora *lora, int *found) {
+    if (!lora->tok.n) return LC_OK;
+    const lc_st_tensor *x = find_tokens(st);
+    if (!x)
+        return lc_errorf(LC_ERR_FORMAT, "%s: tensor '%s' is missing (adapter_config.json sets trainable_token_indices)",
+                         wpath, LC_TOKENS_TENSOR);
+    (*found)++;
+    return take_tensor(wpath, x, lora->tok.n, lora->tok.C, lora->tok.delta);
+}
+
 lc_status lc_deploy_import_peft(const char *dir, const lc_model *base, lc_lora *lora) {
     memset(lora, 0, sizeof *lora);
     char cpath[4096], wpath[4096], name[256];
@@ -362,11 +388,12 @@ lc_status lc_deploy_import_peft(const char *dir, const lc_model *base, lc_lora *
             if ((st = take_tensor(wpath, x, p->out, 0, p->mag))) goto fail;
             found++;
         }
+    if ((st = take_tokens(wpath, &st_file, lora, &found))) goto fail;
     if (found != st_file.n_tensors) {
         /* name the first tensor that is not an expected LoRA tensor */
         for (int i = 0; i < st_file.n_tensors; i++) {
             const char *nm = st_file.tensors[i].name;
-            int l = -1, ok = 0;
+            int l = -1, ok = lora->tok.n && find_tokens(&st_file) == &st_file.tensors[i];
             if (sscanf(nm, "base_model.model.model.layers.%d.", &l) == 1 ||
                 sscanf(nm, "base_model.model.transformer.h.%d.", &l) == 1)
                 for (int t = 0; t < LC_T_COUNT && !ok; t++)

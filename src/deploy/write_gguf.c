@@ -160,6 +160,7 @@ lc_status lc_deploy_write_gguf(const lc_model *m, const lc_gguf *base, const uns
                            "write it", lc_gguf_path(base), t->name);
             break;
         }
+        if (s.w == &m->tok_emb && s.w->data != t->data) s.changed = 1; /* trainable tokens merged */
         if (s.vec) { /* norms and biases: F32, byte copy when already F32 */
             const void *d = s.vec;
             if (t->type == LC_DT_F32) d = t->data;
@@ -205,6 +206,13 @@ lc_status lc_deploy_export_gguf(const lc_lora *lora, const lc_model *base, const
                          "only lora_a/lora_b and applies W x + s·B A x, with no per-row magnitude m / ||W + s·B A|| "
                          "rescaling the whole output. Merge it into the base instead (lorac merge --model BASE.gguf "
                          "--adapter ADAPTER.h5 --out MERGED.gguf), or export --format peft", out_path);
+    if (lora->tok.n)
+        return lc_errorf(LC_ERR_UNSUPPORTED,
+                         "%s: an adapter with trainable tokens (trainable_token_indices) is not written as a "
+                         "llama.cpp GGUF LoRA: that format holds additive lora_a/lora_b pairs, while trainable "
+                         "tokens replace rows of the embedding (and of a tied output head), which lorac does not "
+                         "encode there. Merge it into the base instead (lorac merge --model BASE.gguf --adapter "
+                         "ADAPTER.h5 --out MERGED.gguf), or export --format peft", out_path);
     if (lora->n_layers != c->n_layers)
         return lc_errorf(LC_ERR_MISMATCH, "adapter has %d layers, the model %d", lora->n_layers, c->n_layers);
     const int permute = base->fam.gguf_permute_qk; /* llama.cpp permutes llama (and mistral) q/k only */

@@ -49,5 +49,8 @@ void lc_swiglu_backward_f64(double *dgate, double *dup, const double *dh, const 
 double lc_lmhead_xent_f64(double *dhidden, const double *hidden, const double *W,
                           const int *targets, int N, int C, int V, double grad_scale,
                           double *scratch, int chunk);
+double lc_lmhead_xent_rows_f64(double *dhidden, double *ov_drows, const double *hidden, const double *W,
+                               const int *targets, int N, int C, int V, double grad_scale, const int *ov_ids,
+                               const double *ov_rows, int n_ov, double *scratch, int chunk);
 
 #endif /* LC_KERNELS_F64_H */

@@ -29,6 +29,7 @@
 
 #include "infer_gpt2.h"
 #include "lc_dora.h"
+#include "lc_tokens.h"
 #include "lc_kernels.h" /* before cblas.h: its complex.h defines the macro I */
 
 #include <cblas.h>
@@ -131,6 +132,29 @@ static lc_status dora_gains(lc_infer *s) {
 }
 
 /* y[o] ← b[o] + g[o] (y[o] − b[o]) for o in [lo, hi) of N rows of `out`. */
+/* Trainable tokens (lc_tokens.h) of adapter i must not share an id with an
+ * earlier adapter's (PEFT refuses overlapping token indices too). */
+static lc_status check_tokens_disjoint(const lc_infer_adapter *ad, int i) {
+    const lc_lora_tokens *t = &ad[i].lora->tok;
+    for (int k = 0; k < i; k++)
+        for (int a = 0; a < t->n; a++)
+            for (int b = 0; b < ad[k].lora->tok.n; b++)
+                if (t->ids[a] == ad[k].lora->tok.ids[b])
+                    return lc_errorf(LC_ERR_ARG, "adapters %d and %d both train token %d (trainable_token_indices "
+                                                 "must be disjoint)", k, i, t->ids[a]);
+    return LC_OK;
+}
+
+/* The adapters' trainable-token rows: embeddings x (N, C) of tokens, and the
+ * tied head's logit columns of logits (N, V) from final hidden xn (N, C).
+ * They replace rows whatever the adapter's multiplier (PEFT: not scaled). */
+static void tokens_embed(lc_infer *s, const int32_t *tokens, int N) {
+    for (int i = 0; i < s->n_ad; i++) lc_tokens_embed(s->x, tokens, N, s->ad[i].lora);
+}
+static void tokens_logits(const lc_infer *s, float *logits, const float *xn, int N) {
+    for (int i = 0; i < s->n_ad; i++) lc_tokens_head_logits(logits, xn, N, s->m->cfg.vocab_size, s->ad[i].lora);
+}
+
 static void dora_apply(float *y, const float *g, const float *bias, int N, int out, int lo, int hi) {
     for (int n = 0; n < N; n++)
         for (int o = lo; o < hi; o++) {
@@ -171,7 +195,7 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
     int r_max = 0;
     for (int i = 0; i < n_adapters; i++) {
         lc_status st = check_adapter(m, adapters[i].lora, i);
-        if (st) return st;
+        if (st || (st = check_tokens_disjoint(adapters, i))) return st;
         if (adapters[i].lora->r_max > r_max) r_max = adapters[i].lora->r_max;
     }
     lc_infer *s = lc_calloc(sizeof *s);
@@ -479,6 +503,7 @@ static void embed(lc_infer *s, const int32_t *tokens, int N) {
         if (E->type == LC_DT_F32) memcpy(s->x + (size_t)n * C, row, (size_t)C * sizeof(float));
         else lc_dequantize(E->type, row, s->x + (size_t)n * C, C);
     }
+    tokens_embed(s, tokens, N); /* trained rows replace theirs before any scale */
     float es = s->m->fam.embed_scale; /* Gemma: × √C */
     if (es != 1.0f)
         for (size_t i = 0; i < (size_t)N * C; i++) s->x[i] *= es;
@@ -707,6 +732,7 @@ static void decode_one(lc_infer *s, int32_t token, float *logits) {
         }
     }
     memcpy(s->xn, thread_slice(s, 0).xn, (size_t)C * sizeof(float));
+    if (logits) tokens_logits(s, logits, s->xn, 1);
     s->tokens[p0] = token;
     s->pos = p0 + 1;
 }
@@ -734,6 +760,7 @@ static void decode_last_logits(lc_infer *s, float *logits, const float *xn) {
         split(W->rows, t, omp_get_num_threads(), &lo, &hi);
         rows_forward(logits, xn, xs, W, NULL, lo, hi, s->rowbuf + (size_t)t * s->wide);
     }
+    tokens_logits(s, logits, xn, 1);
 }
 
 /* Shared body: all = 1 writes (n, V) logits, else the last row's (V). */
@@ -756,6 +783,7 @@ static lc_status run(lc_infer *s, const int32_t *tokens, int n, float *logits, i
         forward_chunk(s, tokens + i0, N);
         if (!logits) continue;
         if (all) weight_forward(s, logits + (size_t)i0 * V, s->xn, &s->m->lm_head, NULL, N);
+        if (all) tokens_logits(s, logits + (size_t)i0 * V, s->xn, N);
         else if (i0 + N == n) decode_last_logits(s, logits, s->xn + (size_t)(N - 1) * C);
     }
     return LC_OK;

@@ -13,6 +13,7 @@
 
 #include "lc_dora.h"
 #include "lc_kernels.h"
+#include "lc_tokens.h"
 
 static const char *TARGET_NAMES[LC_T_COUNT] = {"q_proj",    "k_proj",  "v_proj",      "o_proj",
                                                "gate_proj", "up_proj", "down_proj",   "c_attn",
@@ -247,11 +248,12 @@ lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *c
     int L = m->cfg.n_layers;
     lora->pairs = calloc((size_t)L * LC_T_COUNT, sizeof *lora->pairs);
     if (!lora->pairs) return lc_errorf(LC_ERR_NOMEM, "out of memory for LoRA tables");
-    size_t total = 0;
-    if ((st = lora_plan_modules(lora, m, &total))) {
+    size_t total = 0, ntok = 0;
+    if ((st = lora_plan_modules(lora, m, &total)) || (st = lc_tokens_plan(lora, m, &ntok))) {
         lc_lora_free(lora);
         return st;
     }
+    total += ntok; /* trainable token rows last */
     lora->n_params = total;
     lora->params = lc_calloc(total * sizeof(float));
     lora->grads = lc_calloc(total * sizeof(float));
@@ -262,7 +264,8 @@ lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *c
         return lc_errorf(LC_ERR_NOMEM, "out of memory for %zu LoRA parameters", total);
     }
     size_t off = lora_carve_and_draw(lora, rng);
-    LC_ASSERT(off == total);
+    lc_tokens_carve(lora, m, off);
+    LC_ASSERT(off + ntok == total);
     if (cfg->use_dora && (st = lc_dora_init_magnitude(lora, m))) {
         lc_lora_free(lora);
         return st;
@@ -273,6 +276,7 @@ lc_status lc_lora_init(lc_lora *lora, const lc_model *m, const lc_lora_config *c
 void lc_lora_free(lc_lora *lora) {
     if (!lora) return;
     free(lora->pairs);
+    lc_tokens_free(&lora->tok);
     lc_free(lora->params);
     lc_free(lora->grads);
     lc_free(lora->m);
@@ -329,5 +333,10 @@ lc_status lc_lora_optimizer_step(lc_lora *lora, const lc_adamw_params *p, long t
                               p->beta2, p->eps, p->weight_decay, t);
             }
         }
+    if (lora->tok.n) { /* PEFT's LoRA+ puts trainable_tokens_delta in A's group; Trainer decays it */
+        size_t oT = (size_t)(lora->tok.delta - lora->params), nT = (size_t)lora->tok.n * lora->tok.C;
+        lc_adamw_step(lora->tok.delta, lora->tok.ddelta, lora->m + oT, lora->v + oT, nT, p->lr, p->beta1, p->beta2,
+                      p->eps, p->weight_decay, t);
+    }
     return LC_OK;
 }

@@ -228,5 +228,7 @@ lc_status lc_lora_convert_to_base(lc_lora *out, const lc_lora *trained, const fl
                     q->B[(size_t)o * 2 * r + r + i] = -B0[(size_t)o * r + i];
                 }
         }
+    if (out->tok.n) /* trainable tokens replace rows: the same values for either base */
+        memcpy(out->tok.delta, trained->tok.delta, (size_t)out->tok.n * out->tok.C * sizeof(float));
     return LC_OK;
 }

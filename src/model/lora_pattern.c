@@ -15,12 +15,14 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
 #include "lc_lora.h"
+#include "lc_tokens.h"
 
 void lc_lora_module_name(char *buf, size_t size, lc_arch arch, int layer, lc_lora_target t) {
     static const char *const leaf[LC_T_COUNT] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
@@ -103,6 +105,9 @@ static lc_status check_pattern(const char *text, const char *what, int is_rank) 
 
 lc_status lc_lora_patterns_check(const lc_lora_config *cfg) {
     lc_status st;
+    int *ids, n; /* trainable_token_indices' shape; its ids < V are checked against the model (lc_tokens_plan) */
+    if ((st = lc_tokens_parse(cfg->trainable_token_indices, 0, &ids, &n))) return st;
+    free(ids);
     if ((st = check_pattern(cfg->rank_pattern, "rank_pattern", 1))) return st;
     if ((st = check_pattern(cfg->alpha_pattern, "alpha_pattern", 0))) return st;
     json_t *l;

@@ -36,6 +36,7 @@
 #include "segments.h"
 #include "lc_cpu.h"
 #include "lc_dora.h"
+#include "lc_tokens.h"
 #include "lc_kernels.h" /* before cblas.h: its complex.h defines the macro I */
 
 #include <cblas.h>
@@ -930,7 +931,8 @@ static void attention_segments_backward(lc_acts *a, const layer_acts *la, const 
 
 /* ------------------------------------------------------------- the passes */
 
-static void embed(float *x, const lc_model *m, const int32_t *tokens, int N) {
+/* x (N, C) = the embedding rows of tokens; lora's trainable tokens (lc_tokens.h) replace theirs. */
+static void embed(float *x, const lc_model *m, const int32_t *tokens, int N, const lc_lora *lora) {
     int C = m->cfg.hidden_size;
     const lc_weight *E = &m->tok_emb;
     size_t rb = lc_dtype_row_bytes(E->type, C);
@@ -940,6 +942,7 @@ static void embed(float *x, const lc_model *m, const int32_t *tokens, int N) {
         if (E->type == LC_DT_F32) memcpy(x + (size_t)n * C, row, (size_t)C * sizeof(float));
         else lc_dequantize(E->type, row, x + (size_t)n * C, C);
     }
+    lc_tokens_embed(x, tokens, N, lora); /* trained rows replace theirs before any scale */
     if (m->fam.embed_scale != 1.0f) lc_scale(x, (size_t)N * C, m->fam.embed_scale); /* Gemma: × √C */
 }
 
@@ -1170,7 +1173,7 @@ static void forward_layers(const lc_model *m, const trials *tr, lc_acts *a, cons
     int N = tr->K * tr->Nk, C = c->hidden_size;
     for (int k = 0; k < tr->K; k++) {
         float *x = a->layers[0].x_in + (size_t)k * tr->Nk * C; /* (Nk, C) */
-        embed(x, m, batches[k].tokens, tr->Nk);
+        embed(x, m, batches[k].tokens, tr->Nk, tr->lora[k]);
         if (training && tr->lora[k])
             lc_neftune_add(x, tr->Nk, C, batches[k].T, tr->slot, tr->seed[k], tr->lora[k]->cfg.neftune_alpha);
     }
@@ -1183,6 +1186,18 @@ static void forward_layers(const lc_model *m, const trials *tr, lc_acts *a, cons
 
 static const float *head_weights(const lc_model *m, const lc_acts *a) {
     return a->head_f32 ? a->head_f32 : (const float *)m->lm_head.data;
+}
+
+/* The fused LM head + loss of one trial's rows (dhf (N, C) += its gradient
+ * when not NULL), with the tied head's trainable-token rows of lora. */
+static double head_xent(float *dhf, const lc_model *m, const lc_acts *a, const lc_lora *lora, const float *hf,
+                        const int32_t *targets, int N, float grad_scale) {
+    const int *ids;
+    const float *rows;
+    float *drows;
+    int n = lc_tokens_head(lora, &ids, &rows, &drows);
+    return lc_lmhead_xent_rows(dhf, dhf ? drows : NULL, hf, head_weights(m, a), targets, N, m->cfg.hidden_size,
+                               m->cfg.vocab_size, grad_scale, ids, rows, n, a->xent, a->xent_chunk);
 }
 
 static int64_t count_targets(const lc_batch *b) {
@@ -1204,7 +1219,7 @@ lc_status lc_forward_multi(const lc_model *m, const lc_lora *const *loras, const
     lc_lora *const *ls = (lc_lora *const *)loras; /* forward only reads them */
     lc_status st = check_pass(m, a, ls, K, batches, 0);
     if (st) return st;
-    int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
+    int C = m->cfg.hidden_size;
     float mults[LC_MAX_TRIALS];
     uint64_t seeds[LC_MAX_TRIALS] = {0};
     for (int k = 0; k < K; k++) mults[k] = lora_scale_mults ? lora_scale_mults[k] : 1.0f;
@@ -1215,8 +1230,7 @@ lc_status lc_forward_multi(const lc_model *m, const lc_lora *const *loras, const
     int Nk = tr.Nk;
     forward_layers(m, &tr, a, batches, 0);
     for (int k = 0; k < K; k++) {
-        loss_sums[k] = lc_lmhead_xent(NULL, a->hf + (size_t)k * Nk * C, head_weights(m, a), batches[k].targets, Nk,
-                                      C, V, 0.0f, a->xent, a->xent_chunk);
+        loss_sums[k] = head_xent(NULL, m, a, loras[k], a->hf + (size_t)k * Nk * C, batches[k].targets, Nk, 0.0f);
         if (n_targets) n_targets[k] = count_targets(&batches[k]);
     }
     return LC_OK;
@@ -1236,10 +1250,10 @@ lc_status lc_forward(const lc_model *m, const lc_lora *lora, float lora_scale_mu
     int N = tr.Nk;
     forward_layers(m, &tr, a, batch, 0);
     if (logits) lc_linear_forward(logits, a->hf, head_weights(m, a), NULL, N, C, V);
+    if (logits) lc_tokens_head_logits(logits, a->hf, N, V, lora);
     if (loss_sum) {
         if (!batch->targets) return lc_errorf(LC_ERR_ARG, "loss requested without targets");
-        *loss_sum = lc_lmhead_xent(NULL, a->hf, head_weights(m, a), batch->targets, N, C, V, 0.0f,
-                                   a->xent, a->xent_chunk);
+        *loss_sum = head_xent(NULL, m, a, lora, a->hf, batch->targets, N, 0.0f);
         if (n_targets) *n_targets = count_targets(batch);
     }
     return LC_OK;
@@ -1248,7 +1262,8 @@ lc_status lc_forward(const lc_model *m, const lc_lora *lora, float lora_scale_mu
 /* One layer backward: a->dx holds d loss / d x_out on entry, d loss / d x_in
  * on exit (layer 0: only what the LoRA gradients need), every LoRA gradient
  * of the layer accumulated. */
-static void layer_backward(const lc_model *m, const trials *tr, lc_acts *a, int l) {
+/* need_dx0: layer 0's input gradient too (trainable token rows). */
+static void layer_backward(const lc_model *m, const trials *tr, lc_acts *a, int l, int need_dx0) {
     const lc_model_config *c = &m->cfg;
     int N = tr->K * tr->Nk, C = c->hidden_size, win = lc_model_layer_window(m, l);
     int F = c->intermediate_size, Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
@@ -1285,8 +1300,8 @@ static void layer_backward(const lc_model *m, const trials *tr, lc_acts *a, int 
     rope_segments(a->dk, a, tr, Hkv, hd, 1, win > 0);
     if (m->fam.qk_norm) qknorm_backward(a, la, w, N, c); /* dq, dk: w.r.t. the projections */
     lc_rmsnorm_forward(a->xn, la->rstd1, la->x_in, w->attn_norm, N, C, c->rms_eps); /* recompute xn1 */
-    /* Layer 0's input is the frozen embedding: its gradient is not needed. */
-    float *dxn1 = l > 0 ? a->dxn : NULL;
+    /* Layer 0's input is the frozen embedding: its gradient is needed only for trainable tokens. */
+    float *dxn1 = l > 0 || need_dx0 ? a->dxn : NULL;
     if (dxn1) memset(dxn1, 0, NC * sizeof(float));
     proj_backward(dxn1, a, tr, a->xn, &w->wq, l, LC_T_Q, la->xa[LC_T_Q], a->dq);
     proj_backward(dxn1, a, tr, a->xn, &w->wk, l, LC_T_K, la->xa[LC_T_K], a->dk);
@@ -1311,10 +1326,12 @@ lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, in
     for (int k = 0; k < K; k++) ones[k] = 1.0f;
     trials tr = {K, 0, loras, ones, seeds, NULL, 0, NULL};
     set_layout(&tr, a, &batches[0]);
-    int Nk = tr.Nk, N = K * Nk, C = c->hidden_size, V = c->vocab_size;
+    int Nk = tr.Nk, N = K * Nk, C = c->hidden_size;
     size_t NC = (size_t)N * C;
 
     forward_layers(m, &tr, a, batches, 1);
+    int any_tokens = 0;
+    for (int k = 0; k < K; k++) any_tokens |= loras[k] && loras[k]->tok.n;
 
     /* head + loss, fused, each trial on its rows with its own gradient scale:
      * dhf = d loss / d hf, then through the final norm */
@@ -1322,15 +1339,16 @@ lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, in
     double head_t0 = a->prof ? lc_time_now() : 0.0;
     for (int k = 0; k < K; k++) {
         size_t off = (size_t)k * Nk * C;
-        loss_sums[k] = lc_lmhead_xent(a->dxn + off, a->hf + off, head_weights(m, a), batches[k].targets, Nk, C, V,
-                                      grad_scales[k], a->xent, a->xent_chunk);
+        loss_sums[k] = head_xent(a->dxn + off, m, a, loras[k], a->hf + off, batches[k].targets, Nk, grad_scales[k]);
         if (n_targets) n_targets[k] = count_targets(&batches[k]);
     }
     if (a->prof) a->prof->head_s += lc_time_now() - head_t0;
     memset(a->dx, 0, NC * sizeof(float));
     lc_rmsnorm_backward(a->dx, a->dxn, a->x_final, m->final_norm, a->rstd_f, N, C);
 
-    for (int l = c->n_layers - 1; l >= 0; l--) layer_backward(m, &tr, a, l);
+    for (int l = c->n_layers - 1; l >= 0; l--) layer_backward(m, &tr, a, l, any_tokens);
+    for (int k = 0; k < K && any_tokens; k++) /* a->dx: d loss / d embeddings */
+        lc_tokens_embed_backward(loras[k], a->dx + (size_t)k * Nk * C, batches[k].tokens, Nk, m->fam.embed_scale);
     PROF_END(a, pass_s);
     return LC_OK;
 }

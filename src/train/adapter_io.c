@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lc_ckpt.h"
+#include "lc_tokens.h"
 
 static void targets_string(char *buf, size_t size, unsigned mask) {
     buf[0] = 0;
@@ -28,13 +29,16 @@ static lc_status save_patterns(lc_ckpt *c, const lc_lora_config *cfg) {
     if (!st && cfg->alpha_pattern[0]) st = lc_ckpt_set_attr_str(c, "adapter", "alpha_pattern", cfg->alpha_pattern);
     if (!st && cfg->layers_to_transform[0])
         st = lc_ckpt_set_attr_str(c, "adapter", "layers_to_transform", cfg->layers_to_transform);
+    if (!st && cfg->trainable_token_indices[0])
+        st = lc_ckpt_set_attr_str(c, "adapter", "trainable_token_indices", cfg->trainable_token_indices);
     return st;
 }
 
 static lc_status read_patterns(const lc_ckpt *c, const char *path, lc_lora_config *cfg) {
-    static const char *const keys[3] = {"rank_pattern", "alpha_pattern", "layers_to_transform"};
-    char *dst[3] = {cfg->rank_pattern, cfg->alpha_pattern, cfg->layers_to_transform};
-    for (int i = 0; i < 3; i++) {
+    static const char *const keys[4] = {"rank_pattern", "alpha_pattern", "layers_to_transform",
+                                        "trainable_token_indices"};
+    char *dst[4] = {cfg->rank_pattern, cfg->alpha_pattern, cfg->layers_to_transform, cfg->trainable_token_indices};
+    for (int i = 0; i < 4; i++) {
         const char *s;
         dst[i][0] = 0;
         if (lc_ckpt_get_attr_str(c, "adapter", keys[i], &s)) continue; /* absent: none */
@@ -72,10 +76,15 @@ lc_status lc_adapter_save(const char *path, const lc_lora *lora, const lc_model 
             lc_lora_magnitude_name(name + 8, sizeof name - 8, l, (lc_lora_target)t);
             st = lc_ckpt_add_f32(c, name, 1, shM, p->mag);
         }
+    if (!st && lora->tok.n) { /* trainable tokens (n, C), PEFT's trainable_tokens_delta */
+        int64_t shT[2] = {lora->tok.n, lora->tok.C};
+        st = lc_ckpt_add_f32(c, "adapter/" LC_TOKENS_TENSOR, 2, shT, lora->tok.delta);
+    }
     targets_string(targets, sizeof targets, lora->cfg.targets);
     if (!st) st = lc_ckpt_set_attr_str(c, "", "format", LC_ADAPTER_FORMAT);
-    /* a DoRA adapter is version 2: a lorac that does not know the magnitude refuses it */
-    if (!st) st = lc_ckpt_set_attr_i64(c, "", "format_version", lora->cfg.use_dora ? LC_ADAPTER_VERSION : 1);
+    /* a DoRA adapter is version 2, one with trainable tokens 3: a lorac that does not know them refuses it */
+    int version = lora->tok.n ? 3 : lora->cfg.use_dora ? 2 : 1;
+    if (!st) st = lc_ckpt_set_attr_i64(c, "", "format_version", version);
     if (!st && lora->cfg.use_dora) st = lc_ckpt_set_attr_i64(c, "adapter", "use_dora", 1);
     if (!st) st = lc_ckpt_set_attr_i64(c, "adapter", "r", r);
     if (!st) st = lc_ckpt_set_attr_f64(c, "adapter", "lora_alpha", lora->cfg.alpha);
@@ -127,6 +136,7 @@ static const lc_ckpt_want META[] = {
     ATTR("base", "num_attention_heads"), ATTR("base", "num_key_value_heads"), ATTR("base", "head_dim"),
     ATTR("tokenizer", "chat_template"), ATTR("state", "best_valid_loss"), ATTR("adapter", "use_dora"), ATTR("state", "elapsed_s"),
     ATTR("adapter", "rank_pattern"), ATTR("adapter", "alpha_pattern"), ATTR("adapter", "layers_to_transform"),
+    ATTR("adapter", "trainable_token_indices"),
     {"state/counters", NULL, 1, {8}, LC_CKPT_I64}, {"state/epoch_rng", NULL, 1, {4}, LC_CKPT_U64},
 };
 #undef ATTR
@@ -211,7 +221,7 @@ lc_status lc_adapter_read_info(const char *path, lc_adapter_info *info) {
 /* The tensors the format defines for this lora's targets (and the AdamW
  * moments for a resume), opened by name with their shapes checked first. */
 static lc_status read_tensors(lc_ckpt **c, const char *path, const lc_lora *lora, int with_state) {
-    size_t cap = 3 * (size_t)lora->n_layers * LC_T_COUNT + 2, n = 0;
+    size_t cap = 3 * (size_t)lora->n_layers * LC_T_COUNT + 3, n = 0;
     lc_ckpt_want *w = calloc(cap, sizeof *w);
     char (*names)[160] = calloc(cap, sizeof *names);
     lc_status st = LC_OK;
@@ -236,6 +246,8 @@ static lc_status read_tensors(lc_ckpt **c, const char *path, const lc_lora *lora
             w[n] = (lc_ckpt_want){names[n], NULL, 1, {p->out}, LC_CKPT_F32};
             n++;
         }
+    if (lora->tok.n)
+        w[n++] = (lc_ckpt_want){"adapter/" LC_TOKENS_TENSOR, NULL, 2, {lora->tok.n, lora->tok.C}, LC_CKPT_F32};
     if (with_state) {
         w[n++] = (lc_ckpt_want){"optimizer/exp_avg", NULL, 1, {(int64_t)lora->n_params}, LC_CKPT_F32};
         w[n++] = (lc_ckpt_want){"optimizer/exp_avg_sq", NULL, 1, {(int64_t)lora->n_params}, LC_CKPT_F32};
@@ -268,6 +280,10 @@ static lc_status copy_adapter_tensors(lc_ckpt *c, lc_lora *lora) {
             lc_lora_magnitude_name(name + 8, sizeof name - 8, l, (lc_lora_target)t);
             st = lc_ckpt_copy_tensor(c, name, 1, shM, p->mag);
         }
+    if (!st && lora->tok.n) {
+        int64_t shT[2] = {lora->tok.n, lora->tok.C};
+        st = lc_ckpt_copy_tensor(c, "adapter/" LC_TOKENS_TENSOR, 2, shT, lora->tok.delta);
+    }
     return st;
 }
 

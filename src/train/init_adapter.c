@@ -4,7 +4,8 @@
  * PEFT adapter directory) with fresh optimizer state: step 0, AdamW moments
  * 0, a new schedule. The adapter must have exactly the modules, ranks and
  * scales the run's config gives (target_modules, r, alpha, rslora,
- * rank_pattern, alpha_pattern, layers_to_transform); dropout may differ.
+ * rank_pattern, alpha_pattern, layers_to_transform, trainable_token_indices);
+ * dropout may differ.
  */
 #include <math.h>
 #include <string.h>
@@ -34,6 +35,11 @@ static lc_status compare_layout(const char *path, const lc_lora *have, const lc_
                                  "%g (alpha / alpha_pattern / rslora must agree)", path, name, (double)a->scale,
                                  (double)b->scale);
         }
+    if (have->tok.n != want->tok.n ||
+        (want->tok.n && memcmp(have->tok.ids, want->tok.ids, (size_t)want->tok.n * sizeof *want->tok.ids)))
+        return lc_errorf(LC_ERR_MISMATCH,
+                         "init_adapter %s: the file trains %d token rows, the run's config %d or other ids "
+                         "(trainable_token_indices must agree)", path, have->tok.n, want->tok.n);
     return LC_OK;
 }
 

@@ -189,7 +189,7 @@ static const char *const RESUME_MAY_CHANGE[] = {
 static const char *const ONE_PASS_MAY_DIFFER[] = {
     "r", "alpha", "dropout", "target_modules", "rslora", "init", "lr", "lr_schedule", "warmup_steps",
     "warmup_ratio", "weight_decay", "max_grad_norm", "adam_beta1", "adam_beta2", "adam_eps", "loraplus_lr_ratio",
-    "rank_pattern", "alpha_pattern", "layers_to_transform", "init_adapter", "neftune_alpha",
+    "rank_pattern", "alpha_pattern", "layers_to_transform", "trainable_token_indices", "init_adapter", "neftune_alpha",
     "out_dir", "keep_last", "early_stopping_patience", "max_nan_steps", NULL};
 
 /* The keys two configs may not differ in, listed "key a -> b; key a -> b". */
@@ -990,6 +990,7 @@ static lc_status setup_adapters(run *R) {
         memcpy(lc.rank_pattern, c->rank_pattern, sizeof lc.rank_pattern);
         memcpy(lc.alpha_pattern, c->alpha_pattern, sizeof lc.alpha_pattern);
         memcpy(lc.layers_to_transform, c->layers_to_transform, sizeof lc.layers_to_transform);
+        memcpy(lc.trainable_token_indices, c->trainable_token_indices, sizeof lc.trainable_token_indices);
         if ((st = lc_lora_targets_parse_arch(c->target_modules, R->base.model.cfg.arch, &lc.targets))) break;
         lc_rng rng;
         lc_rng_seed(&rng, c->seed);

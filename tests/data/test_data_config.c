@@ -85,6 +85,7 @@ static void test_overrides(void) {
          "rank_pattern: {\"q_proj\": 16, \"layers\\\\.0\\\\..*\": 4}"},
         {"alpha_pattern", "{\"v_proj\": 32.5}", "alpha_pattern: {\"v_proj\": 32.5}"},
         {"layers_to_transform", "0,2, 5", "layers_to_transform: [0, 2, 5]"},
+        {"trainable_token_indices", "3,17", "trainable_token_indices: [3, 17]"},
         {"neftune_alpha", "5", "neftune_alpha: 5"},
         {"init_adapter", "runs/a/adapter.h5", "init_adapter: \"runs/a/adapter.h5\""},
         {"init", "gaussian", "init: gaussian"},
@@ -279,6 +280,18 @@ static void test_yaml_patterns(void) {
     CHECK_ERR(lc_train_config_load_yaml(&c, p), LC_ERR_CONFIG, "nested.yaml:1", "rank_pattern");
     CHECK_ERR(lc_train_config_set(&c, "rank_pattern", "{\"q_proj\": 0}"), LC_ERR_CONFIG, "--rank_pattern",
               "[1, 65536]");
+    /* trainable_token_indices: a list, or {embed_tokens: [...]}; repeated ids, other modules refused */
+    p = tmp_write("tokens.yaml", "trainable_token_indices: {embed_tokens: [3, 17]}\n", -1);
+    CHECK_OK(lc_train_config_load_yaml(&c, p));
+    CHECK(!strcmp(c.trainable_token_indices, "{\"embed_tokens\": [3, 17]}"));
+    p = tmp_write("bad_tokens.yaml", "r: 8\ntrainable_token_indices: [3, 3]\n", -1);
+    CHECK_ERR(lc_train_config_load_yaml(&c, p), LC_ERR_CONFIG, "bad_tokens.yaml:2", "trainable_token_indices",
+              "listed twice");
+    p = tmp_write("bad_tokens_module.yaml", "trainable_token_indices: {q_proj: [3]}\n", -1);
+    CHECK_ERR(lc_train_config_load_yaml(&c, p), LC_ERR_CONFIG, "bad_tokens_module.yaml:1", "'q_proj'",
+              "not supported");
+    CHECK_ERR(lc_train_config_set(&c, "trainable_token_indices", "[-1]"), LC_ERR_CONFIG,
+              "--trainable_token_indices", "not a token id");
 }
 
 static void test_yaml_errors(void) {

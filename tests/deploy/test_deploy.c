@@ -4,12 +4,14 @@
  *   merge-hf MODEL WORK           merged HF dir (fp32) reloaded == base + unmerged (fp32 tolerance, see FP32_REL)
  *   roundtrip MODEL WORK          PEFT export -> import bit-exact; GGUF adapter layout
  *   refuse MODEL OTHER WORK       wrong base, rank mismatch, missing tensor, bad paths: errors, no output
- *   gguf-merge GGUF WORK TYPE     merged GGUF reloaded == base + unmerged (f32: see FP32_REL)
+ *   gguf-merge GGUF WORK TYPE     merged GGUF reloaded == base + unmerged (f32: see FP32_REL);
+ *                                 TYPE f32-dora / f32-tokens: a DoRA / trainable-tokens adapter
  *   gguf-merge-q GGUF WORK TYPE   a merge stored as TYPE (q5_0, ...) holds, byte for byte,
  *                                 lc_quantize of the f32 merge's tensors (same adapter)
  *   make-gguf HF_DIR OUT.gguf     a llama GGUF of an HF model (q/k permuted), for the tests above
  *   make-adapter MODEL OUT.h5 SEED R ALPHA TARGETS RSLORA [DORA]   random adapter with B != 0
  *                                    (DORA 1: use_dora, magnitude ‖W‖ × U(0.8, 1.2))
+ *   make-adapter-tokens MODEL OUT.h5 SEED   all-linear r 8 adapter with trainable tokens [1, 5, 100, 300]
  *   logits MODEL ADAPTER|- OUT.bin   probe tokens (int32) then logits (f32) for the Python oracle
  * Every comparison prints its max abs error; exit 1 on failure, 77 = skipped.
  */
@@ -106,6 +108,24 @@ static void make_adapter_dora(lc_lora *lora, const lc_model *m, uint64_t seed, i
 static void make_adapter(lc_lora *lora, const lc_model *m, uint64_t seed, int r, float alpha, const char *targets,
                          int rslora, float bstd) {
     make_adapter_dora(lora, m, seed, r, alpha, targets, rslora, bstd, 0);
+}
+
+/* A random all-linear adapter with trainable tokens [1, 5, 100, 300]: B ~
+ * 0.02 N(0,1), the token rows moved off the embedding by 0.05 N(0,1). */
+static void make_adapter_tokens(lc_lora *lora, const lc_model *m, uint64_t seed) {
+    lc_lora_config c = lc_lora_default_config();
+    c.r = 8, c.alpha = 16.0f;
+    snprintf(c.trainable_token_indices, sizeof c.trainable_token_indices, "[1, 5, 100, 300]");
+    REQUIRE_OK(lc_lora_targets_parse_arch("all-linear", m->cfg.arch, &c.targets));
+    lc_rng rng;
+    lc_rng_seed(&rng, seed);
+    REQUIRE_OK(lc_lora_init(lora, m, &c, &rng));
+    for (int l = 0; l < lora->n_layers; l++)
+        for (int t = 0; t < LC_T_COUNT; t++) {
+            lc_lora_pair *p = lc_lora_get(lora, l, (lc_lora_target)t);
+            for (size_t i = 0; p->A && i < (size_t)p->out * p->r; i++) p->B[i] = 0.02f * lc_rng_normal(&rng);
+        }
+    for (size_t i = 0; i < (size_t)lora->tok.n * lora->tok.C; i++) lora->tok.delta[i] += 0.05f * lc_rng_normal(&rng);
 }
 
 /* max |a - b| over n, and max |b|. */
@@ -503,6 +523,14 @@ static int test_refuse(const char *model, const char *other, const char *work) {
     p.out_path = out;
     expect_error(lc_deploy_merge(&p, &rep), LC_ERR_UNSUPPORTED, "DoRA", "merge: DoRA with another adapter");
     CHECK(count_entries(work) == n0 + 3, "DoRA refusals left files");
+    /* trainable tokens: not written as a llama.cpp GGUF LoRA (merge instead) */
+    lc_lora lt;
+    make_adapter_tokens(&lt, &m, 6);
+    snprintf(file, sizeof file, "%s/tokens.gguf", work);
+    expect_error(lc_deploy_export_gguf(&lt, &m, file), LC_ERR_UNSUPPORTED, "trainable tokens",
+                 "export gguf: trainable tokens");
+    CHECK(count_entries(work) == n0 + 3, "the trainable-tokens refusal left files");
+    lc_lora_free(&lt);
     lc_lora_free(&ld);
     lc_lora_free(&lo);
     lc_lora_free(&l);
@@ -618,16 +646,18 @@ static int test_gguf_merge(const char *gguf, const char *work_prefix, const char
     else if (!strncmp(type_name, "q4_1", 4)) type = LC_DT_Q4_1;
     else if (!strncmp(type_name, "f16", 3)) type = LC_DT_F16;
     int dora = strstr(type_name, "-dora") != NULL; /* e.g. f32-dora: a DoRA adapter */
+    int tokens = strstr(type_name, "-tokens") != NULL; /* f32-tokens: trainable tokens (tied head) */
     lc_model m;
     load_model(&m, gguf);
     lc_lora l;
-    make_adapter_dora(&l, &m, 7, 8, 16.0f, "all-linear", 0, 0.02f, dora);
+    if (tokens) make_adapter_tokens(&l, &m, 7);
+    else make_adapter_dora(&l, &m, 7, 8, 16.0f, "all-linear", 0, 0.02f, dora);
     char a[4200], out[4200];
     snprintf(a, sizeof a, "%s/a.h5", work);
     snprintf(out, sizeof out, "%s/merged.gguf", work);
     REQUIRE_OK(lc_adapter_save(a, &l, &m, NULL, NULL, NULL));
-    /* merge +s then -s does not undo a DoRA merge (it rescales rows): no measured floor there */
-    double floor = dora ? 0 : rounding_floor(&m, gguf, &l, 1.0f);
+    /* merge +s then -s does not undo a DoRA merge (it rescales rows) nor replaced token rows: no measured floor */
+    double floor = dora || tokens ? 0 : rounding_floor(&m, gguf, &l, 1.0f);
     lc_merge_params p = lc_merge_default_params();
     const char *paths[1] = {a};
     float scales[1] = {1.0f};
@@ -765,6 +795,17 @@ static int cmd_make_adapter(char **av) {
     return 0;
 }
 
+static int cmd_make_adapter_tokens(char **av) {
+    lc_model m;
+    load_model(&m, av[0]);
+    lc_lora l;
+    make_adapter_tokens(&l, &m, strtoull(av[2], NULL, 10));
+    REQUIRE_OK(lc_adapter_save(av[1], &l, &m, NULL, NULL, NULL));
+    lc_lora_free(&l);
+    lc_model_free(&m);
+    return 0;
+}
+
 static int cmd_logits(char **av) {
     lc_model m;
     load_model(&m, av[0]);
@@ -799,6 +840,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(c, "gguf-merge-q") && argc == 5) rc = test_gguf_merge_quant(argv[2], argv[3], argv[4]);
     else if (!strcmp(c, "make-gguf") && argc == 4) rc = make_gguf(argv[2], argv[3]);
     else if (!strcmp(c, "make-adapter") && (argc == 9 || argc == 10)) rc = cmd_make_adapter(argv + 2);
+    else if (!strcmp(c, "make-adapter-tokens") && argc == 5) rc = cmd_make_adapter_tokens(argv + 2);
     else if (!strcmp(c, "logits") && argc == 5) rc = cmd_logits(argv + 2);
     else goto usage;
     if (rc == 0 && g_fail) rc = 1;

@@ -2,7 +2,7 @@
  * test_kernels.c — checks of the math kernels (lc_kernels.h).
  *
  * Usage: test_kernels <group>, group one of rmsnorm rope swiglu linear
- * lmhead adamw sumsq qknorm rope_scaled (each is its own ctest, kernels_<group>); attention has
+ * lmhead adamw sumsq qknorm rope_scaled lmhead_rows (each is its own ctest, kernels_<group>); attention has
  * its own program, test_attention.c.
  *
  * Every backward is checked against central finite differences of the scalar
@@ -445,6 +445,64 @@ static void test_lmhead(void)
     free(sf);
 }
 
+/* ---- lm head + cross-entropy with replaced rows (trainable tokens) ------------ */
+
+typedef struct {
+    double *hid, *W, *rows, *scratch, gs;
+    int *tg, *ids;
+    int N, C, V, n, chunk;
+} xent_rows_ctx;
+
+static double xent_rows_loss(void *p)
+{
+    xent_rows_ctx *c = p;
+    return c->gs * lc_lmhead_xent_rows_f64(NULL, NULL, c->hid, c->W, c->tg, c->N, c->C, c->V, 0, c->ids, c->rows,
+                                           c->n, c->scratch, c->chunk);
+}
+
+/* lc_lmhead_xent_rows: loss and dhidden equal lc_lmhead_xent on W with the
+ * rows replaced (1e-13 rel: the same sums in another order), the rows'
+ * gradient against central differences, accumulation, float vs double. */
+static void test_lmhead_rows(void)
+{
+    const int N = 13, C = 24, V = 97, chunk = 4, n = 3;
+    const size_t nh = (size_t)N * C, nw = (size_t)V * C, nr = (size_t)n * C;
+    int tg[13], ids[3] = {5, 40, V - 1}, ntarget = 0;
+    for (int i = 0; i < N; i++) {
+        tg[i] = (i % 3 == 1) ? -1 : (int)lc_rng_below(&g_rng, V);
+        ntarget += tg[i] >= 0;
+    }
+    tg[0] = 40, tg[N - 1] = V - 1; /* replaced rows as targets too */
+    xent_rows_ctx c = {dalloc(nh), dalloc(nw), dalloc(nr), dalloc(lc_lmhead_xent_scratch_floats(chunk, C, V)),
+                       1.0 / ntarget, tg, ids, N, C, V, n, chunk};
+    randn(c.hid, nh, 1.0), randn(c.W, nw, 0.5), randn(c.rows, nr, 0.5);
+    double *W2 = dalloc(nw), *dh = dalloc(nh), *dh2 = dalloc(nh), *dr = dalloc(nr), *an = dalloc(nr);
+    memcpy(W2, c.W, nw * sizeof(double));
+    for (int j = 0; j < n; j++) memcpy(W2 + (size_t)ids[j] * C, c.rows + (size_t)j * C, C * sizeof(double));
+    const double g0v = 0.25;
+    for (size_t i = 0; i < nh; i++) dh[i] = dh2[i] = g0v;
+    for (size_t i = 0; i < nr; i++) dr[i] = g0v;
+    double loss = lc_lmhead_xent_rows_f64(dh, dr, c.hid, c.W, tg, N, C, V, c.gs, ids, c.rows, n, c.scratch, chunk);
+    double ref = lc_lmhead_xent_f64(dh2, c.hid, W2, tg, N, C, V, c.gs, c.scratch, chunk);
+    check_close("loss vs xent on the replaced W", &loss, &ref, 1, 1e-13);
+    check_close("dhidden vs xent on the replaced W", dh, dh2, nh, 1e-13);
+    for (size_t i = 0; i < nr; i++) an[i] = dr[i] - g0v;
+    fd_check("d rows", c.rows, nr, an, xent_rows_loss, &c);
+    double base = lc_lmhead_xent_f64(NULL, c.hid, c.W, tg, N, C, V, 0, c.scratch, chunk);
+    expect(fabs(base - loss) > 1e-3 * fabs(loss), "the replaced rows change the loss (the check can fail)");
+    float *hf = to_f32(c.hid, nh), *Wf = to_f32(c.W, nw), *rf = to_f32(c.rows, nr);
+    float *dhf = falloc(nh), *drf = falloc(nr);
+    float *sf = falloc(lc_lmhead_xent_scratch_floats(chunk, C, V));
+    for (size_t i = 0; i < nh; i++) dhf[i] = (float)g0v;
+    for (size_t i = 0; i < nr; i++) drf[i] = (float)g0v;
+    double lossf = lc_lmhead_xent_rows(dhf, drf, hf, Wf, tg, N, C, V, (float)c.gs, ids, rf, n, sf, chunk);
+    check_close("f32 loss vs f64", &lossf, &loss, 1, F32_RTOL);
+    check_close_f("f32 dhidden vs f64", dhf, dh, nh, F32_RTOL);
+    check_close_f("f32 d rows vs f64", drf, dr, nr, F32_RTOL);
+    free(c.hid), free(c.W), free(c.rows), free(c.scratch), free(W2), free(dh), free(dh2), free(dr), free(an);
+    free(hf), free(Wf), free(rf), free(dhf), free(drf), free(sf);
+}
+
 /* ---- AdamW -------------------------------------------------------------------- */
 
 /* torch.optim.AdamW's single-tensor step, entirely in double. */
@@ -528,7 +586,8 @@ int main(int argc, char **argv)
         void (*fn)(void);
     } groups[] = {{"rmsnorm", test_rmsnorm}, {"rope", test_rope},     {"swiglu", test_swiglu},
                   {"linear", test_linear},   {"lmhead", test_lmhead}, {"adamw", test_adamw},
-                  {"sumsq", test_sumsq},     {"qknorm", test_qknorm}, {"rope_scaled", test_rope_scaled}};
+                  {"sumsq", test_sumsq},     {"qknorm", test_qknorm}, {"rope_scaled", test_rope_scaled},
+                  {"lmhead_rows", test_lmhead_rows}};
     const int ng = (int)(sizeof groups / sizeof groups[0]);
     lc_rng_seed(&g_rng, 1234);
     int ran = 0;

@@ -465,7 +465,7 @@ fail:;
 /* ============================================================== resume */
 
 static void resume_variant(const char *model, const char *work, const char *name, int n_rows, int batch,
-                           int64_t want_epoch, int64_t want_pos, int dora, double neftune_alpha) {
+                           int64_t want_epoch, int64_t want_pos, int dora, double neftune_alpha, const char *tokens) {
     char data[1200], valid[1200], dir_a[1200], dir_b[1200], pa[1300], pb[1300];
     snprintf(data, sizeof data, "%s/%s_train.jsonl", work, name);
     snprintf(valid, sizeof valid, "%s/valid.jsonl", work);
@@ -485,6 +485,7 @@ static void resume_variant(const char *model, const char *work, const char *name
     ca.warmup_steps = 2;
     ca.keep_last = 3;
     ca.neftune_alpha = neftune_alpha;
+    snprintf(ca.trainable_token_indices, sizeof ca.trainable_token_indices, "%s", tokens ? tokens : "");
     lc_train_config cb = ca;
     snprintf(cb.out_dir, sizeof cb.out_dir, "%.1000s", dir_b);
     lc_train_result ra, rb;
@@ -543,6 +544,29 @@ static void resume_variant(const char *model, const char *work, const char *name
         compare_ckpt(pa, pb);
     }
 fail:
+    lc_base_close(&base);
+}
+
+/* The tokens variant's final adapter: 4 token rows, trained (every row moved
+ * off the embedding: BOS 1 and EOS 2 are in every example, 13 and 300 get at
+ * least the tied head's gradient), everything finite. */
+static void tokens_trained(const char *model, const char *work) {
+    char path[1200];
+    lc_base base = {0};
+    lc_lora l;
+    memset(&l, 0, sizeof l);
+    snprintf(path, sizeof path, "%s/tokens_A/adapter.h5", work);
+    EXPECT_OK(lc_base_open(&base, model, NULL));
+    EXPECT_OK(lc_adapter_load(path, &base.model, &l, NULL, NULL, 0));
+    int C = base.model.cfg.hidden_size, moved = 0;
+    const float *E = (const float *)base.model.tok_emb.data;
+    for (int j = 0; j < l.tok.n; j++)
+        moved += memcmp(l.tok.delta + (size_t)j * C, E + (size_t)l.tok.ids[j] * C, (size_t)C * sizeof(float)) != 0;
+    printf("resume/tokens: %d token rows, %d moved off the embedding by training\n", l.tok.n, moved);
+    CHECK(l.tok.n == 4 && l.tok.tied && moved == 4, "token rows %d (tied %d), %d trained; expected 4, tied, 4",
+          l.tok.n, l.tok.tied, moved);
+fail:
+    lc_lora_free(&l);
     lc_base_close(&base);
 }
 
@@ -1065,6 +1089,13 @@ static void test_init_adapter(const char *model, const char *work) {
     st = train(&bad, 0, 0, 0, NULL, &rc);
     printf("init_adapter: other alpha: %s\n", lc_error_msg());
     CHECK(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "has scale"), "alpha mismatch not refused");
+    bad = cb;
+    snprintf(bad.out_dir, sizeof bad.out_dir, "%s/init_bad4", work);
+    snprintf(bad.trainable_token_indices, sizeof bad.trainable_token_indices, "[1, 2]");
+    st = train(&bad, 0, 0, 0, NULL, &rc);
+    printf("init_adapter: trainable tokens the file lacks: %s\n", lc_error_msg());
+    CHECK(st == LC_ERR_MISMATCH && strstr(lc_error_msg(), "trainable_token_indices must agree"),
+          "trainable-token mismatch not refused");
 fail:
     lc_lora_free(&l);
     lc_lora_free(&lb);
@@ -1159,7 +1190,7 @@ fail:
 int main(int argc, char **argv) {
     lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     if (argc != 4) {
-        fprintf(stderr, "usage: %s <accum|resume|resume_dora|layout|nan|sanity|checkpoints|init_adapter|weight_init> MODEL_DIR WORK_DIR\n", argv[0]);
+        fprintf(stderr, "usage: %s <accum|resume|resume_dora|resume_tokens|layout|nan|sanity|checkpoints|init_adapter|weight_init> MODEL_DIR WORK_DIR\n", argv[0]);
         return 2;
     }
     const char *what = argv[1], *model = argv[2], *work = argv[3];
@@ -1171,13 +1202,16 @@ int main(int argc, char **argv) {
         accum_train(model, work);
     } else if (!strcmp(what, "resume")) {
         /* 12 rows, 2 x 2 per step: 3 steps per epoch, step 5 ends mid-epoch 1 (row 8) */
-        resume_variant(model, work, "mid_epoch", 12, 2, 1, 8, 0, 0);
+        resume_variant(model, work, "mid_epoch", 12, 2, 1, 8, 0, 0, NULL);
         /* 10 rows, 1 x 2 per step: 5 steps per epoch, step 5 ends epoch 0 */
-        resume_variant(model, work, "epoch_end", 10, 1, 0, 10, 0, 0);
+        resume_variant(model, work, "epoch_end", 10, 1, 0, 10, 0, 0, NULL);
         /* NEFTune's noise is drawn from the step's seed: a resumed run draws it again */
-        resume_variant(model, work, "neftune", 12, 2, 1, 8, 0, 5.0);
+        resume_variant(model, work, "neftune", 12, 2, 1, 8, 0, 5.0, NULL);
     } else if (!strcmp(what, "resume_dora")) { /* use_dora with dropout 0.1, stopped mid-epoch */
-        resume_variant(model, work, "dora", 12, 2, 1, 8, 1, 0);
+        resume_variant(model, work, "dora", 12, 2, 1, 8, 1, 0, NULL);
+    } else if (!strcmp(what, "resume_tokens")) { /* trainable tokens (tied head): rows and their moments resume */
+        resume_variant(model, work, "tokens", 12, 2, 1, 8, 0, 0, "[1, 2, 13, 300]");
+        tokens_trained(model, work);
     } else if (!strcmp(what, "layout")) {
         layout_pair(model, work, 0);
         layout_pair(model, work, 1);
