@@ -2,14 +2,15 @@
 # demo.sh — the built-in demo (README's first command), end to end in a few
 # minutes on 2 CPU cores:
 #   1. `lorac train --config configs/demo.yaml`: LoRA-tune SmolLM2-135M-Instruct
-#      (Q4_1 GGUF) on the Lumen lamp support Q&A (data/demo/, 134 pairs) into
+#      (Q4_1 GGUF) on the Lumen lamp support Q&A (data/demo/, 144 pairs) into
 #      runs/demo/ (an earlier demo run there is replaced);
 #   2. `lorac eval`: base vs tuned on the 8 held-out questions of
 #      data/demo/test.jsonl (phrasings training never saw): answer-token loss,
 #      token F1 and ROUGE-L of the greedy answers, into runs/demo/eval/;
-#   3. prints each held-out question with the base answer, the tuned answer
-#      and the reference, and where report.html is (curves, table, answers).
-# usage: scripts/demo.sh [extra `lorac train` flags, e.g. --epochs 3]
+#   3. prints every held-out question with the start of the base answer, the
+#      tuned answer and the reference (or "the same" when the tuned answer is
+#      it word for word), the scores, and where report.html is.
+# usage: scripts/demo.sh [extra `lorac train` flags, e.g. --epochs 2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LORAC=./build/lorac
