@@ -2,14 +2,15 @@
 # demo.sh — the built-in demo (README's first command), end to end in a few
 # minutes on 2 CPU cores:
 #   1. `lorac train --config configs/demo.yaml`: LoRA-tune SmolLM2-135M-Instruct
-#      (Q4_1 GGUF) on the Lumen lamp support Q&A (data/demo/, 134 pairs) into
+#      (Q4_1 GGUF) on the Lumen lamp support Q&A (data/demo/, 144 pairs) into
 #      runs/demo/ (an earlier demo run there is replaced);
 #   2. `lorac eval`: base vs tuned on the 8 held-out questions of
 #      data/demo/test.jsonl (phrasings training never saw): answer-token loss,
 #      token F1 and ROUGE-L of the greedy answers, into runs/demo/eval/;
-#   3. prints each held-out question with the base answer, the tuned answer
-#      and the reference, and where report.html is (curves, table, answers).
-# usage: scripts/demo.sh [extra `lorac train` flags, e.g. --epochs 3]
+#   3. prints every held-out question with the start of the base answer, the
+#      tuned answer and the reference (or "the same" when the tuned answer is
+#      it word for word), the scores, and where report.html is.
+# usage: scripts/demo.sh [extra `lorac train` flags, e.g. --epochs 2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LORAC=./build/lorac
@@ -36,22 +37,28 @@ echo "== 3/3 held-out questions: base answer, tuned answer, reference =="
 python3 - "$OUT/eval/generations.jsonl" data/demo/test.jsonl <<'EOF'  # the standard library only
 import json, sys, textwrap
 rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
-N_SHOWN = 4
 test = [json.loads(l) for l in open(sys.argv[2], encoding="utf-8")]  # the question without the chat template
+BASE_CHARS = 200  # the base model rambles up to the 64-token limit: show its start
+def flat(text):
+    return " ".join(text.split())
 def show(label, text):
-    text = " ".join(text.split()) or "(empty)"
-    print(textwrap.fill(text, width=100, initial_indent=f"  {label:<10} ", subsequent_indent=" " * 13))
-for r in rows[:N_SHOWN]:
-    base = r["answers"]["base"]
-    tuned = next(v for k, v in r["answers"].items() if k != "base")
+    print(textwrap.fill(text or "(empty)", width=100, initial_indent=f"  {label:<10} ",
+                        subsequent_indent=" " * 13))
+n_same = 0
+for r in rows:
+    base = flat(r["answers"]["base"])
+    tuned = flat(next(v for k, v in r["answers"].items() if k != "base"))
+    same = tuned == flat(r["reference"])
+    n_same += same
     print(f"\nQ: {test[r['line'] - 1]['prompt']}")
-    show("base", base)
+    show("base", base if len(base) <= BASE_CHARS else base[:BASE_CHARS].rsplit(" ", 1)[0] + " ...")
     show("tuned", tuned)
-    show("reference", r["reference"])
+    show("reference", "(the same, word for word)" if same else flat(r["reference"]))
 ev = json.load(open(sys.argv[1].replace("generations.jsonl", "eval.json"), encoding="utf-8"))
 b, t = ev["candidates"][0], ev["candidates"][1]
 print(f"\nheld-out, all {ev['n_examples']} questions (base -> tuned): token F1 {b['f1']:.1f} -> {t['f1']:.1f}, "
       f"ROUGE-L {b['rougeL']:.1f} -> {t['rougeL']:.1f}, answer loss {b['loss']:.3f} -> {t['loss']:.3f}")
+print(f"{n_same} of {len(rows)} tuned answers are the reference word for word")
 EOF
 echo
 echo "demo: train $((t1 - t0)) s, eval $((t2 - t1)) s, total $(($(date +%s) - t0)) s"
