@@ -339,7 +339,13 @@ def main():
     failures = 0
     with tempfile.TemporaryDirectory(prefix="lorac_family_") as tmp:
         d = build(case, os.path.join(tmp, case))
-        kw = dict(B=2, T=40, pad_tail=5, seed=17)  # T > original_max_position 32 of llama3-rope
+        # T > original_max_position 32 of llama3-rope. AdamW eps 1e-4 (the optimizer itself is checked
+        # at 1e-8 by oracle_stories260k / oracle_tiny_qwen2): at step 1 Adam moves an element by
+        # lr·g/(|g| + eps), whose slope in g is lr·eps/(|g| + eps)^2 — 1e6·lr for an element whose
+        # gradient cancels to ~1e-8 with eps 1e-8, so after 10 steps such elements carry float32
+        # rounding noise amplified past 1e-4·max|ref| (gemma3-scale had a dozen tensors so); with
+        # eps 1e-4 the slope is at most lr/eps = 100 and the after10 checks test the architecture.
+        kw = dict(B=2, T=40, pad_tail=5, seed=17, adam_eps=1e-4)
         out, meta = make_refs.run_case(case, d, **kw)
         f64, _ = make_refs.run_case(case, d, dtype=torch.float64, **kw)
         make_refs.f64_check(out, f64)

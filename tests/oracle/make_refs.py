@@ -128,7 +128,7 @@ def ref_name(param_name):
     return param_name.replace(".default.weight", ".weight")
 
 
-def run_case(case, model_dir, B, T, pad_tail, seed, dtype=torch.float32, lora_kw=None):
+def run_case(case, model_dir, B, T, pad_tail, seed, dtype=torch.float32, lora_kw=None, adam_eps=1e-8):
     """Compute every reference tensor of one case; returns (tensors, metadata).
     lora_kw: extra LoraConfig fields (rank_pattern, alpha_pattern,
     layers_to_transform, use_rslora), also written to the metadata as JSON so
@@ -184,7 +184,7 @@ def run_case(case, model_dir, B, T, pad_tail, seed, dtype=torch.float32, lora_kw
 
     # 10 AdamW steps on the same batch, clipping each step.
     params = [p for _, p in lora]
-    opt = torch.optim.AdamW(params, **ADAMW)
+    opt = torch.optim.AdamW(params, **dict(ADAMW, eps=adam_eps))
     losses, norms = [], []
     for _ in range(N_STEPS):
         opt.zero_grad(set_to_none=True)
@@ -203,10 +203,11 @@ def run_case(case, model_dir, B, T, pad_tail, seed, dtype=torch.float32, lora_kw
     out["meta.r"] = torch.tensor([LORA_R], dtype=torch.int32)
     out["meta.alpha"] = torch.tensor([LORA_ALPHA], dtype=torch.float32)
     out["meta.scaling"] = torch.tensor([scaling], dtype=torch.float32)
+    out["meta.adam_eps"] = torch.tensor([adam_eps], dtype=torch.float32)  # test_oracle's AdamW reads it
     meta = {"case": case, "r": str(LORA_R), "alpha": str(LORA_ALPHA), "scaling": str(scaling),
             "B": str(B), "T": str(T), "n_targets": str(n_targets),
             "target_modules": ",".join(TARGETS), "lr": "1e-2", "betas": "0.9,0.999",
-            "eps": "1e-8", "weight_decay": "0.01", "max_grad_norm": "1.0",
+            "eps": repr(adam_eps), "weight_decay": "0.01", "max_grad_norm": "1.0",
             "torch": torch.__version__, "generator": "tests/oracle/make_refs.py"}
     for k, v in lora_kw.items():
         meta[k] = json.dumps(v)

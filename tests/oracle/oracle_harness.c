@@ -325,7 +325,8 @@ int oracle_adamw_checks(oracle_case *c) {
     opt.lr = 1e-2f;
     opt.beta1 = 0.9f;
     opt.beta2 = 0.999f;
-    opt.eps = 1e-8f;
+    opt.eps = 1e-8f; /* unless the reference says otherwise (make_refs.run_case's adam_eps) */
+    if (lc_safetensors_find(&c->st, "meta.adam_eps") && oracle_ref_scalar_f32(&c->st, "meta.adam_eps", &opt.eps)) goto fail;
     opt.weight_decay = 0.01f;
     opt.max_grad_norm = 1.0f;
     opt.loraplus_lr_ratio = 0;
