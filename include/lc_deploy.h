@@ -50,8 +50,8 @@ lc_status lc_deploy_write_hf(const lc_model *m, const char *base_dir, const char
 /* Write m as a GGUF file at out_path: all metadata of the open base GGUF
  * `base` (the file m was loaded from; its tokenizer included) except
  * general.file_type, which is set for `type`; tensors in the base's order and
- * names. Matrices are stored in `type` (LC_DT_F32, F16, BF16, Q8_0, Q4_0,
- * Q4_1), q/k rows permuted back to llama.cpp's order for llama; a matrix the
+ * names. Matrices are stored in `type` (LC_DT_F32, F16, BF16, Q8_0, Q5_0,
+ * Q5_1, Q4_0, Q4_1), q/k rows permuted back to llama.cpp's order for llama; a matrix the
  * merge did not change whose base type already is `type` is copied byte for
  * byte. Vectors (norms, biases) stay F32. merged_targets[l] has bit t set
  * when layer l's target t was changed by the merge (NULL: all changed).
@@ -75,7 +75,7 @@ typedef struct {
     int n_adapters;
     const char *out_path;        /* directory (HF) or *.gguf file */
     lc_dtype hf_dtype;           /* F32 / F16 / BF16 */
-    lc_dtype gguf_type;          /* F32 / F16 / BF16 / Q8_0 / Q4_0 / Q4_1 */
+    lc_dtype gguf_type;          /* F32 / F16 / BF16 / Q8_0 / Q5_0 / Q5_1 / Q4_0 / Q4_1 */
     int allow_other_base;        /* skip the base identity check (tests, expert use) */
     int force;                   /* replace an existing out_path that is not a GGUF file */
 } lc_merge_params;

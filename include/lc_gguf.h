@@ -102,7 +102,7 @@ typedef struct lc_gguf lc_gguf;
  * duplicate key or tensor, a tensor beyond the end of the file or misaligned,
  * or an unknown tensor type return LC_ERR_FORMAT / LC_ERR_UNSUPPORTED with the
  * file, the key or tensor, and expected vs found. Known ggml types lorac cannot
- * dequantise (e.g. Q5_0) open fine with tensor.type = LC_DT_COUNT.
+ * dequantise (e.g. IQ2_XXS) open fine with tensor.type = LC_DT_COUNT.
  * On success *out is owned by the caller: lc_gguf_close. */
 lc_status lc_gguf_open(lc_gguf **out, const char *path);
 void lc_gguf_close(lc_gguf *g);

@@ -22,7 +22,8 @@ static int parse_type(const char *s, lc_dtype *out) {
         const char *name;
         lc_dtype t;
     } T[] = {{"f32", LC_DT_F32},   {"f16", LC_DT_F16},   {"bf16", LC_DT_BF16},
-             {"q8_0", LC_DT_Q8_0}, {"q4_0", LC_DT_Q4_0}, {"q4_1", LC_DT_Q4_1}};
+             {"q8_0", LC_DT_Q8_0}, {"q5_0", LC_DT_Q5_0}, {"q5_1", LC_DT_Q5_1},
+             {"q4_0", LC_DT_Q4_0}, {"q4_1", LC_DT_Q4_1}};
     for (size_t i = 0; i < sizeof T / sizeof T[0]; i++)
         if (!strcmp(s, T[i].name)) return *out = T[i].t, 0;
     return -1;
@@ -79,7 +80,7 @@ static const cli_opt MERGE_OPTS[M_COUNT] = {
     [M_ADAPTER] = {"adapter", 0, "A.h5[:SCALE]", "adapter to fold in, its update times SCALE (default 1);\nrepeatable (required)"},
     [M_OUT] = {"out", 0, "DIR|FILE.gguf", "the merged model: an HF directory, or a GGUF file (required)"},
     [M_DTYPE] = {"dtype", 0, "T", "HF output weights: f32 (default), f16 or bf16"},
-    [M_GGUF_TYPE] = {"gguf-type", 0, "T", "GGUF output weights: f32 (default), f16, bf16, q8_0, q4_0 or q4_1"},
+    [M_GGUF_TYPE] = {"gguf-type", 0, "T", "GGUF output weights: f32 (default), f16, bf16, q8_0, q5_0, q5_1, q4_0 or q4_1"},
     [M_TOKENIZER] = {"tokenizer", 0, "T", "tokenizer.json for an HF directory from a GGUF base"},
     [M_FORCE] = {"force", 'f', NULL, "replace an existing .gguf output that is not a GGUF file"},
 };
@@ -113,7 +114,7 @@ static int merge_set(merge_opts *m, const cli_arg *a) {
         return -1;
     case M_GGUF_TYPE:
         if (!parse_type(a->val, &m->p.gguf_type)) return 0;
-        fprintf(stderr, "lorac merge: --gguf-type must be f32, f16, bf16, q8_0, q4_0 or q4_1 (got '%s')\n", a->val);
+        fprintf(stderr, "lorac merge: --gguf-type must be f32, f16, bf16, q8_0, q5_0, q5_1, q4_0 or q4_1 (got '%s')\n", a->val);
         return -1;
     case M_ADAPTER:
         if (m->n == MAX_ADAPTERS) {

@@ -18,6 +18,8 @@ static uint32_t file_type(lc_dtype t) {
     case LC_DT_Q4_0: return 2;
     case LC_DT_Q4_1: return 3;
     case LC_DT_Q8_0: return 7;
+    case LC_DT_Q5_0: return 8;
+    case LC_DT_Q5_1: return 9;
     case LC_DT_BF16: return 32;
     default: return 0; /* ALL_F32 */
     }
@@ -122,8 +124,9 @@ static lc_status matrix_bytes(const gguf_src *s, const char *name, lc_dtype type
 lc_status lc_deploy_write_gguf(const lc_model *m, const lc_gguf *base, const unsigned *merged_targets, lc_dtype type,
                                const char *out_path) {
     if (type != LC_DT_F32 && type != LC_DT_F16 && type != LC_DT_BF16 && type != LC_DT_Q8_0 && type != LC_DT_Q4_0 &&
-        type != LC_DT_Q4_1)
-        return lc_errorf(LC_ERR_ARG, "%s: GGUF output type must be f32, f16, bf16, q8_0, q4_0 or q4_1 (got %s)",
+        type != LC_DT_Q4_1 && type != LC_DT_Q5_0 && type != LC_DT_Q5_1)
+        return lc_errorf(LC_ERR_ARG,
+                         "%s: GGUF output type must be f32, f16, bf16, q8_0, q5_0, q5_1, q4_0 or q4_1 (got %s)",
                          out_path, lc_dtype_name(type));
     if (!m->fam.gguf_arch)
         return lc_errorf(LC_ERR_UNSUPPORTED, "%s: GGUF output supports llama, qwen2 and qwen3 models, not %s",

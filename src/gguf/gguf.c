@@ -60,7 +60,8 @@ const char *lc_ggml_type_name(uint32_t id) {
 
 static const uint32_t k_dtype_ggml[LC_DT_COUNT] = {
     [LC_DT_F32] = 0, [LC_DT_F16] = 1, [LC_DT_BF16] = 30, [LC_DT_Q8_0] = 8, [LC_DT_Q4_0] = 2,
-    [LC_DT_Q4_1] = 3, [LC_DT_Q4_K] = 12, [LC_DT_Q5_K] = 13, [LC_DT_Q6_K] = 14,
+    [LC_DT_Q4_1] = 3, [LC_DT_Q4_K] = 12, [LC_DT_Q5_K] = 13, [LC_DT_Q6_K] = 14, [LC_DT_Q5_0] = 6,
+    [LC_DT_Q5_1] = 7, [LC_DT_Q2_K] = 10, [LC_DT_Q3_K] = 11,
 };
 
 lc_dtype lc_dtype_from_ggml(uint32_t id) {

@@ -167,7 +167,7 @@ static lc_status find_shaped(loader *L, const char *name, int64_t rows, int64_t 
         const char *tn = lc_ggml_type_name(t->ggml_type);
         return lc_errorf(LC_ERR_UNSUPPORTED,
                          "%s: tensor '%s' has ggml type %s, which lorac cannot dequantise (supported: F32, "
-                         "F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)",
+                         "F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)",
                          L->path, name, tn ? tn : "?");
     }
     *out = t;

@@ -240,62 +240,18 @@ static float dot(const float *a, const float *b, int n) {
     return acc;
 }
 
-/* Fused dequantise-and-dot of one quantised row (K elements) with x (K), for
- * the block types of common GGUF files; xsum (K/32) holds the sums of x over
- * each 32-element block (for the offset terms of Q4_0 and Q4_1). Other types
- * are dequantised into tmp (K) first. Layouts as in src/quant/quant.c:
- *   Q8_0 (34 B): f16 d, i8 q[32]           w = q d
- *   Q4_0 (18 B): f16 d, u8 q[16]           w_j = (lo(q_j) - 8) d, w_{j+16} = (hi(q_j) - 8) d
- *   Q4_1 (20 B): f16 d, f16 m, u8 q[16]    w_j = lo(q_j) d + m,   w_{j+16} = hi(q_j) d + m
- * i.e. row · x = sum over blocks of d * (q · x_block) + offset * sum(x_block).
- * The result differs from dequantise-then-dot only by float rounding. */
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+/* Quantised rows go through lc_quant_row_dot (lc_quant.h: fused
+ * dequantise-and-dot kernels for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K, chosen
+ * by the CPU's features at run time; other types dequantised into tmp);
+ * xsum (K/32) = lc_quant_block_sums(x). F32 rows go through dot4_f32. */
+#if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
-#define HAVE_FUSED_AVX2 1
-
-static inline float f16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
 
 static inline float hsum8(__m256 v) {
     __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     a = _mm_add_ps(a, _mm_movehl_ps(a, a));
     a = _mm_add_ss(a, _mm_movehdup_ps(a));
     return _mm_cvtss_f32(a);
-}
-
-/* 8 bytes (unsigned / signed) to 8 floats */
-static inline __m256 u8x8(__m128i b) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)); }
-static inline __m256 i8x8(__m128i b) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)); }
-
-static float row_dot_q8_0(const uint8_t *row, const float *x, int nb) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++, row += 34, x += 32) {
-        const uint8_t *q = row + 2;
-        __m256 s = _mm256_mul_ps(i8x8(_mm_loadl_epi64((const __m128i *)q)), _mm256_loadu_ps(x));
-        s = _mm256_fmadd_ps(i8x8(_mm_loadl_epi64((const __m128i *)(q + 8))), _mm256_loadu_ps(x + 8), s);
-        s = _mm256_fmadd_ps(i8x8(_mm_loadl_epi64((const __m128i *)(q + 16))), _mm256_loadu_ps(x + 16), s);
-        s = _mm256_fmadd_ps(i8x8(_mm_loadl_epi64((const __m128i *)(q + 24))), _mm256_loadu_ps(x + 24), s);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(row)), s, acc);
-    }
-    return hsum8(acc);
-}
-
-static float row_dot_q4(const uint8_t *row, const float *x, const float *xsum, int nb, int q41) {
-    const int bytes = q41 ? 20 : 18;
-    const __m128i mask = _mm_set1_epi8(15);
-    __m256 acc = _mm256_setzero_ps();
-    float off_acc = 0.0f;
-    for (int b = 0; b < nb; b++, row += bytes, x += 32) {
-        __m128i raw = _mm_loadu_si128((const __m128i *)(row + (q41 ? 4 : 2)));
-        __m128i lo = _mm_and_si128(raw, mask), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
-        __m256 s = _mm256_mul_ps(u8x8(lo), _mm256_loadu_ps(x));
-        s = _mm256_fmadd_ps(u8x8(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(x + 8), s);
-        s = _mm256_fmadd_ps(u8x8(hi), _mm256_loadu_ps(x + 16), s);
-        s = _mm256_fmadd_ps(u8x8(_mm_srli_si128(hi, 8)), _mm256_loadu_ps(x + 24), s);
-        float d = f16(row);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), s, acc);
-        off_acc += (q41 ? f16(row + 2) : -8.0f * d) * xsum[b];
-    }
-    return hsum8(acc) + off_acc;
 }
 
 /* out[0..4) = the 4 rows at w, w + ld, w + 2 ld, w + 3 ld (each K floats) · x (K).
@@ -344,53 +300,11 @@ static void dot4_f32(float *out, const float *w, size_t ld, const float *x, int 
 #endif
 
 static float row_dot(lc_dtype t, const uint8_t *row, const float *x, const float *xsum, int K, float *tmp) {
-    int nb = K / 32;
-#ifdef HAVE_FUSED_AVX2
-    if (t == LC_DT_Q8_0) return row_dot_q8_0(row, x, nb);
-    if (t == LC_DT_Q4_0 || t == LC_DT_Q4_1) return row_dot_q4(row, x, xsum, nb, t == LC_DT_Q4_1);
-#else
-    float acc = 0.0f;
-    if (t == LC_DT_Q8_0) {
-        for (int b = 0; b < nb; b++, row += 34) {
-            const int8_t *q = (const int8_t *)(row + 2);
-            const float *xb = x + 32 * b;
-            float sb = 0.0f;
-#pragma omp simd reduction(+ : sb)
-            for (int j = 0; j < 32; j++) sb += (float)q[j] * xb[j];
-            acc += lc_f16_to_f32((uint16_t)(row[0] | row[1] << 8)) * sb;
-        }
-        return acc;
-    }
-    if (t == LC_DT_Q4_0 || t == LC_DT_Q4_1) {
-        int q41 = t == LC_DT_Q4_1, bytes = q41 ? 20 : 18;
-        for (int b = 0; b < nb; b++, row += bytes) {
-            const uint8_t *q = row + (q41 ? 4 : 2);
-            const float *xb = x + 32 * b;
-            float sb = 0.0f;
-#pragma omp simd reduction(+ : sb)
-            for (int j = 0; j < 16; j++) sb += (float)(q[j] & 15) * xb[j] + (float)(q[j] >> 4) * xb[j + 16];
-            float d = lc_f16_to_f32((uint16_t)(row[0] | row[1] << 8));
-            float off = q41 ? lc_f16_to_f32((uint16_t)(row[2] | row[3] << 8)) : -8.0f * d;
-            acc += d * sb + off * xsum[b];
-        }
-        return acc;
-    }
-#endif
-    (void)xsum;
-    (void)nb;
-    lc_dequantize(t, row, tmp, K);
-    return dot(tmp, x, K);
+    return lc_quant_row_dot(t, row, x, xsum, K, tmp);
 }
 
-/* xsum (K/32) = the sums of x (K) over each 32-element block (the offset
- * terms of Q4_0 / Q4_1 rows in row_dot). */
-static void block_sums(float *xsum, const float *x, int K) {
-    for (int b = 0; b < K / 32; b++) {
-        float acc = 0.0f;
-        for (int j = 0; j < 32; j++) acc += x[32 * b + j];
-        xsum[b] = acc;
-    }
-}
+/* xsum (K/32): see lc_quant_block_sums. */
+static void block_sums(float *xsum, const float *x, int K) { lc_quant_block_sums(xsum, x, K); }
 
 /* out[lo, hi) = rows lo .. hi-1 of W (O, K) · x (K) (+ bias), on the calling
  * thread: F32 in blocks of 4 rows through dot4_f32 (the last hi-lo % 4 rows

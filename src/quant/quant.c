@@ -1,7 +1,8 @@
 /*
  * quant.c — ggml's weight storage types: block layouts, exact dequantisation
- * (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) and the reference
- * quantisers for F32/F16/BF16/Q8_0/Q4_0/Q4_1.
+ * (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K,
+ * Q6_K) and the reference quantisers for F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/
+ * Q5_1.
  *
  * Bit-exactness: every value is computed with the same float operations in
  * the same order as ggml's reference C (and gguf-python's numpy port), one
@@ -15,6 +16,17 @@
  *   Q4_0 (32 elems, 18 B):  f16 d | u8 qs[16]               x = (nib-8)*d
  *   Q4_1 (32 elems, 20 B):  f16 d | f16 m | u8 qs[16]       x = nib*d + m
  *       element j < 16 is the low nibble of qs[j], element j+16 the high one.
+ *   Q5_0 (32 elems, 22 B):  f16 d | u32 qh | u8 qs[16]      x = (q-16)*d
+ *   Q5_1 (32 elems, 24 B):  f16 d | f16 m | u32 qh | u8 qs[16]   x = q*d + m
+ *       q = Q4_0's nibble of element j | (bit j of qh) << 4.
+ *   Q2_K (256 elems, 84 B): u8 scales[16] | u8 qs[64] | f16 d | f16 dmin;
+ *       16 sub-blocks of 16: x = (d*(sc&15))*q - dmin*(sc>>4), q 2-bit.
+ *       Element 128h + 32j + l (h < 2, j < 4, l < 32) is bits 2j..2j+1 of
+ *       qs[32h + l]; its sub-block is its index / 16.
+ *   Q3_K (256 elems, 110 B): u8 hmask[32] | u8 qs[64] | u8 scales[12] | f16 d;
+ *       x = (d*(s-32)) * (q2 - (bit ? 0 : 4)), q2 as Q2_K's, bit = bit k of
+ *       hmask[l] for element 32k + l; s 6-bit: low 4 bits from scales[i] (i <
+ *       8) or scales[i-8] >> 4, high 2 bits from scales[8 + i%4] >> 2(i/4).
  *   Q4_K (256 elems, 144 B): f16 d | f16 dmin | u8 scales[12] | u8 qs[128]
  *       8 sub-blocks of 32, each with a 6-bit scale and a 6-bit min packed in
  *       scales[]; x = (d*sc)*nib - (dmin*mn). Chunk c (64 elems) uses qs[32c..]:
@@ -26,6 +38,7 @@
  */
 #include "lc_quant.h"
 #include "lc_common.h"
+#include "quant_blocks.h"
 
 #include <math.h>
 #include <string.h>
@@ -34,8 +47,6 @@
 #include <immintrin.h>
 #endif
 
-#define QK 32   /* elements per block of Q8_0 / Q4_0 / Q4_1 */
-#define QKK 256 /* elements per block of the K-quants */
 
 typedef struct {
     const char *name;
@@ -53,6 +64,10 @@ static const dtype_info k_dtypes[LC_DT_COUNT] = {
     [LC_DT_Q4_K] = {"Q4_K", QKK, 4 + 12 + QKK / 2},
     [LC_DT_Q5_K] = {"Q5_K", QKK, 4 + 12 + QKK / 8 + QKK / 2},
     [LC_DT_Q6_K] = {"Q6_K", QKK, QKK / 2 + QKK / 4 + QKK / 16 + 2},
+    [LC_DT_Q5_0] = {"Q5_0", QK, 2 + 4 + QK / 2},
+    [LC_DT_Q5_1] = {"Q5_1", QK, 4 + 4 + QK / 2},
+    [LC_DT_Q2_K] = {"Q2_K", QKK, QKK / 16 + QKK / 4 + 4},
+    [LC_DT_Q3_K] = {"Q3_K", QKK, QKK / 8 + QKK / 4 + 12 + 2},
 };
 
 const char *lc_dtype_name(lc_dtype t) {
@@ -75,10 +90,6 @@ size_t lc_dtype_row_bytes(lc_dtype t, int64_t n) {
     return (size_t)(n / k_dtypes[t].block_elems) * k_dtypes[t].block_bytes;
 }
 
-/* Unaligned little-endian half read (blocks are byte-packed). */
-static inline float rd_f16(const uint8_t *p) {
-    return lc_f16_to_f32((uint16_t)(p[0] | (p[1] << 8)));
-}
 static inline void wr_f16(uint8_t *p, float f) {
     uint16_t h = lc_f32_to_f16(f);
     p[0] = (uint8_t)(h & 0xff);
@@ -133,14 +144,58 @@ static void deq_q4_1_avx2(const uint8_t *b, float *y) { /* y: (32) */
 #define LC_Q4_1_FAST deq_q4_1_scalar
 #endif
 
-/* The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block. */
-static inline void k_scale_min(int j, const uint8_t *q, int *sc, int *mn) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *mn = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
-        *mn = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+/* Both halves per step, as deq_q4_0 (the loop vectorises); the value is
+ * q5_value(qs, qh, j) of quant_blocks.h. */
+static void deq_q5_0(const uint8_t *b, float *y) { /* y: (32) */
+    const float d = rd_f16(b);
+    const uint32_t qh = rd_u32(b + 2);
+    const uint8_t *qs = b + 6;
+    for (int j = 0; j < QK / 2; j++) {
+        const int q0 = (qs[j] & 0x0f) | (int)(((qh >> j) & 1u) << 4);
+        const int q1 = (qs[j] >> 4) | (int)(((qh >> (j + QK / 2)) & 1u) << 4);
+        y[j] = (float)(q0 - 16) * d;
+        y[j + QK / 2] = (float)(q1 - 16) * d;
+    }
+}
+
+static void deq_q5_1(const uint8_t *b, float *y) { /* y: (32) */
+    const float d = rd_f16(b), m = rd_f16(b + 2);
+    const uint32_t qh = rd_u32(b + 4);
+    const uint8_t *qs = b + 8;
+    for (int j = 0; j < QK / 2; j++) {
+        const int q0 = (qs[j] & 0x0f) | (int)(((qh >> j) & 1u) << 4);
+        const int q1 = (qs[j] >> 4) | (int)(((qh >> (j + QK / 2)) & 1u) << 4);
+        y[j] = (float)q0 * d + m;
+        y[j + QK / 2] = (float)q1 * d + m;
+    }
+}
+
+static void deq_q2_k(const uint8_t *b, float *y) { /* y: (256) */
+    const uint8_t *scales = b, *qs = b + 16;
+    const float d = rd_f16(b + 80), dmin = rd_f16(b + 82);
+    float dl[16], ml[16]; /* per 16-element sub-block */
+    for (int i = 0; i < 16; i++) dl[i] = d * (float)(scales[i] & 0x0f), ml[i] = dmin * (float)(scales[i] >> 4);
+    for (int e = 0; e < QKK; e++) {
+        const int h = e / 128, j = (e % 128) / 32, l = e % 32;
+        const int q = (qs[32 * h + l] >> (2 * j)) & 3;
+        y[e] = dl[e / 16] * (float)q - ml[e / 16];
+    }
+}
+
+static void deq_q3_k(const uint8_t *b, float *y) { /* y: (256) */
+    const uint8_t *hmask = b, *qs = b + 32, *sc = b + 96;
+    const float d = rd_f16(b + 108);
+    float dl[16]; /* per 16-element sub-block */
+    for (int i = 0; i < 16; i++) {
+        const int lo = i < 8 ? (sc[i] & 0x0f) : (sc[i - 8] >> 4);
+        const int hi = (sc[8 + i % 4] >> (2 * (i / 4))) & 3;
+        dl[i] = d * (float)((lo | hi << 4) - 32);
+    }
+    for (int e = 0; e < QKK; e++) {
+        const int h = e / 128, j = (e % 128) / 32, l = e % 32;
+        const int q2 = (qs[32 * h + l] >> (2 * j)) & 3;
+        const int bit = (hmask[l] >> (e / 32)) & 1;
+        y[e] = dl[e / 16] * (float)(q2 - (bit ? 0 : 4));
     }
 }
 
@@ -232,6 +287,10 @@ static void dequantize_impl(lc_dtype t, const void *src, float *dst, int64_t n, 
         case LC_DT_Q4_K: deq_q4_k(b, y); break;
         case LC_DT_Q5_K: deq_q5_k(b, y); break;
         case LC_DT_Q6_K: deq_q6_k(b, y); break;
+        case LC_DT_Q5_0: deq_q5_0(b, y); break;
+        case LC_DT_Q5_1: deq_q5_1(b, y); break;
+        case LC_DT_Q2_K: deq_q2_k(b, y); break;
+        case LC_DT_Q3_K: deq_q3_k(b, y); break;
         default: break;
         }
     }
@@ -304,6 +363,55 @@ static void q_q4_1(const float *x, uint8_t *b) { /* x: (32) */
     }
 }
 
+/* Q5_0 / Q5_1: the 5-bit values q[32] into qh (bit j = bit 4 of q[j]) and
+ * the nibbles qs[16] (Q4_0's order). */
+static void pack_q5(const int *q, uint8_t *qh_out, uint8_t *qs) {
+    uint32_t qh = 0;
+    for (int j = 0; j < QK / 2; j++) {
+        qs[j] = (uint8_t)((q[j] & 0x0f) | ((q[j + QK / 2] & 0x0f) << 4));
+        qh |= (uint32_t)((q[j] >> 4) & 1) << j;
+        qh |= (uint32_t)((q[j + QK / 2] >> 4) & 1) << (j + QK / 2);
+    }
+    for (int k = 0; k < 4; k++) qh_out[k] = (uint8_t)(qh >> (8 * k));
+}
+
+static void q_q5_0(const float *x, uint8_t *b) { /* x: (32); as ggml's quantize_row_q5_0_ref */
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < QK; j++) {
+        if (amax < fabsf(x[j])) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    }
+    const float d = max / -16.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int q[QK];
+    for (int j = 0; j < QK; j++) {
+        int v = (int)(int8_t)(x[j] * id + 16.5f);
+        q[j] = v > 31 ? 31 : v;
+    }
+    wr_f16(b, d);
+    pack_q5(q, b + 2, b + 6);
+}
+
+static void q_q5_1(const float *x, uint8_t *b) { /* x: (32); as ggml's quantize_row_q5_1_ref */
+    float min = x[0], max = x[0];
+    for (int j = 1; j < QK; j++) {
+        if (x[j] < min) min = x[j];
+        if (x[j] > max) max = x[j];
+    }
+    const float d = (max - min) / 31.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int q[QK];
+    for (int j = 0; j < QK; j++) {
+        int v = (int)(uint8_t)((x[j] - min) * id + 0.5f);
+        q[j] = v > 31 ? 31 : v;
+    }
+    wr_f16(b, d);
+    wr_f16(b + 2, min);
+    pack_q5(q, b + 4, b + 8);
+}
+
 int lc_quantize(lc_dtype t, const float *src, void *dst, int64_t n) {
     uint8_t *p = (uint8_t *)dst;
     switch (t) {
@@ -324,7 +432,9 @@ int lc_quantize(lc_dtype t, const float *src, void *dst, int64_t n) {
         return 0;
     case LC_DT_Q8_0:
     case LC_DT_Q4_0:
-    case LC_DT_Q4_1: break;
+    case LC_DT_Q4_1:
+    case LC_DT_Q5_0:
+    case LC_DT_Q5_1: break;
     default: return -1;
     }
     if (n % QK != 0) return -1;
@@ -332,9 +442,13 @@ int lc_quantize(lc_dtype t, const float *src, void *dst, int64_t n) {
     for (int64_t i = 0; i < n / QK; i++) {
         const float *x = src + i * QK;
         uint8_t *b = p + (size_t)i * bb;
-        if (t == LC_DT_Q8_0) q_q8_0(x, b);
-        else if (t == LC_DT_Q4_0) q_q4_0(x, b);
-        else q_q4_1(x, b);
+        switch (t) {
+        case LC_DT_Q8_0: q_q8_0(x, b); break;
+        case LC_DT_Q4_0: q_q4_0(x, b); break;
+        case LC_DT_Q4_1: q_q4_1(x, b); break;
+        case LC_DT_Q5_0: q_q5_0(x, b); break;
+        default: q_q5_1(x, b); break;
+        }
     }
     return 0;
 }

@@ -5,6 +5,8 @@
  *   roundtrip MODEL WORK          PEFT export -> import bit-exact; GGUF adapter layout
  *   refuse MODEL OTHER WORK       wrong base, rank mismatch, missing tensor, bad paths: errors, no output
  *   gguf-merge GGUF WORK TYPE     merged GGUF reloaded == base + unmerged (f32: see FP32_REL)
+ *   gguf-merge-q GGUF WORK TYPE   a merge stored as TYPE (q5_0, ...) holds, byte for byte,
+ *                                 lc_quantize of the f32 merge's tensors (same adapter)
  *   make-gguf HF_DIR OUT.gguf     a llama GGUF of an HF model (q/k permuted), for the tests above
  *   make-adapter MODEL OUT.h5 SEED R ALPHA TARGETS RSLORA [DORA]   random adapter with B != 0
  *                                    (DORA 1: use_dora, magnitude ‖W‖ × U(0.8, 1.2))
@@ -668,6 +670,87 @@ static int test_gguf_merge(const char *gguf, const char *work_prefix, const char
     return g_fail ? 1 : 0;
 }
 
+/* lc_deploy_merge of one all-linear adapter on gguf into out as `type`. */
+static void merge_to(const char *gguf, const char *adapter, const char *out, lc_dtype type) {
+    lc_merge_params p = lc_merge_default_params();
+    const char *paths[1] = {adapter};
+    float scales[1] = {1.0f};
+    p.model_path = gguf;
+    p.adapter_paths = paths;
+    p.adapter_scales = scales;
+    p.n_adapters = 1;
+    p.out_path = out;
+    p.gguf_type = type;
+    lc_merge_report rep;
+    REQUIRE_OK(lc_deploy_merge(&p, &rep));
+}
+
+/* A quantised GGUF merge (TYPE q5_0 or q5_1) against the f32 merge of the
+ * same adapter: every matrix is stored in TYPE, as the bytes lc_quantize makes
+ * of the f32 merge's tensor (the quantiser itself is byte-equal to
+ * gguf-python's: tests/quant); vectors are the same F32 bytes; metadata
+ * general.file_type is llama.cpp's MOSTLY_Q5_0 (8) / MOSTLY_Q5_1 (9). Logits
+ * are not compared: re-rounding every matrix moves them by more than any
+ * useful tolerance (SmolLM2: up to 15 of 32 for Q5_0). */
+static int test_gguf_merge_quant(const char *gguf, const char *work_prefix, const char *type_name) {
+    if (!exists(gguf)) {
+        printf("SKIP: %s not found\n", gguf);
+        return 77;
+    }
+    lc_dtype type = !strcmp(type_name, "q5_1") ? LC_DT_Q5_1 : LC_DT_Q5_0;
+    char work[4096], a[4200], f32[4200], q[4200];
+    snprintf(work, sizeof work, "%s.%d", work_prefix, (int)getpid());
+    rm_rf(work);
+    mkdir(work, 0755);
+    snprintf(a, sizeof a, "%s/a.h5", work);
+    snprintf(f32, sizeof f32, "%s/f32.gguf", work);
+    snprintf(q, sizeof q, "%s/q.gguf", work);
+    lc_model m;
+    load_model(&m, gguf);
+    lc_lora l;
+    make_adapter_dora(&l, &m, 7, 8, 16.0f, "all-linear", 0, 0.02f, 0);
+    REQUIRE_OK(lc_adapter_save(a, &l, &m, NULL, NULL, NULL));
+    merge_to(gguf, a, f32, LC_DT_F32);
+    merge_to(gguf, a, q, type);
+    lc_gguf *gf, *gq;
+    REQUIRE_OK(lc_gguf_open(&gf, f32));
+    REQUIRE_OK(lc_gguf_open(&gq, q));
+    int64_t ft = 0;
+    const lc_gguf_value *fv = lc_gguf_find(gq, "general.file_type");
+    CHECK(fv && lc_gguf_get_int(gq, "general.file_type", &ft) == LC_OK && ft == (type == LC_DT_Q5_0 ? 8 : 9),
+          "general.file_type %lld", (long long)ft);
+    int mats = 0, vecs = 0;
+    for (int64_t i = 0; i < lc_gguf_n_tensors(gq); i++) {
+        const lc_gguf_tensor *tq = lc_gguf_tensor_at(gq, i), *tf = lc_gguf_find_tensor(gf, tq->name);
+        CHECK(tf && tf->type == LC_DT_F32, "%s: not F32 in the f32 merge", tq->name);
+        if (!tf || tf->type != LC_DT_F32) continue;
+        if (tq->n_dims == 1) {
+            CHECK(tq->type == LC_DT_F32 && tq->nbytes == tf->nbytes && !memcmp(tq->data, tf->data, tf->nbytes),
+                  "vector %s differs", tq->name);
+            vecs++;
+            continue;
+        }
+        CHECK(tq->type == type, "%s stored as %s, not %s", tq->name, lc_dtype_name(tq->type), lc_dtype_name(type));
+        int64_t n = tf->ne[0] * tf->ne[1];
+        size_t nb = lc_dtype_row_bytes(type, n);
+        uint8_t *want = malloc(nb);
+        CHECK(want && lc_quantize(type, tf->data, want, n) == 0 && tq->nbytes == nb && !memcmp(want, tq->data, nb),
+              "%s: bytes differ from lc_quantize of the f32 merge", tq->name);
+        free(want);
+        mats++;
+    }
+    printf("GGUF %s merge: %d matrices = %s(f32 merge), %d vectors = f32 merge's\n", type_name, mats,
+           lc_dtype_name(type), vecs);
+    CHECK(mats >= 7 * m.cfg.n_layers + 1, "only %d matrices checked", mats);
+    lc_gguf_close(gf);
+    lc_gguf_close(gq);
+    unlink(a), unlink(f32), unlink(q);
+    rmdir(work);
+    lc_lora_free(&l);
+    lc_model_free(&m);
+    return g_fail ? 1 : 0;
+}
+
 /* ---------------- helpers for the Python oracle ---------------- */
 
 static int cmd_make_adapter(char **av) {
@@ -713,6 +796,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(c, "roundtrip") && argc == 4) rc = test_roundtrip(argv[2], argv[3]);
     else if (!strcmp(c, "refuse") && argc == 5) rc = test_refuse(argv[2], argv[3], argv[4]);
     else if (!strcmp(c, "gguf-merge") && argc == 5) rc = test_gguf_merge(argv[2], argv[3], argv[4]);
+    else if (!strcmp(c, "gguf-merge-q") && argc == 5) rc = test_gguf_merge_quant(argv[2], argv[3], argv[4]);
     else if (!strcmp(c, "make-gguf") && argc == 4) rc = make_gguf(argv[2], argv[3]);
     else if (!strcmp(c, "make-adapter") && (argc == 9 || argc == 10)) rc = cmd_make_adapter(argv + 2);
     else if (!strcmp(c, "logits") && argc == 5) rc = cmd_logits(argv + 2);
