@@ -67,15 +67,18 @@ typedef struct {
     lc_layer_kind layer;       /* which implementation runs the layers */
     lc_norm_kind norm;         /* RMSNorm (no bias) or LayerNorm (weight + bias) */
     lc_norm_place norm_place;  /* where the two norms of a layer sit */
-    int norm_plus_one;         /* norm weights applied as (1 + w) (Gemma) */
+    int norm_plus_one;         /* HF norm weights applied as (1 + w) (Gemma): lorac stores 1 + w (loaders
+                                * add 1, HF writers subtract it; llama.cpp's GGUF stores 1 + w already) */
     lc_act_kind act;           /* MLP activation */
     int qk_norm;               /* RMSNorm over each q and k head (weight (hd)) before RoPE (Qwen3) */
     lc_pos_kind pos;           /* RoPE (rotate-half) or learned absolute positions */
     lc_rope_scaling rope;      /* frequency scaling (config) */
     int rope_freqs;            /* per-frequency divisors read from the file (GGUF rope_freqs.weight) */
     int sliding_window;        /* 0: global attention on every layer */
+    int sliding_pattern;       /* with a window: layer l is global iff (l + 1) % pattern == 0 (Gemma 3: 6),
+                                * and the sliding layers use the unscaled local RoPE base (lc_model_config) */
     float attn_scale;          /* score scale; 0 = 1/sqrt(head_dim) */
-    float embed_scale;         /* embeddings multiplied by this (1 = none; Gemma √C) */
+    float embed_scale;         /* embeddings multiplied by this (1 = none; Gemma √C: -1 in the table) */
     float logit_softcap;       /* final logits cap·tanh(z/cap); 0 = none */
     int tied_head;             /* lm_head shares the token embeddings */
     int qkv_bias;              /* q/k/v projections have biases */

@@ -182,6 +182,12 @@ void lc_gelu_tanh_forward(float *h, const float *x, size_t n);
 /* dx (n) += dh * gelu'(x). */
 void lc_gelu_tanh_backward(float *dx, const float *dh, const float *x, size_t n);
 
+/* ---- GeGLU (Gemma, HF gelu_pytorch_tanh): h = gelu_tanh(gate) * up -------
+ * h, gate, up: n elements (h may be gate). Backward accumulates:
+ * dgate += dh * up * gelu_tanh'(gate), dup += dh * gelu_tanh(gate). */
+void lc_geglu_forward(float *h, const float *gate, const float *up, size_t n);
+void lc_geglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, size_t n);
+
 /* ---- bf16 frozen matmuls (matmul_bf16.c; see lc_cpu.h for the paths) ---- */
 /* out (n) = x rounded to bf16 (nearest even, as torch), kept as fp32 (out may be x). */
 void lc_round_bf16_f32(float *out, const float *x, size_t n);

@@ -13,8 +13,16 @@
  * approximation) MLP, tied lm_head; it uses the GPT-2 fields marked below and
  * leaves wq/wk/wv/w_gate empty.
  *
+ * Gemma 3 (LC_ARCH_GEMMA3): sandwich RMSNorms (four per layer), GeGLU,
+ * q/k norm, embeddings × √C, sliding-window layers with their own RoPE base
+ * (the config fields below).
+ *
  * Loaders (lc_loader.h for HF directories, lc_gguf.h for GGUF) fill an
  * lc_model; the weights here are always in HF orientation and HF q/k row order.
+ * Norm weights are stored as the multiplier the RMSNorm applies: Gemma's HF
+ * weights w (applied as 1 + w) are stored as 1 + w (computed in float32, as
+ * HF does), llama.cpp's Gemma GGUF already stores 1 + w; writers of HF files
+ * subtract 1 again (lc_family.norm_plus_one).
  */
 #ifndef LC_MODEL_H
 #define LC_MODEL_H
@@ -36,6 +44,7 @@ typedef enum {
     LC_ARCH_QWEN2,
     LC_ARCH_GPT2,
     LC_ARCH_QWEN3,
+    LC_ARCH_GEMMA3,
 } lc_arch;
 
 const char *lc_arch_name(lc_arch a); /* HF architecture name, e.g. "LlamaForCausalLM" */
@@ -57,6 +66,18 @@ typedef struct lc_model_config {
     int qk_norm;           /* RMSNorm on each q/k head before RoPE (Qwen3: always) */
     lc_rope_scaling rope_scaling; /* rope_scaling of config.json (type none: unscaled) */
     int bos_id, eos_id;    /* -1 if unknown */
+    /* Gemma 3 (0 for the other families): local layers attend to the last
+     * sliding_window positions (key s visible from query t iff t - s <
+     * window, HF's sliding_window_overlay) and use rope_local_theta
+     * (unscaled); every sliding_pattern-th layer (i + 1 divisible by it) is
+     * global with rope_theta and rope_scaling. Scores are scaled by
+     * query_pre_attn_scalar^-1/2 (0: head_dim^-1/2); final logits are
+     * soft-capped cap·tanh(z / cap) when final_softcap > 0. */
+    int sliding_window;
+    int sliding_pattern;
+    float rope_local_theta;
+    float query_pre_attn_scalar;
+    float final_softcap;
     /* GPT-2 only: LayerNorm epsilon (layer_norm_epsilon). max_position is
      * n_positions (rows of pos_emb); F = n_inner; rms_eps, rope_theta unused. */
     float layer_norm_eps;
@@ -79,6 +100,9 @@ typedef struct {
     float *bq, *bk, *bv;               /* (Hq*hd), (Hkv*hd), (Hkv*hd); NULL unless attn_bias */
     float *q_norm, *k_norm;            /* (hd) each; NULL unless qk_norm */
     float *mlp_norm;                   /* (C) */
+    /* Sandwich-norm families (Gemma 3), NULL otherwise: RMSNorm of the
+     * attention output and of the MLP output before each residual add. */
+    float *post_attn_norm, *post_mlp_norm; /* (C) */
     lc_weight w_gate;                  /* (F, C) */
     lc_weight w_up;                    /* (F, C) */
     lc_weight w_down;                  /* (C, F) */
@@ -128,7 +152,15 @@ lc_status lc_model_describe(lc_model *m);
 /* cos, sin (T, hd/2): the RoPE table of m's family (theta, scaling, GGUF
  * rope_freqs), HF's float32 arithmetic (lc_rope_table_scaled). */
 void lc_model_rope_table(const lc_model *m, float *cos_t, float *sin_t, int T);
+/* The sliding window of layer l (0: global attention), from m->fam. */
+int lc_model_layer_window(const lc_model *m, int layer);
+/* cos, sin (T, hd/2) of the sliding layers: base rope_local_theta, unscaled. */
+void lc_model_rope_table_local(const lc_model *m, float *cos_t, float *sin_t, int T);
 
+/* Add delta to every RMSNorm weight of m (layer norms, q/k norms, final
+ * norm), in float32: the loaders of (1 + w) families (lc_family.norm_plus_one)
+ * add 1 to HF's weights. The weights must be writable (owned copies). */
+void lc_model_norms_add(lc_model *m, float delta);
 /* Take ownership of a buffer (freed by lc_model_free). Returns LC_OK or LC_ERR_NOMEM. */
 lc_status lc_model_own(lc_model *m, void *ptr, size_t size, int is_mmap);
 /* Free everything the model owns and zero it. Safe on a zeroed model. */

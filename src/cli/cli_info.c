@@ -75,6 +75,11 @@ static void model_info(const lc_base *b) {
     printf("  rope theta       %g\n  rms eps          %g\n", c->rope_theta, c->rms_eps);
     printf("  tied embeddings  %s\n  q/k/v bias       %s\n", c->tie_embeddings ? "yes" : "no",
            c->attn_bias ? "yes" : "no");
+    if (c->sliding_window > 0) /* Gemma 3 */
+        printf("  sliding window   %d (every %d-th layer global; local rope theta %g)\n", c->sliding_window,
+               c->sliding_pattern, (double)c->rope_local_theta);
+    if (m->fam.attn_scale > 0) printf("  attention scale  %g (query_pre_attn_scalar %g)\n", (double)m->fam.attn_scale,
+                                      (double)c->query_pre_attn_scalar);
     weight_types(m, stdout);
     long long n = (long long)lc_model_param_count(m);
     printf("  parameters       %lld (%.1f M)\n", n, n / 1e6);

@@ -62,6 +62,9 @@ static int map_tensor(const lc_model *m, const char *name, const unsigned *mask,
     if (!strcmp(rest, "ffn_norm.weight")) return s->vec = L->mlp_norm, 1;
     if (L->q_norm && !strcmp(rest, "attn_q_norm.weight")) return s->vec = L->q_norm, 1; /* Qwen3 */
     if (L->k_norm && !strcmp(rest, "attn_k_norm.weight")) return s->vec = L->k_norm, 1;
+    /* Gemma 3's sandwich norms; GGUF stores 1 + w as lorac does */
+    if (L->post_attn_norm && !strcmp(rest, "post_attention_norm.weight")) return s->vec = L->post_attn_norm, 1;
+    if (L->post_mlp_norm && !strcmp(rest, "post_ffw_norm.weight")) return s->vec = L->post_mlp_norm, 1;
     if (c->attn_bias) {
         if (!strcmp(rest, "attn_q.bias")) return s->vec = L->bq, 1;
         if (!strcmp(rest, "attn_k.bias")) return s->vec = L->bk, 1;

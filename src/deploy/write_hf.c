@@ -16,6 +16,36 @@ static const char *torch_dtype(lc_dtype t) {
     return t == LC_DT_F16 ? "float16" : t == LC_DT_BF16 ? "bfloat16" : "float32";
 }
 
+/* Gemma 3's keys (hf_gemma3.c reads them back): activation, score scale,
+ * window and layer types, and rope_parameters per layer type (the global
+ * RoPE with its scaling, the unscaled local one); the older spellings of the
+ * same values are removed so that only one is there. */
+static void gemma3_config(json_t *root, const lc_model *m, json_t *global_rope) {
+    const lc_model_config *c = &m->cfg;
+    json_object_set_new(root, "hidden_activation", json_string("gelu_pytorch_tanh"));
+    float qp = c->query_pre_attn_scalar; /* an int in transformers' (strictly typed) Gemma3TextConfig */
+    json_object_set_new(root, "query_pre_attn_scalar",
+                        qp == (float)(long long)qp ? json_integer((long long)qp) : json_real(dp_float_short(qp)));
+    json_object_set_new(root, "sliding_window", json_integer(c->sliding_window));
+    json_t *lt = json_array();
+    for (int l = 0; l < c->n_layers; l++)
+        json_array_append_new(lt, json_string(lc_model_layer_window(m, l) ? "sliding_attention" : "full_attention"));
+    json_object_set_new(root, "layer_types", lt);
+    json_object_set_new(root, "final_logit_softcapping", json_null());
+    json_object_set_new(root, "attn_logit_softcapping", json_null());
+    json_t *g = global_rope ? global_rope : json_object(), *loc = json_object(), *rp = json_object();
+    if (!global_rope) json_object_set_new(g, "rope_type", json_string("default"));
+    json_object_set_new(g, "rope_theta", json_real(dp_float_short(c->rope_theta)));
+    json_object_set_new(loc, "rope_type", json_string("default"));
+    json_object_set_new(loc, "rope_theta", json_real(dp_float_short(c->rope_local_theta)));
+    json_object_set_new(rp, "full_attention", g);
+    json_object_set_new(rp, "sliding_attention", loc);
+    json_object_set_new(root, "rope_parameters", rp);
+    static const char *const old[] = {"rope_scaling", "rope_theta", "rope_local_base_freq", "sliding_window_pattern",
+                                      "hidden_act", "mlp_bias"};
+    for (size_t i = 0; i < sizeof old / sizeof old[0]; i++) json_object_del(root, old[i]);
+}
+
 /* config.json: the base's (when given) with every value lorac knows replaced
  * by the model's, or a fresh one. */
 static lc_status build_config(json_t **out, const lc_model *m, const char *base_dir, lc_dtype dtype) {
@@ -51,8 +81,10 @@ static lc_status build_config(json_t **out, const lc_model *m, const char *base_
     json_t *rp = json_object_get(root, "rope_parameters");
     if (json_is_object(rp)) json_object_set_new(rp, "rope_theta", json_real(dp_float_short(c->rope_theta)));
     const lc_rope_scaling *rs = &m->fam.rope; /* a base's config keeps its own rope_scaling */
-    if (rs->type != LC_ROPE_NONE && !json_object_get(root, "rope_scaling") &&
-        !json_is_string(json_object_get(json_object_get(root, "rope_parameters"), "rope_type"))) {
+    int gemma = c->arch == LC_ARCH_GEMMA3;
+    if (rs->type != LC_ROPE_NONE &&
+        (gemma || (!json_object_get(root, "rope_scaling") &&
+                   !json_is_string(json_object_get(json_object_get(root, "rope_parameters"), "rope_type"))))) {
         json_t *o = json_object();
         json_object_set_new(o, "rope_type", json_string(lc_rope_scaling_name(rs->type)));
         json_object_set_new(o, "factor", json_real(dp_float_short(rs->factor)));
@@ -68,13 +100,16 @@ static lc_status build_config(json_t **out, const lc_model *m, const char *base_
             json_object_set_new(o, "high_freq_factor", json_real(dp_float_short(rs->high_freq_factor)));
             json_object_set_new(o, "original_max_position_embeddings", json_integer(rs->original_max_position));
         }
-        json_object_set_new(root, "rope_scaling", o);
+        if (gemma) gemma3_config(root, m, o);
+        else json_object_set_new(root, "rope_scaling", o);
+    } else if (gemma) {
+        gemma3_config(root, m, NULL);
     }
-    json_object_set_new(root, "hidden_act", json_string("silu"));
+    if (!gemma) json_object_set_new(root, "hidden_act", json_string("silu"));
     json_object_set_new(root, "tie_word_embeddings", json_boolean(c->tie_embeddings));
     if (c->arch != LC_ARCH_QWEN2) { /* Qwen2 always has q/k/v biases and no such key */
         json_object_set_new(root, "attention_bias", json_boolean(c->attn_bias));
-        json_object_set_new(root, "mlp_bias", json_false());
+        if (!gemma) json_object_set_new(root, "mlp_bias", json_false());
     }
     json_object_set_new(root, "bos_token_id", c->bos_id >= 0 ? json_integer(c->bos_id) : json_null());
     json_object_set_new(root, "eos_token_id", c->eos_id >= 0 ? json_integer(c->eos_id) : json_null());
@@ -93,18 +128,21 @@ typedef struct {
     const lc_weight *w; /* a matrix, or NULL for a vector */
     const float *vec;   /* (n) */
     int n;
+    float shift;        /* added to a vector when written: -1 for the norms of (1 + w) families */
 } hf_entry;
 
 static int collect(hf_entry *e, const lc_model *m) {
     int k = 0;
 #define MAT(w_, ...) (snprintf(e[k].name, sizeof e[k].name, __VA_ARGS__), e[k].w = (w_), e[k].vec = NULL, k++)
 #define VEC(v_, n_, ...) (snprintf(e[k].name, sizeof e[k].name, __VA_ARGS__), e[k].w = NULL, e[k].vec = (v_), e[k].n = (n_), k++)
+/* a norm weight: lorac holds the applied multiplier, HF (1 + w) families store w */
+#define NORM(v_, n_, ...) (VEC(v_, n_, __VA_ARGS__), e[k - 1].shift = m->fam.norm_plus_one ? -1.0f : 0.0f)
     const lc_model_config *c = &m->cfg;
     const int C = c->hidden_size, qr = c->n_heads * c->head_dim, kvr = c->n_kv_heads * c->head_dim;
     MAT(&m->tok_emb, "model.embed_tokens.weight");
     for (int l = 0; l < c->n_layers; l++) {
         const lc_layer *L = &m->layers[l];
-        VEC(L->attn_norm, C, "model.layers.%d.input_layernorm.weight", l);
+        NORM(L->attn_norm, C, "model.layers.%d.input_layernorm.weight", l);
         MAT(&L->wq, "model.layers.%d.self_attn.q_proj.weight", l);
         MAT(&L->wk, "model.layers.%d.self_attn.k_proj.weight", l);
         MAT(&L->wv, "model.layers.%d.self_attn.v_proj.weight", l);
@@ -114,29 +152,46 @@ static int collect(hf_entry *e, const lc_model *m) {
             VEC(L->bv, kvr, "model.layers.%d.self_attn.v_proj.bias", l);
         }
         if (L->q_norm) { /* q/k-norm families (Qwen3) */
-            VEC(L->q_norm, c->head_dim, "model.layers.%d.self_attn.q_norm.weight", l);
-            VEC(L->k_norm, c->head_dim, "model.layers.%d.self_attn.k_norm.weight", l);
+            NORM(L->q_norm, c->head_dim, "model.layers.%d.self_attn.q_norm.weight", l);
+            NORM(L->k_norm, c->head_dim, "model.layers.%d.self_attn.k_norm.weight", l);
         }
         MAT(&L->wo, "model.layers.%d.self_attn.o_proj.weight", l);
-        VEC(L->mlp_norm, C, "model.layers.%d.post_attention_layernorm.weight", l);
+        if (L->post_attn_norm) { /* sandwich norms (Gemma 3) */
+            NORM(L->post_attn_norm, C, "model.layers.%d.post_attention_layernorm.weight", l);
+            NORM(L->mlp_norm, C, "model.layers.%d.pre_feedforward_layernorm.weight", l);
+            NORM(L->post_mlp_norm, C, "model.layers.%d.post_feedforward_layernorm.weight", l);
+        } else {
+            NORM(L->mlp_norm, C, "model.layers.%d.post_attention_layernorm.weight", l);
+        }
         MAT(&L->w_gate, "model.layers.%d.mlp.gate_proj.weight", l);
         MAT(&L->w_up, "model.layers.%d.mlp.up_proj.weight", l);
         MAT(&L->w_down, "model.layers.%d.mlp.down_proj.weight", l);
     }
-    VEC(m->final_norm, C, "model.norm.weight");
+    NORM(m->final_norm, C, "model.norm.weight");
     if (!c->tie_embeddings) MAT(&m->lm_head, "lm_head.weight");
 #undef MAT
 #undef VEC
+#undef NORM
     return k;
 }
 
-/* fp32 (n) -> dtype into a new buffer. */
-static void *convert(const float *x, size_t n, lc_dtype dtype) {
+/* fp32 (n) + shift -> dtype into a new buffer. */
+static void *convert(const float *x, size_t n, lc_dtype dtype, float shift) {
     size_t es = dtype == LC_DT_F32 ? 4 : 2;
     void *out = lc_alloc(n * es);
-    if (!out) return NULL;
+    float *tmp = shift != 0.0f ? lc_alloc(n * sizeof(float)) : NULL;
+    if (!out || (shift != 0.0f && !tmp)) {
+        lc_free(out);
+        lc_free(tmp);
+        return NULL;
+    }
+    if (tmp) {
+        for (size_t i = 0; i < n; i++) tmp[i] = x[i] + shift;
+        x = tmp;
+    }
     if (dtype == LC_DT_F32) memcpy(out, x, n * 4);
     else lc_quantize(dtype, x, out, (int64_t)n);
+    lc_free(tmp);
     return out;
 }
 
@@ -173,7 +228,7 @@ static lc_status write_weights(const lc_model *m, lc_dtype dtype, const char *pa
                 float *tmp;
                 if ((st = dp_weight_f32(w, e[i].name, &f, &tmp))) goto fail;
                 if (dtype == LC_DT_F32) bufs[i] = tmp, tmp = NULL;
-                else bufs[i] = convert(f, count, dtype);
+                else bufs[i] = convert(f, count, dtype, 0.0f);
                 lc_free(tmp);
                 if (!bufs[i]) {
                     st = lc_errorf(LC_ERR_NOMEM, "out of memory converting %s", e[i].name);
@@ -184,10 +239,10 @@ static lc_status write_weights(const lc_model *m, lc_dtype dtype, const char *pa
         } else {
             t[i].shape[0] = e[i].n;
             count = (size_t)e[i].n;
-            if (dtype == LC_DT_F32) {
+            if (dtype == LC_DT_F32 && e[i].shift == 0.0f) {
                 t[i].data = e[i].vec;
             } else {
-                if (!(bufs[i] = convert(e[i].vec, count, dtype))) {
+                if (!(bufs[i] = convert(e[i].vec, count, dtype, e[i].shift))) {
                     st = lc_errorf(LC_ERR_NOMEM, "out of memory converting %s", e[i].name);
                     goto fail;
                 }

@@ -3,7 +3,7 @@
  * metadata.
  *
  * Config comes from the "<arch>.*" keys (arch = general.architecture, "llama",
- * "qwen2" or "qwen3"; rope_freqs.weight, llama.cpp's Llama 3.1 RoPE scaling, is
+ * "qwen2", "qwen3" or "gemma3" (load_gemma3_config); rope_freqs.weight, llama.cpp's Llama 3.1 RoPE scaling, is
  * read when present); tensors from llama.cpp's names (token_embd, blk.N.attn_q, ...,
  * output_norm, output). Matrices keep their storage type and point into the
  * mapping (which the model owns), except llama's attn_q/attn_k: llama.cpp's
@@ -255,6 +255,29 @@ static lc_status load_rope_scaling(loader *L, const char *arch) {
     return LC_OK;
 }
 
+/* Gemma 3 as llama.cpp reads it (llama-model.cpp, LLM_ARCH_GEMMA3): the
+ * window from <arch>.attention.sliding_window, the rest fixed there: every
+ * 6th layer global, local RoPE base 10000 unscaled, scores scaled by
+ * head_dim^-1/2 (27B, 62 layers: (C / Hq)^-1/2); an optional
+ * <arch>.final_logit_softcapping. The norm weights are stored as 1 + w by
+ * llama.cpp's converter, which is lorac's in-memory convention. */
+static lc_status load_gemma3_config(loader *L, const char *arch) {
+    lc_model_config *c = &L->m->cfg;
+    lc_status s;
+    if ((s = get_cfg_int(L, arch, "attention.sliding_window", 1, 0, &c->sliding_window)) ||
+        (s = get_cfg_float(L, arch, "final_logit_softcapping", 0.0, &c->final_softcap)))
+        return s;
+    c->sliding_pattern = c->sliding_window > 0 ? 6 : 0;
+    c->rope_local_theta = 10000.0f;
+    c->query_pre_attn_scalar = (float)(c->n_layers == 62 ? c->hidden_size / c->n_heads : c->head_dim);
+    char line[160];
+    int n = snprintf(line, sizeof line, "window=%d;pattern=%d;local_theta=%.9g;qpas=%.9g;softcap=%.9g;",
+                     c->sliding_window, c->sliding_pattern, (double)c->rope_local_theta,
+                     (double)c->query_pre_attn_scalar, (double)c->final_softcap);
+    sha_update(&L->sha, line, (size_t)n);
+    return LC_OK;
+}
+
 static lc_status load_config(loader *L, const char *arch) {
     lc_model_config *c = &L->m->cfg;
     lc_status s;
@@ -287,7 +310,8 @@ static lc_status load_config(loader *L, const char *arch) {
     c->eos_id = get_opt_id(L->g, "tokenizer.ggml.eos_token_id");
     c->tie_embeddings = lc_gguf_find_tensor(L->g, "output.weight") == NULL;
     c->attn_bias = lc_gguf_find_tensor(L->g, "blk.0.attn_q.bias") != NULL;
-    c->qk_norm = c->arch == LC_ARCH_QWEN3;
+    c->qk_norm = c->arch == LC_ARCH_QWEN3 || c->arch == LC_ARCH_GEMMA3;
+    if (c->arch == LC_ARCH_GEMMA3 && (s = load_gemma3_config(L, arch))) return s;
     if ((s = lc_model_config_validate(c))) return lc_error_wrap(s, "%s", L->path);
     char line[512];
     int n = snprintf(line, sizeof line,
@@ -327,6 +351,9 @@ static lc_status load_layer(loader *L, int l, int permute) {
         (s = load_matrix(L, NAME("attn_v.weight"), kv_rows, C, 0, &ly->wv)) ||
         (s = load_matrix(L, NAME("attn_output.weight"), C, q_rows, 0, &ly->wo)) ||
         (s = load_vector(L, NAME("ffn_norm.weight"), C, &ly->mlp_norm)) ||
+        (L->m->fam.norm_place == LC_NORM_SANDWICH && /* Gemma 3 */
+         ((s = load_vector(L, NAME("post_attention_norm.weight"), C, &ly->post_attn_norm)) ||
+          (s = load_vector(L, NAME("post_ffw_norm.weight"), C, &ly->post_mlp_norm)))) ||
         (s = load_matrix(L, NAME("ffn_gate.weight"), F, C, 0, &ly->w_gate)) ||
         (s = load_matrix(L, NAME("ffn_up.weight"), F, C, 0, &ly->w_up)) ||
         (s = load_matrix(L, NAME("ffn_down.weight"), C, F, 0, &ly->w_down)))
@@ -364,12 +391,12 @@ lc_status lc_model_load_gguf(lc_model *m, const char *path, lc_gguf **keep) {
     if (strcmp(arch, "llama") == 0) {
         m->cfg.arch = LC_ARCH_LLAMA;
         permute = 1;
-    } else if (strcmp(arch, "qwen2") == 0 || strcmp(arch, "qwen3") == 0) {
-        m->cfg.arch = arch[4] == '2' ? LC_ARCH_QWEN2 : LC_ARCH_QWEN3;
-        permute = 0; /* llama.cpp's converter does not permute qwen2's / qwen3's q/k */
+    } else if (strcmp(arch, "qwen2") == 0 || strcmp(arch, "qwen3") == 0 || strcmp(arch, "gemma3") == 0) {
+        m->cfg.arch = arch[0] == 'g' ? LC_ARCH_GEMMA3 : arch[4] == '2' ? LC_ARCH_QWEN2 : LC_ARCH_QWEN3;
+        permute = 0; /* llama.cpp's converter does not permute qwen2's / qwen3's / gemma3's q/k */
     } else {
-        s = lc_errorf(LC_ERR_UNSUPPORTED, "%s: general.architecture is '%s', expected 'llama', 'qwen2' or 'qwen3'",
-                      path, arch);
+        s = lc_errorf(LC_ERR_UNSUPPORTED, "%s: general.architecture is '%s', expected 'llama', 'qwen2', 'qwen3' or "
+                      "'gemma3'", path, arch);
         goto fail;
     }
     if ((s = load_config(&L, arch)) || (s = load_rope_scaling(&L, arch)) || (s = load_rope_freqs(&L))) goto fail;

@@ -1,5 +1,6 @@
 /*
- * norm_act.c — GPT-2's LayerNorm and GELU (tanh approximation) kernels: the
+ * norm_act.c — GPT-2's LayerNorm and GELU (tanh approximation) kernels and
+ * Gemma's GeGLU (gelu_tanh(gate) * up): the
  * bodies in norm_act_generic.inc instantiated for float (the public API in
  * lc_kernels.h) and for double (the _f64 twins in norm_act_f64.h, used only
  * by the finite-difference tests).

@@ -1,5 +1,5 @@
 /*
- * norm_act_f64.h — private: double twins of the LayerNorm and GELU (tanh)
+ * norm_act_f64.h — private: double twins of the LayerNorm, GELU (tanh) and GeGLU
  * kernels of lc_kernels.h (same contracts, `double` for `float`), used only by
  * tests/kernels/test_norm_act.c for finite-difference checks.
  */
@@ -15,5 +15,9 @@ void lc_layernorm_backward_f64(double *dinp, const double *dout, const double *i
                                int C);
 void lc_gelu_tanh_forward_f64(double *h, const double *x, size_t n);
 void lc_gelu_tanh_backward_f64(double *dx, const double *dh, const double *x, size_t n);
+
+void lc_geglu_forward_f64(double *h, const double *gate, const double *up, size_t n);
+void lc_geglu_backward_f64(double *dgate, double *dup, const double *dh, const double *gate, const double *up,
+                           size_t n);
 
 #endif /* LC_NORM_ACT_F64_H */

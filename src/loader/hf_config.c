@@ -1,11 +1,12 @@
 /*
- * hf_config.c — config.json of a Hugging Face Llama / Mistral / Qwen2 / Qwen3 model
- * (Qwen3) into an lc_model_config: architecture, sizes with HF's defaults,
+ * hf_config.c — config.json of a Hugging Face Llama / Mistral / Qwen2 / Qwen3 /
+ * Gemma 3 (its own keys: hf_gemma3.c) model into an lc_model_config: architecture, sizes with HF's defaults,
  * RoPE scaling (linear, llama3), and a clear refusal of what lorac does not
  * compute (other RoPE scalings, non-SiLU MLPs, MLP biases).
  */
 #include "lc_loader.h"
 
+#include "hf_gemma3.h"
 #include "hf_gpt2.h"
 #include "hf_keys.h"
 
@@ -24,12 +25,13 @@ static const struct {
     {"MistralForCausalLM", "mistral", LC_ARCH_MISTRAL},
     {"Qwen2ForCausalLM", "qwen2", LC_ARCH_QWEN2},
     {"Qwen3ForCausalLM", "qwen3", LC_ARCH_QWEN3},
+    {"Gemma3ForCausalLM", "gemma3_text", LC_ARCH_GEMMA3}, /* its own keys: hf_gemma3.c */
     {"GPT2LMHeadModel", "gpt2", LC_ARCH_GPT2}, /* its keys: hf_gpt2.c */
 };
 #define N_ARCHS ((int)(sizeof ARCHS / sizeof ARCHS[0]))
 #define SUPPORTED_MSG                                                                              \
-    "supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GPT2LMHeadModel " \
-    "(model_type llama, mistral, qwen2, qwen3, gpt2)"
+    "supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma3ForCausalLM, " \
+    "GPT2LMHeadModel (model_type llama, mistral, qwen2, qwen3, gemma3_text, gpt2)"
 
 /* Short JSON rendering of a value for messages (caller frees). */
 static char *json_repr(const json_t *v) {
@@ -180,7 +182,7 @@ static lc_status parse_yarn(const char *path, const char *key, json_t *v, double
  * "linear" (factor) or "llama3" (factor, low_freq_factor, high_freq_factor,
  * original_max_position_embeddings) into rs; other types are refused. Reads
  * rope_theta from the object when present (the v5 layout). */
-static lc_status parse_rope(const char *path, json_t *root, const char *key, float *theta, lc_rope_scaling *rs) {
+lc_status hf_parse_rope(const char *path, json_t *root, const char *key, float *theta, lc_rope_scaling *rs) {
     json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v)) return LC_OK;
     if (!json_is_object(v)) return hf_key_bad(path, key, "null or an object", v);
@@ -254,12 +256,17 @@ static lc_status parse_config(const char *path, json_t *root, lc_model_config *c
     if ((rc = hf_key_pos_int(path, root, "head_dim", c->hidden_size / c->n_heads, &c->head_dim)) ||
         (rc = hf_key_pos_float(path, root, "rms_norm_eps", 1e-6, &c->rms_eps)) ||
         (rc = hf_key_pos_float(path, root, "rope_theta", 10000.0, &c->rope_theta)) ||
-        (rc = parse_rope(path, root, "rope_scaling", &c->rope_theta, &c->rope_scaling)) ||
-        (rc = parse_rope(path, root, "rope_parameters", &c->rope_theta, &c->rope_scaling)) ||
+        (rc = hf_parse_rope(path, root, "rope_scaling", &c->rope_theta, &c->rope_scaling)) ||
+        (rc = hf_parse_rope(path, root, "rope_parameters", &c->rope_theta, &c->rope_scaling)) ||
         (rc = hf_key_bool(path, root, "tie_word_embeddings", 0, &c->tie_embeddings)) ||
         (rc = hf_key_token_id(path, root, "bos_token_id", &c->bos_id)) ||
         (rc = hf_key_token_id(path, root, "eos_token_id", &c->eos_id)))
         return rc;
+    if (c->arch == LC_ARCH_GEMMA3) { /* its activation, norms, windows and RoPE bases: hf_gemma3.c */
+        if ((rc = lc_hf_gemma3_config(path, root, c))) return rc;
+        if (info) info->sliding_window = c->sliding_window;
+        return (rc = lc_model_config_validate(c)) ? lc_error_wrap(rc, "%s", path) : LC_OK;
+    }
     /* Qwen2 always has q/k/v biases; Llama and Qwen3 have them (and an o_proj
      * bias) with attention_bias. Qwen3 norms each q/k head (q_norm, k_norm). */
     int bias = 0;

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "lc_common.h"
+#include "lc_family.h" /* lc_rope_scaling */
 
 /* LC_ERR_CONFIG: "<path>: "<key>" must be <want>, found <v as short JSON>". */
 lc_status hf_key_bad(const char *path, const char *key, const char *want, const json_t *v);
@@ -21,5 +22,8 @@ lc_status hf_key_pos_float(const char *path, json_t *o, const char *key, double 
 lc_status hf_key_bool(const char *path, json_t *o, const char *key, int def, int *out);
 /* Token id: int, null (-1) or a list (first element; empty = -1). */
 lc_status hf_key_token_id(const char *path, json_t *o, const char *key, int *out);
+/* rope_scaling / rope_parameters object root[key] (null: unchanged) into rs,
+ * and its rope_theta into *theta when present (hf_config.c). */
+lc_status hf_parse_rope(const char *path, json_t *root, const char *key, float *theta, lc_rope_scaling *rs);
 
 #endif /* LC_LOADER_HF_KEYS_H */

@@ -93,7 +93,13 @@ static lc_status plan_slots(hf_load *ld, lc_model *m) {
             LAYER_SLOT("self_attn.q_norm.weight", c->head_dim, 0, NULL, &ly->q_norm);
             LAYER_SLOT("self_attn.k_norm.weight", c->head_dim, 0, NULL, &ly->k_norm);
         }
-        LAYER_SLOT("post_attention_layernorm.weight", C, 0, NULL, &ly->mlp_norm);
+        if (m->fam.norm_place == LC_NORM_SANDWICH) { /* Gemma 3: a norm before and after each block */
+            LAYER_SLOT("post_attention_layernorm.weight", C, 0, NULL, &ly->post_attn_norm);
+            LAYER_SLOT("pre_feedforward_layernorm.weight", C, 0, NULL, &ly->mlp_norm);
+            LAYER_SLOT("post_feedforward_layernorm.weight", C, 0, NULL, &ly->post_mlp_norm);
+        } else {
+            LAYER_SLOT("post_attention_layernorm.weight", C, 0, NULL, &ly->mlp_norm);
+        }
         LAYER_SLOT("mlp.gate_proj.weight", F, C, &ly->w_gate, NULL);
         LAYER_SLOT("mlp.up_proj.weight", F, C, &ly->w_up, NULL);
         LAYER_SLOT("mlp.down_proj.weight", C, F, &ly->w_down, NULL);
@@ -369,6 +375,7 @@ lc_status lc_model_load_hf_ex(lc_model *m, const char *dir, lc_hf_info *info) {
         (rc = check_extras(&ld, &m->cfg)) || (rc = fill_weights(&ld, m, info)) || (rc = own_maps(&ld, m)))
         goto fail;
     if (m->cfg.tie_embeddings) m->lm_head = m->tok_emb;
+    if (m->fam.norm_plus_one) lc_model_norms_add(m, 1.0f); /* HF's w applied as 1 + w: lorac stores 1 + w */
     snprintf(m->source, sizeof m->source, "%s", dir);
     if ((rc = lc_model_identity_compute(m, m->identity))) goto fail;
 fail:

@@ -129,6 +129,12 @@ lc_status lc_model_identity_compute(const lc_model *m, char hex[65]) {
                            (double)r->beta_slow, r->truncate, (double)r->attn_factor);
         lc_digest_update(&d, cfg, (size_t)cl);
     }
+    if (c->sliding_window || c->query_pre_attn_scalar > 0 || c->final_softcap > 0) { /* Gemma 3 only */
+        cl = snprintf(cfg, sizeof cfg, " window=%d pattern=%d local_theta=%a qpas=%a softcap=%a", c->sliding_window,
+                      c->sliding_pattern, (double)c->rope_local_theta, (double)c->query_pre_attn_scalar,
+                      (double)c->final_softcap);
+        lc_digest_update(&d, cfg, (size_t)cl);
+    }
     if (m->rope_freqs) digest_vec(&d, "rope_freqs", m->rope_freqs, c->head_dim / 2);
     if ((rc = digest_weight(&d, "tok_emb", &m->tok_emb))) return rc;
     int qd = c->n_heads * c->head_dim, kd = c->n_kv_heads * c->head_dim;
@@ -145,6 +151,12 @@ lc_status lc_model_identity_compute(const lc_model *m, char hex[65]) {
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
             snprintf(role, sizeof role, "layers.%d.%s", l, ws[i].n);
             if ((rc = digest_weight(&d, role, ws[i].w))) return rc;
+        }
+        if (ly->post_attn_norm) { /* sandwich-norm families (Gemma 3) */
+            snprintf(role, sizeof role, "layers.%d.post_attn_norm", l);
+            digest_vec(&d, role, ly->post_attn_norm, c->hidden_size);
+            snprintf(role, sizeof role, "layers.%d.post_mlp_norm", l);
+            digest_vec(&d, role, ly->post_mlp_norm, c->hidden_size);
         }
         if (ly->q_norm) { /* q/k-norm families (Qwen3) */
             snprintf(role, sizeof role, "layers.%d.q_norm", l);

@@ -14,7 +14,11 @@
  * (dot4_f32), quantised rows through fused dequantise-and-dot (row_dot).
  * The family description (m->fam) adds a per-head q/k RMSNorm before RoPE
  * (qk_norm) and scales the RoPE table; RMSNorm, RoPE and the q/k norm are the
- * training path's kernels.
+ * training path's kernels. Gemma 3 adds (as transformer.c): embeddings ×
+ * embed_scale, post-norms on the attention and MLP outputs (sandwich), GeGLU,
+ * the family's score scale, and sliding layers that attend to the last
+ * `window` positions with the local RoPE table (the cache keeps every
+ * position; a sliding layer reads only its window).
  *
  * A DoRA adapter i (lc_dora.h, no dropout at inference) turns the output
  * accumulated so far into y ← b + g ⊙ (y − b + s·mult·B A x), g = m / ‖W +
@@ -44,6 +48,9 @@ struct lc_infer {
     int32_t *tokens;       /* (max_len) */
     float *kc, *vc;        /* (L, Hkv, max_len, hd) RoPE'd keys, values */
     float *cos_t, *sin_t;  /* (max_len, hd/2) */
+    float *cos_l, *sin_l;  /* (max_len, hd/2) sliding layers' table, or the global one without sliding layers */
+    float qscale;          /* prefill: q × this before the kernel's 1/√hd (transformer.c's q_scale) */
+    float att_scale;       /* decode: the score scale */
     float *x;              /* (CHUNK, C) residual stream */
     float *xn;             /* (CHUNK, C) normed input / projection output */
     float *rstd;           /* (CHUNK * Hq) norm scratch */
@@ -167,7 +174,8 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
      * norm rstd (Hq) */
     s->tstride = 2 * padded(C) + padded(KV) + padded((size_t)(r_max ? r_max : 1)) + padded(wide / 32 + 1) +
                  padded((size_t)c->n_heads);
-    size_t total = 2 * padded(L * KV * T) + 2 * padded(T * hd / 2) + 2 * padded(CHUNK * C) +
+    int local = m->fam.sliding_window > 0;
+    size_t total = 2 * padded(L * KV * T) + (local ? 4 : 2) * padded(T * hd / 2) + 2 * padded(CHUNK * C) +
                    padded(CHUNK * (size_t)c->n_heads) + 2 * padded(CHUNK * Q) + 2 * padded(CHUNK * KV) + 2 * padded(CHUNK * F) +
                    padded(CHUNK * (size_t)(r_max ? r_max : 1)) + padded(LC_INFER_DEQ_ROWS * wide) +
                    padded((size_t)s->nthr * wide) + (size_t)s->nthr * s->tstride + padded((size_t)s->nthr * T);
@@ -185,6 +193,8 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
     s->vc = take(&cur, L * KV * T);
     s->cos_t = take(&cur, T * hd / 2);
     s->sin_t = take(&cur, T * hd / 2);
+    s->cos_l = local ? take(&cur, T * hd / 2) : s->cos_t;
+    s->sin_l = local ? take(&cur, T * hd / 2) : s->sin_t;
     s->x = take(&cur, CHUNK * C);
     s->xn = take(&cur, CHUNK * C);
     s->rstd = take(&cur, CHUNK * (size_t)c->n_heads);
@@ -202,6 +212,10 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
     LC_ASSERT((size_t)(cur - s->mem) <= total);
     s->bytes = total * sizeof(float) + T * sizeof(int32_t);
     lc_model_rope_table(m, s->cos_t, s->sin_t, max_len);
+    if (local) lc_model_rope_table_local(m, s->cos_l, s->sin_l, max_len);
+    float as = m->fam.attn_scale;
+    s->qscale = as > 0 ? (float)((double)as * sqrt((double)hd)) : 1.0f;
+    s->att_scale = as > 0 ? as : (float)(1.0 / sqrt((double)hd));
     lc_status st = dora_gains(s);
     if (st) {
         lc_infer_free(s);
@@ -379,9 +393,21 @@ static float exp_scores(float *sc, int len, float mx) {
 /* att (N, Hq, hd) for queries q (N, Hq, hd) at positions p0 + i over the
  * cached keys/values of this layer, kc/vc (Hkv, max_len, hd), causal: the
  * training path's tiled attention kernel (GEMM tiles, online softmax). */
-static void attend(lc_infer *s, float *att, const float *q, const float *kc, const float *vc, int p0, int N) {
+static void attend(lc_infer *s, float *att, const float *q, const float *kc, const float *vc, int p0, int N,
+                   int window) {
     const lc_model_config *c = &s->m->cfg;
-    lc_attention_prefill(att, q, kc, vc, p0, N, c->n_heads, c->n_kv_heads, c->head_dim, s->max_len, 0);
+    lc_attention_prefill(att, q, kc, vc, p0, N, c->n_heads, c->n_kv_heads, c->head_dim, s->max_len, window);
+}
+
+/* The family's MLP activation: h (n) from gate and up (h may be gate). */
+static void act(const lc_model *m, float *h, const float *gate, const float *up, size_t n) {
+    if (m->fam.act == LC_ACT_GEGLU_TANH) lc_geglu_forward(h, gate, up, n);
+    else lc_swiglu_forward(h, gate, up, n);
+}
+
+/* Sandwich norms: the branch output y (N, C) normed in place by w (NULL: none). */
+static void post_norm(float *y, float *rstd, const float *w, int N, int C, float eps) {
+    if (w) lc_rmsnorm_forward(y, rstd, y, w, N, C, eps);
 }
 
 /* ------------------------------------------------------------ the pass */
@@ -432,6 +458,9 @@ static void embed(lc_infer *s, const int32_t *tokens, int N) {
         if (E->type == LC_DT_F32) memcpy(s->x + (size_t)n * C, row, (size_t)C * sizeof(float));
         else lc_dequantize(E->type, row, s->x + (size_t)n * C, C);
     }
+    float es = s->m->fam.embed_scale; /* Gemma: × √C */
+    if (es != 1.0f)
+        for (size_t i = 0; i < (size_t)N * C; i++) s->x[i] *= es;
 }
 
 /* One chunk of 1 < N <= CHUNK tokens at positions s->pos ...; leaves the final
@@ -442,10 +471,12 @@ static void forward_chunk(lc_infer *s, const int32_t *tokens, int N) {
     int C = c->hidden_size, F = c->intermediate_size, Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
     int p0 = s->pos;
     size_t T = (size_t)s->max_len, kv_layer = (size_t)Hkv * T * hd;
-    const float *cs = s->cos_t + (size_t)p0 * (hd / 2), *sn = s->sin_t + (size_t)p0 * (hd / 2);
     embed(s, tokens, N);
     for (int l = 0; l < c->n_layers; l++) {
         const lc_layer *w = &m->layers[l];
+        int win = lc_model_layer_window(m, l);
+        const float *cs = (win ? s->cos_l : s->cos_t) + (size_t)p0 * (hd / 2);
+        const float *sn = (win ? s->sin_l : s->sin_t) + (size_t)p0 * (hd / 2);
         rmsnorm(s->xn, s->rstd, s->x, w->attn_norm, N, C, c->rms_eps);
         proj(s, s->q, s->xn, &w->wq, w->bq, l, LC_T_Q, N);
         proj(s, s->k, s->xn, &w->wk, w->bk, l, LC_T_K, N);
@@ -454,15 +485,18 @@ static void forward_chunk(lc_infer *s, const int32_t *tokens, int N) {
         qknorm(s->k, s->rstd, w->k_norm, N, Hkv, hd, c->rms_eps);
         rope(s->q, cs, sn, N, Hq, hd);
         rope(s->k, cs, sn, N, Hkv, hd);
+        if (s->qscale != 1.0f) lc_scale(s->q, (size_t)N * Hq * hd, s->qscale);
         cache_store(s, l, p0, N);
-        attend(s, s->att, s->q, s->kc + l * kv_layer, s->vc + l * kv_layer, p0, N);
+        attend(s, s->att, s->q, s->kc + l * kv_layer, s->vc + l * kv_layer, p0, N, win);
         proj(s, s->xn, s->att, &w->wo, NULL, l, LC_T_O, N);
+        post_norm(s->xn, s->rstd, w->post_attn_norm, N, C, c->rms_eps);
         add_inplace(s->x, s->xn, (size_t)N * C);
         rmsnorm(s->xn, s->rstd, s->x, w->mlp_norm, N, C, c->rms_eps);
         proj(s, s->gate, s->xn, &w->w_gate, NULL, l, LC_T_GATE, N);
         proj(s, s->up, s->xn, &w->w_up, NULL, l, LC_T_UP, N);
-        lc_swiglu_forward(s->gate, s->gate, s->up, (size_t)N * F);
+        act(m, s->gate, s->gate, s->up, (size_t)N * F);
         proj(s, s->xn, s->gate, &w->w_down, NULL, l, LC_T_DOWN, N);
+        post_norm(s->xn, s->rstd, w->post_mlp_norm, N, C, c->rms_eps);
         add_inplace(s->x, s->xn, (size_t)N * C);
     }
     rmsnorm(s->xn, s->rstd, s->x, m->final_norm, N, C, c->rms_eps);
@@ -542,11 +576,12 @@ static void proj_rows(lc_infer *s, float *y, const float *x, const float *xsum, 
  * key, then one softmax (the prefill's tiled kernel pays off from a few rows on). */
 static void attend_head(const lc_infer *s, float *att, const float *q, const float *kc, const float *vc,
                         const float *kcur, const float *vcur, const float *cs, const float *sn, int h, int p0,
-                        float *sc, const float *q_norm, float *rs) {
+                        float *sc, const float *q_norm, float *rs, int window) {
     const lc_model_config *c = &s->m->cfg;
     int hd = c->head_dim, g = h / (c->n_heads / c->n_kv_heads), len = p0 + 1;
+    int j0 = window > 0 && p0 - window + 1 > 0 ? p0 - window + 1 : 0; /* first visible key: p0 - j < window */
     size_t T = (size_t)s->max_len;
-    const float scale = (float)(1.0 / sqrt((double)hd));
+    const float scale = s->att_scale;
     const float *kh = kc + (size_t)g * T * hd, *vh = vc + (size_t)g * T * hd; /* (max_len, hd) */
     float qs[256];
     memcpy(qs, q, (size_t)hd * sizeof(float));
@@ -554,19 +589,30 @@ static void attend_head(const lc_infer *s, float *att, const float *q, const flo
     rope(qs, cs, sn, 1, 1, hd);
     for (int d = 0; d < hd; d++) qs[d] *= scale;
     float mx = -INFINITY;
-    for (int j = 0; j < len; j++) {
-        sc[j] = dot(qs, j < p0 ? kh + (size_t)j * hd : kcur + (size_t)g * hd, hd);
-        if (sc[j] > mx) mx = sc[j];
+    sc += j0; /* sc[j - j0] is the score of key j */
+    for (int j = j0; j < len; j++) {
+        sc[j - j0] = dot(qs, j < p0 ? kh + (size_t)j * hd : kcur + (size_t)g * hd, hd);
+        if (sc[j - j0] > mx) mx = sc[j - j0];
     }
-    float inv = exp_scores(sc, len, mx);
+    float inv = exp_scores(sc, len - j0, mx);
     memset(att, 0, (size_t)hd * sizeof(float));
-    for (int j = 0; j < len; j++) {
+    for (int j = j0; j < len; j++) {
         const float *vr = j < p0 ? vh + (size_t)j * hd : vcur + (size_t)g * hd;
-        float p = sc[j];
+        float p = sc[j - j0];
 #pragma omp simd
         for (int d = 0; d < hd; d++) att[d] += p * vr[d];
     }
     for (int d = 0; d < hd; d++) att[d] *= inv;
+}
+
+/* x (C) += y (C), or += its post-norm by w (sandwich families) computed into
+ * this thread's tmp (C) with rstd scratch rs. */
+static void add_post_normed(float *x, float *tmp, float *rs, const float *y, const float *w, int C, float eps) {
+    if (w) {
+        lc_rmsnorm_forward(tmp, rs, y, w, 1, C, eps);
+        y = tmp;
+    }
+    add_inplace(x, y, (size_t)C);
 }
 
 /* The token at position s->pos through all layers; logits (V) when not NULL;
@@ -577,7 +623,6 @@ static void decode_one(lc_infer *s, int32_t token, float *logits) {
     int C = c->hidden_size, F = c->intermediate_size, Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
     int Q = Hq * hd, KV = Hkv * hd, V = c->vocab_size, p0 = s->pos;
     size_t T = (size_t)s->max_len, kv_layer = (size_t)Hkv * T * hd;
-    const float *cs = s->cos_t + (size_t)p0 * (hd / 2), *sn = s->sin_t + (size_t)p0 * (hd / 2);
     embed(s, &token, 1);
     /* tiny (test) models: one thread, the barriers would cost more than the work */
 #pragma omp parallel num_threads(s->nthr) if ((size_t)C * C >= PAR_MIN_WORK)
@@ -598,6 +643,9 @@ static void decode_one(lc_infer *s, int32_t token, float *logits) {
         for (int l = 0; l < c->n_layers; l++) {
             const lc_layer *w = &m->layers[l];
             float *kc = s->kc + l * kv_layer, *vc = s->vc + l * kv_layer;
+            int win = lc_model_layer_window(m, l);
+            const float *cs = (win ? s->cos_l : s->cos_t) + (size_t)p0 * (hd / 2);
+            const float *sn = (win ? s->sin_l : s->sin_t) + (size_t)p0 * (hd / 2);
             rmsnorm(xn, rs, x, w->attn_norm, 1, C, c->rms_eps);
             block_sums(xs, xn, C);
             proj_rows(s, s->q, xn, xs, &w->wq, w->bq, l, LC_T_Q, qlo, qhi, xa, tmp);
@@ -614,22 +662,22 @@ static void decode_one(lc_infer *s, int32_t token, float *logits) {
                 }
             for (int h = hlo; h < hhi; h++)
                 attend_head(s, s->att + (size_t)h * hd, s->q + (size_t)h * hd, kc, vc, kr, s->v, cs, sn, h, p0, sc,
-                            w->q_norm, rs);
+                            w->q_norm, rs, win);
 #pragma omp barrier
             block_sums(xs, s->att, Q);
             proj_rows(s, s->xn, s->att, xs, &w->wo, NULL, l, LC_T_O, clo, chi, xa, tmp);
 #pragma omp barrier
-            add_inplace(x, s->xn, (size_t)C);
+            add_post_normed(x, xn, rs, s->xn, w->post_attn_norm, C, c->rms_eps);
             rmsnorm(xn, rs, x, w->mlp_norm, 1, C, c->rms_eps);
             block_sums(xs, xn, C);
             proj_rows(s, s->gate, xn, xs, &w->w_gate, NULL, l, LC_T_GATE, flo, fhi, xa, tmp);
             proj_rows(s, s->up, xn, xs, &w->w_up, NULL, l, LC_T_UP, flo, fhi, xa, tmp);
-            lc_swiglu_forward(s->gate + flo, s->gate + flo, s->up + flo, (size_t)(fhi - flo));
+            act(m, s->gate + flo, s->gate + flo, s->up + flo, (size_t)(fhi - flo));
 #pragma omp barrier
             block_sums(xs, s->gate, F);
             proj_rows(s, s->xn, s->gate, xs, &w->w_down, NULL, l, LC_T_DOWN, clo, chi, xa, tmp);
 #pragma omp barrier
-            add_inplace(x, s->xn, (size_t)C);
+            add_post_normed(x, xn, rs, s->xn, w->post_mlp_norm, C, c->rms_eps);
         }
         rmsnorm(xn, rs, x, m->final_norm, 1, C, c->rms_eps);
         if (logits) {

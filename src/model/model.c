@@ -17,6 +17,7 @@ const char *lc_arch_name(lc_arch a) {
     case LC_ARCH_QWEN2: return "Qwen2ForCausalLM";
     case LC_ARCH_GPT2: return "GPT2LMHeadModel";
     case LC_ARCH_QWEN3: return "Qwen3ForCausalLM";
+    case LC_ARCH_GEMMA3: return "Gemma3ForCausalLM";
     }
     return "unknown";
 }
@@ -82,6 +83,14 @@ lc_status lc_model_config_validate(const lc_model_config *c) {
     if (!(c->rms_eps > 0) || !(c->rope_theta > 0))
         return lc_errorf(LC_ERR_CONFIG, "model config: rms_norm_eps (%g) and rope_theta (%g) must be > 0",
                          c->rms_eps, c->rope_theta);
+    if (c->sliding_window < 0 || c->sliding_pattern < 0 || (c->sliding_window > 0) != (c->sliding_pattern > 0) ||
+        (c->sliding_window > 0 && !(c->rope_local_theta > 0)))
+        return lc_errorf(LC_ERR_CONFIG, "model config: sliding window %d, pattern %d, local rope base %g: a window "
+                         "needs a pattern >= 1 and a positive local rope base", c->sliding_window, c->sliding_pattern,
+                         (double)c->rope_local_theta);
+    if (c->query_pre_attn_scalar < 0 || c->final_softcap < 0)
+        return lc_errorf(LC_ERR_CONFIG, "model config: query_pre_attn_scalar (%g) and the final logit soft-cap (%g) "
+                         "must be >= 0", (double)c->query_pre_attn_scalar, (double)c->final_softcap);
     return LC_OK;
 }
 
@@ -91,6 +100,26 @@ static int64_t gpt2_param_count(const lc_model_config *c) {
     int64_t C = c->hidden_size, F = c->intermediate_size;
     int64_t per_layer = 4 * C + (3 * C * C + 3 * C) + (C * C + C) + (C * F + F) + (F * C + C);
     return (int64_t)c->vocab_size * C + (int64_t)c->max_position * C + per_layer * c->n_layers + 2 * C;
+}
+
+static void add_to(float *v, int n, float delta) {
+    if (v)
+        for (int i = 0; i < n; i++) v[i] += delta;
+}
+
+void lc_model_norms_add(lc_model *m, float delta) {
+    const lc_model_config *c = &m->cfg;
+    int C = c->hidden_size;
+    for (int l = 0; l < c->n_layers; l++) {
+        lc_layer *L = &m->layers[l];
+        add_to(L->attn_norm, C, delta);
+        add_to(L->mlp_norm, C, delta);
+        add_to(L->post_attn_norm, C, delta);
+        add_to(L->post_mlp_norm, C, delta);
+        add_to(L->q_norm, c->head_dim, delta);
+        add_to(L->k_norm, c->head_dim, delta);
+    }
+    add_to(m->final_norm, C, delta);
 }
 
 int64_t lc_model_param_count(const lc_model *m) {
@@ -103,6 +132,7 @@ int64_t lc_model_param_count(const lc_model *m) {
                         + 3 * C * F;                           /* gate, up, down */
     if (c->attn_bias) per_layer += (int64_t)(c->n_heads + 2 * c->n_kv_heads) * hd;
     if (c->qk_norm) per_layer += 2 * hd;
+    if (c->arch == LC_ARCH_GEMMA3) per_layer += 2 * C; /* post-attention and post-MLP norms */
     int64_t total = per_layer * c->n_layers + (int64_t)c->vocab_size * C + C;
     if (!c->tie_embeddings) total += (int64_t)c->vocab_size * C;
     return total;
@@ -192,6 +222,9 @@ lc_status lc_model_init_random(lc_model *m, const lc_model_config *cfg, float st
         if (ok && m->fam.qk_norm)
             ok = (L->q_norm = random_floats(m, cfg->head_dim, 1.0f, std, s++)) &&
                  (L->k_norm = random_floats(m, cfg->head_dim, 1.0f, std, s++));
+        if (ok && m->fam.norm_place == LC_NORM_SANDWICH)
+            ok = (L->post_attn_norm = random_floats(m, C, 1.0f, std, s++)) &&
+                 (L->post_mlp_norm = random_floats(m, C, 1.0f, std, s++));
     }
     ok = ok && (m->final_norm = random_floats(m, C, 1.0f, std, s++));
     if (ok) {
@@ -264,7 +297,7 @@ static int model_uses(const lc_model *m, const char *lo, const char *hi) {
         if ((const char *)p[i] >= lo && (const char *)p[i] < hi) return 1;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const lc_layer *L = &m->layers[l];
-        const void *q[] = {L->attn_norm, L->mlp_norm, L->bq, L->bk, L->bv, L->q_norm, L->k_norm, L->attn_norm_b, L->mlp_norm_b, L->bqkv,
+        const void *q[] = {L->attn_norm, L->mlp_norm, L->post_attn_norm, L->post_mlp_norm, L->bq, L->bk, L->bv, L->q_norm, L->k_norm, L->attn_norm_b, L->mlp_norm_b, L->bqkv,
                            L->bo, L->b_up, L->b_down, L->wq.data, L->wk.data, L->wv.data, L->wo.data,
                            L->w_gate.data, L->w_up.data, L->w_down.data, L->wqkv.data};
         for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)

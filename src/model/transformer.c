@@ -12,8 +12,14 @@
  *   x_out = x_mid + ───────────────────────────────────────────────────────────────────┘
  * The family description (m->fam, lc_family.h) decides the variants: with
  * qk_norm, q and k pass a per-head RMSNorm between projection and RoPE
- * (Qwen3); the RoPE table carries the family's frequency scaling; GPT-2's
- * LayerNorm / learned-position layers run in gpt2.c (fam.layer).
+ * (Qwen3, Gemma 3); the RoPE table carries the family's frequency scaling;
+ * GPT-2's LayerNorm / learned-position layers run in gpt2.c (fam.layer).
+ * Gemma 3 (fam.norm_place sandwich): the attention output o and the MLP
+ * output d pass their own RMSNorm before the residual add (o and d are saved
+ * for backward), the MLP is GeGLU, embeddings are scaled by fam.embed_scale,
+ * q is scaled by attn_scale·√hd after RoPE (the attention kernel divides by
+ * √hd), and sliding layers (lc_model_layer_window) attend within their
+ * window with the local RoPE table.
  * Backward walks the same path in reverse, recomputing xn1, xn2 and h.
  * The N rows are a token stream cut into causal segments (lc_batch): padded
  * rows of T, or padding-free rows / packed examples of any length. Everything
@@ -58,6 +64,10 @@ typedef struct {
      * per-head RMSNorm, and its rstd */
     float *q_raw, *k_raw;    /* (N, Hq*hd), (N, Hkv*hd) */
     float *rstd_q, *rstd_k;  /* (N*Hq), (N*Hkv) */
+    /* sandwich-norm families only (NULL otherwise): the attention and MLP
+     * outputs before their post-norms, and those norms' rstd */
+    float *o_raw, *d_raw;    /* (N, C) */
+    float *rstd_po, *rstd_pm; /* (N) */
 } layer_acts;
 
 struct lc_acts {
@@ -80,6 +90,8 @@ struct lc_acts {
     float *drop;       /* (N, max(C, F, Hq*hd)) dropped-out LoRA input; NULL without dropout */
     float *deq;        /* (LC_DEQ_FLOATS) dequantised weight tile */
     float *rope_cos, *rope_sin; /* (T, hd/2) */
+    float *rope_cos_l, *rope_sin_l; /* (T, hd/2) sliding layers' table; NULL without sliding layers */
+    int xent_chunk;    /* rows per LM-head chunk (xent_chunk_rows) */
     float *xent;       /* lm-head scratch */
     float *head_f32;   /* (V, C) dequantised lm_head when quantised, else NULL */
     int32_t *row_seg;  /* (B + 1) offsets of padded rows, the segments of a batch without seg */
@@ -156,11 +168,19 @@ static lc_status dora_weight_norms(lc_acts *a, const lc_model *m, const lc_lora 
  * together (the widest rank, every targeted projection, dropout scratch if
  * any of them drops out) and the shapes of the N = B T rows. */
 typedef struct {
-    int train, any_dropout, any_dora, ckpt, qkn;
+    int train, any_dropout, any_dora, ckpt, qkn, sandwich, local_rope, xent_chunk;
     unsigned targets;
     size_t r, N, C, F, Q, KV, L, wide, wout;
     size_t per_layer, shared, scratch, total; /* floats, see acts_plan_count */
 } acts_plan;
+
+/* Rows of the fused LM head per chunk: LC_XENT_CHUNK, fewer for large
+ * vocabularies so its (chunk, V) logits stay near 64 MB (Gemma's 262,144
+ * tokens: 64 rows). */
+static int xent_chunk_rows(int V) {
+    int rows = (int)(((size_t)1 << 24) / (size_t)V);
+    return rows > LC_XENT_CHUNK ? LC_XENT_CHUNK : rows < 16 ? 16 : rows;
+}
 
 static void acts_plan_init(acts_plan *p, const lc_model *m, const lc_lora *const *loras, int K, int B, int T,
                            int grad_checkpointing) {
@@ -184,6 +204,9 @@ static void acts_plan_init(acts_plan *p, const lc_model *m, const lc_lora *const
     if (p->C > p->wide) p->wide = p->C;
     p->ckpt = grad_checkpointing && p->train;
     p->qkn = m->fam.qk_norm;
+    p->sandwich = m->fam.norm_place == LC_NORM_SANDWICH;
+    p->local_rope = m->fam.sliding_window > 0;
+    p->xent_chunk = xent_chunk_rows(c->vocab_size);
     p->wout = dora_wout(c);
 }
 
@@ -196,6 +219,7 @@ static void acts_plan_count(acts_plan *p, const lc_model_config *c, int K, int B
                        padded(N * Q) + padded((size_t)B * c->n_heads * T) + padded(N * C) +
                        padded(N) + 2 * padded(N * F);
     if (p->qkn) shared += padded(N * Q) + padded(N * KV) + padded(N * c->n_heads) + padded(N * c->n_kv_heads);
+    if (p->sandwich) shared += 2 * padded(N * C) + 2 * padded(N);
     size_t n_lora_targets = 0;
     for (int t = 0; t < LC_T_COUNT; t++)
         if (p->targets & (1u << t)) n_lora_targets++;
@@ -206,11 +230,11 @@ static void acts_plan_count(acts_plan *p, const lc_model_config *c, int K, int B
     if (p->train)
         scratch += padded(N * C) + 2 * padded(N * Q) + 2 * padded(N * KV) + 3 * padded(N * F) +
                    padded(N * (r ? r : 1)) + (p->any_dropout ? padded(N * wide) : 0);
-    scratch += padded(deq_floats(c)) + 2 * padded((size_t)T * c->head_dim / 2);
+    scratch += padded(deq_floats(c)) + (p->local_rope ? 4 : 2) * padded((size_t)T * c->head_dim / 2);
     if (p->any_dora) /* norms, gain, W Aᵀ / A Aᵀ, lr and base (+ scaled dy when training); w2 is doubles */
         scratch += padded((size_t)K * L * LC_T_COUNT * wout) + padded(wout) + padded(wout * r + r * r) +
                    (2 + p->train) * padded(N * wide) + padded(2 * L * LC_T_COUNT * wout);
-    scratch += padded(lc_lmhead_xent_scratch_floats(LC_XENT_CHUNK, (int)C, c->vocab_size));
+    scratch += padded(lc_lmhead_xent_scratch_floats(p->xent_chunk, (int)C, c->vocab_size));
     p->per_layer = per_layer;
     p->shared = shared;
     p->scratch = scratch;
@@ -248,6 +272,12 @@ static void acts_carve_layers(lc_acts *a, const acts_plan *p, const lc_model_con
             la->k_raw = take(cur, N * KV);
             la->rstd_q = take(cur, N * c->n_heads);
             la->rstd_k = take(cur, N * c->n_kv_heads);
+        }
+        if (p->sandwich) {
+            la->o_raw = take(cur, N * C);
+            la->d_raw = take(cur, N * C);
+            la->rstd_po = take(cur, N);
+            la->rstd_pm = take(cur, N);
         }
     }
 }
@@ -291,7 +321,12 @@ static void acts_carve_scratch(lc_acts *a, const acts_plan *p, const lc_model_co
     }
     a->rope_cos = take(cur, (size_t)T * c->head_dim / 2);
     a->rope_sin = take(cur, (size_t)T * c->head_dim / 2);
-    a->xent = take(cur, lc_lmhead_xent_scratch_floats(LC_XENT_CHUNK, (int)C, c->vocab_size));
+    if (p->local_rope) {
+        a->rope_cos_l = take(cur, (size_t)T * c->head_dim / 2);
+        a->rope_sin_l = take(cur, (size_t)T * c->head_dim / 2);
+    }
+    a->xent_chunk = p->xent_chunk;
+    a->xent = take(cur, lc_lmhead_xent_scratch_floats(p->xent_chunk, (int)C, c->vocab_size));
 }
 
 /* The allocations after the block: row segments, the DoRA weight norms and,
@@ -363,6 +398,7 @@ lc_status lc_acts_create_multi(lc_acts **out, const lc_model *m, const lc_lora *
     /* The first layer's x_in is the block start: remember it for freeing. */
     LC_ASSERT(a->layers[0].x_in == mem);
     lc_model_rope_table(m, a->rope_cos, a->rope_sin, T);
+    if (a->rope_cos_l) lc_model_rope_table_local(m, a->rope_cos_l, a->rope_sin_l, T);
     lc_status st = acts_finish(a, m, loras, K, p.any_dora);
     if (st) return st;
     *out = a;
@@ -768,13 +804,14 @@ static int next_run(const trials *tr, int *it, int *row0, int *count, int *len) 
 }
 
 /* x (N, H, hd) rotated at positions 0.. of each segment (backward: by the
- * transposed rotation). */
-static void rope_segments(float *x, const lc_acts *a, const trials *tr, int H, int hd, int backward) {
+ * transposed rotation); local: the sliding layers' table. */
+static void rope_segments(float *x, const lc_acts *a, const trials *tr, int H, int hd, int backward, int local) {
     int it = 0, row0, count, len;
+    const float *cs = local ? a->rope_cos_l : a->rope_cos, *sn = local ? a->rope_sin_l : a->rope_sin;
     while (next_run(tr, &it, &row0, &count, &len)) {
         float *xs = x + (size_t)row0 * H * hd; /* (count, len, H, hd) */
-        if (backward) lc_rope_backward(xs, a->rope_cos, a->rope_sin, count, len, H, hd);
-        else lc_rope_forward(xs, a->rope_cos, a->rope_sin, count, len, H, hd);
+        if (backward) lc_rope_backward(xs, cs, sn, count, len, H, hd);
+        else lc_rope_forward(xs, cs, sn, count, len, H, hd);
     }
 }
 
@@ -794,15 +831,16 @@ static int attention_single_run(const trials *tr, int *row0, int *count, int *le
     return !lc_seg_next_run(&s, &it, &r, &c, &l);
 }
 
-static void attention_segments_forward(layer_acts *la, const trials *tr, const lc_model_config *c) {
+static void attention_segments_forward(layer_acts *la, const trials *tr, const lc_model_config *c, int window) {
     int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, row0 = 0, count = 0, len = 0;
     if (attention_single_run(tr, &row0, &count, &len)) {
         size_t q0 = (size_t)row0 * Hq * hd, kv0 = (size_t)row0 * Hkv * hd;
-        lc_attention_forward(la->att + q0, la->lse + (size_t)row0 * Hq, la->q + q0, la->k + kv0, la->v + kv0,
-                             count, len, Hq, Hkv, hd);
+        lc_att_mask win = {window, 0, NULL};
+        lc_attention_forward_masked(la->att + q0, la->lse + (size_t)row0 * Hq, la->q + q0, la->k + kv0,
+                                    la->v + kv0, window ? &win : NULL, count, len, Hq, Hkv, hd);
         return;
     }
-    lc_att_mask mask = {0, tr->n_seg, tr->seg};
+    lc_att_mask mask = {window, tr->n_seg, tr->seg};
     for (int k = 0; k < tr->K; k++) {
         size_t r0 = (size_t)k * tr->Nk, q0 = r0 * Hq * hd, kv0 = r0 * Hkv * hd;
         lc_attention_forward_masked(la->att + q0, la->lse + r0 * Hq, la->q + q0, la->k + kv0, la->v + kv0, &mask, 1,
@@ -812,16 +850,17 @@ static void attention_segments_forward(layer_acts *la, const trials *tr, const l
 
 /* dq, dk, dv (accumulated) from datt, in the forward's layout. */
 static void attention_segments_backward(lc_acts *a, const layer_acts *la, const trials *tr,
-                                        const lc_model_config *c) {
+                                        const lc_model_config *c, int window) {
     int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, row0 = 0, count = 0, len = 0;
     if (attention_single_run(tr, &row0, &count, &len)) {
         size_t q0 = (size_t)row0 * Hq * hd, kv0 = (size_t)row0 * Hkv * hd;
-        lc_attention_backward(a->dq + q0, a->dk + kv0, a->dv + kv0, a->datt + q0, la->att + q0,
-                              la->lse + (size_t)row0 * Hq, la->q + q0, la->k + kv0, la->v + kv0, count, len, Hq,
-                              Hkv, hd);
+        lc_att_mask win = {window, 0, NULL};
+        lc_attention_backward_masked(a->dq + q0, a->dk + kv0, a->dv + kv0, a->datt + q0, la->att + q0,
+                                     la->lse + (size_t)row0 * Hq, la->q + q0, la->k + kv0, la->v + kv0,
+                                     window ? &win : NULL, count, len, Hq, Hkv, hd);
         return;
     }
-    lc_att_mask mask = {0, tr->n_seg, tr->seg};
+    lc_att_mask mask = {window, tr->n_seg, tr->seg};
     for (int k = 0; k < tr->K; k++) {
         size_t r0 = (size_t)k * tr->Nk, q0 = r0 * Hq * hd, kv0 = r0 * Hkv * hd;
         lc_attention_backward_masked(a->dq + q0, a->dk + kv0, a->dv + kv0, a->datt + q0, la->att + q0,
@@ -842,6 +881,7 @@ static void embed(float *x, const lc_model *m, const int32_t *tokens, int N) {
         if (E->type == LC_DT_F32) memcpy(x + (size_t)n * C, row, (size_t)C * sizeof(float));
         else lc_dequantize(E->type, row, x + (size_t)n * C, C);
     }
+    if (m->fam.embed_scale != 1.0f) lc_scale(x, (size_t)N * C, m->fam.embed_scale); /* Gemma: × √C */
 }
 
 static void residual_add(float *out, const float *a, const float *b, size_t n) {
@@ -979,13 +1019,50 @@ static void qknorm_backward(lc_acts *a, const layer_acts *la, const lc_layer *w,
     memcpy(a->dk, a->big, nk * sizeof(float));
 }
 
+/* The factor q is multiplied by after RoPE so that the kernel's 1/√hd gives
+ * the family's score scale (1 unless attn_scale is set: Gemma's
+ * query_pre_attn_scalar^-1/2 · √hd). */
+static float q_scale(const lc_model *m) {
+    float s = m->fam.attn_scale;
+    return s > 0 ? (float)((double)s * sqrt((double)m->cfg.head_dim)) : 1.0f;
+}
+
+/* The MLP activation h (n) from gate and up (h may be gate). */
+static void act_forward(const lc_model *m, float *h, const float *gate, const float *up, size_t n) {
+    if (m->fam.act == LC_ACT_GEGLU_TANH) lc_geglu_forward(h, gate, up, n);
+    else lc_swiglu_forward(h, gate, up, n);
+}
+
+static void act_backward(const lc_model *m, float *dgate, float *dup, const float *dh, const float *gate,
+                         const float *up, size_t n) {
+    if (m->fam.act == LC_ACT_GEGLU_TANH) lc_geglu_backward(dgate, dup, dh, gate, up, n);
+    else lc_swiglu_backward(dgate, dup, dh, gate, up, n);
+}
+
+/* Sandwich norms: out (N, C) = post-norm of raw when w is set (rstd saved);
+ * else raw is out already (the projection wrote there). */
+static void post_norm(float *out, float *rstd, const float *raw, const float *w, int N, int C, float eps) {
+    if (w) lc_rmsnorm_forward(out, rstd, raw, w, N, C, eps);
+}
+
+/* Backward of post_norm: the gradient w.r.t. raw (into a->dxn) from dy, the
+ * gradient w.r.t. its output; dy itself without a post-norm. */
+static const float *post_norm_backward(lc_acts *a, const float *dy, const float *raw, const float *w,
+                                       const float *rstd, int N, int C) {
+    if (!w) return dy;
+    memset(a->dxn, 0, (size_t)N * C * sizeof(float));
+    lc_rmsnorm_backward(a->dxn, dy, raw, w, rstd, N, C);
+    return a->dxn;
+}
+
 /* One layer forward from x_in into x_out, filling la's saved activations. */
 static void layer_forward(const lc_model *m, const trials *tr, lc_acts *a, int l, layer_acts *la, float *x_out,
                           int training) {
     const lc_model_config *c = &m->cfg;
     int N = tr->K * tr->Nk, C = c->hidden_size, F = c->intermediate_size;
-    int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
+    int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, win = lc_model_layer_window(m, l);
     const lc_layer *w = &m->layers[l];
+    float qs = q_scale(m);
     lc_rmsnorm_forward(a->xn, la->rstd1, la->x_in, w->attn_norm, N, C, c->rms_eps);
     int qkn = m->fam.qk_norm; /* q, k = per-head RMSNorm of the projections (q_raw, k_raw) */
     proj_forward(qkn ? la->q_raw : la->q, a, tr, a->xn, &w->wq, w->bq, l, LC_T_Q, la->xa[LC_T_Q], training);
@@ -995,16 +1072,20 @@ static void layer_forward(const lc_model *m, const trials *tr, lc_acts *a, int l
         lc_qknorm_forward(la->q, la->rstd_q, la->q_raw, w->q_norm, N, Hq, hd, c->rms_eps);
         lc_qknorm_forward(la->k, la->rstd_k, la->k_raw, w->k_norm, N, Hkv, hd, c->rms_eps);
     }
-    rope_segments(la->q, a, tr, Hq, hd, 0);
-    rope_segments(la->k, a, tr, Hkv, hd, 0);
-    attention_segments_forward(la, tr, c);
-    proj_forward(a->xn, a, tr, la->att, &w->wo, NULL, l, LC_T_O, la->xa[LC_T_O], training);
+    rope_segments(la->q, a, tr, Hq, hd, 0, win > 0);
+    rope_segments(la->k, a, tr, Hkv, hd, 0, win > 0);
+    if (qs != 1.0f) lc_scale(la->q, (size_t)N * Hq * hd, qs);
+    attention_segments_forward(la, tr, c, win);
+    proj_forward(la->o_raw ? la->o_raw : a->xn, a, tr, la->att, &w->wo, NULL, l, LC_T_O, la->xa[LC_T_O], training);
+    post_norm(a->xn, la->rstd_po, la->o_raw, w->post_attn_norm, N, C, c->rms_eps);
     residual_add(la->x_mid, la->x_in, a->xn, (size_t)N * C);
     lc_rmsnorm_forward(a->xn, la->rstd2, la->x_mid, w->mlp_norm, N, C, c->rms_eps);
     proj_forward(la->gate, a, tr, a->xn, &w->w_gate, NULL, l, LC_T_GATE, la->xa[LC_T_GATE], training);
     proj_forward(la->up, a, tr, a->xn, &w->w_up, NULL, l, LC_T_UP, la->xa[LC_T_UP], training);
-    lc_swiglu_forward(a->big, la->gate, la->up, (size_t)N * F);
-    proj_forward(a->xn, a, tr, a->big, &w->w_down, NULL, l, LC_T_DOWN, la->xa[LC_T_DOWN], training);
+    act_forward(m, a->big, la->gate, la->up, (size_t)N * F);
+    proj_forward(la->d_raw ? la->d_raw : a->xn, a, tr, a->big, &w->w_down, NULL, l, LC_T_DOWN, la->xa[LC_T_DOWN],
+                 training);
+    post_norm(a->xn, la->rstd_pm, la->d_raw, w->post_mlp_norm, N, C, c->rms_eps);
     residual_add(x_out, la->x_mid, a->xn, (size_t)N * C);
 }
 
@@ -1076,7 +1157,7 @@ lc_status lc_forward_multi(const lc_model *m, const lc_lora *const *loras, const
     forward_layers(m, &tr, a, batches, 0);
     for (int k = 0; k < K; k++) {
         loss_sums[k] = lc_lmhead_xent(NULL, a->hf + (size_t)k * Nk * C, head_weights(m, a), batches[k].targets, Nk,
-                                      C, V, 0.0f, a->xent, LC_XENT_CHUNK);
+                                      C, V, 0.0f, a->xent, a->xent_chunk);
         if (n_targets) n_targets[k] = count_targets(&batches[k]);
     }
     return LC_OK;
@@ -1099,10 +1180,59 @@ lc_status lc_forward(const lc_model *m, const lc_lora *lora, float lora_scale_mu
     if (loss_sum) {
         if (!batch->targets) return lc_errorf(LC_ERR_ARG, "loss requested without targets");
         *loss_sum = lc_lmhead_xent(NULL, a->hf, head_weights(m, a), batch->targets, N, C, V, 0.0f,
-                                   a->xent, LC_XENT_CHUNK);
+                                   a->xent, a->xent_chunk);
         if (n_targets) *n_targets = count_targets(batch);
     }
     return LC_OK;
+}
+
+/* One layer backward: a->dx holds d loss / d x_out on entry, d loss / d x_in
+ * on exit (layer 0: only what the LoRA gradients need), every LoRA gradient
+ * of the layer accumulated. */
+static void layer_backward(const lc_model *m, const trials *tr, lc_acts *a, int l) {
+    const lc_model_config *c = &m->cfg;
+    int N = tr->K * tr->Nk, C = c->hidden_size, win = lc_model_layer_window(m, l);
+    int F = c->intermediate_size, Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
+    size_t NC = (size_t)N * C, NQ = (size_t)N * Hq * hd, NKV = (size_t)N * Hkv * hd, NF = (size_t)N * F;
+    const lc_layer *w = &m->layers[l];
+    layer_acts *la = &a->layers[l];
+    float qs = q_scale(m);
+    /* With checkpointing, the shared activations hold another layer's:
+     * recompute this one (same inputs, seed and kernels: bit-identical). */
+    if (a->ckpt) layer_forward(m, tr, a, l, la, a->x_tmp, 1);
+    /* --- MLP: x_out = x_mid + post(down(act(gate(xn2), up(xn2)))) --- */
+    act_forward(m, a->big, la->gate, la->up, NF); /* recompute h */
+    memset(a->dh, 0, NF * sizeof(float));
+    const float *dd = post_norm_backward(a, a->dx, la->d_raw, w->post_mlp_norm, la->rstd_pm, N, C);
+    proj_backward(a->dh, a, tr, a->big, &w->w_down, l, LC_T_DOWN, la->xa[LC_T_DOWN], dd);
+    memset(a->dgate, 0, NF * sizeof(float));
+    memset(a->dup, 0, NF * sizeof(float));
+    act_backward(m, a->dgate, a->dup, a->dh, la->gate, la->up, NF);
+    lc_rmsnorm_forward(a->xn, la->rstd2, la->x_mid, w->mlp_norm, N, C, c->rms_eps); /* recompute xn2 */
+    memset(a->dxn, 0, NC * sizeof(float));
+    proj_backward(a->dxn, a, tr, a->xn, &w->w_gate, l, LC_T_GATE, la->xa[LC_T_GATE], a->dgate);
+    proj_backward(a->dxn, a, tr, a->xn, &w->w_up, l, LC_T_UP, la->xa[LC_T_UP], a->dup);
+    lc_rmsnorm_backward(a->dx, a->dxn, la->x_mid, w->mlp_norm, la->rstd2, N, C); /* dx: d/dx_mid */
+    /* --- attention: x_mid = x_in + post(o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1)))) --- */
+    memset(a->datt, 0, NQ * sizeof(float));
+    const float *dout = post_norm_backward(a, a->dx, la->o_raw, w->post_attn_norm, la->rstd_po, N, C);
+    proj_backward(a->datt, a, tr, la->att, &w->wo, l, LC_T_O, la->xa[LC_T_O], dout);
+    memset(a->dq, 0, NQ * sizeof(float));
+    memset(a->dk, 0, NKV * sizeof(float));
+    memset(a->dv, 0, NKV * sizeof(float));
+    attention_segments_backward(a, la, tr, c, win);
+    if (qs != 1.0f) lc_scale(a->dq, NQ, qs);
+    rope_segments(a->dq, a, tr, Hq, hd, 1, win > 0);
+    rope_segments(a->dk, a, tr, Hkv, hd, 1, win > 0);
+    if (m->fam.qk_norm) qknorm_backward(a, la, w, N, c); /* dq, dk: w.r.t. the projections */
+    lc_rmsnorm_forward(a->xn, la->rstd1, la->x_in, w->attn_norm, N, C, c->rms_eps); /* recompute xn1 */
+    /* Layer 0's input is the frozen embedding: its gradient is not needed. */
+    float *dxn1 = l > 0 ? a->dxn : NULL;
+    if (dxn1) memset(dxn1, 0, NC * sizeof(float));
+    proj_backward(dxn1, a, tr, a->xn, &w->wq, l, LC_T_Q, la->xa[LC_T_Q], a->dq);
+    proj_backward(dxn1, a, tr, a->xn, &w->wk, l, LC_T_K, la->xa[LC_T_K], a->dk);
+    proj_backward(dxn1, a, tr, a->xn, &w->wv, l, LC_T_V, la->xa[LC_T_V], a->dv);
+    if (dxn1) lc_rmsnorm_backward(a->dx, dxn1, la->x_in, w->attn_norm, la->rstd1, N, C);
 }
 
 lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, int K, lc_acts *a,
@@ -1121,9 +1251,8 @@ lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, in
     for (int k = 0; k < K; k++) ones[k] = 1.0f;
     trials tr = {K, 0, loras, ones, seeds, NULL, 0, NULL};
     set_layout(&tr, a, &batches[0]);
-    int Nk = tr.Nk, N = K * Nk, C = c->hidden_size;
-    int F = c->intermediate_size, Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, V = c->vocab_size;
-    size_t NC = (size_t)N * C, NQ = (size_t)N * Hq * hd, NKV = (size_t)N * Hkv * hd, NF = (size_t)N * F;
+    int Nk = tr.Nk, N = K * Nk, C = c->hidden_size, V = c->vocab_size;
+    size_t NC = (size_t)N * C;
 
     forward_layers(m, &tr, a, batches, 1);
 
@@ -1133,49 +1262,13 @@ lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, in
     for (int k = 0; k < K; k++) {
         size_t off = (size_t)k * Nk * C;
         loss_sums[k] = lc_lmhead_xent(a->dxn + off, a->hf + off, head_weights(m, a), batches[k].targets, Nk, C, V,
-                                      grad_scales[k], a->xent, LC_XENT_CHUNK);
+                                      grad_scales[k], a->xent, a->xent_chunk);
         if (n_targets) n_targets[k] = count_targets(&batches[k]);
     }
     memset(a->dx, 0, NC * sizeof(float));
     lc_rmsnorm_backward(a->dx, a->dxn, a->x_final, m->final_norm, a->rstd_f, N, C);
 
-    for (int l = c->n_layers - 1; l >= 0; l--) {
-        const lc_layer *w = &m->layers[l];
-        layer_acts *la = &a->layers[l];
-        /* With checkpointing, the shared activations hold another layer's:
-         * recompute this one (same inputs, seed and kernels: bit-identical). */
-        if (a->ckpt) layer_forward(m, &tr, a, l, la, a->x_tmp, 1);
-        /* --- MLP: x_out = x_mid + down(swiglu(gate(xn2), up(xn2))) --- */
-        lc_swiglu_forward(a->big, la->gate, la->up, NF); /* recompute h */
-        memset(a->dh, 0, NF * sizeof(float));
-        proj_backward(a->dh, a, &tr, a->big, &w->w_down, l, LC_T_DOWN, la->xa[LC_T_DOWN], a->dx);
-        memset(a->dgate, 0, NF * sizeof(float));
-        memset(a->dup, 0, NF * sizeof(float));
-        lc_swiglu_backward(a->dgate, a->dup, a->dh, la->gate, la->up, NF);
-        lc_rmsnorm_forward(a->xn, la->rstd2, la->x_mid, w->mlp_norm, N, C, c->rms_eps); /* recompute xn2 */
-        memset(a->dxn, 0, NC * sizeof(float));
-        proj_backward(a->dxn, a, &tr, a->xn, &w->w_gate, l, LC_T_GATE, la->xa[LC_T_GATE], a->dgate);
-        proj_backward(a->dxn, a, &tr, a->xn, &w->w_up, l, LC_T_UP, la->xa[LC_T_UP], a->dup);
-        lc_rmsnorm_backward(a->dx, a->dxn, la->x_mid, w->mlp_norm, la->rstd2, N, C); /* dx: d/dx_mid */
-        /* --- attention: x_mid = x_in + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1))) --- */
-        memset(a->datt, 0, NQ * sizeof(float));
-        proj_backward(a->datt, a, &tr, la->att, &w->wo, l, LC_T_O, la->xa[LC_T_O], a->dx);
-        memset(a->dq, 0, NQ * sizeof(float));
-        memset(a->dk, 0, NKV * sizeof(float));
-        memset(a->dv, 0, NKV * sizeof(float));
-        attention_segments_backward(a, la, &tr, c);
-        rope_segments(a->dq, a, &tr, Hq, hd, 1);
-        rope_segments(a->dk, a, &tr, Hkv, hd, 1);
-        if (m->fam.qk_norm) qknorm_backward(a, la, w, N, c); /* dq, dk: w.r.t. the projections */
-        lc_rmsnorm_forward(a->xn, la->rstd1, la->x_in, w->attn_norm, N, C, c->rms_eps); /* recompute xn1 */
-        /* Layer 0's input is the frozen embedding: its gradient is not needed. */
-        float *dxn1 = l > 0 ? a->dxn : NULL;
-        if (dxn1) memset(dxn1, 0, NC * sizeof(float));
-        proj_backward(dxn1, a, &tr, a->xn, &w->wq, l, LC_T_Q, la->xa[LC_T_Q], a->dq);
-        proj_backward(dxn1, a, &tr, a->xn, &w->wk, l, LC_T_K, la->xa[LC_T_K], a->dk);
-        proj_backward(dxn1, a, &tr, a->xn, &w->wv, l, LC_T_V, la->xa[LC_T_V], a->dv);
-        if (dxn1) lc_rmsnorm_backward(a->dx, dxn1, la->x_in, w->attn_norm, la->rstd1, N, C);
-    }
+    for (int l = c->n_layers - 1; l >= 0; l--) layer_backward(m, &tr, a, l);
     return LC_OK;
 }
 

@@ -1,8 +1,9 @@
 /*
- * test_norm_act.c — checks of the GPT-2 kernels: LayerNorm and GELU (tanh).
+ * test_norm_act.c — checks of the GPT-2 kernels: LayerNorm and GELU (tanh),
+ * and Gemma's GeGLU (gelu_tanh(gate) * up).
  *
- * Usage: test_norm_act <group>, group one of layernorm gelu (each its own
- * ctest, kernels_layernorm / kernels_gelu).
+ * Usage: test_norm_act <group>, group one of layernorm gelu geglu (each its
+ * own ctest, kernels_layernorm / kernels_gelu / kernels_geglu).
  *
  * As test_kernels.c: forward against the formula in double; every backward
  * against central finite differences of L = sum(R * out) (R random) with the
@@ -203,12 +204,62 @@ static void test_gelu(void) {
     free(c.h), free(c.x), free(c.R);
 }
 
+/* ---- GeGLU ------------------------------------------------------------------ */
+
+typedef struct {
+    double *h, *gate, *up, *R;
+    size_t n;
+} geglu_ctx;
+
+static double geglu_loss(void *p) {
+    geglu_ctx *c = p;
+    lc_geglu_forward_f64(c->h, c->gate, c->up, c->n);
+    return dot(c->R, c->h, c->n);
+}
+
+static void test_geglu(void) {
+    const size_t n = 301;
+    geglu_ctx c = {dalloc(n), dalloc(n), dalloc(n), dalloc(n), n};
+    randn(c.gate, n, 3.0, 0.0);
+    randn(c.up, n, 1.5, 0.2);
+    c.gate[0] = 0, c.gate[1] = -12, c.gate[2] = 12; /* centre and both saturated tails */
+    randn(c.R, n, 1.0, 0.0);
+    double *ref = dalloc(n);
+    for (size_t i = 0; i < n; i++) {
+        double x = c.gate[i];
+        ref[i] = 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))) * c.up[i];
+    }
+    geglu_loss(&c);
+    check_close("forward vs formula", c.h, ref, n, FORMULA_RTOL, 0.01);
+    double *g0 = dalloc(n), *u0 = dalloc(n), *dg = dalloc(n), *du = dalloc(n), *ag = dalloc(n), *au = dalloc(n);
+    randn(g0, n, 1.0, 0.0);
+    randn(u0, n, 1.0, 0.0);
+    memcpy(dg, g0, n * sizeof(double));
+    memcpy(du, u0, n * sizeof(double));
+    lc_geglu_backward_f64(dg, du, c.R, c.gate, c.up, n);
+    for (size_t i = 0; i < n; i++) ag[i] = dg[i] - g0[i], au[i] = du[i] - u0[i];
+    fd_check("dgate", c.gate, n, ag, geglu_loss, &c);
+    fd_check("dup", c.up, n, au, geglu_loss, &c);
+    float *fh = falloc(n), *fg = to_f32(c.gate, n), *fu = to_f32(c.up, n), *fR = to_f32(c.R, n),
+          *fdg = to_f32(g0, n), *fdu = to_f32(u0, n);
+    lc_geglu_forward(fh, fg, fu, n);
+    check_close_f("float forward", fh, c.h, n);
+    lc_geglu_backward(fdg, fdu, fR, fg, fu, n);
+    check_close_f("float backward dgate (accumulated)", fdg, dg, n);
+    check_close_f("float backward dup (accumulated)", fdu, du, n);
+    lc_geglu_forward(fg, fg, fu, n); /* h may alias gate */
+    check_close_f("float forward in place", fg, c.h, n);
+    free(fh), free(fg), free(fu), free(fR), free(fdg), free(fdu);
+    free(g0), free(u0), free(dg), free(du), free(ag), free(au), free(ref);
+    free(c.h), free(c.gate), free(c.up), free(c.R);
+}
+
 int main(int argc, char **argv) {
     lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core: as lorac runs (lc_cpu.h) */
     static const struct {
         const char *name;
         void (*fn)(void);
-    } groups[] = {{"layernorm", test_layernorm}, {"gelu", test_gelu}};
+    } groups[] = {{"layernorm", test_layernorm}, {"gelu", test_gelu}, {"geglu", test_geglu}};
     lc_rng_seed(&g_rng, 4321);
     int ran = 0;
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {

@@ -614,6 +614,25 @@ static int test_errors(const char *stories, const char *tmp) {
     case_dir(dir, sizeof dir, tmp, "mtype", "{\"architectures\": \"<delete>\", \"model_type\": \"phi3\"}", 1);
     expect_load_error("unknown model_type", dir, LC_ERR_UNSUPPORTED, "model_type \"phi3\"", "qwen2", NULL);
 
+#define GEMMA3 "\"architectures\": [\"Gemma3ForCausalLM\"], \"model_type\": \"gemma3_text\", \"hidden_act\": \"<delete>\""
+    case_dir(dir, sizeof dir, tmp, "g3softcap", "{" GEMMA3 ", \"attn_logit_softcapping\": 50.0}", 1);
+    expect_load_error("gemma3 attn_logit_softcapping", dir, LC_ERR_UNSUPPORTED, "\"attn_logit_softcapping\" is 50",
+                      "not implemented", NULL);
+    case_dir(dir, sizeof dir, tmp, "g3final", "{" GEMMA3 ", \"final_logit_softcapping\": 30.0}", 1);
+    expect_load_error("gemma3 final_logit_softcapping", dir, LC_ERR_UNSUPPORTED, "final-logit soft-capping",
+                      "not implemented", NULL);
+    case_dir(dir, sizeof dir, tmp, "g3types",
+             "{" GEMMA3 ", \"layer_types\": [\"sliding_attention\", \"full_attention\", \"full_attention\", "
+             "\"sliding_attention\", \"sliding_attention\"]}", 1);
+    expect_load_error("gemma3 non-periodic layer_types", dir, LC_ERR_UNSUPPORTED, "layer 2 is not what a period of 2",
+                      "only periodic patterns", NULL);
+    case_dir(dir, sizeof dir, tmp, "g3act", "{" GEMMA3 ", \"hidden_activation\": \"gelu\"}", 1);
+    expect_load_error("gemma3 hidden_activation", dir, LC_ERR_CONFIG, "\"hidden_activation\" must be",
+                      "gelu_pytorch_tanh", NULL);
+    case_dir(dir, sizeof dir, tmp, "g3tensors", "{" GEMMA3 "}", 1); /* Llama weights under a Gemma 3 config */
+    expect_load_error("gemma3 config, llama tensors", dir, LC_ERR_FORMAT,
+                      "missing tensor 'model.layers.0.self_attn.q_norm.weight'", NULL, NULL);
+#undef GEMMA3
     case_dir(dir, sizeof dir, tmp, "act", "{\"hidden_act\": \"gelu\"}", 1);
     expect_load_error("hidden_act gelu", dir, LC_ERR_UNSUPPORTED, "\"hidden_act\" is \"gelu\"", "silu", NULL);
     case_dir(dir, sizeof dir, tmp, "nohidden", "{\"hidden_size\": \"<delete>\"}", 1);

@@ -30,6 +30,17 @@ Cases:
   yarn-rope      LlamaForCausalLM with rope_scaling yarn (factor 4, original 32,
                  HF's default betas and attention factor); no GGUF step (lorac
                  refuses yarn keys in GGUF)
+  gemma3         Gemma3ForCausalLM (gemma3_text): sandwich norms with (1 + w)
+                 weights, GeGLU, q/k norm, embeddings x sqrt(C), head_dim 24 !=
+                 64 / 4, GQA 2, tied head, 7 layers with the default pattern
+                 (layer 5 global, the rest sliding), sliding_window 8 < T,
+                 global RoPE base 1e6, local 1e4; query_pre_attn_scalar =
+                 head_dim so that the GGUF step (llama.cpp fixes the scale,
+                 the pattern 6 and the local base) sees the same model
+  gemma3-scale   Gemma3ForCausalLM with query_pre_attn_scalar 20 != head_dim,
+                 layer_types of period 3, sliding_window 5, local base 500,
+                 linear RoPE scaling (factor 2) on the global layers only, an
+                 untied head; no GGUF step (llama.cpp cannot express these)
 
 Nothing is committed; fixed seeds. Fails (never skips) when torch,
 transformers or peft are missing: the imports raise.
@@ -50,7 +61,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
-from transformers import Qwen3Config, Qwen3ForCausalLM
+from transformers import Gemma3ForCausalLM, Gemma3TextConfig, Qwen3Config, Qwen3ForCausalLM
 from transformers.utils import logging as hf_logging
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -61,19 +72,22 @@ PROMPT = "Once upon a time"
 N_NEW = 24
 
 
-def randomise(model, seed):
-    """Norm weights U(0.5, 1.5), embeddings N(0, 1), (out, in) matrices
-    N(0, 1/in): unit-scale activations, so attention is far from uniform and
-    greedy argmaxes are well separated."""
+def randomise(model, seed, norm_shift=0.0, embed_std=1.0):
+    """Norm weights U(0.5, 1.5) (as applied: Gemma's (1 + w) weights get
+    norm_shift -1), embeddings N(0, embed_std^2), (out, in) matrices N(0, 1/in):
+    unit-scale activations, so attention is far from uniform and greedy
+    argmaxes are well separated. (Gemma multiplies embeddings by sqrt(C) = 8
+    and ties the head: embed_std 0.1 keeps the embedding from dominating the
+    residual stream, else the tied head just repeats the last token.)"""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("norm.weight"):
-                p.copy_(0.5 + torch.rand(p.shape, generator=g))
+                p.copy_(0.5 + norm_shift + torch.rand(p.shape, generator=g))
             elif name.endswith(".bias"):
                 p.copy_(0.5 * torch.randn(p.shape, generator=g))
             elif "embed_tokens" in name:
-                p.copy_(torch.randn(p.shape, generator=g))
+                p.copy_(embed_std * torch.randn(p.shape, generator=g))
             else:
                 p.copy_(torch.randn(p.shape, generator=g) / p.shape[1] ** 0.5)
 
@@ -109,15 +123,37 @@ def build(case, out_dir):
         cfg = LlamaConfig(head_dim=16, tie_word_embeddings=False, attention_bias=False, mlp_bias=False,
                           rope_scaling={"rope_type": "linear", "factor": 4.0}, **common)
         model = LlamaForCausalLM(cfg)
+    elif case in ("gemma3", "gemma3-scale"):
+        model = Gemma3ForCausalLM(gemma3_config(case, common))
     else:
         sys.exit(f"unknown case {case}")
     model = model.float().eval()
-    randomise(model, 4321)
+    gemma = case.startswith("gemma3")
+    randomise(model, 4321, norm_shift=-1.0 if gemma else 0.0, embed_std=0.1 if gemma else 1.0)
     model.save_pretrained(out_dir)
     gen = os.path.join(out_dir, "generation_config.json")
     if os.path.exists(gen):
         os.remove(gen)
     return out_dir
+
+
+def gemma3_config(case, common):
+    """The two Gemma 3 cases (see the module docstring); bos/eos as the
+    stories260K tokenizer's, so generation sees the same ids."""
+    kw = {k: v for k, v in common.items() if k not in ("hidden_act", "rope_theta", "num_hidden_layers")}
+    kw.update(num_hidden_layers=7, head_dim=24, hidden_activation="gelu_pytorch_tanh", pad_token_id=0,
+              attention_bias=False, final_logit_softcapping=None, attn_logit_softcapping=None)
+    if case == "gemma3":
+        return Gemma3TextConfig(query_pre_attn_scalar=24, sliding_window=8, tie_word_embeddings=True,
+                                rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 1e6},
+                                                 "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}},
+                                **kw)
+    types = ["full_attention" if (i + 1) % 3 == 0 else "sliding_attention" for i in range(7)]
+    return Gemma3TextConfig(query_pre_attn_scalar=20, sliding_window=5, tie_word_embeddings=False, layer_types=types,
+                            rope_parameters={"full_attention": {"rope_type": "linear", "factor": 2.0,
+                                                                "rope_theta": 10000.0},
+                                             "sliding_attention": {"rope_type": "default", "rope_theta": 500.0}},
+                            **kw)
 
 
 def hf_permute(w, n_head):
@@ -154,10 +190,13 @@ def write_gguf(d, path, case):
     with open(os.path.join(d, "config.json")) as f:
         cfg = json.load(f)
     rs = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
+    rs = rs.get("full_attention", rs)  # Gemma 3: per layer type; GGUF holds the global one
     cfg["rope_theta"] = cfg.get("rope_theta", rs.get("rope_theta", 10000.0))
     cfg["rope_scaling"] = rs
     sd = {k: v.numpy() for k, v in load_file(os.path.join(d, "model.safetensors")).items()}
-    arch = "qwen3" if case == "qwen3" else "llama"
+    arch = {"qwen3": "qwen3", "gemma3": "gemma3"}.get(case, "llama")
+    if arch == "gemma3":  # llama.cpp's converter stores Gemma's norm weights as 1 + w
+        sd = {k: v + 1 if k.endswith("norm.weight") else v for k, v in sd.items()}
     H, Hkv, hd = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
     w = gguf.GGUFWriter(path, arch)
     w.add_block_count(cfg["num_hidden_layers"])
@@ -171,6 +210,8 @@ def write_gguf(d, path, case):
     w.add_rope_dimension_count(hd)
     w.add_rope_freq_base(cfg["rope_theta"])
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    if arch == "gemma3":
+        w.add_sliding_window(cfg["sliding_window"])
     if rs.get("rope_type") == "linear":
         w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
         w.add_rope_scaling_factor(rs["factor"])
@@ -181,6 +222,9 @@ def write_gguf(d, path, case):
              "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm",
              "self_attn.k_norm": "attn_k_norm", "post_attention_layernorm": "ffn_norm",
              "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    if arch == "gemma3":  # sandwich norms: llama.cpp's gemma3 names
+        names.update({"post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
+                      "post_feedforward_layernorm": "post_ffw_norm"})
     for l in range(cfg["num_hidden_layers"]):
         for hf, gg in names.items():
             k = f"model.layers.{l}.{hf}.weight"
@@ -331,7 +375,7 @@ def main():
         failures += subprocess.run([test_oracle, d, ref], env=env).returncode != 0
         failures += subprocess.run([test_infer, d], env=env).returncode != 0
         g = None
-        if case != "yarn-rope":  # lorac reads no yarn keys from GGUF (refused there)
+        if case not in ("yarn-rope", "gemma3-scale"):  # not expressible in GGUF (yarn refused; see docstring)
             g = write_gguf(d, os.path.join(tmp, case + ".gguf"), case)
             print(f"--- the same model as GGUF ({g}) against the same references")
             failures += subprocess.run([test_oracle, g, ref], env=env).returncode != 0
