@@ -29,6 +29,12 @@ typedef struct {
 lc_status lc_base_open(lc_base *b, const char *model_path, const char *tokenizer_path);
 void lc_base_close(lc_base *b);
 
+/* The tokenizer alone, without the weights: tokenizer_path if given, else
+ * the GGUF file's tokenizer.ggml.* metadata, else the model directory's
+ * tokenizer.json. The same tokenizer lc_base_open builds. Free with
+ * lc_tokenizer_free. */
+lc_status lc_base_open_tokenizer(lc_tokenizer **out, const char *model_path, const char *tokenizer_path);
+
 #ifdef __cplusplus
 }
 #endif

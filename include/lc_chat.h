@@ -4,7 +4,8 @@
  * that only assistant turns carry loss.
  *
  * Known templates: "chatml" (SmolLM2-Instruct, Qwen2), "llama2" ([INST]),
- * "llama3" (header ids), "none" (plain concatenation for base models), and a
+ * "llama3" (header ids), "gemma" (Gemma 2/3 turns), "none" (plain
+ * concatenation for base models), and a
  * custom template string from the run config with {role}/{content}-style
  * placeholders (see docs/cli.md). A tokenizer_config.json `chat_template`
  * (Jinja) is recognised by fingerprint as one of the known ones.
@@ -19,6 +20,9 @@
  *           (contents stripped; roles must alternate, else LC_ERR_ARG)
  *   llama3  "<|begin_of_text|>" + "<|start_header_id|>{role}<|end_header_id|>\n\n
  *           {content, trimmed}<|eot_id|>"; prompt "<|start_header_id|>assistant<|end_header_id|>\n\n"
+ *   gemma   "<bos>" + "<start_of_turn>{user|model}\n{content, trimmed}<end_of_turn>\n";
+ *           prompt "<start_of_turn>model\n"; a system message is prepended to
+ *           the first user content + "\n\n" (roles must alternate, else LC_ERR_ARG)
  *   none    non-assistant content + "\n"; assistant content as is
  *   custom  the spec is one message's format with {role} and {content} and the
  *           escapes \n \t \\ (e.g. "### {role}:\n{content}\n\n"); the generation
@@ -52,7 +56,7 @@ typedef struct {
 
 typedef struct lc_chat_template lc_chat_template;
 
-/* By name ("chatml", "llama2", "llama3", "none") or, if `spec` is not a known
+/* By name ("chatml", "llama2", "llama3", "gemma", "none") or, if `spec` is not a known
  * name, as a custom template string. */
 lc_status lc_chat_template_create(lc_chat_template **out, const char *spec);
 /* Recognise a Jinja chat_template from tokenizer_config.json / GGUF as one of
@@ -62,7 +66,8 @@ lc_status lc_chat_template_detect(lc_chat_template **out, const char *jinja);
 void lc_chat_template_free(lc_chat_template *t);
 const char *lc_chat_template_name(const lc_chat_template *t);
 /* The special token that ends an assistant turn: "<|im_end|>" (chatml),
- * "</s>" (llama2), "<|eot_id|>" (llama3); NULL for none and custom. */
+ * "</s>" (llama2), "<|eot_id|>" (llama3), "<end_of_turn>" (gemma); NULL for
+ * none and custom. */
 const char *lc_chat_template_end_token(const lc_chat_template *t);
 
 /* Render messages. add_generation_prompt: end with the assistant header so a

@@ -120,9 +120,11 @@ lc_status lc_rows_build(lc_rows *out, const lc_dataset *ds, const lc_tokenizer *
 /* The chat template for cfg->chat_template, chosen by the one rule of
  * lc_prompt_template_resolve (lc_prompt.h; defined in prompt.c): a name, or
  * "auto" = the tokenizer's chat_template recognised by lc_chat_template_detect
- * ("none" if the tokenizer has none). Free with lc_chat_template_free. */
+ * (if the tokenizer has none: the family's built-in template, e.g. "gemma"
+ * for family "gemma3", else "none"). family: lc_model.fam.name or NULL.
+ * Free with lc_chat_template_free. */
 lc_status lc_data_template_resolve(lc_chat_template **out, const lc_train_config *cfg,
-                                   const lc_tokenizer *tok);
+                                   const lc_tokenizer *tok, const char *family);
 
 /* Concatenate all rows of *in (in order) into one stream and cut it into
  * rows of exactly T tokens (the last may be shorter). Labels are kept (the

@@ -205,6 +205,7 @@ typedef struct {
     int64_t n_merges;
     int bos_id, eos_id, unk_id, pad_id; /* -1 if absent */
     int add_bos, add_eos;      /* -1 if absent, else 0/1 */
+    int add_space_prefix;      /* tokenizer.ggml.add_space_prefix: -1 if absent, else 0/1 */
     const char *chat_template; /* tokenizer.chat_template or NULL */
 } lc_gguf_tokenizer;
 

@@ -13,8 +13,12 @@
  *   2. the name an adapter recorded at training ("custom" cannot be rebuilt
  *      from the adapter: LC_ERR_CONFIG asking for the format);
  *   3. "auto": the model's own Jinja template recognised by
- *      lc_chat_template_detect; "none" if the model has no template; an
- *      unrecognised one is LC_ERR_UNSUPPORTED (set the template by name).
+ *      lc_chat_template_detect; an unrecognised one is LC_ERR_UNSUPPORTED
+ *      (set the template by name);
+ *   4. a model without a template: its family's built-in one
+ *      (lc_prompt_family_template: gemma, gemma2, gemma3, gemma3_text ->
+ *      "gemma"; a GGUF converted without tokenizer.chat_template, such as
+ *      Gemma 3 270M's, still talks in turns); else "none".
  *   A named template of the same kind as the model's detected one is taken
  *   from the model, so it keeps the model's default system message (SmolLM2:
  *   "You are a helpful AI assistant named SmolLM, ..."), as transformers'
@@ -25,7 +29,7 @@
  * wrote ("<s>", "<|begin_of_text|>") is not doubled.
  *
  * Stop set: the tokenizer's EOS, the model config's eos_token_id, the
- * template's end-of-turn token (<|im_end|>, <|eot_id|>, </s>), and every
+ * template's end-of-turn token (<|im_end|>, <|eot_id|>, </s>, <end_of_turn>), and every
  * known end-of-turn / end-of-text token the vocabulary has (<|im_end|>,
  * <|eot_id|>, <|eom_id|>, <|endoftext|>, <|end_of_text|>, <end_of_turn>).
  */
@@ -47,12 +51,18 @@ extern "C" {
 
 /* Choose the chat template (rules above). requested: NULL, "" or "auto" for
  * none given; recorded: the template name an adapter stored (NULL or "" if
- * none); tok: the model's tokenizer (its Jinja template; may be NULL). If
+ * none); tok: the model's tokenizer (its Jinja template; may be NULL);
+ * family: the model's family name (lc_model.fam.name, e.g. "gemma3"; NULL if
+ * unknown) for rule 4. If
  * note is not NULL, a human-readable remark is written there ("" if none):
  * the explicit template differs from the recorded one, or the recorded one
  * differs from the model's. Free *out with lc_chat_template_free. */
 lc_status lc_prompt_template_resolve(lc_chat_template **out, const char *requested, const char *recorded,
-                                     const lc_tokenizer *tok, char *note, size_t note_size);
+                                     const lc_tokenizer *tok, const char *family, char *note, size_t note_size);
+
+/* The built-in template name a family talks in when the model carries no
+ * template (rule 4): "gemma" for gemma*, else NULL. */
+const char *lc_prompt_family_template(const char *family);
 
 /* Encode one piece of a prompt or row: add_special = first (the tokenizer's
  * BOS on the first piece only), and a doubled BOS at the start (template BOS

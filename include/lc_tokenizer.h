@@ -22,17 +22,21 @@ typedef struct lc_tokenizer lc_tokenizer;
  * tokenizer_config.json / config.json there supply bos/eos and chat_template). */
 lc_status lc_tokenizer_load(lc_tokenizer **out, const char *path);
 
-/* Build from vocabulary arrays (GGUF tokenizer.ggml.* metadata).
+/* Build from vocabulary arrays (GGUF tokenizer.ggml.* metadata), as llama.cpp
+ * tokenizes with parse_special = true.
  * model: "gpt2" (byte-level BPE) or "llama" (SentencePiece BPE);
  * pre: GGUF pre-tokenizer name ("default", "llama-bpe", "smollm", "qwen2", "gpt-2", ...);
  * tokens[n_tokens], scores (may be NULL), token_types (may be NULL; GGUF
  * values: 1 normal, 2 unknown, 3 control, 4 user-defined, 6 byte),
- * merges[n_merges] as "a b" strings (may be NULL for llama/score-based). */
+ * merges[n_merges] as "a b" strings (may be NULL for llama/score-based).
+ * add_space_prefix (llama only; GGUF tokenizer.ggml.add_space_prefix): 1
+ * prepends "▁" to each text segment and decode drops one leading space
+ * (Llama 2, Mistral); 0 does neither (Gemma); -1 = absent = 1. */
 lc_status lc_tokenizer_from_vocab(lc_tokenizer **out, const char *model, const char *pre,
                                   const char *const *tokens, const float *scores,
                                   const int32_t *token_types, int n_tokens,
                                   const char *const *merges, int n_merges, int bos_id,
-                                  int eos_id, int unk_id, int add_bos);
+                                  int eos_id, int unk_id, int add_bos, int add_space_prefix);
 
 void lc_tokenizer_free(lc_tokenizer *t);
 

@@ -23,8 +23,8 @@ static const cli_opt OPTS[O_COUNT] = {
     [O_ADAPTER] = {"adapter", 0, "A.h5[:SCALE]", "an adapter applied unmerged to MODEL; SCALE multiplies its\n"
                                                  "alpha/r scale (default 1); repeatable"},
     [O_MERGED] = {"merged", 0, "M", "a merged model (HF directory or .gguf); repeatable"},
-    [O_TEMPLATE] = {"chat-template", 0, "T", "none, auto, chatml, llama2, llama3 or custom (default: the first\n"
-                                             "adapter's, else auto)"},
+    [O_TEMPLATE] = {"chat-template", 0, "T", "none, auto, chatml, llama2, llama3, gemma or custom (default: the\n"
+                                             "first adapter's, else auto)"},
     [O_MAX_NEW] = {"max-new-tokens", 0, "N", "per answer (default 128)"},
     [O_METRICS] = {"metrics", 0, "LIST", "any of loss,em,f1,rougeL,bleu,accuracy or all (default all)"},
     [O_OUT] = {"out", 0, "DIR", "write DIR/eval.json, DIR/eval.csv, DIR/generations.jsonl"},

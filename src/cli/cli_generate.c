@@ -63,7 +63,7 @@ static const cli_opt OPTS[O_COUNT] = {
     [O_SYSTEM] = {"system", 0, "S", "system message"},
     [O_TEMPLATE] = {"chat-template", 0, "T",
                     "auto (default: the adapter's recorded template, else the model's),\n"
-                    "none, chatml, llama2, llama3, or a custom format with {role}/{content}"},
+                    "none, chatml, llama2, llama3, gemma, or a custom format with {role}/{content}"},
     [O_RAW] = {"raw", 0, NULL,
                "no template: the prompt is the exact model input (tokenizer BOS added);\nspecial tokens are printed"},
     [O_MAX_TOKENS] = {"max-tokens", 0, "N", "tokens to generate at most (default 256)"},
@@ -210,7 +210,8 @@ static int resolve_template(session *s, const gen_opts *o, const lc_adapter_info
             }
         }
     char note[512];
-    if (lc_prompt_template_resolve(&s->tmpl, o->tmpl, recorded, s->base.tok, note, sizeof note)) {
+    if (lc_prompt_template_resolve(&s->tmpl, o->tmpl, recorded, s->base.tok, s->base.model.fam.name, note,
+                                   sizeof note)) {
         fprintf(stderr, "lorac: %s%s%s\n", from ? from : "", from ? ": " : "", lc_error_msg());
         return -1;
     }

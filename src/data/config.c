@@ -136,7 +136,7 @@ static const key_desc KEYS[] = {
     ENUM(precision, precision, PREC_NAMES, "one of fp32, bf16, auto, bf16-emulated, bf16-onednn",
          "frozen matmuls: fp32 (exact reference), bf16 (bf16 weights, fp32 accumulation; on bf16 units via "
          "oneDNN, else emulated), auto (bf16 where the CPU has bf16 units, else fp32)"),
-    STR(chat_template, "none, auto (from the tokenizer), chatml, llama2, llama3, or a custom template"),
+    STR(chat_template, "none, auto (from the model), chatml, llama2, llama3, gemma, or a custom template"),
     {"seed", K_U64, F(seed), 0, 0, 0, 0, 0, NULL, "an integer >= 0", "seed for split, init, shuffling, dropout"},
     INT(eval_every, 0, INT_MAX, "an integer >= 0", "optimiser steps between evaluations; 0: only at the end"),
     INT(save_every, 0, INT_MAX, "an integer >= 0", "optimiser steps between checkpoints; 0: only at the end"),
@@ -687,7 +687,7 @@ lc_status lc_train_config_validate(const lc_train_config *c) {
     if (!c->target_modules[0])
         return lc_errorf(LC_ERR_CONFIG, "'target_modules' is empty: expected e.g. q_proj,v_proj or all-linear");
     if (!c->chat_template[0])
-        return lc_errorf(LC_ERR_CONFIG, "'chat_template' is empty: expected none, auto, chatml, llama2, llama3 or a template");
+        return lc_errorf(LC_ERR_CONFIG, "'chat_template' is empty: expected none, auto, chatml, llama2, llama3, gemma or a template");
     if (c->data_format == LC_FMT_CSV || c->data_format == LC_FMT_AUTO) {
         if (!c->csv_prompt_column[0] || !c->csv_completion_column[0])
             return lc_errorf(LC_ERR_CONFIG, "'csv_prompt_column' and 'csv_completion_column' must name csv header columns");

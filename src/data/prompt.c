@@ -36,8 +36,15 @@ static lc_status named_template(lc_chat_template **out, const char *name, lc_cha
     return LC_OK;
 }
 
+const char *lc_prompt_family_template(const char *family) {
+    static const char *const GEMMA[] = {"gemma", "gemma2", "gemma3", "gemma3_text"};
+    for (size_t i = 0; family && i < sizeof GEMMA / sizeof GEMMA[0]; i++)
+        if (!strcmp(family, GEMMA[i])) return "gemma";
+    return NULL;
+}
+
 lc_status lc_prompt_template_resolve(lc_chat_template **out, const char *requested, const char *recorded,
-                                     const lc_tokenizer *tok, char *note, size_t note_size) {
+                                     const lc_tokenizer *tok, const char *family, char *note, size_t note_size) {
     *out = NULL;
     if (note && note_size) note[0] = 0;
     int explicit_ = requested && *requested && strcmp(requested, "auto");
@@ -66,7 +73,8 @@ lc_status lc_prompt_template_resolve(lc_chat_template **out, const char *request
         model_t = NULL;
         st = LC_OK;
     } else {
-        st = lc_chat_template_create(out, "none");
+        const char *fam_t = lc_prompt_family_template(family);
+        st = lc_chat_template_create(out, fam_t ? fam_t : "none");
     }
     lc_chat_template_free(model_t);
     if (st) {
@@ -76,8 +84,9 @@ lc_status lc_prompt_template_resolve(lc_chat_template **out, const char *request
     return st;
 }
 
-lc_status lc_data_template_resolve(lc_chat_template **out, const lc_train_config *cfg, const lc_tokenizer *tok) {
-    return lc_prompt_template_resolve(out, cfg->chat_template, NULL, tok, NULL, 0);
+lc_status lc_data_template_resolve(lc_chat_template **out, const lc_train_config *cfg, const lc_tokenizer *tok,
+                                   const char *family) {
+    return lc_prompt_template_resolve(out, cfg->chat_template, NULL, tok, family, NULL, 0);
 }
 
 /* ------------------------------------------------------------ encoding */

@@ -301,10 +301,10 @@ done:
 
 /* The chat template for a model (lc_prompt_template_resolve): --chat-template,
  * else the name the first adapter recorded, else the model's own. */
-static lc_status resolve_template(const compare *C, const lc_tokenizer *tok, lc_chat_template **out) {
+static lc_status resolve_template(const compare *C, const lc_base *b, lc_chat_template **out) {
     const char *requested = C->tmpl_from_adapter ? NULL : C->cfg.chat_template;
     const char *recorded = C->tmpl_from_adapter ? C->cfg.chat_template : NULL;
-    return lc_prompt_template_resolve(out, requested, recorded, tok, NULL, 0);
+    return lc_prompt_template_resolve(out, requested, recorded, b->tok, b->model.fam.name, NULL, 0);
 }
 
 /* Open a model, build its rows and prompts, run its candidates [c0, c1). */
@@ -317,7 +317,7 @@ static lc_status run_group(compare *C, const char *model_path, const char *tok_p
     int have_lora = 0;
     lc_status st = lc_base_open(&b, model_path, tok_path);
     if (st) return st;
-    if ((st = resolve_template(C, b.tok, &tmpl))) goto done;
+    if ((st = resolve_template(C, &b, &tmpl))) goto done;
     snprintf(C->res->template_name, sizeof C->res->template_name, "%s", lc_chat_template_name(tmpl));
     if (C->p->metrics & LC_METRIC_LOSS) {
         if ((st = lc_rows_build(&rows, &C->view, b.tok, tmpl, &C->cfg))) {

@@ -470,7 +470,8 @@ lc_status lc_gguf_tokenizer_info(const lc_gguf *g, lc_gguf_tokenizer *t) {
     if ((s = opt_str(g, "tokenizer.ggml.model", &t->model)) || (s = opt_str(g, "tokenizer.ggml.pre", &t->pre)) ||
         (s = opt_str(g, "tokenizer.chat_template", &t->chat_template)) ||
         (s = opt_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos)) ||
-        (s = opt_bool(g, "tokenizer.ggml.add_eos_token", &t->add_eos)))
+        (s = opt_bool(g, "tokenizer.ggml.add_eos_token", &t->add_eos)) ||
+        (s = opt_bool(g, "tokenizer.ggml.add_space_prefix", &t->add_space_prefix)))
         return s;
     t->bos_id = get_opt_id(g, "tokenizer.ggml.bos_token_id");
     t->eos_id = get_opt_id(g, "tokenizer.ggml.eos_token_id");

@@ -179,6 +179,13 @@ struct lc_tokenizer {
     tk_added *added;
     int n_added;
     int32_t *added_by_byte[256]; /* per first byte: indices into added, longest first, -1 end */
+    /* first bytes with many added tokens (Gemma: ~6,300 start with '<') are
+     * matched by hashing instead: their distinct lengths, longest first, 0 end */
+    uint32_t *added_lens_by_byte[256];
+    tk_strmap added_map[2];      /* matched text -> index into added, per `normalized` flag */
+    char **added_mkey;           /* (n_added) = added[i].mcontent, keys of added_map */
+    uint32_t *added_mlen;        /* (n_added) */
+    int has_norm_added;          /* some added token has normalized = true */
     char **id_text;              /* (n_ids) text of every id: added tokens override the model */
     uint32_t *id_text_len;
     uint8_t *id_special;         /* (n_ids) 1 for special added tokens */

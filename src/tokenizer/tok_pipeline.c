@@ -362,6 +362,25 @@ static uint32_t last_cp(const char *s, size_t n) {
     return tk_utf8_decode(s + c, &adv);
 }
 
+/* The longest added token (with the given `normalized` flag; the lowest
+ * index among equal texts) that s[0..n) starts with, or NULL. */
+static const tk_added *longest_added_at(const lc_tokenizer *t, const char *s, size_t n, int normalized) {
+    const uint32_t *lens = t->added_lens_by_byte[(unsigned char)s[0]];
+    if (lens) {
+        for (; *lens; lens++) {
+            if (*lens > n) continue;
+            int32_t k = tk_strmap_get(&t->added_map[normalized], s, *lens);
+            if (k >= 0) return &t->added[k];
+        }
+        return NULL;
+    }
+    for (const int32_t *cand = t->added_by_byte[(unsigned char)s[0]]; cand && *cand >= 0; cand++) {
+        const tk_added *c = &t->added[*cand];
+        if (c->normalized == normalized && c->mlen <= n && memcmp(s, c->mcontent, c->mlen) == 0) return c;
+    }
+    return NULL;
+}
+
 /* Find added tokens (with the given `normalized` flag) in s[0..n) as HF's
  * AddedVocabulary::find_matches does; fills spans with match = id + 1 for
  * tokens and 0 for text between them. */
@@ -370,16 +389,7 @@ static int added_spans(const lc_tokenizer *t, const char *s, size_t n, int norma
     out->n = 0;
     size_t start_offset = 0;
     for (size_t i = 0; i < n;) {
-        const int32_t *cand = t->added_by_byte[(unsigned char)s[i]];
-        const tk_added *a = NULL;
-        for (; cand && *cand >= 0; cand++) {
-            const tk_added *c = &t->added[*cand];
-            if (c->normalized == normalized && c->mlen <= n - i &&
-                memcmp(s + i, c->mcontent, c->mlen) == 0) {
-                a = c;
-                break;
-            }
-        }
+        const tk_added *a = longest_added_at(t, s + i, n - i, normalized);
         if (!a) {
             i++;
             continue;
@@ -444,12 +454,6 @@ oom:
     return lc_errorf(LC_ERR_NOMEM, "tokenizer: out of memory");
 }
 
-static int has_normalized_added(const lc_tokenizer *t) {
-    for (int i = 0; i < t->n_added; i++)
-        if (t->added[i].normalized) return 1;
-    return 0;
-}
-
 lc_status lc_tokenizer_encode(const lc_tokenizer *t, const char *text, size_t len,
                               int add_special, int32_t **ids_out, int *n_out) {
     lc_status st = LC_OK;
@@ -468,7 +472,7 @@ lc_status lc_tokenizer_encode(const lc_tokenizer *t, const char *text, size_t le
     if (!(w.md = pcre2_match_data_create(1, NULL))) goto oom;
     if (add_special && tk_ivec_put(&ids, t->post_prefix, t->n_post_prefix)) goto oom;
     if (added_spans(t, text ? text : "", len, 0, &outer)) goto oom;
-    int norm_added = has_normalized_added(t);
+    int norm_added = t->has_norm_added;
     for (int i = 0; i < outer.n; i++) {
         tk_span sp = outer.p[i];
         if (sp.match) {
@@ -732,6 +736,50 @@ static int cmp_added_len(const void *x, const void *y, void *ctx) {
     return lx < ly ? 1 : lx > ly ? -1 : (*(const int32_t *)x - *(const int32_t *)y);
 }
 
+/* First bytes with more added tokens than this are matched by hashing. */
+#define ADDED_HASH_MIN 32
+
+/* Index the added tokens for matching (leftmost-longest): per first byte a
+ * list longest first, or, for bytes with many tokens, their distinct lengths
+ * and a hash map per `normalized` flag. 0 ok, -1 out of memory. */
+static int index_added(lc_tokenizer *t) {
+    int count[256] = {0};
+    for (int i = 0; i < t->n_added; i++)
+        if (t->added[i].mlen) count[(unsigned char)t->added[i].mcontent[0]]++;
+    t->added_mkey = malloc(((size_t)t->n_added + 1) * sizeof *t->added_mkey);
+    t->added_mlen = malloc(((size_t)t->n_added + 1) * sizeof *t->added_mlen);
+    if (!t->added_mkey || !t->added_mlen) return -1;
+    for (int i = 0; i < t->n_added; i++) {
+        t->added_mkey[i] = t->added[i].mcontent, t->added_mlen[i] = (uint32_t)t->added[i].mlen;
+        t->has_norm_added |= t->added[i].normalized;
+    }
+    for (int f = 0; f < 2; f++) {
+        if (tk_strmap_init(&t->added_map[f], (uint32_t)t->n_added, t->added_mkey, t->added_mlen)) return -1;
+        for (int i = t->n_added - 1; i >= 0; i--) /* the lowest index wins among equal texts */
+            if (t->added[i].mlen && t->added[i].normalized == f) tk_strmap_put(&t->added_map[f], i);
+    }
+    for (int c = 0; c < 256; c++) {
+        if (!count[c]) continue;
+        int32_t *v = malloc((size_t)(count[c] + 1) * sizeof *v);
+        if (!v) return -1;
+        int k = 0;
+        for (int i = 0; i < t->n_added; i++)
+            if (t->added[i].mlen && (unsigned char)t->added[i].mcontent[0] == c) v[k++] = i;
+        v[k] = -1;
+        qsort_r(v, (size_t)k, sizeof *v, cmp_added_len, t->added);
+        t->added_by_byte[c] = v;
+        if (k <= ADDED_HASH_MIN) continue;
+        uint32_t *lens = malloc(((size_t)k + 1) * sizeof *lens);
+        if (!lens) return -1;
+        int nl = 0;
+        for (int j = 0; j < k; j++) /* v is sorted longest first */
+            if (!nl || lens[nl - 1] != t->added[v[j]].mlen) lens[nl++] = (uint32_t)t->added[v[j]].mlen;
+        lens[nl] = 0;
+        t->added_lens_by_byte[c] = lens;
+    }
+    return 0;
+}
+
 lc_status tk_tokenizer_finish(lc_tokenizer *t) {
     tk_bytelevel_init();
     if (tk_bpe_finish(&t->bpe)) goto oom;
@@ -753,21 +801,7 @@ lc_status tk_tokenizer_finish(lc_tokenizer *t) {
         }
         if (!a->mcontent) goto oom;
     }
-    /* index added tokens by first byte, longest first (leftmost-longest matching) */
-    int count[256] = {0};
-    for (int i = 0; i < t->n_added; i++)
-        if (t->added[i].mlen) count[(unsigned char)t->added[i].mcontent[0]]++;
-    for (int c = 0; c < 256; c++) {
-        if (!count[c]) continue;
-        int32_t *v = malloc((size_t)(count[c] + 1) * sizeof *v);
-        if (!v) goto oom;
-        int k = 0;
-        for (int i = 0; i < t->n_added; i++)
-            if (t->added[i].mlen && (unsigned char)t->added[i].mcontent[0] == c) v[k++] = i;
-        v[k] = -1;
-        qsort_r(v, (size_t)k, sizeof *v, cmp_added_len, t->added);
-        t->added_by_byte[c] = v;
-    }
+    if (index_added(t)) goto oom;
     /* id -> text for decoding: added tokens take precedence over the model */
     int n_ids = t->bpe.n_vocab;
     for (int i = 0; i < t->n_added; i++)
@@ -804,7 +838,11 @@ void lc_tokenizer_free(lc_tokenizer *t) {
     free(t->decs);
     for (int i = 0; i < t->n_added; i++) free(t->added[i].content), free(t->added[i].mcontent);
     free(t->added);
-    for (int c = 0; c < 256; c++) free(t->added_by_byte[c]);
+    for (int c = 0; c < 256; c++) free(t->added_by_byte[c]), free(t->added_lens_by_byte[c]);
+    tk_strmap_free(&t->added_map[0]);
+    tk_strmap_free(&t->added_map[1]);
+    free(t->added_mkey);
+    free(t->added_mlen);
     free(t->id_text);
     free(t->id_text_len);
     free(t->id_special);

@@ -5,7 +5,8 @@
  *   model "gpt2":  byte-level BPE; the `pre` name picks the pre-tokenizer
  *                  regexes llama.cpp uses for it (llama-vocab.cpp);
  *   model "llama": SentencePiece BPE with byte fallback ("▁" for spaces,
- *                  prepended to each text segment). Given merges it is HF's
+ *                  prepended to each text segment unless add_space_prefix
+ *                  is 0, as for Gemma). Given merges it is HF's
  *                  rank-ordered BPE; given only scores it is llama.cpp's SPM
  *                  algorithm (best-scoring adjacent pair first).
  * Control (3), unknown (2) and user-defined (4) tokens become added tokens
@@ -84,20 +85,27 @@ static lc_status gpt2_pre(lc_tokenizer *t, const char *pre) {
                      "smollm, starcoder, llama-bpe, qwen2, ...)", pre);
 }
 
-static lc_status llama_pipeline(lc_tokenizer *t) {
+/* SentencePiece: spaces become "▁" (llama_escape_whitespace); with
+ * add_space_prefix a "▁" is prepended to each text segment (llama.cpp: after
+ * BOS or a special token; HF's Prepend normalizer: every segment between
+ * added tokens) and decode strips one leading space again. */
+static lc_status llama_pipeline(lc_tokenizer *t, int add_space_prefix) {
     const char *sp = "\xE2\x96\x81"; /* ▁ */
     if (!(t->norms = calloc(2, sizeof *t->norms)) || !(t->decs = calloc(4, sizeof *t->decs)))
         return oom();
-    t->norms[0] = (tk_norm){.type = TK_NORM_PREPEND, .a = strdup(sp), .na = 3};
-    t->norms[1] = (tk_norm){.type = TK_NORM_REPLACE, .a = strdup(" "), .na = 1, .b = strdup(sp), .nb = 3};
-    t->n_norms = 2;
+    if (add_space_prefix) {
+        t->norms[t->n_norms] = (tk_norm){.type = TK_NORM_PREPEND, .a = strdup(sp), .na = 3};
+        if (!t->norms[t->n_norms++].a) return oom();
+    }
+    t->norms[t->n_norms++] =
+        (tk_norm){.type = TK_NORM_REPLACE, .a = strdup(" "), .na = 1, .b = strdup(sp), .nb = 3};
     t->decs[0] = (tk_dec){.type = TK_DEC_REPLACE, .a = strdup(sp), .na = 3, .b = strdup(" "), .nb = 1};
     t->decs[1] = (tk_dec){.type = TK_DEC_BYTEFALLBACK};
     t->decs[2] = (tk_dec){.type = TK_DEC_FUSE};
     t->decs[3] = (tk_dec){.type = TK_DEC_STRIP, .cp = ' ', .start = 1, .stop = 0};
-    t->n_decs = 4;
+    t->n_decs = add_space_prefix ? 4 : 3;
     t->has_decoder = 1;
-    if (!t->norms[0].a || !t->norms[1].a || !t->norms[1].b || !t->decs[0].a || !t->decs[0].b)
+    if (!t->norms[t->n_norms - 1].a || !t->norms[t->n_norms - 1].b || !t->decs[0].a || !t->decs[0].b)
         return oom();
     t->bpe.byte_fallback = 1;
     t->bpe.fuse_unk = 1;
@@ -182,7 +190,7 @@ lc_status lc_tokenizer_from_vocab(lc_tokenizer **out, const char *model, const c
                                   const char *const *tokens, const float *scores,
                                   const int32_t *token_types, int n_tokens,
                                   const char *const *merges, int n_merges, int bos_id,
-                                  int eos_id, int unk_id, int add_bos) {
+                                  int eos_id, int unk_id, int add_bos, int add_space_prefix) {
     if (!out || !model || !tokens || n_tokens <= 0 || n_merges < 0 || (n_merges && !merges))
         return lc_errorf(LC_ERR_ARG, "lc_tokenizer_from_vocab: bad arguments");
     *out = NULL;
@@ -199,7 +207,8 @@ lc_status lc_tokenizer_from_vocab(lc_tokenizer **out, const char *model, const c
         st = load_ggml_merges(b, merges, n_merges, &cat);
     tk_buf_free(&cat);
     if (st) goto fail;
-    if ((st = !strcmp(model, "gpt2") ? gpt2_pipeline(t, pre) : llama_pipeline(t))) goto fail;
+    if ((st = !strcmp(model, "gpt2") ? gpt2_pipeline(t, pre)
+                                        : llama_pipeline(t, add_space_prefix != 0))) goto fail;
     if (add_bos && bos_id >= 0) {
         if (!(t->post_prefix = malloc(sizeof(int32_t)))) {
             st = oom();

@@ -41,7 +41,7 @@ static lc_status tokenizer_from_gguf(lc_tokenizer **out, const lc_gguf *g) {
     st = lc_tokenizer_from_vocab(out, ti.model ? ti.model : "gpt2", ti.pre ? ti.pre : "default",
                                  (const char *const *)tokens, ti.scores, ti.token_type,
                                  (int)ti.n_tokens, (const char *const *)merges, (int)ti.n_merges,
-                                 ti.bos_id, ti.eos_id, ti.unk_id, add_bos);
+                                 ti.bos_id, ti.eos_id, ti.unk_id, add_bos, ti.add_space_prefix);
     if (st == LC_OK && ti.chat_template) lc_tokenizer_set_chat_template(*out, ti.chat_template);
 done:
     if (tokens)
@@ -50,6 +50,23 @@ done:
         for (int64_t i = 0; i < ti.n_merges; i++) free(merges[i]);
     free(tokens);
     free(merges);
+    return st;
+}
+
+lc_status lc_base_open_tokenizer(lc_tokenizer **out, const char *model_path, const char *tokenizer_path) {
+    *out = NULL;
+    if (tokenizer_path && *tokenizer_path) return lc_tokenizer_load(out, tokenizer_path);
+    struct stat sb;
+    if (stat(model_path, &sb) != 0)
+        return lc_errorf(LC_ERR_IO, "model '%s' not found (give an HF model directory or a .gguf file)",
+                         model_path);
+    if (!(S_ISREG(sb.st_mode) && ends_with(model_path, ".gguf"))) return lc_tokenizer_load(out, model_path);
+    lc_gguf *g = NULL;
+    lc_status st = lc_gguf_open(&g, model_path);
+    if (st) return st;
+    st = tokenizer_from_gguf(out, g);
+    lc_gguf_close(g);
+    if (st) lc_error_wrap(st, "model '%s': tokenizer", model_path);
     return st;
 }
 

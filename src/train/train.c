@@ -139,7 +139,7 @@ static lc_status load_rows(run *R) {
         train = all;
         memset(&all, 0, sizeof all);
     }
-    if (!st) st = lc_data_template_resolve(&R->tmpl, cfg, R->base.tok);
+    if (!st) st = lc_data_template_resolve(&R->tmpl, cfg, R->base.tok, R->base.model.fam.name);
     lc_rows raw = {0};
     if (!st) st = lc_rows_build(&raw, &train, R->base.tok, R->tmpl, cfg);
     /* counts of the tokenisation step (packing makes new rows) */

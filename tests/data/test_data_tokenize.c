@@ -33,7 +33,7 @@ static lc_status rows_from(lc_rows *rows, const char *name, const char *jsonl, c
     lc_status st = lc_dataset_load(&ds, tmp_write(name, jsonl, -1), &g_cfg);
     if (st != LC_OK) return st;
     strcpy(g_cfg.chat_template, tmpl_name);
-    st = lc_data_template_resolve(&tmpl, &g_cfg, g_tok);
+    st = lc_data_template_resolve(&tmpl, &g_cfg, g_tok, NULL);
     if (st == LC_OK) st = lc_rows_build(rows, &ds, g_tok, tmpl, &g_cfg);
     lc_chat_template_free(tmpl);
     lc_dataset_free(&ds);
@@ -167,7 +167,7 @@ static void test_chat(void) {
     /* auto: the stories tokenizer has no chat_template -> "none" */
     lc_chat_template *tmpl = NULL;
     strcpy(g_cfg.chat_template, "auto");
-    CHECK_OK(lc_data_template_resolve(&tmpl, &g_cfg, g_tok));
+    CHECK_OK(lc_data_template_resolve(&tmpl, &g_cfg, g_tok, NULL));
     CHECK(tmpl && !strcmp(lc_chat_template_name(tmpl), "none"));
     lc_chat_template_free(tmpl);
     strcpy(g_cfg.chat_template, "none");

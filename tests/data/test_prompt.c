@@ -9,11 +9,19 @@
  * The SmolLM tokenizer fixture has no chat template: the test gives it the
  * Jinja template of the real SmolLM2-135M-Instruct GGUF (tokenizer.chat_template).
  *
+ * With --gemma3 GEMMA3.gguf instead: the real Gemma 3 270M tokenizer (its GGUF
+ * has no chat template): auto gives the family's "gemma", the prompt renders
+ * and encodes as <bos><start_of_turn>user\n...<end_of_turn>\n<start_of_turn>model\n
+ * with one BOS, a training row's trained ids end in <end_of_turn>, and the
+ * stop set is {<eos>, <end_of_turn>}.
+ *
  * usage: test_prompt STORIES_DIR SMOLLM_TOKENIZER_DIR GPT2_TOKENIZER_DIR SMOLLM2.gguf
+ *        test_prompt --gemma3 GEMMA3.gguf
  */
 #include <math.h>
 
 #include "data_test.h"
+#include "lc_base.h"
 #include "lc_gguf.h"
 #include "lc_prompt.h"
 
@@ -104,7 +112,7 @@ static void test_encode_and_build(const lc_tokenizer *stories, const lc_tokenize
     free(ref);
     /* SmolLM2, auto: its ChatML with the default system message and the generation prompt */
     char *text = NULL, note[256];
-    CHECK(lc_prompt_template_resolve(&t, "auto", NULL, smollm, note, sizeof note) == LC_OK && t &&
+    CHECK(lc_prompt_template_resolve(&t, "auto", NULL, smollm, NULL, note, sizeof note) == LC_OK && t &&
           !strcmp(lc_chat_template_name(t), "chatml") && !note[0]);
     CHECK(t && lc_prompt_build(smollm, t, &user, 1, 1, &ids, &n, &text) == LC_OK && text &&
           !strncmp(text, "<|im_start|>system\nYou are a helpful AI assistant named SmolLM", 62) &&
@@ -123,30 +131,101 @@ static void test_template_choice(const lc_tokenizer *stories, const lc_tokenizer
     lc_chat_segment *segs = NULL;
     int n_segs = 0;
     /* a named template of the model's kind keeps the model's default system message */
-    CHECK(lc_prompt_template_resolve(&t, "chatml", NULL, smollm, NULL, 0) == LC_OK);
+    CHECK(lc_prompt_template_resolve(&t, "chatml", NULL, smollm, NULL, NULL, 0) == LC_OK);
     CHECK(t && lc_chat_render(t, &user, 1, 1, &segs, &n_segs) == LC_OK && n_segs > 0 &&
           strstr(segs[0].text, "SmolLM"));
     lc_chat_segments_free(segs, n_segs);
     lc_chat_template_free(t);
     /* explicit beats the adapter's record, with a note */
-    CHECK(lc_prompt_template_resolve(&t, "llama3", "chatml", smollm, note, sizeof note) == LC_OK &&
+    CHECK(lc_prompt_template_resolve(&t, "llama3", "chatml", smollm, NULL, note, sizeof note) == LC_OK &&
           !strcmp(lc_chat_template_name(t), "llama3") && strstr(note, "trained with chat template 'chatml'"));
     lc_chat_template_free(t);
     /* the adapter's record beats the model's */
-    CHECK(lc_prompt_template_resolve(&t, NULL, "llama2", smollm, note, sizeof note) == LC_OK &&
+    CHECK(lc_prompt_template_resolve(&t, NULL, "llama2", smollm, NULL, note, sizeof note) == LC_OK &&
           !strcmp(lc_chat_template_name(t), "llama2") && strstr(note, "the model's: chatml"));
     lc_chat_template_free(t);
-    CHECK_ERR(lc_prompt_template_resolve(&t, "", "custom", smollm, NULL, 0), LC_ERR_CONFIG, "custom chat template",
+    CHECK_ERR(lc_prompt_template_resolve(&t, "", "custom", smollm, NULL, NULL, 0), LC_ERR_CONFIG, "custom chat template",
               "--chat-template FORMAT");
     CHECK(t == NULL);
-    CHECK_ERR(lc_prompt_template_resolve(&t, "chatmlx{", NULL, smollm, NULL, 0), LC_ERR_CONFIG, "chatmlx{");
+    CHECK_ERR(lc_prompt_template_resolve(&t, "chatmlx{", NULL, smollm, NULL, NULL, 0), LC_ERR_CONFIG, "chatmlx{");
     /* no template in the model: none */
-    CHECK(lc_prompt_template_resolve(&t, NULL, NULL, stories, NULL, 0) == LC_OK &&
+    CHECK(lc_prompt_template_resolve(&t, NULL, NULL, stories, NULL, NULL, 0) == LC_OK &&
+          !strcmp(lc_chat_template_name(t), "none"));
+    lc_chat_template_free(t);
+    CHECK(lc_prompt_template_resolve(&t, "auto", NULL, stories, "llama", NULL, 0) == LC_OK &&
+          !strcmp(lc_chat_template_name(t), "none"));
+    lc_chat_template_free(t);
+    /* no template in the model, family gemma3 (Gemma 3 270M's GGUF): the built-in gemma */
+    CHECK(lc_prompt_template_resolve(&t, "auto", NULL, stories, "gemma3", NULL, 0) == LC_OK &&
+          !strcmp(lc_chat_template_name(t), "gemma") && !strcmp(lc_chat_template_end_token(t), "<end_of_turn>"));
+    lc_chat_template_free(t);
+    CHECK(lc_prompt_family_template("gemma3_text") && !lc_prompt_family_template("qwen2") &&
+          !lc_prompt_family_template(NULL));
+    /* the model's own template still beats the family default; explicit beats both */
+    CHECK(lc_prompt_template_resolve(&t, NULL, NULL, smollm, "gemma3", NULL, 0) == LC_OK &&
+          !strcmp(lc_chat_template_name(t), "chatml"));
+    lc_chat_template_free(t);
+    CHECK(lc_prompt_template_resolve(&t, "none", NULL, stories, "gemma3", NULL, 0) == LC_OK &&
           !strcmp(lc_chat_template_name(t), "none"));
     lc_chat_template_free(t);
 }
 
+/* Gemma 3 270M: no Jinja template in the GGUF, so the family default. */
+static int test_gemma3(const char *gguf) {
+    lc_tokenizer *tok = NULL;
+    if (lc_base_open_tokenizer(&tok, gguf, NULL)) {
+        fprintf(stderr, "FAIL: tokenizer of %s: %s\n", gguf, lc_error_msg());
+        return 1;
+    }
+    int bos = lc_tokenizer_token_id(tok, "<bos>"), eos = lc_tokenizer_token_id(tok, "<eos>");
+    int sot = lc_tokenizer_token_id(tok, "<start_of_turn>"), eot = lc_tokenizer_token_id(tok, "<end_of_turn>");
+    int nl = lc_tokenizer_token_id(tok, "\n");
+    CHECK(bos == lc_tokenizer_bos_id(tok) && eos == lc_tokenizer_eos_id(tok) && sot >= 0 && eot >= 0 && nl >= 0);
+    CHECK(lc_tokenizer_chat_template(tok) == NULL, "the GGUF has no tokenizer.chat_template");
+    lc_chat_template *t = NULL;
+    char note[256];
+    CHECK_OK(lc_prompt_template_resolve(&t, "auto", NULL, tok, "gemma3", note, sizeof note));
+    CHECK(t && !strcmp(lc_chat_template_name(t), "gemma"));
+    if (!t) return lc_tokenizer_free(tok), test_finish("test_prompt");
+    /* the prompt: one BOS (the template's <bos> and the tokenizer's are one), turns as tokens */
+    lc_chat_msg user = {"user", "What is 2+2?"};
+    int32_t *ids = NULL, *ref = NULL;
+    int n = 0, nr = 0;
+    char *text = NULL;
+    CHECK_OK(lc_prompt_build(tok, t, &user, 1, 1, &ids, &n, &text));
+    CHECK(text && !strcmp(text, "<bos><start_of_turn>user\nWhat is 2+2?<end_of_turn>\n<start_of_turn>model\n"));
+    CHECK_OK(lc_tokenizer_encode(tok, text, strlen(text), 0, &ref, &nr));
+    CHECK(n == nr && n > 8 && !memcmp(ids, ref, (size_t)n * sizeof *ids), "prompt ids = the text's ids");
+    CHECK(n > 8 && ids[0] == bos && ids[1] == sot && ids[3] == nl && ids[n - 5] == eot && ids[n - 4] == nl &&
+              ids[n - 3] == sot && ids[n - 1] == nl,
+          "<bos> <start_of_turn> user \\n ... <end_of_turn> \\n <start_of_turn> model \\n");
+    free(ids);
+    free(ref);
+    free(text);
+    /* a training row: the trained segment is the answer + <end_of_turn> */
+    lc_chat_msg conv[] = {{"user", "What is 2+2?"}, {"assistant", " 4 "}};
+    lc_chat_segment *segs = NULL;
+    int ns = 0;
+    CHECK_OK(lc_chat_render(t, conv, 2, 0, &segs, &ns));
+    for (int i = 0; i < ns; i++) {
+        if (!segs[i].train) continue;
+        CHECK(!strcmp(segs[i].text, "4<end_of_turn>"));
+        CHECK_OK(lc_prompt_encode_piece(tok, segs[i].text, 0, &ids, &n));
+        CHECK(n == 2 && ids[1] == eot, "answer ids end in <end_of_turn>");
+        free(ids);
+    }
+    lc_chat_segments_free(segs, ns);
+    /* stop set: <eos> and <end_of_turn> */
+    int32_t s[LC_PROMPT_MAX_STOP];
+    n = lc_prompt_stop_ids(tok, t, eos, lc_tokenizer_vocab_size(tok), s);
+    CHECK(n == 2 && has(s, n, eos) && has(s, n, eot), "stop set {<eos>, <end_of_turn>}");
+    lc_chat_template_free(t);
+    lc_tokenizer_free(tok);
+    return test_finish("test_prompt");
+}
+
 int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "--gemma3")) return test_gemma3(argv[2]);
     if (argc < 5) {
         fprintf(stderr, "usage: %s STORIES_DIR SMOLLM_TOKENIZER_DIR GPT2_TOKENIZER_DIR SMOLLM2.gguf\n", argv[0]);
         return 2;

@@ -6,6 +6,9 @@
  *   test_tokenizer hf    TOKENIZER_JSON CASES        tokenizer.json path
  *   test_tokenizer gguf  VOCAB_BIN CASES             GGUF tokenizer.ggml.* arrays
  *   test_tokenizer spm   TOK512_BIN CASES MAX_BAD    llama2.c vocab with scores (SPM path)
+ *   test_tokenizer model MODEL CASES [MAX_BAD]       the tokenizer lc_base_open builds for a
+ *                                                    model (GGUF metadata or HF directory),
+ *                                                    without weights; also its speed
  *   test_tokenizer errors TMPDIR SHARED              corrupt / unsupported / missing files
  *
  * Exits non-zero on any mismatch (spm: more than MAX_BAD mismatching cases).
@@ -15,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include "lc_base.h"
 #include "lc_tokenizer.h"
 
 typedef struct {
@@ -276,7 +281,7 @@ static int run_gguf(const char *vocab_path, const char *cases) {
     if (rd_blob(f, &tmpl)) goto bad_file;
     if (lc_tokenizer_from_vocab(&t, model.p, pre.p, (const char *const *)toks, scores, types,
                                 (int)nt, (const char *const *)merges, (int)nm, hdr[0], hdr[1],
-                                hdr[2], hdr[3])) {
+                                hdr[2], hdr[3], -1)) {
         fprintf(stderr, "FAIL: from_vocab: %s\n", lc_error_msg());
         goto done;
     }
@@ -340,7 +345,7 @@ static int run_spm(const char *tok_path, const char *cases, int max_bad) {
     free(toks[1]), free(toks[2]);
     toks[1] = strdup("<s>"), toks[2] = strdup("</s>");
     if (lc_tokenizer_from_vocab(&t, "llama", "default", (const char *const *)toks, scores, types,
-                                N, NULL, 0, 1, 2, 0, 1)) {
+                                N, NULL, 0, 1, 2, 0, 1, -1)) {
         fprintf(stderr, "FAIL: from_vocab(llama, scores): %s\n", lc_error_msg());
         goto done;
     }
@@ -359,6 +364,57 @@ done:
     if (c) free_cases(c, n);
     lc_tokenizer_free(t);
     return rc;
+}
+
+/* ---------------------------------------------------------------- model (GGUF / HF dir) */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Encode speed on the case texts, single thread: once cold (empty word
+ * cache) and once warm. */
+static void bench(const lc_tokenizer *t, tcase *c, int n) {
+    for (int pass = 0; pass < 2; pass++) {
+        size_t bytes = 0;
+        long toks = 0;
+        double t0 = now_s();
+        for (int i = 0; i < n; i++) {
+            int32_t *ids;
+            int m;
+            if (lc_tokenizer_encode(t, c[i].text.p, c[i].text.n, 0, &ids, &m)) continue;
+            bytes += c[i].text.n, toks += m;
+            free(ids);
+        }
+        double dt = now_s() - t0;
+        printf("speed (%s cache): %zu bytes, %ld tokens in %.3f s: %.2f MB/s, %.0f tokens/s\n",
+               pass ? "warm" : "cold", bytes, toks, dt, (double)bytes / dt / 1e6, (double)toks / dt);
+    }
+}
+
+static int run_model(const char *model, const char *cases, int max_bad) {
+    lc_tokenizer *t;
+    int n;
+    double t0 = now_s();
+    if (lc_base_open_tokenizer(&t, model, NULL)) {
+        fprintf(stderr, "FAIL: tokenizer of %s: %s\n", model, lc_error_msg());
+        return 1;
+    }
+    double load = now_s() - t0;
+    tcase *c = read_cases(cases, &n);
+    if (!c) return lc_tokenizer_free(t), 1;
+    printf("%s: %s, vocab %d, bos %d, eos %d, built in %.2f s\n", model, lc_tokenizer_kind(t),
+           lc_tokenizer_vocab_size(t), lc_tokenizer_bos_id(t), lc_tokenizer_eos_id(t), load);
+    int bad = compare(t, c, n, 1, 1, "model");
+    bad += threaded(t, c, n);
+    bench(t, c, n);
+    free_cases(c, n);
+    lc_tokenizer_free(t);
+    if (bad > max_bad)
+        fprintf(stderr, "FAIL: %d of %d cases differ from the oracle (allowed %d)\n", bad, n, max_bad);
+    return bad > max_bad;
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -409,14 +465,14 @@ static int run_errors(const char *tmp, const char *shared) {
     bad += expect(lc_tokenizer_load(&t, path), LC_ERR_IO, "tokenizer.json", "dir without file");
     const char *toks[] = {"a", "b", "ab"};
     bad += expect(lc_tokenizer_from_vocab(&t, "bert", "default", toks, NULL, NULL, 3, NULL, 0,
-                                          -1, -1, -1, 0),
+                                          -1, -1, -1, 0, -1),
                   LC_ERR_UNSUPPORTED, "bert", "unknown GGUF model");
     const char *merges[] = {"a b"};
     bad += expect(lc_tokenizer_from_vocab(&t, "gpt2", "nonsense-pre", toks, NULL, NULL, 3, merges,
-                                          1, -1, -1, -1, 0),
+                                          1, -1, -1, -1, 0, -1),
                   LC_ERR_UNSUPPORTED, "nonsense-pre", "unknown GGUF pre");
     bad += expect(lc_tokenizer_from_vocab(&t, "gpt2", "gpt-2", toks, NULL, NULL, 2, merges, 1, -1,
-                                          -1, -1, 0),
+                                          -1, -1, 0, -1),
                   LC_ERR_FORMAT, "merges[0]", "GGUF merge not in vocab");
 
     /* model directory: bos/eos from tokenizer_config.json, chat_template, accessors */
@@ -458,7 +514,9 @@ int main(int argc, char **argv) {
     if (argc >= 4 && !strcmp(argv[1], "hf")) return run_hf(argv[2], argv[3]);
     if (argc >= 4 && !strcmp(argv[1], "gguf")) return run_gguf(argv[2], argv[3]);
     if (argc >= 5 && !strcmp(argv[1], "spm")) return run_spm(argv[2], argv[3], atoi(argv[4]));
+    if (argc >= 4 && !strcmp(argv[1], "model"))
+        return run_model(argv[2], argv[3], argc >= 5 ? atoi(argv[4]) : 0);
     if (argc >= 4 && !strcmp(argv[1], "errors")) return run_errors(argv[2], argv[3]);
-    fprintf(stderr, "usage: test_tokenizer hf|gguf|spm|errors ...\n");
+    fprintf(stderr, "usage: test_tokenizer hf|gguf|spm|model|errors ...\n");
     return 2;
 }

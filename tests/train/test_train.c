@@ -289,7 +289,7 @@ static lc_status build_rows(lc_rows *rows, const lc_base *base, const lc_train_c
     lc_dataset ds = {0};
     lc_chat_template *tmpl = NULL;
     lc_status st = lc_dataset_load(&ds, path, cfg);
-    if (!st) st = lc_data_template_resolve(&tmpl, cfg, base->tok);
+    if (!st) st = lc_data_template_resolve(&tmpl, cfg, base->tok, base->model.fam.name);
     if (!st) st = lc_rows_build(rows, &ds, base->tok, tmpl, cfg);
     lc_chat_template_free(tmpl);
     lc_dataset_free(&ds);
