@@ -45,7 +45,8 @@ static void weight_types(const lc_model *m, FILE *f) {
             bytes[lw[i]->type] += (double)lc_dtype_row_bytes(lw[i]->type, lw[i]->cols) * lw[i]->rows;
         }
     }
-    int norms = 2 * m->cfg.n_layers + 1, biases = m->cfg.attn_bias ? 3 * m->cfg.n_layers : 0;
+    int per_layer = 2 + (m->fam.qk_norm ? 2 : 0) + (m->fam.norm_place == LC_NORM_SANDWICH ? 2 : 0);
+    int norms = per_layer * m->cfg.n_layers + 1, biases = m->cfg.attn_bias ? 3 * m->cfg.n_layers : 0;
     fprintf(f, "  weights          ");
     for (int t = 0; t < LC_DT_COUNT; t++)
         if (count[t]) fprintf(f, "%s x%d (%.1f MB)  ", lc_dtype_name((lc_dtype)t), count[t], bytes[t] / 1e6);

@@ -4,7 +4,8 @@
  * without it (random GQA model with q/k/v biases, LoRA on all seven
  * projections with non-zero B and dropout 0.1, two micro-batch shapes).
  * With argument "qwen3": a random Qwen3 instead (per-head q/k norm, no
- * biases, head_dim 12 != hidden / heads, llama3 RoPE scaling).
+ * biases, head_dim 12 != hidden / heads, llama3 RoPE scaling); "gemma3": a
+ * random Gemma 3 (sandwich norms, GeGLU, window 7 < T on every other layer).
  */
 #include <math.h>
 #include <stdio.h>
@@ -45,6 +46,11 @@ int main(int argc, char **argv) {
         cfg.arch = LC_ARCH_QWEN3, cfg.qk_norm = 1, cfg.attn_bias = 0, cfg.head_dim = 12;
         cfg.rope_scaling = (lc_rope_scaling){.type = LC_ROPE_LLAMA3, .factor = 8.0f, .low_freq_factor = 1.0f,
                                              .high_freq_factor = 4.0f, .original_max_position = 16};
+    }
+    if (argc > 1 && !strcmp(argv[1], "gemma3")) { /* sandwich norms saved per layer: recomputed under checkpointing */
+        cfg.arch = LC_ARCH_GEMMA3, cfg.qk_norm = 1, cfg.attn_bias = 0, cfg.head_dim = 12, cfg.tie_embeddings = 1;
+        cfg.sliding_window = 7, cfg.sliding_pattern = 2, cfg.rope_local_theta = 500.0f;
+        cfg.query_pre_attn_scalar = 10.0f;
     }
     lc_model m;
     lc_lora lora;
