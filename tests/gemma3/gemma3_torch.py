@@ -18,7 +18,8 @@ llama_cpp_ids(path, text) tokenises with llama.cpp (vocab only) and is used
 where the tests need llama.cpp's ids.
 
 Used by test_gemma3_logits.py and test_gemma3_peft.py; run directly, it checks
-the reference itself (see validate()).
+the reference itself (see validate()), or with --ggml-gelu measures how far
+llama.cpp's fp16-table GELU moves the logits (ggml_gelu_effect()).
 """
 import os
 import sys
@@ -169,5 +170,32 @@ def validate(path):
               f"{'SAME' if gen_r == gen_l else 'DIFFER'}")
 
 
+def ggml_gelu_effect(path, text="The capital of France is"):
+    """How far ggml's CPU GELU (a table indexed by the fp16-rounded input, fp16 output,
+    GGML_GELU_FP16) moves the reference's logits: the floor of any fp32 comparison with
+    llama.cpp on a GeGLU model (tests/llamacpp/test_llamacpp.py, F32_REL_GELU16)."""
+    import torch.nn.functional as F
+    model, _ = reference_model(path)
+    ids = llama_cpp_ids(path, text)
+    pos = list(range(len(ids)))
+    exact = logits_at(model, ids, pos)
+
+    class Gelu16(torch.nn.Module):
+        def forward(self, x):
+            y = F.gelu(x.half().float(), approximate="tanh").half().float()
+            return torch.where(x <= -10, torch.zeros_like(x), torch.where(x >= 10, x, y))
+
+    for layer in model.model.layers:
+        layer.mlp.act_fn = Gelu16()
+    d = np.abs(logits_at(model, ids, pos) - exact)
+    print(f"fp16-table GELU vs exact: max abs {d.max():.3e} (max |logit| {np.abs(exact).max():.1f})")
+
+
 if __name__ == "__main__":
-    validate(sys.argv[1] if len(sys.argv) > 1 else "models/gemma-3-270m-q4_k_m.gguf")
+    # python3 gemma3_torch.py [MODEL.gguf] [--ggml-gelu]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    gguf_path = args[0] if args else "models/gemma-3-270m-q4_k_m.gguf"
+    if "--ggml-gelu" in sys.argv:
+        ggml_gelu_effect(gguf_path)
+    else:
+        validate(gguf_path)
