@@ -6,7 +6,7 @@ usage: bench/bench_generate.py [--lorac build/lorac] [--model models/SmolLM2-135
                                [--quiet-wait S]
 
 Same GGUF, same thread count, same raw prompt (no chat template), greedy, up to
---new tokens, for the Q4_1 file and for an F32 GGUF of the same weights (made
+--new tokens, for the quantised file (SmolLM2 Q4_1, Gemma 3 270M Q4_K_M, ...) and for an F32 GGUF of the same weights (made
 with `lorac merge --adapter A.h5:0 --gguf-type f32`, i.e. the Q4_1 weights
 dequantised; A.h5 is --adapter, or a 1-step adapter trained here on one demo
 row). lorac's numbers are what `lorac generate` prints on stderr (prompt
@@ -164,7 +164,8 @@ def main():
         f32 = a.f32 or make_f32(a.lorac, a.model, a.adapter, work, a.threads)
         if not a.f32:
             print("made %s in %.1f s (lorac merge --adapter A.h5:0 --gguf-type f32)" % (f32, time.perf_counter() - t0))
-        for label, path in (("Q4_1", a.model), ("F32", f32)):
+        qlabel = "quantised" if "Q4_1" not in os.path.basename(a.model) else "Q4_1"
+        for label, path in ((qlabel, a.model), ("F32", f32)):
             lc = best([timed(label, "lorac", k, lambda: lorac_run(a.lorac, path, a.threads, a.new))
                        for k in range(a.reps)])
             rows.append((label, "lorac", lc))
@@ -184,11 +185,11 @@ def main():
     print("| model | engine | prompt tokens | prompt tok/s | generated | generation tok/s |")
     print("|---|---|---|---|---|---|")
     for label, eng, r in rows:
-        print("| SmolLM2-135M %s | %s | %d | %.1f | %d | %.1f |" % (label, eng, r["n_prompt"], r["prompt_tps"],
-                                                                  r["n_gen"], r["gen_tps"]))
+        print("| %s %s | %s | %d | %.1f | %d | %.1f |" % (os.path.basename(a.model), label, eng, r["n_prompt"],
+                                                        r["prompt_tps"], r["n_gen"], r["gen_tps"]))
     print()
     res = {(lab, eng): r for lab, eng, r in rows}
-    for label in ("Q4_1", "F32"):
+    for label in ("Q4_1", "quantised", "F32"):
         if (label, "llama.cpp") in res:
             lc, ll = res[(label, "lorac")], res[(label, "llama.cpp")]
             print("ratio lorac/llama.cpp, %s: prompt %.2fx, generation %.2fx" % (

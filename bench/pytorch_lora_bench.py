@@ -23,11 +23,19 @@ peak_rss_mb is the process's peak resident set (getrusage ru_maxrss).
   bf16-weights  base weights stored in bf16 (torch_dtype=bfloat16), LoRA A/B in
                 fp32, forward under autocast
 
+--gguf X.gguf replaces the random SmolLM2-shape model by a real one on its
+dequantised fp32 weights: a gemma3 GGUF (e.g. models/gemma-3-270m-q4_k_m.gguf)
+through tests/gemma3/gemma3_torch.py, a llama GGUF through
+bench/pytorch_real_bench.py's loader. bench_train --model X.gguf is lorac's side
+(its base stays quantised; PyTorch has no Q4_K matmul, so fp32 is its closest).
+
 usage: python3 bench/pytorch_lora_bench.py [--threads 2] [--steps 3] [--warmup 1]
        [--batch 4] [--seq 256] [--r 8] [--attn sdpa|eager] [--mode fp32|autocast|bf16-weights]
+       [--gguf X.gguf]
 """
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -47,6 +55,7 @@ def main():
     ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"],
                     help="attention implementation (sdpa is transformers' default)")
     ap.add_argument("--mode", default="fp32", choices=["fp32", "autocast", "bf16-weights"])
+    ap.add_argument("--gguf", help="a real model (gemma3 or llama GGUF), dequantised to fp32")
     args = ap.parse_args()
     if args.steps < 1 or args.warmup < 0 or args.batch < 1 or args.seq < 2 or args.r < 1:
         sys.exit("pytorch_lora_bench: --steps, --batch, --r >= 1, --seq >= 2, --warmup >= 0")
@@ -58,14 +67,19 @@ def main():
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
 
-    cfg = LlamaConfig(
-        vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-        num_attention_heads=9, num_key_value_heads=3, head_dim=64, max_position_embeddings=2048,
-        rms_norm_eps=1e-5, rope_theta=100000.0, tie_word_embeddings=True, hidden_act="silu",
-        attention_bias=False, mlp_bias=False, bos_token_id=1, eos_token_id=2,
-    )
-    cfg._attn_implementation = args.attn
-    model = LlamaForCausalLM(cfg).float()  # random N(0, 0.02) weights
+    if args.gguf:
+        model = load_gguf(args.gguf)
+        cfg = model.config
+        cfg._attn_implementation = args.attn
+    else:
+        cfg = LlamaConfig(
+            vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+            num_attention_heads=9, num_key_value_heads=3, head_dim=64, max_position_embeddings=2048,
+            rms_norm_eps=1e-5, rope_theta=100000.0, tie_word_embeddings=True, hidden_act="silu",
+            attention_bias=False, mlp_bias=False, bos_token_id=1, eos_token_id=2,
+        )
+        cfg._attn_implementation = args.attn
+        model = LlamaForCausalLM(cfg).float()  # random N(0, 0.02) weights
     if args.mode == "bf16-weights":
         model = model.to(torch.bfloat16)
     lcfg = LoraConfig(r=args.r, lora_alpha=2 * args.r, lora_dropout=0.0, bias="none",
@@ -106,7 +120,22 @@ def main():
         "step_s": round(dt, 3), "threads": args.threads, "torch": torch.__version__,
         "B": B, "T": T, "r": args.r, "attn": args.attn, "loss": round(loss, 4), "mode": args.mode,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "model": args.gguf or "random-smollm2-shape",
     }))
+
+
+def load_gguf(path):
+    """transformers model (fp32) on the dequantised weights of a gemma3 or llama GGUF."""
+    import gguf
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    arch = gguf.GGUFReader(path).fields["general.architecture"].contents()
+    if arch == "gemma3":
+        sys.path.insert(0, os.path.join(root, "tests", "gemma3"))
+        from gemma3_torch import reference_model
+        return reference_model(path, threads=torch.get_num_threads())[0]
+    sys.path.insert(0, os.path.join(root, "bench"))
+    from pytorch_real_bench import load_model
+    return load_model(path)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
  * lorac_ref.c — reference numbers from lorac for the llama.cpp interop tests
  * (tests/llamacpp/test_llamacpp.py). One run:
  *
- *   lorac_ref MODEL ADAPTER|- PROMPT|ids:ID,ID,... N_NEW OUT.bin
+ *   lorac_ref MODEL ADAPTER|- PROMPT|ids:ID,ID,... N_NEW OUT.bin [KEEP]
  *
  * opens MODEL (GGUF or HF dir) with its tokenizer, applies ADAPTER (a lorac
  * HDF5 adapter, unmerged, multiplier 1; "-" for none; its base identity is
@@ -10,9 +10,13 @@
  * F32 conversion), encodes PROMPT with the tokenizer's special tokens (BOS),
  * (or takes the token ids after "ids:" as they are), and writes OUT.bin, all
  * little-endian:
- *     int32 n_prompt, int32 vocab, int32 n_gen, int32 eos_tokenizer, int32 eos_config
+ *     int32 n_prompt, int32 vocab, int32 n_gen, int32 eos_tokenizer, int32 eos_config,
+ *     int32 n_logits                     (min(KEEP, n_prompt); KEEP defaults to all)
  *     int32 prompt[n_prompt]
- *     f32   logits[n_prompt][vocab]      (every prompt position, one prefill)
+ *     f32   logits[n_logits][vocab]      (the last n_logits prompt positions: the
+ *                                         tokens before them are prefilled first
+ *                                         without logits, then these in one prefill,
+ *                                         so a long prompt needs no (n_prompt, V) buffer)
  *     int32 gen[n_gen]                   (greedy: first arg-max; stops before
  *                                         either EOS id, as `lorac generate`)
  * Exit 0 ok, 1 on any error (message on stderr).
@@ -59,25 +63,26 @@ static int32_t argmax(const float *x, int n) {
 
 int main(int argc, char **argv) {
     lc_compute_env_prepare(argv); /* OMP_WAIT_POLICY, OpenBLAS core (lc_cpu.h) */
-    if (argc != 6) {
-        fprintf(stderr, "usage: lorac_ref MODEL ADAPTER|- PROMPT|ids:ID,ID,... N_NEW OUT.bin\n");
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: lorac_ref MODEL ADAPTER|- PROMPT|ids:ID,ID,... N_NEW OUT.bin [KEEP]\n");
         return 1;
     }
     const char *model_path = argv[1], *adapter_path = argv[2], *prompt = argv[3], *out_path = argv[5];
-    int n_new = atoi(argv[4]);
+    int n_new = atoi(argv[4]), keep = argc == 7 ? atoi(argv[6]) : INT32_MAX;
     lc_base base;
     lc_lora lora;
     lc_infer *inf = NULL;
     int base_open = 0, lora_open = 0, rc = 1, n_prompt = 0, n_gen = 0;
     int32_t *ids = NULL;  /* (n_prompt) */
     int32_t *gen = NULL;  /* (n_new) */
-    float *logits = NULL; /* (n_prompt, V) */
+    float *logits = NULL; /* (n_logits, V) */
     float *step = NULL;   /* (V) */
     FILE *f = NULL;
 
     lc_threads_init(0);
-    if (n_new < 0) {
-        fprintf(stderr, "lorac_ref: N_NEW must be >= 0 (got '%s')\n", argv[4]);
+    if (n_new < 0 || keep < 1) {
+        fprintf(stderr, "lorac_ref: N_NEW must be >= 0 and KEEP >= 1 (got '%s', '%s')\n", argv[4],
+                argc == 7 ? argv[6] : "all");
         goto fail;
     }
     if (lc_base_open(&base, model_path, NULL)) goto lc_fail;
@@ -102,15 +107,17 @@ int main(int argc, char **argv) {
     }
     lc_infer_adapter ad = {&lora, 1.0f};
     if (lc_infer_create(&inf, &base.model, lora_open ? &ad : NULL, lora_open, n_prompt + n_new + 1)) goto lc_fail;
-    logits = malloc((size_t)n_prompt * V * sizeof *logits);
+    const int n_logits = keep < n_prompt ? keep : n_prompt, n_before = n_prompt - n_logits;
+    logits = malloc((size_t)n_logits * V * sizeof *logits);
     gen = malloc(((size_t)n_new + 1) * sizeof *gen);
     step = malloc((size_t)V * sizeof *step);
     if (!logits || !gen || !step) {
         fprintf(stderr, "lorac_ref: out of memory\n");
         goto fail;
     }
-    if (lc_infer_prefill_all(inf, ids, n_prompt, logits)) goto lc_fail;
-    const float *last = logits + (size_t)(n_prompt - 1) * V; /* (V) */
+    if (n_before > 0 && lc_infer_prefill(inf, ids, n_before, NULL)) goto lc_fail;
+    if (lc_infer_prefill_all(inf, ids + n_before, n_logits, logits)) goto lc_fail;
+    const float *last = logits + (size_t)(n_logits - 1) * V; /* (V) */
     for (int32_t next = argmax(last, V); n_gen < n_new; next = argmax(step, V)) {
         if (next == eos_tok || next == eos_cfg) break;
         gen[n_gen++] = next;
@@ -119,9 +126,9 @@ int main(int argc, char **argv) {
     }
 
     f = fopen(out_path, "wb");
-    int32_t hdr[5] = {n_prompt, V, n_gen, eos_tok, eos_cfg};
+    int32_t hdr[6] = {n_prompt, V, n_gen, eos_tok, eos_cfg, n_logits};
     if (!f || fwrite(hdr, sizeof hdr, 1, f) != 1 || fwrite(ids, sizeof *ids, (size_t)n_prompt, f) != (size_t)n_prompt ||
-        fwrite(logits, sizeof *logits, (size_t)n_prompt * V, f) != (size_t)n_prompt * V ||
+        fwrite(logits, sizeof *logits, (size_t)n_logits * V, f) != (size_t)n_logits * V ||
         fwrite(gen, sizeof *gen, (size_t)n_gen, f) != (size_t)n_gen || fclose(f)) {
         f = NULL;
         fprintf(stderr, "lorac_ref: cannot write '%s'\n", out_path);

@@ -1,17 +1,31 @@
 #!/usr/bin/env python3
 """test_llamacpp.py — llama.cpp (llama-cpp-python) runs what lorac deploys.
 
-usage: test_llamacpp.py merged|adapter LORAC LORAC_REF MODEL.gguf TRAIN.jsonl WORK
+usage: test_llamacpp.py base|merged|adapter LORAC LORAC_REF MODEL.gguf TRAIN.jsonl WORK [require]
+
+MODEL is SmolLM2-135M-Instruct Q4_1 or Gemma 3 270M Q4_K_M (the same checks;
+llamacpp_gemma3_* in CMakeLists.txt). With "require", a missing MODEL or
+llama_cpp is a failure (exit 1), not a skip.
 
 Adapters (made once, kept in WORK): `lorac train` for 3 steps at lr 1e-2 on the
-first 8 rows of TRAIN.jsonl, from MODEL (SmolLM2-135M-Instruct Q4_1):
+first 8 rows of TRAIN.jsonl, from MODEL (chat template from the model):
   A: r 8, alpha 16, all-linear;  B: r 4, alpha 8, rsLoRA, q_proj,k_proj,down_proj.
+
+base:    MODEL itself (quantised) in both, no adapter. Per prompt: tokens equal;
+         teacher-forced on lorac's greedy sequence (N_NEW tokens or EOS), the
+         logits differ by rms <= Q_BASE_RMS and llama.cpp's arg-max is lorac's
+         greedy token at every position except near-ties (lorac's margin between
+         the two < Q_NEAR_TIE): the same greedy continuation up to llama.cpp's
+         8-bit activation rounding (see Q4_1 below; it is the "floor" of the
+         adapter check). Free-running agreement is reported; `lorac generate
+         --raw` prints lorac's greedy ids as llama.cpp detokenises them.
 
 merged:  `lorac merge --gguf-type f32` of A, loaded by llama.cpp. Per prompt:
          tokens equal; up to 32 greedy tokens (stop at EOS) identical to lorac's
          (lorac_ref) and the text identical to `lorac generate --raw`; logits of
          every position of prompt + greedy tokens within F32_REL * max |logit|
-         (fp32 on both sides, F32 KV cache).
+         (fp32 on both sides, F32 KV cache; Gemma 3: F32_REL_GELU16, ggml's
+         GELU is an fp16 table).
 adapter: `lorac export --format gguf` of A and B, loaded with lora_path:
          (1) on an F32 base (MODEL dequantised: `lorac merge --adapter A.h5:0`)
              vs lorac F32 base + adapter unmerged: fp32 tolerance as above;
@@ -47,6 +61,18 @@ N_NEW = 32
 # 26-37) that moves the logits by 4.5e-5 .. 1.04e-4 (measured, merged and
 # adapter). Tolerance relative to the largest |logit| of the sequence: 2.6e-4 .. 3.7e-4.
 F32_REL = 1e-5
+# Gemma 3 (GeGLU): ggml's CPU GELU is not fp32 arithmetic either: it looks up a
+# table indexed by the fp16-rounded input and returns an fp16 value
+# (GGML_GELU_FP16 in ggml-cpu). Emulating that in the PyTorch reference
+# (tests/gemma3/gemma3_torch.py --ggml-gelu) moves
+# Gemma 3 270M's logits by 8.6e-3 (3.8e-4 of max|logit|, base model,
+# "The capital of France is"); lorac (= the fp32 reference
+# within 3e-6 of max|logit|, tests/gemma3) vs llama.cpp F32 measured 1.0e-2 ..
+# 1.8e-2 (3.6e-4 .. 5.3e-4 of max|logit|, merged) and 1.2e-2 .. 3.1e-2 (4.1e-4 ..
+# 8.6e-4, GGUF adapters A and B on the F32 base), greedy ids identical.
+# Tolerance ~2.3x the worst; a wrong weight (a merged tensor in the wrong row order,
+# a 2x adapter) moves logits by whole units.
+F32_REL_GELU16 = 2e-3
 # Q4_1: llama.cpp quantises the activations to Q8_1 before each Q4_1 matmul;
 # lorac multiplies with fp32 activations (lorac's Q4_1 logits equal its F32
 # GGUF's within 5e-5, and its dequantisation equals gguf-py's exactly), so
@@ -56,6 +82,14 @@ F32_REL = 1e-5
 # adapter's effect (rms 1.8 - 4.2) differed by rms 0.28 - 0.42 (<= 1.5 floor); an
 # adapter llama.cpp ignored or scaled 2x would differ by ~its effect.
 Q4_RMS_MULT = 1.5
+# Quantised base vs lorac without adapter (mode base). Gemma 3 270M Q4_K_M
+# (Q5_0/Q8_0 matmuls: Q8_0 activations; Q4_K/Q6_K: Q8_K), teacher-forced, the
+# PyTorch reference on the dequantised weights (= lorac's fp32 arithmetic) vs
+# llama.cpp measured rms 0.18 - 0.48, max abs 1.2 - 1.9 (max |logit| 22 - 98,
+# tests/gemma3/gemma3_torch.py); SmolLM2 Q4_1 rms 0.28. A wrong window, norm or
+# rope gives rms of several units. Tolerances: ~2x the worst measured.
+Q_BASE_RMS = 1.0
+Q_NEAR_TIE = 4.0
 Q4_EFFECT_MULT = 2.0
 
 failures = 0
@@ -93,15 +127,16 @@ def train_adapter(lorac, model, rows, work, name, extra):
     return path
 
 
-def lorac_ref(ref, model, adapter, prompt, work):
-    """(prompt ids, logits (n, V), greedy ids, stop ids) from lorac_ref."""
+def lorac_ref(ref, model, adapter, prompt, work, n_new=N_NEW, keep=None):
+    """(prompt ids, logits (k, V) of the last k = min(keep, n) prompt positions (all
+    without keep), greedy ids, stop ids) from lorac_ref."""
     out = os.path.join(work, "ref.bin")
-    run([ref, model, adapter or "-", prompt, str(N_NEW), out])
+    run([ref, model, adapter or "-", prompt, str(n_new), out] + ([str(keep)] if keep else []))
     raw = np.fromfile(out, dtype="<i4")
-    n, V, n_gen, eos_tok, eos_cfg = (int(x) for x in raw[:5])
-    ids = raw[5:5 + n].tolist()
-    logits = raw[5 + n:5 + n + n * V].view("<f4").reshape(n, V)
-    gen = raw[5 + n + n * V:].tolist()
+    n, V, n_gen, eos_tok, eos_cfg, k = (int(x) for x in raw[:6])
+    ids = raw[6:6 + n].tolist()
+    logits = raw[6 + n:6 + n + k * V].view("<f4").reshape(k, V)
+    gen = raw[6 + n + k * V:].tolist()
     assert len(gen) == n_gen, "lorac_ref output truncated"
     os.remove(out)
     return ids, logits, gen, {eos_tok, eos_cfg} - {-1}
@@ -124,7 +159,9 @@ def lorac_text(lorac, model, adapter, prompt):
 class Llama:
     def __init__(self, model, lora=None):
         import llama_cpp
-        kw = dict(n_ctx=512, n_batch=512, logits_all=True, n_threads=2, n_threads_batch=2, seed=0, verbose=False,
+        # n_ctx 128: prompt + N_NEW tokens fit; llama.cpp and llama-cpp-python each
+        # keep n_ctx x vocab floats of logits (Gemma 3: 262,144 wide)
+        kw = dict(n_ctx=128, n_batch=128, logits_all=True, n_threads=2, n_threads_batch=2, seed=0, verbose=False,
                   type_k=0, type_v=0)  # GGML_TYPE_F32 KV cache: no f16 rounding of K and V
         if lora:
             kw["lora_path"] = lora
@@ -256,13 +293,21 @@ def must_change(label, ref, model, adapter):
         fail("%s does not change any greedy output: the comparison would not see a wrong adapter" % label)
 
 
+def f32_rel(model):
+    """F32 logits tolerance (relative to max |logit|) for MODEL's family."""
+    import gguf
+    arch = gguf.GGUFReader(model).fields["general.architecture"].contents()
+    return F32_REL_GELU16 if arch == "gemma3" else F32_REL
+
+
 def merged(lorac, ref, model, a):
     out = os.path.join(WORK, "merged-f32.gguf")
     try:
         p = run([lorac, "merge", "--model", model, "--adapter", a, "--out", out, "--gguf-type", "f32"])
         print(p.stdout.strip())
         must_change("adapter A", ref, model, a)
-        w = compare("merged f32", lorac, ref, out, None, Llama(out), lambda m: F32_REL * m)
+        rel = f32_rel(model)
+        w = compare("merged f32", lorac, ref, out, None, Llama(out), lambda m: rel * m)
         print("merged f32 GGUF: max abs logit diff lorac vs llama.cpp %.3e" % w)
     finally:
         if os.path.exists(out):
@@ -281,7 +326,8 @@ def adapter(lorac, ref, model, a, b):
         # (1) F32 base: fp32 on both sides
         run([lorac, "merge", "--model", model, "--adapter", a + ":0", "--out", f32, "--gguf-type", "f32"])
         for h5, g, name in ((a, ga, "A"), (b, gb, "B")):
-            w = compare("F32 base + adapter %s" % name, None, ref, f32, h5, Llama(f32, g), lambda m: F32_REL * m)
+            rel = f32_rel(model)
+            w = compare("F32 base + adapter %s" % name, None, ref, f32, h5, Llama(f32, g), lambda m: rel * m)
             print("F32 base + GGUF adapter %s: max abs logit diff %.3e" % (name, w))
         os.remove(f32)
         # (2) Q4_1 base: the floor without adapter, then each adapter
@@ -297,22 +343,65 @@ def adapter(lorac, ref, model, a, b):
             os.remove(f32)
 
 
+def base_greedy(lorac, ref, model):
+    """The quantised GGUF itself: identical greedy text, bounded teacher-forced rms."""
+    llm = Llama(model)
+    for i, prompt in enumerate(PROMPTS):
+        ids, _, gen, stops = lorac_ref(ref, model, None, prompt, WORK, keep=1)
+        lids = llm.tokenize(prompt)
+        if lids != ids:
+            fail("base prompt %d: token ids differ: lorac %s, llama.cpp %s" % (i, ids, lids))
+            continue
+        _, lgen = llm.run(ids, stops)
+        lg = lorac_ref(ref, model, None, "ids:" + ",".join(str(x) for x in ids + gen), WORK, n_new=0)[1]
+        llg, _ = llm.run(ids + gen, set(), 0)
+        diff = llg.astype(np.float64) - lg
+        r, mx = rms(diff), float(np.abs(lg).max())
+        k = next((j for j in range(min(len(gen), len(lgen))) if gen[j] != lgen[j]), min(len(gen), len(lgen)))
+        # teacher-forced: llama.cpp's choice at each position that predicts a greedy token
+        pos = range(len(ids) - 1, len(ids) + len(gen) - 1)
+        ties = [(j, float(lg[j, gen[j - len(ids) + 1]] - lg[j, int(np.argmax(llg[j]))]))
+                for j in pos if int(np.argmax(llg[j])) != gen[j - len(ids) + 1]]
+        print("base prompt %d: %d+%d tokens, teacher-forced logits rms diff %.3e (tol %.3e), max abs %.3e "
+              "(max |logit| %.1f); llama.cpp's arg-max differs at %d of %d positions (lorac's margins %s, tol %.1f); "
+              "free-running greedy identical for %d of %d tokens: %r"
+              % (i, len(ids), len(gen), r, Q_BASE_RMS, float(np.abs(diff).max()), mx, len(ties), len(gen),
+                 ["%.3f" % m for _, m in ties], Q_NEAR_TIE, k, len(gen), llm.text(gen)))
+        if not r <= Q_BASE_RMS:
+            fail("base prompt %d: logits differ by rms %.3e > %.3e" % (i, r, Q_BASE_RMS))
+        for j, m in ties:
+            if not m < Q_NEAR_TIE:
+                fail("base prompt %d: at position %d llama.cpp picks another token, lorac's margin %.3f is no near-tie"
+                     % (i, j, m))
+        t = lorac_text(lorac, model, None, prompt)
+        if t != llm.text(gen):
+            fail("base prompt %d: `lorac generate` text %r != lorac's greedy ids as llama.cpp decodes them %r"
+                 % (i, t, llm.text(gen)))
+
+
 def main():
     global WORK
-    if len(sys.argv) != 7 or sys.argv[1] not in ("merged", "adapter"):
+    if len(sys.argv) not in (7, 8) or sys.argv[1] not in ("base", "merged", "adapter") or \
+            (len(sys.argv) == 8 and sys.argv[7] != "require"):
         print(__doc__)
         return 2
-    what, lorac, ref, model, data, WORK = sys.argv[1:]
+    what, lorac, ref, model, data, WORK = sys.argv[1:7]
+    missing = 1 if len(sys.argv) == 8 else 77
     try:
         if np is None:
             raise ImportError("numpy is not installed")
         import llama_cpp  # noqa: F401
     except ImportError as e:
-        print("SKIP: llama_cpp not importable (%s); pip install llama-cpp-python" % e)
-        return 77
+        print("%s: llama_cpp not importable (%s); pip install llama-cpp-python" % ("FAIL" if missing == 1 else "SKIP", e))
+        return missing
     if not os.path.exists(model):
-        print("SKIP: %s not found (scripts/setup.sh downloads it)" % model)
-        return 77
+        print("%s: %s not found (scripts/setup.sh / scripts/fetch_gemma3.sh download it)"
+              % ("FAIL" if missing == 1 else "SKIP", model))
+        return missing
+    if what == "base":
+        base_greedy(lorac, ref, model)
+        print("base: %s" % ("FAILED (%d)" % failures if failures else "ok"))
+        return 1 if failures else 0
     os.makedirs(WORK, exist_ok=True)
     rows = os.path.join(WORK, "train8.jsonl")
     with open(data) as f, open(rows + ".tmp", "w") as g:
