@@ -152,6 +152,10 @@ lc_status lc_model_describe(lc_model *m);
 /* cos, sin (T, hd/2): the RoPE table of m's family (theta, scaling, GGUF
  * rope_freqs), HF's float32 arithmetic (lc_rope_table_scaled). */
 void lc_model_rope_table(const lc_model *m, float *cos_t, float *sin_t, int T);
+/* The factor q is multiplied by after RoPE so that an attention kernel's
+ * 1/√hd gives the family's score scale: 1 unless attn_scale is set (Gemma's
+ * query_pre_attn_scalar^-1/2 · √hd). Training and inference both use it. */
+float lc_model_q_scale(const lc_model *m);
 /* The sliding window of layer l (0: global attention), from m->fam. */
 int lc_model_layer_window(const lc_model *m, int layer);
 /* cos, sin (T, hd/2) of the sliding layers: base rope_local_theta, unscaled. */

@@ -113,6 +113,11 @@ void lc_model_rope_table(const lc_model *m, float *cos_t, float *sin_t, int T) {
     lc_rope_table_scaled(cos_t, sin_t, T, c->head_dim, c->rope_theta, &m->fam.rope, m->rope_freqs);
 }
 
+float lc_model_q_scale(const lc_model *m) {
+    float s = m->fam.attn_scale;
+    return s > 0 ? (float)((double)s * sqrt((double)m->cfg.head_dim)) : 1.0f;
+}
+
 int lc_model_layer_window(const lc_model *m, int layer) {
     const lc_family *f = &m->fam;
     if (f->sliding_window <= 0) return 0;

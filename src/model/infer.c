@@ -51,7 +51,7 @@ struct lc_infer {
     float *kc, *vc;        /* (L, Hkv, max_len, hd) RoPE'd keys, values */
     float *cos_t, *sin_t;  /* (max_len, hd/2) */
     float *cos_l, *sin_l;  /* (max_len, hd/2) sliding layers' table, or the global one without sliding layers */
-    float qscale;          /* prefill: q × this before the kernel's 1/√hd (transformer.c's q_scale) */
+    float qscale;          /* prefill: q × this before the kernel's 1/√hd (lc_model_q_scale) */
     float att_scale;       /* decode: the score scale */
     float *x;              /* (CHUNK, C) residual stream */
     float *xn;             /* (CHUNK, C) normed input / projection output */
@@ -258,7 +258,7 @@ lc_status lc_infer_create(lc_infer **out, const lc_model *m, const lc_infer_adap
     lc_model_rope_table(m, s->cos_t, s->sin_t, max_len);
     if (local) lc_model_rope_table_local(m, s->cos_l, s->sin_l, max_len);
     float as = m->fam.attn_scale;
-    s->qscale = as > 0 ? (float)((double)as * sqrt((double)hd)) : 1.0f;
+    s->qscale = lc_model_q_scale(m);
     s->att_scale = as > 0 ? as : (float)(1.0 / sqrt((double)hd));
     lc_status st = dora_gains(s);
     if (st) {
@@ -504,9 +504,7 @@ static void embed(lc_infer *s, const int32_t *tokens, int N) {
         else lc_dequantize(E->type, row, s->x + (size_t)n * C, C);
     }
     tokens_embed(s, tokens, N); /* trained rows replace theirs before any scale */
-    float es = s->m->fam.embed_scale; /* Gemma: × √C */
-    if (es != 1.0f)
-        for (size_t i = 0; i < (size_t)N * C; i++) s->x[i] *= es;
+    if (s->m->fam.embed_scale != 1.0f) lc_scale(s->x, (size_t)N * C, s->m->fam.embed_scale); /* Gemma: × √C */
 }
 
 /* One chunk of 1 < N <= CHUNK tokens at positions s->pos ...; leaves the final

@@ -1081,14 +1081,6 @@ static void qknorm_backward(lc_acts *a, const layer_acts *la, const lc_layer *w,
     memcpy(a->dk, a->big, nk * sizeof(float));
 }
 
-/* The factor q is multiplied by after RoPE so that the kernel's 1/√hd gives
- * the family's score scale (1 unless attn_scale is set: Gemma's
- * query_pre_attn_scalar^-1/2 · √hd). */
-static float q_scale(const lc_model *m) {
-    float s = m->fam.attn_scale;
-    return s > 0 ? (float)((double)s * sqrt((double)m->cfg.head_dim)) : 1.0f;
-}
-
 /* The MLP activation h (n) from gate and up (h may be gate). */
 static void act_forward(const lc_model *m, float *h, const float *gate, const float *up, size_t n) {
     if (m->fam.act == LC_ACT_GEGLU_TANH) lc_geglu_forward(h, gate, up, n);
@@ -1124,7 +1116,7 @@ static void layer_forward(const lc_model *m, const trials *tr, lc_acts *a, int l
     int N = tr->K * tr->Nk, C = c->hidden_size, F = c->intermediate_size;
     int Hq = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, win = lc_model_layer_window(m, l);
     const lc_layer *w = &m->layers[l];
-    float qs = q_scale(m);
+    float qs = lc_model_q_scale(m);
     lc_rmsnorm_forward(a->xn, la->rstd1, la->x_in, w->attn_norm, N, C, c->rms_eps);
     int qkn = m->fam.qk_norm; /* q, k = per-head RMSNorm of the projections (q_raw, k_raw) */
     proj_forward(qkn ? la->q_raw : la->q, a, tr, a->xn, &w->wq, w->bq, l, LC_T_Q, la->xa[LC_T_Q], training);
@@ -1270,7 +1262,7 @@ static void layer_backward(const lc_model *m, const trials *tr, lc_acts *a, int 
     size_t NC = (size_t)N * C, NQ = (size_t)N * Hq * hd, NKV = (size_t)N * Hkv * hd, NF = (size_t)N * F;
     const lc_layer *w = &m->layers[l];
     layer_acts *la = &a->layers[l];
-    float qs = q_scale(m);
+    float qs = lc_model_q_scale(m);
     /* With checkpointing, the shared activations hold another layer's:
      * recompute this one (same inputs, seed and kernels: bit-identical). */
     if (a->ckpt) layer_forward(m, tr, a, l, la, a->x_tmp, 1);
