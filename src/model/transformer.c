@@ -1328,13 +1328,15 @@ lc_status lc_forward_backward_multi(const lc_model *m, lc_lora *const *loras, in
     /* head + loss, fused, each trial on its rows with its own gradient scale:
      * dhf = d loss / d hf, then through the final norm */
     memset(a->dxn, 0, NC * sizeof(float));
-    double head_t0 = a->prof ? lc_time_now() : 0.0;
-    for (int k = 0; k < K; k++) {
-        size_t off = (size_t)k * Nk * C;
-        loss_sums[k] = head_xent(a->dxn + off, m, a, loras[k], a->hf + off, batches[k].targets, Nk, grad_scales[k]);
-        if (n_targets) n_targets[k] = count_targets(&batches[k]);
+    {
+        PROF_BEGIN(a);
+        for (int k = 0; k < K; k++) {
+            size_t off = (size_t)k * Nk * C;
+            loss_sums[k] = head_xent(a->dxn + off, m, a, loras[k], a->hf + off, batches[k].targets, Nk, grad_scales[k]);
+            if (n_targets) n_targets[k] = count_targets(&batches[k]);
+        }
+        PROF_END(a, head_s);
     }
-    if (a->prof) a->prof->head_s += lc_time_now() - head_t0;
     memset(a->dx, 0, NC * sizeof(float));
     lc_rmsnorm_backward(a->dx, a->dxn, a->x_final, m->final_norm, a->rstd_f, N, C);
 
