@@ -181,7 +181,7 @@ lc_status lc_gguf_writer_write(lc_gguf_writer *w, const char *path);
  * quantised and point into the mapping, which the model owns; q/k rows are
  * reordered from llama.cpp's interleaved RoPE layout back to HF rotate-half
  * order (into owned buffers, bit-exactly); norms and biases are dequantised
- * float copies. m->identity is a SHA-256 of the config and all weight bytes.
+ * float copies. m->identity is lc_model_identity_compute's digest (lc_loader.h).
  * If keep is non-NULL, *keep receives the open file (metadata for the
  * tokenizer; lc_gguf_close it); otherwise it is closed. On error *m is freed. */
 lc_status lc_model_load_gguf(lc_model *m, const char *path, lc_gguf **keep);

@@ -10,94 +10,17 @@
  * converter interleaves each head's rows for its RoPE kernel, so those are
  * copied back into HF rotate-half row order (whole quantised rows move
  * unchanged). Norms and biases become float copies.
- * m->identity = SHA-256 over a canonical config line and, per weight in model
- * order, its name, type, shape and stored bytes (HF row order).
+ * m->identity: lc_model_identity_compute (src/loader/identity.c), the one
+ * identity rule for every format (weights in HF row order, so a GGUF's
+ * identity does not depend on llama.cpp's q/k interleave).
  */
 #include "lc_gguf.h"
+#include "lc_loader.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-
-/* ---------------- SHA-256 (FIPS 180-4) ---------------- */
-
-typedef struct {
-    uint32_t h[8];
-    uint64_t len;
-    uint8_t buf[64];
-    size_t n;
-} sha256;
-
-static const uint32_t k_sha[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
-
-static void sha_block(sha256 *s, const uint8_t *p) {
-    uint32_t w[64], a[8];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-    for (int i = 16; i < 64; i++) {
-        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    memcpy(a, s->h, sizeof a);
-    for (int i = 0; i < 64; i++) {
-        uint32_t S1 = ROR(a[4], 6) ^ ROR(a[4], 11) ^ ROR(a[4], 25);
-        uint32_t ch = (a[4] & a[5]) ^ (~a[4] & a[6]);
-        uint32_t t1 = a[7] + S1 + ch + k_sha[i] + w[i];
-        uint32_t S0 = ROR(a[0], 2) ^ ROR(a[0], 13) ^ ROR(a[0], 22);
-        uint32_t mj = (a[0] & a[1]) ^ (a[0] & a[2]) ^ (a[1] & a[2]);
-        memmove(a + 1, a, 7 * sizeof a[0]);
-        a[4] += t1;
-        a[0] = t1 + S0 + mj;
-    }
-    for (int i = 0; i < 8; i++) s->h[i] += a[i];
-}
-
-static void sha_init(sha256 *s) {
-    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    memcpy(s->h, h0, sizeof h0);
-    s->len = 0;
-    s->n = 0;
-}
-
-static void sha_update(sha256 *s, const void *data, size_t n) {
-    const uint8_t *p = data;
-    s->len += n;
-    if (s->n) {
-        size_t k = 64 - s->n < n ? 64 - s->n : n;
-        memcpy(s->buf + s->n, p, k);
-        s->n += k, p += k, n -= k;
-        if (s->n < 64) return;
-        sha_block(s, s->buf);
-        s->n = 0;
-    }
-    for (; n >= 64; p += 64, n -= 64) sha_block(s, p);
-    memcpy(s->buf, p, n);
-    s->n = n;
-}
-
-static void sha_hex(sha256 *s, char out[65]) {
-    uint64_t bits = s->len * 8;
-    uint8_t pad = 0x80, zero = 0, len[8];
-    sha_update(s, &pad, 1);
-    while (s->n != 56) sha_update(s, &zero, 1);
-    for (int i = 0; i < 8; i++) len[i] = (uint8_t)(bits >> (56 - 8 * i));
-    sha_update(s, len, 8);
-    for (int i = 0; i < 8; i++) snprintf(out + 8 * i, 9, "%08x", s->h[i]);
-}
 
 /* ---------------- helpers ---------------- */
 
@@ -116,7 +39,6 @@ typedef struct {
     lc_model *m;
     lc_gguf *g;
     const char *path;
-    sha256 sha;
 } loader;
 
 static lc_status get_cfg_int(loader *L, const char *arch, const char *suffix, int required, int64_t dflt,
@@ -174,13 +96,6 @@ static lc_status find_shaped(loader *L, const char *name, int64_t rows, int64_t 
     return LC_OK;
 }
 
-static void hash_weight(loader *L, const char *name, const lc_weight *w) {
-    char head[256];
-    int n = snprintf(head, sizeof head, "%s|%s|%d|%d|", name, lc_dtype_name(w->type), w->rows, w->cols);
-    sha_update(&L->sha, head, (size_t)n);
-    sha_update(&L->sha, w->data, lc_dtype_row_bytes(w->type, w->cols) * (size_t)w->rows);
-}
-
 /* A matrix (rows, cols); unpermute_heads > 0 reorders q/k rows (llama only). */
 static lc_status load_matrix(loader *L, const char *name, int rows, int cols, int unpermute_heads, lc_weight *w) {
     const lc_gguf_tensor *t = NULL;
@@ -201,7 +116,6 @@ static lc_status load_matrix(loader *L, const char *name, int rows, int cols, in
         lc_gguf_unpermute_rows(buf, t->data, unpermute_heads, hd, lc_dtype_row_bytes(t->type, cols));
         w->data = buf;
     }
-    hash_weight(L, name, w);
     return LC_OK;
 }
 
@@ -217,8 +131,6 @@ static lc_status load_vector(loader *L, const char *name, int n, float **out) {
         return s;
     }
     lc_dequantize(t->type, t->data, v, n);
-    lc_weight w = {LC_DT_F32, 1, n, v};
-    hash_weight(L, name, &w);
     *out = v;
     return LC_OK;
 }
@@ -248,9 +160,6 @@ static lc_status load_rope_scaling(loader *L, const char *arch) {
                              (double)factor);
         rs->type = LC_ROPE_LINEAR;
         rs->factor = factor;
-        char line[96];
-        int n = snprintf(line, sizeof line, "rope_linear=%.9g;", (double)factor);
-        sha_update(&L->sha, line, (size_t)n);
     }
     return LC_OK;
 }
@@ -270,11 +179,6 @@ static lc_status load_gemma3_config(loader *L, const char *arch) {
     c->sliding_pattern = c->sliding_window > 0 ? 6 : 0;
     c->rope_local_theta = 10000.0f;
     c->query_pre_attn_scalar = (float)(c->n_layers == 62 ? c->hidden_size / c->n_heads : c->head_dim);
-    char line[160];
-    int n = snprintf(line, sizeof line, "window=%d;pattern=%d;local_theta=%.9g;qpas=%.9g;softcap=%.9g;",
-                     c->sliding_window, c->sliding_pattern, (double)c->rope_local_theta,
-                     (double)c->query_pre_attn_scalar, (double)c->final_softcap);
-    sha_update(&L->sha, line, (size_t)n);
     return LC_OK;
 }
 
@@ -313,13 +217,6 @@ static lc_status load_config(loader *L, const char *arch) {
     c->qk_norm = c->arch == LC_ARCH_QWEN3 || c->arch == LC_ARCH_GEMMA3;
     if (c->arch == LC_ARCH_GEMMA3 && (s = load_gemma3_config(L, arch))) return s;
     if ((s = lc_model_config_validate(c))) return lc_error_wrap(s, "%s", L->path);
-    char line[512];
-    int n = snprintf(line, sizeof line,
-                     "arch=%s;V=%d;C=%d;F=%d;L=%d;Hq=%d;Hkv=%d;hd=%d;ctx=%d;eps=%.9g;theta=%.9g;tie=%d;bias=%d;",
-                     arch, c->vocab_size, c->hidden_size, c->intermediate_size, c->n_layers, c->n_heads,
-                     c->n_kv_heads, c->head_dim, c->max_position, c->rms_eps, c->rope_theta,
-                     c->tie_embeddings, c->attn_bias);
-    sha_update(&L->sha, line, (size_t)n);
     return LC_OK;
 }
 
@@ -377,8 +274,7 @@ lc_status lc_model_load_gguf(lc_model *m, const char *path, lc_gguf **keep) {
     if (keep) *keep = NULL;
     memset(m, 0, sizeof *m);
     if ((s = lc_gguf_open(&g, path))) return s;
-    loader L = {m, g, path, {{0}, 0, {0}, 0}};
-    sha_init(&L.sha);
+    loader L = {m, g, path};
     void *base;
     size_t size;
     /* the model owns the mapping from here on, so the fail path has one owner */
@@ -416,7 +312,7 @@ lc_status lc_model_load_gguf(lc_model *m, const char *path, lc_gguf **keep) {
     if ((s = load_vector(&L, "output_norm.weight", c->hidden_size, &m->final_norm))) goto fail;
     if (c->tie_embeddings) m->lm_head = m->tok_emb;
     else if ((s = load_matrix(&L, "output.weight", c->vocab_size, c->hidden_size, 0, &m->lm_head))) goto fail;
-    sha_hex(&L.sha, m->identity);
+    if ((s = lc_model_identity_compute(m, m->identity))) goto fail;
     snprintf(m->source, sizeof m->source, "%s", path);
     if (keep) *keep = g;
     else lc_gguf_close(g);
