@@ -120,8 +120,8 @@ static void print_parts(const lc_pass_profile *p, double opt_s, double step_s, d
         fprintf(stderr, "  %-40s %7.3f s  %5.1f %%\n", row[i].name, row[i].s, 100.0 * row[i].s / step_s);
     fprintf(stderr, "  frozen matmuls: forward %.1f, backward %.1f, all %.1f GFLOP/s = %.0f %% of the sgemm peak\n", gf,
             gb, gall, 100.0 * gall / peak);
-    fprintf(stderr, "  frozen matmuls per CPU second: %.1f GFLOP, sgemm peak %.1f: %.0f %% (load-independent)\n",
-            gcpu, peak_cpu, 100.0 * gcpu / peak_cpu);
+    fprintf(stderr, "  frozen matmuls per CPU second: %.1f GFLOP, sgemm peak %.1f: %.0f %% (load-independent)\n", gcpu,
+            peak_cpu, 100.0 * gcpu / peak_cpu);
     printf("\"parts\":{\"frozen_fwd_s\":%.3f,\"frozen_bwd_s\":%.3f,\"lora_s\":%.3f,\"attention_s\":%.3f,"
            "\"head_s\":%.3f,\"elementwise_s\":%.3f,\"optimizer_s\":%.3f,\"frozen_fwd_gflop_per_s\":%.1f,"
            "\"frozen_bwd_gflop_per_s\":%.1f,\"frozen_gflop_per_s\":%.1f,\"frozen_of_peak\":%.3f,"

@@ -87,8 +87,7 @@ static void backward(const group *g, const float *w, float **dy, float *dyf, flo
             for (int j = 0, off = 0; j < g->n; off += g->out[j], j++)
                 memcpy(dyf + (size_t)r * g->sum + off, dy[j] + (size_t)r * g->out[j],
                        (size_t)g->out[j] * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, BF_C, g->sum, 1.0f, dyf, g->sum, w, BF_C, 1.0f, dx,
-                BF_C);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, BF_C, g->sum, 1.0f, dyf, g->sum, w, BF_C, 1.0f, dx, BF_C);
 }
 
 /* Best-of-reps GFLOP/s of the six variants (forward 0..2, backward 0..2) of
@@ -140,10 +139,10 @@ int main(int argc, char **argv) {
     group g[2];
     group_init(&g[0], "qkv", 3, qkv);
     group_init(&g[1], "gate_up", 2, gu);
-    const char *col[6] = {"fwd_separate", "fwd_fused", "fwd_fused_copy", "bwd_separate", "bwd_fused",
-                          "bwd_fused_copy"};
-    fprintf(stderr, "bench_train_fuse: %d rows per thread (N = %d, P = %d), C = %d, %d layers, best of %d, "
-                    "GFLOP/s of one thread (thread CPU time)\n",
+    const char *col[6] = {"fwd_separate", "fwd_fused", "fwd_fused_copy", "bwd_separate", "bwd_fused", "bwd_fused_copy"};
+    fprintf(stderr,
+            "bench_train_fuse: %d rows per thread (N = %d, P = %d), C = %d, %d layers, best of %d, "
+            "GFLOP/s of one thread (thread CPU time)\n",
             M, N, P, BF_C, BF_L, reps);
     printf("{\"rows_per_thread\":%d,\"reps\":%d", M, reps);
     for (int i = 0; i < 2; i++) {
