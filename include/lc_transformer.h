@@ -108,9 +108,13 @@ lc_matmul_path lc_acts_matmul_path(const lc_acts *a);
  * (dropout, DoRA included), attention (incl. RoPE), the LM head with the loss,
  * and the whole pass; the rest (norms, SwiGLU, residuals, memsets) is
  * pass_s minus the parts. Forward-only passes add to the matmul, LoRA and
- * attention parts only. GPT-2's passes (gpt2.c) ignore it. */
+ * attention parts only. GPT-2's passes (gpt2.c) ignore it. frozen_cpu_s is
+ * the process CPU time (all threads) of the frozen matmuls: unlike wall time
+ * it does not grow while other processes hold the cores, so FLOPs per CPU
+ * second measure the kernels themselves on a shared machine. */
 typedef struct {
     double frozen_fwd_s, frozen_bwd_s;       /* frozen projection matmuls */
+    double frozen_cpu_s;                     /* their process CPU seconds, both directions */
     double frozen_fwd_flop, frozen_bwd_flop; /* their FLOPs, 2·rows·in·out each */
     double lora_s, attention_s, head_s;      /* LoRA side, attention + RoPE, LM head + loss */
     double pass_s;                           /* the whole lc_forward_backward(_multi) */

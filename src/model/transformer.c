@@ -43,6 +43,7 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
+#include <time.h>
 
 /* A frozen matmul works on tiles of whole weight rows, at most LC_DEQ_FLOATS
  * floats (4 MB): a 135M model's matrices are one tile each, a 7B model's a
@@ -592,11 +593,20 @@ static void frozen_matmul_bf16(lc_acts *a, float *y, const float *x, const lc_we
     }
 }
 
+/* Process CPU seconds, all threads (the profile's frozen_cpu_s). */
+static double cpu_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static void frozen_matmul(lc_acts *a, float *y, const float *x, const lc_weight *W, int K, int Nk, int backward) {
     PROF_BEGIN(a);
+    double cpu0 = a->prof ? cpu_seconds() : 0.0;
     if (a->path == LC_MATMUL_FP32) frozen_matmul_f32(y, x, W, K, Nk, a->deq, backward);
     else frozen_matmul_bf16(a, y, x, W, K, Nk, backward);
     if (!a->prof) return;
+    a->prof->frozen_cpu_s += cpu_seconds() - cpu0;
     double flop = 2.0 * K * Nk * W->rows * W->cols;
     if (backward) a->prof->frozen_bwd_flop += flop;
     else a->prof->frozen_fwd_flop += flop;
