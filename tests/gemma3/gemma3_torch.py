@@ -96,20 +96,40 @@ def reference_state(reader):
     return state
 
 
-def reference_model(path, threads=2):
-    """(Gemma3ForCausalLM float32 eval model, config) on the GGUF's dequantised weights."""
+def cached_state(path, cache):
+    """reference_state of the GGUF at path, kept in cache/ (a torch file named by the
+    GGUF's name, size and mtime) when cache is given: gemma3_logits and gemma3_peft
+    share one dequantisation (gguf-python's numpy dequantisers take ~20 s here)."""
+    if cache is None:
+        reader = gguf.GGUFReader(path)
+        return reference_state(reader)
+    st = os.stat(path)
+    f = os.path.join(cache, "ref-state-%s-%d-%d.pt" % (os.path.basename(path), st.st_size, st.st_mtime_ns))
+    if not os.path.exists(f):
+        os.makedirs(cache, exist_ok=True)
+        state = reference_state(gguf.GGUFReader(path))
+        torch.save(state, f + ".tmp")
+        os.replace(f + ".tmp", f)
+        return state
+    return torch.load(f, mmap=True, weights_only=True)
+
+
+def reference_model(path, threads=2, cache=None):
+    """(Gemma3ForCausalLM float32 eval model, config) on the GGUF's dequantised weights
+    (cached in cache/ when given, see cached_state)."""
     from transformers import Gemma3ForCausalLM
+    from transformers.initialization import no_init_weights
     torch.set_num_threads(threads)
-    reader = gguf.GGUFReader(path)
-    cfg = reference_config(reader)
+    cfg = reference_config(gguf.GGUFReader(path))
     cfg._attn_implementation = "eager"
-    state = reference_state(reader)
-    del reader
-    model = Gemma3ForCausalLM(cfg).float()
+    state = cached_state(path, cache)
+    with no_init_weights():  # every weight is assigned below: no random init of 270M floats
+        model = Gemma3ForCausalLM(cfg).float()
     if "lm_head.weight" not in state:
         state["lm_head.weight"] = state["model.embed_tokens.weight"]
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
     assert not unexpected and all("rotary" in m or m == "lm_head.weight" for m in missing), (missing, unexpected)
+    model.tie_weights()
     return model.eval(), cfg
 
 

@@ -75,7 +75,7 @@ def main():
     import gemma3_torch
     os.makedirs(work, exist_ok=True)
     failures = 0
-    model, cfg = gemma3_torch.reference_model(model_path)
+    model, cfg = gemma3_torch.reference_model(model_path, cache=os.path.dirname(os.path.abspath(work)))
     prompts = [(p, None) for p in PROMPTS] + [(long_prompt(data), KEEP_LONG)]
     for i, (text, keep) in enumerate(prompts):
         ids, got = lorac_logits(ref, model_path, text, keep, work)

@@ -88,7 +88,7 @@ def main():
     pdir = os.path.join(work, "peft")
     run([lorac, "export", "--adapter", h5, "--model", model_path, "--format", "peft", "--out", pdir])
 
-    base, _ = gemma3_torch.reference_model(model_path)
+    base, _ = gemma3_torch.reference_model(model_path, cache=os.path.dirname(os.path.abspath(work)))
     pm = peft.PeftModel.from_pretrained(base, pdir).eval()
     print("PEFT config:", {k: getattr(pm.peft_config["default"], k) for k in ("r", "lora_alpha", "use_rslora")},
           sorted(pm.peft_config["default"].target_modules))
