@@ -23,6 +23,7 @@
 #include <yaml.h>
 
 #include "lc_lora.h"
+#include "lc_tokens.h"
 
 _Static_assert(sizeof(lc_data_format) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(lc_lr_schedule) == sizeof(int), "enums are stored as int");
@@ -107,6 +108,11 @@ static const key_desc KEYS[] = {
     {"trainable_token_indices", K_JSON, F(trainable_token_indices), S(trainable_token_indices), 0, 0, 0, 0, NULL,
      "a list of token ids, e.g. [0, 5], or {embed_tokens: [0, 5]}",
      "train these rows of the input embedding (and of a tied LM head) as PEFT trainable tokens; empty: none"},
+    {"add_tokens", K_JSON, F(add_tokens), S(add_tokens), 0, 0, 0, 0, NULL,
+     "a list of new token strings, e.g. [\"<|tool|>\", \"<obs>\"] (a flag may give one string alone)",
+     "add these special tokens to the vocabulary (HF tokenizer.add_tokens(special_tokens=True) + "
+     "resize_token_embeddings: ids V.., new rows the mean of the old) and train their rows as trainable tokens; "
+     "empty: none"},
     ENUM(init, init_gaussian, INIT_NAMES, "one of kaiming, gaussian, pissa, olora",
          "lora_A init (lora_B is zero); pissa / olora: A and B from the SVD / QR of the frozen weight, the base "
          "becomes the residual, adapter.h5 and best.h5 are PEFT's rank-2r conversion for the original base"),
@@ -371,6 +377,26 @@ static int parse_targets(const char *spec, char *out, size_t cap, char *bad, siz
     return 1;
 }
 
+/* add_tokens from JSON text v (a list of strings; a flag may give a lone
+ * token string, which is not JSON, as is), checked by lc_tokens_parse_added. */
+static lc_status set_add_tokens(char *base, const key_desc *k, const char *v, const char *where) {
+    json_t *j = *v ? json_loads(v, JSON_DECODE_ANY, NULL) : json_null();
+    if (!j && *v != '[') j = json_pack("[s]", v); /* one token given alone: "<|tool|>" */
+    if (!j) return lc_errorf(LC_ERR_CONFIG, "%s: bad value '%s' for '%s': expected %s", where, v, k->name, k->allowed);
+    char *text = json_is_null(j) || (json_is_array(j) && !json_array_size(j)) ? NULL : json_dumps(j, JSON_ENCODE_ANY);
+    json_decref(j);
+    char **strs = NULL;
+    int n = 0;
+    lc_status st = text && strlen(text) >= k->size
+                       ? lc_errorf(LC_ERR_CONFIG, "value for '%s' is %zu bytes long; at most %zu allowed", k->name,
+                                   strlen(text), k->size - 1)
+                       : lc_tokens_parse_added(text, &strs, &n);
+    lc_tokens_strs_free(strs, n);
+    if (!st) snprintf(base, k->size, "%s", text ? text : "");
+    free(text);
+    return st ? lc_error_wrap(st, "%s", where) : LC_OK;
+}
+
 /* K_JSON key k from JSON text v (a flag's value, or what the YAML loader
  * built from a mapping / list), normalised to one line of JSON and checked
  * as lc_lora_patterns_check does. "", null, {} and [] clear it. A flag may
@@ -379,6 +405,7 @@ static lc_status set_json(lc_train_config *cfg, const key_desc *k, const char *v
     char *base = (char *)cfg + k->off, buf[LC_CFG_PATH_MAX + 2];
     json_error_t err;
     while (isspace((unsigned char)*v)) v++;
+    if (!strcmp(k->name, "add_tokens")) return set_add_tokens(base, k, v, where);
     if ((!strcmp(k->name, "layers_to_transform") || !strcmp(k->name, "trainable_token_indices")) && *v &&
         *v != '[' && *v != '{' && strchr(v, ',') &&
         strlen(v) < sizeof buf - 2) {
@@ -418,7 +445,7 @@ static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth) {
         const char *s = (const char *)n->data.scalar.value;
         json_t *j = NULL;
         if (depth > 0 && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) j = json_loads(s, JSON_DECODE_ANY, NULL);
-        if (!j && depth > 0 && n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) j = json_string(s);
+        if (!j && depth > 0) j = json_string(s); /* quoted, or a plain string such as - <obs> */
         if (!j && depth == 0) j = json_loads(s, JSON_DECODE_ANY, NULL);
         return j;
     }
