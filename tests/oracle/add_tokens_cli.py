@@ -13,7 +13,8 @@ hf (stories260K, tied head; seconds):
     strings, base/vocab_size 512, and 3 token rows (ids 5, 512, 513);
   - --resume from checkpoint-2 of a 4-step run gives the adapter of the
     uninterrupted run bit for bit;
-  - `lorac generate` and `lorac eval` run with the adapter;
+  - `lorac info` names the added tokens; `lorac generate` and `lorac eval`
+    run with the adapter;
   - `lorac merge` to an HF directory: config.json vocab_size 514, the
     tokenizer (AutoTokenizer and `tokenizers`) maps the new tokens to 512 and
     513; every tensor equals PEFT's merge_and_unload of the same adapter on
@@ -202,6 +203,8 @@ def hf_case(lorac, model, work):
     g = run([lorac, "generate", "--model", model, "--adapter", h5, "--raw", "--prompt", "Once upon a time<|tool|>",
              "--max-tokens", "6", "-q"])
     check(True, f"generate with the adapter: {g.stdout.strip()!r}")
+    i = run([lorac, "info", model, "--adapter", h5])
+    check('added tokens     ["<|tool|>", "<obs>"] as ids 512..' in i.stdout, "info names the added tokens")
     e = run([lorac, "eval", "--model", model, "--data", data, "--adapter", h5, "--max-new-tokens", "6"])
     check("adapter" in e.stdout, "eval with the adapter (rows and prompts encoded with the new tokens)")
     merge_hf(lorac, model, work, h5)
