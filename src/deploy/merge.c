@@ -298,8 +298,10 @@ static lc_status merge_added(const lc_merge_params *p, lc_model *m, char *added,
         lc_adapter_info info;
         if ((st = lc_adapter_read_info(p->adapter_paths[i], &info)) || !info.cfg.add_tokens[0]) continue;
         if (added[0] && strcmp(added, info.cfg.add_tokens))
-            st = lc_errorf(LC_ERR_UNSUPPORTED, "%s: adds tokens %s, another adapter %s; merge adapters that add the "
-                                               "same tokens (or none)", p->adapter_paths[i], info.cfg.add_tokens, added);
+            st = lc_errorf(LC_ERR_UNSUPPORTED,
+                           "%s: adds tokens %s, another adapter %s; merge adapters that add the "
+                           "same tokens (or none)",
+                           p->adapter_paths[i], info.cfg.add_tokens, added);
         else if (info.base_vocab_size != m->cfg.vocab_size)
             st = lc_errorf(LC_ERR_MISMATCH, "%s: its base had %d tokens, the model has %d", p->adapter_paths[i],
                            info.base_vocab_size, m->cfg.vocab_size);
@@ -361,8 +363,9 @@ lc_status lc_deploy_merge(const lc_merge_params *p, lc_merge_report *rep) {
     double t2 = lc_time_now();
     rep->seconds_merge = t2 - t1;
     if (out_gguf) st = lc_deploy_write_gguf(&m, g, mask, added, p->gguf_type, p->out_path);
-    else st = lc_deploy_write_hf(&m, base_gguf ? NULL : p->model_path, p->tokenizer_path, added, p->hf_dtype,
-                                 p->out_path);
+    else
+        st = lc_deploy_write_hf(&m, base_gguf ? NULL : p->model_path, p->tokenizer_path, added, p->hf_dtype,
+                                p->out_path);
     if (st) goto fail;
     double t3 = lc_time_now();
     rep->seconds_write = t3 - t2;

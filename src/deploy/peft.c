@@ -119,8 +119,9 @@ static json_t *peft_config(const lc_lora *lora, const lc_model *base, const char
 
 lc_status lc_deploy_export_peft(const lc_lora *lora, const lc_model *base, const char *base_name, const char *out_dir) {
     if (lora->cfg.add_tokens[0]) /* PEFT needs the resized embedding and the tokenizer files too: not written yet */
-        return lc_errorf(LC_ERR_UNSUPPORTED, "an adapter with add_tokens (%s) is not exported to PEFT (the resized "
-                                             "embedding and tokenizer are not written); merge it instead (lorac merge)",
+        return lc_errorf(LC_ERR_UNSUPPORTED,
+                         "an adapter with add_tokens (%s) is not exported to PEFT (the resized "
+                         "embedding and tokenizer are not written); merge it instead (lorac merge)",
                          lora->cfg.add_tokens);
     if (lora->n_layers != base->cfg.n_layers)
         return lc_errorf(LC_ERR_MISMATCH, "adapter has %d layers, the model %d", lora->n_layers, base->cfg.n_layers);

@@ -140,8 +140,10 @@ static lc_status added_kv(lc_gguf_writer *w, const lc_gguf_kv *kv, char **strs, 
     if (k == 3) return LC_OK;
     *done = 1;
     if (kv->val.type != LC_GGUF_ARRAY || kv->val.arr.type != types[k] || kv->val.arr.n + (uint64_t)n != (uint64_t)V)
-        return lc_errorf(LC_ERR_FORMAT, "%s: expected an array of %d entries (the model's %d rows less the %d added "
-                                        "tokens)", kv->key, V - n, V, n);
+        return lc_errorf(LC_ERR_FORMAT,
+                         "%s: expected an array of %d entries (the model's %d rows less the %d added "
+                         "tokens)",
+                         kv->key, V - n, V, n);
     size_t es = k == 0 ? sizeof(lc_gguf_str) : 4, old = (size_t)kv->val.arr.n;
     char *a = malloc(((size_t)V) * es);
     if (!a) return lc_errorf(LC_ERR_NOMEM, "out of memory");

@@ -297,12 +297,17 @@ static json_t *added_entry(int id, const char *content) {
  * "added_tokens_decoder" mapping (is_config). A missing file: nothing. */
 static lc_status patch_added(const char *file, int is_config, char **strs, int n, int first) {
     struct stat sb;
-    if (stat(file, &sb) != 0) return is_config ? LC_OK : lc_errorf(LC_ERR_UNSUPPORTED, "%s: no tokenizer.json to add "
-                                                                   "the adapter's add_tokens to", file);
+    if (stat(file, &sb) != 0)
+        return is_config ? LC_OK
+                         : lc_errorf(LC_ERR_UNSUPPORTED,
+                                     "%s: no tokenizer.json to add "
+                                     "the adapter's add_tokens to",
+                                     file);
     json_error_t err;
     json_t *root = json_load_file(file, 0, &err);
     if (!root || !json_is_object(root))
-        return json_decref(root), lc_errorf(LC_ERR_FORMAT, "%s:%d: %s", file, err.line, root ? "not a JSON object" : err.text);
+        return json_decref(root),
+               lc_errorf(LC_ERR_FORMAT, "%s:%d: %s", file, err.line, root ? "not a JSON object" : err.text);
     json_t *list = json_object_get(root, is_config ? "added_tokens_decoder" : "added_tokens");
     if (!list) {
         list = is_config ? json_object() : json_array();

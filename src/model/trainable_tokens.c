@@ -191,11 +191,14 @@ void lc_tokens_strs_free(char **strs, int n) {
 static lc_status added_entry(const json_t *l, size_t i, char **strs) {
     const json_t *e = json_array_get(l, i);
     if (!json_is_string(e))
-        return lc_errorf(LC_ERR_CONFIG, "'add_tokens': entry %zu is not a string (expected a list of token strings, "
-                                        "e.g. [\"<|tool|>\"])", i);
+        return lc_errorf(LC_ERR_CONFIG,
+                         "'add_tokens': entry %zu is not a string (expected a list of token strings, "
+                         "e.g. [\"<|tool|>\"])",
+                         i);
     const char *s = json_string_value(e);
     if (!s[0] || json_string_length(e) != strlen(s))
-        return lc_errorf(LC_ERR_CONFIG, "'add_tokens': entry %zu is %s", i, s[0] ? "a string with a NUL byte" : "empty");
+        return lc_errorf(LC_ERR_CONFIG, "'add_tokens': entry %zu is %s", i,
+                         s[0] ? "a string with a NUL byte" : "empty");
     for (size_t j = 0; j < i; j++)
         if (!strcmp(strs[j], s)) return lc_errorf(LC_ERR_CONFIG, "'add_tokens': \"%s\" is listed twice", s);
     if (!(strs[i] = strdup(s))) return lc_errorf(LC_ERR_NOMEM, "out of memory");
@@ -241,8 +244,8 @@ static void grown_rows(float *out, const lc_weight *w, int n) {
 static lc_status grow_weight(lc_model *m, lc_weight *w, int n) {
     size_t bytes = (size_t)(w->rows + n) * w->cols * sizeof(float);
     float *p = malloc(bytes);
-    if (!p) return lc_errorf(LC_ERR_NOMEM, "add_tokens: out of memory growing a (%d, %d) embedding", w->rows + n,
-                             w->cols);
+    if (!p)
+        return lc_errorf(LC_ERR_NOMEM, "add_tokens: out of memory growing a (%d, %d) embedding", w->rows + n, w->cols);
     grown_rows(p, w, n);
     lc_status st = lc_model_own(m, p, bytes, 0);
     if (st) return free(p), st;
@@ -265,8 +268,11 @@ lc_status lc_tokens_grow_vocab(lc_model *m, int n) {
 lc_status lc_tokens_indices_with_added(char *out, size_t cap, const char *user, int first, int n) {
     int *ids = NULL, k = 0;
     lc_status st = lc_tokens_parse(user, first, &ids, &k);
-    if (st) return lc_error_wrap(st, "trainable_token_indices with add_tokens (the added tokens' ids %d..%d are "
-                                     "trained already)", first, first + n - 1);
+    if (st)
+        return lc_error_wrap(st,
+                             "trainable_token_indices with add_tokens (the added tokens' ids %d..%d are "
+                             "trained already)",
+                             first, first + n - 1);
     size_t len = (size_t)snprintf(out, cap, "[");
     for (int i = 0; i < k + n && len < cap; i++)
         len += (size_t)snprintf(out + len, cap - len, "%s%d", i ? ", " : "", i < k ? ids[i] : first + i - k);

@@ -864,7 +864,8 @@ lc_status lc_tokenizer_add_special(lc_tokenizer *t, const char *const *tokens, i
         if (id >= 0)
             return lc_errorf(LC_ERR_ARG, "add_tokens: \"%s\" is already in the vocabulary (id %d)", tokens[i], id);
         for (int j = 0; j < i; j++)
-            if (!strcmp(tokens[i], tokens[j])) return lc_errorf(LC_ERR_ARG, "add_tokens: \"%s\" is listed twice", tokens[i]);
+            if (!strcmp(tokens[i], tokens[j]))
+                return lc_errorf(LC_ERR_ARG, "add_tokens: \"%s\" is listed twice", tokens[i]);
     }
     tk_added *na = realloc(t->added, ((size_t)t->n_added + (size_t)n) * sizeof *na);
     if (!na) return lc_errorf(LC_ERR_NOMEM, "tokenizer: out of memory");
@@ -876,7 +877,8 @@ lc_status lc_tokenizer_add_special(lc_tokenizer *t, const char *const *tokens, i
         a->len = a->mlen = strlen(tokens[k]);
         a->content = strdup(tokens[k]);
         a->mcontent = strdup(tokens[k]);
-        if (!a->content || !a->mcontent) return free(a->content), free(a->mcontent), lc_errorf(LC_ERR_NOMEM, "tokenizer: out of memory");
+        if (!a->content || !a->mcontent)
+            return free(a->content), free(a->mcontent), lc_errorf(LC_ERR_NOMEM, "tokenizer: out of memory");
         a->id = t->n_ids + k;
         a->special = 1; /* HF AddedToken(special=True, normalized=False, lstrip=rstrip=single_word=False) */
         t->n_added++;

@@ -144,17 +144,38 @@ lc_status lc_adapter_save(const char *path, const lc_lora *lora, const lc_model 
 /* The metadata every adapter file defines (docs/formats.md), opened by name. */
 #define ATTR(obj, key) {obj, key, 0, {0}, LC_CKPT_OTHER}
 static const lc_ckpt_want META[] = {
-    ATTR("", "format"),              ATTR("", "format_version"),          ATTR("", "step"),
-    ATTR("adapter", "r"),            ATTR("adapter", "lora_alpha"),       ATTR("adapter", "scaling"),
-    ATTR("adapter", "use_rslora"),   ATTR("adapter", "lora_dropout"),     ATTR("adapter", "target_modules"),
-    ATTR("adapter", "init_lora_weights"), ATTR("adapter", "num_layers"),  ATTR("base", "identity"),
-    ATTR("base", "architecture"),    ATTR("base", "source"),              ATTR("base", "vocab_size"),
-    ATTR("base", "hidden_size"),     ATTR("base", "intermediate_size"),   ATTR("base", "num_hidden_layers"),
-    ATTR("base", "num_attention_heads"), ATTR("base", "num_key_value_heads"), ATTR("base", "head_dim"),
-    ATTR("tokenizer", "chat_template"), ATTR("state", "best_valid_loss"), ATTR("adapter", "use_dora"), ATTR("state", "elapsed_s"),
-    ATTR("adapter", "rank_pattern"), ATTR("adapter", "alpha_pattern"), ATTR("adapter", "layers_to_transform"),
-    ATTR("adapter", "trainable_token_indices"), ATTR("adapter", "add_tokens"),
-    {"state/counters", NULL, 1, {8}, LC_CKPT_I64}, {"state/epoch_rng", NULL, 1, {4}, LC_CKPT_U64},
+    ATTR("", "format"),
+    ATTR("", "format_version"),
+    ATTR("", "step"),
+    ATTR("adapter", "r"),
+    ATTR("adapter", "lora_alpha"),
+    ATTR("adapter", "scaling"),
+    ATTR("adapter", "use_rslora"),
+    ATTR("adapter", "lora_dropout"),
+    ATTR("adapter", "target_modules"),
+    ATTR("adapter", "init_lora_weights"),
+    ATTR("adapter", "num_layers"),
+    ATTR("base", "identity"),
+    ATTR("base", "architecture"),
+    ATTR("base", "source"),
+    ATTR("base", "vocab_size"),
+    ATTR("base", "hidden_size"),
+    ATTR("base", "intermediate_size"),
+    ATTR("base", "num_hidden_layers"),
+    ATTR("base", "num_attention_heads"),
+    ATTR("base", "num_key_value_heads"),
+    ATTR("base", "head_dim"),
+    ATTR("tokenizer", "chat_template"),
+    ATTR("state", "best_valid_loss"),
+    ATTR("adapter", "use_dora"),
+    ATTR("state", "elapsed_s"),
+    ATTR("adapter", "rank_pattern"),
+    ATTR("adapter", "alpha_pattern"),
+    ATTR("adapter", "layers_to_transform"),
+    ATTR("adapter", "trainable_token_indices"),
+    ATTR("adapter", "add_tokens"),
+    {"state/counters", NULL, 1, {8}, LC_CKPT_I64},
+    {"state/epoch_rng", NULL, 1, {4}, LC_CKPT_U64},
 };
 #undef ATTR
 
@@ -354,8 +375,9 @@ lc_status lc_adapter_load(const char *path, const lc_model *base, lc_lora *lora,
     }
     int added = n_added(info.cfg.add_tokens);
     if (added && base->cfg.vocab_size != info.base_vocab_size + added) {
-        st = lc_errorf(LC_ERR_MISMATCH, "%s: the adapter adds %d tokens (add_tokens %s) to a base of %d; the model "
-                                        "given has %d rows (apply them first: lc_base_prepare_adapter)",
+        st = lc_errorf(LC_ERR_MISMATCH,
+                       "%s: the adapter adds %d tokens (add_tokens %s) to a base of %d; the model "
+                       "given has %d rows (apply them first: lc_base_prepare_adapter)",
                        path, added, info.cfg.add_tokens, info.base_vocab_size, base->cfg.vocab_size);
         goto done;
     }

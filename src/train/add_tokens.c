@@ -22,9 +22,11 @@ lc_status lc_base_add_tokens(lc_base *b, const char *json, int *first) {
     lc_status st = lc_tokens_parse_added(json, &strs, &n);
     if (st || !n) return st;
     if (TV != V)
-        st = lc_errorf(LC_ERR_UNSUPPORTED, "add_tokens: the tokenizer of %s has %d ids but the embedding %d rows; "
-                                           "new tokens need them equal (HF's resize_token_embeddings(len(tokenizer)) "
-                                           "would resize the embedding to the tokenizer first)", b->path, TV, V);
+        st = lc_errorf(LC_ERR_UNSUPPORTED,
+                       "add_tokens: the tokenizer of %s has %d ids but the embedding %d rows; "
+                       "new tokens need them equal (HF's resize_token_embeddings(len(tokenizer)) "
+                       "would resize the embedding to the tokenizer first)",
+                       b->path, TV, V);
     if (!st) st = lc_tokenizer_add_special(b->tok, (const char *const *)strs, n);
     if (!st) st = lc_tokens_grow_vocab(&b->model, n);
     lc_tokens_strs_free(strs, n);
@@ -39,8 +41,10 @@ lc_status lc_base_apply_added(lc_base *b, const char *add_tokens, int base_vocab
     int have = V == base_vocab + n;
     for (int i = 0; have && i < n; i++) have = lc_tokenizer_token_id(b->tok, strs[i]) == base_vocab + i;
     if (!have && V != base_vocab)
-        st = lc_errorf(LC_ERR_MISMATCH, "add_tokens %s: the adapter's base had %d tokens, the model has %d "
-                                        "(other tokens were added already?)", add_tokens, base_vocab, V);
+        st = lc_errorf(LC_ERR_MISMATCH,
+                       "add_tokens %s: the adapter's base had %d tokens, the model has %d "
+                       "(other tokens were added already?)",
+                       add_tokens, base_vocab, V);
     lc_tokens_strs_free(strs, n);
     return st || have ? st : lc_base_add_tokens(b, add_tokens, NULL);
 }

@@ -14,7 +14,7 @@ hf (stories260K, tied head; seconds):
   - --resume from checkpoint-2 of a 4-step run gives the adapter of the
     uninterrupted run bit for bit;
   - `lorac info` names the added tokens; `lorac generate` and `lorac eval`
-    run with the adapter;
+    run with the adapter; `lorac export` (PEFT, llama.cpp GGUF) refuses it;
   - `lorac merge` to an HF directory: config.json vocab_size 514, the
     tokenizer (AutoTokenizer and `tokenizers`) maps the new tokens to 512 and
     513; every tensor equals PEFT's merge_and_unload of the same adapter on
@@ -207,6 +207,11 @@ def hf_case(lorac, model, work):
     check('added tokens     ["<|tool|>", "<obs>"] as ids 512..' in i.stdout, "info names the added tokens")
     e = run([lorac, "eval", "--model", model, "--data", data, "--adapter", h5, "--max-new-tokens", "6"])
     check("adapter" in e.stdout, "eval with the adapter (rows and prompts encoded with the new tokens)")
+    for fmt in ("peft", "gguf"):
+        out = os.path.join(work, "export-" + fmt)
+        x = run([lorac, "export", "--adapter", h5, "--model", model, "--format", fmt, "--out", out], None)
+        check(x.returncode == 1 and "add_tokens" in x.stderr and "lorac merge" in x.stderr and not os.path.exists(out),
+              f"export --format {fmt} refused, no file left: {x.stderr.strip()[:150]}")
     merge_hf(lorac, model, work, h5)
 
 

@@ -139,13 +139,15 @@ static int add_setup(oracle_case *c, const char *dir) {
     c->V = c->m.cfg.vocab_size;
     size_t C = (size_t)c->m.cfg.hidden_size, VC = (size_t)c->V * C;
     printf("add_tokens %s: vocabulary %d -> %d\n", added_json(c), V0, c->V);
-    float *emb = oracle_ref_get(&c->st, "embed_tokens", LC_ST_F32, VC), *head = oracle_ref_get(&c->st, "lm_head", LC_ST_F32, VC);
+    float *emb = oracle_ref_get(&c->st, "embed_tokens", LC_ST_F32, VC),
+          *head = oracle_ref_get(&c->st, "lm_head", LC_ST_F32, VC);
     int rc = emb && head && c->m.tok_emb.rows == c->V ? 0 : -1;
     if (!rc) { /* new rows: the mean in double, rounded once; old rows bit-identical */
-        oracle_compare("grown embed_tokens (old rows + mean rows) vs resize_token_embeddings", c->m.tok_emb.data, emb, VC,
-                       1e-6, 0);
+        oracle_compare("grown embed_tokens (old rows + mean rows) vs resize_token_embeddings", c->m.tok_emb.data, emb,
+                       VC, 1e-6, 0);
         oracle_compare("grown lm_head vs resize_token_embeddings", c->m.lm_head.data, head, VC, 1e-6, 0);
-        oracle_check(!memcmp(c->m.tok_emb.data, emb, (size_t)V0 * C * sizeof(float)), "old embedding rows bit-identical");
+        oracle_check(!memcmp(c->m.tok_emb.data, emb, (size_t)V0 * C * sizeof(float)),
+                     "old embedding rows bit-identical");
         oracle_check((c->m.lm_head.data == c->m.tok_emb.data) == (c->m.cfg.tie_embeddings != 0),
                      "a tied head follows the grown embedding; an untied one is its own");
         rc = tokenizer_checks(c, dir, strs, n);
