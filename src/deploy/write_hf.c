@@ -330,7 +330,7 @@ static lc_status patch_added(const char *file, int is_config, char **strs, int n
 }
 
 /* The adapter's added tokens into the copied tokenizer files of tmp. */
-static lc_status write_added(const lc_model *m, const char *add_tokens, const char *tmp) {
+lc_status dp_write_added_tokens(const lc_model *m, const char *add_tokens, const char *tmp) {
     char **strs = NULL, path[4096];
     int n = 0;
     lc_status st = lc_tokens_parse_added(add_tokens, &strs, &n);
@@ -339,6 +339,18 @@ static lc_status write_added(const lc_model *m, const char *add_tokens, const ch
     if (!st && n && !(st = lc_path_join(path, sizeof path, tmp, "tokenizer_config.json")))
         st = patch_added(path, 1, strs, n, m->cfg.vocab_size - n);
     lc_tokens_strs_free(strs, n);
+    return st;
+}
+
+lc_status dp_copy_tokenizer_files(const char *src_dir, const char *dst_dir) {
+    char src[4096], path[4096];
+    struct stat sb;
+    lc_status st = LC_OK;
+    for (size_t i = 0; i < sizeof TOKENIZER_FILES / sizeof TOKENIZER_FILES[0] && !st; i++) {
+        if ((st = lc_path_join(src, sizeof src, src_dir, TOKENIZER_FILES[i]))) break;
+        if (stat(src, &sb) != 0) continue;
+        if (!(st = lc_path_join(path, sizeof path, dst_dir, TOKENIZER_FILES[i]))) st = dp_copy_file(src, path);
+    }
     return st;
 }
 
@@ -368,11 +380,7 @@ lc_status lc_deploy_write_hf(const lc_model *m, const char *base_dir, const char
     if (!st && !(st = lc_path_join(path, sizeof path, tmp, "model.safetensors"))) st = write_weights(m, dtype, path);
     if (!st) st = lc_interrupt_check("writing the merged model"); /* nothing is committed after a signal */
     if (!st && base_dir) {
-        for (size_t i = 0; i < sizeof TOKENIZER_FILES / sizeof TOKENIZER_FILES[0] && !st; i++) {
-            if ((st = lc_path_join(src, sizeof src, base_dir, TOKENIZER_FILES[i]))) break;
-            if (stat(src, &sb) != 0) continue;
-            if (!(st = lc_path_join(path, sizeof path, tmp, TOKENIZER_FILES[i]))) st = dp_copy_file(src, path);
-        }
+        st = dp_copy_tokenizer_files(base_dir, tmp);
     } else if (!st) {
         if (S_ISDIR(sb.st_mode)) {
             if (!(st = lc_path_join(src, sizeof src, tokenizer_json, "tokenizer.json")))
@@ -380,7 +388,7 @@ lc_status lc_deploy_write_hf(const lc_model *m, const char *base_dir, const char
         }
         if (!st && !(st = lc_path_join(path, sizeof path, tmp, "tokenizer.json"))) st = dp_copy_file(tokenizer_json, path);
     }
-    if (!st && add_tokens && add_tokens[0]) st = write_added(m, add_tokens, tmp);
+    if (!st && add_tokens && add_tokens[0]) st = dp_write_added_tokens(m, add_tokens, tmp);
     json_decref(cfg);
     if (st) {
         dp_tmpdir_discard(tmp);

@@ -14,7 +14,12 @@ hf (stories260K, tied head; seconds):
   - --resume from checkpoint-2 of a 4-step run gives the adapter of the
     uninterrupted run bit for bit;
   - `lorac info` names the added tokens; `lorac generate` and `lorac eval`
-    run with the adapter; `lorac export` (PEFT, llama.cpp GGUF) refuses it;
+    run with the adapter; `lorac export --format gguf` refuses it;
+  - `lorac export --format peft`: loaded as a PEFT user does (AutoTokenizer
+    of the directory, resize_token_embeddings, PeftModel.from_pretrained),
+    its logits equal PEFT's with the adapter's weights on the base resized
+    with mean rows (1e-5 · max|logit|); `lorac import` refuses it (a
+    resized embedding);
   - `lorac merge` to an HF directory: config.json vocab_size 514, the
     tokenizer (AutoTokenizer and `tokenizers`) maps the new tokens to 512 and
     513; every tensor equals PEFT's merge_and_unload of the same adapter on
@@ -196,6 +201,29 @@ def merge_hf(lorac, model, work, h5):
                                                f"{rel:.2e} of max|logit| (tol 1e-4)")
 
 
+def export_peft(lorac, model, work, h5):
+    """lorac export --format peft, loaded as a PEFT user does, against PEFT with the same weights."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    out = os.path.join(work, "peft")
+    run([lorac, "export", "--adapter", h5, "--model", model, "--format", "peft", "--out", out])
+    tok = AutoTokenizer.from_pretrained(out)
+    check(len(tok) == 514 and tok.convert_tokens_to_ids(ADD) == [512, 513],
+          "PEFT export: its tokenizer has 514 ids, the new tokens 512 and 513")
+    m = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32, attn_implementation="eager").eval()
+    m.resize_token_embeddings(len(tok))
+    pm = PeftModel.from_pretrained(m, out).eval()
+    x = torch.tensor([tok(TEXT).input_ids])
+    with torch.no_grad():
+        got, want = pm(input_ids=x).logits, peft_reference(model, h5)(input_ids=x).logits
+    rel = ((got - want).abs().max() / want.abs().max()).item()
+    check(rel <= 1e-5, f"PEFT export loaded after resize_token_embeddings: logits vs PEFT with the adapter's weights "
+                       f"{rel:.2e} of max|logit| (tol 1e-5)")
+    x = run([lorac, "import", "--peft", out, "--model", model, "--out", os.path.join(work, "back.h5")], None)
+    check(x.returncode == 1 and "resized embedding" in x.stderr, f"import of it refused: {x.stderr.strip()[:120]}")
+
+
 def hf_case(lorac, model, work):
     data = write_data(work)
     bad_inputs(lorac, model, work, data)
@@ -207,11 +235,11 @@ def hf_case(lorac, model, work):
     check('added tokens     ["<|tool|>", "<obs>"] as ids 512..' in i.stdout, "info names the added tokens")
     e = run([lorac, "eval", "--model", model, "--data", data, "--adapter", h5, "--max-new-tokens", "6"])
     check("adapter" in e.stdout, "eval with the adapter (rows and prompts encoded with the new tokens)")
-    for fmt in ("peft", "gguf"):
-        out = os.path.join(work, "export-" + fmt)
-        x = run([lorac, "export", "--adapter", h5, "--model", model, "--format", fmt, "--out", out], None)
-        check(x.returncode == 1 and "add_tokens" in x.stderr and "lorac merge" in x.stderr and not os.path.exists(out),
-              f"export --format {fmt} refused, no file left: {x.stderr.strip()[:150]}")
+    out = os.path.join(work, "export-gguf")
+    x = run([lorac, "export", "--adapter", h5, "--model", model, "--format", "gguf", "--out", out], None)
+    check(x.returncode == 1 and "add_tokens" in x.stderr and "lorac merge" in x.stderr and not os.path.exists(out),
+          f"export --format gguf refused, no file left: {x.stderr.strip()[:150]}")
+    export_peft(lorac, model, work, h5)
     merge_hf(lorac, model, work, h5)
 
 

@@ -26,15 +26,16 @@
  *   6. lc_merge_lora of that state against PEFT's merge_and_unload: the
  *      embedding and the LM head (1e-4 · max|ref|, as the parameters after 3
  *      steps they hold), and for an untied model the head unchanged.
- * With add_tokens (reference metadata "add_tokens", cases *-add;
- * peft_adapter_dir "-"): before step 1 the model grows by the new tokens
+ * With add_tokens (reference metadata "add_tokens", cases *-add): before step 1 the model grows by the new tokens
  * (lc_tokens_grow_vocab) and its embedding / LM head must equal the
  * resized ones of the reference (new rows the exact mean: 1e-6 · max|ref|,
  * float32 rounding of a double mean); the tokenizer (when the model has one)
  * gives HF's ids and decodes for the reference text after
  * lc_tokenizer_add_special, and refuses a token already present, a duplicate
  * and an empty one; step 2 is the HDF5 round trip (add_tokens and the base
- * vocabulary kept; refused by an ungrown model) and the refused PEFT export;
+ * vocabulary kept; refused by an ungrown model), PEFT's own save of the
+ * resized model refused by the import, and the PEFT export (loaded by PEFT
+ * in tokens_oracle.py; refused for a base without tokenizer.json);
  * steps 3-6 as above on the grown model, the batch holding the new ids.
  * Tolerances are today's oracle tolerances (tests/oracle/README.md).
  * Exits 0 only if every check passes.
@@ -193,7 +194,8 @@ static int make_adapter(oracle_case *c) {
 
 /* add_tokens: the HDF5 adapter keeps the strings and the base's vocabulary;
  * a model that did not grow refuses it; the PEFT export is refused. */
-static int added_io_checks(oracle_case *c, const char *dir, const char *h5, const char *export_dir) {
+static int added_io_checks(oracle_case *c, const char *dir, const char *h5, const char *peft_dir,
+                           const char *export_dir) {
     lc_adapter_info info;
     lc_model plain;
     lc_lora l;
@@ -204,8 +206,20 @@ static int added_io_checks(oracle_case *c, const char *dir, const char *h5, cons
     oracle_check(lc_adapter_load(h5, &plain, &l, NULL, NULL, 0) == LC_ERR_MISMATCH && strstr(lc_error_msg(), "adds 2"),
                  "an ungrown model refuses the adapter, naming the added tokens");
     lc_model_free(&plain);
-    oracle_check(lc_deploy_export_peft(&c->lora, &c->m, NULL, export_dir) == LC_ERR_UNSUPPORTED,
-                 "PEFT export of an adapter with add_tokens refused");
+    char tj[4096];
+    snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
+    FILE *f = fopen(tj, "r");
+    if (f) fclose(f);
+    lc_lora imp;
+    if (strcmp(peft_dir, "-")) /* PEFT's own save of a resized vocabulary */
+        oracle_check(lc_deploy_import_peft(peft_dir, &c->m, &imp) == LC_ERR_UNSUPPORTED &&
+                         strstr(lc_error_msg(), "resized embedding"),
+                     "PEFT's adapter with a resized embedding: import refused, naming it");
+    if (f) /* loaded by PEFT after the resize in tokens_oracle.py */
+        return lc_deploy_export_peft(&c->lora, &c->m, NULL, export_dir) ? -1 : 0;
+    oracle_check(lc_deploy_export_peft(&c->lora, &c->m, NULL, export_dir) == LC_ERR_UNSUPPORTED &&
+                     strstr(lc_error_msg(), "tokenizer.json"),
+                 "PEFT export with add_tokens of a base without tokenizer.json refused");
     return 0;
 }
 
@@ -214,8 +228,8 @@ static int io_checks(oracle_case *c, const char *dir, const char *peft_dir, cons
     lc_lora imp, back;
     char h5[4096];
     size_t bytes = c->lora.n_params * sizeof(float);
-    int add = !strcmp(peft_dir, "-");
-    if (!add) { /* add_tokens cases: no PEFT directory (see tokens_oracle.py) */
+    int add = added_json(c) != NULL;
+    if (!add) { /* add_tokens cases: PEFT's directory is refused (added_io_checks) */
         if (lc_deploy_import_peft(peft_dir, &c->m, &imp)) return -1;
         oracle_check(imp.n_params == c->lora.n_params && imp.tok.n == c->lora.tok.n &&
                          !memcmp(imp.params, c->lora.params, bytes),
@@ -229,7 +243,7 @@ static int io_checks(oracle_case *c, const char *dir, const char *peft_dir, cons
                      !memcmp(back.params, c->lora.params, bytes),
                  "HDF5 adapter round trip: A, B and token rows bit-identical");
     lc_lora_free(&back);
-    if (add) return added_io_checks(c, dir, h5, export_dir);
+    if (add) return added_io_checks(c, dir, h5, peft_dir, export_dir);
     return lc_deploy_export_peft(&c->lora, &c->m, NULL, export_dir) ? -1 : 0;
 }
 

@@ -33,8 +33,13 @@ tolerance, but it would make the new rows' check a check of the noise). The
 batch holds the new ids as inputs and as targets. stories260K (which has a
 tokenizer) also gives the ids and decodes of a text with the new tokens as
 HF's tokenizer makes them ("text_ids", metadata "text", "decoded",
-"decoded_skip"). lorac's PEFT export is not checked in these cases (lorac
-refuses to export an adapter with added tokens to PEFT; docs/interop.md).
+"decoded_skip"). PEFT's saved adapter of the resized model (which holds the
+whole resized embedding) must be refused by lorac's import; lorac's PEFT
+export (adapter dir + the base's tokenizer files with the tokens added + the
+resized embedding / head as PEFT saves them) is loaded as a PEFT user does:
+AutoTokenizer(dir), resize_token_embeddings(len(tokenizer)),
+PeftModel.from_pretrained — and must give PEFT's loss (1e-5 rel); the
+tiny-qwen2 has no tokenizer, so there the export must be refused.
 
 Usage: tokens_oracle.py <test_tokens_oracle binary> <stories|qwen2|stories-add|qwen2-add>
 Fails (never skips) when torch / transformers / peft are missing.
@@ -193,9 +198,16 @@ def run(mdir, dtype, save_dir=None, add=False):
     return {k: v.contiguous() for k, v in out.items()}, ids
 
 
-def peft_loss(mdir, adapter_dir, tokens, targets):
-    """Loss of the adapter in adapter_dir as PEFT loads it."""
+def peft_loss(mdir, adapter_dir, tokens, targets, add=False):
+    """Loss of the adapter in adapter_dir as PEFT loads it (add: after
+    resize_token_embeddings to its tokenizer, which must hold the new tokens)."""
     model = AutoModelForCausalLM.from_pretrained(mdir, dtype=torch.float32, attn_implementation="eager").eval()
+    if add:
+        from transformers import AutoTokenizer
+        tok = AutoTokenizer.from_pretrained(adapter_dir)
+        V = model.config.vocab_size
+        assert [tok.convert_tokens_to_ids(a) for a in ADD] == [V + i for i in range(len(ADD))], "tokenizer"
+        model.resize_token_embeddings(len(tok))
     pm = PeftModel.from_pretrained(model, adapter_dir).eval()
     with torch.no_grad():
         lo, _ = make_refs.loss_fn(pm(input_ids=tokens.long()).logits, targets.long())
@@ -246,7 +258,7 @@ def main():
     meta = {"case": f"tokens-{case}", "generator": "tests/oracle/tokens_oracle.py"}
     with tempfile.TemporaryDirectory(prefix="lorac_tokens_") as tmp:
         peft_dir, export_dir = os.path.join(tmp, "peft"), os.path.join(tmp, "lorac_export")
-        out, ids = run(mdir, torch.float32, None if add else peft_dir, add)
+        out, ids = run(mdir, torch.float32, peft_dir, add)
         f64, _ = run(mdir, torch.float64, None, add)
         if add:
             meta["add_tokens"] = json.dumps(ADD)
@@ -274,14 +286,14 @@ def main():
         out = {k: (v.float() if v.is_floating_point() else v) for k, v in out.items()}
         make_refs.save_sorted(out, ref, meta)
         sys.stdout.flush()
-        rc = subprocess.run([sys.argv[1], mdir, ref, "-" if add else peft_dir, export_dir]).returncode
+        rc = subprocess.run([sys.argv[1], mdir, ref, peft_dir, export_dir]).returncode
         if rc != 0:
             sys.exit(rc)
-        if add:
+        if add and not os.path.exists(os.path.join(mdir, "tokenizer.json")):
             print("PASS")
             return
         # lorac's export (made by the binary from the reference's initial state) as PEFT loads it
-        got = peft_loss(mdir, export_dir, out["tokens"], out["targets"])
+        got = peft_loss(mdir, export_dir, out["tokens"], out["targets"], add)
         want = out["loss"].item()
         rel = abs(got - want) / abs(want)
         print(f"  PEFT loads lorac's export: loss {got:.7f} vs {want:.7f}, rel {rel:.2e} (tol 1e-5)")
