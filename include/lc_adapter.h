@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 #define LC_ADAPTER_FORMAT "lorac-adapter"
-#define LC_ADAPTER_VERSION 3 /* read up to; written: 3 with trainable tokens, 2 for DoRA (magnitudes), else 1 */
+#define LC_ADAPTER_VERSION 4 /* read up to; written: 4 with add_tokens, 3 with trainable tokens, 2 for DoRA, else 1 */
 
 /* Training progress saved with a checkpoint (absent in a plain adapter). */
 typedef struct {
@@ -44,6 +44,7 @@ typedef struct {
     char base_arch[64];
     char base_source[1024];
     char chat_template[4096];  /* template name ("chatml", ...) or the custom template string; "" if none */
+    int base_vocab_size;       /* the base's vocabulary before cfg.add_tokens */
     int has_train_state;
 } lc_adapter_info;
 

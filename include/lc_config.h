@@ -67,6 +67,7 @@ typedef struct {
     char alpha_pattern[LC_CFG_PATH_MAX]; /* PEFT alpha_pattern as JSON text; "" = none */
     char layers_to_transform[LC_CFG_PATH_MAX]; /* JSON: index or [indices]; "" = every layer */
     char trainable_token_indices[LC_CFG_PATH_MAX]; /* PEFT: JSON [ids] or {"embed_tokens": [ids]}; "" = none */
+    char add_tokens[LC_CFG_PATH_MAX]; /* JSON list of new special tokens (HF add_tokens + resize); "" = none */
     double neftune_alpha;             /* NEFTune embedding noise during training; 0 = off */
     char init_adapter[LC_CFG_PATH_MAX];  /* start from this adapter's weights (fresh optimizer); "" = new */
     int use_dora;                     /* DoRA: trainable magnitude per output feature (lc_dora.h) */

@@ -43,9 +43,14 @@ lc_status lc_merge_lora(lc_model *m, const lc_lora *lora, float scale);
  * (tokenizer.json, tokenizer_config.json, special_tokens_map.json,
  * generation_config.json, those present) when base_dir != NULL, else
  * tokenizer_json (a tokenizer.json file; required then, LC_ERR_ARG if NULL).
+ * add_tokens (JSON list of strings, "" or NULL = none): tokens an adapter
+ * added (lc_base_add_tokens), the last n rows of m; they are appended to
+ * tokenizer.json's added_tokens (and tokenizer_config.json's
+ * added_tokens_decoder) as special tokens with ids V-n .. V-1, as
+ * tokenizer.add_tokens(..., special_tokens=True) + save_pretrained writes them.
  * out_dir must not exist (LC_ERR_IO naming it). All-or-nothing. */
 lc_status lc_deploy_write_hf(const lc_model *m, const char *base_dir, const char *tokenizer_json,
-                             lc_dtype dtype, const char *out_dir);
+                             const char *add_tokens, lc_dtype dtype, const char *out_dir);
 
 /* Write m as a GGUF file at out_path: all metadata of the open base GGUF
  * `base` (the file m was loaded from; its tokenizer included) except
@@ -55,9 +60,15 @@ lc_status lc_deploy_write_hf(const lc_model *m, const char *base_dir, const char
  * merge did not change whose base type already is `type` is copied byte for
  * byte. Vectors (norms, biases) stay F32. merged_targets[l] has bit t set
  * when layer l's target t was changed by the merge (NULL: all changed).
+ * add_tokens (JSON list, "" or NULL = none): tokens an adapter added, the
+ * last n rows of m: appended to tokenizer.ggml.tokens (token_type 3 =
+ * control, as convert_hf_to_gguf.py marks HF's special added tokens; score
+ * -1000 where the base has scores, as it writes for added tokens), and
+ * token_embd / output written with V rows (<arch>.vocab_size too when the
+ * base has that key).
  * Written atomically (out_path.tmp, rename). */
 lc_status lc_deploy_write_gguf(const lc_model *m, const lc_gguf *base, const unsigned *merged_targets,
-                               lc_dtype type, const char *out_path);
+                               const char *add_tokens, lc_dtype type, const char *out_path);
 
 /* What lc_deploy_merge did. */
 typedef struct {

@@ -81,6 +81,11 @@ typedef struct {
      * {"embed_tokens": [ids]} ("" = none). Those rows of the input embedding
      * (and of a tied LM head) are trained (lc_tokens.h). */
     char trainable_token_indices[LC_LORA_PATTERN_MAX];
+    /* Vocabulary added to the base (HF tokenizer.add_tokens(special_tokens=True)
+     * + resize_token_embeddings) as a JSON list of strings ("" = none): they
+     * take ids V .. V+n-1 of the grown model and are among the trainable
+     * tokens above (lc_tokens.h, lc_base_add_tokens). */
+    char add_tokens[LC_LORA_PATTERN_MAX];
 } lc_lora_config;
 
 lc_lora_config lc_lora_default_config(void); /* r 8, alpha 16, q_proj+v_proj, no dropout */

@@ -57,6 +57,14 @@ char *lc_tokenizer_decode_len(const lc_tokenizer *t, const int32_t *ids, int n, 
 /* The text of one token as decoded on its own (for streaming); malloc'd. */
 char *lc_tokenizer_decode_token(const lc_tokenizer *t, int32_t id);
 
+/* Add n new special tokens as HF's tokenizer.add_tokens(tokens,
+ * special_tokens=True): ids vocab_size .. vocab_size+n-1 in order, matched as
+ * whole strings before normalisation and pre-tokenisation (never split, not
+ * normalised, no lstrip/rstrip), decoded as their text and dropped by
+ * skip_special. Each must be non-empty and not yet a token (LC_ERR_ARG naming
+ * the token and its id). Not thread-safe: call before encoding. */
+lc_status lc_tokenizer_add_special(lc_tokenizer *t, const char *const *tokens, int n);
+
 int lc_tokenizer_vocab_size(const lc_tokenizer *t);
 int lc_tokenizer_bos_id(const lc_tokenizer *t); /* -1 if none */
 int lc_tokenizer_eos_id(const lc_tokenizer *t); /* -1 if none */

@@ -38,6 +38,28 @@ extern "C" {
  * *ids is malloc'd (caller frees). LC_ERR_CONFIG naming the key otherwise. */
 lc_status lc_tokens_parse(const char *text, int V, int **ids, int *n);
 
+/* ---- add_tokens: new vocabulary entries (HF tokenizer.add_tokens(...,
+ * special_tokens=True) + model.resize_token_embeddings(len(tokenizer))) ---- */
+
+/* Parse add_tokens JSON text ("" = none: *n = 0, *strs = NULL): a non-empty
+ * list of distinct non-empty strings. *strs (n malloc'd strings in a
+ * malloc'd array) is freed with lc_tokens_strs_free. LC_ERR_CONFIG naming
+ * the key and the entry otherwise. */
+lc_status lc_tokens_parse_added(const char *text, char ***strs, int *n);
+void lc_tokens_strs_free(char **strs, int n);
+/* Grow m's vocabulary V by n rows, as transformers' resize_token_embeddings
+ * with mean_resizing: tok_emb becomes owned fp32 (V+n, C), old rows
+ * dequantised, each new row the mean of the old rows (summed in double;
+ * transformers adds a sample of N(0, 1e-9·cov), lorac takes the exact
+ * mean); an untied lm_head the same with its own mean; a tied one follows
+ * the embedding. cfg.vocab_size += n; m->identity stays the loaded base's.
+ * Llama family only (LC_ERR_UNSUPPORTED for GPT-2). */
+lc_status lc_tokens_grow_vocab(lc_model *m, int n);
+/* out (cap bytes) = the JSON list of trainable ids: the user's
+ * trainable_token_indices (list or {"embed_tokens": ...} text, ids < first)
+ * followed by first .. first+n-1 (the added tokens). */
+lc_status lc_tokens_indices_with_added(char *out, size_t cap, const char *user, int first, int n);
+
 /* Set up lora->tok for model m from lora->cfg (ids, tied); *floats gets the
  * parameters it needs (n * C). LC_ERR_UNSUPPORTED for GPT-2. */
 lc_status lc_tokens_plan(lc_lora *lora, const lc_model *m, size_t *floats);

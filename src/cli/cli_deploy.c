@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "lc_adapter.h"
+#include "lc_tokens.h"
 #include "lc_deploy.h"
 #include "lc_gguf.h"
 #include "lc_fsafe.h"
@@ -189,6 +190,29 @@ static int failed(const char *verb) {
 /* What export and import do once their arguments are checked. */
 typedef enum { JOB_EXPORT_PEFT, JOB_EXPORT_GGUF, JOB_IMPORT_PEFT } adapter_job;
 
+/* An adapter with add_tokens: the model m grows by them for a PEFT export
+ * (which writes the resized embedding and the tokenizer files); the
+ * llama.cpp LoRA GGUF cannot replace or add embedding rows and is refused. */
+static lc_status prepare_added(const char *src, adapter_job job, lc_model *m) {
+    lc_adapter_info info;
+    char **strs = NULL;
+    int n = 0;
+    lc_status st = lc_adapter_read_info(src, &info);
+    if (st || !info.cfg.add_tokens[0]) return st;
+    if (job == JOB_EXPORT_GGUF)
+        return lc_errorf(LC_ERR_UNSUPPORTED,
+                         "%s: an adapter with add_tokens (%s) is not exported as a llama.cpp GGUF LoRA: that format "
+                         "cannot replace or add embedding rows; merge it into the base instead (lorac merge writes "
+                         "the new tokens into the GGUF file), or export --format peft",
+                         src, info.cfg.add_tokens);
+    if (m->cfg.vocab_size != info.base_vocab_size)
+        return lc_errorf(LC_ERR_MISMATCH, "%s: its base had %d tokens, the model %d", src, info.base_vocab_size,
+                         m->cfg.vocab_size);
+    if (!(st = lc_tokens_parse_added(info.cfg.add_tokens, &strs, &n))) st = lc_tokens_grow_vocab(m, n);
+    lc_tokens_strs_free(strs, n);
+    return st;
+}
+
 /* Open the base model, read the adapter src (a lorac adapter to export, a
  * PEFT directory to import), write it to out in the job's format (base_name:
  * for a PEFT export) and say so. Exit code 0, or 1 with the error printed. */
@@ -200,6 +224,7 @@ static int convert_adapter(adapter_job job, const char *src, const char *model, 
     memset(&m, 0, sizeof m);
     memset(&lora, 0, sizeof lora);
     lc_status st = open_model(&m, model);
+    if (!st && !import) st = prepare_added(src, job, &m);
     if (!st) st = import ? lc_deploy_import_peft(src, &m, &lora) : lc_adapter_load(src, &m, &lora, NULL, NULL, 0);
     if (!st) st = import                    ? lc_adapter_save(out, &lora, &m, NULL, NULL, NULL)
                   : job == JOB_EXPORT_GGUF ? lc_deploy_export_gguf(&lora, &m, out)

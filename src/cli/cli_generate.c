@@ -229,7 +229,8 @@ static int session_open(session *s, const gen_opts *o, int ctx_default) {
     }
     s->base_open = 1;
     for (int i = 0; i < o->n_adapters; i++) {
-        if (lc_adapter_load(o->adapter_path[i], &s->base.model, &s->lora[i], NULL, &info[i], 0)) {
+        if (lc_base_prepare_adapter(&s->base, o->adapter_path[i]) || /* its add_tokens, if any */
+            lc_adapter_load(o->adapter_path[i], &s->base.model, &s->lora[i], NULL, &info[i], 0)) {
             fprintf(stderr, "lorac: %s\n", lc_error_msg()); /* the message names the file */
             goto fail;
         }

@@ -165,6 +165,9 @@ static int adapter_info(const lc_base *b, const char *path) {
         printf("  trainable tokens %d rows of the embedding%s: %s\n", ntok,
                b->model.cfg.tie_embeddings ? " (and of the tied head)" : "", ai.cfg.trainable_token_indices);
     free(ids);
+    if (ai.cfg.add_tokens[0])
+        printf("  added tokens     %s as ids %d.. (the base's %d-token vocabulary grows by them)\n", ai.cfg.add_tokens,
+               ai.base_vocab_size, ai.base_vocab_size);
     int match = !strcmp(ai.base_identity, b->model.identity);
     long long n = lora_params(&b->model, &ai.cfg) + (long long)ntok * b->model.cfg.hidden_size;
     if (match) printf("  trainable params %lld (%.3f%% of the base)\n", n, 100.0 * n / lc_model_param_count(&b->model));

@@ -23,6 +23,7 @@
 #include <yaml.h>
 
 #include "lc_lora.h"
+#include "lc_tokens.h"
 
 _Static_assert(sizeof(lc_data_format) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(lc_lr_schedule) == sizeof(int), "enums are stored as int");
@@ -80,8 +81,8 @@ static const key_desc KEYS[] = {
     STR(valid_data, "validation data; empty: split a `split` fraction off `data`"),
     STR(test_data, "test data, evaluated once at the end; empty: none"),
     DBL(split, 0, 1, 0, 1, "a number in [0, 1)", "validation fraction taken from data when valid_data is empty"),
-    ENUM(data_format, data_format, FORMAT_NAMES,
-         "one of auto, prompt_completion, alpaca, chat, text, csv", "row format; auto: from .csv or the first row's keys"),
+    ENUM(data_format, data_format, FORMAT_NAMES, "one of auto, prompt_completion, alpaca, chat, text, csv",
+         "row format; auto: from .csv or the first row's keys"),
     STR(csv_prompt_column, "csv column holding the prompt"),
     STR(csv_completion_column, "csv column holding the completion"),
     BOOL(skip_bad_rows, "skip and count malformed rows instead of stopping"),
@@ -92,7 +93,8 @@ static const key_desc KEYS[] = {
         "NEFTune: training adds U(-1,1) * alpha / sqrt(T * hidden) to the input embeddings (T: the micro-batch's "
         "padded row length), as HF Trainer's neftune_noise_alpha; 0: off"),
     {"target_modules", K_TARGETS, F(target_modules), S(target_modules), 0, 0, 0, 0, NULL,
-     "a list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (Llama family), c_attn, c_proj, c_fc (GPT-2), or all-linear",
+     "a list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (Llama family), c_attn, c_proj, c_fc "
+     "(GPT-2), or all-linear",
      "modules that get adapters"},
     BOOL(rslora, "rank-stabilised scale alpha / sqrt(r)"),
     {"rank_pattern", K_JSON, F(rank_pattern), S(rank_pattern), 0, 0, 0, 0, NULL,
@@ -107,6 +109,11 @@ static const key_desc KEYS[] = {
     {"trainable_token_indices", K_JSON, F(trainable_token_indices), S(trainable_token_indices), 0, 0, 0, 0, NULL,
      "a list of token ids, e.g. [0, 5], or {embed_tokens: [0, 5]}",
      "train these rows of the input embedding (and of a tied LM head) as PEFT trainable tokens; empty: none"},
+    {"add_tokens", K_JSON, F(add_tokens), S(add_tokens), 0, 0, 0, 0, NULL,
+     "a list of new token strings, e.g. [\"<|tool|>\", \"<obs>\"] (a flag may give one string alone)",
+     "add these special tokens to the vocabulary (HF tokenizer.add_tokens(special_tokens=True) + "
+     "resize_token_embeddings: ids V.., new rows the mean of the old) and train their rows as trainable tokens; "
+     "empty: none"},
     ENUM(init, init_gaussian, INIT_NAMES, "one of kaiming, gaussian, pissa, olora",
          "lora_A init (lora_B is zero); pissa / olora: A and B from the SVD / QR of the frozen weight, the base "
          "becomes the residual, adapter.h5 and best.h5 are PEFT's rank-2r conversion for the original base"),
@@ -130,12 +137,14 @@ static const key_desc KEYS[] = {
          "micro-batches as one stream of real tokens (no padding; attention per row); auto: on"),
     INT(grad_accum, 1, 1 << 20, "an integer in [1, 1048576]", "micro-batches per optimiser step"),
     INT(epochs, 1, 1 << 20, "an integer in [1, 1048576]", "passes over the training data"),
-    INT(max_steps, -1, INT_MAX, "an integer in [-1, 2147483647]", "stop after this many optimiser steps; <= 0: use epochs"),
+    INT(max_steps, -1, INT_MAX, "an integer in [-1, 2147483647]",
+        "stop after this many optimiser steps; <= 0: use epochs"),
     INT(max_seq_len, 2, 1 << 20, "an integer in [2, 1048576]", "tokens per row"),
     ENUM(truncation, truncation, TRUNC_NAMES, "one of truncate, drop", "what to do with longer rows"),
     BOOL(packing, "concatenate rows into max_seq_len sequences (each example attends only to itself)"),
     BOOL(mask_prompt, "loss only on the completion / assistant turns"),
-    BOOL(grad_checkpointing, "keep only each layer's input and recompute the layer in backward (less memory, ~1/3 more compute)"),
+    BOOL(grad_checkpointing,
+         "keep only each layer's input and recompute the layer in backward (less memory, ~1/3 more compute)"),
     ENUM(precision, precision, PREC_NAMES, "one of fp32, bf16, auto, bf16-emulated, bf16-onednn",
          "frozen matmuls: fp32 (exact reference), bf16 (bf16 weights, fp32 accumulation; on bf16 units via "
          "oneDNN, else emulated), auto (bf16 where the CPU has bf16 units, else fp32)"),
@@ -145,7 +154,8 @@ static const key_desc KEYS[] = {
     INT(save_every, 0, INT_MAX, "an integer >= 0", "optimiser steps between checkpoints; 0: only at the end"),
     INT(keep_last, 0, INT_MAX, "an integer >= 0", "checkpoints kept; 0: all"),
     STR(out_dir, "directory for checkpoints, the adapter and logs"),
-    INT(early_stopping_patience, 0, INT_MAX, "an integer >= 0", "stop after this many evals without improvement; 0: off"),
+    INT(early_stopping_patience, 0, INT_MAX, "an integer >= 0",
+        "stop after this many evals without improvement; 0: off"),
     INT(max_nan_steps, 0, INT_MAX, "an integer >= 0", "consecutive non-finite steps skipped before stopping"),
     INT(threads, 0, 4096, "an integer in [0, 4096]", "threads; 0: OMP_NUM_THREADS or all cores"),
     INT(log_every, 1, INT_MAX, "an integer >= 1", "optimiser steps between log lines"),
@@ -371,6 +381,26 @@ static int parse_targets(const char *spec, char *out, size_t cap, char *bad, siz
     return 1;
 }
 
+/* add_tokens from JSON text v (a list of strings; a flag may give a lone
+ * token string, which is not JSON, as is), checked by lc_tokens_parse_added. */
+static lc_status set_add_tokens(char *base, const key_desc *k, const char *v, const char *where) {
+    json_t *j = *v ? json_loads(v, JSON_DECODE_ANY, NULL) : json_null();
+    if (!j && *v != '[') j = json_pack("[s]", v); /* one token given alone: "<|tool|>" */
+    if (!j) return lc_errorf(LC_ERR_CONFIG, "%s: bad value '%s' for '%s': expected %s", where, v, k->name, k->allowed);
+    char *text = json_is_null(j) || (json_is_array(j) && !json_array_size(j)) ? NULL : json_dumps(j, JSON_ENCODE_ANY);
+    json_decref(j);
+    char **strs = NULL;
+    int n = 0;
+    lc_status st = text && strlen(text) >= k->size
+                       ? lc_errorf(LC_ERR_CONFIG, "value for '%s' is %zu bytes long; at most %zu allowed", k->name,
+                                   strlen(text), k->size - 1)
+                       : lc_tokens_parse_added(text, &strs, &n);
+    lc_tokens_strs_free(strs, n);
+    if (!st) snprintf(base, k->size, "%s", text ? text : "");
+    free(text);
+    return st ? lc_error_wrap(st, "%s", where) : LC_OK;
+}
+
 /* K_JSON key k from JSON text v (a flag's value, or what the YAML loader
  * built from a mapping / list), normalised to one line of JSON and checked
  * as lc_lora_patterns_check does. "", null, {} and [] clear it. A flag may
@@ -379,6 +409,7 @@ static lc_status set_json(lc_train_config *cfg, const key_desc *k, const char *v
     char *base = (char *)cfg + k->off, buf[LC_CFG_PATH_MAX + 2];
     json_error_t err;
     while (isspace((unsigned char)*v)) v++;
+    if (!strcmp(k->name, "add_tokens")) return set_add_tokens(base, k, v, where);
     if ((!strcmp(k->name, "layers_to_transform") || !strcmp(k->name, "trainable_token_indices")) && *v &&
         *v != '[' && *v != '{' && strchr(v, ',') &&
         strlen(v) < sizeof buf - 2) {
@@ -418,7 +449,7 @@ static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth) {
         const char *s = (const char *)n->data.scalar.value;
         json_t *j = NULL;
         if (depth > 0 && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) j = json_loads(s, JSON_DECODE_ANY, NULL);
-        if (!j && depth > 0 && n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) j = json_string(s);
+        if (!j && depth > 0) j = json_string(s); /* quoted, or a plain string such as - <obs> */
         if (!j && depth == 0) j = json_loads(s, JSON_DECODE_ANY, NULL);
         return j;
     }

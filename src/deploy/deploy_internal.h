@@ -25,6 +25,13 @@ lc_status dp_tmpdir_commit(const char *tmp, const char *out_dir);
 lc_status dp_copy_file(const char *src, const char *dst);
 /* Dump a JSON value (indent 2, keys in insertion order) to path. */
 lc_status dp_write_json(const char *path, const json_t *root);
+/* Copy the tokenizer files of an HF directory src_dir (tokenizer.json,
+ * tokenizer_config.json, special_tokens_map.json, ... those present) into dst_dir. */
+lc_status dp_copy_tokenizer_files(const char *src_dir, const char *dst_dir);
+/* add_tokens (JSON list; the last n of m's rows) appended to dir's copied
+ * tokenizer.json added_tokens (required) and tokenizer_config.json
+ * added_tokens_decoder (if present), as special tokens (write_hf.c). */
+lc_status dp_write_added_tokens(const lc_model *m, const char *add_tokens, const char *dir);
 /* The double whose shortest decimal form round-trips to float f (1e-5f -> 1e-05). */
 double dp_float_short(float f);
 /* 1 if s ends with suffix. */

@@ -288,6 +288,32 @@ static lc_status merge_reference(const lc_merge_params *p, lc_model *m, const lc
     return LC_OK;
 }
 
+/* The adapters' add_tokens (lc_base_add_tokens): all must add the same list
+ * (or none) to a base of m's size; m grows by it (new rows the mean, which
+ * the trainable-token rows then replace). added (cap bytes) = the list. */
+static lc_status merge_added(const lc_merge_params *p, lc_model *m, char *added, size_t cap) {
+    added[0] = 0;
+    lc_status st = LC_OK;
+    for (int i = 0; i < p->n_adapters && !st; i++) {
+        lc_adapter_info info;
+        if ((st = lc_adapter_read_info(p->adapter_paths[i], &info)) || !info.cfg.add_tokens[0]) continue;
+        if (added[0] && strcmp(added, info.cfg.add_tokens))
+            st = lc_errorf(LC_ERR_UNSUPPORTED,
+                           "%s: adds tokens %s, another adapter %s; merge adapters that add the "
+                           "same tokens (or none)",
+                           p->adapter_paths[i], info.cfg.add_tokens, added);
+        else if (info.base_vocab_size != m->cfg.vocab_size)
+            st = lc_errorf(LC_ERR_MISMATCH, "%s: its base had %d tokens, the model has %d", p->adapter_paths[i],
+                           info.base_vocab_size, m->cfg.vocab_size);
+        else snprintf(added, cap, "%s", info.cfg.add_tokens);
+    }
+    char **strs = NULL;
+    int n = 0;
+    if (!st && added[0] && !(st = lc_tokens_parse_added(added, &strs, &n))) st = lc_tokens_grow_vocab(m, n);
+    lc_tokens_strs_free(strs, n);
+    return st;
+}
+
 lc_status lc_deploy_merge(const lc_merge_params *p, lc_merge_report *rep) {
     memset(rep, 0, sizeof *rep);
     lc_model m;
@@ -304,7 +330,13 @@ lc_status lc_deploy_merge(const lc_merge_params *p, lc_merge_report *rep) {
 
     double t0 = lc_time_now();
     st = base_gguf ? lc_model_load_gguf(&m, p->model_path, &g) : lc_model_load_hf(&m, p->model_path);
-    if (st) return st;
+    char added[LC_LORA_PATTERN_MAX];
+    if (!st) st = merge_added(p, &m, added, sizeof added);
+    if (st) {
+        lc_model_free(&m);
+        lc_gguf_close(g);
+        return st;
+    }
     const int L = m.cfg.n_layers, V = m.cfg.vocab_size;
     loras = calloc((size_t)p->n_adapters, sizeof *loras);
     mask = calloc((size_t)L, sizeof *mask);
@@ -330,8 +362,10 @@ lc_status lc_deploy_merge(const lc_merge_params *p, lc_merge_report *rep) {
         }
     double t2 = lc_time_now();
     rep->seconds_merge = t2 - t1;
-    if (out_gguf) st = lc_deploy_write_gguf(&m, g, mask, p->gguf_type, p->out_path);
-    else st = lc_deploy_write_hf(&m, base_gguf ? NULL : p->model_path, p->tokenizer_path, p->hf_dtype, p->out_path);
+    if (out_gguf) st = lc_deploy_write_gguf(&m, g, mask, added, p->gguf_type, p->out_path);
+    else
+        st = lc_deploy_write_hf(&m, base_gguf ? NULL : p->model_path, p->tokenizer_path, added, p->hf_dtype,
+                                p->out_path);
     if (st) goto fail;
     double t3 = lc_time_now();
     rep->seconds_write = t3 - t2;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "deploy_internal.h"
 #include "lc_fsafe.h"
@@ -117,15 +118,76 @@ static json_t *peft_config(const lc_lora *lora, const lc_model *base, const char
     return root;
 }
 
+/* add_tokens: PEFT's resized-vocabulary tensors (save_embedding_layers
+ * "auto" on a resized model) name the whole embedding and LM head. */
+#define PEFT_EMB_BASE "base_model.model.model.embed_tokens.token_adapter.base_layer.weight"
+#define PEFT_HEAD_BASE "base_model.model.lm_head.token_adapter.base_layer.weight"
+#define PEFT_HEAD_DELTA "base_model.model.lm_head.token_adapter.trainable_tokens_delta"
+#define PEFT_HEAD "base_model.model.lm_head.weight"
+
+/* An adapter with add_tokens exports from a base grown by them (fp32 rows)
+ * whose HF directory has a tokenizer.json to add them to. */
+static lc_status added_check(const lc_lora *lora, const lc_model *base) {
+    char tj[4096];
+    struct stat sb;
+    lc_status st = lc_path_join(tj, sizeof tj, base->source, "tokenizer.json");
+    if (st || stat(tj, &sb) != 0)
+        return lc_errorf(LC_ERR_UNSUPPORTED,
+                         "%s: a PEFT export of an adapter with add_tokens (%s) needs the base's HF "
+                         "directory with its tokenizer.json (the new tokens are added to a copy)",
+                         base->source, lora->cfg.add_tokens);
+    if (base->tok_emb.type != LC_DT_F32 || base->lm_head.type != LC_DT_F32 ||
+        base->tok_emb.rows != base->cfg.vocab_size)
+        return lc_errorf(LC_ERR_ARG, "PEFT export with add_tokens: the base must be grown by them first "
+                                     "(lc_tokens_grow_vocab)");
+    return LC_OK;
+}
+
+/* The resized embedding and head as PEFT saves them into t; their count. */
+static int added_tensors(const lc_lora *lora, const lc_model *base, lc_st_tensor *t) {
+    int64_t V = base->cfg.vocab_size, C = base->cfg.hidden_size;
+    size_t bytes = (size_t)V * C * sizeof(float);
+    int n = 0;
+    t[n++] = (lc_st_tensor){.name = PEFT_EMB_BASE,
+                            .dtype = LC_ST_F32,
+                            .ndim = 2,
+                            .shape = {V, C},
+                            .data = base->tok_emb.data,
+                            .nbytes = bytes};
+    if (lora->tok.tied) { /* PEFT wraps a tied head too: the same rows and delta again */
+        t[n++] = (lc_st_tensor){.name = PEFT_HEAD_BASE,
+                                .dtype = LC_ST_F32,
+                                .ndim = 2,
+                                .shape = {V, C},
+                                .data = base->tok_emb.data,
+                                .nbytes = bytes};
+        t[n++] = (lc_st_tensor){.name = PEFT_HEAD_DELTA,
+                                .dtype = LC_ST_F32,
+                                .ndim = 2,
+                                .shape = {lora->tok.n, C},
+                                .data = lora->tok.delta,
+                                .nbytes = (size_t)lora->tok.n * C * sizeof(float)};
+    } else {
+        t[n++] = (lc_st_tensor){.name = PEFT_HEAD,
+                                .dtype = LC_ST_F32,
+                                .ndim = 2,
+                                .shape = {V, C},
+                                .data = base->lm_head.data,
+                                .nbytes = bytes};
+    }
+    return n;
+}
+
 lc_status lc_deploy_export_peft(const lc_lora *lora, const lc_model *base, const char *base_name, const char *out_dir) {
     if (lora->n_layers != base->cfg.n_layers)
         return lc_errorf(LC_ERR_MISMATCH, "adapter has %d layers, the model %d", lora->n_layers, base->cfg.n_layers);
-    size_t cap = (size_t)lora->n_layers * LC_T_COUNT * 3 + 1;
+    lc_status st = lora->cfg.add_tokens[0] ? added_check(lora, base) : LC_OK;
+    if (st) return st;
+    size_t cap = (size_t)lora->n_layers * LC_T_COUNT * 3 + 4;
     lc_st_tensor *t = calloc(cap, sizeof *t);
     char (*names)[160] = calloc(cap, sizeof *names);
     json_t *cfg = peft_config(lora, base, base_name);
     char tmp[4096], path[4096];
-    lc_status st = LC_OK;
     int have_tmp = 0;
     if (!t || !names || !cfg) {
         st = lc_errorf(LC_ERR_NOMEM, "out of memory");
@@ -156,12 +218,16 @@ lc_status lc_deploy_export_peft(const lc_lora *lora, const lc_model *base, const
         t[n++] = (lc_st_tensor){.name = LC_TOKENS_TENSOR, .dtype = LC_ST_F32, .ndim = 2,
                                 .shape = {lora->tok.n, lora->tok.C}, .data = lora->tok.delta,
                                 .nbytes = (size_t)lora->tok.n * lora->tok.C * sizeof(float)};
+    if (lora->cfg.add_tokens[0]) n += added_tensors(lora, base, t + n);
     if ((st = lc_fs_mkdir_parents(out_dir)) || (st = dp_tmpdir_create(out_dir, tmp, sizeof tmp))) goto fail;
     have_tmp = 1;
     if ((st = lc_path_join(path, sizeof path, tmp, "adapter_config.json")) || (st = dp_write_json(path, cfg))) goto fail;
     const char *keys[] = {"format"}, *vals[] = {"pt"};
     if ((st = lc_path_join(path, sizeof path, tmp, "adapter_model.safetensors")) ||
         (st = lc_safetensors_write(path, t, n, keys, vals, 1)))
+        goto fail;
+    if (lora->cfg.add_tokens[0] && ((st = dp_copy_tokenizer_files(base->source, tmp)) ||
+                                    (st = dp_write_added_tokens(base, lora->cfg.add_tokens, tmp))))
         goto fail;
     have_tmp = 0;
     st = dp_tmpdir_commit(tmp, out_dir);
@@ -343,6 +409,30 @@ static lc_status take_tokens(const char *wpath, const lc_safetensors *st, lc_lor
     return take_tensor(wpath, x, lora->tok.n, lora->tok.C, lora->tok.delta);
 }
 
+/* PEFT's save of a resized vocabulary (added tokens) is not imported. */
+static lc_status refuse_resized(const lc_safetensors *st, const char *wpath) {
+    if (!lc_safetensors_find(st, PEFT_EMB_BASE)) return LC_OK;
+    return lc_errorf(LC_ERR_UNSUPPORTED,
+                     "%s: holds a resized embedding ('%s': tokens were added to the vocabulary); lorac does not "
+                     "import such an adapter (merge it in PEFT, or train it with lorac's add_tokens)",
+                     wpath, PEFT_EMB_BASE);
+}
+
+/* A config that failed to parse (status st): the resized-vocabulary refusal
+ * when the weights say so (its new ids fail the vocabulary check), else st. */
+static lc_status resized_or(lc_status st, const char *wpath) {
+    struct stat sb;
+    lc_safetensors w;
+    memset(&w, 0, sizeof w);
+    if (stat(wpath, &sb) != 0) return st; /* the config's message stands */
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", lc_error_msg());
+    lc_status r = lc_safetensors_open(&w, wpath) ? LC_OK : refuse_resized(&w, wpath);
+    lc_safetensors_close(&w);
+    if (r) return r;
+    return lc_errorf(st, "%s", msg);
+}
+
 lc_status lc_deploy_import_peft(const char *dir, const lc_model *base, lc_lora *lora) {
     memset(lora, 0, sizeof *lora);
     char cpath[4096], wpath[4096], name[256];
@@ -353,8 +443,9 @@ lc_status lc_deploy_import_peft(const char *dir, const lc_model *base, lc_lora *
     if ((st = lc_path_join(cpath, sizeof cpath, dir, "adapter_config.json")) ||
         (st = lc_path_join(wpath, sizeof wpath, dir, "adapter_model.safetensors")))
         return st;
-    if ((st = parse_config(cpath, base, &cfg))) return st;
+    if ((st = parse_config(cpath, base, &cfg))) return resized_or(st, wpath); /* new ids >= V fail first */
     if ((st = lc_safetensors_open(&st_file, wpath))) return st;
+    if ((st = refuse_resized(&st_file, wpath))) goto fail;
     lc_rng rng;
     lc_rng_seed(&rng, 0);
     if ((st = lc_lora_init(lora, base, &cfg, &rng))) goto fail;

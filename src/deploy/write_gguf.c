@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "deploy_internal.h"
+#include "lc_tokens.h"
 
 /* llama_ftype values for general.file_type */
 static uint32_t file_type(lc_dtype t) {
@@ -124,8 +125,42 @@ static lc_status matrix_bytes(const gguf_src *s, const char *name, lc_dtype type
     return LC_OK;
 }
 
-lc_status lc_deploy_write_gguf(const lc_model *m, const lc_gguf *base, const unsigned *merged_targets, lc_dtype type,
-                               const char *out_path) {
+/* Key kv of the base with the n added strings appended when it is one of
+ * the vocabulary arrays (tokens; token_type 3 = control; scores -1000) or
+ * <arch>.vocab_size (V); *done = 0 for any other key (written as it is). */
+static lc_status added_kv(lc_gguf_writer *w, const lc_gguf_kv *kv, char **strs, int n, int V, int *done) {
+    static const char *const keys[3] = {"tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.scores"};
+    static const lc_gguf_type types[3] = {LC_GGUF_STRING, LC_GGUF_INT32, LC_GGUF_FLOAT32};
+    *done = 0;
+    if (!n) return LC_OK;
+    if (dp_ends_with(kv->key, ".vocab_size") && kv->val.type == LC_GGUF_UINT32)
+        return *done = 1, lc_gguf_writer_add_u32(w, kv->key, (uint32_t)V);
+    int k = 0;
+    while (k < 3 && strcmp(kv->key, keys[k])) k++;
+    if (k == 3) return LC_OK;
+    *done = 1;
+    if (kv->val.type != LC_GGUF_ARRAY || kv->val.arr.type != types[k] || kv->val.arr.n + (uint64_t)n != (uint64_t)V)
+        return lc_errorf(LC_ERR_FORMAT,
+                         "%s: expected an array of %d entries (the model's %d rows less the %d added "
+                         "tokens)",
+                         kv->key, V - n, V, n);
+    size_t es = k == 0 ? sizeof(lc_gguf_str) : 4, old = (size_t)kv->val.arr.n;
+    char *a = malloc(((size_t)V) * es);
+    if (!a) return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    memcpy(a, kv->val.arr.data, old * es);
+    for (int i = 0; i < n; i++) {
+        void *e = a + (old + (size_t)i) * es;
+        if (k == 0) *(lc_gguf_str *)e = (lc_gguf_str){strs[i], strlen(strs[i])};
+        if (k == 1) *(int32_t *)e = 3;
+        if (k == 2) *(float *)e = -1000.0f;
+    }
+    lc_status st = lc_gguf_writer_add_arr(w, kv->key, types[k], a, (uint64_t)V);
+    free(a);
+    return st;
+}
+
+lc_status lc_deploy_write_gguf(const lc_model *m, const lc_gguf *base, const unsigned *merged_targets,
+                               const char *add_tokens, lc_dtype type, const char *out_path) {
     if (type != LC_DT_F32 && type != LC_DT_F16 && type != LC_DT_BF16 && type != LC_DT_Q8_0 && type != LC_DT_Q4_0 &&
         type != LC_DT_Q4_1 && type != LC_DT_Q5_0 && type != LC_DT_Q5_1)
         return lc_errorf(LC_ERR_ARG,
@@ -138,11 +173,15 @@ lc_status lc_deploy_write_gguf(const lc_model *m, const lc_gguf *base, const uns
     int64_t nt = lc_gguf_n_tensors(base);
     void **bufs = calloc((size_t)nt + 1, sizeof *bufs);
     if (!bufs) return lc_errorf(LC_ERR_NOMEM, "out of memory");
-    lc_status st = lc_gguf_writer_init(&w, lc_gguf_alignment(base));
+    char **strs = NULL;
+    int n_add = 0, done = 0;
+    lc_status st = lc_tokens_parse_added(add_tokens, &strs, &n_add);
+    if (!st) st = lc_gguf_writer_init(&w, lc_gguf_alignment(base));
     int have_ft = 0;
     for (int64_t i = 0; i < lc_gguf_n_kv(base) && !st; i++) {
         const lc_gguf_kv *kv = lc_gguf_kv_at(base, i);
         if (!strcmp(kv->key, "general.alignment")) continue; /* the writer sets it */
+        if ((st = added_kv(w, kv, strs, n_add, m->cfg.vocab_size, &done)) || done) continue;
         if (!strcmp(kv->key, "general.file_type")) {
             st = lc_gguf_writer_add_u32(w, kv->key, file_type(type));
             have_ft = 1;
@@ -160,7 +199,10 @@ lc_status lc_deploy_write_gguf(const lc_model *m, const lc_gguf *base, const uns
                            "write it", lc_gguf_path(base), t->name);
             break;
         }
-        if (s.w == &m->tok_emb && s.w->data != t->data) s.changed = 1; /* trainable tokens merged */
+        /* trainable tokens merged, or rows added (add_tokens): written with the model's rows */
+        int64_t ne[LC_GGUF_MAX_DIMS];
+        memcpy(ne, t->ne, sizeof ne);
+        if ((s.w == &m->tok_emb || s.w == &m->lm_head) && s.w->data != t->data) s.changed = 1, ne[1] = s.w->rows;
         if (s.vec) { /* norms and biases: F32, byte copy when already F32 */
             const void *d = s.vec;
             if (t->type == LC_DT_F32) d = t->data;
@@ -178,12 +220,13 @@ lc_status lc_deploy_write_gguf(const lc_model *m, const lc_gguf *base, const uns
         }
         const void *d = NULL;
         if ((st = matrix_bytes(&s, t->name, type, &d, &bufs[i]))) break;
-        st = lc_gguf_writer_add_tensor(w, t->name, type, t->n_dims, t->ne, d);
+        st = lc_gguf_writer_add_tensor(w, t->name, type, t->n_dims, ne, d);
     }
     if (!st) st = lc_gguf_writer_write(w, out_path);
     lc_gguf_writer_free(w);
     for (int64_t i = 0; i < nt; i++) lc_free(bufs[i]);
     free(bufs);
+    lc_tokens_strs_free(strs, n_add);
     return st;
 }
 

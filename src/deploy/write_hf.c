@@ -11,6 +11,7 @@
 #include "deploy_internal.h"
 #include "lc_path.h"
 #include "lc_safetensors.h"
+#include "lc_tokens.h"
 
 static const char *torch_dtype(lc_dtype t) {
     return t == LC_DT_F16 ? "float16" : t == LC_DT_BF16 ? "bfloat16" : "float32";
@@ -285,8 +286,76 @@ static const char *TOKENIZER_FILES[] = {"tokenizer.json", "tokenizer_config.json
                                         "generation_config.json", "tokenizer.model", "vocab.json",
                                         "merges.txt"};
 
-lc_status lc_deploy_write_hf(const lc_model *m, const char *base_dir, const char *tokenizer_json, lc_dtype dtype,
-                             const char *out_dir) {
+/* One HF AddedToken as save_pretrained writes a special one. */
+static json_t *added_entry(int id, const char *content) {
+    return json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", id, "content", content, "single_word", 0, "lstrip", 0,
+                     "rstrip", 0, "normalized", 0, "special", 1);
+}
+
+/* file (a JSON object) with the n strings of add_tokens appended, ids first..:
+ * tokenizer.json's "added_tokens" list, or tokenizer_config.json's
+ * "added_tokens_decoder" mapping (is_config). A missing file: nothing. */
+static lc_status patch_added(const char *file, int is_config, char **strs, int n, int first) {
+    struct stat sb;
+    if (stat(file, &sb) != 0)
+        return is_config ? LC_OK
+                         : lc_errorf(LC_ERR_UNSUPPORTED,
+                                     "%s: no tokenizer.json to add "
+                                     "the adapter's add_tokens to",
+                                     file);
+    json_error_t err;
+    json_t *root = json_load_file(file, 0, &err);
+    if (!root || !json_is_object(root))
+        return json_decref(root),
+               lc_errorf(LC_ERR_FORMAT, "%s:%d: %s", file, err.line, root ? "not a JSON object" : err.text);
+    json_t *list = json_object_get(root, is_config ? "added_tokens_decoder" : "added_tokens");
+    if (!list) {
+        list = is_config ? json_object() : json_array();
+        json_object_set_new(root, is_config ? "added_tokens_decoder" : "added_tokens", list);
+    }
+    for (int i = 0; i < n; i++) {
+        json_t *e = added_entry(first + i, strs[i]);
+        if (is_config) {
+            char key[16];
+            snprintf(key, sizeof key, "%d", first + i);
+            json_object_del(e, "id");
+            json_object_set_new(list, key, e);
+        } else {
+            json_array_append_new(list, e);
+        }
+    }
+    lc_status st = dp_write_json(file, root);
+    json_decref(root);
+    return st;
+}
+
+/* The adapter's added tokens into the copied tokenizer files of tmp. */
+lc_status dp_write_added_tokens(const lc_model *m, const char *add_tokens, const char *tmp) {
+    char **strs = NULL, path[4096];
+    int n = 0;
+    lc_status st = lc_tokens_parse_added(add_tokens, &strs, &n);
+    if (!st && n && !(st = lc_path_join(path, sizeof path, tmp, "tokenizer.json")))
+        st = patch_added(path, 0, strs, n, m->cfg.vocab_size - n);
+    if (!st && n && !(st = lc_path_join(path, sizeof path, tmp, "tokenizer_config.json")))
+        st = patch_added(path, 1, strs, n, m->cfg.vocab_size - n);
+    lc_tokens_strs_free(strs, n);
+    return st;
+}
+
+lc_status dp_copy_tokenizer_files(const char *src_dir, const char *dst_dir) {
+    char src[4096], path[4096];
+    struct stat sb;
+    lc_status st = LC_OK;
+    for (size_t i = 0; i < sizeof TOKENIZER_FILES / sizeof TOKENIZER_FILES[0] && !st; i++) {
+        if ((st = lc_path_join(src, sizeof src, src_dir, TOKENIZER_FILES[i]))) break;
+        if (stat(src, &sb) != 0) continue;
+        if (!(st = lc_path_join(path, sizeof path, dst_dir, TOKENIZER_FILES[i]))) st = dp_copy_file(src, path);
+    }
+    return st;
+}
+
+lc_status lc_deploy_write_hf(const lc_model *m, const char *base_dir, const char *tokenizer_json,
+                             const char *add_tokens, lc_dtype dtype, const char *out_dir) {
     if (m->rope_freqs && !base_dir)
         return lc_errorf(LC_ERR_UNSUPPORTED, "%s: the GGUF base scales RoPE by rope_freqs.weight, which an HF "
                          "config.json cannot state exactly: write a .gguf instead", out_dir);
@@ -311,11 +380,7 @@ lc_status lc_deploy_write_hf(const lc_model *m, const char *base_dir, const char
     if (!st && !(st = lc_path_join(path, sizeof path, tmp, "model.safetensors"))) st = write_weights(m, dtype, path);
     if (!st) st = lc_interrupt_check("writing the merged model"); /* nothing is committed after a signal */
     if (!st && base_dir) {
-        for (size_t i = 0; i < sizeof TOKENIZER_FILES / sizeof TOKENIZER_FILES[0] && !st; i++) {
-            if ((st = lc_path_join(src, sizeof src, base_dir, TOKENIZER_FILES[i]))) break;
-            if (stat(src, &sb) != 0) continue;
-            if (!(st = lc_path_join(path, sizeof path, tmp, TOKENIZER_FILES[i]))) st = dp_copy_file(src, path);
-        }
+        st = dp_copy_tokenizer_files(base_dir, tmp);
     } else if (!st) {
         if (S_ISDIR(sb.st_mode)) {
             if (!(st = lc_path_join(src, sizeof src, tokenizer_json, "tokenizer.json")))
@@ -323,6 +388,7 @@ lc_status lc_deploy_write_hf(const lc_model *m, const char *base_dir, const char
         }
         if (!st && !(st = lc_path_join(path, sizeof path, tmp, "tokenizer.json"))) st = dp_copy_file(tokenizer_json, path);
     }
+    if (!st && add_tokens && add_tokens[0]) st = dp_write_added_tokens(m, add_tokens, tmp);
     json_decref(cfg);
     if (st) {
         dp_tmpdir_discard(tmp);

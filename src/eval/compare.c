@@ -317,6 +317,11 @@ static lc_status run_group(compare *C, const char *model_path, const char *tok_p
     int have_lora = 0;
     lc_status st = lc_base_open(&b, model_path, tok_path);
     if (st) return st;
+    /* adapters with add_tokens: the base grows first (new rows the mean, as HF's resize), so the rows and
+     * prompts are encoded with the new ids and the base candidate is the resized base */
+    for (int ci = c0; ci < c1 && !st; ci++)
+        if (C->res->rows[ci].kind == LC_CAND_ADAPTER) st = lc_base_prepare_adapter(&b, C->res->rows[ci].path);
+    if (st) goto done;
     if ((st = resolve_template(C, &b, &tmpl))) goto done;
     snprintf(C->res->template_name, sizeof C->res->template_name, "%s", lc_chat_template_name(tmpl));
     if (C->p->metrics & LC_METRIC_LOSS) {

@@ -3,7 +3,8 @@
  * trainable_token_indices, the delta rows inside the LoRA parameter block,
  * and the small hooks the engines call — embedding rows replaced (forward),
  * their gradient gathered (backward), the tied head's rows for the fused
- * LM-head loss, logits columns and merged weights.
+ * LM-head loss, logits columns and merged weights; and for add_tokens the
+ * parsing of the new strings and the growth of the embedding / LM head.
  */
 #include "lc_tokens.h"
 
@@ -176,4 +177,109 @@ void lc_tokens_merge_rows(float *W, int V, const lc_lora *lora) {
     for (int j = 0; j < t->n; j++)
         if (t->ids[j] < V)
             memcpy(W + (size_t)t->ids[j] * t->C, t->delta + (size_t)j * t->C, (size_t)t->C * sizeof(float));
+}
+
+/* ---------------------------------------------------------------- add_tokens */
+
+void lc_tokens_strs_free(char **strs, int n) {
+    for (int i = 0; strs && i < n; i++) free(strs[i]);
+    free(strs);
+}
+
+/* Entry i of the add_tokens list l into strs[i]: a non-empty string not
+ * among strs[0 .. i-1]. */
+static lc_status added_entry(const json_t *l, size_t i, char **strs) {
+    const json_t *e = json_array_get(l, i);
+    if (!json_is_string(e))
+        return lc_errorf(LC_ERR_CONFIG,
+                         "'add_tokens': entry %zu is not a string (expected a list of token strings, "
+                         "e.g. [\"<|tool|>\"])",
+                         i);
+    const char *s = json_string_value(e);
+    if (!s[0] || json_string_length(e) != strlen(s))
+        return lc_errorf(LC_ERR_CONFIG, "'add_tokens': entry %zu is %s", i,
+                         s[0] ? "a string with a NUL byte" : "empty");
+    for (size_t j = 0; j < i; j++)
+        if (!strcmp(strs[j], s)) return lc_errorf(LC_ERR_CONFIG, "'add_tokens': \"%s\" is listed twice", s);
+    if (!(strs[i] = strdup(s))) return lc_errorf(LC_ERR_NOMEM, "out of memory");
+    return LC_OK;
+}
+
+lc_status lc_tokens_parse_added(const char *text, char ***strs, int *n) {
+    *strs = NULL;
+    *n = 0;
+    if (!text || !text[0]) return LC_OK;
+    json_error_t err;
+    json_t *j = json_loads(text, JSON_DECODE_ANY, &err);
+    if (!j) return lc_errorf(LC_ERR_CONFIG, "'add_tokens': not valid JSON/YAML (%s): %s", err.text, text);
+    lc_status st = LC_OK;
+    size_t k = json_is_array(j) ? json_array_size(j) : 0;
+    char **s = k ? calloc(k, sizeof *s) : NULL;
+    if (!k) st = lc_errorf(LC_ERR_CONFIG, "'add_tokens': expected a non-empty list of token strings, got %s", text);
+    else if (!s) st = lc_errorf(LC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < k; i++) st = added_entry(j, i, s);
+    json_decref(j);
+    if (st) return lc_tokens_strs_free(s, (int)k), st;
+    *strs = s;
+    *n = (int)k;
+    return LC_OK;
+}
+
+/* W (rows, C) of w dequantised into out (rows + n, C), the n new rows the
+ * mean of the old ones (summed in double). */
+static void grown_rows(float *out, const lc_weight *w, int n) {
+    int V = w->rows, C = w->cols;
+    size_t rb = lc_dtype_row_bytes(w->type, C);
+    lc_dequantize_rows(w->type, w->data, (int64_t)rb, 0, V, C, out);
+    double *mean = calloc((size_t)C, sizeof *mean);
+    LC_ASSERT(mean);
+    for (int v = 0; v < V; v++)
+        for (int c = 0; c < C; c++) mean[c] += out[(size_t)v * C + c];
+    for (int k = 0; k < n; k++)
+        for (int c = 0; c < C; c++) out[(size_t)(V + k) * C + c] = (float)(mean[c] / V);
+    free(mean);
+}
+
+/* A new owned fp32 copy of w grown by n mean rows; *w points at it. */
+static lc_status grow_weight(lc_model *m, lc_weight *w, int n) {
+    size_t bytes = (size_t)(w->rows + n) * w->cols * sizeof(float);
+    float *p = malloc(bytes);
+    if (!p)
+        return lc_errorf(LC_ERR_NOMEM, "add_tokens: out of memory growing a (%d, %d) embedding", w->rows + n, w->cols);
+    grown_rows(p, w, n);
+    lc_status st = lc_model_own(m, p, bytes, 0);
+    if (st) return free(p), st;
+    *w = (lc_weight){LC_DT_F32, w->rows + n, w->cols, p};
+    return LC_OK;
+}
+
+lc_status lc_tokens_grow_vocab(lc_model *m, int n) {
+    if (n <= 0) return LC_OK;
+    if (m->cfg.arch == LC_ARCH_GPT2)
+        return lc_errorf(LC_ERR_UNSUPPORTED, "add_tokens is implemented for the Llama family only, not GPT-2");
+    int tied = m->lm_head.data == m->tok_emb.data;
+    lc_status st = grow_weight(m, &m->tok_emb, n);
+    if (!st && tied) m->lm_head = m->tok_emb;
+    if (!st && !tied) st = grow_weight(m, &m->lm_head, n);
+    if (!st) m->cfg.vocab_size += n;
+    return st;
+}
+
+lc_status lc_tokens_indices_with_added(char *out, size_t cap, const char *user, int first, int n) {
+    int *ids = NULL, k = 0;
+    lc_status st = lc_tokens_parse(user, first, &ids, &k);
+    if (st)
+        return lc_error_wrap(st,
+                             "trainable_token_indices with add_tokens (the added tokens' ids %d..%d are "
+                             "trained already)",
+                             first, first + n - 1);
+    size_t len = (size_t)snprintf(out, cap, "[");
+    for (int i = 0; i < k + n && len < cap; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%d", i ? ", " : "", i < k ? ids[i] : first + i - k);
+    if (len < cap) len += (size_t)snprintf(out + len, cap - len, "]");
+    free(ids);
+    if (len >= cap)
+        return lc_errorf(LC_ERR_CONFIG, "trainable_token_indices with add_tokens: %d ids do not fit in %zu bytes",
+                         k + n, cap - 1);
+    return LC_OK;
 }

@@ -826,6 +826,67 @@ oom:
     return lc_errorf(LC_ERR_NOMEM, "tokenizer: out of memory");
 }
 
+/* Drop the added-token index (index_added builds it again). */
+static void unindex_added(lc_tokenizer *t) {
+    for (int c = 0; c < 256; c++) {
+        free(t->added_by_byte[c]), free(t->added_lens_by_byte[c]);
+        t->added_by_byte[c] = NULL, t->added_lens_by_byte[c] = NULL;
+    }
+    tk_strmap_free(&t->added_map[0]);
+    tk_strmap_free(&t->added_map[1]);
+    free(t->added_mkey), free(t->added_mlen);
+    t->added_mkey = NULL, t->added_mlen = NULL;
+}
+
+/* id_text / id_text_len / id_special grown to n_ids + n; the new ids are
+ * added[n_added - n ..]. 0 ok, -1 out of memory. */
+static int grow_id_text(lc_tokenizer *t, int n) {
+    int old = t->n_ids, total = old + n;
+    char **txt = realloc(t->id_text, (size_t)total * sizeof *txt);
+    if (txt) t->id_text = txt;
+    uint32_t *len = realloc(t->id_text_len, (size_t)total * sizeof *len);
+    if (len) t->id_text_len = len;
+    uint8_t *sp = realloc(t->id_special, (size_t)total);
+    if (sp) t->id_special = sp;
+    if (!txt || !len || !sp) return -1;
+    for (int k = 0; k < n; k++) {
+        const tk_added *a = &t->added[t->n_added - n + k];
+        txt[a->id] = a->mcontent, len[a->id] = (uint32_t)a->mlen, sp[a->id] = 1;
+    }
+    t->n_ids = total;
+    return 0;
+}
+
+lc_status lc_tokenizer_add_special(lc_tokenizer *t, const char *const *tokens, int n) {
+    for (int i = 0; i < n; i++) {
+        int id = tokens[i][0] ? lc_tokenizer_token_id(t, tokens[i]) : -1;
+        if (!tokens[i][0]) return lc_errorf(LC_ERR_ARG, "add_tokens: entry %d is empty", i);
+        if (id >= 0)
+            return lc_errorf(LC_ERR_ARG, "add_tokens: \"%s\" is already in the vocabulary (id %d)", tokens[i], id);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(tokens[i], tokens[j]))
+                return lc_errorf(LC_ERR_ARG, "add_tokens: \"%s\" is listed twice", tokens[i]);
+    }
+    tk_added *na = realloc(t->added, ((size_t)t->n_added + (size_t)n) * sizeof *na);
+    if (!na) return lc_errorf(LC_ERR_NOMEM, "tokenizer: out of memory");
+    t->added = na;
+    unindex_added(t);
+    for (int k = 0; k < n; k++) {
+        tk_added *a = &t->added[t->n_added];
+        memset(a, 0, sizeof *a);
+        a->len = a->mlen = strlen(tokens[k]);
+        a->content = strdup(tokens[k]);
+        a->mcontent = strdup(tokens[k]);
+        if (!a->content || !a->mcontent)
+            return free(a->content), free(a->mcontent), lc_errorf(LC_ERR_NOMEM, "tokenizer: out of memory");
+        a->id = t->n_ids + k;
+        a->special = 1; /* HF AddedToken(special=True, normalized=False, lstrip=rstrip=single_word=False) */
+        t->n_added++;
+    }
+    if (index_added(t) || grow_id_text(t, n)) return lc_errorf(LC_ERR_NOMEM, "tokenizer: out of memory");
+    return LC_OK;
+}
+
 void lc_tokenizer_free(lc_tokenizer *t) {
     if (!t) return;
     tk_bpe_free(&t->bpe);

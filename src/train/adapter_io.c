@@ -31,14 +31,16 @@ static lc_status save_patterns(lc_ckpt *c, const lc_lora_config *cfg) {
         st = lc_ckpt_set_attr_str(c, "adapter", "layers_to_transform", cfg->layers_to_transform);
     if (!st && cfg->trainable_token_indices[0])
         st = lc_ckpt_set_attr_str(c, "adapter", "trainable_token_indices", cfg->trainable_token_indices);
+    if (!st && cfg->add_tokens[0]) st = lc_ckpt_set_attr_str(c, "adapter", "add_tokens", cfg->add_tokens);
     return st;
 }
 
 static lc_status read_patterns(const lc_ckpt *c, const char *path, lc_lora_config *cfg) {
-    static const char *const keys[4] = {"rank_pattern", "alpha_pattern", "layers_to_transform",
-                                        "trainable_token_indices"};
-    char *dst[4] = {cfg->rank_pattern, cfg->alpha_pattern, cfg->layers_to_transform, cfg->trainable_token_indices};
-    for (int i = 0; i < 4; i++) {
+    static const char *const keys[5] = {"rank_pattern", "alpha_pattern", "layers_to_transform",
+                                        "trainable_token_indices", "add_tokens"};
+    char *dst[5] = {cfg->rank_pattern, cfg->alpha_pattern, cfg->layers_to_transform, cfg->trainable_token_indices,
+                    cfg->add_tokens};
+    for (int i = 0; i < 5; i++) {
         const char *s;
         dst[i][0] = 0;
         if (lc_ckpt_get_attr_str(c, "adapter", keys[i], &s)) continue; /* absent: none */
@@ -47,8 +49,21 @@ static lc_status read_patterns(const lc_ckpt *c, const char *path, lc_lora_confi
                              strlen(s), LC_LORA_PATTERN_MAX - 1);
         strcpy(dst[i], s);
     }
+    char **strs = NULL;
+    int n = 0;
     lc_status st = lc_lora_patterns_check(cfg);
+    if (!st) st = lc_tokens_parse_added(cfg->add_tokens, &strs, &n);
+    lc_tokens_strs_free(strs, n);
     return st ? lc_error_wrap(st, "%s", path) : LC_OK;
+}
+
+/* Number of strings of an add_tokens JSON list (0 for "" or a bad one). */
+static int n_added(const char *add_tokens) {
+    char **strs = NULL;
+    int n = 0;
+    if (lc_tokens_parse_added(add_tokens, &strs, &n)) return 0;
+    lc_tokens_strs_free(strs, n);
+    return n;
 }
 
 lc_status lc_adapter_save(const char *path, const lc_lora *lora, const lc_model *base,
@@ -82,8 +97,10 @@ lc_status lc_adapter_save(const char *path, const lc_lora *lora, const lc_model 
     }
     targets_string(targets, sizeof targets, lora->cfg.targets);
     if (!st) st = lc_ckpt_set_attr_str(c, "", "format", LC_ADAPTER_FORMAT);
-    /* a DoRA adapter is version 2, one with trainable tokens 3: a lorac that does not know them refuses it */
-    int version = lora->tok.n ? 3 : lora->cfg.use_dora ? 2 : 1;
+    /* a DoRA adapter is version 2, one with trainable tokens 3, with added tokens 4: a lorac that does not
+     * know them refuses it. base/vocab_size is the base's before the added tokens. */
+    int added = n_added(lora->cfg.add_tokens);
+    int version = added ? 4 : lora->tok.n ? 3 : lora->cfg.use_dora ? 2 : 1;
     if (!st) st = lc_ckpt_set_attr_i64(c, "", "format_version", version);
     if (!st && lora->cfg.use_dora) st = lc_ckpt_set_attr_i64(c, "adapter", "use_dora", 1);
     if (!st) st = lc_ckpt_set_attr_i64(c, "adapter", "r", r);
@@ -98,7 +115,7 @@ lc_status lc_adapter_save(const char *path, const lc_lora *lora, const lc_model 
     if (!st) st = lc_ckpt_set_attr_str(c, "base", "identity", base->identity);
     if (!st) st = lc_ckpt_set_attr_str(c, "base", "architecture", lc_arch_name(mc->arch));
     if (!st) st = lc_ckpt_set_attr_str(c, "base", "source", base->source);
-    if (!st) st = lc_ckpt_set_attr_i64(c, "base", "vocab_size", mc->vocab_size);
+    if (!st) st = lc_ckpt_set_attr_i64(c, "base", "vocab_size", mc->vocab_size - added);
     if (!st) st = lc_ckpt_set_attr_i64(c, "base", "hidden_size", mc->hidden_size);
     if (!st) st = lc_ckpt_set_attr_i64(c, "base", "intermediate_size", mc->intermediate_size);
     if (!st) st = lc_ckpt_set_attr_i64(c, "base", "num_hidden_layers", mc->n_layers);
@@ -127,17 +144,38 @@ lc_status lc_adapter_save(const char *path, const lc_lora *lora, const lc_model 
 /* The metadata every adapter file defines (docs/formats.md), opened by name. */
 #define ATTR(obj, key) {obj, key, 0, {0}, LC_CKPT_OTHER}
 static const lc_ckpt_want META[] = {
-    ATTR("", "format"),              ATTR("", "format_version"),          ATTR("", "step"),
-    ATTR("adapter", "r"),            ATTR("adapter", "lora_alpha"),       ATTR("adapter", "scaling"),
-    ATTR("adapter", "use_rslora"),   ATTR("adapter", "lora_dropout"),     ATTR("adapter", "target_modules"),
-    ATTR("adapter", "init_lora_weights"), ATTR("adapter", "num_layers"),  ATTR("base", "identity"),
-    ATTR("base", "architecture"),    ATTR("base", "source"),              ATTR("base", "vocab_size"),
-    ATTR("base", "hidden_size"),     ATTR("base", "intermediate_size"),   ATTR("base", "num_hidden_layers"),
-    ATTR("base", "num_attention_heads"), ATTR("base", "num_key_value_heads"), ATTR("base", "head_dim"),
-    ATTR("tokenizer", "chat_template"), ATTR("state", "best_valid_loss"), ATTR("adapter", "use_dora"), ATTR("state", "elapsed_s"),
-    ATTR("adapter", "rank_pattern"), ATTR("adapter", "alpha_pattern"), ATTR("adapter", "layers_to_transform"),
+    ATTR("", "format"),
+    ATTR("", "format_version"),
+    ATTR("", "step"),
+    ATTR("adapter", "r"),
+    ATTR("adapter", "lora_alpha"),
+    ATTR("adapter", "scaling"),
+    ATTR("adapter", "use_rslora"),
+    ATTR("adapter", "lora_dropout"),
+    ATTR("adapter", "target_modules"),
+    ATTR("adapter", "init_lora_weights"),
+    ATTR("adapter", "num_layers"),
+    ATTR("base", "identity"),
+    ATTR("base", "architecture"),
+    ATTR("base", "source"),
+    ATTR("base", "vocab_size"),
+    ATTR("base", "hidden_size"),
+    ATTR("base", "intermediate_size"),
+    ATTR("base", "num_hidden_layers"),
+    ATTR("base", "num_attention_heads"),
+    ATTR("base", "num_key_value_heads"),
+    ATTR("base", "head_dim"),
+    ATTR("tokenizer", "chat_template"),
+    ATTR("state", "best_valid_loss"),
+    ATTR("adapter", "use_dora"),
+    ATTR("state", "elapsed_s"),
+    ATTR("adapter", "rank_pattern"),
+    ATTR("adapter", "alpha_pattern"),
+    ATTR("adapter", "layers_to_transform"),
     ATTR("adapter", "trainable_token_indices"),
-    {"state/counters", NULL, 1, {8}, LC_CKPT_I64}, {"state/epoch_rng", NULL, 1, {4}, LC_CKPT_U64},
+    ATTR("adapter", "add_tokens"),
+    {"state/counters", NULL, 1, {8}, LC_CKPT_I64},
+    {"state/epoch_rng", NULL, 1, {4}, LC_CKPT_U64},
 };
 #undef ATTR
 
@@ -198,6 +236,8 @@ static lc_status read_info(const lc_ckpt *c, const char *path, lc_adapter_info *
         info->cfg.use_dora = i64 != 0;
     }
     if ((st = read_patterns(c, path, &info->cfg))) return st;
+    if ((st = lc_ckpt_get_attr_i64(c, "base", "vocab_size", &i64))) return st;
+    info->base_vocab_size = (int)i64;
     if ((st = lc_ckpt_get_attr_str(c, "base", "identity", &s))) return st;
     snprintf(info->base_identity, sizeof info->base_identity, "%s", s);
     if ((st = lc_ckpt_get_attr_str(c, "base", "architecture", &s))) return st;
@@ -331,6 +371,14 @@ lc_status lc_adapter_load(const char *path, const lc_model *base, lc_lora *lora,
         st = lc_errorf(LC_ERR_MISMATCH,
                        "%s: adapter was trained on base %.16s… (%s), but the model given is %.16s… (%s)",
                        path, info.base_identity, info.base_source, base->identity, base->source);
+        goto done;
+    }
+    int added = n_added(info.cfg.add_tokens);
+    if (added && base->cfg.vocab_size != info.base_vocab_size + added) {
+        st = lc_errorf(LC_ERR_MISMATCH,
+                       "%s: the adapter adds %d tokens (add_tokens %s) to a base of %d; the model "
+                       "given has %d rows (apply them first: lc_base_prepare_adapter)",
+                       path, added, info.cfg.add_tokens, info.base_vocab_size, base->cfg.vocab_size);
         goto done;
     }
     int64_t nl;

@@ -969,7 +969,8 @@ static lc_status setup_inputs(run *R) {
         st = lc_run_dir_claim(R->tr[k].cfg, R->resume, R->rep, &R->tr[k].lock_fd);
         if (!st) lc_ckpt_cleanup_temp(R->tr[k].cfg->out_dir, NULL);
     }
-    if (st || (st = lc_base_open(&R->base, R->cfg->model, R->cfg->tokenizer)) || (st = load_rows(R)) ||
+    if (st || (st = lc_base_open(&R->base, R->cfg->model, R->cfg->tokenizer)) ||
+        (st = lc_base_add_tokens(&R->base, R->cfg->add_tokens, NULL)) || (st = load_rows(R)) ||
         (st = dist_check_inputs(R)))
         return st;
     int32_t eos = lc_tokenizer_eos_id(R->base.tok);
@@ -991,6 +992,7 @@ static lc_status setup_adapters(run *R) {
         memcpy(lc.alpha_pattern, c->alpha_pattern, sizeof lc.alpha_pattern);
         memcpy(lc.layers_to_transform, c->layers_to_transform, sizeof lc.layers_to_transform);
         memcpy(lc.trainable_token_indices, c->trainable_token_indices, sizeof lc.trainable_token_indices);
+        if ((st = lc_base_added_lora_config(&lc, &R->base, c->add_tokens, c->trainable_token_indices))) break;
         if ((st = lc_lora_targets_parse_arch(c->target_modules, R->base.model.cfg.arch, &lc.targets))) break;
         lc_rng rng;
         lc_rng_seed(&rng, c->seed);

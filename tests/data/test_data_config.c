@@ -86,6 +86,7 @@ static void test_overrides(void) {
         {"alpha_pattern", "{\"v_proj\": 32.5}", "alpha_pattern: {\"v_proj\": 32.5}"},
         {"layers_to_transform", "0,2, 5", "layers_to_transform: [0, 2, 5]"},
         {"trainable_token_indices", "3,17", "trainable_token_indices: [3, 17]"},
+        {"add_tokens", "<|tool|>", "add_tokens: [\"<|tool|>\"]"},
         {"neftune_alpha", "5", "neftune_alpha: 5"},
         {"init_adapter", "runs/a/adapter.h5", "init_adapter: \"runs/a/adapter.h5\""},
         {"init", "gaussian", "init: gaussian"},
@@ -292,6 +293,20 @@ static void test_yaml_patterns(void) {
               "not supported");
     CHECK_ERR(lc_train_config_set(&c, "trainable_token_indices", "[-1]"), LC_ERR_CONFIG,
               "--trainable_token_indices", "not a token id");
+    /* add_tokens: a list of strings (YAML plain, quoted or flow), one string alone from a flag */
+    p = tmp_write("add.yaml", "add_tokens:\n  - <|tool|>\n  - \"<obs>\"\n", -1);
+    CHECK_OK(lc_train_config_load_yaml(&c, p));
+    CHECK(!strcmp(c.add_tokens, "[\"<|tool|>\", \"<obs>\"]"));
+    CHECK_OK(lc_train_config_set(&c, "add_tokens", "[\"<a>\", \"<b>\"]"));
+    CHECK(!strcmp(c.add_tokens, "[\"<a>\", \"<b>\"]"));
+    CHECK_OK(lc_train_config_set(&c, "add_tokens", "[]"));
+    CHECK(!c.add_tokens[0]);
+    p = tmp_write("bad_add.yaml", "r: 8\nadd_tokens: [\"<a>\", \"<a>\"]\n", -1);
+    CHECK_ERR(lc_train_config_load_yaml(&c, p), LC_ERR_CONFIG, "bad_add.yaml:2", "'add_tokens'", "listed twice");
+    p = tmp_write("bad_add_empty.yaml", "add_tokens: [\"<a>\", \"\"]\n", -1);
+    CHECK_ERR(lc_train_config_load_yaml(&c, p), LC_ERR_CONFIG, "bad_add_empty.yaml:1", "entry 1 is empty");
+    p = tmp_write("bad_add_num.yaml", "add_tokens: [\"<a>\", 5]\n", -1);
+    CHECK_ERR(lc_train_config_load_yaml(&c, p), LC_ERR_CONFIG, "bad_add_num.yaml:1", "entry 1 is not a string");
 }
 
 static void test_yaml_errors(void) {

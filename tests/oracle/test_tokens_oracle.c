@@ -26,6 +26,17 @@
  *   6. lc_merge_lora of that state against PEFT's merge_and_unload: the
  *      embedding and the LM head (1e-4 · max|ref|, as the parameters after 3
  *      steps they hold), and for an untied model the head unchanged.
+ * With add_tokens (reference metadata "add_tokens", cases *-add): before step 1 the model grows by the new tokens
+ * (lc_tokens_grow_vocab) and its embedding / LM head must equal the
+ * resized ones of the reference (new rows the exact mean: 1e-6 · max|ref|,
+ * float32 rounding of a double mean); the tokenizer (when the model has one)
+ * gives HF's ids and decodes for the reference text after
+ * lc_tokenizer_add_special, and refuses a token already present, a duplicate
+ * and an empty one; step 2 is the HDF5 round trip (add_tokens and the base
+ * vocabulary kept; refused by an ungrown model), PEFT's own save of the
+ * resized model refused by the import, and the PEFT export (loaded by PEFT
+ * in tokens_oracle.py; refused for a base without tokenizer.json);
+ * steps 3-6 as above on the grown model, the batch holding the new ids.
  * Tolerances are today's oracle tolerances (tests/oracle/README.md).
  * Exits 0 only if every check passes.
  */
@@ -37,6 +48,8 @@
 #include "lc_cpu.h"
 #include "lc_deploy.h"
 #include "lc_infer.h"
+#include "lc_loader.h"
+#include "lc_tokenizer.h"
 #include "lc_tokens.h"
 #include "oracle_harness.h"
 
@@ -76,6 +89,75 @@ static int each_tensor(lc_lora *lora, const lc_safetensors *st, int mode) {
     return 0;
 }
 
+/* add_tokens cases: the reference's "add_tokens" metadata, or NULL. */
+static const char *added_json(const oracle_case *c) { return lc_safetensors_meta(&c->st, "add_tokens"); }
+
+/* The tokenizer of dir after add_tokens against HF's (text_ids, decodes),
+ * and its refusals. */
+static int tokenizer_checks(const oracle_case *c, const char *dir, char **strs, int n) {
+    lc_tokenizer *t = NULL;
+    const lc_st_tensor *ti = lc_safetensors_find(&c->st, "text_ids");
+    const char *text = lc_safetensors_meta(&c->st, "text"), *dec = lc_safetensors_meta(&c->st, "decoded"),
+               *dec_skip = lc_safetensors_meta(&c->st, "decoded_skip");
+    if (!ti) return 0; /* a model without a tokenizer (tiny-qwen2) */
+    int nref = (int)ti->shape[0], nids = 0;
+    int32_t *ref = oracle_ref_get(&c->st, "text_ids", LC_ST_I32, (size_t)nref), *ids = NULL;
+    if (!ref || !text || !dec || !dec_skip || lc_tokenizer_load(&t, dir)) return free(ref), lc_tokenizer_free(t), -1;
+    int V = lc_tokenizer_vocab_size(t);
+    const char *dup[2] = {"<x>", "<x>"}, *empty[1] = {""}, *have[1] = {"<s>"};
+    oracle_check(lc_tokenizer_add_special(t, dup, 2) == LC_ERR_ARG && strstr(lc_error_msg(), "twice"),
+                 "add_tokens refuses a token listed twice");
+    oracle_check(lc_tokenizer_add_special(t, empty, 1) == LC_ERR_ARG && strstr(lc_error_msg(), "empty"),
+                 "add_tokens refuses an empty token");
+    oracle_check(lc_tokenizer_add_special(t, have, 1) == LC_ERR_ARG && strstr(lc_error_msg(), "(id 1)"),
+                 "add_tokens refuses a token already in the vocabulary, naming its id");
+    oracle_check(lc_tokenizer_vocab_size(t) == V, "a refused add_tokens leaves the tokenizer as it was");
+    int ok = !lc_tokenizer_add_special(t, (const char *const *)strs, n) && lc_tokenizer_vocab_size(t) == V + n;
+    for (int i = 0; ok && i < n; i++) ok = lc_tokenizer_token_id(t, strs[i]) == V + i;
+    oracle_check(ok, "added tokens get ids V .. V+n-1 (HF add_tokens)");
+    ok = ok && !lc_tokenizer_encode(t, text, strlen(text), 1, &ids, &nids) && nids == nref &&
+         !memcmp(ids, ref, (size_t)nref * sizeof *ids);
+    printf("  text with the new tokens: %d ids (HF %d):", nids, nref);
+    for (int i = 0; i < nids; i++) printf(" %d", ids[i]);
+    printf("\n");
+    oracle_check(ok, "encode(text with the new tokens) = HF's ids after add_tokens");
+    char *d = ok ? lc_tokenizer_decode(t, ref, nref, 0) : NULL, *ds = ok ? lc_tokenizer_decode(t, ref, nref, 1) : NULL;
+    oracle_check(d && !strcmp(d, dec), "decode = HF's decode (the new tokens printed)");
+    oracle_check(ds && !strcmp(ds, dec_skip), "decode(skip_special) = HF's (the new tokens dropped)");
+    free(d), free(ds), free(ids), free(ref);
+    lc_tokenizer_free(t);
+    return 0;
+}
+
+/* add_tokens: grow c->m and compare its rows with the resized reference. */
+static int add_setup(oracle_case *c, const char *dir) {
+    char **strs = NULL;
+    int n = 0, V0 = c->V;
+    if (lc_tokens_parse_added(added_json(c), &strs, &n) || lc_tokens_grow_vocab(&c->m, n)) {
+        fprintf(stderr, "%s\n", lc_error_msg());
+        return lc_tokens_strs_free(strs, n), -1;
+    }
+    c->V = c->m.cfg.vocab_size;
+    size_t C = (size_t)c->m.cfg.hidden_size, VC = (size_t)c->V * C;
+    printf("add_tokens %s: vocabulary %d -> %d\n", added_json(c), V0, c->V);
+    float *emb = oracle_ref_get(&c->st, "embed_tokens", LC_ST_F32, VC),
+          *head = oracle_ref_get(&c->st, "lm_head", LC_ST_F32, VC);
+    int rc = emb && head && c->m.tok_emb.rows == c->V ? 0 : -1;
+    if (!rc) { /* new rows: the mean in double, rounded once; old rows bit-identical */
+        oracle_compare("grown embed_tokens (old rows + mean rows) vs resize_token_embeddings", c->m.tok_emb.data, emb,
+                       VC, 1e-6, 0);
+        oracle_compare("grown lm_head vs resize_token_embeddings", c->m.lm_head.data, head, VC, 1e-6, 0);
+        oracle_check(!memcmp(c->m.tok_emb.data, emb, (size_t)V0 * C * sizeof(float)),
+                     "old embedding rows bit-identical");
+        oracle_check((c->m.lm_head.data == c->m.tok_emb.data) == (c->m.cfg.tie_embeddings != 0),
+                     "a tied head follows the grown embedding; an untied one is its own");
+        rc = tokenizer_checks(c, dir, strs, n);
+    }
+    free(emb), free(head);
+    lc_tokens_strs_free(strs, n);
+    return rc;
+}
+
 /* The adapter: r/alpha of the reference, all-linear, its token ids. */
 static int make_adapter(oracle_case *c) {
     const lc_st_tensor *ti = lc_safetensors_find(&c->st, "meta.ids");
@@ -86,6 +168,7 @@ static int make_adapter(oracle_case *c) {
     lc_lora_config cfg = lc_lora_default_config();
     cfg.r = c->r, cfg.alpha = c->alpha;
     size_t k = (size_t)snprintf(cfg.trainable_token_indices, LC_LORA_PATTERN_MAX, "[");
+    if (added_json(c)) snprintf(cfg.add_tokens, sizeof cfg.add_tokens, "%s", added_json(c));
     for (int i = 0; i < n; i++)
         k += (size_t)snprintf(cfg.trainable_token_indices + k, LC_LORA_PATTERN_MAX - k, "%s%d", i ? ", " : "", ids[i]);
     snprintf(cfg.trainable_token_indices + k, LC_LORA_PATTERN_MAX - k, "]");
@@ -109,16 +192,50 @@ static int make_adapter(oracle_case *c) {
     return 0;
 }
 
+/* add_tokens: the HDF5 adapter keeps the strings and the base's vocabulary;
+ * a model that did not grow refuses it; the PEFT export is refused. */
+static int added_io_checks(oracle_case *c, const char *dir, const char *h5, const char *peft_dir,
+                           const char *export_dir) {
+    lc_adapter_info info;
+    lc_model plain;
+    lc_lora l;
+    if (lc_adapter_read_info(h5, &info)) return -1;
+    oracle_check(!strcmp(info.cfg.add_tokens, c->lora.cfg.add_tokens) && info.base_vocab_size == c->V - 2,
+                 "HDF5 adapter: add_tokens and the base's vocabulary size stored");
+    if (lc_model_load_hf(&plain, dir)) return -1;
+    oracle_check(lc_adapter_load(h5, &plain, &l, NULL, NULL, 0) == LC_ERR_MISMATCH && strstr(lc_error_msg(), "adds 2"),
+                 "an ungrown model refuses the adapter, naming the added tokens");
+    lc_model_free(&plain);
+    char tj[4096];
+    snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
+    FILE *f = fopen(tj, "r");
+    if (f) fclose(f);
+    lc_lora imp;
+    if (strcmp(peft_dir, "-")) /* PEFT's own save of a resized vocabulary */
+        oracle_check(lc_deploy_import_peft(peft_dir, &c->m, &imp) == LC_ERR_UNSUPPORTED &&
+                         strstr(lc_error_msg(), "resized embedding"),
+                     "PEFT's adapter with a resized embedding: import refused, naming it");
+    if (f) /* loaded by PEFT after the resize in tokens_oracle.py */
+        return lc_deploy_export_peft(&c->lora, &c->m, NULL, export_dir) ? -1 : 0;
+    oracle_check(lc_deploy_export_peft(&c->lora, &c->m, NULL, export_dir) == LC_ERR_UNSUPPORTED &&
+                     strstr(lc_error_msg(), "tokenizer.json"),
+                 "PEFT export with add_tokens of a base without tokenizer.json refused");
+    return 0;
+}
+
 /* Step 2: PEFT's directory imported, the HDF5 round trip, and the export. */
-static int io_checks(oracle_case *c, const char *peft_dir, const char *export_dir) {
+static int io_checks(oracle_case *c, const char *dir, const char *peft_dir, const char *export_dir) {
     lc_lora imp, back;
     char h5[4096];
     size_t bytes = c->lora.n_params * sizeof(float);
-    if (lc_deploy_import_peft(peft_dir, &c->m, &imp)) return -1;
-    oracle_check(imp.n_params == c->lora.n_params && imp.tok.n == c->lora.tok.n &&
-                     !memcmp(imp.params, c->lora.params, bytes),
-                 "PEFT's saved adapter imported: A, B and token rows bit-identical");
-    lc_lora_free(&imp);
+    int add = added_json(c) != NULL;
+    if (!add) { /* add_tokens cases: PEFT's directory is refused (added_io_checks) */
+        if (lc_deploy_import_peft(peft_dir, &c->m, &imp)) return -1;
+        oracle_check(imp.n_params == c->lora.n_params && imp.tok.n == c->lora.tok.n &&
+                         !memcmp(imp.params, c->lora.params, bytes),
+                     "PEFT's saved adapter imported: A, B and token rows bit-identical");
+        lc_lora_free(&imp);
+    }
     snprintf(h5, sizeof h5, "%s.h5", export_dir);
     if (lc_adapter_save(h5, &c->lora, &c->m, NULL, NULL, NULL) || lc_adapter_load(h5, &c->m, &back, NULL, NULL, 0))
         return -1;
@@ -126,6 +243,7 @@ static int io_checks(oracle_case *c, const char *peft_dir, const char *export_di
                      !memcmp(back.params, c->lora.params, bytes),
                  "HDF5 adapter round trip: A, B and token rows bit-identical");
     lc_lora_free(&back);
+    if (add) return added_io_checks(c, dir, h5, peft_dir, export_dir);
     return lc_deploy_export_peft(&c->lora, &c->m, NULL, export_dir) ? -1 : 0;
 }
 
@@ -249,9 +367,11 @@ static int run(const char *dir, const char *ref_path, const char *peft_dir, cons
     float ref_loss = 0, *ref_logits = NULL, *g0 = NULL;
     double loss_sum = 0;
     int64_t nt = 0;
-    if (oracle_open(&c, dir, ref_path) || make_adapter(&c) || each_tensor(&c.lora, &c.st, 0)) goto fail;
+    if (oracle_open(&c, dir, ref_path) || (added_json(&c) && add_setup(&c, dir)) || make_adapter(&c) ||
+        each_tensor(&c.lora, &c.st, 0))
+        goto fail;
     printf("model %s, batch B=%d T=%d, %d targets, LoRA r=%d alpha=%g\n", dir, c.B, c.T, c.n_ref, c.r, c.alpha);
-    if (io_checks(&c, peft_dir, export_dir)) goto fail_msg;
+    if (io_checks(&c, dir, peft_dir, export_dir)) goto fail_msg;
     size_t BTV = (size_t)c.B * c.T * c.V;
     c.logits = malloc(BTV * sizeof(float));
     ref_logits = oracle_ref_get(&c.st, "logits", LC_ST_F32, BTV);
