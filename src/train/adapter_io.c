@@ -368,9 +368,14 @@ lc_status lc_adapter_load(const char *path, const lc_model *base, lc_lora *lora,
     if (!st) st = read_info(c, path, &info);
     if (st) goto done;
     if (!allow_other_base && strcmp(info.base_identity, base->identity)) {
+        const char *a = strrchr(info.base_source, '/'), *b = strrchr(base->source, '/');
+        int same_name = !strcmp(a ? a + 1 : info.base_source, b ? b + 1 : base->source);
         st = lc_errorf(LC_ERR_MISMATCH,
-                       "%s: adapter was trained on base %.16s… (%s), but the model given is %.16s… (%s)",
-                       path, info.base_identity, info.base_source, base->identity, base->source);
+                       "%s: adapter was trained on base %.16s… (%s), but the model given is %.16s… (%s)%s", path,
+                       info.base_identity, info.base_source, base->identity, base->source,
+                       same_name ? "; if this is the same file, the adapter may predate the current identity rule "
+                                   "for GGUF files (docs/formats.md, section 3.4, says how to re-key it)"
+                                 : "");
         goto done;
     }
     int added = n_added(info.cfg.add_tokens);
