@@ -916,7 +916,8 @@ static lc_status restore_last_losses(trial *t, const char *jpath) {
     char *line = NULL;
     size_t cap = 0;
     while (getline(&line, &cap, f) > 0) {
-        json_t *o = json_loads(line, 0, NULL), *loss = json_object_get(o, "loss"), *v = json_object_get(o, "valid_loss");
+        json_t *o = json_loads(line, 0, NULL), *loss = json_object_get(o, "loss"),
+               *v = json_object_get(o, "valid_loss");
         if (json_is_number(loss)) t->loss = json_number_value(loss);
         if (json_is_number(v)) t->res->last_valid_loss = json_number_value(v);
         json_decref(o);
