@@ -85,6 +85,23 @@ lc_status lc_train_run(const lc_train_config *cfg, const lc_train_options *opt, 
  * result. K <= LC_MAX_TRIALS. */
 lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, const lc_train_options *opt, lc_train_result *res);
 
+/* out_dir/done.json: the record of a finished run. lc_train_run(_multi)
+ * writes it atomically (rank 0) for each trial that completed, i.e. trained
+ * to its last step or stopped early, after adapter.h5 and the test loss;
+ * a run that starts training in out_dir (fresh or --resume, once its
+ * config and checkpoint are accepted) first removes it.
+ * Together with adapter.h5 it is what "finished" means to `lorac sweep`,
+ * whichever command finished the run. Fields: best_valid_loss, best_step,
+ * last_valid_loss, final_train_loss, steps, total_steps, stopped_early,
+ * test_loss_base, test_loss (NaN as null) and train_s (seconds in training
+ * steps, over every resumed part: the run's lc_train_state elapsed_s). */
+#define LC_TRAIN_DONE_NAME "done.json"
+lc_status lc_train_done_write(const char *out_dir, const lc_train_result *res, double train_s);
+/* Read out_dir/done.json into those fields of *res (the others untouched;
+ * absent numbers NAN, best_step -1): LC_ERR_IO when it cannot be opened,
+ * LC_ERR_FORMAT naming file:line when it is not such a JSON object. */
+lc_status lc_train_done_read(const char *out_dir, lc_train_result *res);
+
 /* Ask a running lc_train_run to save a checkpoint and stop after the current
  * step (async-signal-safe: only sets a flag). */
 void lc_train_request_stop(void);

@@ -4,9 +4,10 @@
  * (lc_sweep.h). The plot is in sweep_svg.c.
  *
  * Trial state on disk: out_dir/trial-<k>-<key><value>.../ is an ordinary run
- * directory (config.yaml, metrics.jsonl, checkpoints, adapter.h5) plus
- * done.json, written atomically after lc_train_run returned: its presence
- * (with adapter.h5) is what "finished" means.
+ * directory (config.yaml, metrics.jsonl, checkpoints, adapter.h5, and
+ * done.json, which lc_train_run writes at the end of a finished run): the
+ * presence of adapter.h5 and done.json is what "finished" means, whether the
+ * sweep or a `lorac train [--resume]` in that directory finished the trial.
  *
  * Under MPI (`mpirun -np N lorac sweep`), trial k is trained by world rank
  * k % N alone (one-pass: a rank's trials form its pass); the results are
@@ -82,15 +83,10 @@ static void trial_name(char *buf, size_t size, int k, const lc_sweep_axis *axes,
     }
 }
 
-static double jget(json_t *o, const char *k) {
-    json_t *v = json_object_get(o, k);
-    return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
 /* Dump o (reference taken) to path atomically (temp + fsync + rename). */
 static lc_status write_json_atomic(json_t *o, const char *path) {
-    /* 17 digits: a double read back (done.json of a skipped trial) is the one written, so a
-     * resumed sweep prints the same %.9g summary as an uninterrupted one */
+    /* 17 digits, as done.json's (lc_train_done_write): the numbers a resumed sweep reads back
+     * are the ones written */
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
     json_decref(o);
     if (!text) return lc_errorf(LC_ERR_NOMEM, "out of memory writing %s", path);
@@ -99,50 +95,28 @@ static lc_status write_json_atomic(json_t *o, const char *path) {
     return st;
 }
 
-/* done.json: the trial's result, written atomically. */
-static lc_status write_done(const lc_sweep_trial *t) {
-    char path[1400];
-    lc_status st = lc_path_join(path, sizeof path, t->dir, "done.json");
-    if (st) return st;
-    json_t *o = json_object();
-    json_object_set_new(o, "name", json_string(t->name));
-    json_object_set_new(o, "best_valid_loss", eval_json_num(t->best_valid_loss));
-    json_object_set_new(o, "best_step", json_integer(t->best_step));
-    json_object_set_new(o, "last_valid_loss", eval_json_num(t->last_valid_loss));
-    json_object_set_new(o, "final_train_loss", eval_json_num(t->final_train_loss));
-    json_object_set_new(o, "steps", json_integer(t->steps));
-    json_object_set_new(o, "train_s", json_real(t->train_s));
-    return write_json_atomic(o, path);
+static void take_result(lc_sweep_trial *t, const lc_train_result *r) {
+    t->best_valid_loss = r->best_valid_loss;
+    t->last_valid_loss = r->last_valid_loss;
+    t->final_train_loss = r->final_train_loss;
+    t->best_step = r->best_step;
+    t->steps = r->steps_done;
 }
 
-static lc_status read_done(lc_sweep_trial *t) {
-    char path[1400];
-    lc_status st = lc_path_join(path, sizeof path, t->dir, "done.json");
-    if (st) return st;
-    json_error_t e;
-    json_t *o = json_load_file(path, 0, &e);
-    if (!o) return lc_errorf(LC_ERR_FORMAT, "%s:%d: %s (delete it to retrain the trial)", path, e.line, e.text);
-    t->best_valid_loss = jget(o, "best_valid_loss");
-    t->last_valid_loss = jget(o, "last_valid_loss");
-    t->final_train_loss = jget(o, "final_train_loss");
-    double bs = jget(o, "best_step"), s = jget(o, "steps");
-    t->best_step = isnan(bs) ? -1 : (int64_t)bs;
-    t->steps = isnan(s) ? 0 : (int64_t)s;
-    json_decref(o);
-    return LC_OK;
-}
-
-/* A trial finished before (adapter.h5 and done.json): its numbers read back. */
+/* A trial finished before (adapter.h5 and the done.json that lc_train_run
+ * writes at the end of a run: the sweep's, or a `lorac train [--resume]` in
+ * the trial's directory): its numbers read back. */
 static int finished_before(lc_sweep_trial *t, int n_trials, const lc_reporter *rep, lc_status *st) {
     char adapter[1400], done[1400];
     if ((*st = lc_path_join(adapter, sizeof adapter, t->dir, "adapter.h5")) ||
-        (*st = lc_path_join(done, sizeof done, t->dir, "done.json")))
+        (*st = lc_path_join(done, sizeof done, t->dir, LC_TRAIN_DONE_NAME)))
         return 1;
     if (!file_exists(adapter) || !file_exists(done)) return 0;
     t->status = LC_TRIAL_SKIPPED;
     lc_reporter_msg(rep, LC_REPORT_NOTICE, "lorac sweep: [%d/%d] %s: finished before, skipped", t->index + 1, n_trials,
                   t->name);
-    *st = read_done(t);
+    lc_train_result r;
+    if (!(*st = lc_train_done_read(t->dir, &r))) take_result(t, &r);
     return 1;
 }
 
@@ -157,14 +131,6 @@ static lc_status trial_config(const lc_train_config *base, const lc_sweep_axis *
     if (strlen(t->dir) >= sizeof cfg->out_dir) return lc_errorf(LC_ERR_ARG, "trial directory too long: %s", t->dir);
     memcpy(cfg->out_dir, t->dir, strlen(t->dir) + 1);
     return LC_OK;
-}
-
-static void take_result(lc_sweep_trial *t, const lc_train_result *r) {
-    t->best_valid_loss = r->best_valid_loss;
-    t->last_valid_loss = r->last_valid_loss;
-    t->final_train_loss = r->final_train_loss;
-    t->best_step = r->best_step;
-    t->steps = r->steps_done;
 }
 
 static lc_status run_trial(const lc_train_config *base, const lc_sweep_axis *axes, int n_axes, lc_sweep_trial *t,
@@ -187,7 +153,7 @@ static lc_status run_trial(const lc_train_config *base, const lc_sweep_axis *axe
     take_result(t, &r);
     lc_reporter_msg(rep, LC_REPORT_NOTICE, "lorac sweep: [%d/%d] %s: best valid loss %.4f at step %lld (%.1f s)",
                   t->index + 1, n_trials, t->name, t->best_valid_loss, (long long)t->best_step, t->train_s);
-    return write_done(t);
+    return LC_OK;
 }
 
 /* "lorac sweep: training 4 trial(s) in one pass: trial-0-... trial-1-..." */
@@ -252,7 +218,6 @@ static lc_status run_one_pass(const lc_train_config *base, const lc_sweep_axis *
             t->train_s = dt; /* the pass's wall time, shared by its trials */
             lc_reporter_msg(rep, LC_REPORT_NOTICE, "lorac sweep: [%d/%d] %s: best valid loss %.4f at step %lld",
                           t->index + 1, n, t->name, t->best_valid_loss, (long long)t->best_step);
-            st = write_done(t);
         }
         if (!st) lc_reporter_msg(rep, LC_REPORT_NOTICE, "lorac sweep: the pass of %d trial(s) took %.1f s", K, dt);
     }

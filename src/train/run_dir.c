@@ -17,6 +17,7 @@
 #include "lc_ckpt.h"
 #include "lc_fsafe.h"
 #include "lc_path.h"
+#include "lc_train.h"
 
 /* "checkpoint-<digits>.h5" */
 static int is_checkpoint(const char *n) {
@@ -30,7 +31,7 @@ static int is_checkpoint(const char *n) {
 /* 2: saved state of a run, 1: another file a run writes, 0: not lorac's. */
 static int run_file_kind(const char *n) {
     if (is_checkpoint(n) || !strcmp(n, "best.h5") || !strcmp(n, "adapter.h5")) return 2;
-    static const char *const OWN[] = {"config.yaml", "metrics.jsonl", "metrics.csv", "done.json" /* sweep */,
+    static const char *const OWN[] = {"config.yaml", "metrics.jsonl", "metrics.csv", LC_TRAIN_DONE_NAME,
                                       "report.html", LC_FS_LOCK_NAME};
     for (size_t i = 0; i < sizeof OWN / sizeof OWN[0]; i++)
         if (!strcmp(n, OWN[i])) return 1;

@@ -279,8 +279,10 @@ static lc_status save_step_checkpoint(run *R, trial *t) {
 }
 
 /* The step of one metrics line: jsonl {"step": N, ...} (parsed as JSON),
- * csv "N,...". 0 on success, -1 when the line has no such step. */
-static int metrics_line_step(const char *line, int is_csv, long long *step) {
+ * csv "N,...". 0 on success, -1 when the line has no such step. *test: the
+ * line is the test-loss line of a run's end (jsonl). */
+static int metrics_line_step(const char *line, int is_csv, long long *step, int *test) {
+    *test = 0;
     if (is_csv) {
         char *end;
         errno = 0;
@@ -291,12 +293,14 @@ static int metrics_line_step(const char *line, int is_csv, long long *step) {
     json_t *o = json_loads(line, 0, &e), *s = json_object_get(o, "step");
     int ok = json_is_integer(s);
     if (ok) *step = (long long)json_integer_value(s);
+    *test = json_object_get(o, "test_loss") != NULL;
     json_decref(o);
     return ok ? 0 : -1;
 }
 
 /* Keep the metrics lines of steps <= last_step (a resumed run rewrites the
- * rest). A last line without its newline is the torn write of a killed run
+ * rest, and its test-loss line at its end: an earlier one is dropped, also
+ * when the run resumes at its last step). A last line without its newline is the torn write of a killed run
  * and is dropped; any other line without a step is LC_ERR_FORMAT naming it.
  * The file is replaced atomically; read and write errors are returned. */
 static lc_status trim_metrics(const char *path, int64_t last_step, int is_csv) {
@@ -312,15 +316,16 @@ static lc_status trim_metrics(const char *path, int64_t last_step, int is_csv) {
     ssize_t n;
     for (int lineno = 1; !st && (n = getline(&line, &cap, f)) > 0; lineno++) {
         long long step;
+        int test;
         if (line[n - 1] != '\n') break; /* torn last line */
         if (is_csv && lineno == 1) {    /* the header */
             fputs(line, mem);
             continue;
         }
-        if (metrics_line_step(line, is_csv, &step))
+        if (metrics_line_step(line, is_csv, &step, &test))
             st = lc_errorf(LC_ERR_FORMAT, "%s:%d: expected a metrics line with a step, found '%.*s'", path, lineno,
                            (int)(n > 80 ? 80 : n - 1), line);
-        else if (step <= last_step)
+        else if (step <= last_step && !test)
             fputs(line, mem);
     }
     if (!st && ferror(f)) st = lc_errorf(LC_ERR_IO, "reading %s: %s", path, strerror(errno));
@@ -901,8 +906,40 @@ static lc_status resume_trials(run *R) {
     return LC_OK;
 }
 
+/* A resumed trial's last train loss and validation loss, from its (trimmed)
+ * metrics.jsonl: the result of a resume with no step left to train (a
+ * finished run resumed again) is then the run's, not NaN; later steps
+ * overwrite them. Rows without a number keep the previous one. */
+static lc_status restore_last_losses(trial *t, const char *jpath) {
+    FILE *f = fopen(jpath, "r");
+    if (!f) return errno == ENOENT ? LC_OK : lc_errorf(LC_ERR_IO, "cannot read %s: %s", jpath, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        json_t *o = json_loads(line, 0, NULL), *loss = json_object_get(o, "loss"),
+               *v = json_object_get(o, "valid_loss");
+        if (json_is_number(loss)) t->loss = json_number_value(loss);
+        if (json_is_number(v)) t->res->last_valid_loss = json_number_value(v);
+        json_decref(o);
+    }
+    lc_status st = ferror(f) ? lc_errorf(LC_ERR_IO, "reading %s: %s", jpath, strerror(errno)) : LC_OK;
+    free(line);
+    fclose(f);
+    return st;
+}
+
+/* A run that starts training is not finished: the done.json of the run it
+ * continues or replaces goes (lc_train.h). */
+static lc_status unmark_done(const trial *t) {
+    char path[1200];
+    lc_status st = out_path(path, sizeof path, t, LC_TRAIN_DONE_NAME);
+    if (!st && unlink(path) != 0 && errno != ENOENT)
+        st = lc_errorf(LC_ERR_IO, "cannot delete %s: %s", path, strerror(errno));
+    return st;
+}
+
 /* The run directory of a trial: config.yaml, metrics files (trimmed to the
- * resumed step, or new). */
+ * resumed step, or new), no done.json. */
 static lc_status open_trial_files(trial *t, int resume) {
     if (!lc_dist_is_root()) return LC_OK; /* dist: rank 0 writes */
     char path[1200], jpath[1200], cpath[1200];
@@ -910,8 +947,9 @@ static lc_status open_trial_files(trial *t, int resume) {
     if ((st = out_path(path, sizeof path, t, "config.yaml")) || (st = out_path(jpath, sizeof jpath, t, "metrics.jsonl")) ||
         (st = out_path(cpath, sizeof cpath, t, "metrics.csv")))
         return st;
-    if ((st = lc_fs_write_atomic(path, t->config_yaml, strlen(t->config_yaml)))) return st;
-    if (resume && ((st = trim_metrics(jpath, t->state.step, 0)) || (st = trim_metrics(cpath, t->state.step, 1))))
+    if ((st = lc_fs_write_atomic(path, t->config_yaml, strlen(t->config_yaml))) || (st = unmark_done(t))) return st;
+    if (resume && ((st = trim_metrics(jpath, t->state.step, 0)) || (st = trim_metrics(cpath, t->state.step, 1)) ||
+                   (st = restore_last_losses(t, jpath))))
         return st;
     t->jsonl = lc_fs_fopen_nofollow(jpath, resume ? "a" : "w");
     t->csv = lc_fs_fopen_nofollow(cpath, resume ? "a" : "w");
@@ -1171,6 +1209,14 @@ static void collect_results(run *R) {
     }
 }
 
+/* Each finished trial's done.json (rank 0), once its results are collected. */
+static lc_status write_done(run *R) {
+    lc_status st = LC_OK;
+    for (int k = 0; k < R->K && lc_dist_is_root() && !st; k++)
+        st = lc_train_done_write(R->tr[k].cfg->out_dir, R->tr[k].res, R->tr[k].state.elapsed_s);
+    return st;
+}
+
 lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, const lc_train_options *opt, lc_train_result *res) {
     run R;
     memset(&R, 0, sizeof R);
@@ -1180,6 +1226,7 @@ lc_status lc_train_run_multi(const lc_train_config *cfgs, int K, const lc_train_
         st = train_loop(&R);
         if (!st) st = finish(&R);
         collect_results(&R);
+        if (!st) st = write_done(&R);
     }
     run_free(&R);
     return st;

@@ -908,15 +908,15 @@ static void test_checkpoints(const char *model, const char *work) {
     if (d) closedir(d);
     qsort(names, (size_t)n_names, sizeof *names, cmp_str);
     const char *want[] = {"adapter.h5", "best.h5", "checkpoint-10.h5", "checkpoint-8.h5", "config.yaml",
-                          "metrics.csv", "metrics.jsonl"};
-    int same = n_names == 7;
+                          "done.json", "metrics.csv", "metrics.jsonl"};
+    int same = n_names == 8;
     printf("checkpoints: out_dir holds");
     for (int i = 0; i < n_names; i++) {
         printf(" %s", names[i]);
         if (same && strcmp(names[i], want[i])) same = 0;
     }
     printf("\n");
-    CHECK(same, "keep_last 2: expected exactly checkpoint-8/10.h5, best.h5, adapter.h5, config.yaml, metrics");
+    CHECK(same, "keep_last 2: expected exactly checkpoint-8/10.h5, best.h5, adapter.h5, config.yaml, done.json, metrics");
 
     /* best.h5 is the adapter of the step with the lowest validation loss */
     int n = read_metrics(dir, m, 32);
