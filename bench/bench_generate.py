@@ -3,7 +3,7 @@
 
 usage: bench/bench_generate.py [--lorac build/lorac] [--model models/SmolLM2-135M-Instruct.Q4_1.gguf]
                                [--threads 2] [--new 128] [--reps 3] [--adapter A.h5] [--f32 F32.gguf]
-                               [--quiet-wait S]
+                               [--quiet-wait S] [--prompt-repeat K]
 
 Same GGUF, same thread count, same raw prompt (no chat template), greedy, up to
 --new tokens, for the quantised file (SmolLM2 Q4_1, Gemma 3 270M Q4_K_M, ...) and for an F32 GGUF of the same weights (made
@@ -21,7 +21,9 @@ before it, because a loaded machine skews both sides (llama.cpp's threads
 busy-wait, lorac's sleep: under load llama.cpp slows down far more). On a
 shared machine, --quiet-wait S waits up to S seconds for a quiet moment before
 each run. Needs llama-cpp-python; without
-it only lorac's rows are printed.
+it only lorac's rows are printed. --prompt-repeat K repeats the prompt
+paragraph K times (≈ 48·K tokens; the context grows to fit) to time long
+prompts' prefill (issue 17).
 """
 import argparse
 import os
@@ -35,6 +37,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROMPT = ("Chapter 1\n\nThe rain had not stopped for three days when Captain Elena Varga finally received the "
           "message she had been dreading. She read it twice, folded it, and walked out onto the deck of the ship.")
+CTX = 512  # context of both engines (--prompt-repeat grows it)
 STATS = re.compile(r"\[prompt: (\d+) tokens \((\d+) cached\), ([\d.]+) s, ([\d.]+) tok/s \| generation: (\d+) tokens, "
                    r"([\d.]+) s, ([\d.]+) tok/s")
 
@@ -67,7 +70,7 @@ def wait_quiet(limit_s, max_busy=0.25):
 
 def lorac_run(lorac, model, threads, n_new):
     cmd = [lorac, "generate", "--model", model, "--raw", "--max-tokens", str(n_new), "--threads", str(threads),
-           "--ctx", "512", "--prompt", PROMPT]
+           "--ctx", str(CTX), "--prompt", PROMPT]
     p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
     m = STATS.search(p.stderr)
     if p.returncode or not m:
@@ -142,7 +145,13 @@ def main():
     ap.add_argument("--f32", help="an existing F32 GGUF to use instead of making one")
     ap.add_argument("--quiet-wait", type=float, default=0, metavar="S",
                     help="before each run, wait up to S seconds until other processes use < 0.25 cores")
+    ap.add_argument("--prompt-repeat", type=int, default=1, metavar="K",
+                    help="the prompt paragraph K times (long-prompt prefill; context grows to fit)")
     a = ap.parse_args()
+    global PROMPT, CTX
+    PROMPT = "\n\n".join([PROMPT] * a.prompt_repeat)
+    while CTX < 64 * a.prompt_repeat + a.new:
+        CTX *= 2
     # the compute path (CPU model and features, BLAS core, precisions), as `lorac info` prints it
     print(subprocess.run([a.lorac, "info"], capture_output=True, text=True).stdout.rstrip())
     global QUIET_S
@@ -170,7 +179,7 @@ def main():
                        for k in range(a.reps)])
             rows.append((label, "lorac", lc))
             if llama_cpp:
-                llm = llama_cpp.Llama(model_path=path, n_ctx=512, n_batch=512, n_threads=a.threads,
+                llm = llama_cpp.Llama(model_path=path, n_ctx=CTX, n_batch=CTX, n_threads=a.threads,
                                       n_threads_batch=a.threads, seed=0, verbose=False)
                 ids = llm.tokenize(PROMPT.encode(), add_bos=True, special=False)
                 if len(ids) != lc["n_prompt"]:

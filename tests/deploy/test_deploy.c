@@ -632,6 +632,22 @@ static int make_gguf(const char *hf, const char *out) {
     return g_fail ? 1 : 0;
 }
 
+/* lc_deploy_merge of one adapter (scale 1) on gguf into out as `type`; its report. */
+static lc_merge_report merge_to(const char *gguf, const char *adapter, const char *out, lc_dtype type) {
+    lc_merge_params p = lc_merge_default_params();
+    const char *paths[1] = {adapter};
+    float scales[1] = {1.0f};
+    p.model_path = gguf;
+    p.adapter_paths = paths;
+    p.adapter_scales = scales;
+    p.n_adapters = 1;
+    p.out_path = out;
+    p.gguf_type = type;
+    lc_merge_report rep = {0};
+    REQUIRE_OK(lc_deploy_merge(&p, &rep));
+    return rep;
+}
+
 static int test_gguf_merge(const char *gguf, const char *work_prefix, const char *type_name) {
     if (!exists(gguf)) {
         printf("SKIP: %s not found\n", gguf);
@@ -658,18 +674,8 @@ static int test_gguf_merge(const char *gguf, const char *work_prefix, const char
     REQUIRE_OK(lc_adapter_save(a, &l, &m, NULL, NULL, NULL));
     /* merge +s then -s does not undo a DoRA merge (it rescales rows) nor replaced token rows: no measured floor */
     double floor = dora || tokens ? 0 : rounding_floor(&m, gguf, &l, 1.0f);
-    lc_merge_params p = lc_merge_default_params();
-    const char *paths[1] = {a};
-    float scales[1] = {1.0f};
-    p.model_path = gguf;
-    p.adapter_paths = paths;
-    p.adapter_scales = scales;
-    p.n_adapters = 1;
-    p.out_path = out;
-    p.gguf_type = type;
-    lc_merge_report rep;
     double t0 = lc_time_now();
-    REQUIRE_OK(lc_deploy_merge(&p, &rep));
+    lc_merge_report rep = merge_to(gguf, a, out, type);
     double total = lc_time_now() - t0;
     struct stat sb;
     stat(out, &sb);
@@ -698,21 +704,6 @@ static int test_gguf_merge(const char *gguf, const char *work_prefix, const char
     lc_lora_free(&l);
     lc_model_free(&m);
     return g_fail ? 1 : 0;
-}
-
-/* lc_deploy_merge of one all-linear adapter on gguf into out as `type`. */
-static void merge_to(const char *gguf, const char *adapter, const char *out, lc_dtype type) {
-    lc_merge_params p = lc_merge_default_params();
-    const char *paths[1] = {adapter};
-    float scales[1] = {1.0f};
-    p.model_path = gguf;
-    p.adapter_paths = paths;
-    p.adapter_scales = scales;
-    p.n_adapters = 1;
-    p.out_path = out;
-    p.gguf_type = type;
-    lc_merge_report rep;
-    REQUIRE_OK(lc_deploy_merge(&p, &rep));
 }
 
 /* A quantised GGUF merge (TYPE q5_0 or q5_1) against the f32 merge of the

@@ -33,15 +33,43 @@ def check(cond, msg):
         FAILED.append(msg)
 
 
-def make_data(work):
+def make_data(work, n_test=0):
+    """train.jsonl (14 rows), valid.jsonl (6) and, with n_test, test.jsonl (n_test) in work/."""
     names = ["Lily", "Tom", "Sue", "Ben", "Max", "Anna", "Tim", "Mia"]
     things = ["ball", "cat", "dog", "tree", "cake", "car", "hat", "box"]
     rows = [{"prompt": f"What did {names[i % 8]} find?", "completion": f" {names[i % 8]} found a {things[(3 * i) % 8]}."}
-            for i in range(20)]
-    for name, part in (("train.jsonl", rows[:14]), ("valid.jsonl", rows[14:])):
+            for i in range(20 + n_test)]
+    parts = [("train.jsonl", rows[:14]), ("valid.jsonl", rows[14:20])] + ([("test.jsonl", rows[20:])] if n_test else [])
+    for name, part in parts:
         with open(os.path.join(work, name), "w") as f:
             for r in part:
                 f.write(json.dumps(r) + "\n")
+
+
+def write_config(work, model, test=False):
+    """work/cfg.yaml: the sweeps' base config (r 4 all-linear, 8 steps, eval and save every 2); its path."""
+    cfg = os.path.join(work, "cfg.yaml")
+    with open(cfg, "w") as f:
+        f.write(f"model: {model}\ndata: {work}/train.jsonl\nvalid_data: {work}/valid.jsonl\n"
+                + (f"test_data: {work}/test.jsonl\n" if test else "")
+                + "r: 4\nalpha: 8\ntarget_modules: all-linear\nbatch_size: 4\nmax_steps: 8\n"
+                f"eval_every: 2\nsave_every: 2\nlog_every: 1\nseed: 3\nthreads: 1\nout_dir: {work}/unused\n")
+    return cfg
+
+
+def has_checkpoint(trial_dir):
+    return os.path.isdir(trial_dir) and any(f.startswith("checkpoint-") and f.endswith(".h5")
+                                            for f in os.listdir(trial_dir))
+
+
+def kill_when(cmd, ready, limit_s):
+    """Run cmd, SIGKILL it as soon as ready() holds (or it exits, or limit_s passes)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + limit_s
+    while not ready() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
 
 
 def min_valid(trial_dir):
@@ -59,11 +87,7 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     make_data(work)
-    cfg = os.path.join(work, "cfg.yaml")
-    with open(cfg, "w") as f:
-        f.write(f"model: {model}\ndata: {work}/train.jsonl\nvalid_data: {work}/valid.jsonl\n"
-                "r: 4\nalpha: 8\ntarget_modules: all-linear\nbatch_size: 4\nmax_steps: 8\n"
-                f"eval_every: 2\nsave_every: 2\nlog_every: 1\nseed: 3\nthreads: 1\nout_dir: {work}/unused\n")
+    cfg = write_config(work, model)
 
     def sweep(out):
         return [lorac, "sweep", "--config", cfg, "--lr", "1e-4,1e-2", "--out", out, "--quiet"]
@@ -106,18 +130,9 @@ def main():
 
     # B: killed after the first trial finished and the second saved a checkpoint, then rerun
     B = os.path.join(work, "B")
-    proc = subprocess.Popen(sweep(B), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done0 = os.path.join(B, "trial-0-lr1e-4", "done.json")
     dir1 = os.path.join(B, "trial-1-lr1e-2")
-    deadline = time.time() + 300
-
-    def trial1_has_checkpoint():
-        return os.path.isdir(dir1) and any(f.startswith("checkpoint-") and f.endswith(".h5") for f in os.listdir(dir1))
-
-    while not (os.path.exists(done0) and trial1_has_checkpoint()) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when(sweep(B), lambda: os.path.exists(done0) and has_checkpoint(dir1), 300)
     print("killed with trial-1 files:", sorted(os.listdir(dir1)) if os.path.isdir(dir1) else None)
     check(os.path.exists(done0), "first trial finished before the kill")
     done1 = os.path.join(B, "trial-1-lr1e-2", "done.json")
@@ -151,6 +166,7 @@ def main():
     check(not os.path.exists(os.path.join(work, "C")), "no directory created on usage errors")
 
 
-main()
-print(f"{'FAILED: ' + str(len(FAILED)) if FAILED else 'all checks passed'}")
-sys.exit(1 if FAILED else 0)
+if __name__ == "__main__":  # test_sweep_train_resume.py imports the helpers above
+    main()
+    print(f"{'FAILED: ' + str(len(FAILED)) if FAILED else 'all checks passed'}")
+    sys.exit(1 if FAILED else 0)

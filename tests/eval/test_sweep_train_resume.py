@@ -26,30 +26,11 @@ import csv
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
-FAILED = []
-
-
-def check(cond, msg):
-    print(("ok   " if cond else "FAIL ") + msg)
-    if not cond:
-        FAILED.append(msg)
-
-
-def make_data(work):
-    names = ["Lily", "Tom", "Sue", "Ben", "Max", "Anna", "Tim", "Mia"]
-    things = ["ball", "cat", "dog", "tree", "cake", "car", "hat", "box"]
-    rows = [{"prompt": f"What did {names[i % 8]} find?", "completion": f" {names[i % 8]} found a {things[(3 * i) % 8]}."}
-            for i in range(24)]
-    for name, part in (("train.jsonl", rows[:14]), ("valid.jsonl", rows[14:20]), ("test.jsonl", rows[20:])):
-        with open(os.path.join(work, name), "w") as f:
-            for r in part:
-                f.write(json.dumps(r) + "\n")
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_sweep import FAILED, check, has_checkpoint, kill_when, make_data, write_config  # noqa: E402
 
 def rows(sweep_dir):
     """summary.csv: trial name -> its row (dict of strings)."""
@@ -73,13 +54,8 @@ def main():
     lorac, model, work = sys.argv[1:4]
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    make_data(work)
-    cfg = os.path.join(work, "cfg.yaml")
-    with open(cfg, "w") as f:
-        f.write(f"model: {model}\ndata: {work}/train.jsonl\nvalid_data: {work}/valid.jsonl\n"
-                f"test_data: {work}/test.jsonl\n"
-                "r: 4\nalpha: 8\ntarget_modules: all-linear\nbatch_size: 4\nmax_steps: 8\n"
-                f"eval_every: 2\nsave_every: 2\nlog_every: 1\nseed: 3\nthreads: 1\nout_dir: {work}/unused\n")
+    make_data(work, n_test=4)
+    cfg = write_config(work, model, test=True)
 
     def sweep(out):
         return [lorac, "sweep", "--config", cfg, "--lr", "1e-4,1e-2", "--out", out, "--quiet"]
@@ -98,19 +74,10 @@ def main():
     # trial 1 then finished by `lorac train --resume`
     B = os.path.join(work, "B")
     t1 = os.path.join(B, "trial-1-lr1e-2")
-    proc = subprocess.Popen(sweep(B), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done0 = os.path.join(B, "trial-0-lr1e-4", "adapter.h5")
-    deadline = time.time() + 240
-
-    def t1_has_checkpoint():
-        return os.path.isdir(t1) and any(f.startswith("checkpoint-") and f.endswith(".h5") for f in os.listdir(t1))
-
-    while not (os.path.exists(done0) and t1_has_checkpoint()) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when(sweep(B), lambda: os.path.exists(done0) and has_checkpoint(t1), 240)
     print("killed with trial-1 files:", sorted(os.listdir(t1)) if os.path.isdir(t1) else None)
-    check(t1_has_checkpoint() and not os.path.exists(os.path.join(t1, "adapter.h5")),
+    check(has_checkpoint(t1) and not os.path.exists(os.path.join(t1, "adapter.h5")),
           "killed while trial 1 was training (a checkpoint, no adapter.h5)")
     p = run([lorac, "train", "--resume", t1, "--quiet"])
     check(p.returncode == 0, f"`lorac train --resume` finishes trial 1 {p.stderr[-300:]}")

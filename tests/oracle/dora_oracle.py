@@ -91,20 +91,7 @@ def run(qtype, dtype):
     out["n_targets"] = torch.tensor([n_targets], dtype=torch.int32)
     for n, p in params:
         out[ref_name(n) + ".grad"] = p.grad.detach().clone()
-    opt = torch.optim.AdamW([p for _, p in params], **make_refs.ADAMW)
-    losses, norms = [], []
-    for _ in range(STEPS):
-        opt.zero_grad(set_to_none=True)
-        lo, _ = make_refs.loss_fn(pm(input_ids=tokens).logits, targets)
-        lo.backward()
-        gn = torch.nn.utils.clip_grad_norm_([p for _, p in params], make_refs.MAX_GRAD_NORM, foreach=False)
-        opt.step()
-        losses.append(lo.item())
-        norms.append(gn.item())
-    out["losses_3"] = torch.tensor(losses, dtype=dtype)
-    out["grad_norms_3"] = torch.tensor(norms, dtype=dtype)
-    for n, p in params:
-        out[ref_name(n) + ".after3"] = p.detach().clone()
+    make_refs.adamw_steps(pm, params, tokens, targets, STEPS, make_refs.ADAMW, dtype, out, ref_name)
     out["meta.r"] = torch.tensor([R], dtype=torch.int32)
     out["meta.alpha"] = torch.tensor([ALPHA], dtype=torch.float32)
     out["meta.scaling"] = torch.tensor([s], dtype=torch.float32)

@@ -128,6 +128,29 @@ def ref_name(param_name):
     return param_name.replace(".default.weight", ".weight")
 
 
+def adamw_steps(pm, named, tokens, targets, steps, adamw, dtype, out, name_of):
+    """steps AdamW steps (gradient clipped to MAX_GRAD_NORM each step) of pm's trainable
+    parameters named = [(name, p)] on one batch; stores out["losses_<steps>"],
+    out["grad_norms_<steps>"] and out[name_of(name) + ".after<steps>"]; returns
+    (losses, norms)."""
+    params = [p for _, p in named]
+    opt = torch.optim.AdamW(params, **adamw)
+    losses, norms = [], []
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        lo, _ = loss_fn(pm(input_ids=tokens).logits, targets)
+        lo.backward()
+        gn = torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM, foreach=False)
+        opt.step()
+        losses.append(lo.item())
+        norms.append(gn.item())
+    out[f"losses_{steps}"] = torch.tensor(losses, dtype=dtype)
+    out[f"grad_norms_{steps}"] = torch.tensor(norms, dtype=dtype)
+    for n, p in named:
+        out[name_of(n) + f".after{steps}"] = p.detach().clone()
+    return losses, norms
+
+
 def run_case(case, model_dir, B, T, pad_tail, seed, dtype=torch.float32, lora_kw=None, adam_eps=1e-8):
     """Compute every reference tensor of one case; returns (tensors, metadata).
     lora_kw: extra LoraConfig fields (rank_pattern, alpha_pattern,
@@ -183,21 +206,7 @@ def run_case(case, model_dir, B, T, pad_tail, seed, dtype=torch.float32, lora_kw
         out["base_logits"] = pm(input_ids=tokens).logits.to(dtype).clone()
 
     # 10 AdamW steps on the same batch, clipping each step.
-    params = [p for _, p in lora]
-    opt = torch.optim.AdamW(params, **dict(ADAMW, eps=adam_eps))
-    losses, norms = [], []
-    for _ in range(N_STEPS):
-        opt.zero_grad(set_to_none=True)
-        lo, _ = loss_fn(pm(input_ids=tokens).logits, targets)
-        lo.backward()
-        gn = torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM, foreach=False)
-        opt.step()
-        losses.append(lo.item())
-        norms.append(gn.item())
-    out["losses_10"] = torch.tensor(losses, dtype=dtype)
-    out["grad_norms_10"] = torch.tensor(norms, dtype=dtype)
-    for n, p in lora:
-        out[ref_name(n) + ".after10"] = p.detach().clone()
+    losses, norms = adamw_steps(pm, lora, tokens, targets, N_STEPS, dict(ADAMW, eps=adam_eps), dtype, out, ref_name)
 
     scaling = LORA_ALPHA / (LORA_R ** 0.5 if lora_kw.get("use_rslora") else LORA_R)
     out["meta.r"] = torch.tensor([LORA_R], dtype=torch.int32)

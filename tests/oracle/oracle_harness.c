@@ -13,6 +13,7 @@
 
 #include "lc_common.h"
 #include "lc_gguf.h"
+#include "lc_infer.h"
 #include "lc_loader.h"
 
 int oracle_checks, oracle_failures;
@@ -364,4 +365,24 @@ void oracle_close(oracle_case *c) {
     lc_safetensors_close(&c->st);
     lc_model_free(&c->m);
     memset(c, 0, sizeof *c);
+}
+
+/* Row 0 through lc_infer: one prefill, then T/2 prefilled + decoded (see the header). */
+int oracle_infer_check(oracle_case *c, const float *ref) {
+    lc_infer *s = NULL;
+    lc_infer_adapter ad = {&c->lora, 1.0f};
+    size_t TV = (size_t)c->T * c->V;
+    float *lg = malloc(TV * sizeof(float));
+    int h = c->T / 2;
+    lc_status st = lg ? lc_infer_create(&s, &c->m, &ad, 1, c->T) : LC_ERR_NOMEM;
+    if (!st) st = lc_infer_prefill_all(s, c->tokens, c->T, lg);
+    if (!st) oracle_compare("generate: prefill logits of row 0 (lc_infer)", lg, ref, TV, ORACLE_TOL_LOGITS, 0);
+    if (!st) lc_infer_rewind(s, 0), st = lc_infer_prefill_all(s, c->tokens, h, lg);
+    for (int t = h; !st && t < c->T; t++) st = lc_infer_decode(s, c->tokens[t], lg + (size_t)t * c->V);
+    if (!st)
+        oracle_compare("generate: decoded logits of row 0 (lc_infer)", lg + (size_t)h * c->V, ref + (size_t)h * c->V,
+                       TV - (size_t)h * c->V, ORACLE_TOL_LOGITS, 0);
+    lc_infer_free(s);
+    free(lg);
+    return st ? -1 : 0;
 }

@@ -95,6 +95,11 @@ int oracle_forward_checks(oracle_case *c, int targets_row);
 /* Ten AdamW steps from the current adapter state (m, v zeroed) and the final
  * A/B against "<name>.after10". 0, or -1 if something could not run. */
 int oracle_adamw_checks(oracle_case *c);
+/* Generation's KV-cache engine (lc_infer) with c->lora: row 0 prefilled at
+ * once (GEMM path), and prefilled to T/2 then decoded token by token (the
+ * per-row decode path), against the reference logits of row 0, ref (T, V)
+ * (ORACLE_TOL_LOGITS). -1 on an engine error. */
+int oracle_infer_check(oracle_case *c, const float *ref);
 /* Free everything oracle_open / oracle_adapter made. */
 void oracle_close(oracle_case *c);
 

@@ -34,7 +34,6 @@
 #include "lc_cpu.h"
 #include "lc_common.h"
 #include "lc_dora.h"
-#include "lc_infer.h"
 #include "lc_quant.h"
 #include "oracle_harness.h"
 
@@ -169,29 +168,6 @@ static int dropout_check(oracle_case *c) {
     return st ? -1 : 0;
 }
 
-/* Step 2b: generation's KV-cache engine (lc_infer) with the DoRA adapter:
- * row 0 prefilled at once (GEMM path), and prefilled to T/2 then decoded one
- * token at a time (the per-row decode path), against PEFT's logits of row 0
- * (1e-5 · max|ref|, the logits tolerance). */
-static int infer_check(oracle_case *c, const float *ref) {
-    lc_infer *s = NULL;
-    lc_infer_adapter ad = {&c->lora, 1.0f};
-    size_t TV = (size_t)c->T * c->V;
-    float *lg = malloc(TV * sizeof(float));
-    int h = c->T / 2;
-    lc_status st = lg ? lc_infer_create(&s, &c->m, &ad, 1, c->T) : LC_ERR_NOMEM;
-    if (!st) st = lc_infer_prefill_all(s, c->tokens, c->T, lg);
-    if (!st) oracle_compare("generate: prefill logits of row 0 (lc_infer)", lg, ref, TV, ORACLE_TOL_LOGITS, 0);
-    if (!st) lc_infer_rewind(s, 0), st = lc_infer_prefill_all(s, c->tokens, h, lg);
-    for (int t = h; !st && t < c->T; t++) st = lc_infer_decode(s, c->tokens[t], lg + (size_t)t * c->V);
-    if (!st)
-        oracle_compare("generate: decoded logits of row 0 (lc_infer)", lg + (size_t)h * c->V, ref + (size_t)h * c->V,
-                       TV - (size_t)h * c->V, ORACLE_TOL_LOGITS, 0);
-    lc_infer_free(s);
-    free(lg);
-    return st ? -1 : 0;
-}
-
 static int run(const char *dir, const char *ref_path, const char *qtype) {
     oracle_case c;
     lc_acts *ck = NULL;
@@ -227,7 +203,7 @@ static int run(const char *dir, const char *ref_path, const char *qtype) {
     int64_t nt = 0;
     if (lc_forward(&c.m, &c.lora, 1.0f, c.acts, &c.batch, &loss_sum, &nt, c.logits)) goto fail_msg;
     oracle_compare("logits (lc_forward)", c.logits, ref_logits, BTV, ORACLE_TOL_LOGITS, 0);
-    if (infer_check(&c, ref_logits)) {
+    if (oracle_infer_check(&c, ref_logits)) {
         free(ref_logits);
         goto fail_msg;
     }

@@ -47,7 +47,6 @@
 #include "lc_adapter.h"
 #include "lc_cpu.h"
 #include "lc_deploy.h"
-#include "lc_infer.h"
 #include "lc_loader.h"
 #include "lc_tokenizer.h"
 #include "lc_tokens.h"
@@ -247,26 +246,6 @@ static int io_checks(oracle_case *c, const char *dir, const char *peft_dir, cons
     return lc_deploy_export_peft(&c->lora, &c->m, NULL, export_dir) ? -1 : 0;
 }
 
-/* Step 3b: lc_infer on row 0, prefilled at once and decoded token by token. */
-static int infer_check(oracle_case *c, const float *ref) {
-    lc_infer *s = NULL;
-    lc_infer_adapter ad = {&c->lora, 1.0f};
-    size_t TV = (size_t)c->T * c->V;
-    float *lg = malloc(TV * sizeof(float));
-    int h = c->T / 2;
-    lc_status st = lg ? lc_infer_create(&s, &c->m, &ad, 1, c->T) : LC_ERR_NOMEM;
-    if (!st) st = lc_infer_prefill_all(s, c->tokens, c->T, lg);
-    if (!st) oracle_compare("generate: prefill logits of row 0 (lc_infer)", lg, ref, TV, ORACLE_TOL_LOGITS, 0);
-    if (!st) lc_infer_rewind(s, 0), st = lc_infer_prefill_all(s, c->tokens, h, lg);
-    for (int t = h; !st && t < c->T; t++) st = lc_infer_decode(s, c->tokens[t], lg + (size_t)t * c->V);
-    if (!st)
-        oracle_compare("generate: decoded logits of row 0 (lc_infer)", lg + (size_t)h * c->V, ref + (size_t)h * c->V,
-                       TV - (size_t)h * c->V, ORACLE_TOL_LOGITS, 0);
-    lc_infer_free(s);
-    free(lg);
-    return st ? -1 : 0;
-}
-
 /* Step 4b: the same gradients (bit for bit) with gradient checkpointing, and
  * as trial 1 of a two-trial pass (lc_forward_backward_multi) whose trial 0
  * is a plain LoRA adapter: the token rows' gradient stays with its trial.
@@ -380,7 +359,7 @@ static int run(const char *dir, const char *ref_path, const char *peft_dir, cons
     if (lc_forward(&c.m, &c.lora, 1.0f, c.acts, &c.batch, &loss_sum, &nt, c.logits)) goto fail_msg;
     oracle_compare("logits (lc_forward)", c.logits, ref_logits, BTV, ORACLE_TOL_LOGITS, 0);
     oracle_compare_scalar("loss (lc_forward)", loss_sum / (double)nt, ref_loss, ORACLE_TOL_LOSS);
-    if (infer_check(&c, ref_logits)) goto fail_msg;
+    if (oracle_infer_check(&c, ref_logits)) goto fail_msg;
     lc_lora_zero_grad(&c.lora);
     if (lc_forward_backward(&c.m, &c.lora, c.acts, &c.batch, 1.0f / (float)c.n_ref, 0, &loss_sum, &nt))
         goto fail_msg;

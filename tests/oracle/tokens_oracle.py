@@ -170,20 +170,7 @@ def run(mdir, dtype, save_dir=None, add=False):
     out["n_targets"] = torch.tensor([n_targets], dtype=torch.int32)
     for n, p in params:
         out[ref_name(n) + ".grad"] = p.grad.detach().clone()
-    opt = torch.optim.AdamW([p for _, p in params], **ADAMW)
-    losses, norms = [], []
-    for _ in range(STEPS):
-        opt.zero_grad(set_to_none=True)
-        lo, _ = make_refs.loss_fn(pm(input_ids=tokens).logits, targets)
-        lo.backward()
-        gn = torch.nn.utils.clip_grad_norm_([p for _, p in params], make_refs.MAX_GRAD_NORM, foreach=False)
-        opt.step()
-        losses.append(lo.item())
-        norms.append(gn.item())
-    out["losses_3"] = torch.tensor(losses, dtype=dtype)
-    out["grad_norms_3"] = torch.tensor(norms, dtype=dtype)
-    for n, p in params:
-        out[ref_name(n) + ".after3"] = p.detach().clone()
+    make_refs.adamw_steps(pm, params, tokens, targets, STEPS, ADAMW, dtype, out, ref_name)
     merged = pm.merge_and_unload()  # PEFT's merge of the state after the 3 steps
     out["merged.embed_tokens"] = merged.get_input_embeddings().weight.detach().clone()
     out["merged.lm_head"] = merged.get_output_embeddings().weight.detach().clone()
