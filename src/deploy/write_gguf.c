@@ -238,8 +238,8 @@ static const char *gguf_target_name(lc_lora_target t) {
     return NULL;
 }
 
-lc_status lc_deploy_export_gguf(const lc_lora *lora, const lc_model *base, const char *out_path) {
-    const lc_model_config *c = &base->cfg;
+/* What a llama.cpp GGUF LoRA cannot hold, refused with the reason and what to do instead. */
+static lc_status check_exportable(const lc_lora *lora, const lc_model *base, const char *out_path) {
     if (!base->fam.gguf_arch)
         return lc_errorf(LC_ERR_UNSUPPORTED, "%s: GGUF export of %s adapters is not supported yet", out_path,
                          base->fam.name);
@@ -256,8 +256,15 @@ lc_status lc_deploy_export_gguf(const lc_lora *lora, const lc_model *base, const
                          "tokens replace rows of the embedding (and of a tied output head), which lorac does not "
                          "encode there. Merge it into the base instead (lorac merge --model BASE.gguf --adapter "
                          "ADAPTER.h5 --out MERGED.gguf), or export --format peft", out_path);
-    if (lora->n_layers != c->n_layers)
-        return lc_errorf(LC_ERR_MISMATCH, "adapter has %d layers, the model %d", lora->n_layers, c->n_layers);
+    if (lora->n_layers != base->cfg.n_layers)
+        return lc_errorf(LC_ERR_MISMATCH, "adapter has %d layers, the model %d", lora->n_layers, base->cfg.n_layers);
+    return LC_OK;
+}
+
+lc_status lc_deploy_export_gguf(const lc_lora *lora, const lc_model *base, const char *out_path) {
+    const lc_model_config *c = &base->cfg;
+    lc_status st = check_exportable(lora, base, out_path);
+    if (st) return st;
     const int permute = base->fam.gguf_permute_qk; /* llama.cpp permutes llama (and mistral) q/k only */
     /* llama.cpp scales by alpha / r, r read from each lora_b: for rsLoRA store
      * alpha * sqrt(r) so it gets alpha / sqrt(r). A module whose own scale
@@ -273,7 +280,7 @@ lc_status lc_deploy_export_gguf(const lc_lora *lora, const lc_model *base, const
         free(names);
         return lc_errorf(LC_ERR_NOMEM, "out of memory");
     }
-    lc_status st = lc_gguf_writer_init(&w, 0);
+    st = lc_gguf_writer_init(&w, 0);
     if (!st) st = lc_gguf_writer_add_str(w, "general.architecture", base->fam.gguf_arch);
     if (!st) st = lc_gguf_writer_add_str(w, "general.type", "adapter");
     if (!st) st = lc_gguf_writer_add_str(w, "general.name", "lorac LoRA adapter");
